@@ -1,0 +1,467 @@
+"""Load and validate inventory.yml.
+
+The inventory has the shape of an Ansible YAML inventory:
+
+    all:
+      vars: {...}                 # defaults for every host
+      children:
+        buildhosts:
+          vars: {...}             # defaults for build hosts
+          hosts: {build1: {...}}
+          children: {eu: {hosts: {build1: {}}}}   # optional named groups
+        clients:
+          hosts: {laptop: {...}}
+
+Values merge all.vars < group vars < host vars (dicts merge key by key).
+Every error names the file, the key path, what is wrong and how to fix it.
+"""
+from __future__ import annotations
+
+import copy
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_INVENTORY = "inventory.yml"
+NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+DNS_RE = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
+SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$", re.I)
+DURATION_RE = re.compile(r"^(\d+h)?(\d+m)?(\d+s)?$")
+SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+              "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+class InventoryError(Exception):
+    """A problem in the inventory: where, what, and how to fix it."""
+
+    def __init__(self, file: str, path: str, problem: str, fix: str):
+        self.file, self.path, self.problem, self.fix = file, path, problem, fix
+        super().__init__(f"{file}: {path}: {problem}\n  fix: {fix}")
+
+
+# ---------------------------------------------------------------- value checks
+
+def parse_size(value: Any) -> int:
+    """'10GB' / '512MiB' / 1048576 -> bytes."""
+    if isinstance(value, bool):
+        raise ValueError("not a size")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("negative")
+        return value
+    m = SIZE_RE.match(str(value).strip())
+    if not m:
+        raise ValueError("not a size")
+    return int(float(m.group(1)) * SIZE_UNITS[(m.group(2) or "b").lower()])
+
+
+def parse_duration(value: Any) -> int:
+    """'48h' / '30m' / '1h30m' / '7d' -> seconds."""
+    s = str(value).strip()
+    if s.endswith("d") and s[:-1].isdigit():
+        return int(s[:-1]) * 86400
+    m = DURATION_RE.match(s)
+    if not s or not m:
+        raise ValueError("not a duration")
+    h, mi, se = (int(g[:-1]) if g else 0 for g in m.groups())
+    return h * 3600 + mi * 60 + se
+
+
+def is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return False
+
+
+def is_address(value: Any) -> bool:
+    return isinstance(value, str) and (is_ip(value) or bool(DNS_RE.match(value)))
+
+
+# --------------------------------------------------------------------- schema
+# key: (kind, default, help). kind is a type name checked by _check().
+HOST_KEYS: dict[str, tuple[str, Any, str]] = {
+    "address": ("address", None, "IP address or DNS name that SSH connects to"),
+    "names": ("address_list", [], "extra DNS names and IPs clients use to reach the host (server cert SANs)"),
+    "ssh_user": ("str", "root", "SSH login user; a non-root user needs passwordless sudo"),
+    "ssh_port": ("port", 22, "SSH port"),
+    "ssh_key": ("path", None, "private key file for SSH (default: ssh-agent and ~/.ssh keys)"),
+    "known_hosts": ("path", "~/.ssh/known_hosts", "known_hosts file holding the host's key; unknown keys are refused"),
+    "connect_timeout": ("int", 10, "seconds to wait for an SSH connection"),
+    "buildkit": ("buildkit", None, "BuildKit server settings (see below)"),
+}
+BUILDKIT_KEYS: dict[str, tuple[str, Any, str]] = {
+    "image": ("str", "moby/buildkit:v0.13.2", "image the server runs, pinned by tag or digest"),
+    "image_archive": ("path", None, "a `docker save` tarball loaded on the host when it lacks the image (air-gapped hosts)"),
+    "version": ("str", "v0.13.2", "BuildKit version of the image; the config keys written are the ones it knows"),
+    "port": ("port", 1234, "TCP port of the mutual-TLS listener"),
+    "max_parallelism": ("int", 4, "steps run at once"),
+    "privileges": ("enum:privileged,unprivileged-lab", "privileged",
+                   "container privileges: `privileged` (as upstream runs buildkitd) or the narrower set that "
+                   "works inside the lab's containers"),
+    "data_dir": ("str", "/opt/buildkit-ops", "directory on the host holding compose file, config and certificates"),
+    "debug_address": ("str", "127.0.0.1:6060", "debug and metrics listener; keep it on localhost"),
+    "gc": ("gc", None, "garbage collection of the cache"),
+    "registries": ("registries", {}, "per-registry settings: `ca` (file on this machine), `http`, `insecure`, `mirrors`"),
+}
+GC_KEYS: dict[str, tuple[str, Any, str]] = {
+    "enabled": ("bool", True, "run BuildKit's garbage collector"),
+    "keep_storage": ("size", "10GB", "cache size kept when no policy matches"),
+    "policies": ("policies", None, "ordered GC rules: keep_duration, keep_bytes, filters, all"),
+}
+POLICY_KEYS = {"all": "bool", "keep_duration": "duration", "keep_bytes": "size", "filters": "str_list"}
+REGISTRY_KEYS = {"ca": "path", "http": "bool", "insecure": "bool", "mirrors": "str_list"}
+CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
+    "address": ("address", None, "the address build hosts see this client's connections come from"),
+    "connection": ("enum:local,ssh", "ssh", "`local`: the machine running invoke; `ssh`: reached over SSH"),
+    "ssh_address": ("address", None, "address SSH connects to (default: address)"),
+    "ssh_user": ("str", "root", "SSH login user on the client"),
+    "ssh_port": ("port", 22, "SSH port"),
+    "ssh_key": ("path", None, "private key file for SSH"),
+    "known_hosts": ("path", "~/.ssh/known_hosts", "known_hosts file holding the client's host key"),
+    "connect_timeout": ("int", 10, "seconds to wait for an SSH connection"),
+    "builder": ("str", "buildkit-ops", "name of the docker buildx builder created on the client"),
+    "default_builder": ("bool", False, "make it the client's default builder (`docker buildx use`)"),
+}
+ALL_VAR_KEYS = {"pki_dir": ("path", ".pki", "operator-side directory of the CA and certificates (CA key never leaves it)"),
+                "cert_days": ("int", 825, "validity of server and client certificates, at most 825"),
+                "cert_renew_days": ("int", 30, "reissue a certificate when it expires within this many days"),
+                "ca_days": ("int", 3650, "validity of the CA")}
+
+DEFAULT_POLICIES = [
+    {"keep_duration": "48h", "filters": ["type==source.local", "type==exec.cachemount", "type==source.git.checkout"]},
+    {"keep_duration": "1440h"},
+    {"keep_bytes": "5GB"},
+    {"all": True, "keep_bytes": "10GB"},
+]
+
+
+@dataclass
+class BuildHost:
+    name: str
+    address: str
+    names: list[str]
+    ssh_user: str
+    ssh_port: int
+    ssh_key: str | None
+    known_hosts: str
+    connect_timeout: int
+    buildkit: dict[str, Any]
+    groups: list[str] = field(default_factory=list)
+
+    @property
+    def sans(self) -> list[str]:
+        out: list[str] = []
+        for n in [self.address, *self.names, self.name]:
+            if n not in out:
+                out.append(n)
+        return out
+
+
+@dataclass
+class Client:
+    name: str
+    address: str
+    connection: str
+    ssh_address: str
+    ssh_user: str
+    ssh_port: int
+    ssh_key: str | None
+    known_hosts: str
+    connect_timeout: int
+    builder: str
+    default_builder: bool
+
+
+@dataclass
+class Inventory:
+    file: Path
+    hosts: dict[str, BuildHost]
+    clients: dict[str, Client]
+    groups: dict[str, list[str]]
+    pki_dir: Path
+    cert_days: int
+    cert_renew_days: int
+    ca_days: int
+    raw: dict[str, Any]
+
+    def select(self, spec: str | None) -> list[BuildHost]:
+        """'build1,build2', a group name, 'all' or None (every build host)."""
+        if not spec or spec == "all":
+            return list(self.hosts.values())
+        out: list[BuildHost] = []
+        for part in [p.strip() for p in spec.split(",") if p.strip()]:
+            if part in self.hosts:
+                names = [part]
+            elif part in self.groups:
+                names = self.groups[part]
+            else:
+                raise InventoryError(str(self.file), f"--host {part}", f"no build host or group named {part!r}",
+                                     "use one of: " + ", ".join(sorted([*self.hosts, *self.groups])))
+            out += [self.hosts[n] for n in names if self.hosts[n] not in out]
+        return out
+
+    def client(self, name: str) -> Client:
+        if name not in self.clients:
+            known = ", ".join(sorted(self.clients)) or "none yet"
+            raise InventoryError(str(self.file), f"all.children.clients.hosts.{name}", f"no client named {name!r}",
+                                 f"known clients: {known}; or give --address to add a new one")
+        return self.clients[name]
+
+
+# ---------------------------------------------------------------------- load
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in (over or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+class _Checker:
+    def __init__(self, file: str, base: Path):
+        self.file, self.base = file, base
+
+    def err(self, path: str, problem: str, fix: str):
+        raise InventoryError(self.file, path, problem, fix)
+
+    def mapping(self, value: Any, path: str) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.err(path, f"must be a mapping of keys, got {type(value).__name__} {value!r}",
+                     "write it as `key: value` lines indented under it")
+        return value
+
+    def unknown(self, value: dict, allowed, path: str):
+        for k in value:
+            if k not in allowed:
+                near = [a for a in allowed if a.split("_")[0] == str(k).split("_")[0]]
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                self.err(f"{path}.{k}", f"unknown key {k!r}",
+                         f"{hint}allowed keys here: {', '.join(sorted(allowed))}")
+
+    def check(self, kind: str, value: Any, path: str) -> Any:
+        if kind == "str":
+            if not isinstance(value, str) or not value:
+                self.err(path, f"must be a non-empty string, got {value!r}", "quote the value")
+            return value
+        if kind == "bool":
+            if not isinstance(value, bool):
+                self.err(path, f"must be true or false, got {value!r}", "write true or false")
+            return value
+        if kind == "int":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                self.err(path, f"must be a whole number, got {value!r}", "write a number such as 4")
+            return value
+        if kind == "port":
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+                self.err(path, f"must be a TCP port between 1 and 65535, got {value!r}", "write a number such as 1234")
+            return value
+        if kind == "address":
+            if not is_address(value):
+                self.err(path, f"{value!r} is not an IP address or DNS name",
+                         "write an address such as 10.0.0.5 or build1.example.com")
+            return value
+        if kind == "address_list":
+            if not isinstance(value, list):
+                self.err(path, f"must be a list of addresses, got {value!r}", "write it as [name1, 10.0.0.5]")
+            return [self.check("address", v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if kind == "str_list":
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                self.err(path, f"must be a list of strings, got {value!r}", "write it as [\"a\", \"b\"]")
+            return value
+        if kind == "path":
+            if not isinstance(value, str) or not value:
+                self.err(path, f"must be a file path, got {value!r}", "write a path, relative to the inventory file or absolute")
+            p = Path(os.path.expanduser(value))
+            return str(p if p.is_absolute() else (self.base / p))
+        if kind == "size":
+            try:
+                return parse_size(value)
+            except ValueError:
+                self.err(path, f"{value!r} is not a size", "write a size such as 512MB, 10GB or 2GiB")
+        if kind == "duration":
+            try:
+                return parse_duration(value)
+            except ValueError:
+                self.err(path, f"{value!r} is not a duration", "write a duration such as 48h, 30m or 7d")
+        if kind.startswith("enum:"):
+            allowed = kind[5:].split(",")
+            if value not in allowed:
+                self.err(path, f"{value!r} is not allowed", "use one of: " + ", ".join(allowed))
+            return value
+        raise AssertionError(kind)
+
+    def fields(self, value: dict, schema: dict, path: str, required=()) -> dict:
+        self.unknown(value, schema, path)
+        out = {}
+        for key, (kind, default, _help) in schema.items():
+            if key not in value or value[key] is None:
+                if key in required:
+                    self.err(f"{path}.{key}", "is required and missing", f"add `{key}:` to {path}")
+                out[key] = copy.deepcopy(default)
+                continue
+            if kind in ("buildkit", "gc", "policies", "registries"):
+                out[key] = getattr(self, kind)(value[key], f"{path}.{key}")
+            else:
+                out[key] = self.check(kind, value[key], f"{path}.{key}")
+        return out
+
+    def buildkit(self, value: Any, path: str) -> dict:
+        bk = self.fields(self.mapping(value, path), BUILDKIT_KEYS, path)
+        if bk["gc"] is None:
+            bk["gc"] = self.gc({}, f"{path}.gc")
+        return bk
+
+    def gc(self, value: Any, path: str) -> dict:
+        gc = self.fields(self.mapping(value, path), GC_KEYS, path)
+        if isinstance(gc["keep_storage"], str):
+            gc["keep_storage"] = parse_size(gc["keep_storage"])
+        if gc["policies"] is None:
+            gc["policies"] = self.policies(DEFAULT_POLICIES, f"{path}.policies")
+        return gc
+
+    def policies(self, value: Any, path: str) -> list[dict]:
+        if not isinstance(value, list):
+            self.err(path, f"must be a list of GC rules, got {value!r}", "write each rule as `- keep_duration: 48h`")
+        out = []
+        for i, rule in enumerate(value):
+            p = f"{path}[{i}]"
+            rule = self.mapping(rule, p)
+            self.unknown(rule, POLICY_KEYS, p)
+            if not rule:
+                self.err(p, "an empty GC rule", "give it keep_duration, keep_bytes, filters or all")
+            out.append({k: self.check(POLICY_KEYS[k], v, f"{p}.{k}") for k, v in rule.items()})
+        return out
+
+    def registries(self, value: Any, path: str) -> dict:
+        out = {}
+        for host, conf in self.mapping(value, path).items():
+            p = f"{path}.{host}"
+            if not isinstance(host, str) or not re.match(r"^[A-Za-z0-9.-]+(:\d+)?$", host):
+                self.err(p, f"{host!r} is not a registry host[:port]", "write it as registry.example.com:5000")
+            conf = self.mapping(conf, p)
+            self.unknown(conf, REGISTRY_KEYS, p)
+            out[host] = {k: self.check(REGISTRY_KEYS[k], v, f"{p}.{k}") for k, v in conf.items()}
+        return out
+
+
+def _walk_hosts(chk: _Checker, group: dict, path: str, inherited: dict, groups: dict, group_name: str,
+                found: dict) -> None:
+    chk.unknown(group, {"vars", "hosts", "children"}, path)
+    gvars = _deep_merge(inherited, chk.mapping(group.get("vars"), f"{path}.vars"))
+    hosts = chk.mapping(group.get("hosts"), f"{path}.hosts")
+    for name, hv in hosts.items():
+        hp = f"{path}.hosts.{name}"
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            chk.err(hp, f"{name!r} is not a valid host name",
+                    "use lower-case letters, digits and dashes, starting with a letter or digit")
+        merged = _deep_merge(gvars, chk.mapping(hv, hp))
+        if name in found:
+            found[name][1].append(group_name)
+            if hv:
+                found[name] = (_deep_merge(found[name][0], chk.mapping(hv, hp)), found[name][1], hp)
+        else:
+            found[name] = (merged, [group_name], hp)
+        groups.setdefault(group_name, []).append(name)
+    for child, sub in chk.mapping(group.get("children"), f"{path}.children").items():
+        _walk_hosts(chk, chk.mapping(sub, f"{path}.children.{child}"), f"{path}.children.{child}", gvars,
+                    groups, child, found)
+        groups.setdefault(group_name, [])
+        for n in groups[child]:
+            if n not in groups[group_name]:
+                groups[group_name].append(n)
+
+
+def load(path: str | os.PathLike = DEFAULT_INVENTORY) -> Inventory:
+    file = Path(path)
+    fname = str(file)
+    if not file.exists():
+        raise InventoryError(fname, "(file)", "the inventory file does not exist",
+                             "create it from the README's example or pass -i/--inventory PATH")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        raise InventoryError(fname, where, f"is not valid YAML: {getattr(e, 'problem', e)}",
+                             "check the indentation and quoting at that line") from None
+    return parse(data, fname, file.resolve().parent)
+
+
+def parse(data: Any, fname: str, base: Path) -> Inventory:
+    chk = _Checker(fname, base)
+    top = chk.mapping(data, "(top level)")
+    if "all" not in top:
+        chk.err("all", "the top-level key `all` is missing", "start the file with `all:` (see the README)")
+    chk.unknown(top, {"all"}, "(top level)")
+    root = chk.mapping(top["all"], "all")
+    chk.unknown(root, {"vars", "children"}, "all")
+    allvars = chk.mapping(root.get("vars"), "all.vars")
+    children = chk.mapping(root.get("children"), "all.children")
+    chk.unknown(children, {"buildhosts", "clients"}, "all.children")
+    if "buildhosts" not in children:
+        chk.err("all.children.buildhosts", "no build hosts group", "add `buildhosts:` with `hosts:` under all.children")
+
+    own = {k: allvars.pop(k) for k in list(allvars) if k in ALL_VAR_KEYS}
+    top_vars = chk.fields(own, ALL_VAR_KEYS, "all.vars")
+    if top_vars["cert_days"] > 825 or top_vars["cert_days"] < 1:
+        chk.err("all.vars.cert_days", f"{top_vars['cert_days']} is out of range",
+                "use 1 to 825 days (clients such as macOS reject longer-lived certificates)")
+    shared = {k: v for k, v in allvars.items()}
+
+    groups: dict[str, list[str]] = {}
+    found: dict[str, tuple[dict, list[str], str]] = {}
+    _walk_hosts(chk, chk.mapping(children["buildhosts"], "all.children.buildhosts"), "all.children.buildhosts",
+                shared, groups, "buildhosts", found)
+    if not found:
+        chk.err("all.children.buildhosts.hosts", "no build hosts", "add at least one host with an `address:`")
+    hosts: dict[str, BuildHost] = {}
+    for name, (merged, gs, hp) in found.items():
+        client_only = {k for k in merged if k in CLIENT_KEYS and k not in HOST_KEYS}
+        for k in client_only:
+            merged.pop(k)
+        f = chk.fields(merged, HOST_KEYS, hp, required=("address",))
+        if f["buildkit"] is None:
+            f["buildkit"] = chk.buildkit({}, f"{hp}.buildkit")
+        hosts[name] = BuildHost(name=name, groups=gs, **f)
+        ports = {hosts[name].buildkit["port"], hosts[name].ssh_port}
+        if len(ports) == 1:
+            chk.err(f"{hp}.buildkit.port", "the BuildKit port equals the SSH port", "pick another port, e.g. 1234")
+
+    clients: dict[str, Client] = {}
+    cgroup = chk.mapping(children.get("clients"), "all.children.clients")
+    chk.unknown(cgroup, {"vars", "hosts"}, "all.children.clients")
+    cvars = chk.mapping(cgroup.get("vars"), "all.children.clients.vars")
+    shared_c = {k: v for k, v in shared.items() if k in CLIENT_KEYS}
+    for name, cv in chk.mapping(cgroup.get("hosts"), "all.children.clients.hosts").items():
+        cp = f"all.children.clients.hosts.{name}"
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            chk.err(cp, f"{name!r} is not a valid client name",
+                    "use lower-case letters, digits and dashes (it becomes the certificate's CN)")
+        if name in hosts:
+            chk.err(cp, f"{name!r} is both a build host and a client", "give the client another name")
+        merged = _deep_merge(_deep_merge(shared_c, cvars), chk.mapping(cv, cp))
+        f = chk.fields(merged, CLIENT_KEYS, cp, required=("address",))
+        f["ssh_address"] = f["ssh_address"] or f["address"]
+        clients[name] = Client(name=name, **f)
+    seen: dict[str, str] = {}
+    for c in clients.values():
+        if c.address in seen:
+            chk.err(f"all.children.clients.hosts.{c.name}.address",
+                    f"{c.address} is already the address of client {seen[c.address]!r}",
+                    "give each client its own address (firewall rules are per address)")
+        seen[c.address] = c.name
+    return Inventory(file=Path(fname), hosts=hosts, clients=clients, groups=groups,
+                     pki_dir=Path(top_vars["pki_dir"]), cert_days=top_vars["cert_days"],
+                     cert_renew_days=top_vars["cert_renew_days"], ca_days=top_vars["ca_days"], raw=top)

@@ -1,0 +1,400 @@
+"""The local lab: real machines on this computer, as containers on one bridge.
+
+    build1, build2   fresh droplets: systemd, sshd (key login), Docker + Compose, ufw
+    laptop, laptop2  developer machines: sshd, docker CLI + engine, buildx
+    intruder         a machine on the same network that is not a client
+    registry         Debian's docker-registry over TLS (lab CA), htpasswd login
+
+Each droplet has its own address on a fixed subnet, its own SSH host keys
+(created at first boot), and its own /var/lib/docker volume. The lab keeps its
+operator key, its known_hosts and the registry's CA and login in .lab/ beside
+the inventory. Slow artefacts (the droplet image, BuildKit) are cached by the
+hash of their inputs, so a warm `lab.up` takes seconds.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import pki
+
+ROOT = Path(__file__).resolve().parent.parent
+LABDIR = ROOT / "lab"
+CACHE = Path(os.environ.get("BKOPS_CACHE", "/var/cache/buildkit-ops"))
+REGISTRY_PORT = 5000
+REGISTRY_USER = "developer"
+
+
+@dataclass(frozen=True)
+class Machine:
+    name: str
+    host: int       # last octet
+    role: str       # droplet | client | intruder | registry
+
+
+MACHINES = [
+    Machine("registry", 5, "registry"),
+    Machine("build1", 11, "droplet"),
+    Machine("build2", 12, "droplet"),
+    Machine("laptop", 21, "client"),
+    Machine("laptop2", 22, "client"),
+    Machine("intruder", 31, "intruder"),
+]
+
+
+@dataclass
+class Lab:
+    """One lab instance. `prefix` and `subnet` let a test run a second, tiny lab."""
+    prefix: str = "bkops"
+    subnet: str = "10.77.0"
+    state: Path = ROOT / ".lab"
+
+    # ------------------------------------------------------------ naming
+    @property
+    def network(self) -> str:
+        return f"{self.prefix}-lab"
+
+    def container(self, name: str) -> str:
+        return f"{self.prefix}-{name}"
+
+    def address(self, name: str) -> str:
+        return f"{self.subnet}.{self.machine(name).host}"
+
+    def machine(self, name: str) -> Machine:
+        for m in MACHINES:
+            if m.name == name:
+                return m
+        raise LabError(f"no lab machine named {name!r}; the lab has: {', '.join(m.name for m in MACHINES)}")
+
+    @property
+    def registry(self) -> str:
+        return f"{self.address('registry')}:{REGISTRY_PORT}"
+
+    @property
+    def label(self) -> str:
+        return f"org.buildkit-ops.lab={self.prefix}"
+
+    # ------------------------------------------------------------ up
+    def up(self, names: list[str] | None = None, log=print) -> dict:
+        t0 = time.monotonic()
+        machines = [self.machine(n) for n in names] if names else MACHINES
+        self.state.mkdir(parents=True, exist_ok=True)
+        self._operator_key()
+        droplet_tag = self._droplet_image(log)
+        if any(m.role == "droplet" for m in machines) and self.state == ROOT / ".lab":
+            self._buildkit_image(log)
+        self._network()
+        if any(m.role == "registry" for m in machines):
+            self._registry_files()
+        with ThreadPoolExecutor(max_workers=len(machines)) as pool:
+            list(pool.map(lambda m: self._start(m, droplet_tag), machines))
+        with ThreadPoolExecutor(max_workers=len(machines)) as pool:
+            list(pool.map(self._ready, machines))
+        self._write_known_hosts()
+        if any(m.role == "registry" for m in machines):
+            self._seed_registry(log)
+        took = time.monotonic() - t0
+        log(f"lab is up in {took:.1f}s: " + ", ".join(f"{m.name}={self.address(m.name)}" for m in machines))
+        return self.status()
+
+    def _operator_key(self) -> None:
+        key = self.state / "ssh" / "id_ed25519"
+        if not key.exists():
+            key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "buildkit-ops lab operator", "-f", str(key)])
+
+    def _droplet_image(self, log) -> str:
+        tag = f"buildkit-ops/droplet:{tree_hash(LABDIR / 'droplet')}"
+        if not image_exists(tag):
+            log(f"building the droplet image {tag} (debootstrap, about 90 s; cached afterwards)")
+            sh(["bash", str(LABDIR / "droplet" / "build.sh"), tag], stdout=sys.stderr)
+        return tag
+
+    def _buildkit_image(self, log) -> Path:
+        key = tree_hash(LABDIR / "buildkit_build.py", LABDIR / "buildkit-image.sh")
+        bindir = CACHE / f"buildkit-bin-{key}"
+        archive = CACHE / f"buildkit-image-{key}.tar"
+        tag = "buildkit-ops/buildkit:v0.13.2"
+        if not archive.exists():
+            if not (bindir / "buildkitd").exists():
+                log("compiling BuildKit v0.13.2 from Debian's docker.io source (about 3 min; cached afterwards)")
+                tmp = bindir.with_suffix(".tmp")
+                shutil.rmtree(tmp, ignore_errors=True)
+                sh([sys.executable, str(LABDIR / "buildkit_build.py"), str(tmp)], stdout=sys.stderr)
+                os.replace(tmp, bindir)
+            sh(["bash", str(LABDIR / "buildkit-image.sh"), str(bindir), tag])
+            sh(["sh", "-c", f"docker save {tag} > {archive}.tmp && mv {archive}.tmp {archive}"])
+        dest = self.state / "images" / "buildkit.tar"
+        if not dest.exists() or dest.stat().st_ino != archive.stat().st_ino:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_suffix(".tmp")
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(archive, tmp)
+            except OSError:
+                shutil.copy(archive, tmp)
+            os.replace(tmp, dest)
+        return dest
+
+    def _network(self) -> None:
+        r = sh(["docker", "network", "inspect", self.network], check=False, capture=True)
+        if r.returncode != 0:
+            sh(["docker", "network", "create", "--subnet", f"{self.subnet}.0/24", "--gateway", f"{self.subnet}.1",
+                "--label", self.label, self.network], capture=True)
+
+    def _registry_files(self) -> None:
+        d = self.state / "registry"
+        if (d / "htpasswd").exists():
+            return
+        ca = pki.create_ca(d / "ca", 3650, name="lab registry CA")
+        crt, key = pki.issue(ca, "registry", 825, server_names=[self.address("registry"), "registry.lab"])
+        pki.atomic_write(d / "server.crt", crt)
+        pki.atomic_write(d / "server.key", key, 0o644)  # read by the registry process inside its container
+        shutil.copy(d / "ca" / "ca.crt", d / "ca.crt")
+        password = secrets.token_urlsafe(18)
+        pki.atomic_write(d / "password", password.encode(), 0o600)
+        (d / "config.yml").write_text(REGISTRY_CONFIG)
+        tag = f"buildkit-ops/droplet:{tree_hash(LABDIR / 'droplet')}"
+        out = sh(["docker", "run", "--rm", "--entrypoint", "htpasswd", tag, "-Bbn", REGISTRY_USER, password],
+                 capture=True).stdout
+        pki.atomic_write(d / "htpasswd", out.strip().encode() + b"\n", 0o644)
+
+    def _running(self, name: str) -> dict | None:
+        r = sh(["docker", "inspect", self.container(name)], check=False, capture=True)
+        if r.returncode != 0:
+            return None
+        return json.loads(r.stdout)[0]
+
+    def _start(self, m: Machine, image: str) -> None:
+        c = self.container(m.name)
+        info = self._running(m.name)
+        want_state = str(self.state.resolve())
+        if info:
+            labels = info["Config"]["Labels"] or {}
+            same = info["Config"]["Image"] == image and labels.get("org.buildkit-ops.state") == want_state
+            if same and info["State"]["Running"]:
+                return
+            if same:
+                sh(["docker", "start", c], capture=True)
+                return
+            self._remove(m.name)
+        args = ["docker", "run", "-d", "--name", c, "--hostname", m.name, "--network", self.network,
+                "--ip", self.address(m.name), "--label", self.label,
+                "--label", f"org.buildkit-ops.state={want_state}", "--label", f"org.buildkit-ops.machine={m.name}"]
+        if m.role == "registry":
+            args += ["-v", f"{self.state.resolve() / 'registry'}:/etc/docker/registry:ro",
+                     "-v", f"{c}-data:/var/lib/docker-registry", "--restart", "unless-stopped",
+                     "--entrypoint", "/usr/bin/docker-registry", image, "serve", "/etc/docker/registry/config.yml"]
+        else:
+            args += DROPLET_FLAGS + ["-v", f"{c}-docker:/var/lib/docker", "-v", f"{c}-containerd:/var/lib/containerd",
+                                     image]
+        sh(args, capture=True)
+
+    def _ready(self, m: Machine, timeout: float = 90) -> None:
+        c = self.container(m.name)
+        deadline = time.monotonic() + timeout
+        if m.role == "registry":
+            check = f"nc -z 127.0.0.1 {REGISTRY_PORT}"
+        else:
+            check = ("test -s /etc/ssh/ssh_host_ed25519_key.pub && systemctl is-active -q ssh"
+                     + (" && systemctl is-active -q docker" if m.role != "intruder" else ""))
+        while True:
+            if sh(["docker", "exec", c, "sh", "-c", check], check=False, capture=True).returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                logs = sh(["docker", "logs", "--tail", "30", c], check=False, capture=True)
+                raise LabError(f"{m.name} did not become ready in {timeout:.0f}s ({check}):\n{logs.stdout}{logs.stderr}")
+            time.sleep(0.3)
+        if m.role == "registry":
+            return
+        pub = (self.state / "ssh" / "id_ed25519.pub").read_text()
+        setup = ("install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys.tmp && "
+                 "chmod 600 /root/.ssh/authorized_keys.tmp && mv /root/.ssh/authorized_keys.tmp /root/.ssh/authorized_keys")
+        sh(["docker", "exec", "-i", c, "sh", "-c", setup], input=pub, capture=True)
+        if m.role == "client":
+            ca = (self.state / "registry" / "ca.crt").read_text()
+            d = f"/etc/docker/certs.d/{self.registry}"
+            sh(["docker", "exec", "-i", c, "sh", "-c", f"mkdir -p {d} && cat > {d}/ca.crt"], input=ca, capture=True)
+
+    def _write_known_hosts(self) -> None:
+        lines = []
+        for m in MACHINES:
+            if m.role == "registry" or not self._running(m.name):
+                continue
+            # The host key is read out of band (docker exec), never accepted on first SSH contact.
+            r = sh(["docker", "exec", self.container(m.name), "cat", "/etc/ssh/ssh_host_ed25519_key.pub"],
+                   capture=True, check=False)
+            if r.returncode == 0:
+                kt, key = r.stdout.split()[:2]
+                lines.append(f"{self.address(m.name)} {kt} {key}\n")
+        pki.atomic_write(self.state / "known_hosts", "".join(lines).encode())
+
+    def _seed_registry(self, log) -> None:
+        """Push a small busybox image, so builds with RUN steps work without Docker Hub."""
+        marker = self.state / "registry" / "seeded"
+        if marker.exists():
+            return
+        ref = f"{self.registry}/lab/busybox:latest"
+        if not image_exists(ref):
+            root = Path(tmpdir())
+            try:
+                (root / "bin").mkdir()
+                shutil.copy("/bin/busybox", root / "bin" / "busybox")
+                for app in BUSYBOX_APPS:
+                    os.symlink("busybox", root / "bin" / app)
+                for d in ("tmp", "etc", "root"):
+                    (root / d).mkdir()
+                (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+                sh(["sh", "-c", f"tar -C {root} -c . | docker import -c 'CMD [\"/bin/sh\"]' - {ref}"], capture=True)
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+        certs = Path(f"/etc/docker/certs.d/{self.registry}")
+        certs.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.state / "registry" / "ca.crt", certs / "ca.crt")
+        cfg = Path(tmpdir())
+        try:
+            env = dict(os.environ, DOCKER_CONFIG=str(cfg))
+            password = (self.state / "registry" / "password").read_text()
+            for _ in range(20):
+                r = sh(["docker", "login", "-u", REGISTRY_USER, "--password-stdin", self.registry], input=password,
+                       env=env, check=False, capture=True)
+                if r.returncode == 0:
+                    break
+                time.sleep(0.5)
+            else:
+                raise LabError(f"cannot log in to the lab registry: {r.stderr}")
+            sh(["docker", "push", ref], env=env, capture=True)
+        finally:
+            shutil.rmtree(cfg, ignore_errors=True)
+        marker.touch()
+        log(f"registry seeded with {ref}")
+
+    # ------------------------------------------------------------ status, run, down
+    def status(self) -> dict:
+        machines = {}
+        for m in MACHINES:
+            info = self._running(m.name)
+            machines[m.name] = {"address": self.address(m.name), "role": m.role,
+                                "state": (info["State"]["Status"] if info else "absent")}
+        reg = {"address": self.registry, "username": REGISTRY_USER, "password": None,
+               "ca": str(self.state / "registry" / "ca.crt")}
+        pw = self.state / "registry" / "password"
+        if pw.exists():
+            reg["password"] = pw.read_text()
+        return {"network": self.network, "machines": machines, "registry": reg,
+                "ssh_key": str(self.state / "ssh" / "id_ed25519"), "known_hosts": str(self.state / "known_hosts")}
+
+    def run(self, name: str, command: str, capture: bool = False, input: str | None = None):
+        self.machine(name)
+        if not self._running(name):
+            raise LabError(f"lab machine {name} is not running; start the lab with `invoke lab.up`")
+        args = ["docker", "exec", "-i" if input is not None else "-t" if sys.stdin.isatty() and not capture else "-i",
+                self.container(name), "sh", "-c", command]
+        return subprocess.run(args, text=True, input=input, capture_output=capture,
+                              stdin=None if input is not None or sys.stdin.isatty() else subprocess.DEVNULL)
+
+    def _remove(self, name: str) -> None:
+        c = self.container(name)
+        sh(["docker", "rm", "-f", "-v", c], check=False, capture=True)
+        for suffix in ("docker", "containerd", "data"):
+            sh(["docker", "volume", "rm", "-f", f"{c}-{suffix}"], check=False, capture=True)
+
+    def down(self, log=print) -> None:
+        for m in MACHINES:
+            self._remove(m.name)
+        sh(["docker", "network", "rm", self.network], check=False, capture=True)
+        certs = Path(f"/etc/docker/certs.d/{self.registry}")
+        shutil.rmtree(certs, ignore_errors=True)
+        for sub in ("known_hosts", "registry", "images"):
+            p = self.state / sub
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+        log(f"lab {self.prefix} is down (cached images kept: docker images buildkit-ops/*)")
+
+    def leftovers(self) -> list[str]:
+        """Everything of this lab's that still exists (what `down` must leave empty)."""
+        out = []
+        for kind in ("container", "volume", "network"):
+            args = ["docker", kind, "ls", "-q", "--filter", f"label={self.label}"]
+            if kind == "container":
+                args = ["docker", "ps", "-aq", "--filter", f"label={self.label}"]
+            out += [f"{kind} {x}" for x in sh(args, capture=True).stdout.split()]
+        for m in MACHINES:
+            for suffix in ("docker", "containerd", "data"):
+                v = f"{self.container(m.name)}-{suffix}"
+                if sh(["docker", "volume", "inspect", v], check=False, capture=True).returncode == 0:
+                    out.append(f"volume {v}")
+        return out
+
+
+DROPLET_FLAGS = [
+    # `--privileged` fails on this kind of machine (root lacks CAP_SYS_RESOURCE); this is the working equivalent.
+    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--security-opt", "systempaths=unconfined", "--device-cgroup-rule", "a *:* rwm",
+    "--cgroupns", "private", "--tmpfs", "/run", "--tmpfs", "/run/lock", "--stop-signal", "SIGRTMIN+3",
+    "-e", "container=docker",
+]
+BUSYBOX_APPS = ["sh", "ls", "cat", "echo", "mkdir", "rm", "cp", "mv", "sleep", "date", "env", "grep", "sed",
+                "head", "tail", "wc", "touch", "dd", "sha256sum", "true", "false", "uname", "id", "find", "tar"]
+REGISTRY_CONFIG = """\
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: /var/lib/docker-registry
+  delete:
+    enabled: true
+http:
+  addr: :5000
+  tls:
+    certificate: /etc/docker/registry/server.crt
+    key: /etc/docker/registry/server.key
+auth:
+  htpasswd:
+    realm: buildkit-ops-lab
+    path: /etc/docker/registry/htpasswd
+"""
+
+
+class LabError(Exception):
+    pass
+
+
+def tmpdir() -> str:
+    import tempfile
+    return tempfile.mkdtemp(prefix="bkops-")
+
+
+def sh(args, check=True, capture=False, input=None, env=None, stdout=None):
+    r = subprocess.run(args, text=True, input=input, env=env,
+                       stdout=subprocess.PIPE if capture else stdout, stderr=subprocess.PIPE if capture else None)
+    if check and r.returncode != 0:
+        raise LabError(f"command failed ({r.returncode}): {' '.join(map(str, args))}\n{r.stderr or ''}")
+    return r
+
+
+def image_exists(tag: str) -> bool:
+    return sh(["docker", "image", "inspect", tag], check=False, capture=True).returncode == 0
+
+
+def tree_hash(*paths: Path) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        files = sorted(p.rglob("*")) if p.is_dir() else [p]
+        for f in files:
+            if f.is_file():
+                h.update(str(f.relative_to(ROOT)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:12]

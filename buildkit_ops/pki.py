@@ -1,0 +1,199 @@
+"""The PKI, on the operator machine: one CA, a server cert per build host, a
+client cert per client. ECDSA P-256 everywhere. The CA key is written with mode
+0600 in the inventory's pki_dir and is never uploaded anywhere.
+
+Layout of pki_dir:
+    ca.crt  ca.key                    the CA
+    hosts/NAME/server.crt, .key       serverAuth only, SANs = host's addresses and names
+    clients/NAME/client.crt, .key     clientAuth only, CN = NAME
+"""
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+UTC = dt.timezone.utc
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write to a temp file in the same directory, fsync, chmod, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _key_pem(key) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass
+class CA:
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+    @property
+    def pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+
+def load_ca(pki_dir: Path) -> CA | None:
+    crt, key = pki_dir / "ca.crt", pki_dir / "ca.key"
+    if not crt.exists() or not key.exists():
+        return None
+    return CA(x509.load_pem_x509_certificate(crt.read_bytes()),
+              serialization.load_pem_private_key(key.read_bytes(), None))
+
+
+def create_ca(pki_dir: Path, days: int, name: str = "buildkit-ops CA") -> CA:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "buildkit-ops"),
+                         x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = _now()
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(ski, critical=False)
+            .sign(key, hashes.SHA256()))
+    atomic_write(pki_dir / "ca.key", _key_pem(key), 0o600)
+    atomic_write(pki_dir / "ca.crt", cert.public_bytes(serialization.Encoding.PEM))
+    return CA(cert, key)
+
+
+def ensure_ca(pki_dir: Path, days: int) -> tuple[CA, bool]:
+    ca = load_ca(pki_dir)
+    if ca is not None:
+        if (pki_dir / "ca.key").stat().st_mode & 0o077:
+            os.chmod(pki_dir / "ca.key", 0o600)
+        return ca, False
+    pki_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return create_ca(pki_dir, days), True
+
+
+def _san_entries(names: list[str]) -> list[x509.GeneralName]:
+    out: list[x509.GeneralName] = []
+    for n in names:
+        try:
+            out.append(x509.IPAddress(ipaddress.ip_address(n)))
+        except ValueError:
+            out.append(x509.DNSName(n))
+    return out
+
+
+def issue(ca: CA, cn: str, days: int, *, server_names: list[str] | None = None) -> tuple[bytes, bytes]:
+    """A leaf certificate: server (serverAuth, SANs) when server_names is given, else client (clientAuth)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = _now()
+    not_after = min(now + dt.timedelta(days=days), ca.cert.not_valid_after_utc)
+    b = (x509.CertificateBuilder()
+         .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "buildkit-ops"),
+                                  x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+         .issuer_name(ca.cert.subject).public_key(key.public_key())
+         .serial_number(x509.random_serial_number())
+         .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(not_after)
+         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+         .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                      data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                      crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
+         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
+    if server_names is not None:
+        b = (b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+             .add_extension(x509.SubjectAlternativeName(_san_entries(server_names)), critical=False))
+    else:
+        b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+    cert = b.sign(ca.key, hashes.SHA256())
+    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
+
+
+def cert_sans(cert: x509.Certificate) -> list[str]:
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [str(v) for v in ext.get_values_for_type(x509.IPAddress)] + ext.get_values_for_type(x509.DNSName)
+
+
+def signed_by(cert: x509.Certificate, ca: CA) -> bool:
+    try:
+        cert.verify_directly_issued_by(ca.cert)
+        return True
+    except Exception:
+        return False
+
+
+def reissue_reason(crt_path: Path, key_path: Path, ca: CA, renew_days: int,
+                   server_names: list[str] | None = None) -> str | None:
+    """Why the leaf at crt_path must be (re)issued, or None if it is fine."""
+    if not crt_path.exists() or not key_path.exists():
+        return "missing"
+    cert = x509.load_pem_x509_certificate(crt_path.read_bytes())
+    if not signed_by(cert, ca):
+        return "signed by another CA"
+    left = cert.not_valid_after_utc - _now()
+    if left < dt.timedelta(days=renew_days):
+        return f"expires in {max(left.days, 0)} days"
+    if server_names is not None and sorted(cert_sans(cert)) != sorted(server_names):
+        return f"names changed: {sorted(cert_sans(cert))} -> {sorted(server_names)}"
+    return None
+
+
+@dataclass
+class Leaf:
+    crt: Path
+    key: Path
+
+
+def server_paths(pki_dir: Path, host: str) -> Leaf:
+    d = pki_dir / "hosts" / host
+    return Leaf(d / "server.crt", d / "server.key")
+
+
+def client_paths(pki_dir: Path, client: str) -> Leaf:
+    d = pki_dir / "clients" / client
+    return Leaf(d / "client.crt", d / "client.key")
+
+
+def ensure_leaf(leaf: Leaf, ca: CA, cn: str, days: int, renew_days: int,
+                server_names: list[str] | None = None) -> str | None:
+    """Issue the leaf if needed; returns the reason it was issued, or None."""
+    reason = reissue_reason(leaf.crt, leaf.key, ca, renew_days, server_names)
+    if reason:
+        crt, key = issue(ca, cn, days, server_names=server_names)
+        atomic_write(leaf.key, key, 0o600)
+        atomic_write(leaf.crt, crt)
+    return reason
+
+
+def expiry(crt_path: Path) -> dt.datetime:
+    return x509.load_pem_x509_certificate(crt_path.read_bytes()).not_valid_after_utc

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Prepare the operator machine (Debian 12) for the lab: apt sources, the Docker
+# engine, debootstrap, and a Python virtualenv with the pinned dependencies.
+# Idempotent: a warm machine passes through in a few seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_update=0
+# The Debian mirror this machine already uses (never a hard-coded host).
+mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+[ -n "$mirror" ] || mirror=$(awk '$1=="deb"{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+[ -n "$mirror" ] || { echo "cannot find the Debian mirror in /etc/apt/sources.list(.d)" >&2; exit 1; }
+if [ ! -f /etc/apt/sources.list.d/buildkit-ops-trixie.sources ]; then
+  cat >/etc/apt/sources.list.d/buildkit-ops-trixie.sources <<SRC
+Types: deb deb-src
+URIs: $mirror
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  need_update=1
+fi
+if [ ! -f /etc/apt/preferences.d/buildkit-ops-trixie ]; then
+  # Trixie only when asked for by name: a plain install must never upgrade libc6.
+  cat >/etc/apt/preferences.d/buildkit-ops-trixie <<'PIN'
+Package: *
+Pin: release n=trixie
+Pin-Priority: 100
+PIN
+fi
+if [ ! -f /etc/apt/sources.list.d/buildkit-ops-bookworm-src.sources ]; then
+  cat >/etc/apt/sources.list.d/buildkit-ops-bookworm-src.sources <<SRC
+Types: deb-src
+URIs: $mirror
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  need_update=1
+fi
+
+pkgs=(docker.io runc busybox-static debootstrap patchutils iptables iproute2 openssh-client rsync xz-utils dpkg-dev curl ca-certificates)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ] || [ $need_update = 1 ] || [ ! -f /var/lib/apt/lists/lock ]; then
+  apt-get update -qq
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Compose v2 and buildx for the operator machine come from trixie (libc-only deps).
+for p in docker-compose docker-buildx; do
+  if ! dpkg-query -W -f='${Version}' "$p" 2>/dev/null | grep -q '^2\|^0\.1'; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p/trixie" >/dev/null
+  fi
+done
+
+# The Docker engine: start it if it is not answering.
+if ! docker info >/dev/null 2>&1; then
+  if [ -d /run/systemd/system ]; then
+    systemctl start docker
+  else
+    mkdir -p /var/log
+    nohup dockerd >/var/log/dockerd.log 2>&1 &
+  fi
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/dockerd.log" >&2; exit 1; }
+fi
+
+# Python environment, keyed by the requirements file.
+req_hash=$(sha256sum requirements.txt | cut -c1-16)
+if [ ! -f .venv/.req-$req_hash ]; then
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+  rm -f .venv/.req-*
+  touch .venv/.req-$req_hash
+fi
