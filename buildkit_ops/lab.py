@@ -220,7 +220,7 @@ class Lab:
         setup = ("install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys.tmp && "
                  "chmod 600 /root/.ssh/authorized_keys.tmp && mv /root/.ssh/authorized_keys.tmp /root/.ssh/authorized_keys")
         sh(["docker", "exec", "-i", c, "sh", "-c", setup], input=pub, capture=True)
-        if m.role == "client":
+        if m.role == "client" and (self.state / "registry" / "ca.crt").exists():
             ca = (self.state / "registry" / "ca.crt").read_text()
             d = f"/etc/docker/certs.d/{self.registry}"
             sh(["docker", "exec", "-i", c, "sh", "-c", f"mkdir -p {d} && cat > {d}/ca.crt"], input=ca, capture=True)

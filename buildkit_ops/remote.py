@@ -1,0 +1,59 @@
+"""SSH to build hosts and clients with Fabric, host keys checked, never accepted blindly."""
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+from pathlib import Path
+
+import paramiko
+from fabric import Config, Connection
+
+
+class RemoteError(Exception):
+    """A host could not be used: the message says why and what to do."""
+
+
+def connect(name: str, address: str, user: str, port: int, key: str | None, known_hosts: str,
+            timeout: int = 10) -> Connection:
+    """An open Fabric connection whose host key was checked against `known_hosts`."""
+    kh = Path(os.path.expanduser(known_hosts))
+    cfg = Config(overrides={"load_ssh_configs": False, "run": {"hide": True, "warn": True, "in_stream": False}})
+    connect_kwargs: dict = {"banner_timeout": timeout, "auth_timeout": timeout}
+    if key:
+        connect_kwargs["key_filename"] = [key]
+        connect_kwargs["look_for_keys"] = False
+    conn = Connection(address, user=user, port=port, config=cfg, connect_kwargs=connect_kwargs,
+                      connect_timeout=timeout)
+    # Fabric's default is AutoAddPolicy: replace it. Only the keys in known_hosts count.
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    if kh.exists():
+        client.load_host_keys(str(kh))
+    conn.client = client
+    target = f"{name} ({user}@{address}:{port})"
+    try:
+        conn.open()
+    except paramiko.BadHostKeyException as e:
+        raise RemoteError(
+            f"{target}: the host key changed (known_hosts: {kh}); it may be a different machine or an attack. "
+            f"If the host was rebuilt, check its new key out of band, then run `ssh-keygen -R {address} -f {kh}` "
+            f"and add the new key") from e
+    except paramiko.SSHException as e:
+        if "not found in known_hosts" in str(e):
+            raise RemoteError(
+                f"{target}: its host key is not in {kh}; keys are never accepted blindly. Add it after checking "
+                f"its fingerprint out of band (e.g. the provider's console): `ssh-keyscan -p {port} {address} "
+                f">> {kh}`") from e
+        if isinstance(e, paramiko.AuthenticationException):
+            raise RemoteError(f"{target}: login refused ({e}); check ssh_user and ssh_key in the inventory") from e
+        raise RemoteError(f"{target}: SSH failed: {e}") from e
+    except (socket.timeout, TimeoutError) as e:
+        raise RemoteError(f"{target}: unreachable (no answer in {timeout}s); check address and ssh_port") from e
+    except OSError as e:
+        raise RemoteError(f"{target}: unreachable ({e.strerror or e}); check address and ssh_port") from e
+    return conn
+
+
+def q(s: str) -> str:
+    return shlex.quote(str(s))

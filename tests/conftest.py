@@ -1,0 +1,40 @@
+"""Shared fixtures. The lab tests run against real machines (`invoke lab.up`);
+if the lab cannot come up, they error loudly: they never skip."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from buildkit_ops.lab import Lab  # noqa: E402
+from buildkit_ops import remote  # noqa: E402
+
+
+def pytest_collection_modifyitems(items):
+    # lab tests share one lab; run pure unit tests first, then lab tests in file order
+    items.sort(key=lambda it: 0 if it.get_closest_marker("lab") is None else 1)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "lab: end-to-end test on the local lab (real SSH, TLS, firewall)")
+
+
+@pytest.fixture(scope="session")
+def lab() -> Lab:
+    lab = Lab()
+    lab.up(log=lambda m: print(m, file=sys.stderr))
+    return lab
+
+
+@pytest.fixture(scope="session")
+def lab_status(lab):
+    return lab.status()
+
+
+def ssh(lab: Lab, name: str, known_hosts: str | None = None):
+    st = lab.status()
+    return remote.connect(name, lab.address(name), "root", 22, st["ssh_key"], known_hosts or st["known_hosts"], 10)

@@ -1,0 +1,61 @@
+"""PKI unit tests: the CA, server and client leaves, renewal decisions."""
+from __future__ import annotations
+
+import datetime as dt
+import stat
+
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from buildkit_ops import pki
+
+
+def test_ca_is_created_once_with_a_private_key_mode_0600(tmp_path):
+    ca, created = pki.ensure_ca(tmp_path, 3650)
+    assert created
+    assert stat.S_IMODE((tmp_path / "ca.key").stat().st_mode) == 0o600
+    bc = ca.cert.extensions.get_extension_for_class(x509.BasicConstraints)
+    assert bc.critical and bc.value.ca
+    again, created = pki.ensure_ca(tmp_path, 3650)
+    assert not created and again.cert.serial_number == ca.cert.serial_number
+
+
+def test_server_leaf_has_sans_and_server_auth_only(tmp_path):
+    ca, _ = pki.ensure_ca(tmp_path, 3650)
+    leaf = pki.server_paths(tmp_path, "build1")
+    assert pki.ensure_leaf(leaf, ca, "build1", 825, 30, ["10.0.0.11", "build1.lab"]) == "missing"
+    cert = x509.load_pem_x509_certificate(leaf.crt.read_bytes())
+    assert sorted(pki.cert_sans(cert)) == ["10.0.0.11", "build1.lab"]
+    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    assert stat.S_IMODE(leaf.key.stat().st_mode) == 0o600
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc <= dt.timedelta(days=825, minutes=5)
+    cert.verify_directly_issued_by(ca.cert)
+
+
+def test_client_leaf_is_client_auth_only_with_cn(tmp_path):
+    ca, _ = pki.ensure_ca(tmp_path, 3650)
+    leaf = pki.client_paths(tmp_path, "laptop")
+    pki.ensure_leaf(leaf, ca, "laptop", 825, 30)
+    cert = x509.load_pem_x509_certificate(leaf.crt.read_bytes())
+    assert cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value == "laptop"
+    assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.CLIENT_AUTH]
+
+
+def test_leaf_is_reissued_only_when_needed(tmp_path):
+    ca, _ = pki.ensure_ca(tmp_path, 3650)
+    leaf = pki.server_paths(tmp_path, "build1")
+    pki.ensure_leaf(leaf, ca, "build1", 825, 30, ["10.0.0.11"])
+    assert pki.ensure_leaf(leaf, ca, "build1", 825, 30, ["10.0.0.11"]) is None
+    assert pki.ensure_leaf(leaf, ca, "build1", 825, 30, ["10.0.0.11", "b.lab"]).startswith("names changed")
+    assert pki.ensure_leaf(leaf, ca, "build1", 825, 900, ["10.0.0.11", "b.lab"]).startswith("expires in")
+    other, _ = pki.ensure_ca(tmp_path / "other", 3650)
+    assert pki.ensure_leaf(leaf, other, "build1", 825, 30, ["10.0.0.11", "b.lab"]) == "signed by another CA"
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path):
+    pki.atomic_write(tmp_path / "f", b"one", 0o600)
+    pki.atomic_write(tmp_path / "f", b"two", 0o600)
+    assert [p.name for p in tmp_path.iterdir()] == ["f"]
+    assert (tmp_path / "f").read_bytes() == b"two"
