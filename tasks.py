@@ -12,6 +12,8 @@ from invoke import Collection, Exit, task
 
 from buildkit_ops import inventory as inv_mod
 from buildkit_ops.lab import Lab, LabError
+from buildkit_ops.output import Reporter, emit_json
+from buildkit_ops.provision import provision as run_provision
 
 INV_HELP = "inventory file (default: inventory.yml)"
 
@@ -43,8 +45,15 @@ def not_built(what: str, issue: int):
 @cli_errors
 def provision(c, host=None, check=False, json_=False, inventory="inventory.yml"):
     """Make build host(s) a mutual-TLS BuildKit server: engine, PKI, config, firewall, service."""
-    inv_mod.load(inventory).select(host)
-    not_built("provision", 3)
+    inv = inv_mod.load(inventory)
+    hosts = inv.select(host)
+    rep = Reporter()
+    results = run_provision(inv, hosts, check, rep)
+    rep.recap(results, check)
+    if json_:
+        emit_json(results, check=check)
+    if any(r.failed for r in results):
+        raise Exit(code=1)
 
 
 @task(help={"name": "client name (its certificate's CN)", "address": "client address, when NAME is new",

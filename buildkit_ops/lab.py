@@ -90,7 +90,8 @@ class Lab:
         self.state.mkdir(parents=True, exist_ok=True)
         self._operator_key()
         droplet_tag = self._droplet_image(log)
-        if any(m.role == "droplet" for m in machines) and self.state == ROOT / ".lab":
+        self._buildctl = None
+        if self.state == ROOT / ".lab":
             self._buildkit_image(log)
         self._network()
         if any(m.role == "registry" for m in machines):
@@ -122,10 +123,11 @@ class Lab:
     def _buildkit_image(self, log) -> Path:
         key = tree_hash(LABDIR / "buildkit_build.py", LABDIR / "buildkit-image.sh")
         bindir = CACHE / f"buildkit-bin-{key}"
+        self._buildctl = bindir / "buildctl"
         archive = CACHE / f"buildkit-image-{key}.tar"
         tag = "buildkit-ops/buildkit:v0.13.2"
         if not archive.exists():
-            if not (bindir / "buildkitd").exists():
+            if not (bindir / "buildctl").exists():
                 log("compiling BuildKit v0.13.2 from Debian's docker.io source (about 3 min; cached afterwards)")
                 tmp = bindir.with_suffix(".tmp")
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -220,6 +222,9 @@ class Lab:
         setup = ("install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys.tmp && "
                  "chmod 600 /root/.ssh/authorized_keys.tmp && mv /root/.ssh/authorized_keys.tmp /root/.ssh/authorized_keys")
         sh(["docker", "exec", "-i", c, "sh", "-c", setup], input=pub, capture=True)
+        if m.role in ("client", "intruder") and self._buildctl and self._buildctl.exists():
+            # a developer's BuildKit CLI, for talking to build hosts directly
+            sh(["docker", "cp", str(self._buildctl), f"{c}:/usr/local/bin/buildctl"], capture=True)
         if m.role == "client" and (self.state / "registry" / "ca.crt").exists():
             ca = (self.state / "registry" / "ca.crt").read_text()
             d = f"/etc/docker/certs.d/{self.registry}"

@@ -1,0 +1,257 @@
+"""provision: read a host's whole state in one SSH round trip, plan with the
+roles (pure), show or apply the difference, recreate buildkitd only when
+needed, and prove it answers over mutual TLS."""
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from roles import Step, sections
+from roles import buildkitd as role_buildkitd
+from roles import engine as role_engine
+from roles import firewall as role_firewall
+from roles import pki as role_pki
+
+from . import pki
+from .inventory import BuildHost, Inventory
+from .output import HostResult, Reporter
+from .remote import RemoteError, connect
+
+OPERATOR_CN = "buildkit-ops-operator"
+
+
+class HostSession:
+    """One SSH connection to a host; every script runs as root (sudo -n for other users) with its text on
+    stdin, so secrets never appear in a process list. Counts the remote commands it runs."""
+
+    def __init__(self, host: BuildHost):
+        self.host = host
+        self.conn = connect(host.name, host.address, host.ssh_user, host.ssh_port, host.ssh_key, host.known_hosts,
+                            host.connect_timeout)
+        self.sudo = host.ssh_user != "root"
+        self.commands = 0
+
+    def run(self, script: str, upload: str | None = None, timeout: float = 600) -> tuple[int, str, str]:
+        self.commands += 1
+        chan = self.conn.client.get_transport().open_session(timeout=self.host.connect_timeout)
+        chan.settimeout(timeout)
+        if upload:
+            # the file goes on stdin; the script is passed as an argument (it holds no secrets then)
+            cmd = ("sudo -n " if self.sudo else "") + "sh -c " + _q(script)
+        else:
+            cmd = ("sudo -n " if self.sudo else "") + "sh -s"
+        chan.exec_command(cmd)
+        out, err = bytearray(), bytearray()
+        if upload:
+            with open(upload, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    chan.sendall(chunk)
+        else:
+            chan.sendall(script.encode())
+        chan.shutdown_write()
+        while True:
+            if chan.recv_ready():
+                out += chan.recv(65536)
+            elif chan.recv_stderr_ready():
+                err += chan.recv_stderr(65536)
+            elif chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                break
+            else:
+                time.sleep(0.005)
+        rc = chan.recv_exit_status()
+        chan.close()
+        e = err.decode(errors="replace")
+        if self.sudo and rc != 0 and "password is required" in e:
+            raise RemoteError(f"{self.host.name}: user {self.host.ssh_user} has no passwordless sudo; "
+                              f"allow it (NOPASSWD) or set ssh_user: root in the inventory")
+        return rc, out.decode(errors="replace"), e
+
+    def close(self):
+        self.conn.close()
+
+
+def _q(s: str) -> str:
+    import shlex
+    return shlex.quote(s)
+
+
+def operator_cert(inv: Inventory, ca: pki.CA) -> pki.Leaf:
+    """A client certificate kept on the operator machine, used only through an SSH tunnel to prove that the
+    server answers mutual TLS (the firewall does not open the port to the operator)."""
+    leaf = pki.Leaf(inv.pki_dir / "operator" / "client.crt", inv.pki_dir / "operator" / "client.key")
+    pki.ensure_leaf(leaf, ca, OPERATOR_CN, inv.cert_days, inv.cert_renew_days)
+    return leaf
+
+
+def mtls_probe(sess: HostSession, ca_pem: bytes, leaf: pki.Leaf | None, timeout: float = 10) -> str:
+    """TLS handshake + HTTP/2 preface to buildkitd through an SSH tunnel; returns the negotiated protocol.
+    Raises ssl.SSLError (e.g. 'certificate required', 'unknown ca') when the server refuses us."""
+    chan = sess.conn.client.get_transport().open_channel(
+        "direct-tcpip", ("127.0.0.1", sess.host.buildkit["port"]), ("127.0.0.1", 0), timeout=timeout)
+    chan.settimeout(timeout)
+    ctx = ssl.create_default_context(cadata=ca_pem.decode())
+    if leaf:
+        ctx.load_cert_chain(str(leaf.crt), str(leaf.key))
+    ctx.set_alpn_protocols(["h2"])
+    inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(inc, outg, server_hostname=sess.host.address)
+
+    def pump(op):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                result = op()
+                if outg.pending:
+                    chan.sendall(outg.read())
+                return result
+            except ssl.SSLWantReadError:
+                if outg.pending:
+                    chan.sendall(outg.read())
+                if time.monotonic() > deadline:
+                    raise TimeoutError("no TLS answer")
+                try:
+                    data = chan.recv(65536)
+                except socket.timeout:
+                    raise TimeoutError("no TLS answer") from None
+                if not data:
+                    inc.write_eof()
+                else:
+                    inc.write(data)
+    try:
+        pump(tls.do_handshake)
+        # HTTP/2 preface + empty SETTINGS: a gRPC server that accepted our certificate answers with SETTINGS
+        pump(lambda: tls.write(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"))
+        data = pump(lambda: tls.read(9))
+        if len(data) < 9 or data[3] != 0x04:
+            raise ssl.SSLError("the server did not answer with HTTP/2 SETTINGS")
+        return f"{tls.version()}, HTTP/2"
+    finally:
+        chan.close()
+
+
+def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter) -> HostResult:
+    res = HostResult(host.name)
+    t0 = time.monotonic()
+    sess = None
+    try:
+        # 1. operator side: PKI (never written in check mode)
+        pki_steps, ca = role_pki.ensure(inv, host, check)
+        for s in pki_steps:
+            rep.step(res, s.role, s.name, _status(s, check), s.detail)
+        try:
+            image_id = role_buildkitd.wanted_image_id(host)
+        except FileNotFoundError as e:
+            raise RemoteError(str(e)) from None
+        if ca is not None:
+            srv = pki.server_paths(inv.pki_dir, host.name)
+            tls = {"ca.crt": role_pki.ca_bundle(inv.pki_dir), "server.crt": srv.crt.read_bytes(),
+                   "server.key": srv.key.read_bytes()}
+        else:  # check mode before the first run: placeholders that differ from anything on the host
+            tls = {"ca.crt": b"(to be created)\n", "server.crt": b"(to be issued)\n", "server.key": b"(secret)\n"}
+        files = role_buildkitd.render(host, tls, image_id)
+        clients = {c.name: c.address for c in inv.clients.values()}
+
+        # 2. one round trip: everything every role needs to know
+        try:
+            sess = HostSession(host)
+        except RemoteError as e:
+            rep.fail(res, str(e), unreachable=True)
+            return res
+        rc, out, err = sess.run(role_engine.FACTS + role_firewall.FACTS + role_buildkitd.facts(host, files))
+        if rc != 0:
+            raise RemoteError(f"reading the host's state failed ({rc}): {err.strip()[-500:]}")
+        facts = sections(out)
+
+        # 3. plan (pure), all pre-flight errors before the first change
+        steps = role_engine.plan(facts)
+        steps += role_firewall.plan(facts, host.ssh_port, host.buildkit["port"], clients)
+        engine_missing = steps[0].changed
+        if engine_missing:
+            facts.update(container="", image="", port="", files="")
+        bk_steps = role_buildkitd.plan(host, files, facts, image_id)
+        if check:
+            changed_files = [f.path for f in files if not f.secret and any(
+                s.changed and s.diff is not None and f.path.endswith(s.name) for s in bk_steps)]
+            current = _fetch(sess, changed_files) if changed_files else {}
+            bk_steps = role_buildkitd.plan(host, files, facts, image_id, current)
+        steps += bk_steps
+
+        # 4. apply in order: engine, firewall (SSH first), files, image; then the handler
+        notified = set()
+        for s in steps:
+            if not s.changed:
+                rep.step(res, s.role, s.name, "ok", s.detail)
+                continue
+            if check:
+                rep.step(res, s.role, s.name, "would change", s.detail)
+                if s.diff:
+                    rep.text(s.diff.rstrip("\n"))
+                if s.script and not s.diff:
+                    rep.text("  $ " + s.script.strip().replace("\n", "\n  $ "))
+                notified.update(s.notify)
+                continue
+            if s.script:
+                rc, out, err = sess.run(s.script, upload=s.upload)
+                if rc != 0:
+                    rep.step(res, s.role, s.name, "failed", (err or out).strip()[-400:])
+                    raise RemoteError(f"{s.role}: {s.name} failed; the steps before it were applied, "
+                                      f"re-run provision after fixing the cause")
+            rep.step(res, s.role, s.name, "changed", s.detail)
+            notified.update(s.notify)
+
+        # 5. handler: recreate buildkitd only when notified
+        if "recreate buildkitd" in notified:
+            if check:
+                rep.step(res, "buildkitd", "recreate buildkitd (handler)", "would change",
+                         "docker compose up -d: the cache volume is kept")
+            else:
+                rc, out, err = sess.run(role_buildkitd.handler_script(host, files, image_id))
+                if rc != 0:
+                    rep.step(res, "buildkitd", "recreate buildkitd (handler)", "failed", (err or out)[-400:])
+                    raise RemoteError("buildkitd did not start: see `docker logs buildkitd` on the host")
+                facts.update(sections(out))
+                rep.step(res, "buildkitd", "recreate buildkitd (handler)", "changed", "cache volume kept")
+
+        # 6. prove it answers: over the socket (version, workers) and over mutual TLS through an SSH tunnel
+        if not check:
+            if not facts.get("workers"):
+                raise RemoteError("buildkitd does not answer on its socket: see `docker logs buildkitd`")
+            op = operator_cert(inv, ca)
+            proto = mtls_probe(sess, role_pki.ca_bundle(inv.pki_dir), op)
+            res.info["buildkitd"] = role_buildkitd.summary(facts)
+            rep.step(res, "verify", "answers over mutual TLS", "ok", f"{proto}; {res.info['buildkitd']}")
+    except (RemoteError, role_engine.UnsupportedHost, role_buildkitd.PortTaken, ssl.SSLError, TimeoutError,
+            OSError) as e:
+        rep.fail(res, str(e))
+    finally:
+        if sess is not None:
+            res.info["remote_commands"] = sess.commands
+            sess.close()
+        res.info["seconds"] = round(time.monotonic() - t0, 2)
+    return res
+
+
+def _status(s: Step, check: bool) -> str:
+    return ("would change" if check else "changed") if s.changed else "ok"
+
+
+def _fetch(sess: HostSession, paths: list[str]) -> dict[str, str]:
+    import base64
+    import shlex
+    script = "".join(f"echo @@{p}; base64 -w0 {shlex.quote(p)} 2>/dev/null; echo\n" for p in paths)
+    rc, out, _ = sess.run(script)
+    got = sections(out)
+    return {p: base64.b64decode(got[p]).decode(errors="replace") for p in paths if got.get(p)}
+
+
+def provision(inv: Inventory, hosts: list[BuildHost], check: bool, rep: Reporter) -> list[HostResult]:
+    if len(hosts) == 1:
+        return [provision_host(inv, hosts[0], check, rep)]
+    # the CA must exist before hosts are handled in parallel (each would otherwise create one)
+    if not check:
+        pki.ensure_ca(inv.pki_dir, inv.ca_days)
+    with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as pool:
+        return list(pool.map(lambda h: provision_host(inv, h, check, rep), hosts))

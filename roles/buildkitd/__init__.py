@@ -1,0 +1,221 @@
+"""buildkitd: render docker-compose.yml and buildkitd.toml from templates/ and
+the inventory, upload them and the TLS files only when their checksum, mode or
+owner differs (temp file + rename), make sure the pinned image is on the host
+(from an archive for air-gapped hosts), and start or update buildkitd through
+Compose. The handler recreates the container only when the config, a
+certificate or the image changed; the named cache volume always survives."""
+from __future__ import annotations
+
+import base64
+import difflib
+import hashlib
+import json
+import shlex
+import tarfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from buildkit_ops.inventory import BuildHost
+
+from .. import Step
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+CONTAINER = "buildkitd"
+SOCK = "unix:///run/buildkit/buildkitd.sock"
+
+
+@dataclass
+class File:
+    path: str
+    content: bytes
+    mode: int = 0o644
+    secret: bool = False
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+class PortTaken(Exception):
+    pass
+
+
+def _env() -> Environment:
+    return Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined,
+                       keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+
+
+@lru_cache(maxsize=8)
+def archive_image_id(path: str, mtime: float, size: int) -> str:
+    """The image ID inside a `docker save` tarball (its config digest)."""
+    with tarfile.open(path) as t:
+        manifest = json.load(t.extractfile("manifest.json"))
+    cfg = manifest[0]["Config"]
+    return "sha256:" + cfg.split("/")[-1].removesuffix(".json")
+
+
+def wanted_image_id(host: BuildHost) -> str | None:
+    arch = host.buildkit["image_archive"]
+    if not arch:
+        return None
+    p = Path(arch)
+    if not p.exists():
+        raise FileNotFoundError(f"image_archive {arch} does not exist: build it (the lab: `invoke lab.up`) or fix "
+                                f"buildkit.image_archive in the inventory")
+    st = p.stat()
+    return archive_image_id(str(p), st.st_mtime, st.st_size)
+
+
+def render(host: BuildHost, tls: dict[str, bytes], image_id: str | None) -> list[File]:
+    """Every file this role manages on the host, rendered (pure)."""
+    bk = host.buildkit
+    d = bk["data_dir"]
+    registries = {}
+    files: list[File] = []
+    for name, conf in sorted(bk["registries"].items()):
+        registries[name] = {k: v for k, v in conf.items() if k != "ca"}
+        if "ca" in conf:
+            registries[name]["ca"] = True
+            files.append(File(f"{d}/registries/{name}/ca.crt", Path(conf["ca"]).read_bytes()))
+    toml = _env().get_template("buildkitd.toml.j2").render(
+        host=host.name, version=bk["version"], port=bk["port"], debug_address=bk["debug_address"],
+        max_parallelism=bk["max_parallelism"], gc=bk["gc"], registries=registries)
+    files = [File(f"{d}/buildkitd.toml", toml.encode()),
+             File(f"{d}/tls/ca.crt", tls["ca.crt"]),
+             File(f"{d}/tls/server.crt", tls["server.crt"]),
+             File(f"{d}/tls/server.key", tls["server.key"], 0o600, secret=True)] + files
+    compose = _env().get_template("docker-compose.yml.j2").render(
+        host=host.name, image=bk["image"], privileges=bk["privileges"], data_dir=d)
+    return [File(f"{d}/docker-compose.yml", compose.encode())] + files
+
+
+def config_hash(files: list[File], image: str) -> str:
+    """What the running container must have started with: every managed file and the image."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.path.encode() + b"\0" + f.content + b"\0")
+    h.update(image.encode())
+    return h.hexdigest()[:16]
+
+
+def facts(host: BuildHost, files: list[File]) -> str:
+    q = shlex.quote
+    paths = " ".join(q(f.path) for f in files)
+    img = q(host.buildkit["image"])
+    port = host.buildkit["port"]
+    return f"""
+echo @@files
+for f in {paths}; do
+  if [ -f "$f" ]; then echo "$(sha256sum < "$f" | cut -d' ' -f1) $(stat -c '%a %U:%G' "$f") $f"; else echo "- - - $f"; fi
+done
+echo @@image; docker image inspect --format '{{{{.Id}}}}' {img} 2>/dev/null || true
+echo @@container; docker inspect --format '{{{{.State.Status}}}} {{{{.State.StartedAt}}}} {{{{.Image}}}} {{{{index .Config.Labels "org.buildkit-ops.config-hash"}}}}' {CONTAINER} 2>/dev/null || true
+echo @@port; ss -ltnpH "sport = :{port}" 2>/dev/null | head -3 || true
+echo @@version; docker exec {CONTAINER} buildkitd --version 2>/dev/null || true
+echo @@workers; docker exec {CONTAINER} buildctl --addr {SOCK} debug workers 2>/dev/null || true
+"""
+
+
+def parse_files(text: str) -> dict[str, tuple[str, str, str]]:
+    out = {}
+    for line in text.splitlines():
+        parts = line.split(" ", 3)
+        if len(parts) == 4:
+            sha, mode, owner, path = parts
+            out[path] = (sha, mode, owner)
+    return out
+
+
+def write_file_script(f: File) -> str:
+    """Atomic upload: decode into a temp file beside the target, set mode and owner, rename."""
+    q = shlex.quote
+    tmp = f"{f.path}.bkops-tmp"
+    b64 = base64.b64encode(f.content).decode()
+    lines = [b64[i:i + 76] for i in range(0, len(b64), 76)]
+    return (f"mkdir -p {q(str(Path(f.path).parent))}\n"
+            f"(umask 077; base64 -d > {q(tmp)} <<'BKOPS_EOF'\n" + "\n".join(lines) + "\nBKOPS_EOF\n)\n"
+            f"chmod {f.mode:o} {q(tmp)} && chown root:root {q(tmp)} && mv -f {q(tmp)} {q(f.path)}\n")
+
+
+def unified_diff(f: File, current: str | None) -> str:
+    if f.secret:
+        return f"--- {f.path}\n+++ {f.path}\n(secret: content not shown)\n"
+    old = (current or "").splitlines(keepends=True)
+    new = f.content.decode().splitlines(keepends=True)
+    return "".join(difflib.unified_diff(old, new, f"{f.path} (host)" if current is not None else "/dev/null",
+                                        f"{f.path} (wanted)"))
+
+
+def plan(host: BuildHost, files: list[File], facts: dict[str, str], image_id: str | None,
+         current: dict[str, str] | None = None) -> list[Step]:
+    bk = host.buildkit
+    have = parse_files(facts.get("files", ""))
+    container = (facts.get("container") or "").split()
+    running = bool(container) and container[0] == "running"
+    listener = facts.get("port", "")
+    if listener and "buildkitd" not in listener:
+        raise PortTaken(f"port {bk['port']} is already taken on {host.name} by: {listener.split('users:')[-1]}; "
+                        f"stop that service or set buildkit.port to a free port in the inventory")
+    steps: list[Step] = []
+    for f in files:
+        sha, mode, owner = have.get(f.path, ("-", "-", "-"))
+        name = f.path.removeprefix(bk["data_dir"] + "/")
+        if sha == f.sha256 and mode == f"{f.mode:o}" and owner == "root:root":
+            steps.append(Step("buildkitd", name, False))
+            continue
+        why = "new" if sha == "-" else ("content" if sha != f.sha256 else f"mode {mode} {owner}")
+        steps.append(Step("buildkitd", name, True, why, script=write_file_script(f),
+                          diff=unified_diff(f, (current or {}).get(f.path)) if sha != f.sha256 else None,
+                          notify=["recreate buildkitd"]))
+    have_image = facts.get("image", "")
+    if image_id:
+        if have_image == image_id:
+            steps.append(Step("buildkitd", f"image {bk['image']}", False, image_id[:19]))
+        else:
+            steps.append(Step("buildkitd", f"image {bk['image']}", True,
+                              f"load {Path(bk['image_archive']).name} ({image_id[:19]})", script="docker load -q\n",
+                              upload=bk["image_archive"], notify=["recreate buildkitd"]))
+    elif not have_image:
+        steps.append(Step("buildkitd", f"image {bk['image']}", True, "pull",
+                          script=f"docker pull -q {shlex.quote(bk['image'])}\n", notify=["recreate buildkitd"]))
+    else:
+        steps.append(Step("buildkitd", f"image {bk['image']}", False, have_image[:19]))
+    want_hash = config_hash(files, image_id or bk["image"])
+    if not container:
+        steps.append(Step("buildkitd", "service", True, "start", notify=["recreate buildkitd"]))
+    elif not running:
+        steps.append(Step("buildkitd", "service", True, f"{container[0]}: start", notify=["recreate buildkitd"]))
+    elif (container[3] if len(container) > 3 else "") != want_hash:
+        steps.append(Step("buildkitd", "service", True, "runs another config, certificate or image",
+                          notify=["recreate buildkitd"]))
+    else:
+        steps.append(Step("buildkitd", "service", False, f"running since {container[1][:19]}Z"))
+    return steps
+
+
+def handler_script(host: BuildHost, files: list[File], image_id: str | None) -> str:
+    """Compose up with the new config hash (Compose recreates the container when it differs; the cache volume
+    stays), then wait until buildkitd answers."""
+    d = shlex.quote(host.buildkit["data_dir"])
+    h = config_hash(files, image_id or host.buildkit["image"])
+    return f"""set -e
+BKOPS_CONFIG_HASH={h} docker compose -f {d}/docker-compose.yml up -d --remove-orphans --quiet-pull 2>&1 | tail -5
+set +e
+for i in $(seq 1 120); do
+  docker exec {CONTAINER} buildctl --addr {SOCK} debug workers >/dev/null 2>&1 && break
+  sleep 0.5
+done
+echo @@version; docker exec {CONTAINER} buildkitd --version
+echo @@workers; docker exec {CONTAINER} buildctl --addr {SOCK} debug workers
+"""
+
+
+def summary(facts: dict[str, str]) -> str:
+    version = (facts.get("version") or "").split()
+    workers = [l.split() for l in (facts.get("workers") or "").splitlines()[1:] if l.strip()]
+    v = version[2] if len(version) >= 3 else "?"
+    ws = "; ".join(f"{w[0][:12]} {w[1] if len(w) > 1 else ''}" for w in workers) or "none"
+    return f"buildkitd {v}, workers: {ws}"
