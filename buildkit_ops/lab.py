@@ -222,7 +222,7 @@ class Lab:
         setup = ("install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys.tmp && "
                  "chmod 600 /root/.ssh/authorized_keys.tmp && mv /root/.ssh/authorized_keys.tmp /root/.ssh/authorized_keys")
         sh(["docker", "exec", "-i", c, "sh", "-c", setup], input=pub, capture=True)
-        if m.role in ("client", "intruder") and self._buildctl and self._buildctl.exists():
+        if m.role in ("client", "intruder") and getattr(self, "_buildctl", None) and self._buildctl.exists():
             # a developer's BuildKit CLI, for talking to build hosts directly
             sh(["docker", "cp", str(self._buildctl), f"{c}:/usr/local/bin/buildctl"], capture=True)
         if m.role == "client" and (self.state / "registry" / "ca.crt").exists():
@@ -282,6 +282,14 @@ class Lab:
             shutil.rmtree(cfg, ignore_errors=True)
         marker.touch()
         log(f"registry seeded with {ref}")
+
+    def reset(self, name: str) -> None:
+        """Replace one machine by a fresh one (new disk, new host keys), as if the droplet were recreated."""
+        m = self.machine(name)
+        self._remove(name)
+        self._start(m, f"buildkit-ops/droplet:{tree_hash(LABDIR / 'droplet')}")
+        self._ready(m)
+        self._write_known_hosts()
 
     # ------------------------------------------------------------ status, run, down
     def status(self) -> dict:

@@ -137,7 +137,13 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter) 
     t0 = time.monotonic()
     sess = None
     try:
-        # 1. operator side: PKI (never written in check mode)
+        # 1. reach the host first: an unreachable host gets nothing issued for it either
+        try:
+            sess = HostSession(host)
+        except RemoteError as e:
+            rep.fail(res, str(e), unreachable=True)
+            return res
+        # operator side: PKI (never written in check mode)
         pki_steps, ca = role_pki.ensure(inv, host, check)
         for s in pki_steps:
             rep.step(res, s.role, s.name, _status(s, check), s.detail)
@@ -155,11 +161,6 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter) 
         clients = {c.name: c.address for c in inv.clients.values()}
 
         # 2. one round trip: everything every role needs to know
-        try:
-            sess = HostSession(host)
-        except RemoteError as e:
-            rep.fail(res, str(e), unreachable=True)
-            return res
         rc, out, err = sess.run(role_engine.FACTS + role_firewall.FACTS + role_buildkitd.facts(host, files))
         if rc != 0:
             raise RemoteError(f"reading the host's state failed ({rc}): {err.strip()[-500:]}")

@@ -188,7 +188,9 @@ def plan(host: BuildHost, files: list[File], facts: dict[str, str], image_id: st
         steps.append(Step("buildkitd", "service", True, "start", notify=["recreate buildkitd"]))
     elif not running:
         steps.append(Step("buildkitd", "service", True, f"{container[0]}: start", notify=["recreate buildkitd"]))
-    elif (container[3] if len(container) > 3 else "") != want_hash:
+    elif (container[3] if len(container) > 3 else "") != want_hash and not any(s.notify for s in steps):
+        # nothing to upload, yet the container started with other files (a run stopped before the restart,
+        # or a manual `docker compose up`): restart it with the known state
         steps.append(Step("buildkitd", "service", True, "runs another config, certificate or image",
                           notify=["recreate buildkitd"]))
     else:

@@ -1,0 +1,68 @@
+"""Helpers for the lab tests: run invoke as a user would, write test inventories, talk BuildKit from a client."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def invoke(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+    r = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise AssertionError(f"invoke {' '.join(args)} failed ({r.returncode}):\n{r.stderr}\n{r.stdout}")
+    return r
+
+
+def invoke_json(*args: str) -> tuple[int, dict, str]:
+    r = invoke(*args, "--json")
+    try:
+        doc = json.loads(r.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"no JSON from invoke {' '.join(args)} ({r.returncode}):\n{r.stderr}\n{r.stdout}")
+    return r.returncode, doc, r.stderr
+
+
+def inventory_variant(name: str, edit) -> str:
+    """A copy of inventory.yml beside it (so relative paths keep working), changed by edit(data)."""
+    data = yaml.safe_load((ROOT / "inventory.yml").read_text())
+    edit(data)
+    path = ROOT / f".test-inv-{name}.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return str(path)
+
+
+def buildhosts(data: dict) -> dict:
+    return data["all"]["children"]["buildhosts"]["hosts"]
+
+
+def put_client_files(lab, machine: str, files: dict[str, bytes], where: str = "/root/bk-test") -> None:
+    for name, content in files.items():
+        r = lab.run(machine, f"mkdir -p {where} && cat > {where}/{name} && chmod 600 {where}/{name}", capture=True,
+                    input=content.decode())
+        assert r.returncode == 0, r.stderr
+
+
+def buildctl(lab, machine: str, address: str, args: str, where: str = "/root/bk-test", cert: bool = True,
+             timeout: int = 60):
+    tls = f"--tlscacert {where}/ca.crt"
+    if cert:
+        tls += f" --tlscert {where}/client.crt --tlskey {where}/client.key"
+    return lab.run(machine, f"timeout {timeout} buildctl --timeout 10 --addr tcp://{address}:1234 {tls} {args}",
+                   capture=True)
+
+
+def wait_for(fn, timeout: float = 90, interval: float = 1.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
