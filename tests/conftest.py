@@ -2,6 +2,7 @@
 if the lab cannot come up, they error loudly: they never skip."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -38,3 +39,23 @@ def lab_status(lab):
 def ssh(lab: Lab, name: str, known_hosts: str | None = None):
     st = lab.status()
     return remote.connect(name, lab.address(name), "root", 22, st["ssh_key"], known_hosts or st["known_hosts"], 10)
+
+
+_ran = {"lab_passed": 0, "skipped": 0}
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" and report.passed and "lab" in report.keywords:
+        _ran["lab_passed"] += 1
+    if report.skipped:
+        _ran["skipped"] += 1
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """In CI the end-to-end tests must have run: none passing, or any skipped, fails the run."""
+    if not os.environ.get("CI") or exitstatus not in (0, 5):
+        return
+    if _ran["lab_passed"] == 0 or _ran["skipped"]:
+        print(f"\nCI: {_ran['lab_passed']} lab tests passed, {_ran['skipped']} skipped: the end-to-end tests "
+              f"must run and pass in CI", file=sys.stderr)
+        session.exitstatus = 1

@@ -1,0 +1,163 @@
+"""Planning is pure: facts in, steps out. Tables of cases, no SSH (the lab tests run the same code for real)."""
+from __future__ import annotations
+
+import pytest
+
+from buildkit_ops import inventory
+from conftest import ROOT
+from roles import buildkitd, engine, firewall, sections
+
+HOST = inventory.load(ROOT / "inventory.yml").hosts["build1"]
+TLS = {"ca.crt": b"ca\n", "server.crt": b"crt\n", "server.key": b"key\n"}
+FILES = buildkitd.render(HOST, TLS, "sha256:abc")
+
+
+def test_sections_split_facts_output():
+    assert sections("junk\n@@a\n1\n2\n@@b\n\n@@c\nx") == {"a": "1\n2", "b": "", "c": "x"}
+
+
+# ------------------------------------------------------------------ engine
+@pytest.mark.parametrize("facts,changed,script_has", [
+    ({"os": "debian 12", "docker": "20.10.24", "compose": "2.26.1"}, False, None),
+    ({"os": "debian 12", "docker": "", "compose": ""}, True, "docker.io docker-compose/trixie"),
+    ({"os": "debian 13", "docker": "", "compose": ""}, True, "docker.io docker-compose\n"),
+    ({"os": "ubuntu 24.04 debian", "docker": "24.0", "compose": ""}, True, "docker.io docker-compose-v2"),
+    ({"os": "linuxmint 21 ubuntu debian", "docker": "", "compose": ""}, True, "docker-compose-v2"),
+])
+def test_engine_plan(facts, changed, script_has):
+    [step] = engine.plan(facts)
+    assert step.changed is changed
+    if script_has:
+        assert script_has in step.script
+        assert "systemctl enable --now docker" in step.script
+
+
+@pytest.mark.parametrize("os_", ["fedora 40", "alpine 3.20", "unknown 0"])
+def test_engine_refuses_unsupported_os_when_docker_is_missing(os_):
+    with pytest.raises(engine.UnsupportedHost, match="is not Debian or Ubuntu"):
+        engine.plan({"os": os_, "docker": "", "compose": ""})
+
+
+def test_engine_accepts_any_os_that_already_has_docker_and_compose():
+    assert not engine.plan({"os": "fedora 40", "docker": "27.0", "compose": "2.29.0"})[0].changed
+
+
+# ------------------------------------------------------------------ firewall
+ACTIVE = "Status: active\nLogging: on (low)\nDefault: deny (incoming), allow (outgoing), deny (routed)"
+SSH = "ufw allow 22/tcp comment 'buildkit-ops ssh'"
+LAPTOP = "ufw allow from 10.0.0.21 to any port 1234 proto tcp comment 'buildkit-ops client laptop'"
+OLD = "ufw allow from 10.0.0.9 to any port 1234 proto tcp comment 'buildkit-ops client old'"
+MINE = "ufw allow 80/tcp comment 'web'"
+
+
+def fw(status, rules, clients):
+    steps = firewall.plan({"ufw_present": "yes", "ufw_status": status, "ufw_rules": "\n".join(rules)}, 22, 1234,
+                          clients)
+    return [s.script for s in steps]
+
+
+@pytest.mark.parametrize("status,rules,clients,scripts", [
+    # fresh host: SSH first, then the clients, then enable
+    ("Status: inactive", [], {"laptop": "10.0.0.21"},
+     [f"{SSH}\n", f"{LAPTOP}\n", "ufw default deny incoming\nufw default allow outgoing\nufw --force enable\n"]),
+    # zero clients: SSH still allowed before enabling
+    ("Status: inactive", [], {},
+     [f"{SSH}\n", "", "ufw default deny incoming\nufw default allow outgoing\nufw --force enable\n"]),
+    # converged: nothing
+    (ACTIVE, [SSH, LAPTOP, MINE], {"laptop": "10.0.0.21"}, ["", "", ""]),
+    # a client left the inventory: only its rule goes, the operator's own rule stays
+    (ACTIVE, [SSH, LAPTOP, OLD, MINE], {"laptop": "10.0.0.21"},
+     ["", "ufw delete allow from 10.0.0.9 to any port 1234 proto tcp\n", ""]),
+    # a client moved: new rule in, old out
+    (ACTIVE, [SSH, LAPTOP], {"laptop": "10.0.0.22"},
+     ["", "ufw allow from 10.0.0.22 to any port 1234 proto tcp comment 'buildkit-ops client laptop'\n"
+          "ufw delete allow from 10.0.0.21 to any port 1234 proto tcp\n", ""]),
+])
+def test_firewall_plan(status, rules, clients, scripts):
+    assert fw(status, rules, clients) == scripts
+
+
+def test_firewall_installs_ufw_when_missing_and_still_allows_ssh_first():
+    steps = firewall.plan({"ufw_present": "no"}, 2222, 1234, {})
+    assert "apt-get install" in steps[0].script
+    assert steps[1].script == "ufw allow 2222/tcp comment 'buildkit-ops ssh'\n"
+    assert steps[-1].script.endswith("ufw --force enable\n")
+
+
+# ------------------------------------------------------------------ buildkitd
+def file_facts(files, override=None):
+    lines = []
+    for f in files:
+        sha, mode = f.sha256, f"{f.mode:o}"
+        if override and f.path.endswith(override[0]):
+            sha, mode = override[1], override[2]
+        lines.append(f"{sha} {mode} root:root {f.path}")
+    return "\n".join(lines)
+
+
+def converged_facts():
+    return {"files": file_facts(FILES), "image": "sha256:abc",
+            "container": f"running 2026-01-01T00:00:00Z sha256:abc {buildkitd.config_hash(FILES, 'sha256:abc')}",
+            "port": "LISTEN 0 4096 *:1234 *:* users:((\"buildkitd\",pid=1,fd=3))"}
+
+
+def changed(steps):
+    return [(s.name, s.detail) for s in steps if s.changed]
+
+
+def test_buildkitd_converged_plans_nothing():
+    assert changed(buildkitd.plan(HOST, FILES, converged_facts(), "sha256:abc")) == []
+
+
+def test_buildkitd_changed_file_is_uploaded_and_notifies_the_handler():
+    facts = converged_facts()
+    facts["files"] = file_facts(FILES, ("buildkitd.toml", "0" * 64, "644"))
+    steps = [s for s in buildkitd.plan(HOST, FILES, facts, "sha256:abc") if s.changed]
+    assert [(s.name, s.detail, s.notify) for s in steps] == [("buildkitd.toml", "content", ["recreate buildkitd"])]
+    assert "mv -f /opt/buildkit-ops/buildkitd.toml.bkops-tmp /opt/buildkit-ops/buildkitd.toml" in steps[0].script
+
+
+def test_buildkitd_wrong_key_mode_is_fixed():
+    facts = converged_facts()
+    key = next(f for f in FILES if f.secret)
+    facts["files"] = file_facts(FILES, ("tls/server.key", key.sha256, "644"))
+    assert changed(buildkitd.plan(HOST, FILES, facts, "sha256:abc")) == [("tls/server.key", "mode 644 root:root")]
+
+
+def test_buildkitd_new_image_is_loaded_from_the_archive():
+    facts = converged_facts()
+    facts["image"] = "sha256:old"
+    steps = [s for s in buildkitd.plan(HOST, FILES, facts, "sha256:abc") if s.changed]
+    assert steps[0].upload == HOST.buildkit["image_archive"] and steps[0].script == "docker load -q\n"
+
+
+def test_buildkitd_stopped_container_is_started():
+    facts = converged_facts()
+    facts["container"] = facts["container"].replace("running", "exited")
+    assert changed(buildkitd.plan(HOST, FILES, facts, "sha256:abc")) == [("service", "exited: start")]
+
+
+def test_buildkitd_port_taken_by_another_program_is_an_error():
+    facts = converged_facts()
+    facts["port"] = "LISTEN 0 5 0.0.0.0:1234 0.0.0.0:* users:((\"nc\",pid=77,fd=3))"
+    with pytest.raises(buildkitd.PortTaken, match="port 1234 is already taken on build1"):
+        buildkitd.plan(HOST, FILES, facts, "sha256:abc")
+
+
+def test_rendered_config_uses_only_keys_buildkit_0_13_knows():
+    toml = next(f for f in FILES if f.path.endswith("buildkitd.toml")).content.decode()
+    keys = {l.split("=")[0].strip() for l in toml.splitlines() if "=" in l and not l.lstrip().startswith("#")}
+    assert keys <= {"debug", "address", "debugAddress", "cert", "key", "ca", "enabled", "max-parallelism", "gc",
+                    "gckeepstorage", "all", "keepDuration", "keepBytes", "filters", "http", "insecure", "mirrors"}
+    assert 'address = ["tcp://0.0.0.0:1234", "unix:///run/buildkit/buildkitd.sock"]' in toml
+    assert "[grpc.tls]" in toml  # never a plaintext TCP listener
+
+
+def test_compose_privileges_follow_the_inventory():
+    import copy
+    h = copy.deepcopy(HOST)
+    h.buildkit["privileges"] = "privileged"
+    compose = buildkitd.render(h, TLS, None)[0].content.decode()
+    assert "privileged: true" in compose and "cap_add" not in compose
+    lab = FILES[0].content.decode()
+    assert "privileged" not in lab.replace("`privileged`", "") and "cap_drop: [SYS_RESOURCE]" in lab
