@@ -73,7 +73,7 @@ fi
 req_hash=$(sha256sum requirements.txt | cut -c1-16)
 if [ ! -f .venv/.req-$req_hash ]; then
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt 2> >(grep -v "is ignored: it is neither" >&2)
   rm -f .venv/.req-*
   touch .venv/.req-$req_hash
 fi

@@ -7,7 +7,18 @@ from buildkit_ops import inventory
 from conftest import ROOT
 from roles import buildkitd, engine, firewall, sections
 
-HOST = inventory.load(ROOT / "inventory.yml").hosts["build1"]
+def _host():
+    """build1 of the shipped inventory, with its file paths pointed at a scratch directory."""
+    import tempfile
+    from pathlib import Path
+    tmp = Path(tempfile.mkdtemp(prefix="bkops-roles-"))
+    (tmp / "registry-ca.crt").write_text("registry ca\n")
+    text = (ROOT / "inventory.yml").read_text().replace(".lab/registry/ca.crt", str(tmp / "registry-ca.crt"))
+    (tmp / "inventory.yml").write_text(text)
+    return inventory.load(tmp / "inventory.yml").hosts["build1"]
+
+
+HOST = _host()
 TLS = {"ca.crt": b"ca\n", "server.crt": b"crt\n", "server.key": b"key\n"}
 FILES = buildkitd.render(HOST, TLS, "sha256:abc")
 

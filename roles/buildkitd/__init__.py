@@ -79,7 +79,11 @@ def render(host: BuildHost, tls: dict[str, bytes], image_id: str | None) -> list
         registries[name] = {k: v for k, v in conf.items() if k != "ca"}
         if "ca" in conf:
             registries[name]["ca"] = True
-            files.append(File(f"{d}/registries/{name}/ca.crt", Path(conf["ca"]).read_bytes()))
+            ca = Path(conf["ca"])
+            if not ca.is_file():
+                raise FileNotFoundError(f"{host.name}: buildkit.registries.{name}.ca: {ca} does not exist; put the "
+                                        f"registry's CA certificate there or remove the key from the inventory")
+            files.append(File(f"{d}/registries/{name}/ca.crt", ca.read_bytes()))
     toml = _env().get_template("buildkitd.toml.j2").render(
         host=host.name, version=bk["version"], port=bk["port"], debug_address=bk["debug_address"],
         max_parallelism=bk["max_parallelism"], gc=bk["gc"], registries=registries)
