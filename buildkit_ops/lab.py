@@ -88,6 +88,7 @@ class Lab:
         t0 = time.monotonic()
         machines = [self.machine(n) for n in names] if names else MACHINES
         self.state.mkdir(parents=True, exist_ok=True)
+        CACHE.mkdir(parents=True, exist_ok=True)
         self._operator_key()
         droplet_tag = self._droplet_image(log)
         self._buildctl = None

@@ -10,6 +10,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${BKOPS_CACHE:-/var/cache/buildkit-ops}
 mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
 [ -n "$mirror" ] || mirror=$(awk '$1=="deb"{print $2; exit}' /etc/apt/sources.list)
+mkdir -p "$cache"
 work=$(mktemp -d "$cache/droplet.XXXXXX")
 trap 'umount -R "$work/root/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
 include=openssh-server,sudo,iptables,ufw,nftables,ca-certificates,iproute2,procps,docker.io,systemd,systemd-sysv,dbus,iputils-ping,netcat-openbsd,curl,docker-registry,apache2-utils,python3,less
