@@ -10,7 +10,14 @@ import sys
 
 from invoke import Collection, Exit, task
 
+from pathlib import Path
+
+from rich.console import Console
+
+from buildkit_ops import clients, inventory_edit, pki
 from buildkit_ops import inventory as inv_mod
+from buildkit_ops.output import HostResult, err
+from buildkit_ops.remote import RemoteError
 from buildkit_ops.lab import Lab, LabError
 from buildkit_ops.output import Reporter, emit_json
 from buildkit_ops.provision import provision as run_provision
@@ -31,6 +38,11 @@ def cli_errors(fn):
             print(f"lab error: {e}", file=sys.stderr)
             raise Exit(code=1)
     return wrapper
+
+
+def fail(message: str, code: int = 1):
+    print(f"error: {message}", file=sys.stderr)
+    raise Exit(code=code)
 
 
 def not_built(what: str, issue: int):
@@ -56,13 +68,139 @@ def provision(c, host=None, check=False, json_=False, inventory="inventory.yml")
         raise Exit(code=1)
 
 
-@task(help={"name": "client name (its certificate's CN)", "address": "client address, when NAME is new",
-            "inventory": INV_HELP})
+CLIENT_HELP = {
+    "name": "client name: its certificate's CN and its key in the inventory",
+    "address": "address the build hosts see the client's connections come from (needed when NAME is new)",
+    "connection": "how to reach the client machine: 'ssh' (default) or 'local' (this machine)",
+    "ssh_address": "address SSH connects to, if not --address",
+    "ssh_user": "SSH user on the client (default root)",
+    "ssh_port": "SSH port on the client (default 22)",
+    "ssh_key": "private key for SSH to the client",
+    "known_hosts": "known_hosts file holding the client's host key",
+    "builder": "name of the buildx builder created there (default buildkit-ops)",
+    "default": "make it the client's default builder",
+    "inventory": INV_HELP,
+}
+
+
+@task(help=CLIENT_HELP)
 @cli_errors
-def add_client(c, name, address=None, inventory="inventory.yml"):
+def add_client(c, name, address=None, connection=None, ssh_address=None, ssh_user=None, ssh_port=None,
+               ssh_key=None, known_hosts=None, builder=None, default=False, inventory="inventory.yml"):
     """Issue a client certificate, open the firewall for it, and set up its buildx builder."""
-    inv_mod.load(inventory)
-    not_built("add-client", 4)
+    inv = inv_mod.load(inventory)
+    new = name not in inv.clients
+    if new:
+        if not address:
+            inv.client(name)  # raises: unknown client, lists the known ones
+        values = {"address": address}
+        for k, v in (("connection", connection), ("ssh_address", ssh_address), ("ssh_user", ssh_user),
+                     ("ssh_port", int(ssh_port) if ssh_port else None), ("ssh_key", ssh_key),
+                     ("known_hosts", known_hosts), ("builder", builder), ("default_builder", default or None)):
+            if v is not None:
+                values[k] = v
+        try:
+            inv = inventory_edit.add_client(Path(inventory), name, values, write=False)
+        except inventory_edit.EditError as e:
+            fail(str(e))
+    elif address and address != inv.clients[name].address:
+        fail(f"{inventory}: all.children.clients.hosts.{name}.address: client {name} already has address "
+             f"{inv.clients[name].address}, not {address}\n  fix: if it moved, edit the inventory (or run "
+             f"`invoke remove-client {name}` first), then re-run")
+    client = inv.clients[name]
+    rep = Reporter()
+    res = HostResult(name)
+    ca = pki.load_ca(inv.pki_dir)
+    if ca is None:
+        fail(f"there is no CA in {inv.pki_dir} yet: run `invoke provision` first")
+    try:
+        sess, facts = clients.preflight(client)
+    except clients.ClientError as e:
+        fail(f"{e}\n  nothing was changed: no certificate issued, no firewall opened"
+             + (", and the inventory was not edited" if new else ""))
+    try:
+        if new:
+            inventory_edit.add_client(Path(inventory), name, values)
+            rep.step(res, "inventory", f"client {name}", "changed", f"recorded in {inventory}")
+        else:
+            rep.step(res, "inventory", f"client {name}", "ok", client.address)
+        leaf = pki.client_paths(inv.pki_dir, name)
+        reason = pki.ensure_leaf(leaf, ca, name, inv.cert_days, inv.cert_renew_days)
+        rep.step(res, "pki", "client certificate", "changed" if reason else "ok",
+                 f"issued ({reason}), CN={name}, clientAuth" if reason else f"valid until {pki.expiry(leaf.crt):%Y-%m-%d}")
+        results = run_provision(inv, inv.select(None), False, Reporter(quiet=True))
+        for r in results:
+            fw = [s for s in r.steps if s["role"] == "firewall" and s["name"].startswith("port")]
+            status = "failed" if r.failed else (fw[0]["status"] if fw else "ok")
+            rep.step(res, "firewall", f"{r.host}: port open to {name} ({client.address})", status,
+                     r.error or (fw[0]["detail"] if fw else ""))
+        if any(r.failed for r in results):
+            bad = ", ".join(r.host for r in results if r.failed)
+            fail(f"the firewall could not be updated on {bad}; the client's builder was not set up. Fix that host "
+                 f"(see above) and re-run `invoke add-client {name}`")
+        platforms = {r.host: r.info.get("platforms", "") for r in results}
+        try:
+            clients.bootstrap(inv, client, sess, facts, platforms, rep, res)
+        except clients.ClientError as e:
+            hosts = ", ".join(inv.hosts)
+            fail(f"{e}\n  the firewall is open for {name} ({client.address}) on {hosts} and its certificate is "
+                 f"issued: fix the cause and re-run `invoke add-client {name}`, or `invoke remove-client {name}` "
+                 f"to close it again")
+    finally:
+        sess.close()
+    rep.recap([res])
+
+
+@task(help={"name": "client to remove", "inventory": INV_HELP})
+@cli_errors
+def remove_client(c, name, inventory="inventory.yml"):
+    """Close the firewall for a client, remove its builder, and record its certificate as revoked."""
+    inv = inv_mod.load(inventory)
+    client = inv.client(name)
+    rep = Reporter()
+    res = HostResult(name)
+    try:
+        after = inventory_edit.remove_client(Path(inventory), name, write=False)
+    except inventory_edit.EditError as e:
+        fail(str(e))
+    results = run_provision(after, after.select(None), False, Reporter(quiet=True))
+    for r in results:
+        fw = [s for s in r.steps if s["role"] == "firewall" and s["name"].startswith("port")]
+        rep.step(res, "firewall", f"{r.host}: port closed to {name} ({client.address})",
+                 "failed" if r.failed else (fw[0]["status"] if fw else "ok"), r.error or "")
+    if any(r.failed for r in results):
+        fail(f"the firewall could not be closed on every host; {name} stays in the inventory: fix the host and "
+             f"re-run `invoke remove-client {name}`")
+    inventory_edit.remove_client(Path(inventory), name)
+    rep.step(res, "inventory", f"client {name}", "changed", f"removed from {inventory}")
+    try:
+        rep.step(res, "client", f"builder {client.builder}", "changed", clients.unbootstrap(client))
+    except (RemoteError, OSError) as e:
+        rep.step(res, "client", f"builder {client.builder}", "skipped",
+                 f"{name} unreachable ({e}); remove the builder there by hand: docker buildx rm {client.builder}")
+    entry = clients.record_revocation(inv, name)
+    if entry:
+        rep.step(res, "pki", "certificate revoked", "changed",
+                 f"serial {entry['serial']} recorded in {clients.revoked_path(inv)}")
+    rep.recap([res])
+    err.print(f"[yellow]note:[/yellow] buildkitd has no revocation list: {name}'s certificate stays valid until "
+              f"it expires ({entry['not_after'][:10] if entry else '?'}) or the CA is rotated. The firewall now "
+              f"blocks its address; to make the certificate itself useless, run `invoke rotate-certs --ca`.")
+
+
+@task(help={"json": "print the clients as JSON", "inventory": INV_HELP})
+@cli_errors
+def list_clients(c, json_=False, inventory="inventory.yml"):
+    """List clients: address, connection, certificate expiry and status (revoked ones too)."""
+    rows = clients.client_rows(inv_mod.load(inventory))
+    if json_:
+        print(json.dumps(rows, indent=2))
+        return
+    from rich.table import Table
+    t = Table("client", "address", "connection", "builder", "cert expires", "status")
+    for r in rows:
+        t.add_row(r["name"], r["address"], r["connection"], r["builder"], r["cert_expires"] or "-", r["status"])
+    Console().print(t)
 
 
 @task(help={"ca": "also rotate the CA, with an overlap window", "inventory": INV_HELP})
@@ -126,4 +264,4 @@ lab.add_task(lab_down, "down")
 lab.add_task(lab_status, "status")
 lab.add_task(lab_run, "run")
 
-ns = Collection(provision, add_client, rotate_certs, cache_prune, lab)
+ns = Collection(provision, add_client, remove_client, list_clients, rotate_certs, cache_prune, lab)

@@ -89,6 +89,7 @@ def is_address(value: Any) -> bool:
 HOST_KEYS: dict[str, tuple[str, Any, str]] = {
     "address": ("address", None, "IP address or DNS name that SSH connects to"),
     "names": ("address_list", [], "extra DNS names and IPs clients use to reach the host (server cert SANs)"),
+    "client_address": ("address", None, "the name or address clients' builders connect to (default: address)"),
     "ssh_user": ("str", "root", "SSH login user; a non-root user needs passwordless sudo"),
     "ssh_port": ("port", 22, "SSH port"),
     "ssh_key": ("path", None, "private key file for SSH (default: ssh-agent and ~/.ssh keys)"),
@@ -147,6 +148,7 @@ class BuildHost:
     name: str
     address: str
     names: list[str]
+    client_address: str
     ssh_user: str
     ssh_port: int
     ssh_key: str | None
@@ -158,7 +160,7 @@ class BuildHost:
     @property
     def sans(self) -> list[str]:
         out: list[str] = []
-        for n in [self.address, *self.names, self.name]:
+        for n in [self.address, self.client_address, *self.names, self.name]:
             if n not in out:
                 out.append(n)
         return out
@@ -434,6 +436,7 @@ def parse(data: Any, fname: str, base: Path) -> Inventory:
         f = chk.fields(merged, HOST_KEYS, hp, required=("address",))
         if f["buildkit"] is None:
             f["buildkit"] = chk.buildkit({}, f"{hp}.buildkit")
+        f["client_address"] = f["client_address"] or f["address"]
         hosts[name] = BuildHost(name=name, groups=gs, **f)
         ports = {hosts[name].buildkit["port"], hosts[name].ssh_port}
         if len(ports) == 1:

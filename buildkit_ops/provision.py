@@ -223,6 +223,7 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter) 
             op = operator_cert(inv, ca)
             proto = mtls_probe(sess, role_pki.ca_bundle(inv.pki_dir), op)
             res.info["buildkitd"] = role_buildkitd.summary(facts)
+            res.info["platforms"] = role_buildkitd.platforms(facts)
             rep.step(res, "verify", "answers over mutual TLS", "ok", f"{proto}; {res.info['buildkitd']}")
     except (RemoteError, role_engine.UnsupportedHost, role_buildkitd.PortTaken, ssl.SSLError, TimeoutError,
             OSError) as e:

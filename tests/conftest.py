@@ -15,9 +15,17 @@ from buildkit_ops.lab import Lab  # noqa: E402
 from buildkit_ops import remote  # noqa: E402
 
 
+LAB_ORDER = ["test_lab", "test_provision", "test_clients"]
+
+
 def pytest_collection_modifyitems(items):
-    # lab tests share one lab; run pure unit tests first, then lab tests in file order
-    items.sort(key=lambda it: 0 if it.get_closest_marker("lab") is None else 1)
+    # unit tests first; then the lab tests, which share one lab, in the order the product is used
+    def key(it):
+        if it.get_closest_marker("lab") is None:
+            return (0, 0)
+        mod = it.module.__name__.rsplit(".", 1)[-1]
+        return (1, LAB_ORDER.index(mod) if mod in LAB_ORDER else len(LAB_ORDER))
+    items.sort(key=key)
 
 
 def pytest_configure(config):

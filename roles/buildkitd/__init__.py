@@ -219,6 +219,15 @@ echo @@workers; docker exec {CONTAINER} buildctl --addr {SOCK} debug workers
 """
 
 
+def platforms(facts: dict[str, str]) -> str:
+    """The first worker's platforms, as `buildctl debug workers` lists them."""
+    for line in (facts.get("workers") or "").splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 2:
+            return parts[1]
+    return ""
+
+
 def summary(facts: dict[str, str]) -> str:
     version = (facts.get("version") or "").split()
     workers = [l.split() for l in (facts.get("workers") or "").splitlines()[1:] if l.strip()]

@@ -1,0 +1,263 @@
+"""Clients: each gets its own certificate (clientAuth, CN=NAME), a firewall
+opening on every build host, and a `docker buildx` remote builder with one node
+per build host, set up on the client machine itself (this machine, or another
+over SSH). Removing a client closes the firewall and records its certificate
+as revoked; buildkitd has no revocation list, so the certificate stays valid
+until the CA is rotated."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+import yaml
+from cryptography import x509
+
+from . import pki
+from .inventory import Client, Inventory
+from .output import HostResult, Reporter
+from .remote import RemoteError, connect
+
+CERT_FILES = ("ca.pem", "cert.pem", "key.pem")
+
+
+class ClientError(Exception):
+    pass
+
+
+# ------------------------------------------------------------------ the client machine
+
+class ClientSession:
+    """Runs shell scripts on the client as its user: locally, or over SSH (host key checked)."""
+
+    def __init__(self, client: Client):
+        self.client = client
+        self.conn = None
+        if client.connection == "ssh":
+            self.conn = connect(client.name, client.ssh_address, client.ssh_user, client.ssh_port, client.ssh_key,
+                                client.known_hosts, client.connect_timeout)
+
+    def run(self, script: str, timeout: float = 300) -> tuple[int, str, str]:
+        if self.conn is None:
+            r = subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True, timeout=timeout)
+            return r.returncode, r.stdout, r.stderr
+        chan = self.conn.client.get_transport().open_session(timeout=self.client.connect_timeout)
+        chan.settimeout(timeout)
+        chan.exec_command("sh -s")
+        chan.sendall(script.encode())
+        chan.shutdown_write()
+        out, err = bytearray(), bytearray()
+        while True:
+            if chan.recv_ready():
+                out += chan.recv(65536)
+            elif chan.recv_stderr_ready():
+                err += chan.recv_stderr(65536)
+            elif chan.exit_status_ready():
+                break
+            else:
+                time.sleep(0.005)
+        rc = chan.recv_exit_status()
+        chan.close()
+        return rc, out.decode(errors="replace"), err.decode(errors="replace")
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+
+
+def builder_nodes(inv: Inventory, client: Client, platforms: dict[str, str]) -> list[dict]:
+    """The buildx nodes the client's builder must have: one per build host, in inventory order."""
+    d = "$D/buildkit-ops/" + client.builder
+    return [{"name": f"{client.builder}-{h.name}", "endpoint": f"tcp://{h.client_address}:{h.buildkit['port']}",
+             "servername": h.client_address, "platforms": platforms.get(h.name, ""),
+             "opts": f"cacert={d}/ca.pem,cert={d}/cert.pem,key={d}/key.pem,servername={h.client_address}"}
+            for h in inv.hosts.values()]
+
+
+def spec_hash(nodes: list[dict], cert_files: dict[str, bytes], default: bool) -> str:
+    h = hashlib.sha256(json.dumps([nodes, default], sort_keys=True).encode())
+    for name in CERT_FILES:
+        h.update(cert_files[name])
+    return h.hexdigest()[:16]
+
+
+FACTS = r"""
+D=${DOCKER_CONFIG:-$HOME/.docker}
+echo @@docker_config; echo "$D"
+echo @@buildx; docker buildx version 2>/dev/null || true
+echo @@trap; BX=${BUILDX_CONFIG:-$D/buildx}; [ -f "$BX/buildkitd.default.toml" ] && echo "$BX/buildkitd.default.toml" || true
+echo @@state; cat "$D/buildkit-ops/$B/state" 2>/dev/null || true
+echo @@builder; docker buildx inspect "$B" >/dev/null 2>&1 && echo present || echo absent
+"""
+
+
+def bootstrap_script(client: Client, nodes: list[dict], files: dict[str, bytes], state: str) -> str:
+    q = shlex.quote
+    b = q(client.builder)
+    s = f'set -e\nD=${{DOCKER_CONFIG:-$HOME/.docker}}\nB={b}\nmkdir -p "$D/buildkit-ops/$B"\nchmod 700 "$D/buildkit-ops" "$D/buildkit-ops/$B"\n'
+    for name in CERT_FILES:
+        b64 = base64.b64encode(files[name]).decode()
+        mode = "600" if name == "key.pem" else "644"
+        s += (f'(umask 077; echo {b64} | base64 -d > "$D/buildkit-ops/$B/{name}.tmp")\n'
+              f'chmod {mode} "$D/buildkit-ops/$B/{name}.tmp" && mv -f "$D/buildkit-ops/$B/{name}.tmp" '
+              f'"$D/buildkit-ops/$B/{name}"\n')
+    s += 'docker buildx rm "$B" >/dev/null 2>&1 || true\n'
+    for i, n in enumerate(nodes):
+        plat = f"--platform {q(n['platforms'])} " if n["platforms"] else ""
+        s += (f'docker buildx create --name "$B" {"--append " if i else ""}--node {q(n["name"])} --driver remote '
+              f'{plat}--driver-opt "{n["opts"]}" {q(n["endpoint"])} >/dev/null\n')
+    if client.default_builder:
+        s += 'docker buildx use --default "$B"\n'
+    s += f'echo {q(state)} > "$D/buildkit-ops/$B/state"\n'
+    return s
+
+
+def verify_script(client: Client) -> str:
+    b = shlex.quote(client.builder)
+    return (f"set -e\ndocker buildx inspect --bootstrap {b}\n"
+            f"printf 'FROM scratch\\nLABEL org.buildkit-ops.check=1\\n' | "
+            f"docker buildx build --builder {b} --progress plain - 2>&1 | tail -3\n")
+
+
+def parse_nodes_status(inspect: str) -> list[tuple[str, str]]:
+    out, name = [], None
+    for line in inspect.splitlines():
+        k, _, v = line.partition(":")
+        if k.strip() == "Name" and v.strip() and name is None and "Driver" not in line:
+            name = v.strip()
+        if k.strip() == "Status":
+            out.append((name or "?", v.strip()))
+            name = None
+        if k.strip() == "Endpoint":
+            name = name or v.strip()
+    return out
+
+
+def preflight(client: Client) -> tuple[ClientSession, dict[str, str]]:
+    """Reach the client and check it can hold a remote builder, before anything is issued or opened."""
+    try:
+        sess = ClientSession(client)
+    except RemoteError as e:
+        raise ClientError(f"cannot reach {client.name} to set up its builder: {e}") from None
+    from roles import sections
+    rc, out, err = sess.run(f"B={shlex.quote(client.builder)}\n" + FACTS)
+    facts = sections(out)
+    problem = None
+    if rc != 0:
+        problem = f"{client.name}: reading its state failed: {err.strip()[-300:]}"
+    elif not facts.get("buildx"):
+        problem = (f"{client.name}: `docker buildx` is not installed there; install the docker CLI and the buildx "
+                   f"plugin (Debian: docker.io and docker-buildx), then re-run")
+    elif facts.get("trap"):
+        t = facts["trap"]
+        problem = (f"{client.name}: {t} exists; buildx applies it to every new builder and the remote driver "
+                   f"refuses it (\"setting config file is not supported for remote driver\"). Move it aside "
+                   f"(mv {t} {t}.off), re-run add-client, then put it back: existing builders keep working")
+    if problem:
+        sess.close()
+        raise ClientError(problem)
+    return sess, facts
+
+
+def bootstrap(inv: Inventory, client: Client, sess: ClientSession, facts: dict[str, str],
+              platforms: dict[str, str], rep: Reporter, res: HostResult) -> None:
+    leaf = pki.client_paths(inv.pki_dir, client.name)
+    files = {"ca.pem": (inv.pki_dir / "ca.crt").read_bytes(), "cert.pem": leaf.crt.read_bytes(),
+             "key.pem": leaf.key.read_bytes()}
+    nxt = inv.pki_dir / "next" / "ca.crt"
+    if nxt.exists():
+        files["ca.pem"] += nxt.read_bytes()
+    nodes = builder_nodes(inv, client, platforms)
+    state = spec_hash(nodes, files, client.default_builder)
+    rep.step(res, "client", "docker buildx", "ok", facts["buildx"])
+    if facts.get("state") == state and facts.get("builder") == "present":
+        rep.step(res, "client", f"builder {client.builder}", "ok",
+                 f"{len(nodes)} node(s): " + ", ".join(n["endpoint"] for n in nodes))
+    else:
+        rc, out, err = sess.run(bootstrap_script(client, nodes, files, state))
+        if rc != 0:
+            rep.step(res, "client", f"builder {client.builder}", "failed", err.strip()[-400:])
+            raise ClientError(f"{client.name}: creating the builder failed: {err.strip()[-400:]}")
+        rep.step(res, "client", f"builder {client.builder}", "changed",
+                 f"certificates in {facts.get('docker_config')}/buildkit-ops/{client.builder} (key 0600); "
+                 f"{len(nodes)} node(s): " + ", ".join(n["endpoint"] for n in nodes))
+    rc, out, err = sess.run(verify_script(client))
+    statuses = parse_nodes_status(out)
+    if rc != 0 or not statuses or any(s != "running" for _, s in statuses):
+        raise ClientError(f"{client.name}: the builder does not answer: {(err or out).strip()[-600:]}\n"
+                          f"  check from there: docker buildx inspect --bootstrap {client.builder}")
+    rep.step(res, "verify", "buildx inspect --bootstrap and a build", "ok",
+             ", ".join(f"{n}: {s}" for n, s in statuses))
+
+
+def unbootstrap(client: Client) -> str:
+    sess = ClientSession(client)
+    try:
+        b = shlex.quote(client.builder)
+        rc, out, err = sess.run(f'D=${{DOCKER_CONFIG:-$HOME/.docker}}\ndocker buildx rm {b} >/dev/null 2>&1 || true\n'
+                                f'rm -rf "$D/buildkit-ops/"{b}\n')
+        return "builder and certificates removed" if rc == 0 else f"cleanup failed: {err.strip()}"
+    finally:
+        sess.close()
+
+
+# ------------------------------------------------------------------ operator side records
+
+def revoked_path(inv: Inventory) -> Path:
+    return inv.pki_dir / "revoked.yml"
+
+
+def revoked(inv: Inventory) -> list[dict]:
+    p = revoked_path(inv)
+    return yaml.safe_load(p.read_text()) or [] if p.exists() else []
+
+
+def record_revocation(inv: Inventory, name: str) -> dict | None:
+    leaf = pki.client_paths(inv.pki_dir, name)
+    if not leaf.crt.exists():
+        return None
+    cert = x509.load_pem_x509_certificate(leaf.crt.read_bytes())
+    entry = {"name": name, "serial": format(cert.serial_number, "x"),
+             "not_after": cert.not_valid_after_utc.isoformat(),
+             "issuer": cert.issuer.rfc4514_string(),
+             "revoked_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()}
+    entries = revoked(inv) + [entry]
+    pki.atomic_write(revoked_path(inv), yaml.safe_dump(entries, sort_keys=False).encode(), 0o600)
+    leaf.key.unlink(missing_ok=True)
+    dest = inv.pki_dir / "revoked" / f"{name}-{entry['serial']}.crt"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    leaf.crt.replace(dest)
+    return entry
+
+
+def client_rows(inv: Inventory) -> list[dict]:
+    rows = []
+    now = dt.datetime.now(dt.timezone.utc)
+    ca = pki.load_ca(inv.pki_dir)
+    for c in inv.clients.values():
+        leaf = pki.client_paths(inv.pki_dir, c.name)
+        row = {"name": c.name, "address": c.address, "connection": c.connection, "builder": c.builder,
+               "cert_expires": None, "status": "no certificate (run add-client)"}
+        if leaf.crt.exists():
+            cert = x509.load_pem_x509_certificate(leaf.crt.read_bytes())
+            left = (cert.not_valid_after_utc - now).days
+            row["cert_expires"] = cert.not_valid_after_utc.date().isoformat()
+            if ca is None or not pki.signed_by(cert, ca):
+                row["status"] = "certificate from another CA (run add-client)"
+            elif left < 0:
+                row["status"] = "EXPIRED"
+            elif left < inv.cert_renew_days:
+                row["status"] = f"expires in {left} days (run add-client or rotate-certs)"
+            else:
+                row["status"] = "ok"
+        rows.append(row)
+    for r in revoked(inv):
+        rows.append({"name": r["name"], "address": "-", "connection": "-", "builder": "-",
+                     "cert_expires": r["not_after"][:10],
+                     "status": f"revoked {r['revoked_at'][:10]} (cert valid until the CA is rotated)"})
+    return rows

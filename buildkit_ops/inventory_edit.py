@@ -1,0 +1,98 @@
+"""Add or remove a client in inventory.yml as text, so the file's comments (its
+documentation) survive. The result is parsed and validated before it replaces
+the file (atomically); anything unexpected leaves the file untouched."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from . import inventory
+from .pki import atomic_write
+
+
+class EditError(Exception):
+    pass
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _content(line: str) -> bool:
+    s = line.strip()
+    return bool(s) and not s.startswith("#")
+
+
+def _hosts_block(lines: list[str]) -> tuple[int, int, int]:
+    """(index of the clients' `hosts:` line, its indent, index after the block's last content line)."""
+    ci = next((i for i, l in enumerate(lines) if re.match(r"^\s+clients:\s*(#.*)?$", l)), None)
+    if ci is None:
+        raise EditError("no `clients:` group under all.children; add `clients:` with `hosts:` first")
+    c_ind = _indent(lines[ci])
+    hi = None
+    end = len(lines)
+    for j in range(ci + 1, len(lines)):
+        if _content(lines[j]) and _indent(lines[j]) <= c_ind:
+            end = j
+            break
+        if re.match(r"^\s+hosts:\s*(\{\}\s*)?(#.*)?$", lines[j]) and _indent(lines[j]) > c_ind:
+            hi = j
+    if hi is None:
+        lines.insert(ci + 1, " " * (c_ind + 2) + "hosts:")
+        return _hosts_block(lines)
+    lines[hi] = re.sub(r"hosts:\s*\{\}", "hosts:", lines[hi])
+    h_ind = _indent(lines[hi])
+    last = hi
+    for j in range(hi + 1, end):
+        if _content(lines[j]):
+            if _indent(lines[j]) <= h_ind:
+                break
+            last = j
+    return hi, h_ind, last + 1
+
+
+def add_client(path: Path, name: str, values: dict, write: bool = True) -> inventory.Inventory:
+    text = path.read_text()
+    lines = text.split("\n")
+    hi, h_ind, after = _hosts_block(lines)
+    entry_ind = next((_indent(l) for l in lines[hi + 1:after] if _content(l)), h_ind + 2)
+    new = [" " * entry_ind + f"{name}:"]
+    for k, v in values.items():
+        new.append(" " * (entry_ind + 2) + f"{k}: " + yaml.safe_dump(v, default_flow_style=True).strip()
+                   .removesuffix("\n...").removesuffix("..."))
+    lines[after:after] = new
+    return _replace(path, "\n".join(lines), lambda inv: name in inv.clients and all(
+        getattr(inv.clients[name], k) == v for k, v in values.items() if k in ("address", "connection")), write)
+
+
+def remove_client(path: Path, name: str, write: bool = True) -> inventory.Inventory:
+    lines = path.read_text().split("\n")
+    hi, h_ind, after = _hosts_block(lines)
+    start = next((j for j in range(hi + 1, after) if re.match(rf"^\s+{re.escape(name)}:\s*(\{{\}})?\s*(#.*)?$",
+                                                                 lines[j])), None)
+    if start is None:
+        raise EditError(f"client {name} not found under all.children.clients.hosts")
+    ind = _indent(lines[start])
+    stop = start + 1
+    while stop < len(lines) and (not lines[stop].strip() or _indent(lines[stop]) > ind):
+        if lines[stop].strip() and _indent(lines[stop]) <= ind:
+            break
+        stop += 1
+    while stop > start + 1 and not lines[stop - 1].strip():
+        stop -= 1
+    del lines[start:stop]
+    return _replace(path, "\n".join(lines), lambda inv: name not in inv.clients, write)
+
+
+def _replace(path: Path, text: str, ok, write: bool) -> inventory.Inventory:
+    try:
+        inv = inventory.parse(yaml.safe_load(text), str(path), path.resolve().parent)
+    except (inventory.InventoryError, yaml.YAMLError) as e:
+        raise EditError(f"the edited inventory would not be valid, so {path} was left as it was: {e}") from None
+    if not ok(inv):
+        raise EditError(f"could not edit {path} safely (unusual layout); it was left as it was: edit it by hand")
+    if write:
+        atomic_write(path, text.encode(), path.stat().st_mode & 0o777)
+    return inv

@@ -1,0 +1,203 @@
+"""`invoke add-client` end to end: developer machines build and push through the server with their own
+registry login, share one cache, and the credentials never land on the server."""
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+
+from helpers import ROOT, invoke, wait_for
+
+pytestmark = pytest.mark.lab
+
+B1 = "10.77.0.11"
+PROJECT = """FROM {reg}/lab/busybox:latest
+RUN echo "built on $(uname -m)" > /built.txt && sleep 1
+RUN sha256sum /built.txt > /built.sha && sleep 1
+COPY app.txt /app.txt
+CMD ["cat", "/app.txt"]
+"""
+
+
+@pytest.fixture(scope="module")
+def reg(lab):
+    return lab.status()["registry"]
+
+
+@pytest.fixture(scope="module")
+def servers(lab):
+    """build1 and build2 provisioned from the shipped inventory; the inventory restored afterwards."""
+    saved = (ROOT / "inventory.yml").read_text()
+    r = invoke("provision")
+    assert r.returncode == 0, r.stderr
+    yield lab
+    for name in ("laptop2", "operator"):
+        if f"  {name}:" in (ROOT / "inventory.yml").read_text():
+            invoke("remove-client", name)
+    (ROOT / "inventory.yml").write_text(saved)
+
+
+def login(lab, machine, reg):
+    r = lab.run(machine, f"docker login -u {reg['username']} --password-stdin {reg['address']}", capture=True,
+                input=reg["password"])
+    assert r.returncode == 0, r.stderr
+
+
+def write_project(lab, machine, reg, where="/root/proj"):
+    lab.run(machine, f"mkdir -p {where} && cat > {where}/Dockerfile && echo 'hello from the team' > {where}/app.txt",
+            capture=True, input=PROJECT.format(reg=reg["address"]))
+
+
+def build(lab, machine, tag, where="/root/proj", push=True):
+    return lab.run(machine, f"docker buildx build --builder buildkit-ops --progress plain "
+                            f"{'--push ' if push else ''}-t {tag} {where}", capture=True)
+
+
+def step_states(output: str) -> dict[str, str]:
+    """'[2/4] RUN ...' -> 'CACHED' or 'DONE', from buildx's plain progress."""
+    names, states = {}, {}
+    for line in output.splitlines():
+        m = re.match(r"^#(\d+) (\[.*)$", line)
+        if m and m.group(1) not in names:
+            names[m.group(1)] = m.group(2)
+        m = re.match(r"^#(\d+) (CACHED|DONE)", line)
+        if m:
+            states.setdefault(m.group(1), m.group(2))
+    return {names[i]: states.get(i, "?") for i in names if re.match(r"\[\d+/\d+\] (RUN|COPY)", names[i])}
+
+
+def test_add_client_sets_up_a_remote_builder_with_a_node_per_host(servers):
+    r = invoke("add-client", "laptop")
+    assert r.returncode == 0, r.stderr
+    assert "verify" in r.stderr and "running" in r.stderr
+    out = servers.run("laptop", "docker buildx inspect buildkit-ops; ls -l /root/.docker/buildkit-ops/buildkit-ops",
+                      capture=True).stdout
+    assert "Driver:        remote" in out or re.search(r"Driver:\s+remote", out)
+    assert f"tcp://{B1}:1234" in out and "tcp://10.77.0.12:1234" in out
+    assert re.search(r"-rw------- .* key\.pem", out)
+
+
+def test_add_client_twice_changes_nothing(servers):
+    r = invoke("add-client", "laptop")
+    assert r.returncode == 0, r.stderr
+    assert "changed=0" in r.stderr and "no changes" in r.stderr
+
+
+def test_build_and_push_through_build1_then_everything_cached(servers, reg):
+    login(servers, "laptop", reg)
+    write_project(servers, "laptop", reg)
+    tag = f"{reg['address']}/team/app:1"
+    first = build(servers, "laptop", tag)
+    assert first.returncode == 0, first.stderr[-3000:]
+    r = servers.run("laptop", f"curl -sf --cacert /etc/docker/certs.d/{reg['address']}/ca.crt "
+                              f"-u {reg['username']}:$(cat) https://{reg['address']}/v2/team/app/tags/list",
+                    capture=True, input=reg["password"])
+    assert '"tags":["1"]' in r.stdout, r.stdout + r.stderr
+    again = build(servers, "laptop", tag)
+    assert again.returncode == 0, again.stderr[-3000:]
+    states = step_states(again.stderr)
+    assert len(states) == 3 and set(states.values()) == {"CACHED"}, states
+
+
+def test_second_client_gets_cached_steps_from_the_shared_cache(servers, reg):
+    r = invoke("add-client", "laptop2", "--address", "10.77.0.22")
+    assert r.returncode == 0, r.stderr
+    assert "laptop2:\n          address: 10.77.0.22" in (ROOT / "inventory.yml").read_text()
+    login(servers, "laptop2", reg)
+    write_project(servers, "laptop2", reg)
+    r = build(servers, "laptop2", f"{reg['address']}/team/app:2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    states = step_states(r.stderr)
+    assert len(states) == 3 and set(states.values()) == {"CACHED"}, states
+
+
+def test_push_without_a_registry_login_is_refused(servers, reg):
+    servers.run("laptop2", f"docker logout {reg['address']}", capture=True)
+    servers.run("laptop2", "mkdir -p /root/anon && printf 'FROM scratch\\nCOPY a.txt /\\n' > /root/anon/Dockerfile "
+                           "&& echo a > /root/anon/a.txt", capture=True)
+    r = build(servers, "laptop2", f"{reg['address']}/team/anon:1", where="/root/anon")
+    assert r.returncode != 0
+    assert re.search(r"401 Unauthorized|authorization failed|no basic auth credentials", r.stderr), r.stderr[-2000:]
+
+
+def test_registry_password_is_nowhere_on_build1(servers, reg):
+    pw = reg["password"]
+    needles = [pw, base64.b64encode(pw.encode()).decode(),
+               base64.b64encode(f"{reg['username']}:{pw}".encode()).decode()]
+    args = " ".join(f"-e '{n}'" for n in needles)
+    r = servers.run("build1", f"grep -rlF {args} /etc /opt /root /home /tmp /var /run 2>/dev/null; "
+                              f"docker logs buildkitd 2>&1 | grep -cF {args}; "
+                              f"docker exec buildkitd sh -c 'cat /proc/1/environ' | grep -cF {args}; true",
+                    capture=True)
+    assert r.stdout.split() == ["0", "0"], r.stdout
+
+
+def test_list_clients_shows_certificates(servers):
+    r = invoke("list-clients", "--json")
+    import json
+    rows = {x["name"]: x for x in json.loads(r.stdout)}
+    assert rows["laptop"]["status"] == "ok" and rows["laptop2"]["address"] == "10.77.0.22"
+    assert rows["laptop"]["cert_expires"]
+
+
+def test_remove_client_closes_the_port(servers):
+    assert servers.run("laptop2", f"nc -z -w3 {B1} 1234", capture=True).returncode == 0
+    r = invoke("remove-client", "laptop2")
+    assert r.returncode == 0, r.stderr
+    assert "stays valid until" in r.stderr and "rotate-certs --ca" in r.stderr
+    assert servers.run("laptop2", f"nc -z -w3 {B1} 1234", capture=True).returncode != 0
+    assert servers.run("laptop2", "docker buildx inspect buildkit-ops", capture=True).returncode != 0
+    assert "laptop2" not in (ROOT / "inventory.yml").read_text()
+    assert "revoked" in invoke("list-clients").stdout
+    # laptop is untouched
+    assert servers.run("laptop", f"nc -z -w3 {B1} 1234", capture=True).returncode == 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["nobody"], "no client named 'nobody'"),
+    (["laptop", "--address", "10.77.0.99"], "client laptop already has address 10.77.0.21"),
+    (["bad", "--address", "10.0.0.300.1"], "'10.0.0.300.1' is not an IP address or DNS name"),
+    (["twin", "--address", "10.77.0.21"], "10.77.0.21 is already the address of client 'laptop'"),
+])
+def test_bad_input_is_refused_and_changes_nothing(servers, args, message):
+    before = (ROOT / "inventory.yml").read_text()
+    r = invoke("add-client", *args)
+    assert r.returncode != 0
+    assert message in r.stderr, r.stderr
+    assert (ROOT / "inventory.yml").read_text() == before
+
+
+def test_unreachable_client_gets_nothing(servers):
+    before = (ROOT / "inventory.yml").read_text()
+    r = invoke("add-client", "ghost", "--address", "10.77.0.98", "--ssh-key", ".lab/ssh/id_ed25519")
+    assert r.returncode == 1
+    assert "cannot reach ghost" in r.stderr and "nothing was changed" in r.stderr
+    assert (ROOT / "inventory.yml").read_text() == before
+    assert not (ROOT / ".pki/clients/ghost").exists()
+    assert "10.77.0.98" not in servers.run("build1", "ufw show added", capture=True).stdout
+
+
+def test_buildkitd_default_toml_trap_is_detected(servers):
+    servers.run("laptop2", "mkdir -p /root/.docker/buildx && echo 'debug = true' > "
+                           "/root/.docker/buildx/buildkitd.default.toml", capture=True)
+    try:
+        r = invoke("add-client", "laptop2", "--address", "10.77.0.22")
+    finally:
+        servers.run("laptop2", "rm -f /root/.docker/buildx/buildkitd.default.toml", capture=True)
+    assert r.returncode == 1
+    assert "buildkitd.default.toml exists" in r.stderr and "mv /root/.docker/buildx/buildkitd.default.toml" in r.stderr
+    assert "laptop2" not in (ROOT / "inventory.yml").read_text()
+
+
+def test_the_operator_machine_as_a_local_client(servers, reg):
+    # this machine reaches build1 from the lab bridge's gateway address
+    r = invoke("add-client", "operator", "--address", "10.77.0.1", "--connection", "local",
+               "--builder", "bkops-test")
+    assert r.returncode == 0, r.stderr
+    import subprocess
+    out = subprocess.run(["docker", "buildx", "inspect", "bkops-test"], capture_output=True, text=True).stdout
+    assert f"tcp://{B1}:1234" in out
+    r = invoke("remove-client", "operator")
+    assert r.returncode == 0, r.stderr
+    assert subprocess.run(["docker", "buildx", "inspect", "bkops-test"], capture_output=True).returncode != 0

@@ -1,0 +1,57 @@
+"""add-client / remove-client edit inventory.yml as text: comments survive, the result is validated."""
+from __future__ import annotations
+
+import pytest
+
+from buildkit_ops import inventory, inventory_edit
+from conftest import ROOT
+
+
+@pytest.fixture
+def inv_file(tmp_path):
+    f = tmp_path / "inventory.yml"
+    f.write_text((ROOT / "inventory.yml").read_text())
+    return f
+
+
+def test_add_client_keeps_every_comment_and_validates(inv_file):
+    before = inv_file.read_text()
+    inventory_edit.add_client(inv_file, "ci-runner", {"address": "10.77.0.40", "ssh_user": "ci"})
+    after = inv_file.read_text()
+    comments = [l for l in before.splitlines() if l.strip().startswith("#")]
+    assert comments == [l for l in after.splitlines() if l.strip().startswith("#")]
+    inv = inventory.load(inv_file)
+    assert inv.clients["ci-runner"].address == "10.77.0.40" and inv.clients["ci-runner"].ssh_user == "ci"
+    assert inv.clients["laptop"].address == "10.77.0.21"
+    assert "        ci-runner:\n          address: 10.77.0.40\n          ssh_user: ci\n" in after
+
+
+def test_remove_client_takes_out_only_its_lines(inv_file):
+    original = inv_file.read_text()
+    inventory_edit.add_client(inv_file, "ci-runner", {"address": "10.77.0.40"})
+    inventory_edit.remove_client(inv_file, "ci-runner")
+    assert inv_file.read_text() == original
+    inventory_edit.remove_client(inv_file, "laptop")
+    assert "laptop" not in inventory.load(inv_file).clients
+    assert "address: 10.77.0.21" not in inv_file.read_text()
+
+
+def test_add_client_to_an_empty_clients_group(tmp_path):
+    f = tmp_path / "inv.yml"
+    f.write_text("all:\n  children:\n    buildhosts:\n      hosts:\n        b1:\n          address: 10.0.0.1\n"
+                 "    clients:\n      hosts: {}\n")
+    inventory_edit.add_client(f, "dev", {"address": "10.0.0.9", "connection": "local"})
+    assert inventory.load(f).clients["dev"].connection == "local"
+
+
+def test_an_invalid_result_leaves_the_file_untouched(inv_file):
+    before = inv_file.read_text()
+    with pytest.raises(inventory_edit.EditError, match="would not be valid"):
+        inventory_edit.add_client(inv_file, "dup", {"address": "10.77.0.21"})  # laptop's address
+    assert inv_file.read_text() == before
+
+
+def test_dry_edit_writes_nothing(inv_file):
+    before = inv_file.read_text()
+    inv = inventory_edit.add_client(inv_file, "x1", {"address": "10.77.0.41"}, write=False)
+    assert "x1" in inv.clients and inv_file.read_text() == before
