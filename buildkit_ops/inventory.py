@@ -119,7 +119,7 @@ GC_KEYS: dict[str, tuple[str, Any, str]] = {
 POLICY_KEYS = {"all": "bool", "keep_duration": "duration", "keep_bytes": "size", "filters": "str_list"}
 REGISTRY_KEYS = {"ca": "path", "http": "bool", "insecure": "bool", "mirrors": "str_list"}
 CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
-    "address": ("address", None, "the address build hosts see this client's connections come from"),
+    "address": ("ip", None, "the IP address (or network) build hosts see this client's connections come from"),
     "connection": ("enum:local,ssh", "ssh", "`local`: the machine running invoke; `ssh`: reached over SSH"),
     "ssh_address": ("address", None, "address SSH connects to (default: address)"),
     "ssh_user": ("str", "root", "SSH login user on the client"),
@@ -274,6 +274,13 @@ class _Checker:
                 self.err(path, f"{value!r} is not an IP address or DNS name",
                          "write an address such as 10.0.0.5 or build1.example.com")
             return value
+        if kind == "ip":
+            try:
+                ipaddress.ip_network(str(value), strict=False)
+            except ValueError:
+                self.err(path, f"{value!r} is not an IP address: the firewall opens the port by source address",
+                         "write the address the build hosts see, such as 10.0.0.21, or a network such as 10.0.0.0/24")
+            return str(value)
         if kind == "address_list":
             if not isinstance(value, list):
                 self.err(path, f"must be a list of addresses, got {value!r}", "write it as [name1, 10.0.0.5]")

@@ -122,8 +122,9 @@ class Lab:
         return tag
 
     def _buildkit_image(self, log) -> Path:
+        # the binaries are keyed by their build script, the image by both scripts
+        bindir = CACHE / f"buildkit-bin-{tree_hash(LABDIR / 'buildkit_build.py')}"
         key = tree_hash(LABDIR / "buildkit_build.py", LABDIR / "buildkit-image.sh")
-        bindir = CACHE / f"buildkit-bin-{key}"
         self._buildctl = bindir / "buildctl"
         archive = CACHE / f"buildkit-image-{key}.tar"
         tag = "buildkit-ops/buildkit:v0.13.2"
@@ -246,8 +247,7 @@ class Lab:
 
     def _seed_registry(self, log) -> None:
         """Push a small busybox image, so builds with RUN steps work without Docker Hub."""
-        marker = self.state / "registry" / "seeded"
-        if marker.exists():
+        if self._registry_has("lab/busybox", "latest"):
             return
         ref = f"{self.registry}/lab/busybox:latest"
         if not image_exists(ref):
@@ -281,8 +281,30 @@ class Lab:
             sh(["docker", "push", ref], env=env, capture=True)
         finally:
             shutil.rmtree(cfg, ignore_errors=True)
-        marker.touch()
         log(f"registry seeded with {ref}")
+
+    def _registry_has(self, repo: str, tag: str) -> bool:
+        import base64
+        import ssl
+        import urllib.error
+        import urllib.request
+        d = self.state / "registry"
+        ctx = ssl.create_default_context(cafile=str(d / "ca.crt"))
+        req = urllib.request.Request(f"https://{self.registry}/v2/{repo}/manifests/{tag}", method="HEAD")
+        token = base64.b64encode(f"{REGISTRY_USER}:{(d / 'password').read_text()}".encode()).decode()
+        req.add_header("Authorization", f"Basic {token}")
+        req.add_header("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+        for _ in range(20):
+            try:
+                with urllib.request.urlopen(req, context=ctx, timeout=5):
+                    return True
+            except urllib.error.HTTPError as e:
+                if e.code == 404:
+                    return False
+                raise LabError(f"the lab registry answered {e.code} to {req.full_url}") from None
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.5)
+        raise LabError(f"the lab registry at {self.registry} does not answer")
 
     def reset(self, name: str) -> None:
         """Replace one machine by a fresh one (new disk, new host keys), as if the droplet were recreated."""

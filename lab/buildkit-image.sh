@@ -17,7 +17,7 @@ for lib in $(ldd "$runc" | grep -o '/[^ ]*'); do
   cp -L "$lib" "$root$lib"
 done
 install -m 0755 /bin/busybox "$root/bin/busybox"
-for app in sh ls cat ps wget mkdir rm cp mv ln env sleep grep; do ln -s busybox "$root/bin/$app"; done
+for app in sh ls cat ps wget mkdir rm cp mv ln env sleep grep mount; do ln -s busybox "$root/bin/$app"; done
 cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
 echo 'root:x:0:0:root:/root:/bin/sh' > "$root/etc/passwd"
 echo 'root:x:0:' > "$root/etc/group"

@@ -3,6 +3,7 @@ registry login, share one cache, and the credentials never land on the server.""
 from __future__ import annotations
 
 import base64
+import json
 import re
 
 import pytest
@@ -93,7 +94,7 @@ def test_build_and_push_through_build1_then_everything_cached(servers, reg):
     r = servers.run("laptop", f"curl -sf --cacert /etc/docker/certs.d/{reg['address']}/ca.crt "
                               f"-u {reg['username']}:$(cat) https://{reg['address']}/v2/team/app/tags/list",
                     capture=True, input=reg["password"])
-    assert '"tags":["1"]' in r.stdout, r.stdout + r.stderr
+    assert "1" in json.loads(r.stdout)["tags"], r.stdout + r.stderr
     again = build(servers, "laptop", tag)
     assert again.returncode == 0, again.stderr[-3000:]
     states = step_states(again.stderr)
@@ -135,8 +136,7 @@ def test_registry_password_is_nowhere_on_build1(servers, reg):
 
 def test_list_clients_shows_certificates(servers):
     r = invoke("list-clients", "--json")
-    import json
-    rows = {x["name"]: x for x in json.loads(r.stdout)}
+    rows = {x["name"]: x for x in json.loads(r.stdout) if not x["status"].startswith("revoked")}
     assert rows["laptop"]["status"] == "ok" and rows["laptop2"]["address"] == "10.77.0.22"
     assert rows["laptop"]["cert_expires"]
 
@@ -148,7 +148,7 @@ def test_remove_client_closes_the_port(servers):
     assert "stays valid until" in r.stderr and "rotate-certs --ca" in r.stderr
     assert servers.run("laptop2", f"nc -z -w3 {B1} 1234", capture=True).returncode != 0
     assert servers.run("laptop2", "docker buildx inspect buildkit-ops", capture=True).returncode != 0
-    assert "laptop2" not in (ROOT / "inventory.yml").read_text()
+    assert "laptop2:" not in (ROOT / "inventory.yml").read_text()
     assert "revoked" in invoke("list-clients").stdout
     # laptop is untouched
     assert servers.run("laptop", f"nc -z -w3 {B1} 1234", capture=True).returncode == 0
@@ -157,7 +157,8 @@ def test_remove_client_closes_the_port(servers):
 @pytest.mark.parametrize("args,message", [
     (["nobody"], "no client named 'nobody'"),
     (["laptop", "--address", "10.77.0.99"], "client laptop already has address 10.77.0.21"),
-    (["bad", "--address", "10.0.0.300.1"], "'10.0.0.300.1' is not an IP address or DNS name"),
+    (["bad", "--address", "10.0.0.300.1"], "'10.0.0.300.1' is not an IP address: the firewall opens the port"),
+    (["bad", "--address", "dev.example.com"], "'dev.example.com' is not an IP address"),
     (["twin", "--address", "10.77.0.21"], "10.77.0.21 is already the address of client 'laptop'"),
 ])
 def test_bad_input_is_refused_and_changes_nothing(servers, args, message):
@@ -187,7 +188,7 @@ def test_buildkitd_default_toml_trap_is_detected(servers):
         servers.run("laptop2", "rm -f /root/.docker/buildx/buildkitd.default.toml", capture=True)
     assert r.returncode == 1
     assert "buildkitd.default.toml exists" in r.stderr and "mv /root/.docker/buildx/buildkitd.default.toml" in r.stderr
-    assert "laptop2" not in (ROOT / "inventory.yml").read_text()
+    assert "laptop2:" not in (ROOT / "inventory.yml").read_text()
 
 
 def test_the_operator_machine_as_a_local_client(servers, reg):
