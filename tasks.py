@@ -220,6 +220,52 @@ def cache_prune(c, host=None, keep_storage=None, check=False, inventory="invento
     not_built("cache-prune", 5)
 
 
+DEMO_DOCKERFILE = """FROM {registry}/lab/busybox:latest
+RUN echo "built on the shared BuildKit server, $(date -u)" > /hello.txt
+COPY message.txt /message.txt
+CMD ["cat", "/hello.txt", "/message.txt"]
+"""
+
+
+@task(help={"host": "build host to use (default build1)", "client": "lab client machine (default laptop)"})
+@cli_errors
+def demo(c, host="build1", client="laptop"):
+    """The whole story on the lab: lab up, provision, add a client, build and push with the client's login."""
+    import time
+    t0 = time.monotonic()
+    lab = Lab()
+    say = lambda m: err.print(f"[bold cyan]==>[/bold cyan] {m}")  # noqa: E731
+    say("bringing the lab up")
+    lab.up(log=lambda m: print(m, file=sys.stderr))
+    say(f"provisioning {host}")
+    provision(c, host=host)
+    say(f"adding {client} as a client")
+    add_client(c, client)
+    st = lab.status()["registry"]
+    ref = f"{st['address']}/demo/hello:latest"
+    say(f"on {client}: docker login {st['address']} (the developer's own credentials), then build and push")
+    r = lab.run(client, f"docker login -u {st['username']} --password-stdin {st['address']}", capture=True,
+                input=st["password"])
+    if r.returncode:
+        fail(f"docker login on {client} failed: {r.stderr.strip()}")
+    project = "mkdir -p /root/demo && cat > /root/demo/Dockerfile && echo 'hello from buildkit-ops' > /root/demo/message.txt"
+    lab.run(client, project, capture=True, input=DEMO_DOCKERFILE.format(registry=st["address"]))
+    r = lab.run(client, f"docker buildx build --builder buildkit-ops --progress plain --push -t {ref} /root/demo",
+                capture=True)
+    print(r.stderr[-2500:], file=sys.stderr)
+    if r.returncode:
+        fail(f"the build on {client} failed")
+    inv = inv_mod.load("inventory.yml")
+    h = inv.hosts[host]
+    err.print(f"""
+[bold green]Done in {time.monotonic() - t0:.0f}s.[/bold green]
+  server   : buildkitd on {h.address}:{h.buildkit['port']} (mutual TLS only; firewall open to: {', '.join(c.name for c in inv.clients.values())})
+  client   : {client} uses the buildx builder `buildkit-ops` (one node per build host)
+  image    : {ref}  (pushed by buildkitd with {client}'s own registry login; the server stores none)
+  try      : invoke lab.run {client} 'docker buildx build --builder buildkit-ops --push -t {ref} /root/demo'
+             (every step CACHED), invoke provision --check, invoke list-clients, invoke lab.status""")
+
+
 # ------------------------------------------------------------------ the lab
 @task(help={"machine": "only these machines (comma-separated); default: all"})
 @cli_errors
@@ -264,4 +310,4 @@ lab.add_task(lab_down, "down")
 lab.add_task(lab_status, "status")
 lab.add_task(lab_run, "run")
 
-ns = Collection(provision, add_client, remove_client, list_clients, rotate_certs, cache_prune, lab)
+ns = Collection(demo, provision, add_client, remove_client, list_clients, rotate_certs, cache_prune, lab)

@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
-"""Add a fixed delay to every packet between this machine and one lab host.
+"""Delay every packet that arrives from PEER by DELAY_MS, in this network namespace.
 
 This kernel has no sch_netem, so `tc qdisc ... netem` is unavailable. Instead,
-iptables hands each packet to NFQUEUE, and this program holds it for DELAY_MS
-before issuing the ACCEPT verdict: DELAY_MS each way. `--queue-bypass` keeps
-traffic flowing if this program dies. Plain Python over a raw netlink socket.
+iptables (mangle INPUT, -s PEER) hands each arriving packet to NFQUEUE, and this
+program holds it for DELAY_MS before issuing the ACCEPT verdict. Run one on each
+side (the lab host's side with `nsenter -t PID -n`) for a symmetric round trip.
+Delaying at the receiver matters: packets held on the sender's OUTPUT hook
+still count against the sending socket (TCP small queues), which throttles a
+bulk transfer to a few packets per round trip, unlike a real WAN.
+`--queue-bypass` keeps traffic flowing if this program dies. Plain Python over
+a raw netlink socket, no extra library.
 
-    latency.py HOST DELAY_MS [QUEUE]     (runs until SIGTERM/SIGINT, removes its rules)
+    latency.py PEER DELAY_MS [QUEUE]    (runs until SIGTERM/SIGINT, then removes its rule)
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ import time
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_QUEUE = 3
 NFQNL_MSG_PACKET, NFQNL_MSG_VERDICT, NFQNL_MSG_CONFIG = 0, 1, 2
-NFQA_CFG_CMD, NFQA_CFG_PARAMS = 1, 2
+NFQA_CFG_CMD, NFQA_CFG_PARAMS, NFQA_CFG_QUEUE_MAXLEN = 1, 2, 3
 NFQNL_CFG_CMD_BIND = 1
 NFQNL_COPY_META = 1
 NFQA_PACKET_HDR, NFQA_VERDICT_HDR = 1, 2
@@ -41,18 +46,20 @@ def message(msg: int, queue: int, attrs: bytes, seq: int = 0) -> bytes:
 
 
 def rules(action: str, host: str, queue: int) -> None:
-    for chain, match in (("OUTPUT", "-d"), ("INPUT", "-s")):
-        subprocess.run(["iptables", "-t", "mangle", action, chain, match, host, "-j", "NFQUEUE", "--queue-num",
-                        str(queue), "--queue-bypass"], check=action == "-I", capture_output=True)
+    subprocess.run(["iptables", "-t", "mangle", action, "INPUT", "-s", host, "-j", "NFQUEUE", "--queue-num",
+                    str(queue), "--queue-bypass"], check=action == "-I", capture_output=True)
 
 
 def main(host: str, delay_ms: float, queue: int = 7) -> None:
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
     sock.bind((0, 0))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    # room for every packet in flight during the delay: a full queue or socket buffer drops packets
+    sock.setsockopt(socket.SOL_SOCKET, 33, 64 << 20)  # SO_RCVBUFFORCE
+    sock.setsockopt(socket.SOL_SOCKET, 32, 16 << 20)  # SO_SNDBUFFORCE
     sock.send(message(NFQNL_MSG_CONFIG, queue, attr(NFQA_CFG_CMD, struct.pack("=BxH", NFQNL_CFG_CMD_BIND,
                                                                                 socket.htons(socket.AF_INET)))))
     sock.send(message(NFQNL_MSG_CONFIG, queue, attr(NFQA_CFG_PARAMS, struct.pack(">IB", 0, NFQNL_COPY_META))))
+    sock.send(message(NFQNL_MSG_CONFIG, queue, attr(NFQA_CFG_QUEUE_MAXLEN, struct.pack(">I", 1 << 16))))
     rules("-I", host, queue)
     stop = False
 
@@ -61,7 +68,7 @@ def main(host: str, delay_ms: float, queue: int = 7) -> None:
         stop = True
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    print(f"delaying packets to and from {host} by {delay_ms} ms each way (queue {queue})", file=sys.stderr,
+    print(f"delaying packets from {host} by {delay_ms} ms (queue {queue})", file=sys.stderr,
           flush=True)
     pending: list[tuple[float, int]] = []
     delay = delay_ms / 1000.0
@@ -69,8 +76,13 @@ def main(host: str, delay_ms: float, queue: int = 7) -> None:
         while not stop:
             timeout = max(0.0, pending[0][0] - time.monotonic()) if pending else 0.2
             ready, _, _ = select.select([sock], [], [], timeout)
-            if ready:
-                data = sock.recv(1 << 16)
+            for _ in range(256 if ready else 0):  # drain a bounded batch, then hand out due verdicts
+                try:
+                    data = sock.recv(1 << 16, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    break
+                except OSError:  # ENOBUFS: the kernel dropped messages; carry on
+                    continue
                 off = 0
                 while off + 16 <= len(data):
                     length, mtype = struct.unpack_from("=IH", data, off)

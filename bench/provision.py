@@ -61,6 +61,19 @@ def ping_rtt(lab: Lab) -> float:
     return min(t)
 
 
+def add_latency(lab: Lab, machine: str) -> list[subprocess.Popen]:
+    """DELAY_MS on each side of the link between this machine and a lab machine: 2 x DELAY_MS round trip."""
+    pid = subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", lab.container(machine)], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    gateway = f"{lab.subnet}.1"
+    here = subprocess.Popen([sys.executable, str(ROOT / "bench" / "latency.py"), lab.address(machine),
+                             str(DELAY_MS), "7"])
+    there = subprocess.Popen(["nsenter", "-t", pid, "-n", sys.executable, str(ROOT / "bench" / "latency.py"),
+                              gateway, str(DELAY_MS), "8"])
+    time.sleep(0.5)
+    return [here, there]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="no-op runs and ssh runs to take the median of")
@@ -68,8 +81,7 @@ def main() -> None:
     lab = Lab()
     lab.up(log=lambda m: print(m, file=sys.stderr))
     lab.reset("build1")
-    delay = subprocess.Popen([sys.executable, str(ROOT / "bench" / "latency.py"), lab.address("build1"),
-                              str(DELAY_MS)])
+    delay = add_latency(lab, "build1")
     try:
         time.sleep(0.5)
         rtt = ping_rtt(lab)
@@ -77,8 +89,9 @@ def main() -> None:
         noops = [provision() for _ in range(args.runs)]
         sshs = [ssh_true(lab) for _ in range(args.runs)]
     finally:
-        delay.terminate()
-        delay.wait()
+        for p in delay:
+            p.terminate()
+            p.wait()
     noop = statistics.median(s for s, _ in noops)
     ssh = statistics.median(sshs)
     cmds = {d["remote_commands"] for _, d in noops}

@@ -6,10 +6,11 @@ from __future__ import annotations
 import socket
 import ssl
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from roles import Step, sections
+from roles import Step, parallel, sections
 from roles import buildkitd as role_buildkitd
 from roles import engine as role_engine
 from roles import firewall as role_firewall
@@ -46,9 +47,12 @@ class HostSession:
         chan.exec_command(cmd)
         out, err = bytearray(), bytearray()
         if upload:
+            # gzip on the fly (docker load reads gzip): a BuildKit image shrinks to about a third
+            z = zlib.compressobj(1, zlib.DEFLATED, 31)
             with open(upload, "rb") as f:
                 while chunk := f.read(1 << 20):
-                    chan.sendall(chunk)
+                    chan.sendall(z.compress(chunk))
+            chan.sendall(z.flush())
         else:
             chan.sendall(script.encode())
         chan.shutdown_write()
@@ -161,7 +165,13 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter) 
         clients = {c.name: c.address for c in inv.clients.values()}
 
         # 2. one round trip: everything every role needs to know
-        rc, out, err = sess.run(role_engine.FACTS + role_firewall.FACTS + role_buildkitd.facts(host, files))
+        # the mTLS probe runs meanwhile on its own channel; it is repeated if buildkitd gets recreated
+        probe = None
+        if not check and ca is not None:
+            ca_pem, op = role_pki.ca_bundle(inv.pki_dir), operator_cert(inv, ca)
+            probe = _Probe(sess, ca_pem, op)
+        rc, out, err = sess.run(parallel([role_engine.FACTS, role_firewall.FACTS,
+                                          *role_buildkitd.facts(host, files)]))
         if rc != 0:
             raise RemoteError(f"reading the host's state failed ({rc}): {err.strip()[-500:]}")
         facts = sections(out)
@@ -220,8 +230,10 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter) 
         if not check:
             if not facts.get("workers"):
                 raise RemoteError("buildkitd does not answer on its socket: see `docker logs buildkitd`")
-            op = operator_cert(inv, ca)
-            proto = mtls_probe(sess, role_pki.ca_bundle(inv.pki_dir), op)
+            ca_pem, op = role_pki.ca_bundle(inv.pki_dir), operator_cert(inv, ca)
+            if probe is None or "recreate buildkitd" in notified:
+                probe = _Probe(sess, ca_pem, op)
+            proto = probe.result()
             res.info["buildkitd"] = role_buildkitd.summary(facts)
             res.info["platforms"] = role_buildkitd.platforms(facts)
             rep.step(res, "verify", "answers over mutual TLS", "ok", f"{proto}; {res.info['buildkitd']}")
@@ -234,6 +246,28 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter) 
             sess.close()
         res.info["seconds"] = round(time.monotonic() - t0, 2)
     return res
+
+
+class _Probe:
+    """mtls_probe in a thread, so it overlaps with reading the facts."""
+
+    def __init__(self, sess: HostSession, ca_pem: bytes, leaf: pki.Leaf):
+        import threading
+        self._out: list = []
+        self._t = threading.Thread(target=self._run, args=(sess, ca_pem, leaf), daemon=True)
+        self._t.start()
+
+    def _run(self, sess, ca_pem, leaf):
+        try:
+            self._out.append(mtls_probe(sess, ca_pem, leaf))
+        except Exception as e:  # reported by result()
+            self._out.append(e)
+
+    def result(self) -> str:
+        self._t.join()
+        if isinstance(self._out[0], Exception):
+            raise self._out[0]
+        return self._out[0]
 
 
 def _status(s: Step, check: bool) -> str:

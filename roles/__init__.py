@@ -38,3 +38,12 @@ def sections(output: str) -> dict[str, str]:
         elif cur is not None:
             out[cur].append(line)
     return {k: "\n".join(v).strip() for k, v in out.items()}
+
+
+def parallel(snippets: list[str]) -> str:
+    """One shell script that runs the snippets at once and prints their outputs in order."""
+    script = 'T=$(mktemp -d)\n'
+    for i, snip in enumerate(snippets):
+        script += f"( {snip.strip()}\n) > \"$T/{i}\" 2>/dev/null &\n"
+    script += "wait\n" + "".join(f'cat "$T/{i}"\n' for i in range(len(snippets))) + 'rm -rf "$T"\n'
+    return script

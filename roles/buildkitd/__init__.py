@@ -105,7 +105,7 @@ def config_hash(files: list[File], image: str) -> str:
     return h.hexdigest()[:16]
 
 
-def facts(host: BuildHost, files: list[File]) -> str:
+def facts(host: BuildHost, files: list[File]) -> tuple[str, str]:
     q = shlex.quote
     paths = " ".join(q(f.path) for f in files)
     img = q(host.buildkit["image"])
@@ -118,9 +118,12 @@ done
 echo @@image; docker image inspect --format '{{{{.Id}}}}' {img} 2>/dev/null || true
 echo @@container; docker inspect --format '{{{{.State.Status}}}} {{{{.State.StartedAt}}}} {{{{.Image}}}} {{{{index .Config.Labels "org.buildkit-ops.config-hash"}}}}' {CONTAINER} 2>/dev/null || true
 echo @@port; ss -ltnpH "sport = :{port}" 2>/dev/null | head -3 || true
-echo @@version; docker exec {CONTAINER} buildkitd --version 2>/dev/null || true
-echo @@workers; docker exec {CONTAINER} buildctl --addr {SOCK} debug workers 2>/dev/null || true
-"""
+""", VERIFY_FACTS
+
+
+# What buildkitd says of itself over its local socket: one `docker exec`.
+VERIFY_FACTS = (f"docker exec {CONTAINER} sh -c 'echo @@version; buildkitd --version; echo @@workers; "
+                f"buildctl --addr {SOCK} debug workers' 2>/dev/null || true\n")
 
 
 def parse_files(text: str) -> dict[str, tuple[str, str, str]]:
@@ -214,9 +217,7 @@ for i in $(seq 1 120); do
   docker exec {CONTAINER} buildctl --addr {SOCK} debug workers >/dev/null 2>&1 && break
   sleep 0.5
 done
-echo @@version; docker exec {CONTAINER} buildkitd --version
-echo @@workers; docker exec {CONTAINER} buildctl --addr {SOCK} debug workers
-"""
+{VERIFY_FACTS}"""
 
 
 def platforms(facts: dict[str, str]) -> str:
