@@ -190,28 +190,55 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter) 
             bk_steps = role_buildkitd.plan(host, files, facts, image_id, current)
         steps += bk_steps
 
-        # 4. apply in order: engine, firewall (SSH first), files, image; then the handler
+        # 4. apply in order: engine, firewall (SSH first), files, image; then the handler.
+        #    Consecutive scripts go to the host as one batch (one round trip), each step's outcome kept apart.
         notified = set()
+        batch: list[Step] = []
+
+        def flush():
+            if not batch:
+                return
+            if batch[0].upload:
+                rc, out, err = sess.run(batch[0].script, upload=batch[0].upload)
+                failed_at, output = (0, (err or out)) if rc else (None, "")
+            else:
+                rc, out, err = sess.run(batch_script(batch))
+                got = sections(out)
+                failed_at = next((i for i in range(len(batch)) if f"failed{i}" in got), None)
+                output = got.get(f"failed{failed_at}", "") if failed_at is not None else ""
+                if rc != 0 and failed_at is None:
+                    failed_at, output = len(batch) - 1, err or out
+            for i, st in enumerate(batch):
+                if failed_at is not None and i == failed_at:
+                    rep.step(res, st.role, st.name, "failed", output.strip()[-400:])
+                    raise RemoteError(f"{st.role}: {st.name} failed; the steps before it were applied, "
+                                      f"re-run provision after fixing the cause")
+                rep.step(res, st.role, st.name, "changed", st.detail)
+            batch.clear()
+
         for s in steps:
             if not s.changed:
+                flush()
                 rep.step(res, s.role, s.name, "ok", s.detail)
                 continue
+            notified.update(s.notify)
             if check:
                 rep.step(res, s.role, s.name, "would change", s.detail)
                 if s.diff:
                     rep.text(s.diff.rstrip("\n"))
                 if s.script and not s.diff:
                     rep.text("  $ " + s.script.strip().replace("\n", "\n  $ "))
-                notified.update(s.notify)
                 continue
-            if s.script:
-                rc, out, err = sess.run(s.script, upload=s.upload)
-                if rc != 0:
-                    rep.step(res, s.role, s.name, "failed", (err or out).strip()[-400:])
-                    raise RemoteError(f"{s.role}: {s.name} failed; the steps before it were applied, "
-                                      f"re-run provision after fixing the cause")
-            rep.step(res, s.role, s.name, "changed", s.detail)
-            notified.update(s.notify)
+            if s.upload:
+                flush()
+                batch.append(s)
+                flush()
+            elif s.script:
+                batch.append(s)
+            else:
+                flush()
+                rep.step(res, s.role, s.name, "changed", s.detail)
+        flush()
 
         # 5. handler: recreate buildkitd only when notified
         if "recreate buildkitd" in notified:
@@ -246,6 +273,15 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter) 
             sess.close()
         res.info["seconds"] = round(time.monotonic() - t0, 2)
     return res
+
+
+def batch_script(steps: list[Step]) -> str:
+    """Run steps' scripts in order; stop at the first failure and print its output under @@failedN."""
+    out = 'T=$(mktemp)\n'
+    for i, st in enumerate(steps):
+        out += (f"( set -e\n{st.script.strip()}\n) > \"$T\" 2>&1 || "
+                f"{{ echo @@failed{i}; cat \"$T\"; rm -f \"$T\"; exit 1; }}\n")
+    return out + 'rm -f "$T"\n'
 
 
 class _Probe:

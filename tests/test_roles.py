@@ -172,3 +172,16 @@ def test_compose_privileges_follow_the_inventory():
     assert "privileged: true" in compose and "cap_add" not in compose
     lab = FILES[0].content.decode()
     assert "privileged" not in lab.replace("`privileged`", "") and "cap_drop: [SYS_RESOURCE]" in lab
+
+
+def test_batch_script_stops_at_the_first_failure_and_reports_it():
+    import subprocess
+
+    from buildkit_ops.provision import batch_script
+    from roles import Step
+    steps = [Step("a", "one", True, script="echo one > /dev/null\n"),
+             Step("a", "two", True, script="echo broken >&2\nfalse\necho never\n"),
+             Step("a", "three", True, script="echo three-ran\n")]
+    r = subprocess.run(["sh", "-s"], input=batch_script(steps), capture_output=True, text=True)
+    assert r.returncode == 1
+    assert sections(r.stdout) == {"failed1": "broken"}
