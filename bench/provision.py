@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
-"""Benchmark `invoke provision` on the lab, with 50 ms of round-trip latency
-between this machine and build1 (25 ms each way, bench/latency.py), so the
-figures reflect a real droplet. Prints:
+"""Benchmarks on the lab. Prints figures; asserts nothing.
 
+provision (50 ms of round-trip latency between this machine and build1, 25 ms
+each way, bench/latency.py, so the figures reflect a real droplet):
   - fresh provision time (build1 replaced by a new droplet first)
   - no-op re-run time, and how many remote commands it ran
   - one `ssh build1 true` (OpenSSH, new connection), and the no-op/ssh ratio
+clients (no added latency: the lab's bridge):
+  - on laptop, a cached rebuild through build1 against the same cached rebuild
+    with laptop's own BuildKit (the docker driver of its engine), as a ratio
+  - the first build of a second client (laptop2) of a project laptop just
+    built: how many steps CACHED, how long
 
-Warning: it replaces build1 with a fresh droplet (and provisions it again).
-Usage: .venv/bin/python bench/provision.py [--runs N]
+Warning: it replaces build1 with a fresh droplet (and provisions it again), and
+adds then removes laptop2 as a client.
+Usage: .venv/bin/python bench/provision.py [--runs N] [--only provision|clients]
 """
 from __future__ import annotations
 
@@ -74,12 +80,76 @@ def add_latency(lab: Lab, machine: str) -> list[subprocess.Popen]:
     return [here, there]
 
 
+CLIENT_PROJECT = """FROM {reg}/lab/busybox:latest
+RUN echo {nonce} > /nonce && dd if=/dev/urandom of=/blob bs=1M count=8 2>/dev/null && sleep 2
+RUN sha256sum /blob > /blob.sha && sleep 1
+COPY app.txt /app.txt
+"""
+
+
+def lab_build(lab: Lab, machine: str, builder: str, where: str) -> tuple[float, str]:
+    t0 = time.monotonic()
+    r = lab.run(machine, f"docker buildx build --builder {builder} --progress plain {where}", capture=True)
+    if r.returncode:
+        raise SystemExit(f"build on {machine} with {builder} failed:\n{r.stderr[-2000:]}")
+    return time.monotonic() - t0, r.stderr
+
+
+def bench_clients(lab: Lab, runs: int) -> None:
+    import secrets
+    reg = lab.status()["registry"]
+    for args in (["provision"], ["add-client", "laptop"], ["add-client", "laptop2", "--address",
+                                                            lab.address("laptop2")]):
+        _, r = timed([sys.executable, "-m", "invoke", *args])
+        if r.returncode:
+            raise SystemExit(f"invoke {' '.join(args)} failed:\n{r.stderr}")
+    try:
+        nonce = secrets.token_hex(8)
+        for m in ("laptop", "laptop2"):
+            lab.run(m, f"docker login -u {reg['username']} --password-stdin {reg['address']}", capture=True,
+                    input=reg["password"])
+            lab.run(m, "rm -rf /root/bench && mkdir -p /root/bench && cat > /root/bench/Dockerfile && "
+                       "echo bench > /root/bench/app.txt", capture=True,
+                    input=CLIENT_PROJECT.format(reg=reg["address"], nonce=nonce))
+        first, _ = lab_build(lab, "laptop", "buildkit-ops", "/root/bench")
+        lab_build(lab, "laptop", "default", "/root/bench")  # warm laptop's own BuildKit too
+        remote = statistics.median(lab_build(lab, "laptop", "buildkit-ops", "/root/bench")[0] for _ in range(runs))
+        local = statistics.median(lab_build(lab, "laptop", "default", "/root/bench")[0] for _ in range(runs))
+        second, out = lab_build(lab, "laptop2", "buildkit-ops", "/root/bench")
+        import re
+        steps: dict[str, str] = {}  # the project's RUN and COPY steps -> CACHED or DONE
+        for line in out.splitlines():
+            m = re.match(r"^(#\d+) \[\d+/\d+\] (RUN|COPY)", line)
+            if m:
+                steps.setdefault(m.group(1), "?")
+            m = re.match(r"^(#\d+) (CACHED|DONE)", line)
+            if m and steps.get(m.group(1)) == "?":
+                steps[m.group(1)] = m.group(2)
+        cached = sum(1 for v in steps.values() if v == "CACHED")
+    finally:
+        timed([sys.executable, "-m", "invoke", "remove-client", "laptop2"])
+    print(f"laptop, first build through build1          : {first:.2f} s")
+    print(f"laptop, cached rebuild through build1 (median): {remote:.2f} s")
+    print(f"laptop, cached rebuild with its own BuildKit  : {local:.2f} s")
+    print(f"remote / local ratio                          : {remote / local:.2f}")
+    print(f"laptop2, first build of the same project      : {second:.2f} s, {cached} of {len(steps)} RUN/COPY steps CACHED")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=5, help="no-op runs and ssh runs to take the median of")
+    ap.add_argument("--only", choices=["provision", "clients"], help="run one part only")
     args = ap.parse_args()
     lab = Lab()
     lab.up(log=lambda m: print(m, file=sys.stderr))
+    if args.only != "clients":
+        bench_provision(lab, args.runs)
+    if args.only != "provision":
+        bench_clients(lab, args.runs)
+
+
+def bench_provision(lab: Lab, runs: int) -> None:
+    args = argparse.Namespace(runs=runs)
     lab.reset("build1")
     delay = add_latency(lab, "build1")
     try:

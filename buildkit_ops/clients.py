@@ -119,9 +119,10 @@ def bootstrap_script(client: Client, nodes: list[dict], files: dict[str, bytes],
 
 def verify_script(client: Client) -> str:
     b = shlex.quote(client.builder)
-    return (f"set -e\ndocker buildx inspect --bootstrap {b}\n"
-            f"printf 'FROM scratch\\nLABEL org.buildkit-ops.check=1\\n' | "
-            f"docker buildx build --builder {b} --progress plain - 2>&1 | tail -3\n")
+    return (f"set -e\ndocker buildx inspect --bootstrap {b}\nT=$(mktemp)\n"
+            f"if ! printf 'FROM scratch\\nLABEL org.buildkit-ops.check=1\\n' | "
+            f"docker buildx build --builder {b} --progress plain - >\"$T\" 2>&1; then "
+            f"tail -15 \"$T\" >&2; rm -f \"$T\"; exit 1; fi\nrm -f \"$T\"\n")
 
 
 def parse_nodes_status(inspect: str) -> list[tuple[str, str]]:

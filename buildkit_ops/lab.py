@@ -230,7 +230,10 @@ class Lab:
         if m.role == "client" and (self.state / "registry" / "ca.crt").exists():
             ca = (self.state / "registry" / "ca.crt").read_text()
             d = f"/etc/docker/certs.d/{self.registry}"
-            sh(["docker", "exec", "-i", c, "sh", "-c", f"mkdir -p {d} && cat > {d}/ca.crt"], input=ca, capture=True)
+            # dockerd's builder reads certs.d when it starts: restart it when the CA is new
+            sh(["docker", "exec", "-i", c, "sh", "-c",
+                f"mkdir -p {d} && cat > {d}/ca.new && if cmp -s {d}/ca.new {d}/ca.crt; then rm {d}/ca.new; "
+                f"else mv {d}/ca.new {d}/ca.crt && systemctl restart docker; fi"], input=ca, capture=True)
 
     def _write_known_hosts(self) -> None:
         lines = []

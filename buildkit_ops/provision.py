@@ -277,10 +277,11 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter) 
 
 def batch_script(steps: list[Step]) -> str:
     """Run steps' scripts in order; stop at the first failure and print its output under @@failedN."""
+    # Each step runs in its own `sh -e` (a subshell tested by `||` would silently ignore `set -e`).
     out = 'T=$(mktemp)\n'
     for i, st in enumerate(steps):
-        out += (f"( set -e\n{st.script.strip()}\n) > \"$T\" 2>&1 || "
-                f"{{ echo @@failed{i}; cat \"$T\"; rm -f \"$T\"; exit 1; }}\n")
+        out += (f"sh -e > \"$T\" 2>&1 <<'BKOPS_STEP_{i}'\n{st.script.strip()}\nBKOPS_STEP_{i}\n"
+                f"[ $? -eq 0 ] || {{ echo @@failed{i}; cat \"$T\"; rm -f \"$T\"; exit 1; }}\n")
     return out + 'rm -f "$T"\n'
 
 

@@ -202,3 +202,12 @@ def test_the_operator_machine_as_a_local_client(servers, reg):
     r = invoke("remove-client", "operator")
     assert r.returncode == 0, r.stderr
     assert subprocess.run(["docker", "buildx", "inspect", "bkops-test"], capture_output=True).returncode != 0
+
+
+def test_demo_runs_the_whole_story(servers, reg):
+    r = invoke("demo")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Done in" in r.stderr and f"{reg['address']}/demo/hello:latest" in r.stderr
+    out = servers.run("laptop", f"docker pull -q {reg['address']}/demo/hello:latest && "
+                                f"docker run --rm {reg['address']}/demo/hello:latest", capture=True)
+    assert "built on the shared BuildKit server" in out.stdout and "hello from buildkit-ops" in out.stdout, out

@@ -210,9 +210,10 @@ def handler_script(host: BuildHost, files: list[File], image_id: str | None) -> 
     stays), then wait until buildkitd answers."""
     d = shlex.quote(host.buildkit["data_dir"])
     h = config_hash(files, image_id or host.buildkit["image"])
-    return f"""set -e
-BKOPS_CONFIG_HASH={h} docker compose -f {d}/docker-compose.yml up -d --remove-orphans --quiet-pull 2>&1 | tail -5
-set +e
+    return f"""T=$(mktemp)
+if ! BKOPS_CONFIG_HASH={h} docker compose -f {d}/docker-compose.yml up -d --remove-orphans --quiet-pull >"$T" 2>&1
+then tail -20 "$T" >&2; rm -f "$T"; exit 1; fi
+rm -f "$T"
 for i in $(seq 1 120); do
   docker exec {CONTAINER} buildctl --addr {SOCK} debug workers >/dev/null 2>&1 && break
   sleep 0.5
