@@ -53,14 +53,16 @@ def not_built(what: str, issue: int):
 @task(help={"host": "build host(s): a name, a comma-separated list, a group, or 'all' (default)",
             "check": "show what would change (diffs and commands) and change nothing",
             "json": "print the per-host result as JSON on stdout",
+            "wait": "before restarting buildkitd, wait this many seconds for running builds (default 300)",
+            "force": "restart even if builds are still running after --wait",
             "inventory": INV_HELP})
 @cli_errors
-def provision(c, host=None, check=False, json_=False, inventory="inventory.yml"):
+def provision(c, host=None, check=False, json_=False, wait=300, force=False, inventory="inventory.yml"):
     """Make build host(s) a mutual-TLS BuildKit server: engine, PKI, config, firewall, service."""
     inv = inv_mod.load(inventory)
     hosts = inv.select(host)
     rep = Reporter()
-    results = run_provision(inv, hosts, check, rep)
+    results = run_provision(inv, hosts, check, rep, int(wait), force)
     rep.recap(results, check)
     if json_:
         emit_json(results, check=check)
@@ -110,7 +112,7 @@ def add_client(c, name, address=None, connection=None, ssh_address=None, ssh_use
     client = inv.clients[name]
     rep = Reporter()
     res = HostResult(name)
-    ca = pki.load_ca(inv.pki_dir)
+    ca = pki.signing_ca(inv.pki_dir, "client")
     if ca is None:
         fail(f"there is no CA in {inv.pki_dir} yet: run `invoke provision` first")
     try:
@@ -203,12 +205,31 @@ def list_clients(c, json_=False, inventory="inventory.yml"):
     Console().print(t)
 
 
-@task(help={"ca": "also rotate the CA, with an overlap window", "inventory": INV_HELP})
+@task(help={"host": "reissue the server certificates of these hosts (default: all, unless --client is given)",
+            "client": "reissue these clients' certificates, comma-separated (default: all, unless --host is given)",
+            "ca": "rotate the CA itself, with an overlap window; re-run to resume after an interruption",
+            "wait": "before restarting buildkitd, wait this many seconds for running builds (default 600)",
+            "force": "restart even if builds still run after --wait; with --ca, strand unreachable clients",
+            "inventory": INV_HELP})
 @cli_errors
-def rotate_certs(c, ca=False, inventory="inventory.yml"):
+def rotate_certs(c, host=None, client=None, ca=False, wait=600, force=False, inventory="inventory.yml"):
     """Reissue server and client certificates without stranding clients; the cache survives."""
-    inv_mod.load(inventory)
-    not_built("rotate-certs", 5)
+    from buildkit_ops import rotation
+    inv = inv_mod.load(inventory)
+    rep = Reporter()
+    try:
+        if ca:
+            res = rotation.rotate_ca(inv, rep, int(wait), force)
+        else:
+            names = [n.strip() for n in client.split(",") if n.strip()] if client else None
+            for n in names or []:
+                inv.client(n)
+            res = rotation.rotate_leaves(inv, host, names, rep, int(wait), force,
+                                         do_hosts=host is not None or client is None,
+                                         do_clients=client is not None or host is None)
+    except rotation.RotationError as e:
+        fail(str(e))
+    rep.recap([res])
 
 
 @task(help={"host": "build host(s), a group, or 'all' (default)", "keep_storage": "keep at most this much cache",

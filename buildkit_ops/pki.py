@@ -185,9 +185,9 @@ def client_paths(pki_dir: Path, client: str) -> Leaf:
 
 
 def ensure_leaf(leaf: Leaf, ca: CA, cn: str, days: int, renew_days: int,
-                server_names: list[str] | None = None) -> str | None:
-    """Issue the leaf if needed; returns the reason it was issued, or None."""
-    reason = reissue_reason(leaf.crt, leaf.key, ca, renew_days, server_names)
+                server_names: list[str] | None = None, force: bool = False) -> str | None:
+    """Issue the leaf if needed (or if forced); returns the reason it was issued, or None."""
+    reason = reissue_reason(leaf.crt, leaf.key, ca, renew_days, server_names) or ("rotation" if force else None)
     if reason:
         crt, key = issue(ca, cn, days, server_names=server_names)
         atomic_write(leaf.key, key, 0o600)
@@ -197,3 +197,31 @@ def ensure_leaf(leaf: Leaf, ca: CA, cn: str, days: int, renew_days: int,
 
 def expiry(crt_path: Path) -> dt.datetime:
     return x509.load_pem_x509_certificate(crt_path.read_bytes()).not_valid_after_utc
+
+
+# ---------------------------------------------------------------- CA rotation state
+# During `rotate-certs --ca` the next CA lives in pki_dir/next/ and rotation.yml records the
+# phase reached and which CA signs new server and client certificates.
+
+def rotation_state(pki_dir: Path) -> dict:
+    import yaml
+    p = pki_dir / "rotation.yml"
+    return (yaml.safe_load(p.read_text()) or {}) if p.exists() else {}
+
+
+def save_rotation_state(pki_dir: Path, state: dict | None) -> None:
+    import yaml
+    p = pki_dir / "rotation.yml"
+    if state is None:
+        p.unlink(missing_ok=True)
+    else:
+        atomic_write(p, yaml.safe_dump(state, sort_keys=False).encode(), 0o600)
+
+
+def signing_ca(pki_dir: Path, kind: str) -> CA | None:
+    """The CA that signs new `server` or `client` certificates now (the next one during a rotation)."""
+    if rotation_state(pki_dir).get("signing", {}).get(kind) == "next":
+        nxt = load_ca(pki_dir / "next")
+        if nxt is not None:
+            return nxt
+    return load_ca(pki_dir)

@@ -86,7 +86,8 @@ def operator_cert(inv: Inventory, ca: pki.CA) -> pki.Leaf:
     """A client certificate kept on the operator machine, used only through an SSH tunnel to prove that the
     server answers mutual TLS (the firewall does not open the port to the operator)."""
     leaf = pki.Leaf(inv.pki_dir / "operator" / "client.crt", inv.pki_dir / "operator" / "client.key")
-    pki.ensure_leaf(leaf, ca, OPERATOR_CN, inv.cert_days, inv.cert_renew_days)
+    pki.ensure_leaf(leaf, pki.signing_ca(inv.pki_dir, "client") or ca, OPERATOR_CN, inv.cert_days,
+                    inv.cert_renew_days)
     return leaf
 
 
@@ -136,7 +137,10 @@ def mtls_probe(sess: HostSession, ca_pem: bytes, leaf: pki.Leaf | None, timeout:
         chan.close()
 
 
-def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter) -> HostResult:
+def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter, wait: int = 300,
+                   force: bool = False, reissue: bool = False) -> HostResult:
+    """wait: seconds to wait for running builds before a restart (then fail, or restart anyway with force);
+    reissue: issue a new server certificate even if the current one is fine (rotation)."""
     res = HostResult(host.name)
     t0 = time.monotonic()
     sess = None
@@ -148,7 +152,7 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter) 
             rep.fail(res, str(e), unreachable=True)
             return res
         # operator side: PKI (never written in check mode)
-        pki_steps, ca = role_pki.ensure(inv, host, check)
+        pki_steps, ca = role_pki.ensure(inv, host, check, force=reissue)
         for s in pki_steps:
             rep.step(res, s.role, s.name, _status(s, check), s.detail)
         try:
@@ -175,6 +179,7 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter) 
         if rc != 0:
             raise RemoteError(f"reading the host's state failed ({rc}): {err.strip()[-500:]}")
         facts = sections(out)
+        res.info["platforms"] = role_buildkitd.platforms(facts)
 
         # 3. plan (pure), all pre-flight errors before the first change
         steps = role_engine.plan(facts)
@@ -246,7 +251,17 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter) 
                 rep.step(res, "buildkitd", "recreate buildkitd (handler)", "would change",
                          "docker compose up -d: the cache volume is kept")
             else:
-                rc, out, err = sess.run(role_buildkitd.handler_script(host, files, image_id))
+                rc, out, err = sess.run(role_buildkitd.handler_script(host, files, image_id, wait, force))
+                busy = sections(out).get("busy")
+                if rc == 75 and busy:
+                    rep.step(res, "buildkitd", "recreate buildkitd (handler)", "failed",
+                             f"{busy} build(s) still running after {wait}s")
+                    raise RemoteError(f"not restarted: {busy} build(s) still running after {wait}s. The new files "
+                                      f"are in place; re-run when the builds are done, or with --force to restart "
+                                      f"now (running builds fail)")
+                if sections(out).get("forced"):
+                    rep.step(res, "buildkitd", "running builds", "changed",
+                             f"{sections(out)['forced']} build(s) interrupted (--force)")
                 if rc != 0:
                     rep.step(res, "buildkitd", "recreate buildkitd (handler)", "failed", (err or out)[-400:])
                     raise RemoteError("buildkitd did not start: see `docker logs buildkitd` on the host")
@@ -320,11 +335,12 @@ def _fetch(sess: HostSession, paths: list[str]) -> dict[str, str]:
     return {p: base64.b64decode(got[p]).decode(errors="replace") for p in paths if got.get(p)}
 
 
-def provision(inv: Inventory, hosts: list[BuildHost], check: bool, rep: Reporter) -> list[HostResult]:
+def provision(inv: Inventory, hosts: list[BuildHost], check: bool, rep: Reporter, wait: int = 300,
+              force: bool = False, reissue: bool = False) -> list[HostResult]:
     if len(hosts) == 1:
-        return [provision_host(inv, hosts[0], check, rep)]
+        return [provision_host(inv, hosts[0], check, rep, wait, force, reissue)]
     # the CA must exist before hosts are handled in parallel (each would otherwise create one)
     if not check:
         pki.ensure_ca(inv.pki_dir, inv.ca_days)
     with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as pool:
-        return list(pool.map(lambda h: provision_host(inv, h, check, rep), hosts))
+        return list(pool.map(lambda h: provision_host(inv, h, check, rep, wait, force, reissue), hosts))

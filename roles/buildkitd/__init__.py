@@ -205,12 +205,33 @@ def plan(host: BuildHost, files: list[File], facts: dict[str, str], image_id: st
     return steps
 
 
-def handler_script(host: BuildHost, files: list[File], image_id: str | None) -> str:
-    """Compose up with the new config hash (Compose recreates the container when it differs; the cache volume
-    stays), then wait until buildkitd answers."""
+# Builds whose history record has no completion time are running.
+RUNNING = "{{if .Record}}{{if not .Record.CompletedAt}}running{{end}}{{end}}"
+
+
+def drain_script(wait: int, force: bool) -> str:
+    """Wait until no build runs (buildkitd reads certificates only at start, so rotations restart it);
+    after `wait` seconds give up (exit 75) or, forced, go on."""
+    give_up = 'echo @@forced; echo "$n"; break' if force else 'echo @@busy; echo "$n"; exit 75'
+    return f"""if [ "$(docker inspect -f '{{{{.State.Running}}}}' {CONTAINER} 2>/dev/null)" = true ]; then
+  end=$(( $(date +%s) + {int(wait)} ))
+  while :; do
+    n=$(docker exec {CONTAINER} buildctl --addr {SOCK} debug histories --format '{RUNNING}' 2>/dev/null | grep -c running)
+    [ "$n" -eq 0 ] && break
+    if [ "$(date +%s)" -ge "$end" ]; then {give_up}; fi
+    sleep 1
+  done
+fi
+"""
+
+
+def handler_script(host: BuildHost, files: list[File], image_id: str | None, wait: int = 300,
+                   force: bool = False) -> str:
+    """Wait for running builds, compose up with the new config hash (Compose recreates the container when it
+    differs; the cache volume stays), then wait until buildkitd answers."""
     d = shlex.quote(host.buildkit["data_dir"])
     h = config_hash(files, image_id or host.buildkit["image"])
-    return f"""T=$(mktemp)
+    return drain_script(wait, force) + f"""T=$(mktemp)
 if ! BKOPS_CONFIG_HASH={h} docker compose -f {d}/docker-compose.yml up -d --remove-orphans --quiet-pull >"$T" 2>&1
 then tail -20 "$T" >&2; rm -f "$T"; exit 1; fi
 rm -f "$T"

@@ -12,7 +12,7 @@ from buildkit_ops.inventory import BuildHost, Inventory
 from .. import Step
 
 
-def ensure(inv: Inventory, host: BuildHost, check: bool) -> tuple[list[Step], pki.CA | None]:
+def ensure(inv: Inventory, host: BuildHost, check: bool, force: bool = False) -> tuple[list[Step], pki.CA | None]:
     steps = []
     ca = pki.load_ca(inv.pki_dir)
     if ca is None:
@@ -23,10 +23,13 @@ def ensure(inv: Inventory, host: BuildHost, check: bool) -> tuple[list[Step], pk
         steps.append(Step("pki", "CA", True, f"created {inv.pki_dir}/ca.crt (key 0600, stays here)"))
     else:
         steps.append(Step("pki", "CA", False, f"{inv.pki_dir}/ca.crt"))
+    signer = pki.signing_ca(inv.pki_dir, "server") or ca
     leaf = pki.server_paths(inv.pki_dir, host.name)
-    reason = pki.reissue_reason(leaf.crt, leaf.key, ca, inv.cert_renew_days, host.sans)
+    reason = pki.reissue_reason(leaf.crt, leaf.key, signer, inv.cert_renew_days, host.sans)
+    if force and not reason:
+        reason = "rotation"
     if reason and not check:
-        pki.ensure_leaf(leaf, ca, host.name, inv.cert_days, inv.cert_renew_days, host.sans)
+        pki.ensure_leaf(leaf, signer, host.name, inv.cert_days, inv.cert_renew_days, host.sans, force=True)
     steps.append(Step("pki", "server certificate", bool(reason),
                       (f"{'would issue' if check else 'issued'} ({reason}) for {', '.join(host.sans)}"
                        if reason else f"valid for {', '.join(host.sans)}")))
