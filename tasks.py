@@ -202,7 +202,7 @@ def list_clients(c, json_=False, inventory="inventory.yml"):
     t = Table("client", "address", "connection", "builder", "cert expires", "status")
     for r in rows:
         t.add_row(r["name"], r["address"], r["connection"], r["builder"], r["cert_expires"] or "-", r["status"])
-    Console().print(t)
+    Console(emoji=False).print(t)
 
 
 @task(help={"host": "reissue the server certificates of these hosts (default: all, unless --client is given)",
@@ -232,13 +232,86 @@ def rotate_certs(c, host=None, client=None, ca=False, wait=600, force=False, inv
     rep.recap([res])
 
 
-@task(help={"host": "build host(s), a group, or 'all' (default)", "keep_storage": "keep at most this much cache",
-            "check": "show the cache usage and change nothing", "inventory": INV_HELP})
+@task(help={"host": "build host(s): a name, a comma-separated list, a group, or 'all' (default)",
+            "keep_storage": "keep at most this much cache, e.g. 5GB (the least recently used goes first)",
+            "keep_duration": "keep records used within this duration, e.g. 48h or 7d",
+            "filter": "only prune records matching a buildctl filter, e.g. type==exec.cachemount (repeatable)",
+            "all": "include internal and frontend records",
+            "check": "show the cache usage and change nothing",
+            "json": "print the per-host report as JSON on stdout",
+            "inventory": INV_HELP}, iterable=["filter"])
 @cli_errors
-def cache_prune(c, host=None, keep_storage=None, check=False, inventory="inventory.yml"):
+def cache_prune(c, host=None, keep_storage=None, keep_duration=None, filter=None, all=False, check=False,
+                json_=False, inventory="inventory.yml"):
     """Prune the BuildKit cache by size, age and filters; report what was freed."""
-    inv_mod.load(inventory).select(host)
-    not_built("cache-prune", 5)
+    from buildkit_ops import health
+    inv = inv_mod.load(inventory)
+    hosts = inv.select(host)
+    try:
+        ks = inv_mod.parse_size(keep_storage) if keep_storage is not None else None
+        kd = inv_mod.parse_duration(keep_duration) if keep_duration is not None else None
+    except ValueError:
+        fail("--keep-storage takes a size such as 5GB or 512MB, --keep-duration a duration such as 48h or 7d", 2)
+    if not check and ks is None and kd is None and not filter and not all:
+        fail("say what to prune: --keep-storage, --keep-duration, --filter and/or --all (or --check to look)", 2)
+    rep = Reporter()
+    results = health.cache_prune(inv, hosts, ks, kd, list(filter or []), all, check, rep)
+    for r in results:
+        if r.error:
+            rep.fail(r, r.error, r.unreachable)
+    rep.recap(results, check)
+    if json_:
+        emit_json(results, check=check)
+    if any(r.failed for r in results):
+        raise Exit(code=1)
+
+
+@task(help={"host": "build host(s), a group, or 'all' (default)", "json": "print the report as JSON on stdout",
+            "inventory": INV_HELP})
+@cli_errors
+def status(c, host=None, json_=False, inventory="inventory.yml"):
+    """Per host: versions, buildkitd, cache, certificate expiry and names, firewall vs inventory."""
+    from buildkit_ops import health
+    inv = inv_mod.load(inventory)
+    doc = health.status(inv, inv.select(host))
+    if json_:
+        print(json.dumps(doc, indent=2))
+    else:
+        con = err
+        if doc["ca"]:
+            con.print(f"CA: expires {doc['ca']['expires'][:10]} ({doc['ca']['days_left']} days)")
+        for name, h in doc["hosts"].items():
+            if not h.get("reachable"):
+                con.print(f"[red]{name}: unreachable[/red] {h.get('error', '')}")
+                continue
+            bk, sc, fw = h["buildkitd"], h.get("server_certificate") or {}, h["firewall"]
+            con.print(f"[bold]{name}[/bold]: docker {h['docker']}, compose {h['compose']}, buildkitd {bk['state']} "
+                      f"{bk['version'] or ''} ({bk['platforms']})")
+            con.print(f"  cache {health.human(h['cache']['total'])} in {h['cache']['records']} records; server cert "
+                      f"expires {sc.get('expires', '?')[:10]}, names {'match' if sc.get('names_match') else 'DIFFER'}; "
+                      f"firewall {'active' if fw['active'] else 'INACTIVE'}, allows {', '.join(fw['allowed']) or 'nobody'}")
+        for cname, cl in doc["clients"].items():
+            exp = cl["certificate"]["expires"][:10] if cl["certificate"] else "-"
+            con.print(f"client {cname} ({cl['address']}): certificate expires {exp}, {cl['status']}")
+        for w in doc["warnings"]:
+            con.print(f"[yellow]warning:[/yellow] {w}")
+    if any(not h.get("reachable") for h in doc["hosts"].values()):
+        raise Exit(code=1)
+
+
+@task(help={"client": "the client to diagnose", "inventory": INV_HELP})
+@cli_errors
+def doctor(c, client, inventory="inventory.yml"):
+    """From a client's point of view, say in one line per build host what fails and how to fix it."""
+    from buildkit_ops import health
+    inv = inv_mod.load(inventory)
+    findings = health.doctor(inv, inv.client(client))
+    out = Console(highlight=False, soft_wrap=True, emoji=False)
+    for host, verdict, line in findings:
+        style = "green" if verdict == "ok" else "red"
+        out.print(f"[{style}]{host}[/{style}]: {line}")
+    if any(v != "ok" for _, v, _ in findings):
+        raise Exit(code=1)
 
 
 DEMO_DOCKERFILE = """FROM {registry}/lab/busybox:latest
@@ -331,4 +404,5 @@ lab.add_task(lab_down, "down")
 lab.add_task(lab_status, "status")
 lab.add_task(lab_run, "run")
 
-ns = Collection(demo, provision, add_client, remove_client, list_clients, rotate_certs, cache_prune, lab)
+ns = Collection(demo, provision, add_client, remove_client, list_clients, rotate_certs, cache_prune, status,
+                doctor, lab)

@@ -38,7 +38,7 @@ def _provision_all(inv: Inventory, rep: Reporter, res: HostResult, what: str, wa
     for r in results:
         restarted = any(s["name"].startswith("recreate buildkitd") and s["status"] == "changed" for s in r.steps)
         rep.step(res, "server", f"{r.host}: {what}", "failed" if r.failed else ("changed" if restarted else "ok"),
-                 r.error or ("restarted after running builds finished; cache kept" if restarted else "up to date"))
+                 r.error or ("restarted once no build was running; cache kept" if restarted else "up to date"))
     bad = [r.host for r in results if r.failed]
     if bad:
         raise RotationError(f"{', '.join(bad)}: {what} failed (see above); fix it and re-run rotate-certs: it "
