@@ -79,11 +79,12 @@ def builder_nodes(inv: Inventory, client: Client, platforms: dict[str, str]) -> 
             for h in inv.hosts.values()]
 
 
-def spec_hash(nodes: list[dict], cert_files: dict[str, bytes], default: bool) -> str:
-    h = hashlib.sha256(json.dumps([nodes, default], sort_keys=True).encode())
-    for name in CERT_FILES:
-        h.update(cert_files[name])
-    return h.hexdigest()[:16]
+def spec_hash(nodes: list[dict], default: bool) -> str:
+    return hashlib.sha256(json.dumps([nodes, default], sort_keys=True).encode()).hexdigest()[:16]
+
+
+def file_sums(cert_files: dict[str, bytes]) -> str:
+    return "\n".join(hashlib.sha256(cert_files[n]).hexdigest() for n in CERT_FILES)
 
 
 FACTS = r"""
@@ -92,6 +93,7 @@ echo @@docker_config; echo "$D"
 echo @@buildx; docker buildx version 2>/dev/null || true
 echo @@trap; BX=${BUILDX_CONFIG:-$D/buildx}; [ -f "$BX/buildkitd.default.toml" ] && echo "$BX/buildkitd.default.toml" || true
 echo @@state; cat "$D/buildkit-ops/$B/state" 2>/dev/null || true
+echo @@certsums; for f in ca.pem cert.pem key.pem; do sha256sum < "$D/buildkit-ops/$B/$f" 2>/dev/null | cut -c1-64; done
 echo @@builder; docker buildx inspect "$B" >/dev/null 2>&1 && echo present || echo absent
 """
 
@@ -174,9 +176,10 @@ def bootstrap(inv: Inventory, client: Client, sess: ClientSession, facts: dict[s
     if nxt.exists():
         files["ca.pem"] += nxt.read_bytes()
     nodes = builder_nodes(inv, client, platforms)
-    state = spec_hash(nodes, files, client.default_builder)
+    state = spec_hash(nodes, client.default_builder)
     rep.step(res, "client", "docker buildx", "ok", facts["buildx"])
-    if facts.get("state") == state and facts.get("builder") == "present":
+    if (facts.get("state") == state and facts.get("builder") == "present"
+            and facts.get("certsums") == file_sums(files)):
         rep.step(res, "client", f"builder {client.builder}", "ok",
                  f"{len(nodes)} node(s): " + ", ".join(n["endpoint"] for n in nodes))
     else:

@@ -1,0 +1,228 @@
+"""Months of service on the lab: certificate rotation during a build, CA rotation with an interruption,
+cache pruning, status and doctor."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from buildkit_ops import pki
+from helpers import ROOT, buildctl, buildhosts, invoke, invoke_json, inventory_variant, put_client_files, wait_for
+from test_clients import build, login, step_states, write_project
+
+pytestmark = pytest.mark.lab
+
+B1 = "10.77.0.11"
+LONG = """FROM {reg}/lab/busybox:latest
+ARG N
+RUN echo "$N" > /n && sleep 12
+COPY app.txt /app.txt
+"""
+
+
+@pytest.fixture(scope="module")
+def reg(lab):
+    return lab.status()["registry"]
+
+
+@pytest.fixture(scope="module")
+def served(lab, reg):
+    saved = (ROOT / "inventory.yml").read_text()
+    assert invoke("provision").returncode == 0
+    r = invoke("add-client", "laptop")
+    assert r.returncode == 0, r.stderr
+    login(lab, "laptop", reg)
+    write_project(lab, "laptop", reg)
+    yield lab
+    for name in ("laptop2",):
+        if f"  {name}:" in (ROOT / "inventory.yml").read_text():
+            invoke("remove-client", name)
+    (ROOT / "inventory.yml").write_text(saved)
+    for f in ROOT.glob(".test-inv-*.yml"):
+        f.unlink()
+
+
+def start_long_build(lab, reg, tag):
+    lab.run("laptop", "mkdir -p /root/long && echo long > /root/long/app.txt && cat > /root/long/Dockerfile",
+            capture=True, input=LONG.format(reg=reg["address"]))
+    subprocess.run(["docker", "exec", "-d", "bkops-laptop", "sh", "-c",
+                    f"docker buildx build --builder buildkit-ops --progress plain --push -t {tag} "
+                    f"--build-arg N={time.time_ns()} /root/long > /root/long.log 2>&1; echo rc=$? >> /root/long.log"],
+                   check=True)
+    running = "docker exec buildkitd buildctl --addr unix:///run/buildkit/buildkitd.sock debug histories " \
+              "--format '{{if .Record}}{{if not .Record.CompletedAt}}running{{end}}{{end}}'"
+    wait_for(lambda: "running" in lab.run("build1", running, capture=True).stdout, timeout=30,
+             what="the long build to start on build1")
+
+
+def test_rotate_certs_waits_for_a_running_build_and_keeps_the_cache(served, reg):
+    first = build(served, "laptop", f"{reg['address']}/team/app:pre")  # the project is in the cache
+    assert first.returncode == 0, first.stderr[-2000:]
+    tag = f"{reg['address']}/team/long:1"
+    start_long_build(served, reg, tag)
+    old = pki.client_paths(ROOT / ".pki", "laptop").crt.read_bytes()
+    r = invoke("rotate-certs")
+    assert r.returncode == 0, r.stderr
+    assert pki.client_paths(ROOT / ".pki", "laptop").crt.read_bytes() != old
+    log = wait_for(lambda: (lambda t: t if "rc=" in t else None)(
+        served.run("laptop", "cat /root/long.log", capture=True).stdout), timeout=60, what="the long build")
+    assert "rc=0" in log, log[-2000:]
+    assert "pushing manifest" in log
+    # the build had finished before buildkitd restarted, and the cache survived the restart
+    again = build(served, "laptop", f"{reg['address']}/team/app:rot")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert set(step_states(again.stderr).values()) == {"CACHED"}
+
+
+def test_rotate_certs_refuses_to_restart_over_a_build_without_force(served, reg):
+    start_long_build(served, reg, f"{reg['address']}/team/long:2")
+    before = served.run("build1", "docker inspect -f '{{.State.StartedAt}}' buildkitd", capture=True).stdout
+    r = invoke("rotate-certs", "--host", "build1", "--wait", "2")
+    assert r.returncode == 1
+    assert "still running after 2s" in r.stderr and "--force" in r.stderr
+    assert served.run("build1", "docker inspect -f '{{.State.StartedAt}}' buildkitd", capture=True).stdout == before
+    wait_for(lambda: "rc=" in served.run("laptop", "cat /root/long.log", capture=True).stdout, timeout=60,
+             what="the long build")
+    # the next run applies the already uploaded certificate
+    r = invoke("provision", "--host", "build1")
+    assert r.returncode == 0 and "runs another config" in r.stderr, r.stderr
+
+
+def test_ca_rotation_survives_a_kill_and_then_refuses_old_certificates(served, reg, tmp_path):
+    d = ROOT / ".pki"
+    old_ca = (d / "ca.crt").read_bytes()
+    old_leaf = pki.client_paths(d, "laptop")
+    put_client_files(served, "laptop", {"ca.crt": old_ca, "client.crt": old_leaf.crt.read_bytes(),
+                                        "client.key": old_leaf.key.read_bytes()}, where="/root/bk-old")
+    assert buildctl(served, "laptop", B1, "debug workers", where="/root/bk-old").returncode == 0
+
+    # kill the rotation once phase 2 is done
+    p = subprocess.Popen([sys.executable, "-m", "invoke", "rotate-certs", "--ca"], cwd=ROOT, stderr=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, text=True)
+    seen = []
+    for line in p.stderr:
+        seen.append(line)
+        if "phase 2/5 servers-trust-both" in line:
+            p.send_signal(signal.SIGKILL)
+            break
+    p.wait()
+    assert p.returncode == -signal.SIGKILL, "".join(seen)
+    state = pki.rotation_state(d)
+    assert state["done"] == ["next-ca", "servers-trust-both"]
+    # nobody is stranded mid-rotation: laptop still builds with its old certificate
+    mid = build(served, "laptop", f"{reg['address']}/team/app:mid")
+    assert mid.returncode == 0, mid.stderr[-2000:]
+
+    r = invoke("rotate-certs", "--ca")
+    assert r.returncode == 0, r.stderr
+    assert "phases already done: next-ca, servers-trust-both" in r.stderr
+    assert "phase 5/5 drop-old" in r.stderr
+    assert not (d / "rotation.yml").exists() and not (d / "next").exists()
+    assert (d / "ca.crt").read_bytes() != old_ca
+
+    # the old certificate (what a removed client would still hold) is refused; the new one works
+    old = buildctl(served, "laptop", B1, "debug workers", where="/root/bk-old", timeout=30)
+    assert old.returncode != 0 and "linux/amd64" not in old.stdout
+    new_leaf = pki.client_paths(d, "laptop")
+    put_client_files(served, "laptop", {"ca.crt": (d / "ca.crt").read_bytes(), "client.crt": new_leaf.crt.read_bytes(),
+                                        "client.key": new_leaf.key.read_bytes()}, where="/root/bk-new")
+    assert buildctl(served, "laptop", B1, "debug workers", where="/root/bk-new").returncode == 0
+    again = build(served, "laptop", f"{reg['address']}/team/app:after")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert set(step_states(again.stderr).values()) == {"CACHED"}
+
+
+def cache_total(lab, machine="build1") -> int:
+    r = lab.run(machine, "docker exec buildkitd buildctl --addr unix:///run/buildkit/buildkitd.sock du "
+                         "--format '{{json .}}'", capture=True)
+    return sum(x["size"] for x in json.loads(r.stdout or "[]") or [])
+
+
+def test_cache_prune_check_changes_nothing_then_keep_storage_frees(served):
+    total = cache_total(served)
+    assert total > 1_000_000
+    rc, doc, err = invoke_json("cache-prune", "--host", "build1", "--check")
+    assert rc == 0 and doc["hosts"]["build1"]["before"]["total"] == total
+    assert cache_total(served) == total
+    rc, doc, err = invoke_json("cache-prune", "--host", "build1", "--keep-storage", "1MB")
+    assert rc == 0, err
+    h = doc["hosts"]["build1"]
+    assert h["freed"] > 0 and h["after"]["total"] <= 1_000_000 and h["before"]["total"] - h["freed"] <= 1_000_000
+    assert cache_total(served) == h["after"]["total"]
+    assert "freed" in err
+
+
+def test_cache_prune_needs_a_criterion(served):
+    r = invoke("cache-prune")
+    assert r.returncode == 2 and "say what to prune" in r.stderr
+
+
+def test_status_reports_expiry_and_flags_names_that_no_longer_match(served):
+    rc, doc, err = invoke_json("status")
+    assert rc == 0, err
+    assert doc["ca"]["days_left"] > 3000
+    b1 = doc["hosts"]["build1"]
+    assert b1["server_certificate"]["names_match"] and b1["server_certificate"]["days_left"] > 800
+    assert b1["buildkitd"]["state"] == "running" and b1["firewall"]["allowed"] == ["10.77.0.21"]
+    assert doc["clients"]["laptop"]["certificate"]["expires"]
+    inv = inventory_variant("names", lambda d: buildhosts(d)["build1"].update(names=["build1.lab", "build1.example"]))
+    rc, doc, err = invoke_json("status", "-i", inv)
+    sc = doc["hosts"]["build1"]["server_certificate"]
+    assert not sc["names_match"] and sc["missing_names"] == ["build1.example"]
+    assert any("build1: the server certificate's names" in w for w in doc["warnings"])
+    assert doc["hosts"]["build2"]["server_certificate"]["names_match"]
+
+
+def expired_cert(ca: pki.CA, cn: str) -> tuple[bytes, bytes]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, cn)]))
+            .issuer_name(ca.cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=10)).not_valid_after(now - dt.timedelta(days=1))
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca.key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()))
+
+
+def test_doctor_says_what_is_wrong_in_one_line(served, tmp_path):
+    r = invoke("doctor", "laptop")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("reachable, certificates valid and trusted") == 2
+
+    # intruder: a machine that thinks it is a client, but the firewall does not know it
+    inv = inventory_variant("intruder", lambda d: d["all"]["children"]["clients"]["hosts"].update(
+        intruder={"address": "10.77.0.31"}))
+    r = invoke("doctor", "intruder", "-i", inv)
+    assert r.returncode == 1
+    assert "build1: TCP blocked: intruder cannot connect to 10.77.0.11:1234" in r.stdout
+
+    # laptop2, set up properly, then given an expired certificate, then one from another CA
+    assert invoke("add-client", "laptop2", "--address", "10.77.0.22").returncode == 0
+    files = "/root/.docker/buildkit-ops/buildkit-ops"
+    crt, key = expired_cert(pki.load_ca(ROOT / ".pki"), "laptop2")
+    put_client_files(served, "laptop2", {"cert.pem": crt, "key.pem": key}, where=files)
+    r = invoke("doctor", "laptop2")
+    assert r.returncode == 1
+    assert "build1: expired certificate: laptop2's client certificate expired on" in r.stdout
+    assert "rotate-certs --client laptop2" in r.stdout
+
+    other = pki.create_ca(tmp_path, 30, name="someone else's CA")
+    crt, key = pki.issue(other, "laptop2", 30)
+    put_client_files(served, "laptop2", {"cert.pem": crt, "key.pem": key}, where=files)
+    r = invoke("doctor", "laptop2")
+    assert r.returncode == 1
+    assert "build1: TLS unknown CA: laptop2's certificate was issued by" in r.stdout and "someone else" in r.stdout
+
+    # and add-client mends it
+    assert invoke("add-client", "laptop2").returncode == 0
+    assert invoke("doctor", "laptop2").returncode == 0
