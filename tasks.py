@@ -45,11 +45,6 @@ def fail(message: str, code: int = 1):
     raise Exit(code=code)
 
 
-def not_built(what: str, issue: int):
-    print(f"error: `{what}` is not built yet (issue #{issue}); nothing was done.", file=sys.stderr)
-    raise Exit(code=3)
-
-
 @task(help={"host": "build host(s): a name, a comma-separated list, a group, or 'all' (default)",
             "check": "show what would change (diffs and commands) and change nothing",
             "json": "print the per-host result as JSON on stdout",
