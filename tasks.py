@@ -7,20 +7,17 @@ from __future__ import annotations
 import functools
 import json
 import sys
-
-from invoke import Collection, Exit, task
-
 from pathlib import Path
 
+from invoke import Collection, Exit, task
 from rich.console import Console
 
 from buildkit_ops import clients, inventory_edit, pki
 from buildkit_ops import inventory as inv_mod
-from buildkit_ops.output import HostResult, err
-from buildkit_ops.remote import RemoteError
 from buildkit_ops.lab import Lab, LabError
-from buildkit_ops.output import Reporter, emit_json
+from buildkit_ops.output import HostResult, Reporter, emit_json, err
 from buildkit_ops.provision import provision as run_provision
+from buildkit_ops.remote import RemoteError
 
 INV_HELP = "inventory file (default: inventory.yml)"
 
@@ -33,10 +30,13 @@ def cli_errors(fn):
             return fn(*args, **kwargs)
         except inv_mod.InventoryError as e:
             print(f"error: {e}", file=sys.stderr)
-            raise Exit(code=2)
+            raise Exit(code=2) from None
         except LabError as e:
             print(f"lab error: {e}", file=sys.stderr)
-            raise Exit(code=1)
+            raise Exit(code=1) from None
+        except (RemoteError, clients.ClientError, inventory_edit.EditError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            raise Exit(code=1) from None
     return wrapper
 
 

@@ -8,7 +8,6 @@ import ssl
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from roles import Step, parallel, sections
 from roles import buildkitd as role_buildkitd

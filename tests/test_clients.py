@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from helpers import ROOT, invoke, wait_for
+from helpers import ROOT, invoke
 
 pytestmark = pytest.mark.lab
 
