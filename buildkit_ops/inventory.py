@@ -110,7 +110,11 @@ BUILDKIT_KEYS: dict[str, tuple[str, Any, str]] = {
     "debug_address": ("str", "127.0.0.1:6060", "debug and metrics listener; keep it on localhost"),
     "gc": ("gc", None, "garbage collection of the cache"),
     "registries": ("registries", {}, "per-registry settings: `ca` (file on this machine), `http`, `insecure`, `mirrors`"),
+    "prune_schedule": ("prune_schedule", None, "a scheduled prune on the host (systemd timer): calendar, keep_storage, "
+                                               "keep_duration, filters, all"),
 }
+PRUNE_KEYS = {"calendar": "str", "keep_storage": "size", "keep_duration": "duration", "filters": "str_list",
+              "all": "bool"}
 GC_KEYS: dict[str, tuple[str, Any, str]] = {
     "enabled": ("bool", True, "run BuildKit's garbage collector"),
     "keep_storage": ("size", "10GB", "cache size kept when no policy matches"),
@@ -320,7 +324,7 @@ class _Checker:
                     self.err(f"{path}.{key}", "is required and missing", f"add `{key}:` to {path}")
                 out[key] = copy.deepcopy(default)
                 continue
-            if kind in ("buildkit", "gc", "policies", "registries"):
+            if kind in ("buildkit", "gc", "policies", "registries", "prune_schedule"):
                 out[key] = getattr(self, kind)(value[key], f"{path}.{key}")
             else:
                 out[key] = self.check(kind, value[key], f"{path}.{key}")
@@ -352,6 +356,17 @@ class _Checker:
                 self.err(p, "an empty GC rule", "give it keep_duration, keep_bytes, filters or all")
             out.append({k: self.check(POLICY_KEYS[k], v, f"{p}.{k}") for k, v in rule.items()})
         return out
+
+    def prune_schedule(self, value: Any, path: str) -> dict:
+        sched = self.mapping(value, path)
+        self.unknown(sched, PRUNE_KEYS, path)
+        if "calendar" not in sched:
+            self.err(f"{path}.calendar", "is required and missing",
+                     "add a systemd calendar such as `calendar: daily` or `calendar: \"Sun 03:00\"`")
+        if not any(k in sched for k in ("keep_storage", "keep_duration", "filters", "all")):
+            self.err(path, "says when to prune but not what",
+                     "add keep_storage (e.g. 20GB), keep_duration (e.g. 7d), filters or all")
+        return {k: self.check(PRUNE_KEYS[k], v, f"{path}.{k}") for k, v in sched.items()}
 
     def registries(self, value: Any, path: str) -> dict:
         out = {}

@@ -14,6 +14,7 @@ from roles import buildkitd as role_buildkitd
 from roles import engine as role_engine
 from roles import firewall as role_firewall
 from roles import pki as role_pki
+from roles import prune as role_prune
 
 from . import pki
 from .inventory import BuildHost, Inventory
@@ -173,7 +174,7 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter, 
         if not check and ca is not None:
             ca_pem, op = role_pki.ca_bundle(inv.pki_dir), operator_cert(inv, ca)
             probe = _Probe(sess, ca_pem, op)
-        rc, out, err = sess.run(parallel([role_engine.FACTS, role_firewall.FACTS,
+        rc, out, err = sess.run(parallel([role_engine.FACTS, role_firewall.FACTS, role_prune.FACTS,
                                           *role_buildkitd.facts(host, files)]))
         if rc != 0:
             raise RemoteError(f"reading the host's state failed ({rc}): {err.strip()[-500:]}")
@@ -187,12 +188,14 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter, 
         if engine_missing:
             facts.update(container="", image="", port="", files="")
         bk_steps = role_buildkitd.plan(host, files, facts, image_id)
-        if check:
-            changed_files = [f.path for f in files if not f.secret and any(
-                s.changed and s.diff is not None and f.path.endswith(s.name) for s in bk_steps)]
+        prune_steps = role_prune.plan(host, facts)
+        if check:  # fetch the current text of the files that would change, for the diffs
+            changed_files = [f.path for f in files + role_prune.render(host) if not f.secret and any(
+                s.changed and s.diff is not None and f.path.endswith(s.name) for s in bk_steps + prune_steps)]
             current = _fetch(sess, changed_files) if changed_files else {}
             bk_steps = role_buildkitd.plan(host, files, facts, image_id, current)
-        steps += bk_steps
+            prune_steps = role_prune.plan(host, facts, current)
+        steps += bk_steps + prune_steps
 
         # 4. apply in order: engine, firewall (SSH first), files, image; then the handler.
         #    Consecutive scripts go to the host as one batch (one round trip), each step's outcome kept apart.

@@ -91,7 +91,7 @@ BAD = [
      lambda d: d["all"]["vars"].update(buildkit={"max_paralelism": 2}),
      "inv.yml: all.children.buildhosts.hosts.build1.buildkit.max_paralelism: unknown key 'max_paralelism'\n"
      "  fix: did you mean 'max_parallelism'? allowed keys here: data_dir, debug_address, gc, image, "
-     "image_archive, max_parallelism, port, privileges, registries, version"),
+     "image_archive, max_parallelism, port, privileges, prune_schedule, registries, version"),
     ("bad size",
      lambda d: d["all"]["vars"].update(buildkit={"gc": {"keep_storage": "ten gigs"}}),
      "inv.yml: all.children.buildhosts.hosts.build1.buildkit.gc.keep_storage: 'ten gigs' is not a size\n"
@@ -127,6 +127,10 @@ BAD = [
      lambda d: d["all"]["children"]["buildhosts"].update(hosts=["build1"]),
      "inv.yml: all.children.buildhosts.hosts: must be a mapping of keys, got list ['build1']\n"
      "  fix: write it as `key: value` lines indented under it"),
+    ("prune schedule without a limit",
+     lambda d: d["all"]["vars"].update(buildkit={"prune_schedule": {"calendar": "daily"}}),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.prune_schedule: says when to prune but not what\n"
+     "  fix: add keep_storage (e.g. 20GB), keep_duration (e.g. 7d), filters or all"),
     ("same port for SSH and BuildKit",
      lambda d: d["all"]["vars"].update(buildkit={"port": 22}),
      "inv.yml: all.children.buildhosts.hosts.build1.buildkit.port: the BuildKit port equals the SSH port\n"

@@ -226,3 +226,22 @@ def test_doctor_says_what_is_wrong_in_one_line(served, tmp_path):
     # and add-client mends it
     assert invoke("add-client", "laptop2").returncode == 0
     assert invoke("doctor", "laptop2").returncode == 0
+
+
+def test_scheduled_prune_is_a_systemd_timer_and_goes_when_the_key_goes(served):
+    r = served.run("build1", "systemctl is-enabled buildkit-ops-prune.timer; systemctl is-active "
+                             "buildkit-ops-prune.timer; systemctl start buildkit-ops-prune.service && echo ran",
+                   capture=True)
+    assert r.stdout.split() == ["enabled", "active", "ran"], r.stdout + r.stderr
+    unit = served.run("build1", "cat /etc/systemd/system/buildkit-ops-prune.service", capture=True).stdout
+    assert "prune --keep-storage 20000" in unit
+    inv = inventory_variant("noprune", lambda d: d["all"]["vars"]["buildkit"].pop("prune_schedule"))
+    rc, doc, err = invoke_json("provision", "--host", "build1", "-i", inv)
+    assert rc == 0, err
+    assert [s["detail"] for s in doc["hosts"]["build1"]["steps"] if s["role"] == "prune"] == [
+        "removed (no buildkit.prune_schedule)"]
+    assert served.run("build1", "ls /etc/systemd/system/ | grep -c buildkit-ops-prune", capture=True).stdout.strip() == "0"
+    # the buildkitd container was not restarted for it, and the shipped inventory puts it back
+    assert not any(s["name"].startswith("recreate") for s in doc["hosts"]["build1"]["steps"])
+    assert invoke("provision", "--host", "build1").returncode == 0
+    assert served.run("build1", "systemctl is-active buildkit-ops-prune.timer", capture=True).stdout.strip() == "active"

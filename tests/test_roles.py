@@ -185,3 +185,23 @@ def test_batch_script_stops_at_the_first_failure_and_reports_it():
     r = subprocess.run(["sh", "-s"], input=batch_script(steps), capture_output=True, text=True)
     assert r.returncode == 1
     assert sections(r.stdout) == {"failed1": "broken"}
+
+
+# ------------------------------------------------------------------ prune
+def test_prune_plan():
+    import copy
+
+    from roles import prune
+    h = copy.deepcopy(HOST)
+    h.buildkit["prune_schedule"] = {"calendar": "weekly", "keep_storage": 5 * 10**9, "all": True}
+    files = prune.render(h)
+    assert b"prune --keep-storage 5000 --all" in files[0].content and b"OnCalendar=weekly" in files[1].content
+    fresh = prune.plan(h, {"prune": "", "prune_timer": ""})
+    assert [(s.name, s.changed) for s in fresh] == [("buildkit-ops-prune.service", True),
+                                                     ("buildkit-ops-prune.timer", True), ("timer enabled", True)]
+    converged = {"prune": "\n".join(f"{f.sha256} {f.path}" for f in files), "prune_timer": "enabled\nactive"}
+    assert not any(s.changed for s in prune.plan(h, converged))
+    h.buildkit["prune_schedule"] = None
+    [gone] = prune.plan(h, converged)
+    assert gone.changed and "systemctl disable --now buildkit-ops-prune.timer" in gone.script
+    assert prune.plan(h, {"prune": "", "prune_timer": ""}) == []

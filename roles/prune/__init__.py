@@ -1,0 +1,69 @@
+"""prune: an optional scheduled `buildctl prune` on the host (a systemd timer),
+from the inventory's buildkit.prune_schedule; removed again when the key goes.
+It complements BuildKit's own GC policy with a hard size or age cap."""
+from __future__ import annotations
+
+import shlex
+
+from buildkit_ops.inventory import BuildHost
+
+from .. import Step
+from ..buildkitd import File, _env, unified_diff, write_file_script
+
+UNIT = "buildkit-ops-prune"
+PATHS = [f"/etc/systemd/system/{UNIT}.service", f"/etc/systemd/system/{UNIT}.timer"]
+
+FACTS = ("echo @@prune; for f in " + " ".join(PATHS) + "; do "
+         "if [ -f \"$f\" ]; then echo \"$(sha256sum < \"$f\" | cut -c1-64) $f\"; fi; done; "
+         f"echo @@prune_timer; systemctl is-enabled {UNIT}.timer 2>/dev/null; "
+         f"systemctl is-active {UNIT}.timer 2>/dev/null || true\n")
+
+
+def render(host: BuildHost) -> list[File]:
+    sched = host.buildkit.get("prune_schedule")
+    if not sched:
+        return []
+    args = ""
+    if sched.get("keep_storage") is not None:
+        args += f" --keep-storage {sched['keep_storage'] / 1e6:g}"
+    if sched.get("keep_duration") is not None:
+        args += f" --keep-duration {sched['keep_duration']}s"
+    for f in sched.get("filters") or []:
+        args += f" --filter {shlex.quote(f)}"
+    if sched.get("all"):
+        args += " --all"
+    env = _env()
+    return [File(PATHS[0], env.get_template(f"{UNIT}.service.j2").render(host=host.name, args=args).encode()),
+            File(PATHS[1], env.get_template(f"{UNIT}.timer.j2").render(host=host.name,
+                                                                       calendar=sched["calendar"]).encode())]
+
+
+def plan(host: BuildHost, facts: dict[str, str], current: dict[str, str] | None = None) -> list[Step]:
+    files = render(host)
+    have = {}
+    for line in (facts.get("prune") or "").splitlines():
+        sha, _, path = line.partition(" ")
+        have[path] = sha
+    state = (facts.get("prune_timer") or "").split()
+    if not files:
+        if not have:
+            return []
+        return [Step("prune", "scheduled prune", True, "removed (no buildkit.prune_schedule)",
+                     script=f"systemctl disable --now {UNIT}.timer 2>/dev/null || true\n"
+                            f"rm -f {' '.join(PATHS)}\nsystemctl daemon-reload\n")]
+    steps = []
+    for f in files:
+        name = f.path.rsplit("/", 1)[1]
+        if have.get(f.path) == f.sha256:
+            steps.append(Step("prune", name, False))
+        else:
+            steps.append(Step("prune", name, True, "new" if f.path not in have else "content",
+                              script=write_file_script(f), diff=unified_diff(f, (current or {}).get(f.path))))
+    enabled = state[:2] == ["enabled", "active"]
+    if enabled and not any(s.changed for s in steps):
+        steps.append(Step("prune", "timer enabled", False, "active"))
+    else:
+        steps.append(Step("prune", "timer enabled", True, "enable and start",
+                          script=f"systemctl daemon-reload\nsystemctl enable --now {UNIT}.timer\n"
+                                 f"systemctl restart {UNIT}.timer\n"))
+    return steps
