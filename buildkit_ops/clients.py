@@ -128,16 +128,16 @@ def verify_script(client: Client) -> str:
 
 
 def parse_nodes_status(inspect: str) -> list[tuple[str, str]]:
-    out, name = [], None
+    """(node name, status) from `docker buildx inspect` output."""
+    out, name, in_nodes = [], "?", False
     for line in inspect.splitlines():
-        k, _, v = line.partition(":")
-        if k.strip() == "Name" and v.strip() and name is None and "Driver" not in line:
-            name = v.strip()
-        if k.strip() == "Status":
-            out.append((name or "?", v.strip()))
-            name = None
-        if k.strip() == "Endpoint":
-            name = name or v.strip()
+        key, _, value = line.partition(":")
+        if line.startswith("Nodes:"):
+            in_nodes = True
+        elif in_nodes and key == "Name":
+            name = value.strip()
+        elif in_nodes and key == "Status":
+            out.append((name, value.strip()))
     return out
 
 

@@ -205,3 +205,11 @@ def test_prune_plan():
     [gone] = prune.plan(h, converged)
     assert gone.changed and "systemctl disable --now buildkit-ops-prune.timer" in gone.script
     assert prune.plan(h, {"prune": "", "prune_timer": ""}) == []
+
+
+def test_parse_buildx_inspect_nodes():
+    from buildkit_ops.clients import parse_nodes_status
+    text = ("Name:          b\nDriver:        remote\n\nNodes:\nName:             b-build1\nEndpoint:         tcp://x:1\n"
+            "Status:           running\nPlatforms:        linux/amd64\n\nName:             b-build2\n"
+            "Endpoint:         tcp://y:1\nStatus:           inactive\n")
+    assert parse_nodes_status(text) == [("b-build1", "running"), ("b-build2", "inactive")]
