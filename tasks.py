@@ -50,14 +50,16 @@ def fail(message: str, code: int = 1):
             "json": "print the per-host result as JSON on stdout",
             "wait": "before restarting buildkitd, wait this many seconds for running builds (default 300)",
             "force": "restart even if builds are still running after --wait",
+            "prune_clients": "close the firewall for addresses of clients no longer in the inventory",
             "inventory": INV_HELP})
 @cli_errors
-def provision(c, host=None, check=False, json_=False, wait=300, force=False, inventory="inventory.yml"):
+def provision(c, host=None, check=False, json_=False, wait=300, force=False, prune_clients=False,
+              inventory="inventory.yml"):
     """Make build host(s) a mutual-TLS BuildKit server: engine, PKI, config, firewall, service."""
     inv = inv_mod.load(inventory)
     hosts = inv.select(host)
     rep = Reporter()
-    results = run_provision(inv, hosts, check, rep, int(wait), force)
+    results = run_provision(inv, hosts, check, rep, int(wait), force, drop_clients=prune_clients)
     rep.recap(results, check)
     if json_:
         emit_json(results, check=check)
@@ -160,7 +162,7 @@ def remove_client(c, name, inventory="inventory.yml"):
         after = inventory_edit.remove_client(Path(inventory), name, write=False)
     except inventory_edit.EditError as e:
         fail(str(e))
-    results = run_provision(after, after.select(None), False, Reporter(quiet=True))
+    results = run_provision(after, after.select(None), False, Reporter(quiet=True), drop_clients={name})
     for r in results:
         fw = [s for s in r.steps if s["role"] == "firewall" and s["name"].startswith("port")]
         rep.step(res, "firewall", f"{r.host}: port closed to {name} ({client.address})",

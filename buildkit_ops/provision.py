@@ -138,7 +138,7 @@ def mtls_probe(sess: HostSession, ca_pem: bytes, leaf: pki.Leaf | None, timeout:
 
 
 def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter, wait: int = 300,
-                   force: bool = False, reissue: bool = False) -> HostResult:
+                   force: bool = False, reissue: bool = False, drop_clients: bool | set[str] = False) -> HostResult:
     """wait: seconds to wait for running builds before a restart (then fail, or restart anyway with force);
     reissue: issue a new server certificate even if the current one is fine (rotation)."""
     res = HostResult(host.name)
@@ -183,7 +183,7 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter, 
 
         # 3. plan (pure), all pre-flight errors before the first change
         steps = role_engine.plan(facts)
-        steps += role_firewall.plan(facts, host.ssh_port, host.buildkit["port"], clients)
+        steps += role_firewall.plan(facts, host.ssh_port, host.buildkit["port"], clients, drop_clients)
         engine_missing = steps[0].changed
         if engine_missing:
             facts.update(container="", image="", port="", files="")
@@ -338,11 +338,13 @@ def _fetch(sess: HostSession, paths: list[str]) -> dict[str, str]:
 
 
 def provision(inv: Inventory, hosts: list[BuildHost], check: bool, rep: Reporter, wait: int = 300,
-              force: bool = False, reissue: bool = False) -> list[HostResult]:
+              force: bool = False, reissue: bool = False, drop_clients: bool | set[str] = False) -> list[HostResult]:
+    def one(h):
+        return provision_host(inv, h, check, rep, wait, force, reissue, drop_clients)
     if len(hosts) == 1:
-        return [provision_host(inv, hosts[0], check, rep, wait, force, reissue)]
+        return [one(hosts[0])]
     # the CA must exist before hosts are handled in parallel (each would otherwise create one)
     if not check:
         pki.ensure_ca(inv.pki_dir, inv.ca_days)
     with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as pool:
-        return list(pool.map(lambda h: provision_host(inv, h, check, rep, wait, force, reissue), hosts))
+        return list(pool.map(one, hosts))

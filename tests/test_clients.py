@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from helpers import ROOT, invoke
+from helpers import ROOT, invoke, invoke_json, inventory_variant
 
 pytestmark = pytest.mark.lab
 
@@ -37,6 +37,8 @@ def servers(lab):
         if f"  {name}:" in (ROOT / "inventory.yml").read_text():
             invoke("remove-client", name)
     (ROOT / "inventory.yml").write_text(saved)
+    for f in ROOT.glob(".test-inv-*.yml"):
+        f.unlink()
 
 
 def login(lab, machine, reg):
@@ -139,6 +141,15 @@ def test_list_clients_shows_certificates(servers):
     rows = {x["name"]: x for x in json.loads(r.stdout) if not x["status"].startswith("revoked")}
     assert rows["laptop"]["status"] == "ok" and rows["laptop2"]["address"] == "10.77.0.22"
     assert rows["laptop"]["cert_expires"]
+
+
+def test_provision_never_drops_a_client_by_accident(servers):
+    inv = inventory_variant("noclients", lambda d: d["all"]["children"]["clients"].update(hosts={}))
+    rc, doc, err = invoke_json("provision", "--host", "build1", "-i", inv)
+    assert rc == 0, err
+    assert "rule for laptop (10.77.0.21) kept" in err and "invoke remove-client laptop" in err
+    assert not doc["changed"]
+    assert servers.run("laptop", f"nc -z -w3 {B1} 1234", capture=True).returncode == 0
 
 
 def test_remove_client_closes_the_port(servers):

@@ -76,16 +76,28 @@ def fw(status, rules, clients):
      [f"{SSH}\n", "", "ufw default deny incoming\nufw default allow outgoing\nufw --force enable\n"]),
     # converged: nothing
     (ACTIVE, [SSH, LAPTOP, MINE], {"laptop": "10.0.0.21"}, ["", "", ""]),
-    # a client left the inventory: only its rule goes, the operator's own rule stays
-    (ACTIVE, [SSH, LAPTOP, OLD, MINE], {"laptop": "10.0.0.21"},
+    # a client left the inventory: its rule is kept (and reported) unless dropping is asked for
+    (ACTIVE, [SSH, LAPTOP, OLD, MINE], {"laptop": "10.0.0.21"}, ["", "", "", ""]),
+    (ACTIVE, [SSH, LAPTOP, OLD, MINE], {"laptop": "10.0.0.21", "drop": {"old"}},
      ["", "ufw delete allow from 10.0.0.9 to any port 1234 proto tcp\n", ""]),
-    # a client moved: new rule in, old out
-    (ACTIVE, [SSH, LAPTOP], {"laptop": "10.0.0.22"},
+    # a client moved, with --prune-clients: new rule in, old out; the operator's own rule always stays
+    (ACTIVE, [SSH, LAPTOP, MINE], {"laptop": "10.0.0.22", "drop": True},
      ["", "ufw allow from 10.0.0.22 to any port 1234 proto tcp comment 'buildkit-ops client laptop'\n"
           "ufw delete allow from 10.0.0.21 to any port 1234 proto tcp\n", ""]),
 ])
 def test_firewall_plan(status, rules, clients, scripts):
-    assert fw(status, rules, clients) == scripts
+    clients = dict(clients)
+    drop = clients.pop("drop", False)
+    steps = firewall.plan({"ufw_present": "yes", "ufw_status": status, "ufw_rules": "\n".join(rules)}, 22, 1234,
+                          clients, drop)
+    assert [s.script for s in steps] == scripts
+
+
+def test_firewall_reports_a_kept_rule_of_an_unknown_client():
+    steps = firewall.plan({"ufw_present": "yes", "ufw_status": ACTIVE, "ufw_rules": "\n".join([SSH, OLD])}, 22,
+                          1234, {})
+    kept = [s for s in steps if s.name.startswith("rule for old")]
+    assert kept and not kept[0].changed and "invoke remove-client old" in kept[0].detail
 
 
 def test_firewall_installs_ufw_when_missing_and_still_allows_ssh_first():

@@ -30,8 +30,11 @@ def client_rule(address: str, port: int, name: str) -> str:
     return f"allow from {address} to any port {port} proto tcp comment '{TAG} client {name}'"
 
 
-def plan(facts: dict[str, str], ssh_port: int, port: int, clients: dict[str, str]) -> list[Step]:
-    """clients: name -> address of every client that may reach `port`."""
+def plan(facts: dict[str, str], ssh_port: int, port: int, clients: dict[str, str],
+         drop: bool | set[str] = False) -> list[Step]:
+    """clients: name -> address of every client that may reach `port`.
+    A rule for a client that is not in the inventory is kept (a client is never dropped by accident) unless
+    drop is True (`provision --prune-clients`) or names it (`remove-client NAME`)."""
     if facts.get("ufw_present") != "yes":
         return [Step("firewall", "ufw installed", True, "install ufw",
                      script="DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ufw\n")] + \
@@ -54,12 +57,18 @@ def plan(facts: dict[str, str], ssh_port: int, port: int, clients: dict[str, str
             have_clients[(m.group(1), int(m.group(2)), m.group(3))] = r
     want = {(addr, port, name) for name, addr in clients.items()}
     add = sorted(want - set(have_clients), key=lambda t: t[2])
-    drop = sorted(set(have_clients) - want, key=lambda t: t[2])
+    stale = sorted(set(have_clients) - want, key=lambda t: t[2])
+    gone = [t for t in stale if drop is True or (drop and t[2] in drop)]
+    kept = [t for t in stale if t not in gone]
     script = "".join(f"ufw {client_rule(a, p, n)}\n" for a, p, n in add)
-    script += "".join(f"ufw delete allow from {a} to any port {p} proto tcp\n" for a, p, n in drop)
-    detail = ", ".join([f"+{n} ({a})" for a, p, n in add] + [f"-{n} ({a})" for a, p, n in drop])
+    script += "".join(f"ufw delete allow from {a} to any port {p} proto tcp\n" for a, p, n in gone)
+    detail = ", ".join([f"+{n} ({a})" for a, p, n in add] + [f"-{n} ({a})" for a, p, n in gone])
     names = ", ".join(sorted(clients)) or "no clients"
     steps.append(Step("firewall", f"port {port}/tcp open to: {names}", bool(script), detail, script=script))
+    for a, p, n in kept:
+        steps.append(Step("firewall", f"rule for {n} ({a}) kept", False,
+                          f"{n} is not in the inventory: `invoke remove-client {n}` or `provision --prune-clients` "
+                          f"closes it"))
 
     defaults_ok = "deny (incoming)" in status and "allow (outgoing)" in status
     active = "Status: active" in status
