@@ -12,7 +12,6 @@ import hashlib
 import json
 import shlex
 import subprocess
-import time
 from pathlib import Path
 
 import yaml
@@ -21,7 +20,7 @@ from cryptography import x509
 from . import pki
 from .inventory import Client, Inventory
 from .output import HostResult, Reporter
-from .remote import RemoteError, connect
+from .remote import RemoteError, connect, exec_command
 
 CERT_FILES = ("ca.pem", "cert.pem", "key.pem")
 
@@ -46,24 +45,7 @@ class ClientSession:
         if self.conn is None:
             r = subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True, timeout=timeout)
             return r.returncode, r.stdout, r.stderr
-        chan = self.conn.client.get_transport().open_session(timeout=self.client.connect_timeout)
-        chan.settimeout(timeout)
-        chan.exec_command("sh -s")
-        chan.sendall(script.encode())
-        chan.shutdown_write()
-        out, err = bytearray(), bytearray()
-        while True:
-            if chan.recv_ready():
-                out += chan.recv(65536)
-            elif chan.recv_stderr_ready():
-                err += chan.recv_stderr(65536)
-            elif chan.exit_status_ready():
-                break
-            else:
-                time.sleep(0.005)
-        rc = chan.recv_exit_status()
-        chan.close()
-        return rc, out.decode(errors="replace"), err.decode(errors="replace")
+        return exec_command(self.conn, "sh -s", [script.encode()], self.client.connect_timeout, timeout)
 
     def close(self):
         if self.conn is not None:

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import pki
@@ -57,6 +57,7 @@ class Lab:
     prefix: str = "bkops"
     subnet: str = "10.77.0"
     state: Path = ROOT / ".lab"
+    _buildctl: Path | None = field(default=None, init=False, repr=False)  # a static buildctl for clients
 
     # ------------------------------------------------------------ naming
     @property
@@ -91,7 +92,6 @@ class Lab:
         CACHE.mkdir(parents=True, exist_ok=True)
         self._operator_key()
         droplet_tag = self._droplet_image(log)
-        self._buildctl = None
         if self.state == ROOT / ".lab":
             self._buildkit_image(log)
         self._network()
@@ -224,7 +224,7 @@ class Lab:
         setup = ("install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys.tmp && "
                  "chmod 600 /root/.ssh/authorized_keys.tmp && mv /root/.ssh/authorized_keys.tmp /root/.ssh/authorized_keys")
         sh(["docker", "exec", "-i", c, "sh", "-c", setup], input=pub, capture=True)
-        if m.role in ("client", "intruder") and getattr(self, "_buildctl", None) and self._buildctl.exists():
+        if m.role in ("client", "intruder") and self._buildctl and self._buildctl.exists():
             # a developer's BuildKit CLI, for talking to build hosts directly
             sh(["docker", "cp", str(self._buildctl), f"{c}:/usr/local/bin/buildctl"], capture=True)
         if m.role == "client" and (self.state / "registry" / "ca.crt").exists():

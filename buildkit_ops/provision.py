@@ -19,7 +19,7 @@ from roles import prune as role_prune
 from . import pki
 from .inventory import BuildHost, Inventory
 from .output import HostResult, Reporter
-from .remote import RemoteError, connect
+from .remote import RemoteError, connect, exec_command
 
 OPERATOR_CN = "buildkit-ops-operator"
 
@@ -37,44 +37,30 @@ class HostSession:
 
     def run(self, script: str, upload: str | None = None, timeout: float = 600) -> tuple[int, str, str]:
         self.commands += 1
-        chan = self.conn.client.get_transport().open_session(timeout=self.host.connect_timeout)
-        chan.settimeout(timeout)
+        sudo = "sudo -n " if self.sudo else ""
         if upload:
             # the file goes on stdin; the script is passed as an argument (it holds no secrets then)
-            cmd = ("sudo -n " if self.sudo else "") + "sh -c " + _q(script)
+            rc, out, err = exec_command(self.conn, f"{sudo}sh -c {_q(script)}", _gzip_chunks(upload),
+                                        self.host.connect_timeout, timeout)
         else:
-            cmd = ("sudo -n " if self.sudo else "") + "sh -s"
-        chan.exec_command(cmd)
-        out, err = bytearray(), bytearray()
-        if upload:
-            # gzip on the fly (docker load reads gzip): a BuildKit image shrinks to about a third
-            z = zlib.compressobj(1, zlib.DEFLATED, 31)
-            with open(upload, "rb") as f:
-                while chunk := f.read(1 << 20):
-                    chan.sendall(z.compress(chunk))
-            chan.sendall(z.flush())
-        else:
-            chan.sendall(script.encode())
-        chan.shutdown_write()
-        while True:
-            if chan.recv_ready():
-                out += chan.recv(65536)
-            elif chan.recv_stderr_ready():
-                err += chan.recv_stderr(65536)
-            elif chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
-                break
-            else:
-                time.sleep(0.005)
-        rc = chan.recv_exit_status()
-        chan.close()
-        e = err.decode(errors="replace")
-        if self.sudo and rc != 0 and "password is required" in e:
+            rc, out, err = exec_command(self.conn, f"{sudo}sh -s", [script.encode()], self.host.connect_timeout,
+                                        timeout)
+        if self.sudo and rc != 0 and "password is required" in err:
             raise RemoteError(f"{self.host.name}: user {self.host.ssh_user} has no passwordless sudo; "
                               f"allow it (NOPASSWD) or set ssh_user: root in the inventory")
-        return rc, out.decode(errors="replace"), e
+        return rc, out, err
 
     def close(self):
         self.conn.close()
+
+
+def _gzip_chunks(path: str):
+    """The file, gzip-compressed on the fly (docker load reads gzip): a BuildKit image shrinks to a third."""
+    z = zlib.compressobj(1, zlib.DEFLATED, 31)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            yield z.compress(chunk)
+    yield z.flush()
 
 
 def _q(s: str) -> str:

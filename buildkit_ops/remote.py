@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import shlex
 import socket
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import paramiko
@@ -57,3 +59,28 @@ def connect(name: str, address: str, user: str, port: int, key: str | None, know
 
 def q(s: str) -> str:
     return shlex.quote(str(s))
+
+
+def exec_command(conn: Connection, command: str, stdin: Iterable[bytes], open_timeout: float = 10,
+                 timeout: float = 600) -> tuple[int, str, str]:
+    """Run one command on its own channel, feed it `stdin`, collect stdout, stderr and the exit status."""
+    chan = conn.client.get_transport().open_session(timeout=open_timeout)
+    chan.settimeout(timeout)
+    chan.exec_command(command)
+    for chunk in stdin:
+        chan.sendall(chunk)
+    chan.shutdown_write()
+    out, err = bytearray(), bytearray()
+    while True:
+        if chan.recv_ready():
+            out += chan.recv(65536)
+        elif chan.recv_stderr_ready():
+            err += chan.recv_stderr(65536)
+        elif chan.exit_status_ready():
+            if not (chan.recv_ready() or chan.recv_stderr_ready()):
+                break
+        else:
+            time.sleep(0.005)
+    rc = chan.recv_exit_status()
+    chan.close()
+    return rc, out.decode(errors="replace"), err.decode(errors="replace")

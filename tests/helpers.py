@@ -66,3 +66,14 @@ def wait_for(fn, timeout: float = 90, interval: float = 1.0, what: str = "condit
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def restore_inventory(saved: str, temporary_clients=("laptop2", "operator")) -> None:
+    """After a module that adds clients: remove them for real (firewall, builders), then put the shipped
+    inventory.yml back exactly and delete the test variants."""
+    for name in temporary_clients:
+        if f"  {name}:" in (ROOT / "inventory.yml").read_text():
+            invoke("remove-client", name)
+    (ROOT / "inventory.yml").write_text(saved)
+    for f in ROOT.glob(".test-inv-*.yml"):
+        f.unlink()

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from helpers import ROOT, invoke, invoke_json, inventory_variant
+from helpers import ROOT, invoke, invoke_json, inventory_variant, restore_inventory
 
 pytestmark = pytest.mark.lab
 
@@ -33,12 +33,7 @@ def servers(lab):
     r = invoke("provision")
     assert r.returncode == 0, r.stderr
     yield lab
-    for name in ("laptop2", "operator"):
-        if f"  {name}:" in (ROOT / "inventory.yml").read_text():
-            invoke("remove-client", name)
-    (ROOT / "inventory.yml").write_text(saved)
-    for f in ROOT.glob(".test-inv-*.yml"):
-        f.unlink()
+    restore_inventory(saved)
 
 
 def login(lab, machine, reg):

@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from buildkit_ops import pki
-from helpers import ROOT, buildctl, buildhosts, invoke, invoke_json, inventory_variant, put_client_files, wait_for
+from helpers import (ROOT, buildctl, buildhosts, invoke, invoke_json, inventory_variant, put_client_files,
+                     restore_inventory, wait_for)
 from test_clients import build, login, step_states, write_project
 
 pytestmark = pytest.mark.lab
@@ -42,12 +43,7 @@ def served(lab, reg):
     login(lab, "laptop", reg)
     write_project(lab, "laptop", reg)
     yield lab
-    for name in ("laptop2",):
-        if f"  {name}:" in (ROOT / "inventory.yml").read_text():
-            invoke("remove-client", name)
-    (ROOT / "inventory.yml").write_text(saved)
-    for f in ROOT.glob(".test-inv-*.yml"):
-        f.unlink()
+    restore_inventory(saved)
 
 
 def start_long_build(lab, reg, tag):
