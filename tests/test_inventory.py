@@ -177,3 +177,12 @@ def test_parse_size(text, value):
 @pytest.mark.parametrize("text,value", [("48h", 172800), ("30m", 1800), ("1h30m", 5400), ("7d", 604800)])
 def test_parse_duration(text, value):
     assert I.parse_duration(text) == value
+
+
+def test_every_key_is_documented_in_the_shipped_inventory():
+    text = (ROOT / "inventory.yml").read_text()
+    comments = "\n".join(l for l in text.splitlines() if l.strip().startswith("#"))
+    for schema in (I.HOST_KEYS, I.BUILDKIT_KEYS, I.GC_KEYS, I.CLIENT_KEYS, I.ALL_VAR_KEYS, I.PRUNE_KEYS,
+                   I.POLICY_KEYS, I.REGISTRY_KEYS):
+        for key in schema:
+            assert key in comments, f"inventory.yml does not document `{key}`"

@@ -222,6 +222,10 @@ def test_doctor_says_what_is_wrong_in_one_line(served, tmp_path):
     # and add-client mends it
     assert invoke("add-client", "laptop2").returncode == 0
     assert invoke("doctor", "laptop2").returncode == 0
+    # a builder removed by hand
+    served.run("laptop2", "docker buildx rm buildkit-ops", capture=True)
+    r = invoke("doctor", "laptop2")
+    assert r.returncode == 1 and "build1: builder missing: laptop2 has no buildx builder buildkit-ops" in r.stdout
 
 
 def test_scheduled_prune_is_a_systemd_timer_and_goes_when_the_key_goes(served):
