@@ -353,13 +353,9 @@ class Lab:
         sh(["docker", "network", "rm", self.network], check=False, capture=True)
         certs = Path(f"/etc/docker/certs.d/{self.registry}")
         shutil.rmtree(certs, ignore_errors=True)
-        for sub in ("known_hosts", "registry", "images"):
-            p = self.state / sub
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
-        log(f"lab {self.prefix} is down (cached images kept: docker images buildkit-ops/*)")
+        shutil.rmtree(self.state, ignore_errors=True)  # the lab's key, known_hosts, registry login, image link
+        log(f"lab {self.prefix} is down (cached images kept: docker images 'buildkit-ops/*'; "
+            f"the PKI in the inventory's pki_dir is not the lab's and stays)")
 
     def leftovers(self) -> list[str]:
         """Everything of this lab's that still exists (what `down` must leave empty)."""

@@ -95,5 +95,6 @@ def test_lab_down_leaves_nothing_behind(lab, tmp_path):
     finally:
         small.down(log=lambda m: None)
     assert small.leftovers() == []
+    assert not (tmp_path / "state").exists()
     # and the shared lab was not touched
     assert lab.status()["machines"]["build1"]["state"] == "running"
