@@ -45,7 +45,8 @@ def plan(facts: dict[str, str]) -> list[Step]:
         # trixie from the mirror the host already uses, pinned low: only what we name comes from it
         script += ("test -f /etc/apt/sources.list.d/trixie-compose.sources || { "
                    "m=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null); "
-                   "[ -n \"$m\" ] || m=$(awk '$1==\"deb\"{print $2; exit}' /etc/apt/sources.list); "
+                   "[ -n \"$m\" ] || m=$(awk '$1==\"deb\"{b=0; for(i=2;i<=NF;i++){if($i~/^\\[/)b=1; "
+                   "if(!b){print $i; exit} if($i~/\\]$/)b=0}}' /etc/apt/sources.list); "
                    "printf 'Types: deb\\nURIs: %s\\nSuites: trixie\\nComponents: main\\n' \"$m\" "
                    "> /etc/apt/sources.list.d/trixie-compose.sources; "
                    "printf 'Package: *\\nPin: release n=trixie\\nPin-Priority: 100\\n' "

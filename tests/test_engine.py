@@ -1,0 +1,67 @@
+"""The engine role for real: a host without Docker gets Docker Engine and Compose v2 from the
+distribution's packages, then the whole provision runs. The lab has no mirror of its own, so the
+test serves the packages this machine downloads as a small apt repository on the lab bridge."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from helpers import invoke_json
+
+pytestmark = pytest.mark.lab
+
+PORT = 8765
+BOOKWORM = ["docker.io", "containerd", "runc", "tini"]
+TRIXIE = ["docker-compose"]
+
+
+@pytest.fixture(scope="module")
+def apt_repo(lab, tmp_path_factory):
+    repo = tmp_path_factory.mktemp("apt-repo")
+    for suite, pkgs in (("bookworm", BOOKWORM), ("trixie", TRIXIE)):
+        pool = repo / "pool" / suite
+        pool.mkdir(parents=True)
+        subprocess.run(["apt-get", "download", "-qq", "-o", "APT::Sandbox::User=root",
+                        *[f"{p}/{suite}" for p in pkgs]], cwd=pool, check=True, capture_output=True)
+        dist = repo / "dists" / suite / "main" / "binary-amd64"
+        dist.mkdir(parents=True)
+        packages = subprocess.run(["apt-ftparchive", "packages", f"pool/{suite}"], cwd=repo, check=True,
+                                  capture_output=True, text=True).stdout
+        (dist / "Packages").write_text(packages)
+        release = subprocess.run(["apt-ftparchive", "-o", f"APT::FTPArchive::Release::Codename={suite}",
+                                  "-o", f"APT::FTPArchive::Release::Suite={suite}", "release",
+                                  f"dists/{suite}"], cwd=repo, check=True, capture_output=True, text=True).stdout
+        (repo / "dists" / suite / "Release").write_text(release)
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(PORT), "--bind", f"{lab.subnet}.1",
+                               "--directory", str(repo)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    yield f"http://{lab.subnet}.1:{PORT}"
+    server.terminate()
+    server.wait()
+    shutil.rmtree(repo, ignore_errors=True)
+
+
+def test_a_host_without_docker_gets_it_from_packages(lab, apt_repo):
+    lab.reset("build2")
+    r = lab.run("build2", "systemctl stop docker.socket docker containerd; "
+                          "DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq docker.io docker-compose containerd "
+                          "runc tini >/dev/null && "
+                          f"echo 'deb [trusted=yes] {apt_repo} bookworm main' > /etc/apt/sources.list && "
+                          "printf 'Types: deb\\nURIs: %s\\nSuites: trixie\\nComponents: main\\nTrusted: yes\\n' "
+                          f"{apt_repo} > /etc/apt/sources.list.d/trixie-compose.sources && "
+                          "! command -v dockerd && echo removed", capture=True)
+    assert r.stdout.strip().endswith("removed"), r.stdout + r.stderr
+    rc, doc, err = invoke_json("provision", "--host", "build2")
+    assert rc == 0, err
+    engine = next(s for s in doc["hosts"]["build2"]["steps"] if s["role"] == "engine")
+    assert engine["status"] == "changed" and engine["detail"] == "install docker.io docker-compose/trixie"
+    assert "buildkitd v0.13.2" in doc["hosts"]["build2"]["buildkitd"]
+    r = lab.run("build2", "docker version --format '{{.Server.Version}}'; docker compose version --short",
+                capture=True)
+    assert r.stdout.split()[1].startswith("2."), r.stdout
+    rc, doc, err = invoke_json("provision", "--host", "build2")
+    assert rc == 0 and not doc["changed"], err
