@@ -99,12 +99,15 @@ def test_build_and_push_through_build1_then_everything_cached(servers, reg):
 
 
 def test_second_client_gets_cached_steps_from_the_shared_cache(servers, reg):
-    r = invoke("add-client", "laptop2", "--address", "10.77.0.22")
+    r = invoke("add-client", "laptop2", "--address", "10.77.0.22", "--default")
     assert r.returncode == 0, r.stderr
-    assert "laptop2:\n          address: 10.77.0.22" in (ROOT / "inventory.yml").read_text()
+    assert ("laptop2:\n          address: 10.77.0.22\n          default_builder: true"
+            in (ROOT / "inventory.yml").read_text())
     login(servers, "laptop2", reg)
     write_project(servers, "laptop2", reg)
-    r = build(servers, "laptop2", f"{reg['address']}/team/app:2")
+    # --default made it laptop2's default builder: a plain `docker buildx build` goes to the server
+    r = servers.run("laptop2", f"docker buildx build --progress plain -t {reg['address']}/team/app:2 --push "
+                               f"/root/proj", capture=True)
     assert r.returncode == 0, r.stderr[-3000:]
     states = step_states(r.stderr)
     assert len(states) == 3 and set(states.values()) == {"CACHED"}, states
