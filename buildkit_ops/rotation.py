@@ -33,7 +33,8 @@ class RotationError(Exception):
 
 
 def _provision_all(inv: Inventory, rep: Reporter, res: HostResult, what: str, wait: int, force: bool,
-                   reissue: bool = False, hosts=None) -> None:
+                   reissue: bool = False, hosts=None) -> dict[str, str]:
+    """Provision (all) hosts; returns each host's platforms for the clients' builder nodes."""
     results = provision(inv, hosts or inv.select(None), False, Reporter(quiet=True), wait, force, reissue)
     for r in results:
         restarted = any(s["name"].startswith("recreate buildkitd") and s["status"] == "changed" for s in r.steps)
@@ -43,6 +44,7 @@ def _provision_all(inv: Inventory, rep: Reporter, res: HostResult, what: str, wa
     if bad:
         raise RotationError(f"{', '.join(bad)}: {what} failed (see above); fix it and re-run rotate-certs: it "
                             f"carries on from where it stopped")
+    return {r.host: r.info.get("platforms", "") for r in results}
 
 
 def _rebootstrap(inv: Inventory, c: Client, rep: Reporter, res: HostResult, reissue: bool,
@@ -82,12 +84,14 @@ def rotate_leaves(inv: Inventory, host_spec: str | None, client_names: list[str]
     res = HostResult("rotation")
     if pki.load_ca(inv.pki_dir) is None:
         raise RotationError(f"there is no CA in {inv.pki_dir}: run `invoke provision` first")
+    platforms = None
     if do_hosts:
-        _provision_all(inv, rep, res, "new server certificate", wait, force, reissue=True,
-                       hosts=inv.select(host_spec))
+        platforms = _provision_all(inv, rep, res, "new server certificate", wait, force, reissue=True,
+                                   hosts=inv.select(host_spec))
     if do_clients:
         chosen = [inv.client(n) for n in client_names] if client_names else list(inv.clients.values())
-        platforms = {}
+        if platforms is None or set(platforms) != set(inv.hosts):
+            platforms = _platforms(inv)
         failed = [c.name for c in chosen if not _rebootstrap(inv, c, rep, res, True, platforms)]
         if failed:
             raise RotationError(f"not rotated: {', '.join(failed)} (unreachable or failing, see above). Their "
@@ -96,7 +100,7 @@ def rotate_leaves(inv: Inventory, host_spec: str | None, client_names: list[str]
     return res
 
 
-def rotate_ca(inv: Inventory, rep: Reporter, wait: int, force: bool, stop_after: str | None = None) -> HostResult:
+def rotate_ca(inv: Inventory, rep: Reporter, wait: int, force: bool) -> HostResult:
     res = HostResult("ca-rotation")
     d = inv.pki_dir
     current = pki.load_ca(d)
@@ -112,8 +116,6 @@ def rotate_ca(inv: Inventory, rep: Reporter, wait: int, force: bool, stop_after:
         st.update(extra)
         pki.save_rotation_state(d, st)
         rep.step(res, "rotation", f"phase {PHASES.index(phase) + 1}/5 {phase}", "changed", "recorded")
-        if stop_after == phase:
-            raise RotationError(f"stopped after {phase} as asked; re-run to carry on")
 
     if "next-ca" not in done:
         if pki.load_ca(d / "next") is None:
@@ -143,9 +145,9 @@ def rotate_ca(inv: Inventory, rep: Reporter, wait: int, force: bool, stop_after:
         _promote(d, st["old_serial"])
         st["signing"] = {"server": "current", "client": "current"}
         pki.save_rotation_state(d, st)
-        _provision_all(inv, rep, res, "trust only the new CA", wait, force)
+        platforms = _provision_all(inv, rep, res, "trust only the new CA", wait, force)
         for c in inv.clients.values():  # drop the old CA from the clients' bundles; not needed to work
-            _rebootstrap(inv, c, rep, res, False, {})
+            _rebootstrap(inv, c, rep, res, False, platforms)
         st.setdefault("done", []).append("drop-old")
         pki.save_rotation_state(d, None)
         rep.step(res, "rotation", "phase 5/5 drop-old", "changed",

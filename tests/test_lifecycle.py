@@ -68,6 +68,9 @@ def test_rotate_certs_waits_for_a_running_build_and_keeps_the_cache(served, reg)
     r = invoke("rotate-certs")
     assert r.returncode == 0, r.stderr
     assert pki.client_paths(ROOT / ".pki", "laptop").crt.read_bytes() != old
+    # laptop's builder was refreshed, not reshaped: add-client finds nothing to change
+    r = invoke("add-client", "laptop")
+    assert r.returncode == 0 and "changed=0" in r.stderr, r.stderr
     log = wait_for(lambda: (lambda t: t if "rc=" in t else None)(
         served.run("laptop", "cat /root/long.log", capture=True).stdout), timeout=60, what="the long build")
     assert "rc=0" in log, log[-2000:]
