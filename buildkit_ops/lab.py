@@ -119,6 +119,11 @@ class Lab:
         if not image_exists(tag):
             log(f"building the droplet image {tag} (debootstrap, about 90 s; cached afterwards)")
             sh(["bash", str(LABDIR / "droplet" / "build.sh"), tag], stdout=sys.stderr)
+            # older builds of the image are stale cache now (one still used by a container stays)
+            for old in sh(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", "buildkit-ops/droplet"],
+                          capture=True).stdout.split():
+                if old != tag:
+                    sh(["docker", "rmi", old], check=False, capture=True)
         return tag
 
     def _buildkit_image(self, log) -> Path:
@@ -137,6 +142,9 @@ class Lab:
                 os.replace(tmp, bindir)
             sh(["bash", str(LABDIR / "buildkit-image.sh"), str(bindir), tag])
             sh(["sh", "-c", f"docker save {tag} > {archive}.tmp && mv {archive}.tmp {archive}"])
+            for stale in CACHE.glob("buildkit-image-*.tar"):  # archives of older inputs
+                if stale != archive:
+                    stale.unlink()
         dest = self.state / "images" / "buildkit.tar"
         if not dest.exists() or dest.stat().st_ino != archive.stat().st_ino:
             dest.parent.mkdir(parents=True, exist_ok=True)
