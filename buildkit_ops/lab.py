@@ -108,6 +108,12 @@ class Lab:
         log(f"lab is up in {took:.1f}s: " + ", ".join(f"{m.name}={self.address(m.name)}" for m in machines))
         return self.status()
 
+    def lab_id(self) -> str:
+        f = self.state / "lab-id"
+        if not f.exists():
+            pki.atomic_write(f, f"{self.state.resolve()}#{secrets.token_hex(8)}".encode())
+        return f.read_text()
+
     def _operator_key(self) -> None:
         key = self.state / "ssh" / "id_ed25519"
         if not key.exists():
@@ -189,7 +195,9 @@ class Lab:
     def _start(self, m: Machine, image: str) -> None:
         c = self.container(m.name)
         info = self._running(m.name)
-        want_state = str(self.state.resolve())
+        # the state directory's own random id: a directory made anew (a fresh clone at the same path) gets
+        # new machines, since the old ones hold keys and mounts of the old directory
+        want_state = self.lab_id()
         if info:
             labels = info["Config"]["Labels"] or {}
             same = info["Config"]["Image"] == image and labels.get("org.buildkit-ops.state") == want_state
