@@ -442,6 +442,10 @@ def parse(data: Any, fname: str, base: Path) -> Inventory:
     if top_vars["cert_days"] > 825 or top_vars["cert_days"] < 1:
         chk.err("all.vars.cert_days", f"{top_vars['cert_days']} is out of range",
                 "use 1 to 825 days (clients such as macOS reject longer-lived certificates)")
+    if top_vars["cert_renew_days"] >= top_vars["cert_days"]:
+        chk.err("all.vars.cert_renew_days", f"{top_vars['cert_renew_days']} is not below cert_days "
+                                            f"({top_vars['cert_days']}): every run would reissue every certificate",
+                "make cert_renew_days smaller than cert_days, e.g. 30 with 825")
     shared = {k: v for k, v in allvars.items()}
 
     groups: dict[str, list[str]] = {}

@@ -120,6 +120,10 @@ BAD = [
      lambda d: d["all"]["vars"].update(cert_days=1000),
      "inv.yml: all.vars.cert_days: 1000 is out of range\n"
      "  fix: use 1 to 825 days (clients such as macOS reject longer-lived certificates)"),
+    ("renewal window as long as the validity",
+     lambda d: d["all"]["vars"].update(cert_days=30, cert_renew_days=30),
+     "inv.yml: all.vars.cert_renew_days: 30 is not below cert_days (30): every run would reissue every "
+     "certificate\n  fix: make cert_renew_days smaller than cert_days, e.g. 30 with 825"),
     ("client connection",
      lambda d: d["all"]["children"]["clients"]["hosts"]["laptop"].update(connection="winrm"),
      "inv.yml: all.children.clients.hosts.laptop.connection: 'winrm' is not allowed\n  fix: use one of: local, ssh"),

@@ -180,6 +180,22 @@ def test_status_reports_expiry_and_flags_names_that_no_longer_match(served):
     assert doc["hosts"]["build2"]["server_certificate"]["names_match"]
 
 
+def test_status_warns_of_a_certificate_expiring_within_30_days(served):
+    short = inventory_variant("short", lambda d: d["all"]["vars"].update(cert_days=20, cert_renew_days=5))
+    try:
+        r = invoke("rotate-certs", "--host", "build2", "-i", short)
+        assert r.returncode == 0, r.stderr
+        rc, doc, err = invoke_json("status", "-i", short)
+        assert doc["hosts"]["build2"]["server_certificate"]["days_left"] in (19, 20)
+        assert any(w.startswith("build2: server certificate expires in ") and "rotate-certs --host build2" in w
+                   for w in doc["warnings"]), doc["warnings"]
+        assert not any(w.startswith("build1: server certificate expires") for w in doc["warnings"])
+    finally:
+        assert invoke("rotate-certs", "--host", "build2").returncode == 0
+    rc, doc, err = invoke_json("status")
+    assert doc["hosts"]["build2"]["server_certificate"]["days_left"] > 800
+
+
 def expired_cert(ca: pki.CA, cn: str) -> tuple[bytes, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.timezone.utc)
