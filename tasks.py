@@ -82,7 +82,7 @@ CLIENT_HELP = {
 }
 
 
-@task(help=CLIENT_HELP)
+@task(help=CLIENT_HELP, auto_shortflags=False)
 @cli_errors
 def add_client(c, name, address=None, connection=None, ssh_address=None, ssh_user=None, ssh_port=None,
                ssh_key=None, known_hosts=None, builder=None, default=False, inventory="inventory.yml"):
