@@ -182,9 +182,10 @@ def remove_client(c, name, inventory="inventory.yml"):
         rep.step(res, "pki", "certificate revoked", "changed",
                  f"serial {entry['serial']} recorded in {clients.revoked_path(inv)}")
     rep.recap([res])
-    err.print(f"[yellow]note:[/yellow] buildkitd has no revocation list: {name}'s certificate stays valid until "
-              f"it expires ({entry['not_after'][:10] if entry else '?'}) or the CA is rotated. The firewall now "
-              f"blocks its address; to make the certificate itself useless, run `invoke rotate-certs --ca`.")
+    if entry:
+        err.print(f"[yellow]note:[/yellow] buildkitd has no revocation list: {name}'s certificate stays valid "
+                  f"until it expires ({entry['not_after'][:10]}) or the CA is rotated. The firewall now blocks its "
+                  f"address; to make the certificate itself useless, run `invoke rotate-certs --ca`.")
 
 
 @task(help={"json": "print the clients as JSON", "inventory": INV_HELP})

@@ -25,7 +25,7 @@ class HostResult:
 
     @property
     def counts(self) -> dict[str, int]:
-        c = {"ok": 0, "changed": 0, "failed": 0}
+        c = {"ok": 0, "changed": 0, "failed": 0, "skipped": 0}
         for s in self.steps:
             c["changed" if s["status"] in ("changed", "would change") else s["status"]] += 1
         if self.error and not any(s["status"] == "failed" for s in self.steps):
@@ -70,7 +70,8 @@ class Reporter:
                 c = r.counts
                 changed_word = "would_change" if check else "changed"
                 line = (f"{r.host:10} : ok={c['ok']} {changed_word}={c['changed']} "
-                        f"unreachable={int(r.unreachable)} failed={c['failed']}")
+                        f"unreachable={int(r.unreachable)} failed={c['failed']}"
+                        + (f" skipped={c['skipped']}" if c["skipped"] else ""))
                 style = "red" if r.failed else ("yellow" if c["changed"] else "green")
                 verdict = "" if r.failed or c["changed"] else "  no changes"
                 err.print(f"[{style}]{escape(line)}[/{style}]{verdict}")

@@ -163,6 +163,17 @@ def test_remove_client_closes_the_port(servers):
     assert servers.run("laptop", f"nc -z -w3 {B1} 1234", capture=True).returncode == 0
 
 
+def test_remove_client_whose_machine_is_gone(servers):
+    from buildkit_ops import inventory_edit
+    inventory_edit.add_client(ROOT / "inventory.yml", "ghost2", {"address": "10.77.0.97", "connect_timeout": 2})
+    r = invoke("remove-client", "ghost2")
+    assert r.returncode == 0, r.stderr
+    assert "skipped" in r.stderr and "docker buildx rm buildkit-ops" in r.stderr
+    assert "ghost2     : ok=2 changed=1 unreachable=0 failed=0 skipped=1" in r.stderr, r.stderr
+    assert "stays valid" not in r.stderr  # it never had a certificate
+    assert "ghost2:" not in (ROOT / "inventory.yml").read_text()
+
+
 @pytest.mark.parametrize("args,message", [
     (["nobody"], "no client named 'nobody'"),
     (["laptop", "--address", "10.77.0.99"], "client laptop already has address 10.77.0.21"),
