@@ -57,8 +57,16 @@ for p in docker-compose docker-buildx; do
   fi
 done
 
-# The Docker engine: start it if it is not answering.
+# The Docker engine: start it if it is not answering. A daemon killed earlier (a session that ended)
+# leaves pid files behind that make the next one refuse to start: drop those that name no live daemon.
+live() {  # live PID NAME: PID runs NAME and is not a zombie
+  [ -r "/proc/$1/status" ] && grep -q "^Name:[[:space:]]*$2" "/proc/$1/status" && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status"
+}
 if ! docker info >/dev/null 2>&1; then
+  for pf in /var/run/docker.pid:dockerd /var/run/docker/containerd/containerd.pid:containerd; do
+    f=${pf%%:*} name=${pf##*:}
+    if [ -f "$f" ] && ! live "$(cat "$f" 2>/dev/null)" "$name"; then rm -f "$f"; fi
+  done
   if [ -d /run/systemd/system ]; then
     systemctl start docker
   else
