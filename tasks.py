@@ -67,6 +67,14 @@ def provision(c, host=None, check=False, json_=False, wait=300, force=False, pru
         raise Exit(code=1)
 
 
+def report_firewall(rep: Reporter, res: HostResult, results, what: str) -> None:
+    """One line per build host: what the firewall step of its (quiet) provision run did."""
+    for r in results:
+        fw = next((s for s in r.steps if s["role"] == "firewall" and s["name"].startswith("port")), None)
+        rep.step(res, "firewall", f"{r.host}: {what}", "failed" if r.failed else (fw["status"] if fw else "ok"),
+                 r.error or (fw["detail"] if fw else ""))
+
+
 CLIENT_HELP = {
     "name": "client name: its certificate's CN and its key in the inventory",
     "address": "address the build hosts see the client's connections come from (needed when NAME is new)",
@@ -128,11 +136,7 @@ def add_client(c, name, address=None, connection=None, ssh_address=None, ssh_use
         rep.step(res, "pki", "client certificate", "changed" if reason else "ok",
                  f"issued ({reason}), CN={name}, clientAuth" if reason else f"valid until {pki.expiry(leaf.crt):%Y-%m-%d}")
         results = run_provision(inv, inv.select(None), False, Reporter(quiet=True))
-        for r in results:
-            fw = [s for s in r.steps if s["role"] == "firewall" and s["name"].startswith("port")]
-            status = "failed" if r.failed else (fw[0]["status"] if fw else "ok")
-            rep.step(res, "firewall", f"{r.host}: port open to {name} ({client.address})", status,
-                     r.error or (fw[0]["detail"] if fw else ""))
+        report_firewall(rep, res, results, f"port open to {name} ({client.address})")
         if any(r.failed for r in results):
             bad = ", ".join(r.host for r in results if r.failed)
             fail(f"the firewall could not be updated on {bad}; the client's builder was not set up. Fix that host "
@@ -163,10 +167,7 @@ def remove_client(c, name, inventory="inventory.yml"):
     except inventory_edit.EditError as e:
         fail(str(e))
     results = run_provision(after, after.select(None), False, Reporter(quiet=True), drop_clients={name})
-    for r in results:
-        fw = [s for s in r.steps if s["role"] == "firewall" and s["name"].startswith("port")]
-        rep.step(res, "firewall", f"{r.host}: port closed to {name} ({client.address})",
-                 "failed" if r.failed else (fw[0]["status"] if fw else "ok"), r.error or "")
+    report_firewall(rep, res, results, f"port closed to {name} ({client.address})")
     if any(r.failed for r in results):
         fail(f"the firewall could not be closed on every host; {name} stays in the inventory: fix the host and "
              f"re-run `invoke remove-client {name}`")

@@ -17,6 +17,8 @@ from pathlib import Path
 import yaml
 from cryptography import x509
 
+from roles import sections
+
 from . import pki
 from .inventory import Client, Inventory
 from .output import HostResult, Reporter
@@ -129,7 +131,6 @@ def preflight(client: Client) -> tuple[ClientSession, dict[str, str]]:
         sess = ClientSession(client)
     except RemoteError as e:
         raise ClientError(f"cannot reach {client.name} to set up its builder: {e}") from None
-    from roles import sections
     rc, out, err = sess.run(f"B={shlex.quote(client.builder)}\n" + FACTS)
     facts = sections(out)
     problem = None

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from cryptography import x509
 
 from roles import buildkitd as role_buildkitd
+from roles import engine as role_engine
 from roles import firewall as role_firewall
 from roles import parallel, sections
 
@@ -139,8 +140,7 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> dict:
     def work(h: BuildHost, sess: HostSession, res: HostResult):
         d = shlex.quote(h.buildkit["data_dir"])
         script = parallel([
-            "echo @@docker; docker version --format '{{.Server.Version}}' 2>/dev/null; "
-            "echo @@compose; docker compose version --short 2>/dev/null",
+            role_engine.FACTS,
             role_firewall.FACTS,
             f"echo @@container; docker inspect -f '{{{{.State.Status}}}} {{{{.State.StartedAt}}}}' "
             f"{role_buildkitd.CONTAINER} 2>/dev/null",

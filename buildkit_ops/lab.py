@@ -13,14 +13,19 @@ hash of their inputs, so a warm `lab.up` takes seconds.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
 import secrets
 import shutil
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -303,10 +308,6 @@ class Lab:
         log(f"registry seeded with {ref}")
 
     def _registry_has(self, repo: str, tag: str) -> bool:
-        import base64
-        import ssl
-        import urllib.error
-        import urllib.request
         d = self.state / "registry"
         ctx = ssl.create_default_context(cafile=str(d / "ca.crt"))
         req = urllib.request.Request(f"https://{self.registry}/v2/{repo}/manifests/{tag}", method="HEAD")
@@ -425,7 +426,6 @@ class LabError(Exception):
 
 
 def tmpdir() -> str:
-    import tempfile
     return tempfile.mkdtemp(prefix="bkops-")
 
 

@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -204,13 +205,11 @@ def expiry(crt_path: Path) -> dt.datetime:
 # phase reached and which CA signs new server and client certificates.
 
 def rotation_state(pki_dir: Path) -> dict:
-    import yaml
     p = pki_dir / "rotation.yml"
     return (yaml.safe_load(p.read_text()) or {}) if p.exists() else {}
 
 
 def save_rotation_state(pki_dir: Path, state: dict | None) -> None:
-    import yaml
     p = pki_dir / "rotation.yml"
     if state is None:
         p.unlink(missing_ok=True)

@@ -3,8 +3,11 @@ roles (pure), show or apply the difference, recreate buildkitd only when
 needed, and prove it answers over mutual TLS."""
 from __future__ import annotations
 
+import base64
+import shlex
 import socket
 import ssl
+import threading
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +43,7 @@ class HostSession:
         sudo = "sudo -n " if self.sudo else ""
         if upload:
             # the file goes on stdin; the script is passed as an argument (it holds no secrets then)
-            rc, out, err = exec_command(self.conn, f"{sudo}sh -c {_q(script)}", _gzip_chunks(upload),
+            rc, out, err = exec_command(self.conn, f"{sudo}sh -c {shlex.quote(script)}", _gzip_chunks(upload),
                                         self.host.connect_timeout, timeout)
         else:
             rc, out, err = exec_command(self.conn, f"{sudo}sh -s", [script.encode()], self.host.connect_timeout,
@@ -61,11 +64,6 @@ def _gzip_chunks(path: str):
         while chunk := f.read(1 << 20):
             yield z.compress(chunk)
     yield z.flush()
-
-
-def _q(s: str) -> str:
-    import shlex
-    return shlex.quote(s)
 
 
 def operator_cert(inv: Inventory, ca: pki.CA) -> pki.Leaf:
@@ -157,8 +155,8 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter, 
         # 2. one round trip: everything every role needs to know
         # the mTLS probe runs meanwhile on its own channel; it is repeated if buildkitd gets recreated
         probe = None
-        if not check and ca is not None:
-            ca_pem, op = role_pki.ca_bundle(inv.pki_dir), operator_cert(inv, ca)
+        if not check:  # (outside check mode the CA exists: pki.ensure made it)
+            ca_pem, op = tls["ca.crt"], operator_cert(inv, ca)
             probe = _Probe(sess, ca_pem, op)
         rc, out, err = sess.run(parallel([role_engine.FACTS, role_firewall.FACTS, role_prune.FACTS,
                                           *role_buildkitd.facts(host, files)]))
@@ -240,28 +238,28 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter, 
                          "docker compose up -d: the cache volume is kept")
             else:
                 rc, out, err = sess.run(role_buildkitd.handler_script(host, files, image_id, wait, force))
-                busy = sections(out).get("busy")
+                got = sections(out)
+                busy = got.get("busy")
                 if rc == 75 and busy:
                     rep.step(res, "buildkitd", "recreate buildkitd (handler)", "failed",
                              f"{busy} build(s) still running after {wait}s")
                     raise RemoteError(f"not restarted: {busy} build(s) still running after {wait}s. The new files "
                                       f"are in place; re-run when the builds are done, or with --force to restart "
                                       f"now (running builds fail)")
-                if sections(out).get("forced"):
+                if got.get("forced"):
                     rep.step(res, "buildkitd", "running builds", "changed",
-                             f"{sections(out)['forced']} build(s) interrupted (--force)")
+                             f"{got['forced']} build(s) interrupted (--force)")
                 if rc != 0:
                     rep.step(res, "buildkitd", "recreate buildkitd (handler)", "failed", (err or out)[-400:])
                     raise RemoteError("buildkitd did not start: see `docker logs buildkitd` on the host")
-                facts.update(sections(out))
+                facts.update(got)
                 rep.step(res, "buildkitd", "recreate buildkitd (handler)", "changed", "cache volume kept")
 
         # 6. prove it answers: over the socket (version, workers) and over mutual TLS through an SSH tunnel
         if not check:
             if not facts.get("workers"):
                 raise RemoteError("buildkitd does not answer on its socket: see `docker logs buildkitd`")
-            ca_pem, op = role_pki.ca_bundle(inv.pki_dir), operator_cert(inv, ca)
-            if probe is None or "recreate buildkitd" in notified:
+            if "recreate buildkitd" in notified:  # the first probe talked to the old container
                 probe = _Probe(sess, ca_pem, op)
             proto = probe.result()
             res.info["buildkitd"] = role_buildkitd.summary(facts)
@@ -292,7 +290,6 @@ class _Probe:
     """mtls_probe in a thread, so it overlaps with reading the facts."""
 
     def __init__(self, sess: HostSession, ca_pem: bytes, leaf: pki.Leaf):
-        import threading
         self._out: list = []
         self._t = threading.Thread(target=self._run, args=(sess, ca_pem, leaf), daemon=True)
         self._t.start()
@@ -315,8 +312,6 @@ def _status(s: Step, check: bool) -> str:
 
 
 def _fetch(sess: HostSession, paths: list[str]) -> dict[str, str]:
-    import base64
-    import shlex
     script = "".join(f"echo @@{p}; base64 -w0 {shlex.quote(p)} 2>/dev/null; echo\n" for p in paths)
     rc, out, _ = sess.run(script)
     got = sections(out)
