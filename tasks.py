@@ -9,11 +9,12 @@ import json
 import sys
 from pathlib import Path
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit
 from rich.console import Console
 
 from buildkit_ops import clients, inventory_edit, pki
 from buildkit_ops import inventory as inv_mod
+from buildkit_ops.cli import task
 from buildkit_ops.lab import Lab, LabError
 from buildkit_ops.output import HostResult, Reporter, emit_json, err
 from buildkit_ops.provision import provision as run_provision
@@ -34,7 +35,7 @@ def cli_errors(fn):
         except LabError as e:
             print(f"lab error: {e}", file=sys.stderr)
             raise Exit(code=1) from None
-        except (RemoteError, clients.ClientError, inventory_edit.EditError) as e:
+        except (RemoteError, clients.ClientError, inventory_edit.EditError, pki.PKIError) as e:
             print(f"error: {e}", file=sys.stderr)
             raise Exit(code=1) from None
     return wrapper
@@ -43,6 +44,14 @@ def cli_errors(fn):
 def fail(message: str, code: int = 1):
     print(f"error: {message}", file=sys.stderr)
     raise Exit(code=code)
+
+
+def _port(value):
+    if value is None:
+        return None
+    if not str(value).isdigit():
+        fail(f"--ssh-port: {value!r} is not a port\n  fix: give a number such as 22", 2)
+    return int(value)
 
 
 @task(help={"host": "build host(s): a name, a comma-separated list, a group, or 'all' (default)",
@@ -58,6 +67,7 @@ def provision(c, host=None, check=False, json_=False, wait=300, force=False, pru
     """Make build host(s) a mutual-TLS BuildKit server: engine, PKI, config, firewall, service."""
     inv = inv_mod.load(inventory)
     hosts = inv.select(host)
+    inv.check_files(hosts)
     rep = Reporter()
     results = run_provision(inv, hosts, check, rep, int(wait), force, drop_clients=prune_clients)
     rep.recap(results, check)
@@ -102,7 +112,7 @@ def add_client(c, name, address=None, connection=None, ssh_address=None, ssh_use
             inv.client(name)  # raises: unknown client, lists the known ones
         values = {"address": address}
         for k, v in (("connection", connection), ("ssh_address", ssh_address), ("ssh_user", ssh_user),
-                     ("ssh_port", int(ssh_port) if ssh_port else None), ("ssh_key", ssh_key),
+                     ("ssh_port", _port(ssh_port)), ("ssh_key", ssh_key),
                      ("known_hosts", known_hosts), ("builder", builder), ("default_builder", default or None)):
             if v is not None:
                 values[k] = v
@@ -110,11 +120,21 @@ def add_client(c, name, address=None, connection=None, ssh_address=None, ssh_use
             inv = inventory_edit.add_client(Path(inventory), name, values, write=False)
         except inventory_edit.EditError as e:
             fail(str(e))
-    elif address and address != inv.clients[name].address:
-        fail(f"{inventory}: all.children.clients.hosts.{name}.address: client {name} already has address "
-             f"{inv.clients[name].address}, not {address}\n  fix: if it moved, edit the inventory (or run "
-             f"`invoke remove-client {name}` first), then re-run")
+    moved_from = None
+    if not new and address:
+        try:
+            address = inv_mod.types.client_source(address)
+        except inv_mod.types.BadValue as e:
+            fail(f"--address: {e.problem}\n  fix: {e.fix}", 2)
+        if address != inv.clients[name].address:
+            # the client moved: record the new address; its old one is closed on every host below
+            moved_from = inv.clients[name].address
+            try:
+                inv = inventory_edit.set_client_address(Path(inventory), name, address, write=False)
+            except inventory_edit.EditError as e:
+                fail(str(e))
     client = inv.clients[name]
+    inv.check_files(inv.select(None), [client])
     rep = Reporter()
     res = HostResult(name)
     ca = pki.signing_ca(inv.pki_dir, "client")
@@ -129,14 +149,19 @@ def add_client(c, name, address=None, connection=None, ssh_address=None, ssh_use
         if new:
             inventory_edit.add_client(Path(inventory), name, values)
             rep.step(res, "inventory", f"client {name}", "changed", f"recorded in {inventory}")
+        elif moved_from:
+            inventory_edit.set_client_address(Path(inventory), name, client.address)
+            rep.step(res, "inventory", f"client {name}", "changed", f"address {moved_from} -> {client.address}")
         else:
             rep.step(res, "inventory", f"client {name}", "ok", client.address)
         leaf = pki.client_paths(inv.pki_dir, name)
         reason = pki.ensure_leaf(leaf, ca, name, inv.cert_days, inv.cert_renew_days)
         rep.step(res, "pki", "client certificate", "changed" if reason else "ok",
                  f"issued ({reason}), CN={name}, clientAuth" if reason else f"valid until {pki.expiry(leaf.crt):%Y-%m-%d}")
-        results = run_provision(inv, inv.select(None), False, Reporter(quiet=True))
-        report_firewall(rep, res, results, f"port open to {name} ({client.address})")
+        results = run_provision(inv, inv.select(None), False, Reporter(quiet=True),
+                                drop_clients={name} if moved_from else False)
+        report_firewall(rep, res, results, f"port open to {name} ({client.address})"
+                        + (f", closed to {moved_from}" if moved_from else ""))
         if any(r.failed for r in results):
             bad = ", ".join(r.host for r in results if r.failed)
             fail(f"the firewall could not be updated on {bad}; the client's builder was not set up. Fix that host "
@@ -160,6 +185,7 @@ def remove_client(c, name, inventory="inventory.yml"):
     """Close the firewall for a client, remove its builder, and record its certificate as revoked."""
     inv = inv_mod.load(inventory)
     client = inv.client(name)
+    inv.check_files(inv.select(None))
     rep = Reporter()
     res = HostResult(name)
     try:
@@ -215,6 +241,7 @@ def rotate_certs(c, host=None, client=None, ca=False, wait=600, force=False, inv
     """Reissue server and client certificates without stranding clients; the cache survives."""
     from buildkit_ops import rotation
     inv = inv_mod.load(inventory)
+    inv.check_files(inv.select(None), list(inv.clients.values()))
     rep = Reporter()
     try:
         if ca:
@@ -246,6 +273,7 @@ def cache_prune(c, host=None, keep_storage=None, keep_duration=None, filter=None
     from buildkit_ops import health
     inv = inv_mod.load(inventory)
     hosts = inv.select(host)
+    inv.check_files(hosts)
     try:
         ks = inv_mod.parse_size(keep_storage) if keep_storage is not None else None
         kd = inv_mod.parse_duration(keep_duration) if keep_duration is not None else None
@@ -272,6 +300,7 @@ def status(c, host=None, json_=False, inventory="inventory.yml"):
     """Per host: versions, buildkitd, cache, certificate expiry and names, firewall vs inventory."""
     from buildkit_ops import health
     inv = inv_mod.load(inventory)
+    inv.check_files(inv.select(host))
     doc = health.status(inv, inv.select(host))
     if json_:
         print(json.dumps(doc, indent=2))
@@ -304,6 +333,7 @@ def doctor(c, client, inventory="inventory.yml"):
     """From a client's point of view, say in one line per build host what fails and how to fix it."""
     from buildkit_ops import health
     inv = inv_mod.load(inventory)
+    inv.check_files([], [inv.client(client)])
     findings = health.doctor(inv, inv.client(client))
     out = Console(highlight=False, soft_wrap=True, emoji=False)
     for host, verdict, line in findings:

@@ -10,7 +10,6 @@ import base64
 import datetime as dt
 import hashlib
 import json
-import shlex
 import subprocess
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from . import pki
 from .inventory import Client, Inventory
 from .output import HostResult, Reporter
 from .remote import RemoteError, connect, exec_command
+from .shell import command, quote
 
 CERT_FILES = ("ca.pem", "cert.pem", "key.pem")
 
@@ -56,10 +56,8 @@ class ClientSession:
 
 def builder_nodes(inv: Inventory, client: Client, platforms: dict[str, str]) -> list[dict]:
     """The buildx nodes the client's builder must have: one per build host, in inventory order."""
-    d = "$D/buildkit-ops/" + client.builder
     return [{"name": f"{client.builder}-{h.name}", "endpoint": f"tcp://{h.client_address}:{h.buildkit['port']}",
-             "servername": h.client_address, "platforms": platforms.get(h.name, ""),
-             "opts": f"cacert={d}/ca.pem,cert={d}/cert.pem,key={d}/key.pem,servername={h.client_address}"}
+             "servername": h.client_address, "platforms": platforms.get(h.name, "")}
             for h in inv.hosts.values()]
 
 
@@ -83,28 +81,30 @@ echo @@builder; docker buildx inspect "$B" >/dev/null 2>&1 && echo present || ec
 
 
 def bootstrap_script(client: Client, nodes: list[dict], files: dict[str, bytes], state: str) -> str:
-    q = shlex.quote
-    b = q(client.builder)
-    s = f'set -e\nD=${{DOCKER_CONFIG:-$HOME/.docker}}\nB={b}\nmkdir -p "$D/buildkit-ops/$B"\nchmod 700 "$D/buildkit-ops" "$D/buildkit-ops/$B"\n'
+    """Write the certificates (atomically, key 0600) and (re)create the builder. Every value is a quoted word or
+    a shell variable holding one; the files' paths are built from $D (the client's own docker config dir)."""
+    s = (f'set -e\nD=${{DOCKER_CONFIG:-$HOME/.docker}}\nB={quote(client.builder)}\nF="$D/buildkit-ops/$B"\n'
+         'mkdir -p "$F"\nchmod 700 "$D/buildkit-ops" "$F"\n')
     for name in CERT_FILES:
         b64 = base64.b64encode(files[name]).decode()
         mode = "600" if name == "key.pem" else "644"
-        s += (f'(umask 077; echo {b64} | base64 -d > "$D/buildkit-ops/$B/{name}.tmp")\n'
-              f'chmod {mode} "$D/buildkit-ops/$B/{name}.tmp" && mv -f "$D/buildkit-ops/$B/{name}.tmp" '
-              f'"$D/buildkit-ops/$B/{name}"\n')
+        s += (f'(umask 077; echo {b64} | base64 -d > "$F/{name}.tmp")\n'
+              f'chmod {mode} "$F/{name}.tmp" && mv -f "$F/{name}.tmp" "$F/{name}"\n')
     s += 'docker buildx rm "$B" >/dev/null 2>&1 || true\n'
     for i, n in enumerate(nodes):
-        plat = f"--platform {q(n['platforms'])} " if n["platforms"] else ""
-        s += (f'docker buildx create --name "$B" {"--append " if i else ""}--node {q(n["name"])} --driver remote '
-              f'{plat}--driver-opt "{n["opts"]}" {q(n["endpoint"])} >/dev/null\n')
+        plat = f"--platform {quote(n['platforms'])} " if n["platforms"] else ""
+        s += (f'S={quote(n["servername"])}\n'
+              f'docker buildx create --name "$B" {"--append " if i else ""}--node {quote(n["name"])} --driver remote '
+              f'{plat}--driver-opt "cacert=$F/ca.pem,cert=$F/cert.pem,key=$F/key.pem,servername=$S" '
+              f'{quote(n["endpoint"])} >/dev/null\n')
     if client.default_builder:
         s += 'docker buildx use --default "$B"\n'
-    s += f'echo {q(state)} > "$D/buildkit-ops/$B/state"\n'
+    s += f'echo {quote(state)} > "$F/state"\n'
     return s
 
 
 def verify_script(client: Client) -> str:
-    b = shlex.quote(client.builder)
+    b = quote(client.builder)
     return (f"set -e\ndocker buildx inspect --bootstrap {b}\nT=$(mktemp)\n"
             f"if ! printf 'FROM scratch\\nLABEL org.buildkit-ops.check=1\\n' | "
             f"docker buildx build --builder {b} --progress plain - >\"$T\" 2>&1; then "
@@ -131,7 +131,7 @@ def preflight(client: Client) -> tuple[ClientSession, dict[str, str]]:
         sess = ClientSession(client)
     except RemoteError as e:
         raise ClientError(f"cannot reach {client.name} to set up its builder: {e}") from None
-    rc, out, err = sess.run(f"B={shlex.quote(client.builder)}\n" + FACTS)
+    rc, out, err = sess.run(f"B={quote(client.builder)}\n" + FACTS)
     facts = sections(out)
     problem = None
     if rc != 0:
@@ -185,9 +185,9 @@ def bootstrap(inv: Inventory, client: Client, sess: ClientSession, facts: dict[s
 def unbootstrap(client: Client) -> str:
     sess = ClientSession(client)
     try:
-        b = shlex.quote(client.builder)
-        rc, out, err = sess.run(f'D=${{DOCKER_CONFIG:-$HOME/.docker}}\ndocker buildx rm {b} >/dev/null 2>&1 || true\n'
-                                f'rm -rf "$D/buildkit-ops/"{b}\n')
+        # the builder name is validated (no '/', no '..'), and quoted here anyway
+        rc, out, err = sess.run(f'D=${{DOCKER_CONFIG:-$HOME/.docker}}\nB={quote(client.builder)}\n'
+                                'docker buildx rm "$B" >/dev/null 2>&1 || true\nrm -rf "$D/buildkit-ops/$B"\n')
         return "builder and certificates removed" if rc == 0 else f"cleanup failed: {err.strip()}"
     finally:
         sess.close()
@@ -208,7 +208,7 @@ def record_revocation(inv: Inventory, name: str) -> dict | None:
     leaf = pki.client_paths(inv.pki_dir, name)
     if not leaf.crt.exists():
         return None
-    cert = x509.load_pem_x509_certificate(leaf.crt.read_bytes())
+    cert = pki.load_cert(leaf.crt)
     entry = {"name": name, "serial": format(cert.serial_number, "x"),
              "not_after": cert.not_valid_after_utc.isoformat(),
              "issuer": cert.issuer.rfc4514_string(),
@@ -231,7 +231,7 @@ def client_rows(inv: Inventory) -> list[dict]:
         row = {"name": c.name, "address": c.address, "connection": c.connection, "builder": c.builder,
                "cert_expires": None, "status": "no certificate (run add-client)"}
         if leaf.crt.exists():
-            cert = x509.load_pem_x509_certificate(leaf.crt.read_bytes())
+            cert = pki.load_cert(leaf.crt)
             left = (cert.not_valid_after_utc - now).days
             row["cert_expires"] = cert.not_valid_after_utc.date().isoformat()
             if ca is None or not pki.signed_by(cert, ca):

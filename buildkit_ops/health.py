@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import shlex
 from concurrent.futures import ThreadPoolExecutor
 
 from cryptography import x509
@@ -20,6 +19,7 @@ from .inventory import BuildHost, Client, Inventory, is_ip
 from .output import HostResult, Reporter
 from .provision import HostSession
 from .remote import RemoteError
+from .shell import quote
 
 SOCK = role_buildkitd.SOCK
 CTL = f"docker exec {role_buildkitd.CONTAINER} buildctl --addr {SOCK}"
@@ -74,7 +74,7 @@ def prune_command(keep_storage: int | None, keep_duration: int | None, filters: 
     if keep_duration is not None:
         args += ["--keep-duration", f"{keep_duration}s"]
     for f in filters:
-        args += ["--filter", shlex.quote(f)]
+        args += ["--filter", quote(f)]
     if all_:
         args.append("--all")
     return f"{CTL} {' '.join(args)}"
@@ -138,7 +138,7 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> dict:
     wanted_clients = {c.address for c in inv.clients.values()}
 
     def work(h: BuildHost, sess: HostSession, res: HostResult):
-        d = shlex.quote(h.buildkit["data_dir"])
+        server_crt = quote(h.buildkit["data_dir"] + "/tls/server.crt")
         script = parallel([
             role_engine.FACTS,
             role_firewall.FACTS,
@@ -146,7 +146,7 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> dict:
             f"{role_buildkitd.CONTAINER} 2>/dev/null",
             role_buildkitd.VERIFY_FACTS,
             f"echo @@du; {CTL} du --format '{{{{json .}}}}' 2>/dev/null",
-            f"echo @@servercert; base64 -w0 {d}/tls/server.crt 2>/dev/null; echo",
+            f"echo @@servercert; base64 -w0 {server_crt} 2>/dev/null; echo",
         ])
         rc, out, err = sess.run(script)
         f = sections(out)
@@ -202,18 +202,18 @@ def doctor(inv: Inventory, client: Client) -> list[tuple[str, str, str]]:
         sess = client_mod.ClientSession(client)
     except RemoteError as e:
         return [("-", "problem", f"cannot reach {client.name} to look: {e}")]
-    b = shlex.quote(client.builder)
+    b = quote(client.builder)
     parts = [f'D=${{DOCKER_CONFIG:-$HOME/.docker}}; F="$D/buildkit-ops/"{b}\n'
              'echo @@cert; base64 -w0 "$F/cert.pem" 2>/dev/null; echo\n'
              'echo @@ca; base64 -w0 "$F/ca.pem" 2>/dev/null; echo\n'
              f'echo @@builder; docker buildx inspect {b} >/dev/null 2>&1 && echo present || echo absent\n']
-    for h in inv.hosts.values():
-        a, p = shlex.quote(h.client_address), h.buildkit["port"]
+    for i, h in enumerate(inv.hosts.values()):  # sections are numbered: no value is ever a marker
+        a, p = quote(h.client_address), h.buildkit["port"]
         if not is_ip(h.client_address):
-            parts.append(f"echo @@resolve-{h.name}; getent hosts {a} >/dev/null && echo ok || echo fail\n")
-        parts.append(f"echo @@tcp-{h.name}; if command -v nc >/dev/null; then nc -z -w3 {a} {p} && echo open || "
-                     f"echo blocked; else timeout 4 bash -c '</dev/tcp/'{a}'/{p}' 2>/dev/null && echo open || "
-                     f"echo blocked; fi\n")
+            parts.append(f"echo @@resolve{i}; getent hosts {a} >/dev/null && echo ok || echo fail\n")
+        parts.append(f"echo @@tcp{i}; if command -v nc >/dev/null; then nc -z -w3 {a} {p} && echo open || "
+                     f"echo blocked; else timeout 4 bash -c 'exec 3<>\"/dev/tcp/$1/$2\"' _ {a} {p} 2>/dev/null "
+                     f"&& echo open || echo blocked; fi\n")
     try:
         rc, out, err = sess.run("".join(parts))
     finally:
@@ -224,13 +224,13 @@ def doctor(inv: Inventory, client: Client) -> list[tuple[str, str, str]]:
     bundle = x509.load_pem_x509_certificates(base64.b64decode(f["ca"])) if f.get("ca") else []
     trusted = [c for c in (pki.load_ca(inv.pki_dir), pki.load_ca(inv.pki_dir / "next")) if c is not None]
     now = dt.datetime.now(dt.timezone.utc)
-    for h in inv.hosts.values():
+    for i, h in enumerate(inv.hosts.values()):
         where = f"{h.client_address}:{h.buildkit['port']}"
-        if f.get(f"resolve-{h.name}") == "fail":
+        if f.get(f"resolve{i}") == "fail":
             findings.append((h.name, "problem", f"name resolution: {h.client_address} does not resolve on "
                                                 f"{client.name}; add it to DNS or /etc/hosts there"))
             continue
-        if f.get(f"tcp-{h.name}") != "open":
+        if f.get(f"tcp{i}") != "open":
             findings.append((h.name, "problem", f"TCP blocked: {client.name} cannot connect to {where} (the "
                                                 f"firewall allows only inventory clients); run `invoke add-client "
                                                 f"{client.name}` if {client.address} is really its address"))
@@ -250,7 +250,7 @@ def doctor(inv: Inventory, client: Client) -> list[tuple[str, str, str]]:
                                                 f"`invoke add-client {client.name}`"))
             continue
         srv_path = pki.server_paths(inv.pki_dir, h.name).crt
-        srv = x509.load_pem_x509_certificate(srv_path.read_bytes()) if srv_path.exists() else None
+        srv = pki.load_cert(srv_path) if srv_path.exists() else None
         if srv is not None and not any(_issued_by(srv, c) for c in bundle):
             findings.append((h.name, "problem", f"TLS unknown CA: {client.name} does not trust {h.name}'s "
                                                 f"certificate (its ca.pem is from another CA); run "

@@ -18,20 +18,21 @@ Every error names the file, the key path, what is wrong and how to fix it.
 from __future__ import annotations
 
 import copy
-import ipaddress
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import re
+
 import yaml
 
+from . import inventory_types as types
+from .inventory_types import is_ip  # noqa: F401  (the inventory's notion of an IP, used by callers)
+
 DEFAULT_INVENTORY = "inventory.yml"
-NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-DNS_RE = re.compile(r"^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$")
-SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$", re.I)
-DURATION_RE = re.compile(r"^(\d+h)?(\d+m)?(\d+s)?$")
+SIZE_RE = re.compile(r"([0-9]{1,15}(?:\.[0-9]{1,6})?) ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?", re.I)
+DURATION_RE = re.compile(r"([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,9}s)?")
 SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
@@ -54,7 +55,7 @@ def parse_size(value: Any) -> int:
         if value < 0:
             raise ValueError("negative")
         return value
-    m = SIZE_RE.match(str(value).strip())
+    m = SIZE_RE.fullmatch(str(value))
     if not m:
         raise ValueError("not a size")
     return int(float(m.group(1)) * SIZE_UNITS[(m.group(2) or "b").lower()])
@@ -62,26 +63,16 @@ def parse_size(value: Any) -> int:
 
 def parse_duration(value: Any) -> int:
     """'48h' / '30m' / '1h30m' / '7d' -> seconds."""
-    s = str(value).strip()
-    if s.endswith("d") and s[:-1].isdigit():
+    if isinstance(value, bool):
+        raise ValueError("not a duration")
+    s = str(value)
+    if re.fullmatch(r"[0-9]{1,5}d", s):
         return int(s[:-1]) * 86400
-    m = DURATION_RE.match(s)
+    m = DURATION_RE.fullmatch(s)
     if not s or not m:
         raise ValueError("not a duration")
     h, mi, se = (int(g[:-1]) if g else 0 for g in m.groups())
     return h * 3600 + mi * 60 + se
-
-
-def is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-        return True
-    except ValueError:
-        return False
-
-
-def is_address(value: Any) -> bool:
-    return isinstance(value, str) and (is_ip(value) or bool(DNS_RE.match(value)))
 
 
 # --------------------------------------------------------------------- schema
@@ -90,48 +81,51 @@ HOST_KEYS: dict[str, tuple[str, Any, str]] = {
     "address": ("address", None, "IP address or DNS name that SSH connects to"),
     "names": ("address_list", [], "extra DNS names and IPs clients use to reach the host (server cert SANs)"),
     "client_address": ("address", None, "the name or address clients' builders connect to (default: address)"),
-    "ssh_user": ("str", "root", "SSH login user; a non-root user needs passwordless sudo"),
+    "ssh_user": ("user", "root", "SSH login user; a non-root user needs passwordless sudo"),
     "ssh_port": ("port", 22, "SSH port"),
     "ssh_key": ("path", None, "private key file for SSH (default: ssh-agent and ~/.ssh keys)"),
     "known_hosts": ("path", "~/.ssh/known_hosts", "known_hosts file holding the host's key; unknown keys are refused"),
-    "connect_timeout": ("int", 10, "seconds to wait for an SSH connection"),
+    "connect_timeout": ("int:1-300", 10, "seconds to wait for an SSH connection"),
     "buildkit": ("buildkit", None, "BuildKit server settings (see below)"),
 }
 BUILDKIT_KEYS: dict[str, tuple[str, Any, str]] = {
-    "image": ("str", "moby/buildkit:v0.13.2", "image the server runs, pinned by tag or digest"),
+    "image": ("image", "moby/buildkit:v0.13.2", "image the server runs, pinned by tag or digest"),
     "image_archive": ("path", None, "a `docker save` tarball loaded on the host when it lacks the image (air-gapped hosts)"),
-    "version": ("str", "v0.13.2", "BuildKit version of the image; the config keys written are the ones it knows"),
+    "version": ("version", "v0.13.2", "BuildKit version of the image; the config keys written are the ones it knows"),
     "port": ("port", 1234, "TCP port of the mutual-TLS listener"),
-    "max_parallelism": ("int", 4, "steps run at once"),
+    "max_parallelism": ("int:1-1024", 4, "steps run at once"),
     "privileges": ("enum:privileged,unprivileged-lab", "privileged",
                    "container privileges: `privileged` (as upstream runs buildkitd) or the narrower set that "
                    "works inside the lab's containers"),
-    "data_dir": ("str", "/opt/buildkit-ops", "directory on the host holding compose file, config and certificates"),
-    "debug_address": ("str", "127.0.0.1:6060", "debug and metrics listener; keep it on localhost"),
+    "data_dir": ("remote_path", "/opt/buildkit-ops", "directory on the host holding compose file, config and certificates"),
+    "debug_address": ("loopback_listen", None, "debug and metrics listener on a loopback ip:port (default: none)"),
+    "step_network": ("enum:sandboxed,host", "sandboxed",
+                     "network of build steps: `sandboxed` (their own namespace, fenced off from the host) or "
+                     "`host` (the host's own network: builds reach its loopback services)"),
     "gc": ("gc", None, "garbage collection of the cache"),
     "registries": ("registries", {}, "per-registry settings: `ca` (file on this machine), `http`, `insecure`, `mirrors`"),
     "prune_schedule": ("prune_schedule", None, "a scheduled prune on the host (systemd timer): calendar, keep_storage, "
                                                "keep_duration, filters, all"),
 }
-PRUNE_KEYS = {"calendar": "str", "keep_storage": "size", "keep_duration": "duration", "filters": "str_list",
+PRUNE_KEYS = {"calendar": "calendar", "keep_storage": "size", "keep_duration": "duration", "filters": "filter_list",
               "all": "bool"}
 GC_KEYS: dict[str, tuple[str, Any, str]] = {
     "enabled": ("bool", True, "run BuildKit's garbage collector"),
     "keep_storage": ("size", "10GB", "cache size kept when no policy matches"),
     "policies": ("policies", None, "ordered GC rules: keep_duration, keep_bytes, filters, all"),
 }
-POLICY_KEYS = {"all": "bool", "keep_duration": "duration", "keep_bytes": "size", "filters": "str_list"}
-REGISTRY_KEYS = {"ca": "path", "http": "bool", "insecure": "bool", "mirrors": "str_list"}
+POLICY_KEYS = {"all": "bool", "keep_duration": "duration", "keep_bytes": "size", "filters": "filter_list"}
+REGISTRY_KEYS = {"ca": "path", "http": "bool", "insecure": "bool", "mirrors": "registry_host_list"}
 CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
-    "address": ("ip", None, "the IP address (or network) build hosts see this client's connections come from"),
+    "address": ("client_source", None, "the IP address (or network) build hosts see this client's connections come from"),
     "connection": ("enum:local,ssh", "ssh", "`local`: the machine running invoke; `ssh`: reached over SSH"),
     "ssh_address": ("address", None, "address SSH connects to (default: address)"),
-    "ssh_user": ("str", "root", "SSH login user on the client"),
+    "ssh_user": ("user", "root", "SSH login user on the client"),
     "ssh_port": ("port", 22, "SSH port"),
     "ssh_key": ("path", None, "private key file for SSH"),
     "known_hosts": ("path", "~/.ssh/known_hosts", "known_hosts file holding the client's host key"),
-    "connect_timeout": ("int", 10, "seconds to wait for an SSH connection"),
-    "builder": ("str", "buildkit-ops", "name of the docker buildx builder created on the client"),
+    "connect_timeout": ("int:1-300", 10, "seconds to wait for an SSH connection"),
+    "builder": ("builder", "buildkit-ops", "name of the docker buildx builder created on the client"),
     "default_builder": ("bool", False, "make it the client's default builder (`docker buildx use`)"),
 }
 ALL_VAR_KEYS = {"pki_dir": ("path", ".pki", "operator-side directory of the CA and certificates (CA key never leaves it)"),
@@ -213,12 +207,42 @@ class Inventory:
             out += [self.hosts[n] for n in names if self.hosts[n] not in out]
         return out
 
+    def check_files(self, hosts: list[BuildHost] = (), clients: list[Client] = ()) -> None:
+        """Before connecting anywhere: every local file these hosts and clients need exists and is readable.
+        (Not at load: the lab's files appear only with `invoke lab.up`, and list-clients needs none.)"""
+        f = str(self.file)
+        if self.pki_dir.exists() and not self.pki_dir.is_dir():
+            raise InventoryError(f, "all.vars.pki_dir", f"{self.pki_dir} is not a directory",
+                                 "point pki_dir at a directory (it is created if missing)")
+        for h in hosts:
+            hp = f"all.children.buildhosts.hosts.{h.name}"
+            _need_file(f, f"{hp}.ssh_key", h.ssh_key, "the SSH private key for this host")
+            _need_file(f, f"{hp}.buildkit.image_archive", h.buildkit["image_archive"],
+                       "a `docker save` tarball of buildkit.image (the lab: `invoke lab.up` builds it)")
+            for reg, conf in h.buildkit["registries"].items():
+                _need_file(f, f"{hp}.buildkit.registries.{reg}.ca", conf.get("ca"), "the registry's CA certificate")
+        for c in clients:
+            if c.connection == "ssh":
+                _need_file(f, f"all.children.clients.hosts.{c.name}.ssh_key", c.ssh_key,
+                           "the SSH private key for this client")
+
     def client(self, name: str) -> Client:
         if name not in self.clients:
             known = ", ".join(sorted(self.clients)) or "none yet"
             raise InventoryError(str(self.file), f"all.children.clients.hosts.{name}", f"no client named {name!r}",
                                  f"known clients: {known}; or give --address to add a new one")
         return self.clients[name]
+
+
+def _need_file(file: str, key: str, path: str | None, what: str) -> None:
+    if path is None:
+        return
+    p = Path(path)
+    if not p.is_file():
+        raise InventoryError(file, key, f"{p} {'is not a file' if p.exists() else 'does not exist'}",
+                             f"put {what} there, or change or remove the key")
+    if not os.access(p, os.R_OK):
+        raise InventoryError(file, key, f"{p} is not readable", f"make it readable by {os.environ.get('USER', 'you')}")
 
 
 # ---------------------------------------------------------------------- load
@@ -257,6 +281,11 @@ class _Checker:
                          f"{hint}allowed keys here: {', '.join(sorted(allowed))}")
 
     def check(self, kind: str, value: Any, path: str) -> Any:
+        if kind in types.CHECKS:
+            try:
+                return types.CHECKS[kind](value)
+            except types.BadValue as e:
+                self.err(path, e.problem, e.fix)
         if kind == "str":
             if not isinstance(value, str) or not value:
                 self.err(path, f"must be a non-empty string, got {value!r}", "quote the value")
@@ -265,37 +294,25 @@ class _Checker:
             if not isinstance(value, bool):
                 self.err(path, f"must be true or false, got {value!r}", "write true or false")
             return value
-        if kind == "int":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                self.err(path, f"must be a whole number, got {value!r}", "write a number such as 4")
+        if kind.startswith("int"):
+            lo, hi = (int(x) for x in kind[4:].split("-")) if ":" in kind else (0, 10**9)
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                self.err(path, f"must be a whole number from {lo} to {hi}, got {value!r}",
+                         f"write a number such as {max(lo, min(4, hi))}")
             return value
         if kind == "port":
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
                 self.err(path, f"must be a TCP port between 1 and 65535, got {value!r}", "write a number such as 1234")
             return value
-        if kind == "address":
-            if not is_address(value):
-                self.err(path, f"{value!r} is not an IP address or DNS name",
-                         "write an address such as 10.0.0.5 or build1.example.com")
-            return value
-        if kind == "ip":
-            try:
-                ipaddress.ip_network(str(value), strict=False)
-            except ValueError:
-                self.err(path, f"{value!r} is not an IP address: the firewall opens the port by source address",
-                         "write the address the build hosts see, such as 10.0.0.21, or a network such as 10.0.0.0/24")
-            return str(value)
-        if kind == "address_list":
+        if kind.endswith("_list"):
             if not isinstance(value, list):
-                self.err(path, f"must be a list of addresses, got {value!r}", "write it as [name1, 10.0.0.5]")
-            return [self.check("address", v, f"{path}[{i}]") for i, v in enumerate(value)]
-        if kind == "str_list":
-            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-                self.err(path, f"must be a list of strings, got {value!r}", "write it as [\"a\", \"b\"]")
-            return value
+                self.err(path, f"must be a list, got {value!r}", "write it as [a, b]")
+            return [self.check(kind.removesuffix("_list"), v, f"{path}[{i}]") for i, v in enumerate(value)]
         if kind == "path":
-            if not isinstance(value, str) or not value:
-                self.err(path, f"must be a file path, got {value!r}", "write a path, relative to the inventory file or absolute")
+            try:
+                value = types.local_path(value)
+            except types.BadValue as e:
+                self.err(path, e.problem, e.fix)
             p = Path(os.path.expanduser(value))
             return str(p if p.is_absolute() else (self.base / p))
         if kind == "size":
@@ -372,8 +389,7 @@ class _Checker:
         out = {}
         for host, conf in self.mapping(value, path).items():
             p = f"{path}.{host}"
-            if not isinstance(host, str) or not re.match(r"^[A-Za-z0-9.-]+(:\d+)?$", host):
-                self.err(p, f"{host!r} is not a registry host[:port]", "write it as registry.example.com:5000")
+            self.check("registry_host", host, p)
             conf = self.mapping(conf, p)
             self.unknown(conf, REGISTRY_KEYS, p)
             out[host] = {k: self.check(REGISTRY_KEYS[k], v, f"{p}.{k}") for k, v in conf.items()}
@@ -387,7 +403,7 @@ def _walk_hosts(chk: _Checker, group: dict, path: str, inherited: dict, groups: 
     hosts = chk.mapping(group.get("hosts"), f"{path}.hosts")
     for name, hv in hosts.items():
         hp = f"{path}.hosts.{name}"
-        if not isinstance(name, str) or not NAME_RE.match(name):
+        if not isinstance(name, str) or not re.fullmatch(types.NAME, name):
             chk.err(hp, f"{name!r} is not a valid host name",
                     "use lower-case letters, digits and dashes, starting with a letter or digit")
         merged = _deep_merge(gvars, chk.mapping(hv, hp))
@@ -475,13 +491,16 @@ def parse(data: Any, fname: str, base: Path) -> Inventory:
     shared_c = {k: v for k, v in shared.items() if k in CLIENT_KEYS}
     for name, cv in chk.mapping(cgroup.get("hosts"), "all.children.clients.hosts").items():
         cp = f"all.children.clients.hosts.{name}"
-        if not isinstance(name, str) or not NAME_RE.match(name):
+        if not isinstance(name, str) or not re.fullmatch(types.NAME, name):
             chk.err(cp, f"{name!r} is not a valid client name",
                     "use lower-case letters, digits and dashes (it becomes the certificate's CN)")
         if name in hosts:
             chk.err(cp, f"{name!r} is both a build host and a client", "give the client another name")
         merged = _deep_merge(_deep_merge(shared_c, cvars), chk.mapping(cv, cp))
         f = chk.fields(merged, CLIENT_KEYS, cp, required=("address",))
+        if f["ssh_address"] is None and f["connection"] == "ssh" and "/" in f["address"]:
+            chk.err(f"{cp}.ssh_address", f"is missing, and address {f['address']} is a network, not a machine",
+                    "add `ssh_address:` with the address SSH connects to")
         f["ssh_address"] = f["ssh_address"] or f["address"]
         clients[name] = Client(name=name, **f)
     seen: dict[str, str] = {}

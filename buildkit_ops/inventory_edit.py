@@ -60,26 +60,45 @@ def add_client(path: Path, name: str, values: dict, write: bool = True) -> inven
     entry_ind = next((_indent(l) for l in lines[hi + 1:after] if _content(l)), h_ind + 2)
     new = [" " * entry_ind + f"{name}:"]
     for k, v in values.items():
-        new.append(" " * (entry_ind + 2) + f"{k}: " + yaml.safe_dump(v, default_flow_style=True).strip()
-                   .removesuffix("\n...").removesuffix("..."))
+        new.append(" " * (entry_ind + 2) + f"{k}: " + _scalar(v))
     lines[after:after] = new
     return _replace(path, "\n".join(lines), lambda inv: name in inv.clients and all(
         getattr(inv.clients[name], k) == v for k, v in values.items() if k in ("address", "connection")), write)
 
 
-def remove_client(path: Path, name: str, write: bool = True) -> inventory.Inventory:
-    lines = path.read_text().split("\n")
+def _client_block(lines: list[str], name: str) -> tuple[int, int]:
+    """(index of the client's `NAME:` line, index after its block)."""
     hi, h_ind, after = _hosts_block(lines)
-    start = next((j for j in range(hi + 1, after) if re.match(rf"^\s+{re.escape(name)}:\s*(\{{\}})?\s*(#.*)?$",
-                                                                 lines[j])), None)
+    start = next((j for j in range(hi + 1, after) if re.fullmatch(rf"\s+{re.escape(name)}:\s*(\{{\}})?\s*(#.*)?",
+                                                                     lines[j])), None)
     if start is None:
         raise EditError(f"client {name} not found under all.children.clients.hosts")
     ind = _indent(lines[start])
     stop = start + 1
     while stop < len(lines) and (not lines[stop].strip() or _indent(lines[stop]) > ind):
-        if lines[stop].strip() and _indent(lines[stop]) <= ind:
-            break
         stop += 1
+    return start, stop
+
+
+def set_client_address(path: Path, name: str, address: str, write: bool = True) -> inventory.Inventory:
+    lines = path.read_text().split("\n")
+    start, stop = _client_block(lines, name)
+    line = next((j for j in range(start + 1, stop) if re.fullmatch(r"\s+address:.*", lines[j])), None)
+    if line is None:
+        raise EditError(f"could not find the `address:` line of client {name} in {path}; edit it by hand")
+    lines[line] = lines[line][:_indent(lines[line])] + "address: " + _scalar(address)
+    return _replace(path, "\n".join(lines), lambda inv: inv.clients.get(name) is not None
+                    and inv.clients[name].address == address, write)
+
+
+def _scalar(v) -> str:
+    """A YAML flow scalar for one value (the serializer quotes whatever needs it)."""
+    return yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("\n...").removesuffix("...").strip()
+
+
+def remove_client(path: Path, name: str, write: bool = True) -> inventory.Inventory:
+    lines = path.read_text().split("\n")
+    start, stop = _client_block(lines, name)
     while stop > start + 1 and not lines[stop - 1].strip():
         stop -= 1
     del lines[start:stop]

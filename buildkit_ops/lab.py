@@ -100,6 +100,7 @@ class Lab:
         if self.state == ROOT / ".lab":
             self._buildkit_image(log)
         self._network()
+        self._fence_link_local()
         if any(m.role == "registry" for m in machines):
             self._registry_files()
         with ThreadPoolExecutor(max_workers=len(machines)) as pool:
@@ -168,11 +169,39 @@ class Lab:
             os.replace(tmp, dest)
         return dest
 
+    @property
+    def subnet6(self) -> str:
+        """The lab's IPv6 network (unique local addresses), derived from the IPv4 one."""
+        return "fd00:" + ":".join(self.subnet.split(".")) + "::"
+
+    def address6(self, name: str) -> str:
+        return f"{self.subnet6}{self.machine(name).host}"
+
+    @property
+    def bridge(self) -> str:
+        return f"{self.prefix}-br"[:15]
+
     def _network(self) -> None:
         r = sh(["docker", "network", "inspect", self.network], check=False, capture=True)
-        if r.returncode != 0:
-            sh(["docker", "network", "create", "--subnet", f"{self.subnet}.0/24", "--gateway", f"{self.subnet}.1",
-                "--label", self.label, self.network], capture=True)
+        if r.returncode == 0:
+            net = json.loads(r.stdout)[0]
+            if net.get("EnableIPv6") and net["Options"].get("com.docker.network.bridge.name") == self.bridge:
+                return
+            for m in MACHINES:  # a network of an older lab (IPv4 only): its machines go with it
+                self._remove(m.name)
+            sh(["docker", "network", "rm", self.network], capture=True)
+        sh(["docker", "network", "create", "--subnet", f"{self.subnet}.0/24", "--gateway", f"{self.subnet}.1",
+            "--ipv6", "--subnet", f"{self.subnet6}/64", "--gateway", f"{self.subnet6}1",
+            "-o", f"com.docker.network.bridge.name={self.bridge}", "--label", self.label, self.network],
+           capture=True)
+
+    def _fence_link_local(self) -> None:
+        """Nothing from the lab reaches link-local addresses (169.254.0.0/16: cloud metadata services) through
+        this machine, which may have such services of its own: dropped where the lab's bridge enters it."""
+        for chain in ("DOCKER-USER", "INPUT"):
+            rule = [chain, "-i", self.bridge, "-d", "169.254.0.0/16", "-j", "DROP"]
+            if sh(["iptables", "-C", *rule], check=False, capture=True).returncode != 0:
+                sh(["iptables", "-I", *rule], capture=True)
 
     def _registry_files(self) -> None:
         d = self.state / "registry"
@@ -213,7 +242,7 @@ class Lab:
                 return
             self._remove(m.name)
         args = ["docker", "run", "-d", "--name", c, "--hostname", m.name, "--network", self.network,
-                "--ip", self.address(m.name), "--label", self.label,
+                "--ip", self.address(m.name), "--ip6", self.address6(m.name), "--label", self.label,
                 "--label", f"org.buildkit-ops.state={want_state}", "--label", f"org.buildkit-ops.machine={m.name}"]
         if m.role == "registry":
             args += ["-v", f"{self.state.resolve() / 'registry'}:/etc/docker/registry:ro",
@@ -339,7 +368,7 @@ class Lab:
         machines = {}
         for m in MACHINES:
             info = self._running(m.name)
-            machines[m.name] = {"address": self.address(m.name), "role": m.role,
+            machines[m.name] = {"address": self.address(m.name), "address6": self.address6(m.name), "role": m.role,
                                 "state": (info["State"]["Status"] if info else "absent")}
         reg = {"address": self.registry, "username": REGISTRY_USER, "password": None,
                "ca": str(self.state / "registry" / "ca.crt")}

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -63,12 +64,33 @@ class CA:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
 
+class PKIError(Exception):
+    """A CA, certificate or key file on the operator machine that cannot be used: which file, and what to do."""
+
+
+def read_pem(path: Path, what: str, load):
+    """load(bytes) of a PEM file, or a PKIError naming the file (never its content)."""
+    try:
+        return load(path.read_bytes())
+    except PermissionError:
+        raise PKIError(f"{path}: not readable ({what}); fix its owner or mode") from None
+    except OSError as e:
+        raise PKIError(f"{path}: cannot be read ({e.strerror}); it holds {what}") from None
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise PKIError(f"{path}: not a valid PEM {what} (corrupt or truncated?). Restore it from your backup; "
+                       f"if it is lost, move the PKI directory aside and run `invoke provision` to start a new one "
+                       f"(then `invoke add-client` for every client)") from None
+
+
+def load_cert(path: Path) -> x509.Certificate:
+    return read_pem(path, "certificate", x509.load_pem_x509_certificate)
+
+
 def load_ca(pki_dir: Path) -> CA | None:
     crt, key = pki_dir / "ca.crt", pki_dir / "ca.key"
     if not crt.exists() or not key.exists():
         return None
-    return CA(x509.load_pem_x509_certificate(crt.read_bytes()),
-              serialization.load_pem_private_key(key.read_bytes(), None))
+    return CA(load_cert(crt), read_pem(key, "private key", lambda b: serialization.load_pem_private_key(b, None)))
 
 
 def create_ca(pki_dir: Path, days: int, name: str = "buildkit-ops CA") -> CA:
@@ -158,7 +180,8 @@ def reissue_reason(crt_path: Path, key_path: Path, ca: CA, renew_days: int,
     """Why the leaf at crt_path must be (re)issued, or None if it is fine."""
     if not crt_path.exists() or not key_path.exists():
         return "missing"
-    cert = x509.load_pem_x509_certificate(crt_path.read_bytes())
+    cert = load_cert(crt_path)
+    read_pem(key_path, "private key", lambda b: serialization.load_pem_private_key(b, None))
     if not signed_by(cert, ca):
         return "signed by another CA"
     left = cert.not_valid_after_utc - _now()
@@ -197,7 +220,7 @@ def ensure_leaf(leaf: Leaf, ca: CA, cn: str, days: int, renew_days: int,
 
 
 def expiry(crt_path: Path) -> dt.datetime:
-    return x509.load_pem_x509_certificate(crt_path.read_bytes()).not_valid_after_utc
+    return load_cert(crt_path).not_valid_after_utc
 
 
 # ---------------------------------------------------------------- CA rotation state

@@ -4,7 +4,6 @@ needed, and prove it answers over mutual TLS."""
 from __future__ import annotations
 
 import base64
-import shlex
 import socket
 import ssl
 import threading
@@ -23,6 +22,7 @@ from . import pki
 from .inventory import BuildHost, Inventory
 from .output import HostResult, Reporter
 from .remote import RemoteError, connect, exec_command
+from .shell import quote
 
 OPERATOR_CN = "buildkit-ops-operator"
 
@@ -43,7 +43,7 @@ class HostSession:
         sudo = "sudo -n " if self.sudo else ""
         if upload:
             # the file goes on stdin; the script is passed as an argument (it holds no secrets then)
-            rc, out, err = exec_command(self.conn, f"{sudo}sh -c {shlex.quote(script)}", _gzip_chunks(upload),
+            rc, out, err = exec_command(self.conn, f"{sudo}sh -c {quote(script)}", _gzip_chunks(upload),
                                         self.host.connect_timeout, timeout)
         else:
             rc, out, err = exec_command(self.conn, f"{sudo}sh -s", [script.encode()], self.host.connect_timeout,
@@ -217,7 +217,8 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter, 
                 rep.step(res, s.role, s.name, "would change", s.detail)
                 if s.diff:
                     rep.text(s.diff.rstrip("\n"))
-                if s.script and not s.diff:
+                if s.script and not s.diff and not s.upload and "BKOPS_EOF" not in s.script:
+                    # (a script that carries a file's content is never shown: it may be a key)
                     rep.text("  $ " + s.script.strip().replace("\n", "\n  $ "))
                 continue
             if s.upload:
@@ -265,8 +266,8 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter, 
             res.info["buildkitd"] = role_buildkitd.summary(facts)
             res.info["platforms"] = role_buildkitd.platforms(facts)
             rep.step(res, "verify", "answers over mutual TLS", "ok", f"{proto}; {res.info['buildkitd']}")
-    except (RemoteError, role_engine.UnsupportedHost, role_buildkitd.PortTaken, ssl.SSLError, TimeoutError,
-            OSError) as e:
+    except (RemoteError, role_engine.UnsupportedHost, role_buildkitd.PortTaken, role_firewall.FirewallConflict,
+            ssl.SSLError, TimeoutError, OSError) as e:
         rep.fail(res, str(e))
     finally:
         if sess is not None:
@@ -312,10 +313,12 @@ def _status(s: Step, check: bool) -> str:
 
 
 def _fetch(sess: HostSession, paths: list[str]) -> dict[str, str]:
-    script = "".join(f"echo @@{p}; base64 -w0 {shlex.quote(p)} 2>/dev/null; echo\n" for p in paths)
+    # sections are numbered: a path is never printed back as a marker (nor run, whatever it holds)
+    script = "".join(f"echo @@f{i}; base64 -w0 {quote(p)} 2>/dev/null; echo\n" for i, p in enumerate(paths))
     rc, out, _ = sess.run(script)
     got = sections(out)
-    return {p: base64.b64decode(got[p]).decode(errors="replace") for p in paths if got.get(p)}
+    return {p: base64.b64decode(got[f"f{i}"]).decode(errors="replace") for i, p in enumerate(paths)
+            if got.get(f"f{i}")}
 
 
 def provision(inv: Inventory, hosts: list[BuildHost], check: bool, rep: Reporter, wait: int = 300,

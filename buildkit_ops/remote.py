@@ -1,8 +1,8 @@
 """SSH to build hosts and clients with Fabric, host keys checked, never accepted blindly."""
 from __future__ import annotations
 
+import logging
 import os
-import shlex
 import socket
 import time
 from collections.abc import Iterable
@@ -10,6 +10,11 @@ from pathlib import Path
 
 import paramiko
 from fabric import Config, Connection
+
+
+# paramiko logs refused tunnel channels (the early TLS probe of a first provision) as errors; with no
+# handler, Python would print them on stderr as stray noise. Our own messages say what went wrong.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 class RemoteError(Exception):
@@ -55,10 +60,6 @@ def connect(name: str, address: str, user: str, port: int, key: str | None, know
     except OSError as e:
         raise RemoteError(f"{target}: unreachable ({e.strerror or e}); check address and ssh_port") from e
     return conn
-
-
-def q(s: str) -> str:
-    return shlex.quote(str(s))
 
 
 def exec_command(conn: Connection, command: str, stdin: Iterable[bytes], open_timeout: float = 10,

@@ -70,19 +70,19 @@ def fw(status, rules, clients):
 @pytest.mark.parametrize("status,rules,clients,scripts", [
     # fresh host: SSH first, then the clients, then enable
     ("Status: inactive", [], {"laptop": "10.0.0.21"},
-     [f"{SSH}\n", f"{LAPTOP}\n", "ufw default deny incoming\nufw default allow outgoing\nufw --force enable\n"]),
+     ["", f"{SSH}\n", f"{LAPTOP}\n", "ufw default deny incoming\nufw default allow outgoing\nufw --force enable\n"]),
     # zero clients: SSH still allowed before enabling
     ("Status: inactive", [], {},
-     [f"{SSH}\n", "", "ufw default deny incoming\nufw default allow outgoing\nufw --force enable\n"]),
+     ["", f"{SSH}\n", "", "ufw default deny incoming\nufw default allow outgoing\nufw --force enable\n"]),
     # converged: nothing
-    (ACTIVE, [SSH, LAPTOP, MINE], {"laptop": "10.0.0.21"}, ["", "", ""]),
+    (ACTIVE, [SSH, LAPTOP, MINE], {"laptop": "10.0.0.21"}, ["", "", "", ""]),
     # a client left the inventory: its rule is kept (and reported) unless dropping is asked for
-    (ACTIVE, [SSH, LAPTOP, OLD, MINE], {"laptop": "10.0.0.21"}, ["", "", "", ""]),
+    (ACTIVE, [SSH, LAPTOP, OLD, MINE], {"laptop": "10.0.0.21"}, ["", "", "", "", ""]),
     (ACTIVE, [SSH, LAPTOP, OLD, MINE], {"laptop": "10.0.0.21", "drop": {"old"}},
-     ["", "ufw delete allow from 10.0.0.9 to any port 1234 proto tcp\n", ""]),
+     ["", "", "ufw delete allow from 10.0.0.9 to any port 1234 proto tcp\n", ""]),
     # a client moved, with --prune-clients: new rule in, old out; the operator's own rule always stays
     (ACTIVE, [SSH, LAPTOP, MINE], {"laptop": "10.0.0.22", "drop": True},
-     ["", "ufw allow from 10.0.0.22 to any port 1234 proto tcp comment 'buildkit-ops client laptop'\n"
+     ["", "", "ufw allow from 10.0.0.22 to any port 1234 proto tcp comment 'buildkit-ops client laptop'\n"
           "ufw delete allow from 10.0.0.21 to any port 1234 proto tcp\n", ""]),
 ])
 def test_firewall_plan(status, rules, clients, scripts):
@@ -103,7 +103,7 @@ def test_firewall_reports_a_kept_rule_of_an_unknown_client():
 def test_firewall_installs_ufw_when_missing_and_still_allows_ssh_first():
     steps = firewall.plan({"ufw_present": "no"}, 2222, 1234, {})
     assert "apt-get install" in steps[0].script
-    assert steps[1].script == "ufw allow 2222/tcp comment 'buildkit-ops ssh'\n"
+    assert steps[2].script == "ufw allow 2222/tcp comment 'buildkit-ops ssh'\n"
     assert steps[-1].script.endswith("ufw --force enable\n")
 
 
@@ -171,7 +171,8 @@ def test_rendered_config_uses_only_keys_buildkit_0_13_knows():
     toml = next(f for f in FILES if f.path.endswith("buildkitd.toml")).content.decode()
     keys = {l.split("=")[0].strip() for l in toml.splitlines() if "=" in l and not l.lstrip().startswith("#")}
     assert keys <= {"debug", "address", "debugAddress", "cert", "key", "ca", "enabled", "max-parallelism", "gc",
-                    "gckeepstorage", "all", "keepDuration", "keepBytes", "filters", "http", "insecure", "mirrors"}
+                    "gckeepstorage", "all", "keepDuration", "keepBytes", "filters", "http", "insecure", "mirrors",
+                    "networkMode", "bridgeName", "bridgeSubnet"}
     assert 'address = ["tcp://0.0.0.0:1234", "unix:///run/buildkit/buildkitd.sock"]' in toml
     assert "[grpc.tls]" in toml  # never a plaintext TCP listener
 

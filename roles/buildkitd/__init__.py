@@ -6,46 +6,28 @@ Compose. The handler recreates the container only when the config, a
 certificate or the image changed; the named cache volume always survives."""
 from __future__ import annotations
 
-import base64
-import difflib
 import hashlib
 import json
-import shlex
+import re
 import tarfile
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
 from buildkit_ops.inventory import BuildHost
+from buildkit_ops.render import File, fix_mode_script, render as render_template, unified_diff, write_file_script
+from buildkit_ops.shell import command, quote
 
 from .. import Step
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 CONTAINER = "buildkitd"
 SOCK = "unix:///run/buildkit/buildkitd.sock"
-
-
-@dataclass
-class File:
-    path: str
-    content: bytes
-    mode: int = 0o644
-    secret: bool = False
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
+# The bridge build steps run on (step_network: sandboxed); entrypoint.sh fences it off from the host.
+BRIDGE_NAME = "buildkit0"
+BRIDGE_SUBNET = "10.10.0.0/16"
 
 
 class PortTaken(Exception):
     pass
-
-
-def _env() -> Environment:
-    return Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined,
-                       keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
 
 
 @lru_cache(maxsize=8)
@@ -69,6 +51,14 @@ def wanted_image_id(host: BuildHost) -> str | None:
     return archive_image_id(str(p), st.st_mtime, st.st_size)
 
 
+def registry_dir(name: str) -> str:
+    """The directory of a registry's CA on the host: its name when that is a plain host[:port], else a hash
+    (a directory name never comes from a value that could hold '/' or '..')."""
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.:-]{0,252}", name) and ".." not in name:
+        return name
+    return "r-" + hashlib.sha256(name.encode()).hexdigest()[:16]
+
+
 def render(host: BuildHost, tls: dict[str, bytes], image_id: str | None) -> list[File]:
     """Every file this role manages on the host, rendered (pure)."""
     bk = host.buildkit
@@ -78,22 +68,26 @@ def render(host: BuildHost, tls: dict[str, bytes], image_id: str | None) -> list
     for name, conf in sorted(bk["registries"].items()):
         registries[name] = {k: v for k, v in conf.items() if k != "ca"}
         if "ca" in conf:
-            registries[name]["ca"] = True
+            registries[name].update(ca=True, dir=registry_dir(name))
             ca = Path(conf["ca"])
             if not ca.is_file():
                 raise FileNotFoundError(f"{host.name}: buildkit.registries.{name}.ca: {ca} does not exist; put the "
                                         f"registry's CA certificate there or remove the key from the inventory")
-            files.append(File(f"{d}/registries/{name}/ca.crt", ca.read_bytes()))
-    toml = _env().get_template("buildkitd.toml.j2").render(
-        host=host.name, version=bk["version"], port=bk["port"], debug_address=bk["debug_address"],
-        max_parallelism=bk["max_parallelism"], gc=bk["gc"], registries=registries)
-    files = [File(f"{d}/buildkitd.toml", toml.encode()),
-             File(f"{d}/tls/ca.crt", tls["ca.crt"]),
-             File(f"{d}/tls/server.crt", tls["server.crt"]),
-             File(f"{d}/tls/server.key", tls["server.key"], 0o600, secret=True)] + files
-    compose = _env().get_template("docker-compose.yml.j2").render(
-        host=host.name, image=bk["image"], privileges=bk["privileges"], data_dir=d)
-    return [File(f"{d}/docker-compose.yml", compose.encode())] + files
+            files.append(File(f"{d}/registries/{registry_dir(name)}/ca.crt", ca.read_bytes()))
+    toml = render_template("buildkitd.toml.j2", "toml", host=host.name, version=bk["version"], port=bk["port"],
+                           debug_address=bk["debug_address"], max_parallelism=bk["max_parallelism"], gc=bk["gc"],
+                           registries=registries, step_network=bk["step_network"], bridge_name=BRIDGE_NAME,
+                           bridge_subnet=BRIDGE_SUBNET)
+    entrypoint = render_template("entrypoint.sh.j2", "shell", privileges=bk["privileges"],
+                                 step_network=bk["step_network"], bridge_name=BRIDGE_NAME)
+    compose = render_template("docker-compose.yml.j2", "compose", host=host.name, image=bk["image"],
+                              privileges=bk["privileges"], data_dir=d)
+    return [File(f"{d}/docker-compose.yml", compose.encode()),
+            File(f"{d}/buildkitd.toml", toml.encode()),
+            File(f"{d}/entrypoint.sh", entrypoint.encode(), 0o755),
+            File(f"{d}/tls/ca.crt", tls["ca.crt"]),
+            File(f"{d}/tls/server.crt", tls["server.crt"]),
+            File(f"{d}/tls/server.key", tls["server.key"], 0o600, secret=True)] + files
 
 
 def config_hash(files: list[File], image: str) -> str:
@@ -106,9 +100,8 @@ def config_hash(files: list[File], image: str) -> str:
 
 
 def facts(host: BuildHost, files: list[File]) -> tuple[str, str]:
-    q = shlex.quote
-    paths = " ".join(q(f.path) for f in files)
-    img = q(host.buildkit["image"])
+    paths = command(*(f.path for f in files))
+    img = quote(host.buildkit["image"])
     port = host.buildkit["port"]
     return f"""
 echo @@files
@@ -123,7 +116,9 @@ echo @@port; ss -ltnpH "sport = :{port}" 2>/dev/null | head -3 || true
 
 # What buildkitd says of itself over its local socket: one `docker exec`.
 VERIFY_FACTS = (f"docker exec {CONTAINER} sh -c 'echo @@version; buildkitd --version; echo @@workers; "
-                f"buildctl --addr {SOCK} debug workers' 2>/dev/null || true\n")
+                f"buildctl --addr {SOCK} debug workers; echo @@step_network; buildctl --addr {SOCK} debug workers -v "
+                f"| grep -o \"worker.network:[[:space:]]*[a-z]*\" | head -1 | sed \"s/.*:[[:space:]]*//\"' "
+                f"2>/dev/null || true\n")
 
 
 def parse_files(text: str) -> dict[str, tuple[str, str, str]]:
@@ -134,26 +129,6 @@ def parse_files(text: str) -> dict[str, tuple[str, str, str]]:
             sha, mode, owner, path = parts
             out[path] = (sha, mode, owner)
     return out
-
-
-def write_file_script(f: File) -> str:
-    """Atomic upload: decode into a temp file beside the target, set mode and owner, rename."""
-    q = shlex.quote
-    tmp = f"{f.path}.bkops-tmp"
-    b64 = base64.b64encode(f.content).decode()
-    lines = [b64[i:i + 76] for i in range(0, len(b64), 76)]
-    return (f"mkdir -p {q(str(Path(f.path).parent))}\n"
-            f"(umask 077; base64 -d > {q(tmp)} <<'BKOPS_EOF'\n" + "\n".join(lines) + "\nBKOPS_EOF\n)\n"
-            f"chmod {f.mode:o} {q(tmp)} && chown root:root {q(tmp)} && mv -f {q(tmp)} {q(f.path)}\n")
-
-
-def unified_diff(f: File, current: str | None) -> str:
-    if f.secret:
-        return f"--- {f.path}\n+++ {f.path}\n(secret: content not shown)\n"
-    old = (current or "").splitlines(keepends=True)
-    new = f.content.decode().splitlines(keepends=True)
-    return "".join(difflib.unified_diff(old, new, f"{f.path} (host)" if current is not None else "/dev/null",
-                                        f"{f.path} (wanted)"))
 
 
 def plan(host: BuildHost, files: list[File], facts: dict[str, str], image_id: str | None,
@@ -174,7 +149,8 @@ def plan(host: BuildHost, files: list[File], facts: dict[str, str], image_id: st
             steps.append(Step("buildkitd", name, False))
             continue
         why = "new" if sha == "-" else ("content" if sha != f.sha256 else f"mode {mode} {owner}")
-        steps.append(Step("buildkitd", name, True, why, script=write_file_script(f),
+        script = write_file_script(f) if sha != f.sha256 else fix_mode_script(f)
+        steps.append(Step("buildkitd", name, True, why, script=script,
                           diff=unified_diff(f, (current or {}).get(f.path)) if sha != f.sha256 else None,
                           notify=["recreate buildkitd"]))
     have_image = facts.get("image", "")
@@ -187,7 +163,7 @@ def plan(host: BuildHost, files: list[File], facts: dict[str, str], image_id: st
                               upload=bk["image_archive"], notify=["recreate buildkitd"]))
     elif not have_image:
         steps.append(Step("buildkitd", f"image {bk['image']}", True, "pull",
-                          script=f"docker pull -q {shlex.quote(bk['image'])}\n", notify=["recreate buildkitd"]))
+                          script=command("docker", "pull", "-q", bk["image"]) + "\n", notify=["recreate buildkitd"]))
     else:
         steps.append(Step("buildkitd", f"image {bk['image']}", False, have_image[:19]))
     want_hash = config_hash(files, image_id or bk["image"])
@@ -229,10 +205,10 @@ def handler_script(host: BuildHost, files: list[File], image_id: str | None, wai
                    force: bool = False) -> str:
     """Wait for running builds, compose up with the new config hash (Compose recreates the container when it
     differs; the cache volume stays), then wait until buildkitd answers."""
-    d = shlex.quote(host.buildkit["data_dir"])
+    compose_file = quote(host.buildkit["data_dir"] + "/docker-compose.yml")
     h = config_hash(files, image_id or host.buildkit["image"])
     return drain_script(wait, force) + f"""T=$(mktemp)
-if ! BKOPS_CONFIG_HASH={h} docker compose -f {d}/docker-compose.yml up -d --remove-orphans --quiet-pull >"$T" 2>&1
+if ! BKOPS_CONFIG_HASH={h} docker compose -f {compose_file} up -d --remove-orphans --quiet-pull >"$T" 2>&1
 then tail -20 "$T" >&2; rm -f "$T"; exit 1; fi
 rm -f "$T"
 for i in $(seq 1 120); do

@@ -1,14 +1,21 @@
-"""firewall: ufw denies inbound by default; SSH is allowed before anything
-else (so the operator is never locked out, with zero clients too, or if a run
-stops half-way); the BuildKit port opens only to the inventory's clients.
+"""firewall: ufw denies inbound by default, over IPv4 and IPv6; SSH is allowed
+before anything else (so the operator is never locked out, with zero clients
+too, or if a run stops half-way); the BuildKit port opens only to the
+inventory's clients.
 
 buildkitd runs with host networking, so Docker adds no NAT rule that would
 bypass ufw (see LAB-NOTES: a published port is reachable by everyone).
-Only rules whose comment starts with "buildkit-ops" are ever touched.
+Only rules whose comment starts with "buildkit-ops" are ever changed, with one
+exception: a rule of someone else's that opens the BuildKit port (say a
+hand-made `ufw allow 1234/tcp`) defeats the allowlist, so it fails the run
+until `provision --prune-clients` deletes it (or the operator narrows it).
 """
 from __future__ import annotations
 
 import re
+import shlex
+
+from buildkit_ops.shell import command
 
 from .. import Step
 
@@ -16,43 +23,124 @@ FACTS = r"""
 echo @@ufw_present; command -v ufw >/dev/null 2>&1 && echo yes || echo no
 echo @@ufw_status; ufw status verbose 2>/dev/null | head -4
 echo @@ufw_rules; ufw show added 2>/dev/null | grep '^ufw ' || true
+echo @@ufw_ipv6; sed -n 's/^IPV6=//p' /etc/default/ufw 2>/dev/null | tail -1
 """
 
 TAG = "buildkit-ops"
-CLIENT_RULE = re.compile(r"^ufw allow from (\S+) to any port (\d+) proto tcp comment '" + TAG + r" client (\S+)'$")
+CLIENT_RULE = re.compile(r"ufw allow from (\S+) to any port (\d+) proto tcp comment '" + TAG + r" client (\S+)'")
 
 
-def ssh_rule(ssh_port: int) -> str:
-    return f"allow {ssh_port}/tcp comment '{TAG} ssh'"
+class FirewallConflict(Exception):
+    """Rules that are not ours open the BuildKit port to more than the clients."""
 
 
-def client_rule(address: str, port: int, name: str) -> str:
-    return f"allow from {address} to any port {port} proto tcp comment '{TAG} client {name}'"
+def ssh_rule(ssh_port: int) -> list[str]:
+    return ["allow", f"{ssh_port}/tcp", "comment", f"{TAG} ssh"]
+
+
+def client_rule(address: str, port: int, name: str) -> list[str]:
+    return ["allow", "from", address, "to", "any", "port", str(port), "proto", "tcp", "comment", f"{TAG} client {name}"]
+
+
+def ufw(words: list[str]) -> str:
+    return command("ufw", *words) + "\n"
+
+
+def _ports_cover(spec: str, port: int) -> bool:
+    """'1234', '1234/tcp', '1000:2000/tcp', '22,1234' -> does it include port (over TCP)?"""
+    ports, _, proto = spec.partition("/")
+    if proto and proto not in ("tcp", "any"):
+        return False
+    for part in ports.split(","):
+        lo, _, hi = part.partition(":")
+        if lo.isdigit() and (hi or lo).isdigit() and int(lo) <= port <= int(hi or lo):
+            return True
+    return False
+
+
+def _rule_words(rule: str) -> list[str]:
+    """`ufw allow 1234/tcp comment 'x'` -> ['allow', '1234/tcp'] (what `ufw delete` takes)."""
+    try:
+        words = shlex.split(rule)[1:]
+    except ValueError:
+        return []
+    return words[:words.index("comment")] if "comment" in words else words
+
+
+def opens_port(rule: str, port: int) -> bool:
+    """Does this `ufw show added` line let anyone in to port/tcp? (allow or limit, inbound, that port or all)"""
+    words = _rule_words(rule)
+    if not words or words[0] not in ("allow", "limit"):
+        return False
+    words = words[1:]
+    if words[:1] == ["out"]:
+        return False
+    if words[:1] == ["in"]:
+        words = words[1:]
+    if words[:1] == ["on"]:
+        words = words[2:]
+    if len(words) == 1:  # simple syntax: `allow 1234/tcp`, `allow 1000:2000`, or an application profile
+        return _ports_cover(words[0], port)
+    if "proto" in words and words[words.index("proto") + 1:][:1] not in (["tcp"], ["any"]):
+        return False
+    if "to" in words:
+        dest = words[words.index("to") + 1:]
+        if "port" in dest:
+            return _ports_cover(dest[dest.index("port") + 1], port)
+        if "app" in dest:
+            return False
+        return True  # to any address, every port
+    return "from" in words and "port" not in words[words.index("from"):][2:3]
+
+
+def foreign_openings(facts: dict[str, str], port: int) -> list[str]:
+    """Rules not tagged by us that open the BuildKit port."""
+    return [r.strip() for r in facts.get("ufw_rules", "").splitlines()
+            if r.strip() and f"comment '{TAG}" not in r and opens_port(r.strip(), port)]
 
 
 def plan(facts: dict[str, str], ssh_port: int, port: int, clients: dict[str, str],
          drop: bool | set[str] = False) -> list[Step]:
     """clients: name -> address of every client that may reach `port`.
-    A rule for a client that is not in the inventory is kept (a client is never dropped by accident) unless
-    drop is True (`provision --prune-clients`) or names it (`remove-client NAME`)."""
+    A rule for a client that is not in the inventory (or no longer at that address) is kept (a client is never
+    dropped by accident) unless drop is True (`provision --prune-clients`) or names it (`remove-client NAME`,
+    `add-client NAME --address NEW`)."""
     if facts.get("ufw_present") != "yes":
         return [Step("firewall", "ufw installed", True, "install ufw",
                      script="DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ufw\n")] + \
-            plan({"ufw_present": "yes", "ufw_status": "", "ufw_rules": ""}, ssh_port, port, clients)
+            plan({"ufw_present": "yes", "ufw_status": "", "ufw_rules": "", "ufw_ipv6": "yes"}, ssh_port, port,
+                 clients)
     rules = [r.strip() for r in facts.get("ufw_rules", "").splitlines() if r.strip()]
     status = facts.get("ufw_status", "")
+    active = "Status: active" in status
     steps: list[Step] = []
 
-    want_ssh = "ufw " + ssh_rule(ssh_port)
-    if want_ssh in rules:
+    foreign = foreign_openings(facts, port)
+    if foreign and drop is not True:
+        raise FirewallConflict(
+            f"ufw rules not made by buildkit-ops open port {port}/tcp beyond the clients: "
+            + "; ".join(foreign) + f". Re-run with --prune-clients to delete them, or narrow them so they do not "
+            f"cover port {port}")
+
+    want_ssh = ufw(ssh_rule(ssh_port))
+    if facts.get("ufw_ipv6", "yes") == "yes":
+        steps.append(Step("firewall", "IPv6 filtered too", False, "IPV6=yes"))
+    else:
+        # IPv6 traffic is not filtered at all until ufw manages ip6tables; the SSH rule is added again so that
+        # its IPv6 twin exists before the reload (an operator on IPv6 keeps their session)
+        steps.append(Step("firewall", "IPv6 filtered too", True, f"IPV6={facts.get('ufw_ipv6') or 'unset'} -> yes",
+                          script="if grep -q '^IPV6=' /etc/default/ufw; then sed -i 's/^IPV6=.*/IPV6=yes/' "
+                                 "/etc/default/ufw; else echo IPV6=yes >> /etc/default/ufw; fi\n" + want_ssh
+                                 + ("ufw reload >/dev/null\n" if active else "")))
+
+    if want_ssh.strip() in rules:
         steps.append(Step("firewall", f"ssh {ssh_port}/tcp allowed", False))
     else:
-        steps.append(Step("firewall", f"ssh {ssh_port}/tcp allowed", True, "allow SSH first",
-                          script=f"ufw {ssh_rule(ssh_port)}\n"))
+        steps.append(Step("firewall", f"ssh {ssh_port}/tcp allowed", True, "allow SSH first", script=want_ssh))
 
     have_clients = {}
     for r in rules:
-        m = CLIENT_RULE.match(r)
+        m = CLIENT_RULE.fullmatch(r)
         if m:
             have_clients[(m.group(1), int(m.group(2)), m.group(3))] = r
     want = {(addr, port, name) for name, addr in clients.items()}
@@ -60,18 +148,22 @@ def plan(facts: dict[str, str], ssh_port: int, port: int, clients: dict[str, str
     stale = sorted(set(have_clients) - want, key=lambda t: t[2])
     gone = [t for t in stale if drop is True or (drop and t[2] in drop)]
     kept = [t for t in stale if t not in gone]
-    script = "".join(f"ufw {client_rule(a, p, n)}\n" for a, p, n in add)
-    script += "".join(f"ufw delete allow from {a} to any port {p} proto tcp\n" for a, p, n in gone)
+    script = "".join(ufw(client_rule(a, p, n)) for a, p, n in add)
+    script += "".join(command("ufw", "delete", "allow", "from", a, "to", "any", "port", str(p), "proto", "tcp") + "\n"
+                      for a, p, n in gone)
     detail = ", ".join([f"+{n} ({a})" for a, p, n in add] + [f"-{n} ({a})" for a, p, n in gone])
     names = ", ".join(sorted(clients)) or "no clients"
     steps.append(Step("firewall", f"port {port}/tcp open to: {names}", bool(script), detail, script=script))
     for a, p, n in kept:
         steps.append(Step("firewall", f"rule for {n} ({a}) kept", False,
-                          f"{n} is not in the inventory: `invoke remove-client {n}` or `provision --prune-clients` "
-                          f"closes it"))
+                          f"{n} is not in the inventory at {a}: `invoke remove-client {n}` or "
+                          f"`provision --prune-clients` closes it"))
+    if foreign:  # only with --prune-clients (drop is True)
+        steps.append(Step("firewall", f"rules of others opening port {port}/tcp", True,
+                          "deleted: " + "; ".join(foreign),
+                          script="".join(command("ufw", "delete", *_rule_words(r)) + "\n" for r in foreign)))
 
     defaults_ok = "deny (incoming)" in status and "allow (outgoing)" in status
-    active = "Status: active" in status
     if defaults_ok and active:
         steps.append(Step("firewall", "ufw active, inbound denied by default", False))
     else:

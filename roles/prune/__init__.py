@@ -3,12 +3,11 @@ from the inventory's buildkit.prune_schedule; removed again when the key goes.
 It complements BuildKit's own GC policy with a hard size or age cap."""
 from __future__ import annotations
 
-import shlex
-
 from buildkit_ops.inventory import BuildHost
+from buildkit_ops.render import File, render as render_template, unified_diff, write_file_script
 
 from .. import Step
-from ..buildkitd import File, _env, unified_diff, write_file_script
+from ..buildkitd import CONTAINER, SOCK
 
 UNIT = "buildkit-ops-prune"
 PATHS = [f"/etc/systemd/system/{UNIT}.service", f"/etc/systemd/system/{UNIT}.timer"]
@@ -19,23 +18,26 @@ FACTS = ("echo @@prune; for f in " + " ".join(PATHS) + "; do "
          f"systemctl is-active {UNIT}.timer 2>/dev/null || true\n")
 
 
+def prune_command(sched: dict) -> list[str]:
+    """The prune, as the argument list of the unit's ExecStart (escaped for systemd by the template)."""
+    args = ["/usr/bin/docker", "exec", CONTAINER, "buildctl", "--addr", SOCK, "prune"]
+    if sched.get("keep_storage") is not None:
+        args += ["--keep-storage", f"{sched['keep_storage'] / 1e6:g}"]
+    if sched.get("keep_duration") is not None:
+        args += ["--keep-duration", f"{sched['keep_duration']}s"]
+    for f in sched.get("filters") or []:
+        args += ["--filter", f]
+    if sched.get("all"):
+        args.append("--all")
+    return args
+
+
 def render(host: BuildHost) -> list[File]:
     sched = host.buildkit.get("prune_schedule")
     if not sched:
         return []
-    args = ""
-    if sched.get("keep_storage") is not None:
-        args += f" --keep-storage {sched['keep_storage'] / 1e6:g}"
-    if sched.get("keep_duration") is not None:
-        args += f" --keep-duration {sched['keep_duration']}s"
-    for f in sched.get("filters") or []:
-        args += f" --filter {shlex.quote(f)}"
-    if sched.get("all"):
-        args += " --all"
-    env = _env()
-    return [File(PATHS[0], env.get_template(f"{UNIT}.service.j2").render(host=host.name, args=args).encode()),
-            File(PATHS[1], env.get_template(f"{UNIT}.timer.j2").render(host=host.name,
-                                                                       calendar=sched["calendar"]).encode())]
+    return [File(PATHS[0], render_template(f"{UNIT}.service.j2", "systemd", command=prune_command(sched)).encode()),
+            File(PATHS[1], render_template(f"{UNIT}.timer.j2", "systemd", calendar=sched["calendar"]).encode())]
 
 
 def plan(host: BuildHost, facts: dict[str, str], current: dict[str, str] | None = None) -> list[Step]:

@@ -1,0 +1,190 @@
+"""Rendering files for a host so that no value can change their structure.
+
+Validation at load is the first wall; this is the second, and it holds on its
+own. Each kind of file has a Jinja environment whose `finalize` hook escapes
+every `{{ expression }}` for that file's language, the way HTML templates
+autoescape:
+
+  toml     TOML values: strings as basic strings with every control character
+           escaped, booleans, integers and lists of those. A quoted table key
+           (`[registry.{{ name }}]`) is a TOML quoted key.
+  compose  YAML values for docker-compose.yml: JSON strings (valid YAML flow
+           scalars) with `$` doubled, so Compose interpolates nothing.
+  shell    shell scripts: every value one quoted word (see shell.py).
+  systemd  unit file values: `%` doubled (no specifiers); a control character
+           cannot be written at all (a unit file has no escape for a newline in
+           a plain value) and is refused. Command lines go through the
+           `systemd_command` filter: every argument double-quoted with C escapes,
+           `%` and `$` doubled.
+
+A value that is neither a string, a number, a boolean nor a list of those is
+refused: templates never format dicts or objects by accident. Template text
+itself (keys, comments, table headers) is constant.
+
+Also here: managed files (`File`), their atomic upload script and their
+check-mode diff, shared by every role that writes files on a host.
+"""
+from __future__ import annotations
+
+import base64
+import difflib
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from .shell import quote
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+class RenderError(ValueError):
+    """A value that cannot be written safely into a file of that kind."""
+
+
+class Escaped(str):
+    """Text already escaped for its target (a filter's output): finalize passes it through."""
+
+
+# ------------------------------------------------------------------ escapers
+
+def json_string(s: str) -> str:
+    """A double-quoted string that is valid JSON, TOML (basic string) and YAML: every character outside
+    printable ASCII escaped as \\uXXXX, DEL included (JSON leaves it raw; TOML and YAML refuse it raw)."""
+    return json.dumps(s, ensure_ascii=True).replace("\x7f", "\\u007f")
+
+
+def toml_value(v: Any) -> str:
+    if isinstance(v, Escaped):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return json_string(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    raise RenderError(f"cannot write a {type(v).__name__} into TOML: {v!r}")
+
+
+def compose_value(v: Any) -> str:
+    if isinstance(v, Escaped):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return json_string(v.replace("$", "$$"))
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(compose_value(x) for x in v) + "]"
+    raise RenderError(f"cannot write a {type(v).__name__} into docker-compose.yml: {v!r}")
+
+
+def _no_control(s: str) -> None:
+    bad = next((c for c in s if ord(c) < 0x20 or ord(c) == 0x7f), None)
+    if bad is not None:
+        raise RenderError(f"{s!r} holds the control character {bad!r}, which a systemd unit cannot carry")
+
+
+def systemd_value(v: Any) -> str:
+    """A plain unit file value (the rest of the line after `Key=`)."""
+    if isinstance(v, Escaped):
+        return v
+    if isinstance(v, bool) or not isinstance(v, (str, int)):
+        raise RenderError(f"cannot write a {type(v).__name__} into a systemd unit: {v!r}")
+    s = str(v)
+    _no_control(s)
+    return s.replace("%", "%%")
+
+
+def systemd_arg(s: str) -> str:
+    """One argument of an Exec*= command line: as it is when it holds only plain characters, else
+    double-quoted and C-escaped, with no specifiers and no variables."""
+    if re.fullmatch(r"[A-Za-z0-9/_.:=,+@-]+", str(s)):
+        return str(s)
+    out = []
+    for ch in str(s):
+        if ch in '\\"':
+            out.append("\\" + ch)
+        elif ch == "%":
+            out.append("%%")
+        elif ch == "$":
+            out.append("$$")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7f:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def systemd_command(words: list[str]) -> Escaped:
+    return Escaped(" ".join(systemd_arg(w) for w in words))
+
+
+def shell_value(v: Any) -> str:
+    if isinstance(v, Escaped):
+        return v
+    if isinstance(v, bool) or not isinstance(v, (str, int)):
+        raise RenderError(f"cannot write a {type(v).__name__} into a shell script: {v!r}")
+    return quote(v)
+
+
+FINALIZERS: dict[str, Callable[[Any], str]] = {"toml": toml_value, "compose": compose_value,
+                                                "systemd": systemd_value, "shell": shell_value}
+
+
+def environment(kind: str) -> Environment:
+    """The Jinja environment for templates of one kind (toml, compose, systemd, shell)."""
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined,
+                      keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+                      finalize=FINALIZERS[kind], autoescape=False)
+    env.filters["systemd_command"] = systemd_command
+    return env
+
+
+def render(template: str, kind: str, **values: Any) -> str:
+    return environment(kind).get_template(template).render(**values)
+
+
+# ------------------------------------------------------------------ managed files
+
+@dataclass
+class File:
+    path: str
+    content: bytes
+    mode: int = 0o644
+    secret: bool = False
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+def write_file_script(f: File) -> str:
+    """Atomic upload: decode into a temp file beside the target, set mode and owner, rename."""
+    tmp = f"{f.path}.bkops-tmp"
+    b64 = base64.b64encode(f.content).decode()
+    lines = [b64[i:i + 76] for i in range(0, len(b64), 76)]
+    return (f"mkdir -p {quote(str(Path(f.path).parent))}\n"
+            f"(umask 077; base64 -d > {quote(tmp)} <<'BKOPS_EOF'\n" + "\n".join(lines) + "\nBKOPS_EOF\n)\n"
+            f"chmod {f.mode:o} {quote(tmp)} && chown root:root {quote(tmp)} && mv -f {quote(tmp)} {quote(f.path)}\n")
+
+
+def fix_mode_script(f: File) -> str:
+    """The content is right, only mode or owner differ: fix those (nothing of the content travels)."""
+    return f"chmod {f.mode:o} {quote(f.path)} && chown root:root {quote(f.path)}\n"
+
+
+def unified_diff(f: File, current: str | None) -> str:
+    if f.secret:
+        return f"--- {f.path}\n+++ {f.path}\n(secret: content not shown)\n"
+    old = (current or "").splitlines(keepends=True)
+    new = f.content.decode().splitlines(keepends=True)
+    return "".join(difflib.unified_diff(old, new, f"{f.path} (host)" if current is not None else "/dev/null",
+                                        f"{f.path} (wanted)"))
