@@ -22,7 +22,8 @@ from . import pki
 from .inventory import Client, Inventory
 from .output import HostResult, Reporter
 from .remote import RemoteError, connect, exec_command
-from .shell import command, quote
+from .render import safe_dirname
+from .shell import quote
 
 CERT_FILES = ("ca.pem", "cert.pem", "key.pem")
 
@@ -74,8 +75,9 @@ D=${DOCKER_CONFIG:-$HOME/.docker}
 echo @@docker_config; echo "$D"
 echo @@buildx; docker buildx version 2>/dev/null || true
 echo @@trap; BX=${BUILDX_CONFIG:-$D/buildx}; [ -f "$BX/buildkitd.default.toml" ] && echo "$BX/buildkitd.default.toml" || true
-echo @@state; cat "$D/buildkit-ops/$B/state" 2>/dev/null || true
-echo @@certsums; for f in ca.pem cert.pem key.pem; do sha256sum < "$D/buildkit-ops/$B/$f" 2>/dev/null | cut -c1-64; done
+F="$D/buildkit-ops/$DIR"
+echo @@state; cat "$F/state" 2>/dev/null || true
+echo @@certsums; for f in ca.pem cert.pem key.pem; do sha256sum < "$F/$f" 2>/dev/null | cut -c1-64; done
 echo @@builder; docker buildx inspect "$B" >/dev/null 2>&1 && echo present || echo absent
 """
 
@@ -83,7 +85,8 @@ echo @@builder; docker buildx inspect "$B" >/dev/null 2>&1 && echo present || ec
 def bootstrap_script(client: Client, nodes: list[dict], files: dict[str, bytes], state: str) -> str:
     """Write the certificates (atomically, key 0600) and (re)create the builder. Every value is a quoted word or
     a shell variable holding one; the files' paths are built from $D (the client's own docker config dir)."""
-    s = (f'set -e\nD=${{DOCKER_CONFIG:-$HOME/.docker}}\nB={quote(client.builder)}\nF="$D/buildkit-ops/$B"\n'
+    s = (f'set -e\nD=${{DOCKER_CONFIG:-$HOME/.docker}}\nB={quote(client.builder)}\n'
+         f'F="$D/buildkit-ops/"{quote(safe_dirname(client.builder))}\n'
          'mkdir -p "$F"\nchmod 700 "$D/buildkit-ops" "$F"\n')
     for name in CERT_FILES:
         b64 = base64.b64encode(files[name]).decode()
@@ -131,7 +134,7 @@ def preflight(client: Client) -> tuple[ClientSession, dict[str, str]]:
         sess = ClientSession(client)
     except RemoteError as e:
         raise ClientError(f"cannot reach {client.name} to set up its builder: {e}") from None
-    rc, out, err = sess.run(f"B={quote(client.builder)}\n" + FACTS)
+    rc, out, err = sess.run(f"B={quote(client.builder)}\nDIR={quote(safe_dirname(client.builder))}\n" + FACTS)
     facts = sections(out)
     problem = None
     if rc != 0:
@@ -187,7 +190,8 @@ def unbootstrap(client: Client) -> str:
     try:
         # the builder name is validated (no '/', no '..'), and quoted here anyway
         rc, out, err = sess.run(f'D=${{DOCKER_CONFIG:-$HOME/.docker}}\nB={quote(client.builder)}\n'
-                                'docker buildx rm "$B" >/dev/null 2>&1 || true\nrm -rf "$D/buildkit-ops/$B"\n')
+                                f'F="$D/buildkit-ops/"{quote(safe_dirname(client.builder))}\n'
+                                'docker buildx rm "$B" >/dev/null 2>&1 || true\nrm -rf "$F"\n')
         return "builder and certificates removed" if rc == 0 else f"cleanup failed: {err.strip()}"
     finally:
         sess.close()

@@ -19,6 +19,7 @@ from .inventory import BuildHost, Client, Inventory, is_ip
 from .output import HostResult, Reporter
 from .provision import HostSession
 from .remote import RemoteError
+from .render import safe_dirname
 from .shell import quote
 
 SOCK = role_buildkitd.SOCK
@@ -203,7 +204,7 @@ def doctor(inv: Inventory, client: Client) -> list[tuple[str, str, str]]:
     except RemoteError as e:
         return [("-", "problem", f"cannot reach {client.name} to look: {e}")]
     b = quote(client.builder)
-    parts = [f'D=${{DOCKER_CONFIG:-$HOME/.docker}}; F="$D/buildkit-ops/"{b}\n'
+    parts = [f'D=${{DOCKER_CONFIG:-$HOME/.docker}}; F="$D/buildkit-ops/"{quote(safe_dirname(client.builder))}\n'
              'echo @@cert; base64 -w0 "$F/cert.pem" 2>/dev/null; echo\n'
              'echo @@ca; base64 -w0 "$F/ca.pem" 2>/dev/null; echo\n'
              f'echo @@builder; docker buildx inspect {b} >/dev/null 2>&1 && echo present || echo absent\n']

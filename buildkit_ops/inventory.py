@@ -41,6 +41,8 @@ class InventoryError(Exception):
     """A problem in the inventory: where, what, and how to fix it."""
 
     def __init__(self, file: str, path: str, problem: str, fix: str):
+        # a key can be hostile too (a host named "b\nx"): it is shown escaped, on one line
+        path = "".join(c if c.isprintable() else repr(c)[1:-1] for c in path)
         self.file, self.path, self.problem, self.fix = file, path, problem, fix
         super().__init__(f"{file}: {path}: {problem}\n  fix: {fix}")
 
@@ -295,10 +297,11 @@ class _Checker:
                 self.err(path, f"must be true or false, got {value!r}", "write true or false")
             return value
         if kind.startswith("int"):
-            lo, hi = (int(x) for x in kind[4:].split("-")) if ":" in kind else (0, 10**9)
-            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                self.err(path, f"must be a whole number from {lo} to {hi}, got {value!r}",
-                         f"write a number such as {max(lo, min(4, hi))}")
+            lo, hi = (int(x) for x in kind[4:].split("-")) if ":" in kind else (0, None)
+            if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi and value > hi):
+                span = f" from {lo} to {hi}" if hi else ""
+                self.err(path, f"must be a whole number{span}, got {value!r}",
+                         f"write a number{span}, without quotes")
             return value
         if kind == "port":
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:

@@ -87,7 +87,7 @@ def compose_value(v: Any) -> str:
 
 
 def _no_control(s: str) -> None:
-    bad = next((c for c in s if ord(c) < 0x20 or ord(c) == 0x7f), None)
+    bad = next((c for c in s if not c.isprintable()), None)
     if bad is not None:
         raise RenderError(f"{s!r} holds the control character {bad!r}, which a systemd unit cannot carry")
 
@@ -118,6 +118,8 @@ def systemd_arg(s: str) -> str:
             out.append("$$")
         elif ord(ch) < 0x20 or ord(ch) == 0x7f:
             out.append(f"\\x{ord(ch):02x}")
+        elif not ch.isprintable():  # e.g. U+2028, which some readers take for a line break
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xffff else f"\\U{ord(ch):08x}")
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'
@@ -150,6 +152,14 @@ def environment(kind: str) -> Environment:
 
 def render(template: str, kind: str, **values: Any) -> str:
     return environment(kind).get_template(template).render(**values)
+
+
+def safe_dirname(name: str) -> str:
+    """A directory name made from a value: the value itself when it is plain (letters, digits, '.', '_', ':',
+    '-', no '..'), else a hash of it. A path never follows a value out of its parent directory."""
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", name) and ".." not in name:
+        return name
+    return "h-" + hashlib.sha256(name.encode()).hexdigest()[:16]
 
 
 # ------------------------------------------------------------------ managed files

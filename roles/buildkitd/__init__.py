@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import tarfile
 from functools import lru_cache
 from pathlib import Path
 
 from buildkit_ops.inventory import BuildHost
-from buildkit_ops.render import File, fix_mode_script, render as render_template, unified_diff, write_file_script
+from buildkit_ops.render import (File, fix_mode_script, render as render_template, safe_dirname, unified_diff,
+                                 write_file_script)
 from buildkit_ops.shell import command, quote
 
 from .. import Step
@@ -52,11 +52,8 @@ def wanted_image_id(host: BuildHost) -> str | None:
 
 
 def registry_dir(name: str) -> str:
-    """The directory of a registry's CA on the host: its name when that is a plain host[:port], else a hash
-    (a directory name never comes from a value that could hold '/' or '..')."""
-    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.:-]{0,252}", name) and ".." not in name:
-        return name
-    return "r-" + hashlib.sha256(name.encode()).hexdigest()[:16]
+    """The directory of a registry's CA on the host (under data_dir/registries)."""
+    return safe_dirname(name)
 
 
 def render(host: BuildHost, tls: dict[str, bytes], image_id: str | None) -> list[File]:
