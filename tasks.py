@@ -279,6 +279,11 @@ def cache_prune(c, host=None, keep_storage=None, keep_duration=None, filter=None
         kd = inv_mod.parse_duration(keep_duration) if keep_duration is not None else None
     except ValueError:
         fail("--keep-storage takes a size such as 5GB or 512MB, --keep-duration a duration such as 48h or 7d", 2)
+    for f in filter or []:
+        try:
+            inv_mod.types.prune_filter(f)
+        except inv_mod.types.BadValue as e:
+            fail(f"--filter: {e.problem}\n  fix: {e.fix}", 2)
     if not check and ks is None and kd is None and not filter and not all:
         fail("say what to prune: --keep-storage, --keep-duration, --filter and/or --all (or --check to look)", 2)
     rep = Reporter()
@@ -297,7 +302,9 @@ def cache_prune(c, host=None, keep_storage=None, keep_duration=None, filter=None
             "inventory": INV_HELP})
 @cli_errors
 def status(c, host=None, json_=False, inventory="inventory.yml"):
-    """Per host: versions, buildkitd, cache, certificate expiry and names, firewall vs inventory."""
+    """Per host: versions, buildkitd and its step network, cache, certificate expiry and names, firewall vs
+    inventory (IPv6 filtering, rules of others that open the port). Exits 1 when a host is unreachable or
+    its firewall lets more than the clients in."""
     from buildkit_ops import health
     inv = inv_mod.load(inventory)
     inv.check_files(inv.select(host))
@@ -314,16 +321,19 @@ def status(c, host=None, json_=False, inventory="inventory.yml"):
                 continue
             bk, sc, fw = h["buildkitd"], h.get("server_certificate") or {}, h["firewall"]
             con.print(f"[bold]{name}[/bold]: docker {h['docker']}, compose {h['compose']}, buildkitd {bk['state']} "
-                      f"{bk['version'] or ''} ({bk['platforms']})")
+                      f"{bk['version'] or ''} ({bk['platforms']}), build steps on network: {bk['step_network']}")
             con.print(f"  cache {health.human(h['cache']['total'])} in {h['cache']['records']} records; server cert "
                       f"expires {sc.get('expires', '?')[:10]}, names {'match' if sc.get('names_match') else 'DIFFER'}; "
-                      f"firewall {'active' if fw['active'] else 'INACTIVE'}, allows {', '.join(fw['allowed']) or 'nobody'}")
+                      f"firewall {'active' if fw['active'] else 'INACTIVE'} "
+                      f"({'IPv4 and IPv6' if fw['ipv6'] else 'IPv4 ONLY'}), allows {', '.join(fw['allowed']) or 'nobody'}")
         for cname, cl in doc["clients"].items():
             exp = cl["certificate"]["expires"][:10] if cl["certificate"] else "-"
             con.print(f"client {cname} ({cl['address']}): certificate expires {exp}, {cl['status']}")
         for w in doc["warnings"]:
             con.print(f"[yellow]warning:[/yellow] {w}")
-    if any(not h.get("reachable") for h in doc["hosts"].values()):
+        for w in doc["failures"]:
+            con.print(f"[bold red]failed:[/bold red] {w}")
+    if doc["failures"] or any(not h.get("reachable") for h in doc["hosts"].values()):
         raise Exit(code=1)
 
 

@@ -38,6 +38,8 @@ def _handle_help_first(self: ParseMachine, token: str) -> None:
     if (token in ("--help", "-h") and self.context is not None and token not in self.context.flags
             and self.context.missing_positional_args and self.initial is not None and token in self.initial.flags):
         self.initial.flags[token].value = self.context.name
+        for arg in self.context.missing_positional_args:  # the task will not run: help is printed instead
+            arg.value = ""
         return
     _handle(self, token)
 

@@ -121,8 +121,8 @@ def _cert_info(pem: bytes) -> dict:
 
 def status(inv: Inventory, hosts: list[BuildHost]) -> dict:
     ca = pki.load_ca(inv.pki_dir)
-    doc: dict = {"ca": None, "hosts": {}, "clients": {}, "warnings": []}
-    warn = doc["warnings"]
+    doc: dict = {"ca": None, "hosts": {}, "clients": {}, "warnings": [], "failures": []}
+    warn, failures = doc["warnings"], doc["failures"]
     if ca:
         doc["ca"] = _cert_info(ca.pem)
         if doc["ca"]["days_left"] < WARN_DAYS:
@@ -155,7 +155,8 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> dict:
         info = {"reachable": True, "docker": f.get("docker") or None, "compose": f.get("compose") or None,
                 "buildkitd": {"state": container[0], "started": container[1] if len(container) > 1 else None,
                               "version": (f.get("version") or "").split()[2] if len((f.get("version") or "").split()) > 2 else None,
-                              "platforms": role_buildkitd.platforms(f)},
+                              "platforms": role_buildkitd.platforms(f),
+                              "step_network": f.get("step_network") or None},
                 "cache": _usage(f.get("du"))}
         if container[0] != "running":
             warn.append(f"{h.name}: buildkitd is {container[0]}: run `invoke provision --host {h.name}`")
@@ -173,13 +174,26 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> dict:
                             f"run `invoke rotate-certs --host {h.name}`")
         else:
             info["server_certificate"] = None
+        if info["buildkitd"]["step_network"] == "host":
+            warn.append(f"{h.name}: build steps share the host's network (step_network: host): every build can "
+                        f"reach the host's own services")
         allowed = set()
         for r in (f.get("ufw_rules") or "").splitlines():
-            m = role_firewall.CLIENT_RULE.match(r.strip())
+            m = role_firewall.CLIENT_RULE.fullmatch(r.strip())
             if m and int(m.group(2)) == h.buildkit["port"]:
                 allowed.add(m.group(1))
-        info["firewall"] = {"active": "Status: active" in (f.get("ufw_status") or ""), "allowed": sorted(allowed),
-                            "missing": sorted(wanted_clients - allowed), "extra": sorted(allowed - wanted_clients)}
+        foreign = role_firewall.foreign_openings(f, h.buildkit["port"])
+        ipv6 = (f.get("ufw_ipv6") or "") == "yes"
+        info["firewall"] = {"active": "Status: active" in (f.get("ufw_status") or ""), "ipv6": ipv6,
+                            "allowed": sorted(allowed), "missing": sorted(wanted_clients - allowed),
+                            "extra": sorted(allowed - wanted_clients), "others_opening_port": foreign}
+        if foreign:
+            failures.append(f"{h.name}: rules not made by buildkit-ops open port {h.buildkit['port']}/tcp to more than "
+                            f"the clients: {'; '.join(foreign)}: run `invoke provision --host {h.name} "
+                            f"--prune-clients` to delete them, or narrow them")
+        if not ipv6:
+            failures.append(f"{h.name}: ufw does not filter IPv6 (IPV6= in /etc/default/ufw): the BuildKit port may "
+                            f"be open to everyone over IPv6: run `invoke provision --host {h.name}`")
         if info["firewall"]["missing"] or info["firewall"]["extra"] or not info["firewall"]["active"]:
             warn.append(f"{h.name}: the firewall allowlist differs from the inventory's clients "
                         f"(missing {info['firewall']['missing']}, extra {info['firewall']['extra']}): "

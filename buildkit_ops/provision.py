@@ -323,6 +323,7 @@ def _fetch(sess: HostSession, paths: list[str]) -> dict[str, str]:
 
 def provision(inv: Inventory, hosts: list[BuildHost], check: bool, rep: Reporter, wait: int = 300,
               force: bool = False, reissue: bool = False, drop_clients: bool | set[str] = False) -> list[HostResult]:
+    pki.load_ca(inv.pki_dir)  # a corrupt or unreadable CA stops the run before any host is contacted
     def one(h):
         return provision_host(inv, h, check, rep, wait, force, reissue, drop_clients)
     if len(hosts) == 1:

@@ -176,8 +176,15 @@ def test_remove_client_whose_machine_is_gone(servers):
 
 @pytest.mark.parametrize("args,message", [
     (["nobody"], "no client named 'nobody'"),
-    (["laptop", "--address", "10.77.0.99"], "client laptop already has address 10.77.0.21"),
-    (["bad", "--address", "10.0.0.300.1"], "'10.0.0.300.1' is not an IP address: the firewall opens the port"),
+    (["laptop", "--address", "fe80::1%eth0;reboot"], "--address: 'fe80::1%eth0;reboot' is not an IP address or "
+                                                      "network (no names, no zone ids)"),
+    (["bad", "--address", "10.0.0.300.1"], "'10.0.0.300.1' is not an IP address or network (no names, no zone ids): "
+                                           "the firewall opens the port"),
+    (["bad", "--address", "0.0.0.0/0"], "'0.0.0.0/0' is every address: the port would be open to the whole internet"),
+    (["bad", "--address", "10.77.0.40", "--builder", "../../x"], "'../../x' is not a buildx builder name"),
+    (["bad", "--address", "10.77.0.40", "--ssh-port", "22;id"], "--ssh-port: '22;id' is not a port"),
+    (["bad", "--address", "10.77.0.40", "--ssh-user", "root -oProxyCommand=x"], "is not a user name"),
+    (["bad", "--address", "10.77.0.40", "--connection", "telnet"], "'telnet' is not allowed"),
     (["bad", "--address", "dev.example.com"], "'dev.example.com' is not an IP address"),
     (["twin", "--address", "10.77.0.21"], "10.77.0.21 is already the address of client 'laptop'"),
 ])

@@ -126,12 +126,13 @@ def plan(facts: dict[str, str], ssh_port: int, port: int, clients: dict[str, str
     if facts.get("ufw_ipv6", "yes") == "yes":
         steps.append(Step("firewall", "IPv6 filtered too", False, "IPV6=yes"))
     else:
-        # IPv6 traffic is not filtered at all until ufw manages ip6tables; the SSH rule is added again so that
-        # its IPv6 twin exists before the reload (an operator on IPv6 keeps their session)
+        # Without IPV6=yes ufw does not apply its rules to IPv6 (an active ufw then drops all of it, our SSH rule
+        # included; an inactive one nothing). After the reload ufw manages ip6tables, and the SSH rule is added
+        # again so that its IPv6 twin exists (rules added under IPV6=no are IPv4 only).
         steps.append(Step("firewall", "IPv6 filtered too", True, f"IPV6={facts.get('ufw_ipv6') or 'unset'} -> yes",
                           script="if grep -q '^IPV6=' /etc/default/ufw; then sed -i 's/^IPV6=.*/IPV6=yes/' "
-                                 "/etc/default/ufw; else echo IPV6=yes >> /etc/default/ufw; fi\n" + want_ssh
-                                 + ("ufw reload >/dev/null\n" if active else "")))
+                                 "/etc/default/ufw; else echo IPV6=yes >> /etc/default/ufw; fi\n"
+                                 + ("ufw reload >/dev/null\n" if active else "") + want_ssh))
 
     if want_ssh.strip() in rules:
         steps.append(Step("firewall", f"ssh {ssh_port}/tcp allowed", False))
