@@ -15,7 +15,8 @@ from buildkit_ops.lab import Lab  # noqa: E402
 from buildkit_ops import remote  # noqa: E402
 
 
-LAB_ORDER = ["test_lab", "test_provision", "test_engine", "test_clients", "test_lifecycle", "test_trust_boundary"]
+LAB_ORDER = ["test_lab", "test_provision", "test_engine", "test_clients", "test_lifecycle", "test_trust_boundary",
+             "test_readme"]
 
 
 def pytest_collection_modifyitems(items):

@@ -1,0 +1,88 @@
+"""The README's examples run as written, on the lab: every line of its `sh` blocks (but the two commands,
+which are the demo and this suite), with only the lab's addresses put in for the example ones (no test
+contacts an address outside the lab)."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import pytest
+
+from helpers import ROOT, invoke, restore_inventory
+
+pytestmark = pytest.mark.lab
+
+# README example values -> the lab's; the README is never edited, only the command run
+SUBSTITUTE = {
+    "build1.example.com": "10.77.0.11",
+    "203.0.113.7": "10.77.0.22",
+    "~/.ssh/known_hosts": ".test-known-hosts",
+    "prod.yml": ".test-inv-prod.yml",
+}
+
+
+def readme_blocks() -> list[list[str]]:
+    """The command lines of each ```sh block, comments and continuation comments dropped."""
+    text = (ROOT / "README.md").read_text()
+    blocks = []
+    for body in re.findall(r"```sh\n(.*?)```", text, re.S):
+        lines = [re.sub(r"\s+#.*$", "", l).strip() for l in body.splitlines()]
+        blocks.append([l for l in lines if l and not l.startswith("#")])
+    return blocks
+
+
+def run(line: str) -> subprocess.CompletedProcess:
+    for example, lab in SUBSTITUTE.items():
+        line = line.replace(example, lab)
+    env = dict(os.environ, PATH=f"{ROOT / '.venv/bin'}:{os.environ['PATH']}")
+    return subprocess.run(["bash", "-c", line], cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def blocks(lab):
+    saved = (ROOT / "inventory.yml").read_text()
+    r = invoke("provision")
+    assert r.returncode == 0, r.stderr
+    # the README's `--ssh-user alice`: a developer account on laptop2 that may use Docker
+    pub = (ROOT / ".lab/ssh/id_ed25519.pub").read_text()
+    r = lab.run("laptop2", "id alice >/dev/null 2>&1 || useradd -m -s /bin/sh -G docker alice; "
+                           "install -d -o alice -m 700 /home/alice/.ssh && cat > /home/alice/.ssh/authorized_keys && "
+                           "chown alice /home/alice/.ssh/authorized_keys", capture=True, input=pub)
+    assert r.returncode == 0, r.stderr
+    yield readme_blocks()
+    if (ROOT / ".test-inv-prod.yml").exists() and "alice:" in (ROOT / ".test-inv-prod.yml").read_text():
+        invoke("remove-client", "alice", "-i", ".test-inv-prod.yml")
+    (ROOT / ".test-known-hosts").unlink(missing_ok=True)
+    restore_inventory(saved, temporary_clients=("laptop2", "me"))
+
+
+def test_the_readme_has_the_blocks_this_test_runs(blocks):
+    assert blocks[0] == ["./bkops demo", "./bkops test"]  # the two commands: the demo test and this suite
+    assert [b[0] for b in blocks[1:]] == ["invoke --list", "invoke add-client laptop", "cp inventory.yml prod.yml"]
+
+
+def test_task_examples_run_as_written(blocks):
+    for line in blocks[1]:
+        r = run(line)
+        assert r.returncode == 0, (line, r.stderr)
+    assert "provision" in run("invoke --list").stdout
+
+
+def test_client_examples_run_as_written(blocks, lab):
+    for line in blocks[2]:
+        r = run(line)
+        assert r.returncode == 0, (line, r.stderr[-2000:])
+    rules = lab.run("build1", "ufw show added", capture=True).stdout
+    assert "10.77.0.16/29" not in rules and "allow from 10.77.0.22" in rules  # the move closed the old one
+
+
+def test_real_server_examples_run_as_written_against_the_lab(blocks, lab):
+    invoke("remove-client", "laptop2")  # its address is alice's below
+    for line in blocks[3]:
+        r = run(line)
+        assert r.returncode == 0, (line, r.stderr[-2000:])
+    assert (ROOT / ".test-known-hosts").read_text().startswith("10.77.0.11 ")
+    assert "alice" in lab.run("build1", "ufw show added", capture=True).stdout
+    out = lab.run("laptop2", "su - alice -c 'docker buildx ls'", capture=True).stdout
+    assert "tcp://10.77.0.11:1234" in out
