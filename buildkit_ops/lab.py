@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import pki
+from .shell import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 LABDIR = ROOT / "lab"
@@ -153,7 +154,8 @@ class Lab:
                 sh([sys.executable, str(LABDIR / "buildkit_build.py"), str(tmp)], stdout=sys.stderr)
                 os.replace(tmp, bindir)
             sh(["bash", str(LABDIR / "buildkit-image.sh"), str(bindir), tag])
-            sh(["sh", "-c", f"docker save {tag} > {archive}.tmp && mv {archive}.tmp {archive}"])
+            tmp_archive = quote(f"{archive}.tmp")
+            sh(["sh", "-c", f"docker save {quote(tag)} > {tmp_archive} && mv {tmp_archive} {quote(str(archive))}"])
             for stale in CACHE.glob("buildkit-image-*.tar"):  # archives of older inputs
                 if stale != archive:
                     stale.unlink()
@@ -279,7 +281,7 @@ class Lab:
             sh(["docker", "cp", str(self._buildctl), f"{c}:/usr/local/bin/buildctl"], capture=True)
         if m.role == "client" and (self.state / "registry" / "ca.crt").exists():
             ca = (self.state / "registry" / "ca.crt").read_text()
-            d = f"/etc/docker/certs.d/{self.registry}"
+            d = quote(f"/etc/docker/certs.d/{self.registry}")
             # dockerd's builder reads certs.d when it starts: restart it when the CA is new
             sh(["docker", "exec", "-i", c, "sh", "-c",
                 f"mkdir -p {d} && cat > {d}/ca.new && if cmp -s {d}/ca.new {d}/ca.crt; then rm {d}/ca.new; "
@@ -313,7 +315,8 @@ class Lab:
                 for d in ("tmp", "etc", "root"):
                     (root / d).mkdir()
                 (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
-                sh(["sh", "-c", f"tar -C {root} -c . | docker import -c 'CMD [\"/bin/sh\"]' - {ref}"], capture=True)
+                sh(["sh", "-c", f"tar -C {quote(str(root))} -c . | docker import -c 'CMD [\"/bin/sh\"]' - {quote(ref)}"],
+                   capture=True)
             finally:
                 shutil.rmtree(root, ignore_errors=True)
         certs = Path(f"/etc/docker/certs.d/{self.registry}")

@@ -226,3 +226,43 @@ def test_parse_buildx_inspect_nodes():
             "Status:           running\nPlatforms:        linux/amd64\n\nName:             b-build2\n"
             "Endpoint:         tcp://y:1\nStatus:           inactive\n")
     assert parse_nodes_status(text) == [("b-build1", "running"), ("b-build2", "inactive")]
+
+
+# ------------------------------------------------------------------ trust boundary: planning
+def test_a_secret_with_the_wrong_mode_is_fixed_by_chmod_and_its_content_never_travels():
+    facts = converged_facts()
+    facts["files"] = file_facts(FILES, ("tls/server.key", next(f.sha256 for f in FILES if f.secret), "644"))
+    step = next(s for s in buildkitd.plan(HOST, FILES, facts, "sha256:abc") if s.changed)
+    assert (step.name, step.detail) == ("tls/server.key", "mode 644 root:root")
+    assert step.script == "chmod 600 /opt/buildkit-ops/tls/server.key && chown root:root /opt/buildkit-ops/tls/server.key\n"
+    assert step.diff is None
+
+
+@pytest.mark.parametrize("rule,opens", [
+    ("ufw allow 1234/tcp", True), ("ufw allow 1234", True), ("ufw allow 1000:2000/tcp", True),
+    ("ufw allow 22,1234/tcp", True), ("ufw limit 1234/tcp", True), ("ufw allow in on eth0 to any port 1234", True),
+    ("ufw allow from 10.0.0.0/8", True), ("ufw allow from 10.0.0.0/8 to any", True),
+    ("ufw allow proto tcp from any to any port 1234", True), ("ufw allow 1234/tcp comment 'web'", True),
+    ("ufw allow 1234/udp", False), ("ufw allow 80/tcp", False), ("ufw deny 1234/tcp", False),
+    ("ufw allow out 1234/tcp", False), ("ufw allow OpenSSH", False), ("ufw allow from 10.0.0.0/8 port 53", True),
+    ("ufw allow proto udp from any to any port 1234", False), ("ufw allow from 10.0.0.5 to any port 80", False),
+])
+def test_which_rules_open_the_buildkit_port(rule, opens):
+    assert firewall.opens_port(rule, 1234) is opens
+
+
+def test_a_rule_of_others_opening_the_port_fails_the_plan_unless_pruned():
+    facts = {"ufw_present": "yes", "ufw_status": ACTIVE, "ufw_rules": "\n".join([SSH, LAPTOP, MINE,
+                                                                                 "ufw allow 1234/tcp"])}
+    with pytest.raises(firewall.FirewallConflict, match="ufw allow 1234/tcp"):
+        firewall.plan(facts, 22, 1234, {"laptop": "10.0.0.21"})
+    steps = firewall.plan(facts, 22, 1234, {"laptop": "10.0.0.21"}, drop=True)
+    assert [s.script for s in steps if s.changed] == ["ufw delete allow 1234/tcp\n"]
+
+
+def test_ipv6_filtering_is_switched_on_then_ssh_allowed_again():
+    steps = firewall.plan({"ufw_present": "yes", "ufw_status": ACTIVE, "ufw_rules": "\n".join([SSH, LAPTOP]),
+                           "ufw_ipv6": "no"}, 22, 1234, {"laptop": "10.0.0.21"})
+    assert changed(steps) == [("IPv6 filtered too", "IPV6=no -> yes")]
+    script = steps[0].script
+    assert script.index("IPV6=yes") < script.index("ufw reload") < script.index(f"{SSH}\n")

@@ -90,7 +90,7 @@ def opens_port(rule: str, port: int) -> bool:
         if "app" in dest:
             return False
         return True  # to any address, every port
-    return "from" in words and "port" not in words[words.index("from"):][2:3]
+    return "from" in words  # `allow from X [port P]`: to every port here (a source port is the client's to pick)
 
 
 def foreign_openings(facts: dict[str, str], port: int) -> list[str]:
