@@ -27,6 +27,16 @@ def connect(name: str, address: str, user: str, port: int, key: str | None, know
     kh = Path(os.path.expanduser(known_hosts))
     cfg = Config(overrides={"load_ssh_configs": False, "run": {"hide": True, "warn": True, "in_stream": False}})
     connect_kwargs: dict = {"banner_timeout": timeout, "auth_timeout": timeout}
+    target = f"{name} ({user}@{address}:{port})"
+    if key:
+        try:  # a key that cannot be loaded is the operator's file, not the host: say so, before connecting
+            paramiko.PKey.from_path(key)
+        except paramiko.PasswordRequiredException:
+            pass  # encrypted: paramiko asks ssh-agent, which may hold it
+        except (paramiko.SSHException, OSError, ValueError) as e:
+            why = e.strerror if isinstance(e, OSError) and e.strerror else "not a private key that can be read"
+            raise RemoteError(f"{target}: ssh_key {key} cannot be used ({why}); give a private key file (not the "
+                              f".pub), e.g. one made by ssh-keygen") from None
     if key:
         connect_kwargs["key_filename"] = [key]
         connect_kwargs["look_for_keys"] = False
@@ -38,7 +48,6 @@ def connect(name: str, address: str, user: str, port: int, key: str | None, know
     if kh.exists():
         client.load_host_keys(str(kh))
     conn.client = client
-    target = f"{name} ({user}@{address}:{port})"
     try:
         conn.open()
     except paramiko.BadHostKeyException as e:
