@@ -11,6 +11,8 @@ import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
+import paramiko
+
 from roles import Step, parallel, sections
 from roles import buildkitd as role_buildkitd
 from roles import engine as role_engine
@@ -267,7 +269,7 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter, 
             res.info["platforms"] = role_buildkitd.platforms(facts)
             rep.step(res, "verify", "answers over mutual TLS", "ok", f"{proto}; {res.info['buildkitd']}")
     except (RemoteError, role_engine.UnsupportedHost, role_buildkitd.PortTaken, role_firewall.FirewallConflict,
-            ssl.SSLError, TimeoutError, OSError) as e:
+            paramiko.SSHException, ssl.SSLError, TimeoutError, OSError) as e:
         rep.fail(res, str(e))
     finally:
         if sess is not None:

@@ -58,7 +58,8 @@ def json_string(s: str) -> str:
     return json.dumps(s, ensure_ascii=True).replace("\x7f", "\\u007f")
 
 
-def toml_value(v: Any) -> str:
+def _data_value(v: Any, string: Callable[[str], str], what: str) -> str:
+    """A scalar or list in a data language whose strings `string` writes (TOML and YAML flow share the rest)."""
     if isinstance(v, Escaped):
         return v
     if isinstance(v, bool):
@@ -66,24 +67,18 @@ def toml_value(v: Any) -> str:
     if isinstance(v, int):
         return str(v)
     if isinstance(v, str):
-        return json_string(v)
+        return string(v)
     if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    raise RenderError(f"cannot write a {type(v).__name__} into TOML: {v!r}")
+        return "[" + ", ".join(_data_value(x, string, what) for x in v) + "]"
+    raise RenderError(f"cannot write a {type(v).__name__} into {what}: {v!r}")
+
+
+def toml_value(v: Any) -> str:
+    return _data_value(v, json_string, "TOML")
 
 
 def compose_value(v: Any) -> str:
-    if isinstance(v, Escaped):
-        return v
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, str):
-        return json_string(v.replace("$", "$$"))
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(compose_value(x) for x in v) + "]"
-    raise RenderError(f"cannot write a {type(v).__name__} into docker-compose.yml: {v!r}")
+    return _data_value(v, lambda s: json_string(s.replace("$", "$$")), "docker-compose.yml")
 
 
 def _no_control(s: str) -> None:
