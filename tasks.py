@@ -392,7 +392,7 @@ def demo(c, host="build1", client="laptop"):
     h = inv.hosts[host]
     err.print(f"""
 [bold green]Done in {time.monotonic() - t0:.0f}s.[/bold green]
-  server   : buildkitd on {h.address}:{h.buildkit['port']} (mutual TLS only; firewall open to: {', '.join(c.name for c in inv.clients.values())})
+  server   : buildkitd on {h.address}:{h.buildkit.port} (mutual TLS only; firewall open to: {', '.join(c.name for c in inv.clients.values())})
   client   : {client} uses the buildx builder `buildkit-ops` (one node per build host)
   image    : {ref}  (pushed by buildkitd with {client}'s own registry login; the server stores none)
   try      : invoke lab.run {client} 'docker buildx build --builder buildkit-ops --push -t {ref} /root/demo'

@@ -14,7 +14,6 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from cryptography import x509
 
 from roles import sections
 
@@ -57,7 +56,7 @@ class ClientSession:
 
 def builder_nodes(inv: Inventory, client: Client, platforms: dict[str, str]) -> list[dict]:
     """The buildx nodes the client's builder must have: one per build host, in inventory order."""
-    return [{"name": f"{client.builder}-{h.name}", "endpoint": f"tcp://{h.client_address}:{h.buildkit['port']}",
+    return [{"name": f"{client.builder}-{h.name}", "endpoint": f"tcp://{h.client_address}:{h.buildkit.port}",
              "servername": h.client_address, "platforms": platforms.get(h.name, "")}
             for h in inv.hosts.values()]
 

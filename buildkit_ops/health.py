@@ -139,7 +139,7 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> dict:
     wanted_clients = {c.address for c in inv.clients.values()}
 
     def work(h: BuildHost, sess: HostSession, res: HostResult):
-        server_crt = quote(h.buildkit["data_dir"] + "/tls/server.crt")
+        server_crt = quote(h.buildkit.data_dir + "/tls/server.crt")
         script = parallel([
             role_engine.FACTS,
             role_firewall.FACTS,
@@ -180,15 +180,15 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> dict:
         allowed = set()
         for r in (f.get("ufw_rules") or "").splitlines():
             m = role_firewall.CLIENT_RULE.fullmatch(r.strip())
-            if m and int(m.group(2)) == h.buildkit["port"]:
+            if m and int(m.group(2)) == h.buildkit.port:
                 allowed.add(m.group(1))
-        foreign = role_firewall.foreign_openings(f, h.buildkit["port"])
+        foreign = role_firewall.foreign_openings(f, h.buildkit.port)
         ipv6 = (f.get("ufw_ipv6") or "") == "yes"
         info["firewall"] = {"active": "Status: active" in (f.get("ufw_status") or ""), "ipv6": ipv6,
                             "allowed": sorted(allowed), "missing": sorted(wanted_clients - allowed),
                             "extra": sorted(allowed - wanted_clients), "others_opening_port": foreign}
         if foreign:
-            failures.append(f"{h.name}: rules not made by buildkit-ops open port {h.buildkit['port']}/tcp to more than "
+            failures.append(f"{h.name}: rules not made by buildkit-ops open port {h.buildkit.port}/tcp to more than "
                             f"the clients: {'; '.join(foreign)}: run `invoke provision --host {h.name} "
                             f"--prune-clients` to delete them, or narrow them")
         if not ipv6:
@@ -223,7 +223,7 @@ def doctor(inv: Inventory, client: Client) -> list[tuple[str, str, str]]:
              'echo @@ca; base64 -w0 "$F/ca.pem" 2>/dev/null; echo\n'
              f'echo @@builder; docker buildx inspect {b} >/dev/null 2>&1 && echo present || echo absent\n']
     for i, h in enumerate(inv.hosts.values()):  # sections are numbered: no value is ever a marker
-        a, p = quote(h.client_address), h.buildkit["port"]
+        a, p = quote(h.client_address), h.buildkit.port
         if not is_ip(h.client_address):
             parts.append(f"echo @@resolve{i}; getent hosts {a} >/dev/null && echo ok || echo fail\n")
         parts.append(f"echo @@tcp{i}; if command -v nc >/dev/null; then nc -z -w3 {a} {p} && echo open || "
@@ -240,7 +240,7 @@ def doctor(inv: Inventory, client: Client) -> list[tuple[str, str, str]]:
     trusted = [c for c in (pki.load_ca(inv.pki_dir), pki.load_ca(inv.pki_dir / "next")) if c is not None]
     now = dt.datetime.now(dt.timezone.utc)
     for i, h in enumerate(inv.hosts.values()):
-        where = f"{h.client_address}:{h.buildkit['port']}"
+        where = f"{h.client_address}:{h.buildkit.port}"
         if f.get(f"resolve{i}") == "fail":
             findings.append((h.name, "problem", f"name resolution: {h.client_address} does not resolve on "
                                                 f"{client.name}; add it to DNS or /etc/hosts there"))

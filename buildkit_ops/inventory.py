@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass, field
+import re
 from pathlib import Path
 from typing import Any
-
-import re
 
 import yaml
 
 from . import inventory_types as types
+from .inventory_model import (GC, BuildHost, BuildKit, Client, GCPolicy, Inventory, InventoryError,  # noqa: F401
+                              PruneSchedule, Registry)
 from .inventory_types import is_ip  # noqa: F401  (the inventory's notion of an IP, used by callers)
 
 DEFAULT_INVENTORY = "inventory.yml"
@@ -35,16 +35,6 @@ SIZE_RE = re.compile(r"([0-9]{1,15}(?:\.[0-9]{1,6})?) ?(B|KB|MB|GB|TB|KiB|MiB|Gi
 DURATION_RE = re.compile(r"([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,9}s)?")
 SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-
-
-class InventoryError(Exception):
-    """A problem in the inventory: where, what, and how to fix it."""
-
-    def __init__(self, file: str, path: str, problem: str, fix: str):
-        # a key can be hostile too (a host named "b\nx"): it is shown escaped, on one line
-        path = "".join(c if c.isprintable() else repr(c)[1:-1] for c in path)
-        self.file, self.path, self.problem, self.fix = file, path, problem, fix
-        super().__init__(f"{file}: {path}: {problem}\n  fix: {fix}")
 
 
 # ---------------------------------------------------------------- value checks
@@ -141,110 +131,6 @@ DEFAULT_POLICIES = [
     {"keep_bytes": "5GB"},
     {"all": True, "keep_bytes": "10GB"},
 ]
-
-
-@dataclass
-class BuildHost:
-    name: str
-    address: str
-    names: list[str]
-    client_address: str
-    ssh_user: str
-    ssh_port: int
-    ssh_key: str | None
-    known_hosts: str
-    connect_timeout: int
-    buildkit: dict[str, Any]
-    groups: list[str] = field(default_factory=list)
-
-    @property
-    def sans(self) -> list[str]:
-        out: list[str] = []
-        for n in [self.address, self.client_address, *self.names, self.name]:
-            if n not in out:
-                out.append(n)
-        return out
-
-
-@dataclass
-class Client:
-    name: str
-    address: str
-    connection: str
-    ssh_address: str
-    ssh_user: str
-    ssh_port: int
-    ssh_key: str | None
-    known_hosts: str
-    connect_timeout: int
-    builder: str
-    default_builder: bool
-
-
-@dataclass
-class Inventory:
-    file: Path
-    hosts: dict[str, BuildHost]
-    clients: dict[str, Client]
-    groups: dict[str, list[str]]
-    pki_dir: Path
-    cert_days: int
-    cert_renew_days: int
-    ca_days: int
-    raw: dict[str, Any]
-
-    def select(self, spec: str | None) -> list[BuildHost]:
-        """'build1,build2', a group name, 'all' or None (every build host)."""
-        if not spec or spec == "all":
-            return list(self.hosts.values())
-        out: list[BuildHost] = []
-        for part in [p.strip() for p in spec.split(",") if p.strip()]:
-            if part in self.hosts:
-                names = [part]
-            elif part in self.groups:
-                names = self.groups[part]
-            else:
-                raise InventoryError(str(self.file), f"--host {part}", f"no build host or group named {part!r}",
-                                     "use one of: " + ", ".join(sorted([*self.hosts, *self.groups])))
-            out += [self.hosts[n] for n in names if self.hosts[n] not in out]
-        return out
-
-    def check_files(self, hosts: list[BuildHost] = (), clients: list[Client] = ()) -> None:
-        """Before connecting anywhere: every local file these hosts and clients need exists and is readable.
-        (Not at load: the lab's files appear only with `invoke lab.up`, and list-clients needs none.)"""
-        f = str(self.file)
-        if self.pki_dir.exists() and not self.pki_dir.is_dir():
-            raise InventoryError(f, "all.vars.pki_dir", f"{self.pki_dir} is not a directory",
-                                 "point pki_dir at a directory (it is created if missing)")
-        for h in hosts:
-            hp = f"all.children.buildhosts.hosts.{h.name}"
-            _need_file(f, f"{hp}.ssh_key", h.ssh_key, "the SSH private key for this host")
-            _need_file(f, f"{hp}.buildkit.image_archive", h.buildkit["image_archive"],
-                       "a `docker save` tarball of buildkit.image (the lab: `invoke lab.up` builds it)")
-            for reg, conf in h.buildkit["registries"].items():
-                _need_file(f, f"{hp}.buildkit.registries.{reg}.ca", conf.get("ca"), "the registry's CA certificate")
-        for c in clients:
-            if c.connection == "ssh":
-                _need_file(f, f"all.children.clients.hosts.{c.name}.ssh_key", c.ssh_key,
-                           "the SSH private key for this client")
-
-    def client(self, name: str) -> Client:
-        if name not in self.clients:
-            known = ", ".join(sorted(self.clients)) or "none yet"
-            raise InventoryError(str(self.file), f"all.children.clients.hosts.{name}", f"no client named {name!r}",
-                                 f"known clients: {known}; or give --address to add a new one")
-        return self.clients[name]
-
-
-def _need_file(file: str, key: str, path: str | None, what: str) -> None:
-    if path is None:
-        return
-    p = Path(path)
-    if not p.is_file():
-        raise InventoryError(file, key, f"{p} {'is not a file' if p.exists() else 'does not exist'}",
-                             f"put {what} there, or change or remove the key")
-    if not os.access(p, os.R_OK):
-        raise InventoryError(file, key, f"{p} is not readable", f"make it readable by {os.environ.get('USER', 'you')}")
 
 
 # ---------------------------------------------------------------------- load
@@ -350,21 +236,21 @@ class _Checker:
                 out[key] = self.check(kind, value[key], f"{path}.{key}")
         return out
 
-    def buildkit(self, value: Any, path: str) -> dict:
+    def buildkit(self, value: Any, path: str) -> BuildKit:
         bk = self.fields(self.mapping(value, path), BUILDKIT_KEYS, path)
         if bk["gc"] is None:
             bk["gc"] = self.gc({}, f"{path}.gc")
-        return bk
+        return BuildKit(**bk)
 
-    def gc(self, value: Any, path: str) -> dict:
+    def gc(self, value: Any, path: str) -> GC:
         gc = self.fields(self.mapping(value, path), GC_KEYS, path)
         if isinstance(gc["keep_storage"], str):
             gc["keep_storage"] = parse_size(gc["keep_storage"])
         if gc["policies"] is None:
             gc["policies"] = self.policies(DEFAULT_POLICIES, f"{path}.policies")
-        return gc
+        return GC(**gc)
 
-    def policies(self, value: Any, path: str) -> list[dict]:
+    def policies(self, value: Any, path: str) -> list[GCPolicy]:
         if not isinstance(value, list):
             self.err(path, f"must be a list of GC rules, got {value!r}", "write each rule as `- keep_duration: 48h`")
         out = []
@@ -374,10 +260,10 @@ class _Checker:
             self.unknown(rule, POLICY_KEYS, p)
             if not rule:
                 self.err(p, "an empty GC rule", "give it keep_duration, keep_bytes, filters or all")
-            out.append({k: self.check(POLICY_KEYS[k], v, f"{p}.{k}") for k, v in rule.items()})
+            out.append(GCPolicy(**{k: self.check(POLICY_KEYS[k], v, f"{p}.{k}") for k, v in rule.items()}))
         return out
 
-    def prune_schedule(self, value: Any, path: str) -> dict:
+    def prune_schedule(self, value: Any, path: str) -> PruneSchedule:
         sched = self.mapping(value, path)
         self.unknown(sched, PRUNE_KEYS, path)
         if "calendar" not in sched:
@@ -386,16 +272,16 @@ class _Checker:
         if not any(k in sched for k in ("keep_storage", "keep_duration", "filters", "all")):
             self.err(path, "says when to prune but not what",
                      "add keep_storage (e.g. 20GB), keep_duration (e.g. 7d), filters or all")
-        return {k: self.check(PRUNE_KEYS[k], v, f"{path}.{k}") for k, v in sched.items()}
+        return PruneSchedule(**{k: self.check(PRUNE_KEYS[k], v, f"{path}.{k}") for k, v in sched.items()})
 
-    def registries(self, value: Any, path: str) -> dict:
+    def registries(self, value: Any, path: str) -> dict[str, Registry]:
         out = {}
         for host, conf in self.mapping(value, path).items():
             p = f"{path}.{host}"
             self.check("registry_host", host, p)
             conf = self.mapping(conf, p)
             self.unknown(conf, REGISTRY_KEYS, p)
-            out[host] = {k: self.check(REGISTRY_KEYS[k], v, f"{p}.{k}") for k, v in conf.items()}
+            out[host] = Registry(**{k: self.check(REGISTRY_KEYS[k], v, f"{p}.{k}") for k, v in conf.items()})
         return out
 
 
@@ -483,7 +369,7 @@ def parse(data: Any, fname: str, base: Path) -> Inventory:
             f["buildkit"] = chk.buildkit({}, f"{hp}.buildkit")
         f["client_address"] = f["client_address"] or f["address"]
         hosts[name] = BuildHost(name=name, groups=gs, **f)
-        ports = {hosts[name].buildkit["port"], hosts[name].ssh_port}
+        ports = {hosts[name].buildkit.port, hosts[name].ssh_port}
         if len(ports) == 1:
             chk.err(f"{hp}.buildkit.port", "the BuildKit port equals the SSH port", "pick another port, e.g. 1234")
 

@@ -81,7 +81,7 @@ def mtls_probe(sess: HostSession, ca_pem: bytes, leaf: pki.Leaf | None, timeout:
     """TLS handshake + HTTP/2 preface to buildkitd through an SSH tunnel; returns the negotiated protocol.
     Raises ssl.SSLError (e.g. 'certificate required', 'unknown ca') when the server refuses us."""
     chan = sess.conn.client.get_transport().open_channel(
-        "direct-tcpip", ("127.0.0.1", sess.host.buildkit["port"]), ("127.0.0.1", 0), timeout=timeout)
+        "direct-tcpip", ("127.0.0.1", sess.host.buildkit.port), ("127.0.0.1", 0), timeout=timeout)
     chan.settimeout(timeout)
     ctx = ssl.create_default_context(cadata=ca_pem.decode())
     if leaf:
@@ -169,7 +169,7 @@ def provision_host(inv: Inventory, host: BuildHost, check: bool, rep: Reporter, 
 
         # 3. plan (pure), all pre-flight errors before the first change
         steps = role_engine.plan(facts)
-        steps += role_firewall.plan(facts, host.ssh_port, host.buildkit["port"], clients, drop_clients)
+        steps += role_firewall.plan(facts, host.ssh_port, host.buildkit.port, clients, drop_clients)
         engine_missing = steps[0].changed
         if engine_missing:
             facts.update(container="", image="", port="", files="")

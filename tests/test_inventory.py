@@ -42,16 +42,16 @@ def test_the_shipped_inventory_is_valid_and_describes_the_lab():
     inv = I.load(ROOT / "inventory.yml")
     assert set(inv.hosts) == {"build1", "build2"}
     assert inv.hosts["build1"].sans == ["10.77.0.11", "build1.lab", "build1"]
-    assert inv.hosts["build1"].buildkit["gc"]["policies"][0]["keep_duration"] == 48 * 3600
+    assert inv.hosts["build1"].buildkit.gc.policies[0].keep_duration == 48 * 3600
     assert inv.clients["laptop"].address == "10.77.0.21"
 
 
 def test_defaults_apply(tmp_path):
     inv = load_text(tmp_path, GOOD)
     h = inv.hosts["build1"]
-    assert (h.ssh_user, h.ssh_port, h.buildkit["port"], h.buildkit["privileges"]) == ("root", 22, 1234, "privileged")
-    assert h.buildkit["gc"]["keep_storage"] == 10 * 10**9
-    assert len(h.buildkit["gc"]["policies"]) == 4
+    assert (h.ssh_user, h.ssh_port, h.buildkit.port, h.buildkit.privileges) == ("root", 22, 1234, "privileged")
+    assert h.buildkit.gc.keep_storage == 10 * 10**9
+    assert len(h.buildkit.gc.policies) == 4
     assert inv.cert_days == 825
 
 
@@ -61,7 +61,7 @@ def test_host_values_override_group_and_all_vars(tmp_path):
         d["all"]["children"]["buildhosts"]["vars"] = {"buildkit": {"max_parallelism": 8}}
         d["all"]["children"]["buildhosts"]["hosts"]["build1"]["buildkit"] = {"port": 3000}
     b = load_text(tmp_path, mutate(edit)).hosts["build1"].buildkit
-    assert (b["port"], b["max_parallelism"], b["gc"]["keep_storage"]) == (3000, 8, 10**9)
+    assert (b.port, b.max_parallelism, b.gc.keep_storage) == (3000, 8, 10**9)
 
 
 def test_groups_select_hosts(tmp_path):

@@ -43,9 +43,9 @@ def test_toml_keeps_its_structure_whatever_the_values(host, tmp_path, evil):
     ca = tmp_path / "ca.crt"
     ca.write_text("registry CA")
     bk = host.buildkit
-    bk.update(version=evil, debug_address=evil, image=evil)
-    bk["gc"]["policies"] = [{"filters": [evil, "type==source.local"], "keep_duration": 60}]
-    bk["registries"] = {evil: {"mirrors": [evil], "http": True, "ca": str(ca)}}
+    bk.version = bk.debug_address = bk.image = evil
+    bk.gc.policies = [I.GCPolicy(filters=[evil, "type==source.local"], keep_duration=60)]
+    bk.registries = {evil: I.Registry(mirrors=[evil], http=True, ca=str(ca))}
     doc = tomllib.loads(rendered(host, "buildkitd.toml"))
     assert set(doc) == {"debug", "grpc", "worker", "registry"}
     assert set(doc["grpc"]) == {"address", "debugAddress", "tls"}
@@ -61,7 +61,7 @@ def test_toml_keeps_its_structure_whatever_the_values(host, tmp_path, evil):
 
 @pytest.mark.parametrize("evil", HOSTILE)
 def test_compose_keeps_its_structure_whatever_the_values(host, evil):
-    host.buildkit.update(image=evil, data_dir="/opt/x" + evil)
+    host.buildkit.image, host.buildkit.data_dir = evil, "/opt/x" + evil
     doc = yaml.safe_load(rendered(host, "docker-compose.yml"))
     svc = doc["services"]["buildkitd"]
     assert set(doc) == {"name", "services", "volumes"} and set(doc["services"]) == {"buildkitd"}
@@ -124,18 +124,18 @@ def systemd_words(value: str) -> list[str]:
 
 @pytest.mark.parametrize("evil", HOSTILE)
 def test_prune_unit_keeps_its_structure_whatever_the_filters(host, evil):
-    host.buildkit["prune_schedule"] = {"calendar": "daily", "filters": [evil], "keep_storage": 10**9}
+    host.buildkit.prune_schedule = I.PruneSchedule(calendar="daily", filters=[evil], keep_storage=10**9)
     service = parse_unit(prune.render(host)[0].content.decode())
     assert set(service) == {"Unit", "Service"} and set(service["Service"]) == {"Type", "ExecStart"}
-    assert systemd_words(service["Service"]["ExecStart"]) == prune.prune_command(host.buildkit["prune_schedule"])
+    assert systemd_words(service["Service"]["ExecStart"]) == prune.prune_command(host.buildkit.prune_schedule)
     assert systemd_words(service["Service"]["ExecStart"])[-2:] == ["--filter", evil]
 
 
 def test_a_calendar_that_no_unit_can_carry_is_refused_and_specifiers_are_escaped(host):
-    host.buildkit["prune_schedule"] = {"calendar": "daily\nExecStartPre=/bin/true", "all": True}
+    host.buildkit.prune_schedule = I.PruneSchedule(calendar="daily\nExecStartPre=/bin/true", all=True)
     with pytest.raises(render.RenderError, match="control character"):
         prune.render(host)
-    host.buildkit["prune_schedule"] = {"calendar": "%h", "all": True}
+    host.buildkit.prune_schedule = I.PruneSchedule(calendar="%h", all=True)
     timer = parse_unit(prune.render(host)[1].content.decode())
     assert timer["Timer"]["OnCalendar"] == "%%h"
 

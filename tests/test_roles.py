@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from buildkit_ops import inventory
+from buildkit_ops.inventory import PruneSchedule
 from conftest import ROOT
 from roles import buildkitd, engine, firewall, sections
 
@@ -151,7 +152,7 @@ def test_buildkitd_new_image_is_loaded_from_the_archive():
     facts = converged_facts()
     facts["image"] = "sha256:old"
     steps = [s for s in buildkitd.plan(HOST, FILES, facts, "sha256:abc") if s.changed]
-    assert steps[0].upload == HOST.buildkit["image_archive"] and steps[0].script == "docker load -q\n"
+    assert steps[0].upload == HOST.buildkit.image_archive and steps[0].script == "docker load -q\n"
 
 
 def test_buildkitd_stopped_container_is_started():
@@ -180,7 +181,7 @@ def test_rendered_config_uses_only_keys_buildkit_0_13_knows():
 def test_compose_privileges_follow_the_inventory():
     import copy
     h = copy.deepcopy(HOST)
-    h.buildkit["privileges"] = "privileged"
+    h.buildkit.privileges = "privileged"
     compose = buildkitd.render(h, TLS, None)[0].content.decode()
     assert "privileged: true" in compose and "cap_add" not in compose
     lab = FILES[0].content.decode()
@@ -206,7 +207,7 @@ def test_prune_plan():
 
     from roles import prune
     h = copy.deepcopy(HOST)
-    h.buildkit["prune_schedule"] = {"calendar": "weekly", "keep_storage": 5 * 10**9, "all": True}
+    h.buildkit.prune_schedule = PruneSchedule(calendar="weekly", keep_storage=5 * 10**9, all=True)
     files = prune.render(h)
     assert b"prune --keep-storage 5000 --all" in files[0].content and b"OnCalendar=weekly" in files[1].content
     fresh = prune.plan(h, {"prune": "", "prune_timer": ""})
@@ -214,7 +215,7 @@ def test_prune_plan():
                                                      ("buildkit-ops-prune.timer", True), ("timer enabled", True)]
     converged = {"prune": "\n".join(f"{f.sha256} {f.path}" for f in files), "prune_timer": "enabled\nactive"}
     assert not any(s.changed for s in prune.plan(h, converged))
-    h.buildkit["prune_schedule"] = None
+    h.buildkit.prune_schedule = None
     [gone] = prune.plan(h, converged)
     assert gone.changed and "systemctl disable --now buildkit-ops-prune.timer" in gone.script
     assert prune.plan(h, {"prune": "", "prune_timer": ""}) == []

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from helpers import ROOT, buildhosts, invoke, invoke_json, inventory_variant, restore_inventory, wait_for
+from helpers import ROOT, invoke, invoke_json, inventory_variant, restore_inventory, wait_for
 
 pytestmark = pytest.mark.lab
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tarfile
+from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def archive_image_id(path: str, mtime: float, size: int) -> str:
 
 
 def wanted_image_id(host: BuildHost) -> str | None:
-    arch = host.buildkit["image_archive"]
+    arch = host.buildkit.image_archive
     if not arch:
         return None
     p = Path(arch)
@@ -59,26 +60,29 @@ def registry_dir(name: str) -> str:
 def render(host: BuildHost, tls: dict[str, bytes], image_id: str | None) -> list[File]:
     """Every file this role manages on the host, rendered (pure)."""
     bk = host.buildkit
-    d = bk["data_dir"]
+    d = bk.data_dir
+    # what the templates get: plain values, unset ones left out (they write only the keys that are set)
     registries = {}
     files: list[File] = []
-    for name, conf in sorted(bk["registries"].items()):
-        registries[name] = {k: v for k, v in conf.items() if k != "ca"}
-        if "ca" in conf:
+    for name, conf in sorted(bk.registries.items()):
+        registries[name] = {k: v for k, v in asdict(conf).items() if v is not None and k != "ca"}
+        if conf.ca is not None:
             registries[name].update(ca=True, dir=registry_dir(name))
-            ca = Path(conf["ca"])
+            ca = Path(conf.ca)
             if not ca.is_file():
                 raise FileNotFoundError(f"{host.name}: buildkit.registries.{name}.ca: {ca} does not exist; put the "
                                         f"registry's CA certificate there or remove the key from the inventory")
             files.append(File(f"{d}/registries/{registry_dir(name)}/ca.crt", ca.read_bytes()))
-    toml = render_template("buildkitd.toml.j2", "toml", host=host.name, version=bk["version"], port=bk["port"],
-                           debug_address=bk["debug_address"], max_parallelism=bk["max_parallelism"], gc=bk["gc"],
-                           registries=registries, step_network=bk["step_network"], bridge_name=BRIDGE_NAME,
+    gc = {"enabled": bk.gc.enabled, "keep_storage": bk.gc.keep_storage,
+          "policies": [{k: v for k, v in asdict(p).items() if v is not None} for p in bk.gc.policies]}
+    toml = render_template("buildkitd.toml.j2", "toml", host=host.name, version=bk.version, port=bk.port,
+                           debug_address=bk.debug_address, max_parallelism=bk.max_parallelism, gc=gc,
+                           registries=registries, step_network=bk.step_network, bridge_name=BRIDGE_NAME,
                            bridge_subnet=BRIDGE_SUBNET)
-    entrypoint = render_template("entrypoint.sh.j2", "shell", privileges=bk["privileges"],
-                                 step_network=bk["step_network"], bridge_name=BRIDGE_NAME)
-    compose = render_template("docker-compose.yml.j2", "compose", host=host.name, image=bk["image"],
-                              privileges=bk["privileges"], data_dir=d)
+    entrypoint = render_template("entrypoint.sh.j2", "shell", privileges=bk.privileges,
+                                 step_network=bk.step_network, bridge_name=BRIDGE_NAME)
+    compose = render_template("docker-compose.yml.j2", "compose", host=host.name, image=bk.image,
+                              privileges=bk.privileges, data_dir=d)
     return [File(f"{d}/docker-compose.yml", compose.encode()),
             File(f"{d}/buildkitd.toml", toml.encode()),
             File(f"{d}/entrypoint.sh", entrypoint.encode(), 0o755),
@@ -98,8 +102,8 @@ def config_hash(files: list[File], image: str) -> str:
 
 def facts(host: BuildHost, files: list[File]) -> tuple[str, str]:
     paths = command(*(f.path for f in files))
-    img = quote(host.buildkit["image"])
-    port = host.buildkit["port"]
+    img = quote(host.buildkit.image)
+    port = host.buildkit.port
     return f"""
 echo @@files
 for f in {paths}; do
@@ -136,12 +140,12 @@ def plan(host: BuildHost, files: list[File], facts: dict[str, str], image_id: st
     running = bool(container) and container[0] == "running"
     listener = facts.get("port", "")
     if listener and "buildkitd" not in listener:
-        raise PortTaken(f"port {bk['port']} is already taken on {host.name} by: {listener.split('users:')[-1]}; "
+        raise PortTaken(f"port {bk.port} is already taken on {host.name} by: {listener.split('users:')[-1]}; "
                         f"stop that service or set buildkit.port to a free port in the inventory")
     steps: list[Step] = []
     for f in files:
         sha, mode, owner = have.get(f.path, ("-", "-", "-"))
-        name = f.path.removeprefix(bk["data_dir"] + "/")
+        name = f.path.removeprefix(bk.data_dir + "/")
         if sha == f.sha256 and mode == f"{f.mode:o}" and owner == "root:root":
             steps.append(Step("buildkitd", name, False))
             continue
@@ -153,17 +157,17 @@ def plan(host: BuildHost, files: list[File], facts: dict[str, str], image_id: st
     have_image = facts.get("image", "")
     if image_id:
         if have_image == image_id:
-            steps.append(Step("buildkitd", f"image {bk['image']}", False, image_id[:19]))
+            steps.append(Step("buildkitd", f"image {bk.image}", False, image_id[:19]))
         else:
-            steps.append(Step("buildkitd", f"image {bk['image']}", True,
-                              f"load {Path(bk['image_archive']).name} ({image_id[:19]})", script="docker load -q\n",
-                              upload=bk["image_archive"], notify=["recreate buildkitd"]))
+            steps.append(Step("buildkitd", f"image {bk.image}", True,
+                              f"load {Path(bk.image_archive).name} ({image_id[:19]})", script="docker load -q\n",
+                              upload=bk.image_archive, notify=["recreate buildkitd"]))
     elif not have_image:
-        steps.append(Step("buildkitd", f"image {bk['image']}", True, "pull",
-                          script=command("docker", "pull", "-q", bk["image"]) + "\n", notify=["recreate buildkitd"]))
+        steps.append(Step("buildkitd", f"image {bk.image}", True, "pull",
+                          script=command("docker", "pull", "-q", bk.image) + "\n", notify=["recreate buildkitd"]))
     else:
-        steps.append(Step("buildkitd", f"image {bk['image']}", False, have_image[:19]))
-    want_hash = config_hash(files, image_id or bk["image"])
+        steps.append(Step("buildkitd", f"image {bk.image}", False, have_image[:19]))
+    want_hash = config_hash(files, image_id or bk.image)
     if not container:
         steps.append(Step("buildkitd", "service", True, "start", notify=["recreate buildkitd"]))
     elif not running:
@@ -202,8 +206,8 @@ def handler_script(host: BuildHost, files: list[File], image_id: str | None, wai
                    force: bool = False) -> str:
     """Wait for running builds, compose up with the new config hash (Compose recreates the container when it
     differs; the cache volume stays), then wait until buildkitd answers."""
-    compose_file = quote(host.buildkit["data_dir"] + "/docker-compose.yml")
-    h = config_hash(files, image_id or host.buildkit["image"])
+    compose_file = quote(host.buildkit.data_dir + "/docker-compose.yml")
+    h = config_hash(files, image_id or host.buildkit.image)
     return drain_script(wait, force) + f"""T=$(mktemp)
 if ! BKOPS_CONFIG_HASH={h} docker compose -f {compose_file} up -d --remove-orphans --quiet-pull >"$T" 2>&1
 then tail -20 "$T" >&2; rm -f "$T"; exit 1; fi

@@ -3,7 +3,7 @@ from the inventory's buildkit.prune_schedule; removed again when the key goes.
 It complements BuildKit's own GC policy with a hard size or age cap."""
 from __future__ import annotations
 
-from buildkit_ops.inventory import BuildHost
+from buildkit_ops.inventory import BuildHost, PruneSchedule
 from buildkit_ops.render import File, render as render_template, unified_diff, write_file_script
 
 from .. import Step
@@ -18,26 +18,26 @@ FACTS = ("echo @@prune; for f in " + " ".join(PATHS) + "; do "
          f"systemctl is-active {UNIT}.timer 2>/dev/null || true\n")
 
 
-def prune_command(sched: dict) -> list[str]:
+def prune_command(sched: PruneSchedule) -> list[str]:
     """The prune, as the argument list of the unit's ExecStart (escaped for systemd by the template)."""
     args = ["/usr/bin/docker", "exec", CONTAINER, "buildctl", "--addr", SOCK, "prune"]
-    if sched.get("keep_storage") is not None:
-        args += ["--keep-storage", f"{sched['keep_storage'] / 1e6:g}"]
-    if sched.get("keep_duration") is not None:
-        args += ["--keep-duration", f"{sched['keep_duration']}s"]
-    for f in sched.get("filters") or []:
+    if sched.keep_storage is not None:
+        args += ["--keep-storage", f"{sched.keep_storage / 1e6:g}"]
+    if sched.keep_duration is not None:
+        args += ["--keep-duration", f"{sched.keep_duration}s"]
+    for f in sched.filters or []:
         args += ["--filter", f]
-    if sched.get("all"):
+    if sched.all:
         args.append("--all")
     return args
 
 
 def render(host: BuildHost) -> list[File]:
-    sched = host.buildkit.get("prune_schedule")
+    sched = host.buildkit.prune_schedule
     if not sched:
         return []
     return [File(PATHS[0], render_template(f"{UNIT}.service.j2", "systemd", command=prune_command(sched)).encode()),
-            File(PATHS[1], render_template(f"{UNIT}.timer.j2", "systemd", calendar=sched["calendar"]).encode())]
+            File(PATHS[1], render_template(f"{UNIT}.timer.j2", "systemd", calendar=sched.calendar).encode())]
 
 
 def plan(host: BuildHost, facts: dict[str, str], current: dict[str, str] | None = None) -> list[Step]:

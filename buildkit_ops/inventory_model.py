@@ -1,0 +1,173 @@
+"""The inventory as the rest of buildkit-ops reads it: typed values, checked at load by inventory.py.
+
+Code reads `host.buildkit.port` and `host.buildkit.gc.policies[0].keep_duration`, never string keys; sizes are
+bytes and durations seconds. Every value here passed its type's grammar (inventory_types.py)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class InventoryError(Exception):
+    """A problem in the inventory: where, what, and how to fix it."""
+
+    def __init__(self, file: str, path: str, problem: str, fix: str):
+        # a key can be hostile too (a host named "b\nx"): it is shown escaped, on one line
+        path = "".join(c if c.isprintable() else repr(c)[1:-1] for c in path)
+        self.file, self.path, self.problem, self.fix = file, path, problem, fix
+        super().__init__(f"{file}: {path}: {problem}\n  fix: {fix}")
+
+
+@dataclass
+class GCPolicy:
+    """One rule of BuildKit's garbage collector; unset fields are left out of the config."""
+    all: bool | None = None
+    keep_duration: int | None = None     # seconds
+    keep_bytes: int | None = None
+    filters: list[str] | None = None
+
+
+@dataclass
+class GC:
+    enabled: bool
+    keep_storage: int                    # bytes
+    policies: list[GCPolicy]
+
+
+@dataclass
+class Registry:
+    ca: str | None = None                # a CA file on the operator machine, uploaded to the host
+    http: bool | None = None
+    insecure: bool | None = None
+    mirrors: list[str] | None = None
+
+
+@dataclass
+class PruneSchedule:
+    calendar: str                        # a systemd OnCalendar expression
+    keep_storage: int | None = None      # bytes
+    keep_duration: int | None = None     # seconds
+    filters: list[str] | None = None
+    all: bool | None = None
+
+
+@dataclass
+class BuildKit:
+    image: str
+    image_archive: str | None
+    version: str
+    port: int
+    max_parallelism: int
+    privileges: str
+    data_dir: str
+    debug_address: str | None
+    step_network: str
+    gc: GC
+    registries: dict[str, Registry]
+    prune_schedule: PruneSchedule | None
+
+
+@dataclass
+class BuildHost:
+    name: str
+    address: str
+    names: list[str]
+    client_address: str
+    ssh_user: str
+    ssh_port: int
+    ssh_key: str | None
+    known_hosts: str
+    connect_timeout: int
+    buildkit: BuildKit
+    groups: list[str] = field(default_factory=list)
+
+    @property
+    def sans(self) -> list[str]:
+        out: list[str] = []
+        for n in [self.address, self.client_address, *self.names, self.name]:
+            if n not in out:
+                out.append(n)
+        return out
+
+
+@dataclass
+class Client:
+    name: str
+    address: str
+    connection: str
+    ssh_address: str
+    ssh_user: str
+    ssh_port: int
+    ssh_key: str | None
+    known_hosts: str
+    connect_timeout: int
+    builder: str
+    default_builder: bool
+
+
+@dataclass
+class Inventory:
+    file: Path
+    hosts: dict[str, BuildHost]
+    clients: dict[str, Client]
+    groups: dict[str, list[str]]
+    pki_dir: Path
+    cert_days: int
+    cert_renew_days: int
+    ca_days: int
+    raw: dict[str, Any]
+
+    def select(self, spec: str | None) -> list[BuildHost]:
+        """'build1,build2', a group name, 'all' or None (every build host)."""
+        if not spec or spec == "all":
+            return list(self.hosts.values())
+        out: list[BuildHost] = []
+        for part in [p.strip() for p in spec.split(",") if p.strip()]:
+            if part in self.hosts:
+                names = [part]
+            elif part in self.groups:
+                names = self.groups[part]
+            else:
+                raise InventoryError(str(self.file), f"--host {part}", f"no build host or group named {part!r}",
+                                     "use one of: " + ", ".join(sorted([*self.hosts, *self.groups])))
+            out += [self.hosts[n] for n in names if self.hosts[n] not in out]
+        return out
+
+    def check_files(self, hosts: list[BuildHost] = (), clients: list[Client] = ()) -> None:
+        """Before connecting anywhere: every local file these hosts and clients need exists and is readable.
+        (Not at load: the lab's files appear only with `invoke lab.up`, and list-clients needs none.)"""
+        f = str(self.file)
+        if self.pki_dir.exists() and not self.pki_dir.is_dir():
+            raise InventoryError(f, "all.vars.pki_dir", f"{self.pki_dir} is not a directory",
+                                 "point pki_dir at a directory (it is created if missing)")
+        for h in hosts:
+            hp = f"all.children.buildhosts.hosts.{h.name}"
+            _need_file(f, f"{hp}.ssh_key", h.ssh_key, "the SSH private key for this host")
+            _need_file(f, f"{hp}.buildkit.image_archive", h.buildkit.image_archive,
+                       "a `docker save` tarball of buildkit.image (the lab: `invoke lab.up` builds it)")
+            for reg, conf in h.buildkit.registries.items():
+                _need_file(f, f"{hp}.buildkit.registries.{reg}.ca", conf.ca, "the registry's CA certificate")
+        for c in clients:
+            if c.connection == "ssh":
+                _need_file(f, f"all.children.clients.hosts.{c.name}.ssh_key", c.ssh_key,
+                           "the SSH private key for this client")
+
+    def client(self, name: str) -> Client:
+        if name not in self.clients:
+            known = ", ".join(sorted(self.clients)) or "none yet"
+            raise InventoryError(str(self.file), f"all.children.clients.hosts.{name}", f"no client named {name!r}",
+                                 f"known clients: {known}; or give --address to add a new one")
+        return self.clients[name]
+
+
+def _need_file(file: str, key: str, path: str | None, what: str) -> None:
+    if path is None:
+        return
+    p = Path(path)
+    if not p.is_file():
+        raise InventoryError(file, key, f"{p} {'is not a file' if p.exists() else 'does not exist'}",
+                             f"put {what} there, or change or remove the key")
+    if not os.access(p, os.R_OK):
+        raise InventoryError(file, key, f"{p} is not readable", f"make it readable by {os.environ.get('USER', 'you')}")
