@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from buildkit_ops.lab import Lab  # noqa: E402
+from lab.machines import Lab  # noqa: E402
 
 DELAY_MS = 25
 
@@ -132,7 +132,8 @@ def bench_clients(lab: Lab, runs: int) -> None:
     print(f"laptop, cached rebuild through build1 (median): {remote:.2f} s")
     print(f"laptop, cached rebuild with its own BuildKit  : {local:.2f} s")
     print(f"remote / local ratio                          : {remote / local:.2f}")
-    print(f"laptop2, first build of the same project      : {second:.2f} s, {cached} of {len(steps)} RUN/COPY steps CACHED")
+    print(f"laptop2, first build of the same project      : {second:.2f} s, "
+          f"{cached} of {len(steps)} RUN/COPY steps CACHED")
 
 
 def main() -> None:

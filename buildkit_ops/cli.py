@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from invoke import Task, task as invoke_task
+from invoke import Task
+from invoke import task as invoke_task
 from invoke.parser.parser import ParseMachine
 
 INVENTORY = "inventory"
@@ -45,3 +46,13 @@ def _handle_help_first(self: ParseMachine, token: str) -> None:
 
 
 ParseMachine.handle = _handle_help_first
+
+
+def main() -> None:
+    """The `bkops` command: Invoke's command line over the product's tasks, from any directory."""
+    from invoke import Program
+
+    from . import __version__
+    from .tasks import ns
+
+    Program(namespace=ns, name="bkops", binary="bkops", version=__version__).run()

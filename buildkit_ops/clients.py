@@ -15,13 +15,12 @@ from pathlib import Path
 
 import yaml
 
-from roles import sections
-
 from . import pki
 from .inventory import Client, Inventory
 from .output import HostResult, Reporter
 from .remote import RemoteError, connect, exec_command
 from .render import safe_dirname
+from .roles import sections
 from .shell import quote
 
 CERT_FILES = ("ca.pem", "cert.pem", "key.pem")
@@ -73,7 +72,8 @@ FACTS = r"""
 D=${DOCKER_CONFIG:-$HOME/.docker}
 echo @@docker_config; echo "$D"
 echo @@buildx; docker buildx version 2>/dev/null || true
-echo @@trap; BX=${BUILDX_CONFIG:-$D/buildx}; [ -f "$BX/buildkitd.default.toml" ] && echo "$BX/buildkitd.default.toml" || true
+BX=${BUILDX_CONFIG:-$D/buildx}
+echo @@trap; [ -f "$BX/buildkitd.default.toml" ] && echo "$BX/buildkitd.default.toml" || true
 F="$D/buildkit-ops/$DIR"
 echo @@state; cat "$F/state" 2>/dev/null || true
 echo @@certsums; for f in ca.pem cert.pem key.pem; do sha256sum < "$F/$f" 2>/dev/null | cut -c1-64; done

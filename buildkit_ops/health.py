@@ -8,11 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from cryptography import x509
 
-from roles import buildkitd as role_buildkitd
-from roles import engine as role_engine
-from roles import firewall as role_firewall
-from roles import parallel, sections
-
 from . import clients as client_mod
 from . import pki
 from .inventory import BuildHost, Client, Inventory, is_ip
@@ -20,6 +15,10 @@ from .output import HostResult, Reporter
 from .provision import HostSession
 from .remote import RemoteError
 from .render import safe_dirname
+from .roles import buildkitd as role_buildkitd
+from .roles import engine as role_engine
+from .roles import firewall as role_firewall
+from .roles import parallel, sections
 from .shell import quote
 
 SOCK = role_buildkitd.SOCK
@@ -89,8 +88,8 @@ def cache_prune(inv: Inventory, hosts: list[BuildHost], keep_storage: int | None
         if check:
             rc, out, err = sess.run(f"echo @@before; {du}")
         else:
-            rc, out, err = sess.run(f"set -e\necho @@before; {du}\necho @@pruned; "
-                                    f"{prune_command(keep_storage, keep_duration, filters, all_)}\necho @@after; {du}\n")
+            prune = prune_command(keep_storage, keep_duration, filters, all_)
+            rc, out, err = sess.run(f"set -e\necho @@before; {du}\necho @@pruned; {prune}\necho @@after; {du}\n")
         if rc != 0:
             raise RemoteError(f"buildctl failed on {h.name}: {(err or out).strip()[-300:]}")
         got = sections(out)
@@ -154,7 +153,7 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> dict:
         container = (f.get("container") or "absent").split()
         info = {"reachable": True, "docker": f.get("docker") or None, "compose": f.get("compose") or None,
                 "buildkitd": {"state": container[0], "started": container[1] if len(container) > 1 else None,
-                              "version": (f.get("version") or "").split()[2] if len((f.get("version") or "").split()) > 2 else None,
+                              "version": role_buildkitd.version(f),
                               "platforms": role_buildkitd.platforms(f),
                               "step_network": f.get("step_network") or None},
                 "cache": _usage(f.get("du"))}

@@ -26,8 +26,17 @@ from typing import Any
 import yaml
 
 from . import inventory_types as types
-from .inventory_model import (GC, BuildHost, BuildKit, Client, GCPolicy, Inventory, InventoryError,  # noqa: F401
-                              PruneSchedule, Registry)
+from .inventory_model import (  # noqa: F401
+    GC,
+    BuildHost,
+    BuildKit,
+    Client,
+    GCPolicy,
+    Inventory,
+    InventoryError,
+    PruneSchedule,
+    Registry,
+)
 from .inventory_types import is_ip  # noqa: F401  (the inventory's notion of an IP, used by callers)
 
 DEFAULT_INVENTORY = "inventory.yml"
@@ -82,20 +91,23 @@ HOST_KEYS: dict[str, tuple[str, Any, str]] = {
 }
 BUILDKIT_KEYS: dict[str, tuple[str, Any, str]] = {
     "image": ("image", "moby/buildkit:v0.13.2", "image the server runs, pinned by tag or digest"),
-    "image_archive": ("path", None, "a `docker save` tarball loaded on the host when it lacks the image (air-gapped hosts)"),
+    "image_archive": ("path", None,
+                      "a `docker save` tarball loaded on the host when it lacks the image (air-gapped hosts)"),
     "version": ("version", "v0.13.2", "BuildKit version of the image; the config keys written are the ones it knows"),
     "port": ("port", 1234, "TCP port of the mutual-TLS listener"),
     "max_parallelism": ("int:1-1024", 4, "steps run at once"),
     "privileges": ("enum:privileged,unprivileged-lab", "privileged",
                    "container privileges: `privileged` (as upstream runs buildkitd) or the narrower set that "
                    "works inside the lab's containers"),
-    "data_dir": ("remote_path", "/opt/buildkit-ops", "directory on the host holding compose file, config and certificates"),
+    "data_dir": ("remote_path", "/opt/buildkit-ops",
+                 "directory on the host holding compose file, config and certificates"),
     "debug_address": ("loopback_listen", None, "debug and metrics listener on a loopback ip:port (default: none)"),
     "step_network": ("enum:sandboxed,host", "sandboxed",
                      "network of build steps: `sandboxed` (their own namespace, fenced off from the host) or "
                      "`host` (the host's own network: builds reach its loopback services)"),
     "gc": ("gc", None, "garbage collection of the cache"),
-    "registries": ("registries", {}, "per-registry settings: `ca` (file on this machine), `http`, `insecure`, `mirrors`"),
+    "registries": ("registries", {},
+                   "per-registry settings: `ca` (file on this machine), `http`, `insecure`, `mirrors`"),
     "prune_schedule": ("prune_schedule", None, "a scheduled prune on the host (systemd timer): calendar, keep_storage, "
                                                "keep_duration, filters, all"),
 }
@@ -109,7 +121,8 @@ GC_KEYS: dict[str, tuple[str, Any, str]] = {
 POLICY_KEYS = {"all": "bool", "keep_duration": "duration", "keep_bytes": "size", "filters": "filter_list"}
 REGISTRY_KEYS = {"ca": "path", "http": "bool", "insecure": "bool", "mirrors": "registry_host_list"}
 CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
-    "address": ("client_source", None, "the IP address (or network) build hosts see this client's connections come from"),
+    "address": ("client_source", None,
+                "the IP address (or network) build hosts see this client's connections come from"),
     "connection": ("enum:local,ssh", "ssh", "`local`: the machine running invoke; `ssh`: reached over SSH"),
     "ssh_address": ("address", None, "address SSH connects to (default: address)"),
     "ssh_user": ("user", "root", "SSH login user on the client"),
@@ -120,7 +133,8 @@ CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
     "builder": ("builder", "buildkit-ops", "name of the docker buildx builder created on the client"),
     "default_builder": ("bool", False, "make it the client's default builder (`docker buildx use`)"),
 }
-ALL_VAR_KEYS = {"pki_dir": ("path", ".pki", "operator-side directory of the CA and certificates (CA key never leaves it)"),
+ALL_VAR_KEYS = {"pki_dir": ("path", ".pki",
+                            "operator-side directory of the CA and certificates (CA key never leaves it)"),
                 "cert_days": ("int", 825, "validity of server and client certificates, at most 825"),
                 "cert_renew_days": ("int", 30, "reissue a certificate when it expires within this many days"),
                 "ca_days": ("int", 3650, "validity of the CA")}

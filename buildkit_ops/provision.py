@@ -13,17 +13,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import paramiko
 
-from roles import Step, parallel, sections
-from roles import buildkitd as role_buildkitd
-from roles import engine as role_engine
-from roles import firewall as role_firewall
-from roles import pki as role_pki
-from roles import prune as role_prune
-
 from . import pki
 from .inventory import BuildHost, Inventory
 from .output import HostResult, Reporter
 from .remote import RemoteError, connect, exec_command
+from .roles import Step, parallel, sections
+from .roles import buildkitd as role_buildkitd
+from .roles import engine as role_engine
+from .roles import firewall as role_firewall
+from .roles import pki as role_pki
+from .roles import prune as role_prune
 from .shell import quote
 
 OPERATOR_CN = "buildkit-ops-operator"
@@ -102,7 +101,7 @@ def mtls_probe(sess: HostSession, ca_pem: bytes, leaf: pki.Leaf | None, timeout:
                 if outg.pending:
                     chan.sendall(outg.read())
                 if time.monotonic() > deadline:
-                    raise TimeoutError("no TLS answer")
+                    raise TimeoutError("no TLS answer") from None
                 try:
                     data = chan.recv(65536)
                 except socket.timeout:

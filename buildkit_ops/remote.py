@@ -11,7 +11,6 @@ from pathlib import Path
 import paramiko
 from fabric import Config, Connection
 
-
 # paramiko logs refused tunnel channels (the early TLS probe of a first provision) as errors; with no
 # handler, Python would print them on stderr as stray noise. Our own messages say what went wrong.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())

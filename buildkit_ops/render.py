@@ -39,8 +39,6 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .shell import quote
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-
 
 class RenderError(ValueError):
     """A value that cannot be written safely into a file of that kind."""
@@ -136,17 +134,18 @@ FINALIZERS: dict[str, Callable[[Any], str]] = {"toml": toml_value, "compose": co
                                                 "systemd": systemd_value, "shell": shell_value}
 
 
-def environment(kind: str) -> Environment:
-    """The Jinja environment for templates of one kind (toml, compose, systemd, shell)."""
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined,
+def environment(kind: str, directory: Path) -> Environment:
+    """The Jinja environment for templates of one kind (toml, compose, systemd, shell) in a role's folder."""
+    env = Environment(loader=FileSystemLoader(str(directory)), undefined=StrictUndefined,
                       keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
                       finalize=FINALIZERS[kind], autoescape=False)
     env.filters["systemd_command"] = systemd_command
     return env
 
 
-def render(template: str, kind: str, **values: Any) -> str:
-    return environment(kind).get_template(template).render(**values)
+def render(template: Path, kind: str, **values: Any) -> str:
+    """Render the template file at `template` (a role's templates/NAME.j2) for a file of that kind."""
+    return environment(kind, template.parent).get_template(template.name).render(**values)
 
 
 def safe_dirname(name: str) -> str:

@@ -11,9 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from buildkit_ops.lab import Lab  # noqa: E402
 from buildkit_ops import remote  # noqa: E402
-
+from lab.machines import Lab  # noqa: E402
 
 LAB_ORDER = ["test_lab", "test_provision", "test_engine", "test_clients", "test_lifecycle", "test_trust_boundary",
              "test_readme"]

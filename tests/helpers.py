@@ -24,7 +24,7 @@ def invoke_json(*args: str) -> tuple[int, dict, str]:
     try:
         doc = json.loads(r.stdout)
     except json.JSONDecodeError:
-        raise AssertionError(f"no JSON from invoke {' '.join(args)} ({r.returncode}):\n{r.stderr}\n{r.stdout}")
+        raise AssertionError(f"no JSON from invoke {' '.join(args)} ({r.returncode}):\n{r.stderr}\n{r.stdout}") from None
     return r.returncode, doc, r.stderr
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers import invoke
 
 INVENTORY_TASKS = ["provision", "add-client", "remove-client", "list-clients", "rotate-certs", "cache-prune",

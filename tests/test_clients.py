@@ -7,8 +7,7 @@ import json
 import re
 
 import pytest
-
-from helpers import ROOT, invoke, invoke_json, inventory_variant, restore_inventory
+from helpers import ROOT, inventory_variant, invoke, invoke_json, restore_inventory
 
 pytestmark = pytest.mark.lab
 

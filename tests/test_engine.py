@@ -9,7 +9,6 @@ import sys
 import time
 
 import pytest
-
 from helpers import invoke_json
 
 pytestmark = pytest.mark.lab

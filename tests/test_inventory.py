@@ -6,9 +6,9 @@ import sys
 
 import pytest
 import yaml
+from conftest import ROOT
 
 from buildkit_ops import inventory as I
-from conftest import ROOT
 
 GOOD = """
 all:

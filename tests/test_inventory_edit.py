@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import ROOT
 
 from buildkit_ops import inventory, inventory_edit
-from conftest import ROOT
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT, ssh
 
 from buildkit_ops import remote
-from buildkit_ops.lab import Lab
-from conftest import ROOT, ssh
+from lab.machines import Lab
 
 pytestmark = pytest.mark.lab
 

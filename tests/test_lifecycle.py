@@ -13,11 +13,20 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from helpers import (
+    ROOT,
+    buildctl,
+    buildhosts,
+    inventory_variant,
+    invoke,
+    invoke_json,
+    put_client_files,
+    restore_inventory,
+    wait_for,
+)
+from test_clients import build, login, step_states, write_project
 
 from buildkit_ops import pki
-from helpers import (ROOT, buildctl, buildhosts, invoke, invoke_json, inventory_variant, put_client_files,
-                     restore_inventory, wait_for)
-from test_clients import build, login, step_states, write_project
 
 pytestmark = pytest.mark.lab
 

@@ -6,10 +6,9 @@ import os
 import stat
 
 import pytest
+from helpers import ROOT, buildctl, buildhosts, inventory_variant, invoke, invoke_json, put_client_files, wait_for
 
 from buildkit_ops import pki
-from helpers import (ROOT, buildctl, buildhosts, invoke, invoke_json, inventory_variant, put_client_files,
-                     wait_for)
 
 pytestmark = pytest.mark.lab
 

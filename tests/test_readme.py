@@ -8,7 +8,6 @@ import re
 import subprocess
 
 import pytest
-
 from helpers import ROOT, invoke, restore_inventory
 
 pytestmark = pytest.mark.lab

@@ -12,12 +12,11 @@ import tomllib
 
 import pytest
 import yaml
+from test_inventory import GOOD
 
 from buildkit_ops import clients, render
 from buildkit_ops import inventory as I
-from roles import buildkitd, firewall, prune
-
-from test_inventory import GOOD
+from buildkit_ops.roles import buildkitd, firewall, prune
 
 TOML_BREAKOUT = '"]\n[grpc]\naddress = ["tcp://0.0.0.0:9999"]\ninsecure-entitlements = ["security.insecure"]\n#'
 YAML_BREAKOUT = '"\n    pid: host\n    privileged: true\n#${HOME}'
@@ -181,7 +180,8 @@ def test_client_bootstrap_script_passes_hostile_values_as_single_words(tmp_path)
 
 
 def test_entrypoint_runs_the_fence_and_buildkitd_with_exactly_the_rendered_words(tmp_path):
-    script = render.render("entrypoint.sh.j2", "shell", privileges="privileged", step_network="sandboxed",
+    script = render.render(buildkitd.TEMPLATES / "entrypoint.sh.j2", "shell", privileges="privileged",
+                           step_network="sandboxed",
                            bridge_name=SHELL_BREAKOUT)
     calls = run_with_stubs(tmp_path, script, {}, ["iptables", "ip6tables", "buildkitd"])
     fences = [c for c in calls if c[0] in ("iptables", "ip6tables")]

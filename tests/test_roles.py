@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import pytest
+from conftest import ROOT
 
 from buildkit_ops import inventory
 from buildkit_ops.inventory import PruneSchedule
-from conftest import ROOT
-from roles import buildkitd, engine, firewall, sections
+from buildkit_ops.roles import buildkitd, engine, firewall, sections
+
 
 def _host():
     """build1 of the shipped inventory, with its file paths pointed at a scratch directory."""
@@ -192,7 +193,7 @@ def test_batch_script_stops_at_the_first_failure_and_reports_it():
     import subprocess
 
     from buildkit_ops.provision import batch_script
-    from roles import Step
+    from buildkit_ops.roles import Step
     steps = [Step("a", "one", True, script="echo one > /dev/null\n"),
              Step("a", "two", True, script="echo broken >&2\nfalse\necho never\n"),
              Step("a", "three", True, script="echo three-ran\n")]
@@ -205,7 +206,7 @@ def test_batch_script_stops_at_the_first_failure_and_reports_it():
 def test_prune_plan():
     import copy
 
-    from roles import prune
+    from buildkit_ops.roles import prune
     h = copy.deepcopy(HOST)
     h.buildkit.prune_schedule = PruneSchedule(calendar="weekly", keep_storage=5 * 10**9, all=True)
     files = prune.render(h)

@@ -8,8 +8,7 @@ import re
 import shutil
 
 import pytest
-
-from helpers import ROOT, invoke, invoke_json, inventory_variant, restore_inventory, wait_for
+from helpers import ROOT, inventory_variant, invoke, invoke_json, restore_inventory, wait_for
 
 pytestmark = pytest.mark.lab
 

@@ -7,9 +7,9 @@ is tested in test_rendering.py."""
 from __future__ import annotations
 
 import pytest
+from test_inventory import load_text, mutate
 
 from buildkit_ops import inventory as I
-from test_inventory import load_text, mutate
 
 
 def bk(**kw):

@@ -13,13 +13,13 @@ from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 
-from buildkit_ops.inventory import BuildHost
-from buildkit_ops.render import (File, fix_mode_script, render as render_template, safe_dirname, unified_diff,
-                                 write_file_script)
-from buildkit_ops.shell import command, quote
-
+from ...inventory import BuildHost
+from ...render import File, fix_mode_script, safe_dirname, unified_diff, write_file_script
+from ...render import render as render_template
+from ...shell import command, quote
 from .. import Step
 
+TEMPLATES = Path(__file__).parent / "templates"
 CONTAINER = "buildkitd"
 SOCK = "unix:///run/buildkit/buildkitd.sock"
 # The bridge build steps run on (step_network: sandboxed); entrypoint.sh fences it off from the host.
@@ -75,13 +75,13 @@ def render(host: BuildHost, tls: dict[str, bytes], image_id: str | None) -> list
             files.append(File(f"{d}/registries/{registry_dir(name)}/ca.crt", ca.read_bytes()))
     gc = {"enabled": bk.gc.enabled, "keep_storage": bk.gc.keep_storage,
           "policies": [{k: v for k, v in asdict(p).items() if v is not None} for p in bk.gc.policies]}
-    toml = render_template("buildkitd.toml.j2", "toml", host=host.name, version=bk.version, port=bk.port,
+    toml = render_template(TEMPLATES / "buildkitd.toml.j2", "toml", host=host.name, version=bk.version, port=bk.port,
                            debug_address=bk.debug_address, max_parallelism=bk.max_parallelism, gc=gc,
                            registries=registries, step_network=bk.step_network, bridge_name=BRIDGE_NAME,
                            bridge_subnet=BRIDGE_SUBNET)
-    entrypoint = render_template("entrypoint.sh.j2", "shell", privileges=bk.privileges,
+    entrypoint = render_template(TEMPLATES / "entrypoint.sh.j2", "shell", privileges=bk.privileges,
                                  step_network=bk.step_network, bridge_name=BRIDGE_NAME)
-    compose = render_template("docker-compose.yml.j2", "compose", host=host.name, image=bk.image,
+    compose = render_template(TEMPLATES / "docker-compose.yml.j2", "compose", host=host.name, image=bk.image,
                               privileges=bk.privileges, data_dir=d)
     return [File(f"{d}/docker-compose.yml", compose.encode()),
             File(f"{d}/buildkitd.toml", toml.encode()),
@@ -107,10 +107,12 @@ def facts(host: BuildHost, files: list[File]) -> tuple[str, str]:
     return f"""
 echo @@files
 for f in {paths}; do
-  if [ -f "$f" ]; then echo "$(sha256sum < "$f" | cut -d' ' -f1) $(stat -c '%a %U:%G' "$f") $f"; else echo "- - - $f"; fi
+  if [ -f "$f" ]; then echo "$(sha256sum < "$f" | cut -d' ' -f1) $(stat -c '%a %U:%G' "$f") $f"
+  else echo "- - - $f"; fi
 done
 echo @@image; docker image inspect --format '{{{{.Id}}}}' {img} 2>/dev/null || true
-echo @@container; docker inspect --format '{{{{.State.Status}}}} {{{{.State.StartedAt}}}} {{{{.Image}}}} {{{{index .Config.Labels "org.buildkit-ops.config-hash"}}}}' {CONTAINER} 2>/dev/null || true
+echo @@container; docker inspect --format '{{{{.State.Status}}}} {{{{.State.StartedAt}}}} {{{{.Image}}}} \
+  {{{{index .Config.Labels "org.buildkit-ops.config-hash"}}}}' {CONTAINER} 2>/dev/null || true
 echo @@port; ss -ltnpH "sport = :{port}" 2>/dev/null | head -3 || true
 """, VERIFY_FACTS
 
@@ -193,7 +195,8 @@ def drain_script(wait: int, force: bool) -> str:
     return f"""if [ "$(docker inspect -f '{{{{.State.Running}}}}' {CONTAINER} 2>/dev/null)" = true ]; then
   end=$(( $(date +%s) + {int(wait)} ))
   while :; do
-    n=$(docker exec {CONTAINER} buildctl --addr {SOCK} debug histories --format '{RUNNING}' 2>/dev/null | grep -c running)
+    n=$(docker exec {CONTAINER} buildctl --addr {SOCK} debug histories --format '{RUNNING}' 2>/dev/null \
+      | grep -c running)
     [ "$n" -eq 0 ] && break
     if [ "$(date +%s)" -ge "$end" ]; then {give_up}; fi
     sleep 1
@@ -228,9 +231,14 @@ def platforms(facts: dict[str, str]) -> str:
     return ""
 
 
+def version(facts: dict[str, str]) -> str | None:
+    """`buildkitd github.com/moby/buildkit v0.13.2 <commit>` -> v0.13.2"""
+    words = (facts.get("version") or "").split()
+    return words[2] if len(words) >= 3 else None
+
+
 def summary(facts: dict[str, str]) -> str:
-    version = (facts.get("version") or "").split()
     workers = [l.split() for l in (facts.get("workers") or "").splitlines()[1:] if l.strip()]
-    v = version[2] if len(version) >= 3 else "?"
+    v = version(facts) or "?"
     ws = "; ".join(f"{w[0][:12]} {w[1] if len(w) > 1 else ''}" for w in workers) or "none"
     return f"buildkitd {v}, workers: {ws}"

@@ -15,8 +15,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from buildkit_ops.shell import command
-
+from ...shell import command
 from .. import Step
 
 FACTS = r"""
@@ -155,7 +154,7 @@ def plan(facts: dict[str, str], ssh_port: int, port: int, clients: dict[str, str
     detail = ", ".join([f"+{n} ({a})" for a, p, n in add] + [f"-{n} ({a})" for a, p, n in gone])
     names = ", ".join(sorted(clients)) or "no clients"
     steps.append(Step("firewall", f"port {port}/tcp open to: {names}", bool(script), detail, script=script))
-    for a, p, n in kept:
+    for a, _port, n in kept:
         steps.append(Step("firewall", f"rule for {n} ({a}) kept", False,
                           f"{n} is not in the inventory at {a}: `invoke remove-client {n}` or "
                           f"`provision --prune-clients` closes it"))

@@ -30,8 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import pki
-from .shell import quote
+from buildkit_ops import pki
+from buildkit_ops.shell import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 LABDIR = ROOT / "lab"
@@ -268,13 +268,15 @@ class Lab:
                 break
             if time.monotonic() > deadline:
                 logs = sh(["docker", "logs", "--tail", "30", c], check=False, capture=True)
-                raise LabError(f"{m.name} did not become ready in {timeout:.0f}s ({check}):\n{logs.stdout}{logs.stderr}")
+                raise LabError(f"{m.name} did not become ready in {timeout:.0f}s ({check}):\n"
+                               f"{logs.stdout}{logs.stderr}")
             time.sleep(0.3)
         if m.role == "registry":
             return
         pub = (self.state / "ssh" / "id_ed25519.pub").read_text()
         setup = ("install -d -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys.tmp && "
-                 "chmod 600 /root/.ssh/authorized_keys.tmp && mv /root/.ssh/authorized_keys.tmp /root/.ssh/authorized_keys")
+                 "chmod 600 /root/.ssh/authorized_keys.tmp && "
+                 "mv /root/.ssh/authorized_keys.tmp /root/.ssh/authorized_keys")
         sh(["docker", "exec", "-i", c, "sh", "-c", setup], input=pub, capture=True)
         if m.role in ("client", "intruder") and self._buildctl and self._buildctl.exists():
             # a developer's BuildKit CLI, for talking to build hosts directly
@@ -315,8 +317,8 @@ class Lab:
                 for d in ("tmp", "etc", "root"):
                     (root / d).mkdir()
                 (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
-                sh(["sh", "-c", f"tar -C {quote(str(root))} -c . | docker import -c 'CMD [\"/bin/sh\"]' - {quote(ref)}"],
-                   capture=True)
+                importer = f"docker import -c 'CMD [\"/bin/sh\"]' - {quote(ref)}"
+                sh(["sh", "-c", f"tar -C {quote(str(root))} -c . | {importer}"], capture=True)
             finally:
                 shutil.rmtree(root, ignore_errors=True)
         certs = Path(f"/etc/docker/certs.d/{self.registry}")

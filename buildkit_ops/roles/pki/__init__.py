@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from buildkit_ops import pki
-from buildkit_ops.inventory import BuildHost, Inventory
-
+from ... import pki
+from ...inventory import BuildHost, Inventory
 from .. import Step
 
 

@@ -3,12 +3,15 @@ from the inventory's buildkit.prune_schedule; removed again when the key goes.
 It complements BuildKit's own GC policy with a hard size or age cap."""
 from __future__ import annotations
 
-from buildkit_ops.inventory import BuildHost, PruneSchedule
-from buildkit_ops.render import File, render as render_template, unified_diff, write_file_script
+from pathlib import Path
 
+from ...inventory import BuildHost, PruneSchedule
+from ...render import File, unified_diff, write_file_script
+from ...render import render as render_template
 from .. import Step
 from ..buildkitd import CONTAINER, SOCK
 
+TEMPLATES = Path(__file__).parent / "templates"
 UNIT = "buildkit-ops-prune"
 PATHS = [f"/etc/systemd/system/{UNIT}.service", f"/etc/systemd/system/{UNIT}.timer"]
 
@@ -36,8 +39,9 @@ def render(host: BuildHost) -> list[File]:
     sched = host.buildkit.prune_schedule
     if not sched:
         return []
-    return [File(PATHS[0], render_template(f"{UNIT}.service.j2", "systemd", command=prune_command(sched)).encode()),
-            File(PATHS[1], render_template(f"{UNIT}.timer.j2", "systemd", calendar=sched.calendar).encode())]
+    service = render_template(TEMPLATES / f"{UNIT}.service.j2", "systemd", command=prune_command(sched))
+    timer = render_template(TEMPLATES / f"{UNIT}.timer.j2", "systemd", calendar=sched.calendar)
+    return [File(PATHS[0], service.encode()), File(PATHS[1], timer.encode())]
 
 
 def plan(host: BuildHost, facts: dict[str, str], current: dict[str, str] | None = None) -> list[Step]:
