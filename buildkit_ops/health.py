@@ -12,18 +12,19 @@ from . import clients as client_mod
 from . import pki
 from .inventory import BuildHost, Client, Inventory, is_ip
 from .output import HostResult, Reporter
-from .provision import HostSession
 from .remote import RemoteError
 from .render import safe_dirname
+from .roles import Context, load, sections
 from .roles import buildkitd as role_buildkitd
-from .roles import engine as role_engine
 from .roles import firewall as role_firewall
-from .roles import parallel, sections
+from .runner import gather
+from .session import HostSession
 from .shell import quote
 
 SOCK = role_buildkitd.SOCK
 CTL = f"docker exec {role_buildkitd.CONTAINER} buildctl --addr {SOCK}"
 WARN_DAYS = 30
+ROLES = load()
 
 
 def human(n: int) -> str:
@@ -139,23 +140,16 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> dict:
 
     def work(h: BuildHost, sess: HostSession, res: HostResult):
         server_crt = quote(h.buildkit.data_dir + "/tls/server.crt")
-        script = parallel([
-            role_engine.FACTS,
-            role_firewall.FACTS,
-            f"echo @@container; docker inspect -f '{{{{.State.Status}}}} {{{{.State.StartedAt}}}}' "
-            f"{role_buildkitd.CONTAINER} 2>/dev/null",
-            role_buildkitd.VERIFY_FACTS,
+        # the roles' own facts (the ones provision reads), plus two of the report's own, in one command
+        ctx = Context(inv=inv, host=h, tls={}, image_id=None, clients={})
+        facts, _, f = gather(sess, ROLES, ctx, [], extra=[
             f"echo @@du; {CTL} du --format '{{{{json .}}}}' 2>/dev/null",
-            f"echo @@servercert; base64 -w0 {server_crt} 2>/dev/null; echo",
-        ])
-        rc, out, err = sess.run(script)
-        f = sections(out)
-        container = (f.get("container") or "absent").split()
-        info = {"reachable": True, "docker": f.get("docker") or None, "compose": f.get("compose") or None,
+            f"echo @@servercert; base64 -w0 {server_crt} 2>/dev/null; echo"])
+        engine, fw, bk = facts["engine"], facts["firewall"], facts["buildkitd"]
+        container = [bk.container.status, bk.container.started] if bk.container else ["absent"]
+        info = {"reachable": True, "docker": engine.docker or None, "compose": engine.compose or None,
                 "buildkitd": {"state": container[0], "started": container[1] if len(container) > 1 else None,
-                              "version": role_buildkitd.version(f),
-                              "platforms": role_buildkitd.platforms(f),
-                              "step_network": f.get("step_network") or None},
+                              "version": bk.version, "platforms": bk.platforms, "step_network": bk.step_network},
                 "cache": _usage(f.get("du"))}
         if container[0] != "running":
             warn.append(f"{h.name}: buildkitd is {container[0]}: run `invoke provision --host {h.name}`")
@@ -176,14 +170,10 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> dict:
         if info["buildkitd"]["step_network"] == "host":
             warn.append(f"{h.name}: build steps share the host's network (step_network: host): every build can "
                         f"reach the host's own services")
-        allowed = set()
-        for r in (f.get("ufw_rules") or "").splitlines():
-            m = role_firewall.CLIENT_RULE.fullmatch(r.strip())
-            if m and int(m.group(2)) == h.buildkit.port:
-                allowed.add(m.group(1))
-        foreign = role_firewall.foreign_openings(f, h.buildkit.port)
-        ipv6 = (f.get("ufw_ipv6") or "") == "yes"
-        info["firewall"] = {"active": "Status: active" in (f.get("ufw_status") or ""), "ipv6": ipv6,
+        allowed = {addr for (addr, port, _name) in fw.client_rules() if port == h.buildkit.port}
+        foreign = role_firewall.foreign_openings(fw, h.buildkit.port)
+        ipv6 = fw.ipv6 == "yes"
+        info["firewall"] = {"active": fw.active, "ipv6": ipv6,
                             "allowed": sorted(allowed), "missing": sorted(wanted_clients - allowed),
                             "extra": sorted(allowed - wanted_clients), "others_opening_port": foreign}
         if foreign:

@@ -37,7 +37,7 @@ from typing import Any, Callable
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from .shell import quote
+from .shell import command, quote
 
 
 class RenderError(ValueError):
@@ -168,6 +168,36 @@ class File:
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.content).hexdigest()
+
+
+@dataclass(frozen=True)
+class FileState:
+    """A managed file as the host has it."""
+    sha256: str
+    mode: str          # octal, e.g. "600"
+    owner: str         # user:group
+
+    def matches(self, f: File) -> bool:
+        return self.sha256 == f.sha256 and self.mode == f"{f.mode:o}" and self.owner == "root:root"
+
+
+MISSING = FileState("-", "-", "-")
+
+
+def files_fact(paths: list[str]) -> str:
+    """The facts snippet of managed files: checksum, mode and owner of each, in one loop."""
+    return (f"echo @@files\nfor f in {command(*paths)}; do\n"
+            "  if [ -f \"$f\" ]; then echo \"$(sha256sum < \"$f\" | cut -d' ' -f1) $(stat -c '%a %U:%G' \"$f\") $f\"\n"
+            "  else echo \"- - - $f\"; fi\ndone\n")
+
+
+def parse_file_states(text: str) -> dict[str, FileState]:
+    out = {}
+    for line in text.splitlines():
+        parts = line.split(" ", 3)
+        if len(parts) == 4 and parts[0] != "-":
+            out[parts[3]] = FileState(*parts[:3])
+    return out
 
 
 def write_file_script(f: File) -> str:

@@ -171,7 +171,8 @@ def test_tls_alert_says_why_a_client_is_refused(provisioned, tmp_path, which, re
     import ssl
 
     from buildkit_ops import inventory
-    from buildkit_ops.provision import HostSession, mtls_probe
+    from buildkit_ops.roles.buildkitd.probe import mtls_probe
+    from buildkit_ops.session import HostSession
     inv = inventory.load(ROOT / "inventory.yml")
     leaf = None
     if which == "other":

@@ -192,7 +192,7 @@ def test_entrypoint_runs_the_fence_and_buildkitd_with_exactly_the_rendered_words
 
 @pytest.mark.parametrize("evil", HOSTILE[2:])
 def test_firewall_commands_are_single_words(evil):
-    steps = firewall.plan({"ufw_present": "yes", "ufw_status": "", "ufw_rules": "", "ufw_ipv6": "yes"}, 22, 1234,
+    steps = firewall.plan(firewall.parse({"ufw_present": "yes", "ufw_status": "", "ufw_rules": "", "ufw_ipv6": "yes"}), 22, 1234,
                           {"laptop": evil})
     script = next(s.script for s in steps if s.name.startswith("port"))
     assert shlex.split(script) == ["ufw", *firewall.client_rule(evil, 1234, "laptop")]

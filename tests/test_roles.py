@@ -6,6 +6,7 @@ from conftest import ROOT
 
 from buildkit_ops import inventory
 from buildkit_ops.inventory import PruneSchedule
+from buildkit_ops.render import parse_file_states
 from buildkit_ops.roles import buildkitd, engine, firewall, sections
 
 
@@ -38,7 +39,7 @@ def test_sections_split_facts_output():
     ({"os": "linuxmint 21 ubuntu debian", "docker": "", "compose": ""}, True, "docker-compose-v2"),
 ])
 def test_engine_plan(facts, changed, script_has):
-    [step] = engine.plan(facts)
+    [step] = engine.plan(engine.parse(facts))
     assert step.changed is changed
     if script_has:
         assert script_has in step.script
@@ -48,11 +49,11 @@ def test_engine_plan(facts, changed, script_has):
 @pytest.mark.parametrize("os_", ["fedora 40", "alpine 3.20", "unknown 0"])
 def test_engine_refuses_unsupported_os_when_docker_is_missing(os_):
     with pytest.raises(engine.UnsupportedHost, match="is not Debian or Ubuntu"):
-        engine.plan({"os": os_, "docker": "", "compose": ""})
+        engine.plan(engine.parse({"os": os_, "docker": "", "compose": ""}))
 
 
 def test_engine_accepts_any_os_that_already_has_docker_and_compose():
-    assert not engine.plan({"os": "fedora 40", "docker": "27.0", "compose": "2.29.0"})[0].changed
+    assert not engine.plan(engine.parse({"os": "fedora 40", "docker": "27.0", "compose": "2.29.0"}))[0].changed
 
 
 # ------------------------------------------------------------------ firewall
@@ -64,7 +65,7 @@ MINE = "ufw allow 80/tcp comment 'web'"
 
 
 def fw(status, rules, clients):
-    steps = firewall.plan({"ufw_present": "yes", "ufw_status": status, "ufw_rules": "\n".join(rules)}, 22, 1234,
+    steps = firewall.plan(firewall.parse({"ufw_present": "yes", "ufw_status": status, "ufw_rules": "\n".join(rules)}), 22, 1234,
                           clients)
     return [s.script for s in steps]
 
@@ -90,20 +91,20 @@ def fw(status, rules, clients):
 def test_firewall_plan(status, rules, clients, scripts):
     clients = dict(clients)
     drop = clients.pop("drop", False)
-    steps = firewall.plan({"ufw_present": "yes", "ufw_status": status, "ufw_rules": "\n".join(rules)}, 22, 1234,
+    steps = firewall.plan(firewall.parse({"ufw_present": "yes", "ufw_status": status, "ufw_rules": "\n".join(rules)}), 22, 1234,
                           clients, drop)
     assert [s.script for s in steps] == scripts
 
 
 def test_firewall_reports_a_kept_rule_of_an_unknown_client():
-    steps = firewall.plan({"ufw_present": "yes", "ufw_status": ACTIVE, "ufw_rules": "\n".join([SSH, OLD])}, 22,
+    steps = firewall.plan(firewall.parse({"ufw_present": "yes", "ufw_status": ACTIVE, "ufw_rules": "\n".join([SSH, OLD])}), 22,
                           1234, {})
     kept = [s for s in steps if s.name.startswith("rule for old")]
     assert kept and not kept[0].changed and "invoke remove-client old" in kept[0].detail
 
 
 def test_firewall_installs_ufw_when_missing_and_still_allows_ssh_first():
-    steps = firewall.plan({"ufw_present": "no"}, 2222, 1234, {})
+    steps = firewall.plan(firewall.parse({"ufw_present": "no"}), 2222, 1234, {})
     assert "apt-get install" in steps[0].script
     assert steps[2].script == "ufw allow 2222/tcp comment 'buildkit-ops ssh'\n"
     assert steps[-1].script.endswith("ufw --force enable\n")
@@ -126,18 +127,23 @@ def converged_facts():
             "port": "LISTEN 0 4096 *:1234 *:* users:((\"buildkitd\",pid=1,fd=3))"}
 
 
+def bk_plan(facts):
+    """buildkitd's plan from facts as the host prints them (sections), for build1 and its rendered files."""
+    return buildkitd.plan(HOST, FILES, buildkitd.parse(facts), parse_file_states(facts.get("files", "")), "sha256:abc")
+
+
 def changed(steps):
     return [(s.name, s.detail) for s in steps if s.changed]
 
 
 def test_buildkitd_converged_plans_nothing():
-    assert changed(buildkitd.plan(HOST, FILES, converged_facts(), "sha256:abc")) == []
+    assert changed(bk_plan(converged_facts())) == []
 
 
 def test_buildkitd_changed_file_is_uploaded_and_notifies_the_handler():
     facts = converged_facts()
     facts["files"] = file_facts(FILES, ("buildkitd.toml", "0" * 64, "644"))
-    steps = [s for s in buildkitd.plan(HOST, FILES, facts, "sha256:abc") if s.changed]
+    steps = [s for s in bk_plan(facts) if s.changed]
     assert [(s.name, s.detail, s.notify) for s in steps] == [("buildkitd.toml", "content", ["recreate buildkitd"])]
     assert "mv -f /opt/buildkit-ops/buildkitd.toml.bkops-tmp /opt/buildkit-ops/buildkitd.toml" in steps[0].script
 
@@ -146,27 +152,27 @@ def test_buildkitd_wrong_key_mode_is_fixed():
     facts = converged_facts()
     key = next(f for f in FILES if f.secret)
     facts["files"] = file_facts(FILES, ("tls/server.key", key.sha256, "644"))
-    assert changed(buildkitd.plan(HOST, FILES, facts, "sha256:abc")) == [("tls/server.key", "mode 644 root:root")]
+    assert changed(bk_plan(facts)) == [("tls/server.key", "mode 644 root:root")]
 
 
 def test_buildkitd_new_image_is_loaded_from_the_archive():
     facts = converged_facts()
     facts["image"] = "sha256:old"
-    steps = [s for s in buildkitd.plan(HOST, FILES, facts, "sha256:abc") if s.changed]
+    steps = [s for s in bk_plan(facts) if s.changed]
     assert steps[0].upload == HOST.buildkit.image_archive and steps[0].script == "docker load -q\n"
 
 
 def test_buildkitd_stopped_container_is_started():
     facts = converged_facts()
     facts["container"] = facts["container"].replace("running", "exited")
-    assert changed(buildkitd.plan(HOST, FILES, facts, "sha256:abc")) == [("service", "exited: start")]
+    assert changed(bk_plan(facts)) == [("service", "exited: start")]
 
 
 def test_buildkitd_port_taken_by_another_program_is_an_error():
     facts = converged_facts()
     facts["port"] = "LISTEN 0 5 0.0.0.0:1234 0.0.0.0:* users:((\"nc\",pid=77,fd=3))"
     with pytest.raises(buildkitd.PortTaken, match="port 1234 is already taken on build1"):
-        buildkitd.plan(HOST, FILES, facts, "sha256:abc")
+        bk_plan(facts)
 
 
 def test_rendered_config_uses_only_keys_buildkit_0_13_knows():
@@ -192,8 +198,8 @@ def test_compose_privileges_follow_the_inventory():
 def test_batch_script_stops_at_the_first_failure_and_reports_it():
     import subprocess
 
-    from buildkit_ops.provision import batch_script
     from buildkit_ops.roles import Step
+    from buildkit_ops.runner import batch_script
     steps = [Step("a", "one", True, script="echo one > /dev/null\n"),
              Step("a", "two", True, script="echo broken >&2\nfalse\necho never\n"),
              Step("a", "three", True, script="echo three-ran\n")]
@@ -211,15 +217,16 @@ def test_prune_plan():
     h.buildkit.prune_schedule = PruneSchedule(calendar="weekly", keep_storage=5 * 10**9, all=True)
     files = prune.render(h)
     assert b"prune --keep-storage 5000 --all" in files[0].content and b"OnCalendar=weekly" in files[1].content
-    fresh = prune.plan(h, {"prune": "", "prune_timer": ""})
+    fresh = prune.plan(h, prune.parse({"prune_units": "", "prune_timer": ""}), {})
     assert [(s.name, s.changed) for s in fresh] == [("buildkit-ops-prune.service", True),
                                                      ("buildkit-ops-prune.timer", True), ("timer enabled", True)]
-    converged = {"prune": "\n".join(f"{f.sha256} {f.path}" for f in files), "prune_timer": "enabled\nactive"}
-    assert not any(s.changed for s in prune.plan(h, converged))
+    converged = prune.parse({"prune_units": "\n".join(f.path for f in files), "prune_timer": "enabled\nactive"})
+    states = parse_file_states(file_facts(files))
+    assert not any(s.changed for s in prune.plan(h, converged, states))
     h.buildkit.prune_schedule = None
-    [gone] = prune.plan(h, converged)
+    [gone] = prune.plan(h, converged, states)
     assert gone.changed and "systemctl disable --now buildkit-ops-prune.timer" in gone.script
-    assert prune.plan(h, {"prune": "", "prune_timer": ""}) == []
+    assert prune.plan(h, prune.parse({"prune_units": "", "prune_timer": ""}), {}) == []
 
 
 def test_parse_buildx_inspect_nodes():
@@ -234,7 +241,7 @@ def test_parse_buildx_inspect_nodes():
 def test_a_secret_with_the_wrong_mode_is_fixed_by_chmod_and_its_content_never_travels():
     facts = converged_facts()
     facts["files"] = file_facts(FILES, ("tls/server.key", next(f.sha256 for f in FILES if f.secret), "644"))
-    step = next(s for s in buildkitd.plan(HOST, FILES, facts, "sha256:abc") if s.changed)
+    step = next(s for s in bk_plan(facts) if s.changed)
     assert (step.name, step.detail) == ("tls/server.key", "mode 644 root:root")
     assert step.script == "chmod 600 /opt/buildkit-ops/tls/server.key && chown root:root /opt/buildkit-ops/tls/server.key\n"
     assert step.diff is None
@@ -257,14 +264,14 @@ def test_a_rule_of_others_opening_the_port_fails_the_plan_unless_pruned():
     facts = {"ufw_present": "yes", "ufw_status": ACTIVE, "ufw_rules": "\n".join([SSH, LAPTOP, MINE,
                                                                                  "ufw allow 1234/tcp"])}
     with pytest.raises(firewall.FirewallConflict, match="ufw allow 1234/tcp"):
-        firewall.plan(facts, 22, 1234, {"laptop": "10.0.0.21"})
-    steps = firewall.plan(facts, 22, 1234, {"laptop": "10.0.0.21"}, drop=True)
+        firewall.plan(firewall.parse(facts), 22, 1234, {"laptop": "10.0.0.21"})
+    steps = firewall.plan(firewall.parse(facts), 22, 1234, {"laptop": "10.0.0.21"}, drop=True)
     assert [s.script for s in steps if s.changed] == ["ufw delete allow 1234/tcp\n"]
 
 
 def test_ipv6_filtering_is_switched_on_then_ssh_allowed_again():
-    steps = firewall.plan({"ufw_present": "yes", "ufw_status": ACTIVE, "ufw_rules": "\n".join([SSH, LAPTOP]),
-                           "ufw_ipv6": "no"}, 22, 1234, {"laptop": "10.0.0.21"})
+    steps = firewall.plan(firewall.parse({"ufw_present": "yes", "ufw_status": ACTIVE, "ufw_rules": "\n".join([SSH, LAPTOP]),
+                           "ufw_ipv6": "no"}), 22, 1234, {"laptop": "10.0.0.21"})
     assert changed(steps) == [("IPv6 filtered too", "IPV6=no -> yes")]
     script = steps[0].script
     assert script.index("IPV6=yes") < script.index("ufw reload") < script.index(f"{SSH}\n")

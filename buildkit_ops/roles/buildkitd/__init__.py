@@ -1,23 +1,25 @@
-"""buildkitd: render docker-compose.yml and buildkitd.toml from templates/ and
-the inventory, upload them and the TLS files only when their checksum, mode or
-owner differs (temp file + rename), make sure the pinned image is on the host
-(from an archive for air-gapped hosts), and start or update buildkitd through
-Compose. The handler recreates the container only when the config, a
-certificate or the image changed; the named cache volume always survives."""
+"""buildkitd: render docker-compose.yml, buildkitd.toml and entrypoint.sh from templates/ and the
+inventory, upload them and the TLS files only when their checksum, mode or owner differs (temp file +
+rename), make sure the pinned image is on the host (from an archive for air-gapped hosts), and start or
+update buildkitd through Compose. The handler recreates the container only when the config, a
+certificate or the image changed, after running builds finish; the named cache volume always survives.
+verify proves it answers over mutual TLS (probe.py)."""
 from __future__ import annotations
 
 import hashlib
 import json
 import tarfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from ...inventory import BuildHost
-from ...render import File, fix_mode_script, safe_dirname, unified_diff, write_file_script
+from ...render import File, FileState, safe_dirname
 from ...render import render as render_template
 from ...shell import command, quote
-from .. import Step
+from .. import Context, Handler, HandlerFailed, HandlerResult, PlanError, Role, Step, file_steps
+from .probe import Probe
 
 TEMPLATES = Path(__file__).parent / "templates"
 CONTAINER = "buildkitd"
@@ -27,8 +29,55 @@ BRIDGE_NAME = "buildkit0"
 BRIDGE_SUBNET = "10.10.0.0/16"
 
 
-class PortTaken(Exception):
+RECREATE = "recreate buildkitd"
+VERIFY = (Path(__file__).parent / "verify.sh").read_text()
+
+
+class PortTaken(PlanError):
     pass
+
+
+@dataclass
+class Container:
+    status: str            # running, exited, ...
+    started: str
+    image: str
+    config_hash: str       # the label provision set when it (re)created the container
+
+
+@dataclass
+class BuildkitdFacts:
+    image_id: str = ""                 # of the pinned image on the host, empty when absent
+    container: Container | None = None
+    listener: str = ""                 # `ss` line of whoever listens on the BuildKit port
+    version: str | None = None         # v0.13.2, from the running buildkitd
+    workers: str = ""                  # `buildctl debug workers`
+    step_network: str | None = None    # cni (sandboxed) or host
+
+    @property
+    def platforms(self) -> str:
+        """The first worker's platforms, as `buildctl debug workers` lists them."""
+        for line in self.workers.splitlines()[1:]:
+            parts = line.split()
+            if len(parts) >= 2:
+                return parts[1]
+        return ""
+
+    def summary(self) -> str:
+        workers = [l.split() for l in self.workers.splitlines()[1:] if l.strip()]
+        ws = "; ".join(f"{w[0][:12]} {w[1] if len(w) > 1 else ''}" for w in workers) or "none"
+        return f"buildkitd {self.version or '?'}, workers: {ws}"
+
+
+def parse(sections: dict[str, str]) -> BuildkitdFacts:
+    c = (sections.get("container") or "").split()
+    version = (sections.get("version") or "").split()
+    return BuildkitdFacts(
+        image_id=sections.get("image", ""),
+        container=Container(c[0], c[1] if len(c) > 1 else "", c[2] if len(c) > 2 else "",
+                            c[3] if len(c) > 3 else "") if c else None,
+        listener=sections.get("port", ""), version=version[2] if len(version) >= 3 else None,
+        workers=sections.get("workers", ""), step_network=sections.get("step_network") or None)
 
 
 @lru_cache(maxsize=8)
@@ -100,87 +149,37 @@ def config_hash(files: list[File], image: str) -> str:
     return h.hexdigest()[:16]
 
 
-def facts(host: BuildHost, files: list[File]) -> tuple[str, str]:
-    paths = command(*(f.path for f in files))
-    img = quote(host.buildkit.image)
-    port = host.buildkit.port
-    return f"""
-echo @@files
-for f in {paths}; do
-  if [ -f "$f" ]; then echo "$(sha256sum < "$f" | cut -d' ' -f1) $(stat -c '%a %U:%G' "$f") $f"
-  else echo "- - - $f"; fi
-done
-echo @@image; docker image inspect --format '{{{{.Id}}}}' {img} 2>/dev/null || true
-echo @@container; docker inspect --format '{{{{.State.Status}}}} {{{{.State.StartedAt}}}} {{{{.Image}}}} \
-  {{{{index .Config.Labels "org.buildkit-ops.config-hash"}}}}' {CONTAINER} 2>/dev/null || true
-echo @@port; ss -ltnpH "sport = :{port}" 2>/dev/null | head -3 || true
-""", VERIFY_FACTS
-
-
-# What buildkitd says of itself over its local socket: one `docker exec`.
-VERIFY_FACTS = (f"docker exec {CONTAINER} sh -c 'echo @@version; buildkitd --version; echo @@workers; "
-                f"buildctl --addr {SOCK} debug workers; echo @@step_network; buildctl --addr {SOCK} debug workers -v "
-                f"| grep -o \"worker.network:[[:space:]]*[a-z]*\" | head -1 | sed \"s/.*:[[:space:]]*//\"' "
-                f"2>/dev/null || true\n")
-
-
-def parse_files(text: str) -> dict[str, tuple[str, str, str]]:
-    out = {}
-    for line in text.splitlines():
-        parts = line.split(" ", 3)
-        if len(parts) == 4:
-            sha, mode, owner, path = parts
-            out[path] = (sha, mode, owner)
-    return out
-
-
-def plan(host: BuildHost, files: list[File], facts: dict[str, str], image_id: str | None,
-         current: dict[str, str] | None = None) -> list[Step]:
+def plan(host: BuildHost, files: list[File], facts: BuildkitdFacts, states: dict[str, FileState],
+         image_id: str | None) -> list[Step]:
     bk = host.buildkit
-    have = parse_files(facts.get("files", ""))
-    container = (facts.get("container") or "").split()
-    running = bool(container) and container[0] == "running"
-    listener = facts.get("port", "")
-    if listener and "buildkitd" not in listener:
-        raise PortTaken(f"port {bk.port} is already taken on {host.name} by: {listener.split('users:')[-1]}; "
+    if facts.listener and "buildkitd" not in facts.listener:
+        raise PortTaken(f"port {bk.port} is already taken on {host.name} by: {facts.listener.split('users:')[-1]}; "
                         f"stop that service or set buildkit.port to a free port in the inventory")
-    steps: list[Step] = []
-    for f in files:
-        sha, mode, owner = have.get(f.path, ("-", "-", "-"))
-        name = f.path.removeprefix(bk.data_dir + "/")
-        if sha == f.sha256 and mode == f"{f.mode:o}" and owner == "root:root":
-            steps.append(Step("buildkitd", name, False))
-            continue
-        why = "new" if sha == "-" else ("content" if sha != f.sha256 else f"mode {mode} {owner}")
-        script = write_file_script(f) if sha != f.sha256 else fix_mode_script(f)
-        steps.append(Step("buildkitd", name, True, why, script=script,
-                          diff=unified_diff(f, (current or {}).get(f.path)) if sha != f.sha256 else None,
-                          notify=["recreate buildkitd"]))
-    have_image = facts.get("image", "")
+    steps = file_steps("buildkitd", files, states, [RECREATE], name=lambda f: f.path.removeprefix(bk.data_dir + "/"))
     if image_id:
-        if have_image == image_id:
+        if facts.image_id == image_id:
             steps.append(Step("buildkitd", f"image {bk.image}", False, image_id[:19]))
         else:
             steps.append(Step("buildkitd", f"image {bk.image}", True,
-                              f"load {Path(bk.image_archive).name} ({image_id[:19]})", script="docker load -q\n",
-                              upload=bk.image_archive, notify=["recreate buildkitd"]))
-    elif not have_image:
+                              f"load {Path(bk.image_archive or '').name} ({image_id[:19]})", script="docker load -q\n",
+                              upload=bk.image_archive, notify=[RECREATE]))
+    elif not facts.image_id:
         steps.append(Step("buildkitd", f"image {bk.image}", True, "pull",
-                          script=command("docker", "pull", "-q", bk.image) + "\n", notify=["recreate buildkitd"]))
+                          script=command("docker", "pull", "-q", bk.image) + "\n", notify=[RECREATE]))
     else:
-        steps.append(Step("buildkitd", f"image {bk.image}", False, have_image[:19]))
-    want_hash = config_hash(files, image_id or bk.image)
-    if not container:
-        steps.append(Step("buildkitd", "service", True, "start", notify=["recreate buildkitd"]))
-    elif not running:
-        steps.append(Step("buildkitd", "service", True, f"{container[0]}: start", notify=["recreate buildkitd"]))
-    elif (container[3] if len(container) > 3 else "") != want_hash and not any(s.notify for s in steps):
+        steps.append(Step("buildkitd", f"image {bk.image}", False, facts.image_id[:19]))
+    c = facts.container
+    if c is None:
+        steps.append(Step("buildkitd", "service", True, "start", notify=[RECREATE]))
+    elif c.status != "running":
+        steps.append(Step("buildkitd", "service", True, f"{c.status}: start", notify=[RECREATE]))
+    elif c.config_hash != config_hash(files, image_id or bk.image) and not any(s.notify for s in steps):
         # nothing to upload, yet the container started with other files (a run stopped before the restart,
         # or a manual `docker compose up`): restart it with the known state
         steps.append(Step("buildkitd", "service", True, "runs another config, certificate or image",
-                          notify=["recreate buildkitd"]))
+                          notify=[RECREATE]))
     else:
-        steps.append(Step("buildkitd", "service", False, f"running since {container[1][:19]}Z"))
+        steps.append(Step("buildkitd", "service", False, f"running since {c.started[:19]}Z"))
     return steps
 
 
@@ -219,26 +218,63 @@ for i in $(seq 1 120); do
   docker exec {CONTAINER} buildctl --addr {SOCK} debug workers >/dev/null 2>&1 && break
   sleep 0.5
 done
-{VERIFY_FACTS}"""
+{VERIFY}"""
 
 
-def platforms(facts: dict[str, str]) -> str:
-    """The first worker's platforms, as `buildctl debug workers` lists them."""
-    for line in (facts.get("workers") or "").splitlines()[1:]:
-        parts = line.split()
-        if len(parts) >= 2:
-            return parts[1]
-    return ""
+class Recreate(Handler):
+    """Recreate the container once no build runs. Its protocol with the host: exit 75 and `@@busy N` when
+    builds still run after the wait; `@@forced N` when they were interrupted (--force); then the fresh
+    facts of verify.sh."""
+    name = RECREATE
+
+    def script(self, ctx: Context) -> str:
+        return handler_script(ctx.host, ROLE.files(ctx), ctx.image_id, ctx.wait, ctx.force)
+
+    def result(self, ctx: Context, rc: int, out: dict[str, str], err: str) -> HandlerResult:
+        if rc == 75 and out.get("busy"):
+            raise HandlerFailed(f"not restarted: {out['busy']} build(s) still running after {ctx.wait}s. The new "
+                                f"files are in place; re-run when the builds are done, or with --force to restart "
+                                f"now (running builds fail)", f"{out['busy']} build(s) still running after {ctx.wait}s")
+        if rc != 0:
+            raise HandlerFailed("buildkitd did not start: see `docker logs buildkitd` on the host",
+                                (err or "").strip()[-400:])
+        extra = [("running builds", f"{out['forced']} build(s) interrupted (--force)")] if out.get("forced") else []
+        return HandlerResult("cache volume kept", extra, out)
 
 
-def version(facts: dict[str, str]) -> str | None:
-    """`buildkitd github.com/moby/buildkit v0.13.2 <commit>` -> v0.13.2"""
-    words = (facts.get("version") or "").split()
-    return words[2] if len(words) >= 3 else None
+class BuildkitdRole(Role):
+    name = "buildkitd"
+    handlers = {RECREATE: Recreate()}
+    verify_title = "answers over mutual TLS"
+
+    @property
+    def facts_script(self) -> str:
+        return super().facts_script + VERIFY
+
+    def fact_env(self, ctx: Context) -> dict[str, str]:
+        return {"BKOPS_IMAGE": ctx.host.buildkit.image, "BKOPS_PORT": str(ctx.host.buildkit.port)}
+
+    def parse(self, sections: dict[str, str]) -> BuildkitdFacts:
+        return parse(sections)
+
+    def files(self, ctx: Context) -> list[File]:
+        return render(ctx.host, ctx.tls, ctx.image_id)
+
+    def plan(self, ctx: Context, facts: Any, files: dict[str, FileState]) -> list[Step]:
+        return plan(ctx.host, self.files(ctx), facts, files, ctx.image_id)
+
+    def info(self, facts: Any) -> dict[str, Any]:
+        return {"platforms": facts.platforms, "buildkitd": facts.summary(), "step_network": facts.step_network}
+
+    def start_probe(self, ctx: Context, sess: Any) -> Probe | None:
+        return Probe(sess, ctx.tls["ca.crt"], ctx.operator) if ctx.operator else None
+
+    def verify(self, ctx: Context, facts: Any, sess: Any, probe: Any, restarted: bool) -> str | None:
+        if not facts.workers:
+            raise HandlerFailed("buildkitd does not answer on its socket: see `docker logs buildkitd`")
+        if restarted or probe is None:  # the first probe talked to the old container
+            probe = self.start_probe(ctx, sess)
+        return f"{probe.result()}; {facts.summary()}" if probe else facts.summary()
 
 
-def summary(facts: dict[str, str]) -> str:
-    workers = [l.split() for l in (facts.get("workers") or "").splitlines()[1:] if l.strip()]
-    v = version(facts) or "?"
-    ws = "; ".join(f"{w[0][:12]} {w[1] if len(w) > 1 else ''}" for w in workers) or "none"
-    return f"buildkitd {v}, workers: {ws}"
+ROLE = BuildkitdRole()

@@ -3,19 +3,35 @@ distribution's packages when missing (Debian, Ubuntu); anything else stops
 with a clear message before a single change."""
 from __future__ import annotations
 
-from .. import Step
+from dataclasses import dataclass, field
+from typing import Any
 
-FACTS = r"""
-echo @@os; ( . /etc/os-release 2>/dev/null && echo "${ID:-unknown} ${VERSION_ID:-0} ${ID_LIKE:-}" ) || echo "unknown 0"
-echo @@docker; docker version --format '{{.Server.Version}}' 2>/dev/null || true
-echo @@compose; docker compose version --short 2>/dev/null || true
-"""
+from .. import Context, PlanError, Role, Step
 
 SUPPORTED = ("debian", "ubuntu")
 
 
-class UnsupportedHost(Exception):
+class UnsupportedHost(PlanError):
     pass
+
+
+@dataclass
+class EngineFacts:
+    os_id: str = "unknown"
+    version: str = "0"
+    like: list[str] = field(default_factory=list)
+    docker: str = ""          # server version, empty when missing
+    compose: str = ""         # Compose version, empty when missing
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.docker) and self.compose.startswith(("2.", "v2."))
+
+
+def parse(sections: dict[str, str]) -> EngineFacts:
+    os_id, version, *like = (sections.get("os") or "unknown 0").split() + ["", ""]
+    return EngineFacts(os_id or "unknown", version or "0", [x for x in like if x],
+                       sections.get("docker", ""), sections.get("compose", ""))
 
 
 def packages(os_id: str, version: str) -> list[str]:
@@ -29,17 +45,16 @@ def packages(os_id: str, version: str) -> list[str]:
     return ["docker.io", "docker-compose/trixie"]
 
 
-def plan(facts: dict[str, str]) -> list[Step]:
-    os_id, version, *like = (facts.get("os") or "unknown 0").split() + [""]
-    docker, compose = facts.get("docker", ""), facts.get("compose", "")
-    if docker and compose.startswith(("2.", "v2.")):
-        return [Step("engine", "docker engine and compose", False, f"docker {docker}, compose {compose}")]
-    family = os_id if os_id in SUPPORTED else next((x for x in like if x in SUPPORTED), None)
+def plan(facts: EngineFacts) -> list[Step]:
+    if facts.ready:
+        return [Step("engine", "docker engine and compose", False,
+                     f"docker {facts.docker}, compose {facts.compose}")]
+    family = facts.os_id if facts.os_id in SUPPORTED else next((x for x in facts.like if x in SUPPORTED), None)
     if family is None:
-        what = "Docker Engine" if not docker else "Compose v2"
-        raise UnsupportedHost(f"{what} is missing and this OS ({os_id} {version}) is not Debian or Ubuntu: "
-                              f"install Docker Engine and the Compose v2 plugin yourself, then re-run")
-    pkgs = packages(family, version)
+        what = "Docker Engine" if not facts.docker else "Compose v2"
+        raise UnsupportedHost(f"{what} is missing and this OS ({facts.os_id} {facts.version}) is not Debian or "
+                              f"Ubuntu: install Docker Engine and the Compose v2 plugin yourself, then re-run")
+    pkgs = packages(family, facts.version)
     script = ""
     if any(p.endswith("/trixie") for p in pkgs):
         # trixie from the mirror the host already uses, pinned low: only what we name comes from it
@@ -55,3 +70,16 @@ def plan(facts: dict[str, str]) -> list[Step]:
                f"apt-get install -y -qq --no-install-recommends {' '.join(pkgs)}\n"
                "systemctl enable --now docker\n")
     return [Step("engine", "docker engine and compose", True, f"install {' '.join(pkgs)}", script=script)]
+
+
+class EngineRole(Role):
+    name = "engine"
+
+    def parse(self, sections: dict[str, str]) -> EngineFacts:
+        return parse(sections)
+
+    def plan(self, ctx: Context, facts: Any, files: Any) -> list[Step]:
+        return plan(facts)
+
+
+ROLE = EngineRole()

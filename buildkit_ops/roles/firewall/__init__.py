@@ -14,23 +14,44 @@ from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import dataclass, field
+from typing import Any
 
 from ...shell import command
-from .. import Step
-
-FACTS = r"""
-echo @@ufw_present; command -v ufw >/dev/null 2>&1 && echo yes || echo no
-echo @@ufw_status; ufw status verbose 2>/dev/null | head -4
-echo @@ufw_rules; ufw show added 2>/dev/null | grep '^ufw ' || true
-echo @@ufw_ipv6; sed -n 's/^IPV6=//p' /etc/default/ufw 2>/dev/null | tail -1
-"""
+from .. import Context, PlanError, Role, Step
 
 TAG = "buildkit-ops"
 CLIENT_RULE = re.compile(r"ufw allow from (\S+) to any port (\d+) proto tcp comment '" + TAG + r" client (\S+)'")
 
 
-class FirewallConflict(Exception):
+class FirewallConflict(PlanError):
     """Rules that are not ours open the BuildKit port to more than the clients."""
+
+
+@dataclass
+class FirewallFacts:
+    present: bool = False
+    active: bool = False
+    defaults_ok: bool = False      # deny incoming, allow outgoing
+    ipv6: str = "yes"              # IPV6= of /etc/default/ufw ("yes": rules apply to IPv6 too)
+    rules: list[str] = field(default_factory=list)   # `ufw show added` lines
+
+    def client_rules(self) -> dict[tuple[str, int, str], str]:
+        """Our client rules: (address, port, client name) -> rule."""
+        out = {}
+        for r in self.rules:
+            m = CLIENT_RULE.fullmatch(r)
+            if m:
+                out[(m.group(1), int(m.group(2)), m.group(3))] = r
+        return out
+
+
+def parse(sections: dict[str, str]) -> FirewallFacts:
+    status = sections.get("ufw_status", "")
+    return FirewallFacts(present=sections.get("ufw_present") == "yes", active="Status: active" in status,
+                         defaults_ok="deny (incoming)" in status and "allow (outgoing)" in status,
+                         ipv6=sections.get("ufw_ipv6", "yes") or "",
+                         rules=[r.strip() for r in sections.get("ufw_rules", "").splitlines() if r.strip()])
 
 
 def ssh_rule(ssh_port: int) -> list[str]:
@@ -92,26 +113,22 @@ def opens_port(rule: str, port: int) -> bool:
     return "from" in words  # `allow from X [port P]`: to every port here (a source port is the client's to pick)
 
 
-def foreign_openings(facts: dict[str, str], port: int) -> list[str]:
+def foreign_openings(facts: FirewallFacts, port: int) -> list[str]:
     """Rules not tagged by us that open the BuildKit port."""
-    return [r.strip() for r in facts.get("ufw_rules", "").splitlines()
-            if r.strip() and f"comment '{TAG}" not in r and opens_port(r.strip(), port)]
+    return [r for r in facts.rules if f"comment '{TAG}" not in r and opens_port(r, port)]
 
 
-def plan(facts: dict[str, str], ssh_port: int, port: int, clients: dict[str, str],
+def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str],
          drop: bool | set[str] = False) -> list[Step]:
     """clients: name -> address of every client that may reach `port`.
     A rule for a client that is not in the inventory (or no longer at that address) is kept (a client is never
     dropped by accident) unless drop is True (`provision --prune-clients`) or names it (`remove-client NAME`,
     `add-client NAME --address NEW`)."""
-    if facts.get("ufw_present") != "yes":
+    if not facts.present:
         return [Step("firewall", "ufw installed", True, "install ufw",
                      script="DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ufw\n")] + \
-            plan({"ufw_present": "yes", "ufw_status": "", "ufw_rules": "", "ufw_ipv6": "yes"}, ssh_port, port,
-                 clients)
-    rules = [r.strip() for r in facts.get("ufw_rules", "").splitlines() if r.strip()]
-    status = facts.get("ufw_status", "")
-    active = "Status: active" in status
+            plan(FirewallFacts(present=True), ssh_port, port, clients)
+    rules, active = facts.rules, facts.active
     steps: list[Step] = []
 
     foreign = foreign_openings(facts, port)
@@ -122,13 +139,13 @@ def plan(facts: dict[str, str], ssh_port: int, port: int, clients: dict[str, str
             f"cover port {port}")
 
     want_ssh = ufw(ssh_rule(ssh_port))
-    if facts.get("ufw_ipv6", "yes") == "yes":
+    if facts.ipv6 == "yes":
         steps.append(Step("firewall", "IPv6 filtered too", False, "IPV6=yes"))
     else:
         # Without IPV6=yes ufw does not apply its rules to IPv6 (an active ufw then drops all of it, our SSH rule
         # included; an inactive one nothing). After the reload ufw manages ip6tables, and the SSH rule is added
         # again so that its IPv6 twin exists (rules added under IPV6=no are IPv4 only).
-        steps.append(Step("firewall", "IPv6 filtered too", True, f"IPV6={facts.get('ufw_ipv6') or 'unset'} -> yes",
+        steps.append(Step("firewall", "IPv6 filtered too", True, f"IPV6={facts.ipv6 or 'unset'} -> yes",
                           script="if grep -q '^IPV6=' /etc/default/ufw; then sed -i 's/^IPV6=.*/IPV6=yes/' "
                                  "/etc/default/ufw; else echo IPV6=yes >> /etc/default/ufw; fi\n"
                                  + ("ufw reload >/dev/null\n" if active else "") + want_ssh))
@@ -138,11 +155,7 @@ def plan(facts: dict[str, str], ssh_port: int, port: int, clients: dict[str, str
     else:
         steps.append(Step("firewall", f"ssh {ssh_port}/tcp allowed", True, "allow SSH first", script=want_ssh))
 
-    have_clients = {}
-    for r in rules:
-        m = CLIENT_RULE.fullmatch(r)
-        if m:
-            have_clients[(m.group(1), int(m.group(2)), m.group(3))] = r
+    have_clients = facts.client_rules()
     want = {(addr, port, name) for name, addr in clients.items()}
     add = sorted(want - set(have_clients), key=lambda t: t[2])
     stale = sorted(set(have_clients) - want, key=lambda t: t[2])
@@ -163,7 +176,7 @@ def plan(facts: dict[str, str], ssh_port: int, port: int, clients: dict[str, str
                           "deleted: " + "; ".join(foreign),
                           script="".join(command("ufw", "delete", *_rule_words(r)) + "\n" for r in foreign)))
 
-    defaults_ok = "deny (incoming)" in status and "allow (outgoing)" in status
+    defaults_ok = facts.defaults_ok
     if defaults_ok and active:
         steps.append(Step("firewall", "ufw active, inbound denied by default", False))
     else:
@@ -175,3 +188,16 @@ def plan(facts: dict[str, str], ssh_port: int, port: int, clients: dict[str, str
         steps.append(Step("firewall", "ufw active, inbound denied by default", True,
                           "enable" if not active else "set defaults", script=script))
     return steps
+
+
+class FirewallRole(Role):
+    name = "firewall"
+
+    def parse(self, sections: dict[str, str]) -> FirewallFacts:
+        return parse(sections)
+
+    def plan(self, ctx: Context, facts: Any, files: Any) -> list[Step]:
+        return plan(facts, ctx.host.ssh_port, ctx.host.buildkit.port, ctx.clients, ctx.drop_clients)
+
+
+ROLE = FirewallRole()

@@ -3,22 +3,35 @@ from the inventory's buildkit.prune_schedule; removed again when the key goes.
 It complements BuildKit's own GC policy with a hard size or age cap."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ...inventory import BuildHost, PruneSchedule
-from ...render import File, unified_diff, write_file_script
+from ...render import File, FileState
 from ...render import render as render_template
-from .. import Step
+from .. import Context, Role, Step, file_steps
 from ..buildkitd import CONTAINER, SOCK
 
 TEMPLATES = Path(__file__).parent / "templates"
 UNIT = "buildkit-ops-prune"
 PATHS = [f"/etc/systemd/system/{UNIT}.service", f"/etc/systemd/system/{UNIT}.timer"]
 
-FACTS = ("echo @@prune; for f in " + " ".join(PATHS) + "; do "
-         "if [ -f \"$f\" ]; then echo \"$(sha256sum < \"$f\" | cut -c1-64) $f\"; fi; done; "
-         f"echo @@prune_timer; systemctl is-enabled {UNIT}.timer 2>/dev/null; "
-         f"systemctl is-active {UNIT}.timer 2>/dev/null || true\n")
+
+
+@dataclass
+class PruneFacts:
+    units: list[str] = field(default_factory=list)   # installed unit files
+    timer: list[str] = field(default_factory=list)   # `is-enabled`, `is-active` of the timer
+
+    @property
+    def timer_running(self) -> bool:
+        return self.timer[:2] == ["enabled", "active"]
+
+
+def parse(sections: dict[str, str]) -> PruneFacts:
+    return PruneFacts(units=(sections.get("prune_units") or "").split(),
+                      timer=(sections.get("prune_timer") or "").split())
 
 
 def prune_command(sched: PruneSchedule) -> list[str]:
@@ -44,32 +57,35 @@ def render(host: BuildHost) -> list[File]:
     return [File(PATHS[0], service.encode()), File(PATHS[1], timer.encode())]
 
 
-def plan(host: BuildHost, facts: dict[str, str], current: dict[str, str] | None = None) -> list[Step]:
+def plan(host: BuildHost, facts: PruneFacts, states: dict[str, FileState]) -> list[Step]:
     files = render(host)
-    have = {}
-    for line in (facts.get("prune") or "").splitlines():
-        sha, _, path = line.partition(" ")
-        have[path] = sha
-    state = (facts.get("prune_timer") or "").split()
     if not files:
-        if not have:
+        if not facts.units:
             return []
         return [Step("prune", "scheduled prune", True, "removed (no buildkit.prune_schedule)",
                      script=f"systemctl disable --now {UNIT}.timer 2>/dev/null || true\n"
                             f"rm -f {' '.join(PATHS)}\nsystemctl daemon-reload\n")]
-    steps = []
-    for f in files:
-        name = f.path.rsplit("/", 1)[1]
-        if have.get(f.path) == f.sha256:
-            steps.append(Step("prune", name, False))
-        else:
-            steps.append(Step("prune", name, True, "new" if f.path not in have else "content",
-                              script=write_file_script(f), diff=unified_diff(f, (current or {}).get(f.path))))
-    enabled = state[:2] == ["enabled", "active"]
-    if enabled and not any(s.changed for s in steps):
+    steps = file_steps("prune", files, states, [], name=lambda f: f.path.rsplit("/", 1)[1])
+    if facts.timer_running and not any(s.changed for s in steps):
         steps.append(Step("prune", "timer enabled", False, "active"))
     else:
         steps.append(Step("prune", "timer enabled", True, "enable and start",
                           script=f"systemctl daemon-reload\nsystemctl enable --now {UNIT}.timer\n"
                                  f"systemctl restart {UNIT}.timer\n"))
     return steps
+
+
+class PruneRole(Role):
+    name = "prune"
+
+    def parse(self, sections: dict[str, str]) -> PruneFacts:
+        return parse(sections)
+
+    def files(self, ctx: Context) -> list[File]:
+        return render(ctx.host)
+
+    def plan(self, ctx: Context, facts: Any, files: dict[str, FileState]) -> list[Step]:
+        return plan(ctx.host, facts, files)
+
+
+ROLE = PruneRole()

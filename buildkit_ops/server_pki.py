@@ -1,14 +1,16 @@
-"""pki: on the operator machine. The CA is created once; the host's server
-certificate is (re)issued when missing, signed by another CA, near expiry, or
-when the host's names in the inventory changed. In check mode nothing is
-written: the steps only say what would be issued."""
+"""The operator-side half of provisioning a host: the CA (created once), the host's server certificate
+((re)issued when missing, signed by another CA, near expiry, or when the host's names in the inventory
+changed), and the operator's own client certificate for the mutual-TLS proof. In check mode nothing is
+written: the steps only say what would be issued. The CA key never leaves pki_dir."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from ... import pki
-from ...inventory import BuildHost, Inventory
-from .. import Step
+from . import pki
+from .inventory import BuildHost, Inventory
+from .roles import Step
+
+OPERATOR_CN = "buildkit-ops-operator"
 
 
 def ensure(inv: Inventory, host: BuildHost, check: bool, force: bool = False) -> tuple[list[Step], pki.CA | None]:
@@ -42,3 +44,12 @@ def ca_bundle(pki_dir: Path) -> bytes:
     if nxt.exists():
         out += nxt.read_bytes()
     return out
+
+
+def operator_cert(inv: Inventory, ca: pki.CA) -> pki.Leaf:
+    """A client certificate kept on the operator machine, used only through an SSH tunnel to prove that the
+    server answers mutual TLS (the firewall does not open the port to the operator)."""
+    leaf = pki.Leaf(inv.pki_dir / "operator" / "client.crt", inv.pki_dir / "operator" / "client.key")
+    pki.ensure_leaf(leaf, pki.signing_ca(inv.pki_dir, "client") or ca, OPERATOR_CN, inv.cert_days,
+                    inv.cert_renew_days)
+    return leaf

@@ -1,0 +1,6 @@
+# prune: which of its units are installed, and whether the timer is enabled and active
+echo @@prune_units
+for f in /etc/systemd/system/buildkit-ops-prune.service /etc/systemd/system/buildkit-ops-prune.timer; do
+  [ -f "$f" ] && echo "$f"
+done
+echo @@prune_timer; systemctl is-enabled buildkit-ops-prune.timer 2>/dev/null; systemctl is-active buildkit-ops-prune.timer 2>/dev/null || true
