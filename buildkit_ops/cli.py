@@ -1,18 +1,23 @@
 """One command-line convention for every task: `-i/--inventory` where a task
-reads the inventory, and `invoke TASK --help` that prints the task's help even
-when the task takes a positional argument."""
+reads the inventory, `invoke TASK --help` that prints the task's help even
+when the task takes a positional argument, and errors as one clear line with
+a non-zero exit. Also the `bkops` command."""
 from __future__ import annotations
 
-from typing import Any
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
 
-from invoke import Task
-from invoke import task as invoke_task
+from invoke.exceptions import Exit
 from invoke.parser.parser import ParseMachine
+from invoke.tasks import Task
+from invoke.tasks import task as invoke_task
 
 INVENTORY = "inventory"
 
 
-class BkopsTask(Task):
+class BkopsTask(Task[Any]):
     """A task whose `inventory` argument is always `-i/--inventory`: no other argument takes `-i`."""
 
     def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
@@ -23,10 +28,10 @@ class BkopsTask(Task):
         return super().arg_opts(name, default, set(taken_names) | {"i"})
 
 
-def task(*args, **kwargs):
-    """invoke's @task, with BkopsTask."""
-    kwargs.setdefault("klass", BkopsTask)
-    return invoke_task(*args, **kwargs)
+def task(**kwargs: Any) -> Callable[[Callable[..., Any]], Task[Any]]:
+    """invoke's @task(...), with BkopsTask."""
+    decorate: Callable[[Callable[..., Any]], Task[Any]] = invoke_task(klass=BkopsTask, **kwargs)
+    return decorate
 
 
 # Invoke hands the next word to a task's missing positional argument before it looks for flags, so
@@ -45,14 +50,42 @@ def _handle_help_first(self: ParseMachine, token: str) -> None:
     _handle(self, token)
 
 
-ParseMachine.handle = _handle_help_first
+ParseMachine.handle = _handle_help_first  # type: ignore[method-assign]
 
 
 def main() -> None:
     """The `bkops` command: Invoke's command line over the product's tasks, from any directory."""
-    from invoke import Program
+    from invoke.program import Program
 
     from . import __version__
     from .tasks import ns
 
     Program(namespace=ns, name="bkops", binary="bkops", version=__version__).run()
+
+
+def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A task's expected errors become one clear message on stderr and a non-zero exit (2: bad input)."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from . import clients, inventory_edit, pki
+        from .client_flows import FlowError
+        from .inventory import InventoryError
+        from .remote import RemoteError
+        from .rotation import RotationError
+        try:
+            return fn(*args, **kwargs)
+        except InventoryError as e:
+            print(f"error: {e}", file=sys.stderr)
+            raise Exit(code=2) from None
+        except FlowError as e:
+            print(f"error: {e}", file=sys.stderr)
+            raise Exit(code=e.code) from None
+        except (RemoteError, clients.ClientError, inventory_edit.EditError, pki.PKIError, RotationError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            raise Exit(code=1) from None
+    return wrapper
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise Exit(code=code)

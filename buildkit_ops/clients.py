@@ -12,6 +12,7 @@ import hashlib
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -48,19 +49,19 @@ class ClientSession:
             return r.returncode, r.stdout, r.stderr
         return exec_command(self.conn, "sh -s", [script.encode()], self.client.connect_timeout, timeout)
 
-    def close(self):
+    def close(self) -> None:
         if self.conn is not None:
             self.conn.close()
 
 
-def builder_nodes(inv: Inventory, client: Client, platforms: dict[str, str]) -> list[dict]:
+def builder_nodes(inv: Inventory, client: Client, platforms: dict[str, str]) -> list[dict[str, Any]]:
     """The buildx nodes the client's builder must have: one per build host, in inventory order."""
     return [{"name": f"{client.builder}-{h.name}", "endpoint": f"tcp://{h.client_address}:{h.buildkit.port}",
              "servername": h.client_address, "platforms": platforms.get(h.name, "")}
             for h in inv.hosts.values()]
 
 
-def spec_hash(nodes: list[dict], default: bool) -> str:
+def spec_hash(nodes: list[dict[str, Any]], default: bool) -> str:
     return hashlib.sha256(json.dumps([nodes, default], sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -81,7 +82,7 @@ echo @@builder; docker buildx inspect "$B" >/dev/null 2>&1 && echo present || ec
 """
 
 
-def bootstrap_script(client: Client, nodes: list[dict], files: dict[str, bytes], state: str) -> str:
+def bootstrap_script(client: Client, nodes: list[dict[str, Any]], files: dict[str, bytes], state: str) -> str:
     """Write the certificates (atomically, key 0600) and (re)create the builder. Every value is a quoted word or
     a shell variable holding one; the files' paths are built from $D (the client's own docker config dir)."""
     s = (f'set -e\nD=${{DOCKER_CONFIG:-$HOME/.docker}}\nB={quote(client.builder)}\n'
@@ -202,12 +203,12 @@ def revoked_path(inv: Inventory) -> Path:
     return inv.pki_dir / "revoked.yml"
 
 
-def revoked(inv: Inventory) -> list[dict]:
+def revoked(inv: Inventory) -> list[dict[str, Any]]:
     p = revoked_path(inv)
     return yaml.safe_load(p.read_text()) or [] if p.exists() else []
 
 
-def record_revocation(inv: Inventory, name: str) -> dict | None:
+def record_revocation(inv: Inventory, name: str) -> dict[str, Any] | None:
     leaf = pki.client_paths(inv.pki_dir, name)
     if not leaf.crt.exists():
         return None
@@ -225,7 +226,7 @@ def record_revocation(inv: Inventory, name: str) -> dict | None:
     return entry
 
 
-def client_rows(inv: Inventory) -> list[dict]:
+def client_rows(inv: Inventory) -> list[dict[str, Any]]:
     rows = []
     now = dt.datetime.now(dt.timezone.utc)
     ca = pki.load_ca(inv.pki_dir)

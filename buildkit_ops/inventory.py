@@ -20,13 +20,14 @@ from __future__ import annotations
 import copy
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
 from . import inventory_types as types
-from .inventory_model import (  # noqa: F401
+from .inventory_model import (
     GC,
     BuildHost,
     BuildKit,
@@ -37,7 +38,11 @@ from .inventory_model import (  # noqa: F401
     PruneSchedule,
     Registry,
 )
-from .inventory_types import is_ip  # noqa: F401  (the inventory's notion of an IP, used by callers)
+from .inventory_types import is_ip
+
+# What the rest of buildkit-ops takes from here: the loader, and the model it returns.
+__all__ = ["GC", "BuildHost", "BuildKit", "Client", "GCPolicy", "Inventory", "InventoryError", "PruneSchedule",
+           "Registry", "is_ip", "load", "parse", "parse_duration", "parse_size", "types", "DEFAULT_INVENTORY"]
 
 DEFAULT_INVENTORY = "inventory.yml"
 SIZE_RE = re.compile(r"([0-9]{1,15}(?:\.[0-9]{1,6})?) ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?", re.I)
@@ -149,7 +154,7 @@ DEFAULT_POLICIES = [
 
 # ---------------------------------------------------------------------- load
 
-def _deep_merge(base: dict, over: dict) -> dict:
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for k, v in (over or {}).items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
@@ -163,10 +168,10 @@ class _Checker:
     def __init__(self, file: str, base: Path):
         self.file, self.base = file, base
 
-    def err(self, path: str, problem: str, fix: str):
+    def err(self, path: str, problem: str, fix: str) -> NoReturn:
         raise InventoryError(self.file, path, problem, fix)
 
-    def mapping(self, value: Any, path: str) -> dict:
+    def mapping(self, value: Any, path: str) -> dict[str, Any]:
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -174,7 +179,7 @@ class _Checker:
                      "write it as `key: value` lines indented under it")
         return value
 
-    def unknown(self, value: dict, allowed, path: str):
+    def unknown(self, value: dict[str, Any], allowed: Iterable[str], path: str) -> None:
         for k in value:
             if k not in allowed:
                 near = [a for a in allowed if a.split("_")[0] == str(k).split("_")[0]]
@@ -235,7 +240,8 @@ class _Checker:
             return value
         raise AssertionError(kind)
 
-    def fields(self, value: dict, schema: dict, path: str, required=()) -> dict:
+    def fields(self, value: dict[str, Any], schema: dict[str, Any], path: str,
+               required: tuple[str, ...] = ()) -> dict[str, Any]:
         self.unknown(value, schema, path)
         out = {}
         for key, (kind, default, _help) in schema.items():
@@ -299,8 +305,8 @@ class _Checker:
         return out
 
 
-def _walk_hosts(chk: _Checker, group: dict, path: str, inherited: dict, groups: dict, group_name: str,
-                found: dict) -> None:
+def _walk_hosts(chk: _Checker, group: dict[str, Any], path: str, inherited: dict[str, Any],
+                groups: dict[str, Any], group_name: str, found: dict[str, Any]) -> None:
     chk.unknown(group, {"vars", "hosts", "children"}, path)
     gvars = _deep_merge(inherited, chk.mapping(group.get("vars"), f"{path}.vars"))
     hosts = chk.mapping(group.get("hosts"), f"{path}.hosts")
@@ -310,12 +316,10 @@ def _walk_hosts(chk: _Checker, group: dict, path: str, inherited: dict, groups: 
             chk.err(hp, f"{name!r} is not a valid host name",
                     "use lower-case letters, digits and dashes, starting with a letter or digit")
         merged = _deep_merge(gvars, chk.mapping(hv, hp))
-        if name in found:
-            found[name][1].append(group_name)
-            if hv:
-                found[name] = (_deep_merge(found[name][0], chk.mapping(hv, hp)), found[name][1], hp)
-        else:
-            found[name] = (merged, [group_name], hp)
+        if name not in found:
+            found[name] = (merged, hp)
+        elif hv:  # listed again in another group, with values of its own
+            found[name] = (_deep_merge(found[name][0], chk.mapping(hv, hp)), hp)
         groups.setdefault(group_name, []).append(name)
     for child, sub in chk.mapping(group.get("children"), f"{path}.children").items():
         _walk_hosts(chk, chk.mapping(sub, f"{path}.children.{child}"), f"{path}.children.{child}", gvars,
@@ -326,7 +330,7 @@ def _walk_hosts(chk: _Checker, group: dict, path: str, inherited: dict, groups: 
                 groups[group_name].append(n)
 
 
-def load(path: str | os.PathLike = DEFAULT_INVENTORY) -> Inventory:
+def load(path: str | os.PathLike[str] = DEFAULT_INVENTORY) -> Inventory:
     file = Path(path)
     fname = str(file)
     if not file.exists():
@@ -368,13 +372,13 @@ def parse(data: Any, fname: str, base: Path) -> Inventory:
     shared = {k: v for k, v in allvars.items()}
 
     groups: dict[str, list[str]] = {}
-    found: dict[str, tuple[dict, list[str], str]] = {}
+    found: dict[str, tuple[dict[str, Any], str]] = {}
     _walk_hosts(chk, chk.mapping(children["buildhosts"], "all.children.buildhosts"), "all.children.buildhosts",
                 shared, groups, "buildhosts", found)
     if not found:
         chk.err("all.children.buildhosts.hosts", "no build hosts", "add at least one host with an `address:`")
     hosts: dict[str, BuildHost] = {}
-    for name, (merged, gs, hp) in found.items():
+    for name, (merged, hp) in found.items():
         client_only = {k for k in merged if k in CLIENT_KEYS and k not in HOST_KEYS}
         for k in client_only:
             merged.pop(k)
@@ -382,7 +386,7 @@ def parse(data: Any, fname: str, base: Path) -> Inventory:
         if f["buildkit"] is None:
             f["buildkit"] = chk.buildkit({}, f"{hp}.buildkit")
         f["client_address"] = f["client_address"] or f["address"]
-        hosts[name] = BuildHost(name=name, groups=gs, **f)
+        hosts[name] = BuildHost(name=name, **f)
         ports = {hosts[name].buildkit.port, hosts[name].ssh_port}
         if len(ports) == 1:
             chk.err(f"{hp}.buildkit.port", "the BuildKit port equals the SSH port", "pick another port, e.g. 1234")
@@ -415,4 +419,4 @@ def parse(data: Any, fname: str, base: Path) -> Inventory:
         seen[c.address] = c.name
     return Inventory(file=Path(fname), hosts=hosts, clients=clients, groups=groups,
                      pki_dir=Path(top_vars["pki_dir"]), cert_days=top_vars["cert_days"],
-                     cert_renew_days=top_vars["cert_renew_days"], ca_days=top_vars["ca_days"], raw=top)
+                     cert_renew_days=top_vars["cert_renew_days"], ca_days=top_vars["ca_days"])

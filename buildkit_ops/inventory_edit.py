@@ -4,7 +4,9 @@ the file (atomically); anything unexpected leaves the file untouched."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -53,7 +55,7 @@ def _hosts_block(lines: list[str]) -> tuple[int, int, int]:
     return hi, h_ind, last + 1
 
 
-def add_client(path: Path, name: str, values: dict, write: bool = True) -> inventory.Inventory:
+def add_client(path: Path, name: str, values: dict[str, Any], write: bool = True) -> inventory.Inventory:
     text = path.read_text()
     lines = text.split("\n")
     hi, h_ind, after = _hosts_block(lines)
@@ -91,7 +93,7 @@ def set_client_address(path: Path, name: str, address: str, write: bool = True) 
                     and inv.clients[name].address == address, write)
 
 
-def _scalar(v) -> str:
+def _scalar(v: Any) -> str:
     """A YAML flow scalar for one value (the serializer quotes whatever needs it)."""
     return yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("\n...").removesuffix("...").strip()
 
@@ -105,7 +107,7 @@ def remove_client(path: Path, name: str, write: bool = True) -> inventory.Invent
     return _replace(path, "\n".join(lines), lambda inv: name not in inv.clients, write)
 
 
-def _replace(path: Path, text: str, ok, write: bool) -> inventory.Inventory:
+def _replace(path: Path, text: str, ok: Callable[[inventory.Inventory], bool], write: bool) -> inventory.Inventory:
     try:
         inv = inventory.parse(yaml.safe_load(text), str(path), path.resolve().parent)
     except (inventory.InventoryError, yaml.YAMLError) as e:

@@ -5,9 +5,9 @@ bytes and durations seconds. Every value here passed its type's grammar (invento
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 
 class InventoryError(Exception):
@@ -81,7 +81,6 @@ class BuildHost:
     known_hosts: str
     connect_timeout: int
     buildkit: BuildKit
-    groups: list[str] = field(default_factory=list)
 
     @property
     def sans(self) -> list[str]:
@@ -117,7 +116,6 @@ class Inventory:
     cert_days: int
     cert_renew_days: int
     ca_days: int
-    raw: dict[str, Any]
 
     def select(self, spec: str | None) -> list[BuildHost]:
         """'build1,build2', a group name, 'all' or None (every build host)."""
@@ -135,7 +133,7 @@ class Inventory:
             out += [self.hosts[n] for n in names if self.hosts[n] not in out]
         return out
 
-    def check_files(self, hosts: list[BuildHost] = (), clients: list[Client] = ()) -> None:
+    def check_files(self, hosts: Sequence[BuildHost] = (), clients: Sequence[Client] = ()) -> None:
         """Before connecting anywhere: every local file these hosts and clients need exists and is readable.
         (Not at load: the lab's files appear only with `invoke lab.up`, and list-clients needs none.)"""
         f = str(self.file)

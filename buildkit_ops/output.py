@@ -5,6 +5,7 @@ import json
 import sys
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -18,10 +19,10 @@ STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "skipped": "d
 @dataclass
 class HostResult:
     host: str
-    steps: list[dict] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     unreachable: bool = False
-    info: dict = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -77,10 +78,65 @@ class Reporter:
                 err.print(f"[{style}]{escape(line)}[/{style}]{verdict}")
 
 
-def emit_json(results: list[HostResult], **extra) -> None:
+def emit_json(results: list[HostResult], **extra: Any) -> None:
     doc = {"hosts": {r.host: {**r.counts, "unreachable": r.unreachable, "error": r.error, "steps": r.steps,
                               **r.info} for r in results},
            "changed": any(r.counts["changed"] for r in results),
            "failed": any(r.failed for r in results), **extra}
     sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     sys.stdout.flush()
+
+
+# ------------------------------------------------------------------ reports of the other tasks
+
+def print_clients(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+    t = Table("client", "address", "connection", "builder", "cert expires", "status")
+    for r in rows:
+        t.add_row(r["name"], r["address"], r["connection"], r["builder"], r["cert_expires"] or "-", r["status"])
+    Console(emoji=False).print(t)
+
+
+def print_revocation_note(name: str, entry: dict[str, Any]) -> None:
+    err.print(f"[yellow]note:[/yellow] buildkitd has no revocation list: {escape(name)}'s certificate stays valid "
+              f"until it expires ({entry['not_after'][:10]}) or the CA is rotated. The firewall now blocks its "
+              f"address; to make the certificate itself useless, run `invoke rotate-certs --ca`.")
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1000
+    return str(n)
+
+
+def print_status(doc: dict[str, Any]) -> None:
+    if doc["ca"]:
+        err.print(f"CA: expires {doc['ca']['expires'][:10]} ({doc['ca']['days_left']} days)")
+    for name, h in doc["hosts"].items():
+        if not h.get("reachable"):
+            err.print(f"[red]{escape(name)}: unreachable[/red] {escape(h.get('error', ''))}")
+            continue
+        bk, sc, fw = h["buildkitd"], h.get("server_certificate") or {}, h["firewall"]
+        err.print(f"[bold]{escape(name)}[/bold]: docker {h['docker']}, compose {h['compose']}, buildkitd "
+                  f"{bk['state']} {bk['version'] or ''} ({bk['platforms']}), build steps on network: "
+                  f"{bk['step_network']}")
+        err.print(f"  cache {human_size(h['cache']['total'])} in {h['cache']['records']} records; server cert "
+                  f"expires {sc.get('expires', '?')[:10]}, names {'match' if sc.get('names_match') else 'DIFFER'}; "
+                  f"firewall {'active' if fw['active'] else 'INACTIVE'} "
+                  f"({'IPv4 and IPv6' if fw['ipv6'] else 'IPv4 ONLY'}), allows {', '.join(fw['allowed']) or 'nobody'}")
+    for cname, cl in doc["clients"].items():
+        exp = cl["certificate"]["expires"][:10] if cl["certificate"] else "-"
+        err.print(f"client {escape(cname)} ({cl['address']}): certificate expires {exp}, {escape(cl['status'])}")
+    for w in doc["warnings"]:
+        err.print(f"[yellow]warning:[/yellow] {escape(w)}")
+    for w in doc["failures"]:
+        err.print(f"[bold red]failed:[/bold red] {escape(w)}")
+
+
+def print_findings(findings: list[tuple[str, str, str]]) -> None:
+    out = Console(highlight=False, soft_wrap=True, emoji=False)
+    for host, verdict, line in findings:
+        style = "green" if verdict == "ok" else "red"
+        out.print(f"[{style}]{escape(host)}[/{style}]: {escape(line)}")

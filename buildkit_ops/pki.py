@@ -13,8 +13,10 @@ import datetime as dt
 import ipaddress
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import yaml
 from cryptography import x509
@@ -24,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 UTC = dt.timezone.utc
+T = TypeVar("T")
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
@@ -45,7 +48,7 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
         raise
 
 
-def _key_pem(key) -> bytes:
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
@@ -68,7 +71,7 @@ class PKIError(Exception):
     """A CA, certificate or key file on the operator machine that cannot be used: which file, and what to do."""
 
 
-def read_pem(path: Path, what: str, load):
+def read_pem(path: Path, what: str, load: Callable[[bytes], T]) -> T:
     """load(bytes) of a PEM file, or a PKIError naming the file (never its content)."""
     try:
         return load(path.read_bytes())
@@ -90,7 +93,14 @@ def load_ca(pki_dir: Path) -> CA | None:
     crt, key = pki_dir / "ca.crt", pki_dir / "ca.key"
     if not crt.exists() or not key.exists():
         return None
-    return CA(load_cert(crt), read_pem(key, "private key", lambda b: serialization.load_pem_private_key(b, None)))
+    return CA(load_cert(crt), read_pem(key, "private key", _ec_key))
+
+
+def _ec_key(pem: bytes) -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_pem_private_key(pem, None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError("not an EC key")  # every key here is ECDSA P-256
+    return key
 
 
 def create_ca(pki_dir: Path, days: int, name: str = "buildkit-ops CA") -> CA:
@@ -227,12 +237,12 @@ def expiry(crt_path: Path) -> dt.datetime:
 # During `rotate-certs --ca` the next CA lives in pki_dir/next/ and rotation.yml records the
 # phase reached and which CA signs new server and client certificates.
 
-def rotation_state(pki_dir: Path) -> dict:
+def rotation_state(pki_dir: Path) -> dict[str, Any]:
     p = pki_dir / "rotation.yml"
     return (yaml.safe_load(p.read_text()) or {}) if p.exists() else {}
 
 
-def save_rotation_state(pki_dir: Path, state: dict | None) -> None:
+def save_rotation_state(pki_dir: Path, state: dict[str, Any] | None) -> None:
     p = pki_dir / "rotation.yml"
     if state is None:
         p.unlink(missing_ok=True)

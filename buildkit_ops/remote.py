@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import paramiko
 from fabric import Config, Connection
@@ -25,7 +26,7 @@ def connect(name: str, address: str, user: str, port: int, key: str | None, know
     """An open Fabric connection whose host key was checked against `known_hosts`."""
     kh = Path(os.path.expanduser(known_hosts))
     cfg = Config(overrides={"load_ssh_configs": False, "run": {"hide": True, "warn": True, "in_stream": False}})
-    connect_kwargs: dict = {"banner_timeout": timeout, "auth_timeout": timeout}
+    connect_kwargs: dict[str, Any] = {"banner_timeout": timeout, "auth_timeout": timeout}
     target = f"{name} ({user}@{address}:{port})"
     if key:
         try:  # a key that cannot be loaded is the operator's file, not the host: say so, before connecting

@@ -17,11 +17,14 @@ after an interruption carries on from the phase reached):
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import clients as client_mod
 from . import pki
-from .inventory import Client, Inventory
+from .inventory import BuildHost, Client, Inventory
 from .output import HostResult, Reporter
 from .provision import provision
 
@@ -33,7 +36,7 @@ class RotationError(Exception):
 
 
 def _provision_all(inv: Inventory, rep: Reporter, res: HostResult, what: str, wait: int, force: bool,
-                   reissue: bool = False, hosts=None) -> dict[str, str]:
+                   reissue: bool = False, hosts: list[BuildHost] | None = None) -> dict[str, str]:
     """Provision (all) hosts; returns each host's platforms for the clients' builder nodes."""
     results = provision(inv, hosts or inv.select(None), False, Reporter(quiet=True), wait, force, reissue)
     for r in results:
@@ -57,6 +60,8 @@ def _rebootstrap(inv: Inventory, c: Client, rep: Reporter, res: HostResult, reis
         return False
     try:
         signer = pki.signing_ca(inv.pki_dir, "client")
+        if signer is None:
+            raise RotationError(f"there is no CA in {inv.pki_dir}: run `invoke provision` first")
         leaf = pki.client_paths(inv.pki_dir, c.name)
         reason = pki.ensure_leaf(leaf, signer, c.name, inv.cert_days, inv.cert_renew_days, force=reissue)
         if reason:
@@ -79,20 +84,30 @@ def _platforms(inv: Inventory) -> dict[str, str]:
     return {r.host: r.info.get("platforms", "") for r in results}
 
 
+@dataclass
+class Fleet:
+    """The rotation's hands on the machines (a unit test gives stand-ins): provision the hosts, re-bootstrap a
+    client with its current or a new certificate, read each host's platforms."""
+    provision_all: Callable[..., dict[str, str]] = _provision_all
+    rebootstrap: Callable[..., bool] = _rebootstrap
+    platforms: Callable[[Inventory], dict[str, str]] = _platforms
+
+
 def rotate_leaves(inv: Inventory, host_spec: str | None, client_names: list[str] | None, rep: Reporter,
-                  wait: int, force: bool, do_hosts: bool, do_clients: bool) -> HostResult:
+                  wait: int, force: bool, do_hosts: bool, do_clients: bool, fleet: Fleet | None = None) -> HostResult:
+    fleet = fleet or Fleet()
     res = HostResult("rotation")
     if pki.load_ca(inv.pki_dir) is None:
         raise RotationError(f"there is no CA in {inv.pki_dir}: run `invoke provision` first")
     platforms = None
     if do_hosts:
-        platforms = _provision_all(inv, rep, res, "new server certificate", wait, force, reissue=True,
+        platforms = fleet.provision_all(inv, rep, res, "new server certificate", wait, force, reissue=True,
                                    hosts=inv.select(host_spec))
     if do_clients:
         chosen = [inv.client(n) for n in client_names] if client_names else list(inv.clients.values())
         if platforms is None or set(platforms) != set(inv.hosts):
-            platforms = _platforms(inv)
-        failed = [c.name for c in chosen if not _rebootstrap(inv, c, rep, res, True, platforms)]
+            platforms = fleet.platforms(inv)
+        failed = [c.name for c in chosen if not fleet.rebootstrap(inv, c, rep, res, True, platforms)]
         if failed:
             raise RotationError(f"not rotated: {', '.join(failed)} (unreachable or failing, see above). Their "
                                 f"current certificates stay valid; re-run `invoke rotate-certs --client "
@@ -100,7 +115,8 @@ def rotate_leaves(inv: Inventory, host_spec: str | None, client_names: list[str]
     return res
 
 
-def rotate_ca(inv: Inventory, rep: Reporter, wait: int, force: bool) -> HostResult:
+def rotate_ca(inv: Inventory, rep: Reporter, wait: int, force: bool, fleet: Fleet | None = None) -> HostResult:
+    fleet = fleet or Fleet()
     res = HostResult("ca-rotation")
     d = inv.pki_dir
     current = pki.load_ca(d)
@@ -111,7 +127,7 @@ def rotate_ca(inv: Inventory, rep: Reporter, wait: int, force: bool) -> HostResu
     if done:
         rep.step(res, "rotation", "resume", "ok", f"phases already done: {', '.join(done)}")
 
-    def mark(phase: str, **extra):
+    def mark(phase: str, **extra: Any) -> None:
         st.setdefault("done", []).append(phase)
         st.update(extra)
         pki.save_rotation_state(d, st)
@@ -124,13 +140,13 @@ def rotate_ca(inv: Inventory, rep: Reporter, wait: int, force: bool) -> HostResu
         mark("next-ca", old_serial=format(current.cert.serial_number, "x"), signing={"server": "current",
                                                                                      "client": "current"})
     if "servers-trust-both" not in done:
-        _provision_all(inv, rep, res, "trust old and next CA", wait, force)
+        fleet.provision_all(inv, rep, res, "trust old and next CA", wait, force)
         mark("servers-trust-both")
     if "clients-new" not in done:
         st["signing"]["client"] = "next"
         pki.save_rotation_state(d, st)
-        platforms = _platforms(inv)
-        failed = [c.name for c in inv.clients.values() if not _rebootstrap(inv, c, rep, res, False, platforms)]
+        platforms = fleet.platforms(inv)
+        failed = [c.name for c in inv.clients.values() if not fleet.rebootstrap(inv, c, rep, res, False, platforms)]
         if failed and not force:
             raise RotationError(f"{', '.join(failed)} could not get a certificate from the next CA; dropping the old "
                                 f"CA now would strand them. Make them reachable and re-run rotate-certs --ca (or "
@@ -139,15 +155,15 @@ def rotate_ca(inv: Inventory, rep: Reporter, wait: int, force: bool) -> HostResu
     if "servers-new" not in done:
         st["signing"]["server"] = "next"
         pki.save_rotation_state(d, st)
-        _provision_all(inv, rep, res, "server certificate from the next CA", wait, force)
+        fleet.provision_all(inv, rep, res, "server certificate from the next CA", wait, force)
         mark("servers-new")
     if "drop-old" not in done:
         _promote(d, st["old_serial"])
         st["signing"] = {"server": "current", "client": "current"}
         pki.save_rotation_state(d, st)
-        platforms = _provision_all(inv, rep, res, "trust only the new CA", wait, force)
+        platforms = fleet.provision_all(inv, rep, res, "trust only the new CA", wait, force)
         for c in inv.clients.values():  # drop the old CA from the clients' bundles; not needed to work
-            _rebootstrap(inv, c, rep, res, False, platforms)
+            fleet.rebootstrap(inv, c, rep, res, False, platforms)
         st.setdefault("done", []).append("drop-old")
         pki.save_rotation_state(d, None)
         rep.step(res, "rotation", "phase 5/5 drop-old", "changed",

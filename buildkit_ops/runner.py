@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from .output import HostResult, Reporter
@@ -28,7 +29,7 @@ class Session(Protocol):
 
 
 def gather(sess: Session, roles: list[Role], ctx: Context, paths: list[str],
-           extra: list[str] = ()) -> tuple[dict[str, Any], dict[str, FileState], dict[str, str]]:
+           extra: Sequence[str] = ()) -> tuple[dict[str, Any], dict[str, FileState], dict[str, str]]:
     """(role name -> parsed facts, path -> file state, raw sections) in one remote command. `extra` snippets
     (a status report's own) ride along in the same command."""
     rc, out, err = sess.run(parallel([files_fact(paths), *(facts_snippet(r, ctx) for r in roles), *extra]))
@@ -75,10 +76,10 @@ def run_host(sess: Session, roles: list[Role], ctx: Context, check: bool, rep: R
     if check:
         return
     for r in roles:
-        detail = r.verify(ctx, facts[r.name], sess, probes.get(r.name), r.name in restarted)
-        if detail is not None:
+        verified = r.verify(ctx, facts[r.name], sess, probes.get(r.name), r.name in restarted)
+        if verified is not None:
             res.info.update(r.info(facts[r.name]))
-            rep.step(res, "verify", r.verify_title, "ok", detail)
+            rep.step(res, "verify", r.verify_title, "ok", verified)
 
 
 def _attach_diffs(sess: Session, steps: list[Step]) -> None:

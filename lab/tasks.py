@@ -12,9 +12,9 @@ import time
 from invoke import Collection, Exit
 
 from buildkit_ops import inventory as inv_mod
-from buildkit_ops.cli import task
+from buildkit_ops.cli import cli_errors, fail, task
 from buildkit_ops.output import err
-from buildkit_ops.tasks import add_client, cli_errors, fail, provision
+from buildkit_ops.tasks import add_client, provision
 
 from .machines import Lab, LabError
 
@@ -67,7 +67,7 @@ def demo(c, host="build1", client="laptop"):
     print(r.stderr[-2500:], file=sys.stderr)
     if r.returncode:
         fail(f"the build on {client} failed")
-    inv = inv_mod.load("inventory.yml")
+    inv = inv_mod.load(inv_mod.DEFAULT_INVENTORY)
     h = inv.hosts[host]
     clients = ", ".join(c.name for c in inv.clients.values())
     err.print(f"""
@@ -88,7 +88,7 @@ def lab_up(c, machine=None):
     Lab().up(machine.split(",") if machine else None, log=lambda m: print(m, file=sys.stderr))
 
 
-@task
+@task()
 @lab_errors
 @cli_errors
 def lab_down(c):

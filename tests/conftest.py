@@ -1,8 +1,12 @@
-"""Shared fixtures. The lab tests run against real machines (`invoke lab.up`);
-if the lab cannot come up, they error loudly: they never skip."""
+"""Shared fixtures. tests/unit needs no machine; tests/lab runs against real machines (`invoke lab.up`):
+if the lab cannot come up, those tests error loudly, they never skip.
+
+Lab tests never write the tracked inventory.yml: they work on a session copy beside it
+(helpers.INV, passed to every task as -i), so a crashed run leaves `git status` clean."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -11,21 +15,18 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from helpers import INV  # noqa: E402
+
 from buildkit_ops import remote  # noqa: E402
 from lab.machines import Lab  # noqa: E402
 
-LAB_ORDER = ["test_lab", "test_provision", "test_engine", "test_clients", "test_lifecycle", "test_trust_boundary",
-             "test_readme"]
-
 
 def pytest_collection_modifyitems(items):
-    # unit tests first; then the lab tests, which share one lab, in the order the product is used
-    def key(it):
-        if it.get_closest_marker("lab") is None:
-            return (0, 0)
-        mod = it.module.__name__.rsplit(".", 1)[-1]
-        return (1, LAB_ORDER.index(mod) if mod in LAB_ORDER else len(LAB_ORDER))
-    items.sort(key=key)
+    # unit tests first, then the lab's (each lab module's fixtures bring the machines to the state it needs)
+    for it in items:
+        if "tests/lab/" in str(it.path).replace(os.sep, "/"):
+            it.add_marker(pytest.mark.lab)
+    items.sort(key=lambda it: it.get_closest_marker("lab") is not None)
 
 
 def pytest_configure(config):
@@ -36,7 +37,9 @@ def pytest_configure(config):
 def lab() -> Lab:
     lab = Lab()
     lab.up(log=lambda m: print(m, file=sys.stderr))
-    return lab
+    shutil.copy(ROOT / "inventory.yml", INV)
+    yield lab
+    INV.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,16 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+# The lab tests' inventory: a copy of inventory.yml beside it (relative paths keep working), made when the lab
+# comes up; tasks get it as -i unless a test names another. The tracked inventory.yml is never written.
+INV = ROOT / ".test-inv-session.yml"
+INVENTORY_TASKS = {"provision", "add-client", "remove-client", "list-clients", "rotate-certs", "cache-prune",
+                   "status", "doctor"}
 
 
 def invoke(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+    if args and args[0] in INVENTORY_TASKS and "-i" not in args and "--inventory" not in args:
+        args = (*args, "-i", str(INV))
     r = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True)
     if check and r.returncode != 0:
         raise AssertionError(f"invoke {' '.join(args)} failed ({r.returncode}):\n{r.stderr}\n{r.stdout}")
@@ -69,11 +76,11 @@ def wait_for(fn, timeout: float = 90, interval: float = 1.0, what: str = "condit
 
 
 def restore_inventory(saved: str, temporary_clients=("laptop2", "operator")) -> None:
-    """After a module that adds clients: remove them for real (firewall, builders), then put the shipped
-    inventory.yml back exactly and delete the test variants."""
+    """After a module that adds clients: remove them for real (firewall, builders), then put the session
+    inventory back exactly and delete the test variants."""
     for name in temporary_clients:
-        if f"  {name}:" in (ROOT / "inventory.yml").read_text():
+        if f"  {name}:" in INV.read_text():
             invoke("remove-client", name)
-    (ROOT / "inventory.yml").write_text(saved)
+    INV.write_text(saved)
     for f in ROOT.glob(".test-inv-*.yml"):
         f.unlink()

@@ -16,6 +16,7 @@ ordered list below, and names no role. Adding a role is a folder and one line in
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,7 @@ class Role:
 
 
 def file_steps(role: str, files: list[File], states: dict[str, FileState], notify: list[str],
-               name=lambda f: f.path) -> list[Step]:
+               name: Callable[[File], str] = lambda f: f.path) -> list[Step]:
     """One step per managed file: ok when checksum, mode and owner match; else written atomically (new or other
     content) or fixed with chmod/chown (mode or owner only: the content never travels again)."""
     steps = []

@@ -84,8 +84,11 @@ def parse(sections: dict[str, str]) -> BuildkitdFacts:
 def archive_image_id(path: str, mtime: float, size: int) -> str:
     """The image ID inside a `docker save` tarball (its config digest)."""
     with tarfile.open(path) as t:
-        manifest = json.load(t.extractfile("manifest.json"))
-    cfg = manifest[0]["Config"]
+        member = t.extractfile("manifest.json")
+        if member is None:
+            raise FileNotFoundError(f"{path} is not a `docker save` archive (no manifest.json)")
+        manifest = json.load(member)
+    cfg: str = manifest[0]["Config"]
     return "sha256:" + cfg.split("/")[-1].removesuffix(".json")
 
 

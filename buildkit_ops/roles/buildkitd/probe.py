@@ -6,9 +6,12 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from ...pki import Leaf
+
+T = TypeVar("T")
 
 
 def mtls_probe(sess: Any, ca_pem: bytes, leaf: Leaf | None, timeout: float = 10) -> str:
@@ -24,7 +27,7 @@ def mtls_probe(sess: Any, ca_pem: bytes, leaf: Leaf | None, timeout: float = 10)
     inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = ctx.wrap_bio(inc, outg, server_hostname=sess.host.address)
 
-    def pump(op):
+    def pump(op: Callable[[], T]) -> T:
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -61,11 +64,11 @@ class Probe:
     """mtls_probe in a thread, so it overlaps with reading the facts."""
 
     def __init__(self, sess: Any, ca_pem: bytes, leaf: Leaf):
-        self._out: list = []
+        self._out: list[Any] = []
         self._t = threading.Thread(target=self._run, args=(sess, ca_pem, leaf), daemon=True)
         self._t.start()
 
-    def _run(self, sess, ca_pem, leaf):
+    def _run(self, sess: Any, ca_pem: bytes, leaf: Leaf) -> None:
         try:
             self._out.append(mtls_probe(sess, ca_pem, leaf))
         except Exception as e:  # reported by result()
@@ -73,6 +76,7 @@ class Probe:
 
     def result(self) -> str:
         self._t.join()
-        if isinstance(self._out[0], Exception):
-            raise self._out[0]
-        return self._out[0]
+        out = self._out[0]
+        if isinstance(out, Exception):
+            raise out
+        return str(out)

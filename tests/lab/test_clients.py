@@ -7,7 +7,7 @@ import json
 import re
 
 import pytest
-from helpers import ROOT, inventory_variant, invoke, invoke_json, restore_inventory
+from helpers import INV, ROOT, inventory_variant, invoke, invoke_json, restore_inventory
 
 pytestmark = pytest.mark.lab
 
@@ -28,7 +28,7 @@ def reg(lab):
 @pytest.fixture(scope="module")
 def servers(lab):
     """build1 and build2 provisioned from the shipped inventory; the inventory restored afterwards."""
-    saved = (ROOT / "inventory.yml").read_text()
+    saved = INV.read_text()
     r = invoke("provision")
     assert r.returncode == 0, r.stderr
     yield lab
@@ -101,7 +101,7 @@ def test_second_client_gets_cached_steps_from_the_shared_cache(servers, reg):
     r = invoke("add-client", "laptop2", "--address", "10.77.0.22", "--default")
     assert r.returncode == 0, r.stderr
     assert ("laptop2:\n          address: 10.77.0.22\n          default_builder: true"
-            in (ROOT / "inventory.yml").read_text())
+            in INV.read_text())
     login(servers, "laptop2", reg)
     write_project(servers, "laptop2", reg)
     # --default made it laptop2's default builder: a plain `docker buildx build` goes to the server
@@ -156,7 +156,7 @@ def test_remove_client_closes_the_port(servers):
     assert "stays valid until" in r.stderr and "rotate-certs --ca" in r.stderr
     assert servers.run("laptop2", f"nc -z -w3 {B1} 1234", capture=True).returncode != 0
     assert servers.run("laptop2", "docker buildx inspect buildkit-ops", capture=True).returncode != 0
-    assert "laptop2:" not in (ROOT / "inventory.yml").read_text()
+    assert "laptop2:" not in INV.read_text()
     assert "revoked" in invoke("list-clients").stdout
     # laptop is untouched
     assert servers.run("laptop", f"nc -z -w3 {B1} 1234", capture=True).returncode == 0
@@ -170,7 +170,7 @@ def test_remove_client_whose_machine_is_gone(servers):
     assert "skipped" in r.stderr and "docker buildx rm buildkit-ops" in r.stderr
     assert "ghost2     : ok=2 changed=1 unreachable=0 failed=0 skipped=1" in r.stderr, r.stderr
     assert "stays valid" not in r.stderr  # it never had a certificate
-    assert "ghost2:" not in (ROOT / "inventory.yml").read_text()
+    assert "ghost2:" not in INV.read_text()
 
 
 @pytest.mark.parametrize("args,message", [
@@ -188,19 +188,19 @@ def test_remove_client_whose_machine_is_gone(servers):
     (["twin", "--address", "10.77.0.21"], "10.77.0.21 is already the address of client 'laptop'"),
 ])
 def test_bad_input_is_refused_and_changes_nothing(servers, args, message):
-    before = (ROOT / "inventory.yml").read_text()
+    before = INV.read_text()
     r = invoke("add-client", *args)
     assert r.returncode != 0
     assert message in r.stderr, r.stderr
-    assert (ROOT / "inventory.yml").read_text() == before
+    assert INV.read_text() == before
 
 
 def test_unreachable_client_gets_nothing(servers):
-    before = (ROOT / "inventory.yml").read_text()
+    before = INV.read_text()
     r = invoke("add-client", "ghost", "--address", "10.77.0.98", "--ssh-key", ".lab/ssh/id_ed25519")
     assert r.returncode == 1
     assert "cannot reach ghost" in r.stderr and "nothing was changed" in r.stderr
-    assert (ROOT / "inventory.yml").read_text() == before
+    assert INV.read_text() == before
     assert not (ROOT / ".pki/clients/ghost").exists()
     assert "10.77.0.98" not in servers.run("build1", "ufw show added", capture=True).stdout
 
@@ -214,7 +214,7 @@ def test_buildkitd_default_toml_trap_is_detected(servers):
         servers.run("laptop2", "rm -f /root/.docker/buildx/buildkitd.default.toml", capture=True)
     assert r.returncode == 1
     assert "buildkitd.default.toml exists" in r.stderr and "mv /root/.docker/buildx/buildkitd.default.toml" in r.stderr
-    assert "laptop2:" not in (ROOT / "inventory.yml").read_text()
+    assert "laptop2:" not in INV.read_text()
 
 
 def test_the_operator_machine_as_a_local_client(servers, reg):

@@ -173,7 +173,7 @@ def test_tls_alert_says_why_a_client_is_refused(provisioned, tmp_path, which, re
     from buildkit_ops import inventory
     from buildkit_ops.roles.buildkitd.probe import mtls_probe
     from buildkit_ops.session import HostSession
-    inv = inventory.load(ROOT / "inventory.yml")
+    inv = inventory.loadINV
     leaf = None
     if which == "other":
         other = pki.create_ca(tmp_path, 30, name="someone else's CA")

@@ -14,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from helpers import (
+    INV,
     ROOT,
     buildctl,
     buildhosts,
@@ -45,7 +46,7 @@ def reg(lab):
 
 @pytest.fixture(scope="module")
 def served(lab, reg):
-    saved = (ROOT / "inventory.yml").read_text()
+    saved = INV.read_text()
     assert invoke("provision").returncode == 0
     r = invoke("add-client", "laptop")
     assert r.returncode == 0, r.stderr

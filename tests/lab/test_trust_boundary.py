@@ -8,7 +8,7 @@ import re
 import shutil
 
 import pytest
-from helpers import ROOT, inventory_variant, invoke, invoke_json, restore_inventory, wait_for
+from helpers import INV, ROOT, inventory_variant, invoke, invoke_json, restore_inventory, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -35,7 +35,7 @@ def reg(lab):
 def fleet(lab, reg):
     """build1 and build2 provisioned from the shipped inventory, laptop a client logged in to the registry,
     intruder serving a file on the lab network; everything put back afterwards."""
-    saved = (ROOT / "inventory.yml").read_text()
+    saved = INV.read_text()
     r = invoke("provision")
     assert r.returncode == 0, r.stderr
     r = invoke("add-client", "laptop")
@@ -179,7 +179,7 @@ def test_a_client_that_moves_through_add_client_has_its_old_address_closed(fleet
         rules = fleet.run(machine, "ufw show added", capture=True).stdout
         assert "10.77.0.16/29" not in rules
         assert "allow from 10.77.0.22 to any port 1234 proto tcp comment 'buildkit-ops client laptop2'" in rules
-    assert "address: 10.77.0.22" in (ROOT / "inventory.yml").read_text()
+    assert "address: 10.77.0.22" in INV.read_text()
 
 
 def test_check_mode_never_prints_key_material(fleet):
@@ -246,7 +246,7 @@ REFUSED = [
 @pytest.mark.parametrize("what,edit,args,code,message", REFUSED, ids=[c[0] for c in REFUSED])
 def test_refused_input_changes_nothing_on_any_host(fleet, what, edit, args, code, message):
     before = {m: host_digest(fleet, m) for m in ("build1", "build2")}
-    inv_before = (ROOT / "inventory.yml").read_text()
+    inv_before = INV.read_text()
     extra = ["-i", inventory_variant("refused", edit)] if edit else []
     r = invoke(*args, *extra)
     shutil.rmtree(ROOT / ".test-pki-corrupt", ignore_errors=True)
@@ -255,7 +255,7 @@ def test_refused_input_changes_nothing_on_any_host(fleet, what, edit, args, code
     assert message in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and "Exception" not in r.stderr, r.stderr
     assert {m: host_digest(fleet, m) for m in ("build1", "build2")} == before
-    assert (ROOT / "inventory.yml").read_text() == inv_before
+    assert INV.read_text() == inv_before
 
 
 def test_link_local_traffic_never_leaves_the_lab(fleet):

@@ -1,14 +1,16 @@
 """The README's examples run as written, on the lab: every line of its `sh` blocks (but the two commands,
 which are the demo and this suite), with only the lab's addresses put in for the example ones (no test
-contacts an address outside the lab)."""
+contacts an address outside the lab). They run in a scratch copy of the checkout (its own inventory.yml,
+the code and the lab's files linked in), since the examples edit inventory.yml as a user's would."""
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 
 import pytest
-from helpers import ROOT, invoke, restore_inventory
+from helpers import ROOT, invoke
 
 pytestmark = pytest.mark.lab
 
@@ -16,9 +18,9 @@ pytestmark = pytest.mark.lab
 SUBSTITUTE = {
     "build1.example.com": "10.77.0.11",
     "203.0.113.7": "10.77.0.22",
-    "~/.ssh/known_hosts": ".test-known-hosts",
-    "prod.yml": ".test-inv-prod.yml",
+    "~/.ssh/known_hosts": "known_hosts.example",
 }
+CHECKOUT = ROOT / ".test-readme-checkout"
 
 
 def readme_blocks() -> list[list[str]]:
@@ -35,13 +37,17 @@ def run(line: str) -> subprocess.CompletedProcess:
     for example, lab in SUBSTITUTE.items():
         line = line.replace(example, lab)
     env = dict(os.environ, PATH=f"{ROOT / '.venv/bin'}:{os.environ['PATH']}")
-    return subprocess.run(["bash", "-c", line], cwd=ROOT, env=env, capture_output=True, text=True)
+    return subprocess.run(["bash", "-c", line], cwd=CHECKOUT, env=env, capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
 def blocks(lab):
-    saved = (ROOT / "inventory.yml").read_text()
-    r = invoke("provision")
+    shutil.rmtree(CHECKOUT, ignore_errors=True)
+    CHECKOUT.mkdir()
+    for name in ("buildkit_ops", "lab", "tasks.py", "invoke.yaml", ".lab", ".pki"):
+        (CHECKOUT / name).symlink_to(ROOT / name)
+    shutil.copy(ROOT / "inventory.yml", CHECKOUT / "inventory.yml")
+    r = invoke("provision", "-i", str(CHECKOUT / "inventory.yml"))
     assert r.returncode == 0, r.stderr
     # the README's `--ssh-user alice`: a developer account on laptop2 that may use Docker
     pub = (ROOT / ".lab/ssh/id_ed25519.pub").read_text()
@@ -50,10 +56,11 @@ def blocks(lab):
                            "chown alice /home/alice/.ssh/authorized_keys", capture=True, input=pub)
     assert r.returncode == 0, r.stderr
     yield readme_blocks()
-    if (ROOT / ".test-inv-prod.yml").exists() and "alice:" in (ROOT / ".test-inv-prod.yml").read_text():
-        invoke("remove-client", "alice", "-i", ".test-inv-prod.yml")
-    (ROOT / ".test-known-hosts").unlink(missing_ok=True)
-    restore_inventory(saved, temporary_clients=("laptop2", "me"))
+    for inv, clients in (("prod.yml", ["alice"]), ("inventory.yml", ["laptop2", "me"])):
+        for name in clients:
+            if (CHECKOUT / inv).exists() and f"  {name}:" in (CHECKOUT / inv).read_text():
+                invoke("remove-client", name, "-i", str(CHECKOUT / inv))
+    shutil.rmtree(CHECKOUT, ignore_errors=True)
 
 
 def test_the_readme_has_the_blocks_this_test_runs(blocks):
@@ -77,11 +84,11 @@ def test_client_examples_run_as_written(blocks, lab):
 
 
 def test_real_server_examples_run_as_written_against_the_lab(blocks, lab):
-    invoke("remove-client", "laptop2")  # its address is alice's below
+    invoke("remove-client", "laptop2", "-i", str(CHECKOUT / "inventory.yml"))  # its address is alice's below
     for line in blocks[3]:
         r = run(line)
         assert r.returncode == 0, (line, r.stderr[-2000:])
-    assert (ROOT / ".test-known-hosts").read_text().startswith("10.77.0.11 ")
+    assert (CHECKOUT / "known_hosts.example").read_text().startswith("10.77.0.11 ")
     assert "alice" in lab.run("build1", "ufw show added", capture=True).stdout
     out = lab.run("laptop2", "su - alice -c 'docker buildx ls'", capture=True).stdout
     assert "tcp://10.77.0.11:1234" in out

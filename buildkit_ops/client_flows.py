@@ -1,0 +1,169 @@
+"""add-client and remove-client as transactions: what is checked before anything changes, in which order
+things change, and what the operator is told when a later step fails after earlier ones were done.
+
+The flows take the steps that touch machines (reaching the client, provisioning the hosts' firewalls,
+setting up the builder) as arguments, so their decisions are unit-tested with stand-ins."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import clients, inventory_edit, pki
+from . import inventory as inv_mod
+from .inventory import Client, Inventory
+from .output import HostResult, Reporter
+from .provision import provision
+from .remote import RemoteError
+
+
+class FlowError(Exception):
+    """The flow stopped: what happened, what was (not) changed, and how to go on. `code` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass
+class ClientRequest:
+    """add-client's arguments: a name, and for a new client (or a move) its address and how to reach it."""
+    name: str
+    address: str | None = None
+    connection: str | None = None
+    ssh_address: str | None = None
+    ssh_user: str | None = None
+    ssh_port: int | None = None
+    ssh_key: str | None = None
+    known_hosts: str | None = None
+    builder: str | None = None
+    default: bool = False
+
+    def values(self) -> dict[str, Any]:
+        """The inventory keys of a new client (only those given)."""
+        pairs = (("address", self.address), ("connection", self.connection), ("ssh_address", self.ssh_address),
+                 ("ssh_user", self.ssh_user), ("ssh_port", self.ssh_port), ("ssh_key", self.ssh_key),
+                 ("known_hosts", self.known_hosts), ("builder", self.builder),
+                 ("default_builder", self.default or None))
+        return {k: v for k, v in pairs if v is not None}
+
+
+def provision_firewalls(inv: Inventory, drop: bool | set[str]) -> list[HostResult]:
+    """Bring every build host to the inventory (quietly): for a client, that is its firewall rule."""
+    return provision(inv, inv.select(None), False, Reporter(quiet=True), drop_clients=drop)
+
+
+def report_firewall(rep: Reporter, res: HostResult, results: list[HostResult], what: str) -> None:
+    """One line per build host: what the firewall step of its (quiet) provision run did."""
+    for r in results:
+        fw = next((s for s in r.steps if s["role"] == "firewall" and s["name"].startswith("port")), None)
+        rep.step(res, "firewall", f"{r.host}: {what}", "failed" if r.failed else (fw["status"] if fw else "ok"),
+                 r.error or (fw["detail"] if fw else ""))
+
+
+def add_client(inventory: Path, req: ClientRequest, rep: Reporter,
+               preflight: Callable[[Client], tuple[Any, dict[str, str]]] = clients.preflight,
+               provision_hosts: Callable[[Inventory, bool | set[str]], list[HostResult]] = provision_firewalls,
+               bootstrap: Callable[..., None] = clients.bootstrap) -> HostResult:
+    """Check everything that can be checked (the values, the inventory edit, the CA, the client machine) before
+    changing anything; then record the client, issue its certificate, open the firewall on every host, and set
+    up its builder. A known client given a new address has moved: its old address is closed."""
+    inv = inv_mod.load(inventory)
+    name = req.name
+    new = name not in inv.clients
+    moved_from = None
+    if new:
+        if not req.address:
+            inv.client(name)  # raises: unknown client, lists the known ones
+        try:
+            inv = inventory_edit.add_client(inventory, name, req.values(), write=False)
+        except inventory_edit.EditError as e:
+            raise FlowError(str(e)) from None
+    elif req.address:
+        try:
+            address = inv_mod.types.client_source(req.address)
+        except inv_mod.types.BadValue as e:
+            raise FlowError(f"--address: {e.problem}\n  fix: {e.fix}", 2) from None
+        if address != inv.clients[name].address:
+            moved_from = inv.clients[name].address
+            try:
+                inv = inventory_edit.set_client_address(inventory, name, address, write=False)
+            except inventory_edit.EditError as e:
+                raise FlowError(str(e)) from None
+    client = inv.clients[name]
+    inv.check_files(inv.select(None), [client])
+    ca = pki.signing_ca(inv.pki_dir, "client")
+    if ca is None:
+        raise FlowError(f"there is no CA in {inv.pki_dir} yet: run `invoke provision` first")
+    try:
+        sess, facts = preflight(client)
+    except clients.ClientError as e:
+        raise FlowError(f"{e}\n  nothing was changed: no certificate issued, no firewall opened"
+                        + (", and the inventory was not edited" if new else "")) from None
+
+    res = HostResult(name)
+    try:
+        if new:
+            inventory_edit.add_client(inventory, name, req.values())
+            rep.step(res, "inventory", f"client {name}", "changed", f"recorded in {inventory}")
+        elif moved_from:
+            inventory_edit.set_client_address(inventory, name, client.address)
+            rep.step(res, "inventory", f"client {name}", "changed", f"address {moved_from} -> {client.address}")
+        else:
+            rep.step(res, "inventory", f"client {name}", "ok", client.address)
+        leaf = pki.client_paths(inv.pki_dir, name)
+        reason = pki.ensure_leaf(leaf, ca, name, inv.cert_days, inv.cert_renew_days)
+        rep.step(res, "pki", "client certificate", "changed" if reason else "ok",
+                 f"issued ({reason}), CN={name}, clientAuth" if reason
+                 else f"valid until {pki.expiry(leaf.crt):%Y-%m-%d}")
+        results = provision_hosts(inv, {name} if moved_from else False)
+        report_firewall(rep, res, results, f"port open to {name} ({client.address})"
+                        + (f", closed to {moved_from}" if moved_from else ""))
+        if any(r.failed for r in results):
+            bad = ", ".join(r.host for r in results if r.failed)
+            raise FlowError(f"the firewall could not be updated on {bad}; the client's builder was not set up. Fix "
+                            f"that host (see above) and re-run `invoke add-client {name}`")
+        platforms = {r.host: r.info.get("platforms", "") for r in results}
+        try:
+            bootstrap(inv, client, sess, facts, platforms, rep, res)
+        except clients.ClientError as e:
+            raise FlowError(f"{e}\n  the firewall is open for {name} ({client.address}) on {', '.join(inv.hosts)} "
+                            f"and its certificate is issued: fix the cause and re-run `invoke add-client {name}`, or "
+                            f"`invoke remove-client {name}` to close it again") from None
+    finally:
+        sess.close()
+    return res
+
+
+def remove_client(inventory: Path, name: str, rep: Reporter,
+                  provision_hosts: Callable[[Inventory, bool | set[str]], list[HostResult]] = provision_firewalls,
+                  unbootstrap: Callable[[Client], str] = clients.unbootstrap
+                  ) -> tuple[HostResult, dict[str, Any] | None]:
+    """Close the firewall on every host first (the client stays in the inventory if that fails), then drop it
+    from the inventory, remove its builder where reachable, and record its certificate as revoked."""
+    inv = inv_mod.load(inventory)
+    client = inv.client(name)
+    inv.check_files(inv.select(None))
+    res = HostResult(name)
+    try:
+        after = inventory_edit.remove_client(inventory, name, write=False)
+    except inventory_edit.EditError as e:
+        raise FlowError(str(e)) from None
+    results = provision_hosts(after, {name})
+    report_firewall(rep, res, results, f"port closed to {name} ({client.address})")
+    if any(r.failed for r in results):
+        raise FlowError(f"the firewall could not be closed on every host; {name} stays in the inventory: fix the "
+                        f"host and re-run `invoke remove-client {name}`")
+    inventory_edit.remove_client(inventory, name)
+    rep.step(res, "inventory", f"client {name}", "changed", f"removed from {inventory}")
+    try:
+        rep.step(res, "client", f"builder {client.builder}", "changed", unbootstrap(client))
+    except (RemoteError, OSError) as e:
+        rep.step(res, "client", f"builder {client.builder}", "skipped",
+                 f"{name} unreachable ({e}); remove the builder there by hand: docker buildx rm {client.builder}")
+    entry = clients.record_revocation(inv, name)
+    if entry:
+        rep.step(res, "pki", "certificate revoked", "changed",
+                 f"serial {entry['serial']} recorded in {clients.revoked_path(inv)}")
+    return res, entry

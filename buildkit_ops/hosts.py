@@ -1,0 +1,42 @@
+"""Doing one thing on many build hosts at once: a session each, in parallel, one result each."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from .inventory import BuildHost
+from .output import HostResult
+from .remote import RemoteError
+from .session import HostSession
+
+
+def each_host(hosts: list[BuildHost], fn: Callable[[BuildHost, HostSession, HostResult], None]) -> list[HostResult]:
+    def one(h: BuildHost) -> HostResult:
+        res = HostResult(h.name)
+        try:
+            sess = HostSession(h)
+        except RemoteError as e:
+            res.error, res.unreachable = str(e), True
+            return res
+        try:
+            fn(h, sess, res)
+        except RemoteError as e:
+            res.error = str(e)
+        finally:
+            res.info["remote_commands"] = sess.commands
+            sess.close()
+        return res
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(hosts)))) as pool:
+        return list(pool.map(one, hosts))
+
+
+def usage(text: str | None) -> dict[str, int]:
+    """Totals from `buildctl du --format '{{json .}}'`."""
+    try:
+        records = json.loads(text or "[]") or []
+    except json.JSONDecodeError:
+        return {"records": 0, "total": 0, "reclaimable": 0}
+    return {"records": len(records), "total": sum(r.get("size", r.get("Size", 0)) for r in records),
+            "reclaimable": sum(r.get("size", r.get("Size", 0)) for r in records
+                               if not r.get("inUse", r.get("InUse", False)))}
