@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lab.buildx_progress import step_states  # noqa: E402
 from lab.machines import Lab  # noqa: E402
 
 DELAY_MS = 25
@@ -116,15 +117,7 @@ def bench_clients(lab: Lab, runs: int) -> None:
         remote = statistics.median(lab_build(lab, "laptop", "buildkit-ops", "/root/bench")[0] for _ in range(runs))
         local = statistics.median(lab_build(lab, "laptop", "default", "/root/bench")[0] for _ in range(runs))
         second, out = lab_build(lab, "laptop2", "buildkit-ops", "/root/bench")
-        import re
-        steps: dict[str, str] = {}  # the project's RUN and COPY steps -> CACHED or DONE
-        for line in out.splitlines():
-            m = re.match(r"^(#\d+) \[\d+/\d+\] (RUN|COPY)", line)
-            if m:
-                steps.setdefault(m.group(1), "?")
-            m = re.match(r"^(#\d+) (CACHED|DONE)", line)
-            if m and steps.get(m.group(1)) == "?":
-                steps[m.group(1)] = m.group(2)
+        steps = step_states(out)  # the project's RUN and COPY steps -> CACHED or DONE
         cached = sum(1 for v in steps.values() if v == "CACHED")
     finally:
         timed([sys.executable, "-m", "invoke", "remove-client", "laptop2"])

@@ -156,11 +156,8 @@ def preflight(client: Client) -> tuple[ClientSession, dict[str, str]]:
 def bootstrap(inv: Inventory, client: Client, sess: ClientSession, facts: dict[str, str],
               platforms: dict[str, str], rep: Reporter, res: HostResult) -> None:
     leaf = pki.client_paths(inv.pki_dir, client.name)
-    files = {"ca.pem": (inv.pki_dir / "ca.crt").read_bytes(), "cert.pem": leaf.crt.read_bytes(),
+    files = {"ca.pem": pki.trust_bundle(inv.pki_dir), "cert.pem": leaf.crt.read_bytes(),
              "key.pem": leaf.key.read_bytes()}
-    nxt = inv.pki_dir / "next" / "ca.crt"
-    if nxt.exists():
-        files["ca.pem"] += nxt.read_bytes()
     nodes = builder_nodes(inv, client, platforms)
     state = spec_hash(nodes, client.default_builder)
     rep.step(res, "client", "docker buildx", "ok", facts["buildx"])
@@ -236,7 +233,7 @@ def client_rows(inv: Inventory) -> list[dict[str, Any]]:
                "cert_expires": None, "status": "no certificate (run add-client)"}
         if leaf.crt.exists():
             cert = pki.load_cert(leaf.crt)
-            left = (cert.not_valid_after_utc - now).days
+            left = pki.days_left(cert, now)
             row["cert_expires"] = cert.not_valid_after_utc.date().isoformat()
             if ca is None or not pki.signed_by(cert, ca):
                 row["status"] = "certificate from another CA (run add-client)"

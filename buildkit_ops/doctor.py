@@ -86,7 +86,7 @@ def diagnose(inv: Inventory, client: Client, f: dict[str, str], now: dt.datetime
             continue
         srv_path = pki.server_paths(inv.pki_dir, h.name).crt
         srv = pki.load_cert(srv_path) if srv_path.exists() else None
-        if srv is not None and not any(_issued_by(srv, c) for c in bundle):
+        if srv is not None and not any(pki.issued_by(srv, c) for c in bundle):
             findings.append((h.name, "problem", f"TLS unknown CA: {client.name} does not trust {h.name}'s "
                                                 f"certificate (its ca.pem is from another CA); run "
                                                 f"`invoke add-client {client.name}`"))
@@ -103,11 +103,3 @@ def diagnose(inv: Inventory, client: Client, f: dict[str, str], now: dt.datetime
         findings.append((h.name, "ok", f"{client.name} -> {where}: reachable, certificates valid and trusted, "
                                        f"builder {client.builder} present"))
     return findings
-
-
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-        return True
-    except Exception:
-        return False

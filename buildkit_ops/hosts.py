@@ -27,8 +27,15 @@ def each_host(hosts: list[BuildHost], fn: Callable[[BuildHost, HostSession, Host
             res.info["remote_commands"] = sess.commands
             sess.close()
         return res
+    return in_parallel(hosts, one)
+
+
+def in_parallel(hosts: list[BuildHost], fn: Callable[[BuildHost], HostResult]) -> list[HostResult]:
+    """fn for each host, at most 8 at once, results in the hosts' order."""
+    if len(hosts) == 1:
+        return [fn(hosts[0])]
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(hosts)))) as pool:
-        return list(pool.map(one, hosts))
+        return list(pool.map(fn, hosts))
 
 
 def usage(text: str | None) -> dict[str, int]:

@@ -177,12 +177,31 @@ def cert_sans(cert: x509.Certificate) -> list[str]:
     return [str(v) for v in ext.get_values_for_type(x509.IPAddress)] + ext.get_values_for_type(x509.DNSName)
 
 
-def signed_by(cert: x509.Certificate, ca: CA) -> bool:
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
-        cert.verify_directly_issued_by(ca.cert)
+        cert.verify_directly_issued_by(issuer)
         return True
     except Exception:
         return False
+
+
+def signed_by(cert: x509.Certificate, ca: CA) -> bool:
+    return issued_by(cert, ca.cert)
+
+
+def days_left(cert: x509.Certificate, now: dt.datetime | None = None) -> int:
+    """Whole days until the certificate expires (negative once it has)."""
+    return (cert.not_valid_after_utc - (now or _now())).days
+
+
+def trust_bundle(pki_dir: Path) -> bytes:
+    """The CA certificates to trust: the CA, and during a CA rotation the next one too. Servers trust it for
+    client certificates; clients for the servers'."""
+    out = (pki_dir / "ca.crt").read_bytes()
+    nxt = pki_dir / "next" / "ca.crt"
+    if nxt.exists():
+        out += nxt.read_bytes()
+    return out
 
 
 def reissue_reason(crt_path: Path, key_path: Path, ca: CA, renew_days: int,

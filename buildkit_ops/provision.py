@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import ssl
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import paramiko
 
 from . import pki, server_pki
+from .hosts import in_parallel
 from .inventory import BuildHost, Inventory
 from .output import HostResult, Reporter
 from .remote import RemoteError
@@ -27,7 +27,7 @@ def context(inv: Inventory, host: BuildHost, ca: pki.CA | None, check: bool, wai
     certificate to probe with."""
     if ca is not None:
         srv = pki.server_paths(inv.pki_dir, host.name)
-        tls = {"ca.crt": server_pki.ca_bundle(inv.pki_dir), "server.crt": srv.crt.read_bytes(),
+        tls = {"ca.crt": pki.trust_bundle(inv.pki_dir), "server.crt": srv.crt.read_bytes(),
                "server.key": srv.key.read_bytes()}
     else:
         tls = {"ca.crt": b"(to be created)\n", "server.crt": b"(to be issued)\n", "server.key": b"(secret)\n"}
@@ -68,12 +68,6 @@ def provision(inv: Inventory, hosts: list[BuildHost], check: bool, rep: Reporter
               force: bool = False, reissue: bool = False, drop_clients: bool | set[str] = False) -> list[HostResult]:
     pki.load_ca(inv.pki_dir)  # a corrupt or unreadable CA stops the run before any host is contacted
 
-    def one(h: BuildHost) -> HostResult:
-        return provision_host(inv, h, check, rep, wait, force, reissue, drop_clients)
-    if len(hosts) == 1:
-        return [one(hosts[0])]
-    # the CA must exist before hosts are handled in parallel (each would otherwise create one)
-    if not check:
-        pki.ensure_ca(inv.pki_dir, inv.ca_days)
-    with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as pool:
-        return list(pool.map(one, hosts))
+    if len(hosts) > 1 and not check:
+        pki.ensure_ca(inv.pki_dir, inv.ca_days)  # before the hosts run in parallel (each would create one)
+    return in_parallel(hosts, lambda h: provision_host(inv, h, check, rep, wait, force, reissue, drop_clients))

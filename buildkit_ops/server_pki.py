@@ -4,8 +4,6 @@ changed), and the operator's own client certificate for the mutual-TLS proof. In
 written: the steps only say what would be issued. The CA key never leaves pki_dir."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from . import pki
 from .inventory import BuildHost, Inventory
 from .roles import Step
@@ -35,15 +33,6 @@ def ensure(inv: Inventory, host: BuildHost, check: bool, force: bool = False) ->
                       (f"{'would issue' if check else 'issued'} ({reason}) for {', '.join(host.sans)}"
                        if reason else f"valid for {', '.join(host.sans)}")))
     return steps, ca
-
-
-def ca_bundle(pki_dir: Path) -> bytes:
-    """What servers trust for client certificates: the CA (and, during a CA rotation, the next one)."""
-    out = (pki_dir / "ca.crt").read_bytes()
-    nxt = pki_dir / "next" / "ca.crt"
-    if nxt.exists():
-        out += nxt.read_bytes()
-    return out
 
 
 def operator_cert(inv: Inventory, ca: pki.CA) -> pki.Leaf:

@@ -4,7 +4,6 @@ It reads the same facts provision reads (the roles' facts.sh), plus the cache us
 from __future__ import annotations
 
 import base64
-import datetime as dt
 from typing import Any
 
 from cryptography import x509
@@ -27,7 +26,7 @@ ROLES = load()
 
 def _cert_info(pem: bytes) -> dict[str, Any]:
     cert = x509.load_pem_x509_certificate(pem)
-    left = (cert.not_valid_after_utc - dt.datetime.now(dt.timezone.utc)).days
+    left = pki.days_left(cert)
     return {"expires": cert.not_valid_after_utc.isoformat(), "days_left": left,
             "issuer": cert.issuer.rfc4514_string(), "names": pki.cert_sans(cert)}
 

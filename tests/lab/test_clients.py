@@ -9,6 +9,8 @@ import re
 import pytest
 from helpers import INV, ROOT, inventory_variant, invoke, invoke_json, restore_inventory
 
+from lab.buildx_progress import step_states
+
 pytestmark = pytest.mark.lab
 
 B1 = "10.77.0.11"
@@ -49,19 +51,6 @@ def write_project(lab, machine, reg, where="/root/proj"):
 def build(lab, machine, tag, where="/root/proj", push=True):
     return lab.run(machine, f"docker buildx build --builder buildkit-ops --progress plain "
                             f"{'--push ' if push else ''}-t {tag} {where}", capture=True)
-
-
-def step_states(output: str) -> dict[str, str]:
-    """'[2/4] RUN ...' -> 'CACHED' or 'DONE', from buildx's plain progress."""
-    names, states = {}, {}
-    for line in output.splitlines():
-        m = re.match(r"^#(\d+) (\[.*)$", line)
-        if m and m.group(1) not in names:
-            names[m.group(1)] = m.group(2)
-        m = re.match(r"^#(\d+) (CACHED|DONE)", line)
-        if m:
-            states.setdefault(m.group(1), m.group(2))
-    return {names[i]: states.get(i, "?") for i in names if re.match(r"\[\d+/\d+\] (RUN|COPY)", names[i])}
 
 
 def test_add_client_sets_up_a_remote_builder_with_a_node_per_host(servers):
