@@ -31,6 +31,10 @@ def pytest_collection_modifyitems(items):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "lab: end-to-end test on the local lab (real SSH, TLS, firewall)")
+    config.stash[TRACKED] = (ROOT / "inventory.yml").read_bytes()
+
+
+TRACKED = pytest.StashKey[bytes]()
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +67,11 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """In CI the end-to-end tests must have run: none passing, or any skipped, fails the run."""
+    """No test may write the tracked inventory.yml. In CI the end-to-end tests must have run: none passing,
+    or any skipped, fails the run."""
+    if (ROOT / "inventory.yml").read_bytes() != session.config.stash[TRACKED]:
+        print("\nthe tracked inventory.yml was changed by a test: tests must use helpers.INV", file=sys.stderr)
+        session.exitstatus = 1
     if not os.environ.get("CI") or exitstatus not in (0, 5):
         return
     if _ran["lab_passed"] == 0 or _ran["skipped"]:
