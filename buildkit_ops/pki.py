@@ -13,6 +13,7 @@ import datetime as dt
 import ipaddress
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,7 +211,10 @@ def reissue_reason(crt_path: Path, key_path: Path, ca: CA, renew_days: int,
     if not crt_path.exists() or not key_path.exists():
         return "missing"
     cert = load_cert(crt_path)
-    read_pem(key_path, "private key", lambda b: serialization.load_pem_private_key(b, None))
+    key = read_pem(key_path, "private key", _ec_key)
+    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if key.public_key().public_bytes(*spki) != cert.public_key().public_bytes(*spki):
+        return "its key does not match it"
     if not signed_by(cert, ca):
         return "signed by another CA"
     left = cert.not_valid_after_utc - _now()
@@ -237,9 +241,19 @@ def client_paths(pki_dir: Path, client: str) -> Leaf:
     return Leaf(d / "client.crt", d / "client.key")
 
 
+_issuing = threading.Lock()
+
+
 def ensure_leaf(leaf: Leaf, ca: CA, cn: str, days: int, renew_days: int,
                 server_names: list[str] | None = None, force: bool = False) -> str | None:
-    """Issue the leaf if needed (or if forced); returns the reason it was issued, or None."""
+    """Issue the leaf if needed (or if forced); returns the reason it was issued, or None. One at a time: a
+    certificate and its key are two files, and hosts provisioned in parallel may want the same leaf."""
+    with _issuing:
+        return _ensure_leaf(leaf, ca, cn, days, renew_days, server_names, force)
+
+
+def _ensure_leaf(leaf: Leaf, ca: CA, cn: str, days: int, renew_days: int, server_names: list[str] | None,
+                 force: bool) -> str | None:
     reason = reissue_reason(leaf.crt, leaf.key, ca, renew_days, server_names) or ("rotation" if force else None)
     if reason:
         crt, key = issue(ca, cn, days, server_names=server_names)

@@ -59,3 +59,15 @@ def test_atomic_write_leaves_no_temp_files(tmp_path):
     pki.atomic_write(tmp_path / "f", b"two", 0o600)
     assert [p.name for p in tmp_path.iterdir()] == ["f"]
     assert (tmp_path / "f").read_bytes() == b"two"
+
+
+def test_a_certificate_whose_key_file_belongs_to_another_is_reissued(tmp_path):
+    ca, _ = pki.ensure_ca(tmp_path, 30)
+    a = pki.Leaf(tmp_path / "a.crt", tmp_path / "a.key")
+    b = pki.Leaf(tmp_path / "b.crt", tmp_path / "b.key")
+    pki.ensure_leaf(a, ca, "a", 30, 1)
+    pki.ensure_leaf(b, ca, "b", 30, 1)
+    a.key.write_bytes(b.key.read_bytes())  # what two writers racing on one leaf could leave behind
+    assert pki.reissue_reason(a.crt, a.key, ca, 1) == "its key does not match it"
+    assert pki.ensure_leaf(a, ca, "a", 30, 1) == "its key does not match it"
+    assert pki.reissue_reason(a.crt, a.key, ca, 1) is None
