@@ -6,7 +6,7 @@ import os
 import stat
 
 import pytest
-from helpers import ROOT, buildctl, buildhosts, inventory_variant, invoke, invoke_json, put_client_files, wait_for
+from helpers import INV, ROOT, buildctl, buildhosts, inventory_variant, invoke, invoke_json, put_client_files, wait_for
 
 from buildkit_ops import pki
 
@@ -173,7 +173,7 @@ def test_tls_alert_says_why_a_client_is_refused(provisioned, tmp_path, which, re
     from buildkit_ops import inventory
     from buildkit_ops.roles.buildkitd.probe import mtls_probe
     from buildkit_ops.session import HostSession
-    inv = inventory.loadINV
+    inv = inventory.load(INV)
     leaf = None
     if which == "other":
         other = pki.create_ca(tmp_path, 30, name="someone else's CA")
