@@ -39,19 +39,27 @@ class ClientRequest:
     known_hosts: str | None = None
     builder: str | None = None
     default: bool = False
+    home: str | None = None
 
     def values(self) -> dict[str, Any]:
         """The inventory keys of a new client (only those given)."""
         pairs = (("address", self.address), ("connection", self.connection), ("ssh_address", self.ssh_address),
                  ("ssh_user", self.ssh_user), ("ssh_port", self.ssh_port), ("ssh_key", self.ssh_key),
                  ("known_hosts", self.known_hosts), ("builder", self.builder),
-                 ("default_builder", self.default or None))
+                 ("default_builder", self.default or None), ("home", self.home))
         return {k: v for k, v in pairs if v is not None}
 
 
 def provision_firewalls(inv: Inventory, drop: bool | set[str]) -> list[HostResult]:
     """Bring every build host to the inventory (quietly): for a client, that is its firewall rule."""
     return provision(inv, inv.select(None), False, Reporter(quiet=True), drop_clients=drop)
+
+
+def host_platforms(inv: Inventory) -> dict[str, str]:
+    """What each build host's buildkitd reports it builds for (a quiet check-mode provision: reads, changes
+    nothing)."""
+    results = provision(inv, inv.select(None), True, Reporter(quiet=True))
+    return {r.host: r.info.get("platforms", "") for r in results}
 
 
 def report_firewall(rep: Reporter, res: HostResult, results: list[HostResult], what: str) -> None:
@@ -73,6 +81,7 @@ def add_client(inventory: Path, req: ClientRequest, rep: Reporter,
     name = req.name
     new = name not in inv.clients
     moved_from = None
+    edits: dict[str, Any] = {}   # keys of a known client that change (recorded once the client answered)
     if new:
         if not req.address:
             inv.client(name)  # raises: unknown client, lists the known ones
@@ -80,15 +89,19 @@ def add_client(inventory: Path, req: ClientRequest, rep: Reporter,
             inv = inventory_edit.add_client(inventory, name, req.values(), write=False)
         except inventory_edit.EditError as e:
             raise FlowError(str(e)) from None
-    elif req.address:
-        try:
-            address = inv_mod.types.client_source(req.address)
-        except inv_mod.types.BadValue as e:
-            raise FlowError(f"--address: {e.problem}\n  fix: {e.fix}", 2) from None
-        if address != inv.clients[name].address:
-            moved_from = inv.clients[name].address
+    else:
+        if req.address:
             try:
-                inv = inventory_edit.set_client_address(inventory, name, address, write=False)
+                address = inv_mod.types.client_source(req.address)
+            except inv_mod.types.BadValue as e:
+                raise FlowError(f"--address: {e.problem}\n  fix: {e.fix}", 2) from None
+            if address != inv.clients[name].address:
+                moved_from, edits["address"] = inv.clients[name].address, address
+        if req.home and req.home != inv.clients[name].home:
+            edits["home"] = req.home
+        for key, value in edits.items():
+            try:
+                inv = inventory_edit.set_client_value(inventory, name, key, value, write=False)
             except inventory_edit.EditError as e:
                 raise FlowError(str(e)) from None
     client = inv.clients[name]
@@ -107,9 +120,12 @@ def add_client(inventory: Path, req: ClientRequest, rep: Reporter,
         if new:
             inventory_edit.add_client(inventory, name, req.values())
             rep.step(res, "inventory", f"client {name}", "changed", f"recorded in {inventory}")
-        elif moved_from:
-            inventory_edit.set_client_address(inventory, name, client.address)
-            rep.step(res, "inventory", f"client {name}", "changed", f"address {moved_from} -> {client.address}")
+        elif edits:
+            for key, value in edits.items():
+                inventory_edit.set_client_value(inventory, name, key, value)
+            rep.step(res, "inventory", f"client {name}", "changed",
+                     ", ".join(f"address {moved_from} -> {client.address}" if k == "address" else f"{k}: {v}"
+                               for k, v in edits.items()))
         else:
             rep.step(res, "inventory", f"client {name}", "ok", client.address)
         leaf = pki.client_paths(inv.pki_dir, name)
@@ -167,3 +183,40 @@ def remove_client(inventory: Path, name: str, rep: Reporter,
         rep.step(res, "pki", "certificate revoked", "changed",
                  f"serial {entry['serial']} recorded in {clients.revoked_path(inv)}")
     return res, entry
+
+
+def update_clients(inventory: Path, check: bool, rep: Reporter,
+                   preflight: Callable[[Client], tuple[Any, dict[str, str]]] = clients.preflight,
+                   platforms_of: Callable[[Inventory], dict[str, str]] = host_platforms,
+                   bootstrap: Callable[..., None] = clients.bootstrap) -> list[HostResult]:
+    """Bring every reachable client's builder to the current fleet (after hosts were added or removed, or a
+    home pinned): only builders whose nodes or order changed are recreated. Unreachable clients are reported
+    and skipped; their builders keep working with the hosts they know."""
+    inv = inv_mod.load(inventory)
+    inv.check_files(inv.select(None), list(inv.clients.values()))
+    platforms = platforms_of(inv)
+    results = []
+    for client in inv.clients.values():
+        res = HostResult(client.name)
+        results.append(res)
+        try:
+            sess, facts = preflight(client)
+        except clients.ClientError as e:
+            rep.fail(res, str(e), unreachable=True)
+            continue
+        try:
+            if not pki.client_paths(inv.pki_dir, client.name).crt.exists():
+                rep.step(res, "client", f"builder {client.builder}", "skipped",
+                         f"no certificate yet: run `invoke add-client {client.name}`")
+            elif check:
+                nodes = clients.builder_nodes(inv, client, platforms)
+                same = facts.get("state") == clients.spec_hash(nodes, client.default_builder)
+                rep.step(res, "client", f"builder {client.builder}", "ok" if same else "would change",
+                         "nodes: " + ", ".join(n["name"].removeprefix(client.builder + "-") for n in nodes))
+            else:
+                bootstrap(inv, client, sess, facts, platforms, rep, res)
+        except clients.ClientError as e:
+            rep.fail(res, str(e))
+        finally:
+            sess.close()
+    return results

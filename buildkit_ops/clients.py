@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from . import pki
+from . import pki, placement
 from .inventory import Client, Inventory
 from .output import HostResult, Reporter
 from .remote import RemoteError, connect, exec_command
@@ -55,10 +55,13 @@ class ClientSession:
 
 
 def builder_nodes(inv: Inventory, client: Client, platforms: dict[str, str]) -> list[dict[str, Any]]:
-    """The buildx nodes the client's builder must have: one per build host, in inventory order."""
+    """The buildx nodes the client's builder must have: one per build host, its home first and then the others
+    in placement order (buildx sends a build to the first node that serves its platform). A node's platforms
+    are the inventory's for its host, else what its buildkitd reported (`platforms`)."""
     return [{"name": f"{client.builder}-{h.name}", "endpoint": f"tcp://{h.client_address}:{h.buildkit.port}",
-             "servername": h.client_address, "platforms": platforms.get(h.name, "")}
-            for h in inv.hosts.values()]
+             "servername": h.client_address,
+             "platforms": ",".join(h.platforms) if h.platforms else platforms.get(h.name, "")}
+            for h in placement.order(client, list(inv.hosts.values()))]
 
 
 def spec_hash(nodes: list[dict[str, Any]], default: bool) -> str:
@@ -227,9 +230,11 @@ def client_rows(inv: Inventory) -> list[dict[str, Any]]:
     rows = []
     now = dt.datetime.now(dt.timezone.utc)
     ca = pki.load_ca(inv.pki_dir)
+    homes = placement.homes(list(inv.clients.values()), list(inv.hosts.values()))
     for c in inv.clients.values():
         leaf = pki.client_paths(inv.pki_dir, c.name)
         row = {"name": c.name, "address": c.address, "connection": c.connection, "builder": c.builder,
+               "home": homes.get(c.name), "pinned": c.home is not None,
                "cert_expires": None, "status": "no certificate (run add-client)"}
         if leaf.crt.exists():
             cert = pki.load_cert(leaf.crt)
@@ -245,7 +250,8 @@ def client_rows(inv: Inventory) -> list[dict[str, Any]]:
                 row["status"] = "ok"
         rows.append(row)
     for r in revoked(inv):
-        rows.append({"name": r["name"], "address": "-", "connection": "-", "builder": "-",
+        rows.append({"name": r["name"], "address": "-", "connection": "-", "builder": "-", "home": None,
+                     "pinned": False,
                      "cert_expires": r["not_after"][:10],
                      "status": f"revoked {r['revoked_at'][:10]} (cert valid until the CA is rotated)"})
     return rows

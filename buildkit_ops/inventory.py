@@ -92,6 +92,9 @@ HOST_KEYS: dict[str, tuple[str, Any, str]] = {
     "ssh_key": ("path", None, "private key file for SSH (default: ssh-agent and ~/.ssh keys)"),
     "known_hosts": ("path", "~/.ssh/known_hosts", "known_hosts file holding the host's key; unknown keys are refused"),
     "connect_timeout": ("int:1-300", 10, "seconds to wait for an SSH connection"),
+    "weight": ("int:1-1000", 100, "the host's share of the clients: twice the weight, about twice the clients"),
+    "platforms": ("platform_list", None, "platforms it builds for, e.g. [linux/amd64] (default: what buildkitd "
+                                         "reports)"),
     "buildkit": ("buildkit", None, "BuildKit server settings (see below)"),
 }
 BUILDKIT_KEYS: dict[str, tuple[str, Any, str]] = {
@@ -137,6 +140,7 @@ CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
     "connect_timeout": ("int:1-300", 10, "seconds to wait for an SSH connection"),
     "builder": ("builder", "buildkit-ops", "name of the docker buildx builder created on the client"),
     "default_builder": ("bool", False, "make it the client's default builder (`docker buildx use`)"),
+    "home": ("name", None, "a build host pinned as this client's home (default: rendezvous placement)"),
 }
 ALL_VAR_KEYS = {"pki_dir": ("path", ".pki",
                             "operator-side directory of the CA and certificates (CA key never leaves it)"),
@@ -409,6 +413,8 @@ def parse(data: Any, fname: str, base: Path) -> Inventory:
             chk.err(f"{cp}.ssh_address", f"is missing, and address {f['address']} is a network, not a machine",
                     "add `ssh_address:` with the address SSH connects to")
         f["ssh_address"] = f["ssh_address"] or f["address"]
+        if f["home"] is not None and f["home"] not in hosts:
+            chk.err(f"{cp}.home", f"{f['home']!r} is not a build host", "use one of: " + ", ".join(sorted(hosts)))
         clients[name] = Client(name=name, **f)
     seen: dict[str, str] = {}
     for c in clients.values():

@@ -82,15 +82,21 @@ def _client_block(lines: list[str], name: str) -> tuple[int, int]:
     return start, stop
 
 
-def set_client_address(path: Path, name: str, address: str, write: bool = True) -> inventory.Inventory:
+def set_client_value(path: Path, name: str, key: str, value: Any, write: bool = True) -> inventory.Inventory:
+    """Set one key of a client (its `address` when it moved, its `home` when pinned): the key's line is
+    replaced, or added after the client's `address:` line."""
     lines = path.read_text().split("\n")
     start, stop = _client_block(lines, name)
-    line = next((j for j in range(start + 1, stop) if re.fullmatch(r"\s+address:.*", lines[j])), None)
+    line = next((j for j in range(start + 1, stop) if re.fullmatch(rf"\s+{re.escape(key)}:.*", lines[j])), None)
     if line is None:
-        raise EditError(f"could not find the `address:` line of client {name} in {path}; edit it by hand")
-    lines[line] = lines[line][:_indent(lines[line])] + "address: " + _scalar(address)
+        anchor = next((j for j in range(start + 1, stop) if re.fullmatch(r"\s+address:.*", lines[j])), None)
+        if anchor is None:
+            raise EditError(f"could not find the `address:` line of client {name} in {path}; edit it by hand")
+        lines.insert(anchor + 1, lines[anchor][:_indent(lines[anchor])] + f"{key}: " + _scalar(value))
+    else:
+        lines[line] = lines[line][:_indent(lines[line])] + f"{key}: " + _scalar(value)
     return _replace(path, "\n".join(lines), lambda inv: inv.clients.get(name) is not None
-                    and inv.clients[name].address == address, write)
+                    and getattr(inv.clients[name], key) == value, write)
 
 
 def _scalar(v: Any) -> str:

@@ -81,6 +81,8 @@ class BuildHost:
     known_hosts: str
     connect_timeout: int
     buildkit: BuildKit
+    weight: int = 100                    # its share of the clients (rendezvous placement)
+    platforms: list[str] | None = None   # the platforms it builds for (default: what its buildkitd reports)
 
     @property
     def sans(self) -> list[str]:
@@ -104,6 +106,7 @@ class Client:
     connect_timeout: int
     builder: str
     default_builder: bool
+    home: str | None = None              # a build host pinned as its home (default: placement decides)
 
 
 @dataclass

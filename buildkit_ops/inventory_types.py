@@ -172,6 +172,12 @@ def calendar(v: Any) -> str:
                       "write daily, weekly, \"Sun 03:00\", \"Mon..Fri 02:30\" or \"*-*-* 04:00:00\"")
 
 
+def platform(v: Any) -> str:
+    """os/arch[/variant], as buildx and BuildKit write them."""
+    return _fullmatch(r"[a-z0-9]{1,16}/[a-z0-9_]{1,16}(?:/[a-z0-9]{1,8})?", v, "a platform (os/arch[/variant])",
+                      "write it as linux/amd64, linux/arm64 or linux/arm/v7")
+
+
 # ------------------------------------------------------------------ operator-side paths
 
 def local_path(v: Any) -> str:
@@ -185,5 +191,5 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "name": machine_name, "user": user_name, "builder": builder_name, "address": host_address,
     "client_source": client_source, "registry_host": registry_host, "loopback_listen": loopback_listen,
     "image": image_ref, "version": buildkit_version, "filter": prune_filter, "remote_path": remote_path,
-    "calendar": calendar,
+    "calendar": calendar, "platform": platform,
 }

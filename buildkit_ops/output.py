@@ -91,9 +91,10 @@ def emit_json(results: list[HostResult], **extra: Any) -> None:
 
 def print_clients(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
-    t = Table("client", "address", "connection", "builder", "cert expires", "status")
+    t = Table("client", "address", "connection", "builder", "home", "cert expires", "status")
     for r in rows:
-        t.add_row(r["name"], r["address"], r["connection"], r["builder"], r["cert_expires"] or "-", r["status"])
+        home = (r["home"] or "-") + (" (pinned)" if r["pinned"] else "")
+        t.add_row(r["name"], r["address"], r["connection"], r["builder"], home, r["cert_expires"] or "-", r["status"])
     Console(emoji=False).print(t)
 
 
@@ -125,7 +126,8 @@ def print_status(doc: dict[str, Any]) -> None:
         err.print(f"  cache {human_size(h['cache']['total'])} in {h['cache']['records']} records; server cert "
                   f"expires {sc.get('expires', '?')[:10]}, names {'match' if sc.get('names_match') else 'DIFFER'}; "
                   f"firewall {'active' if fw['active'] else 'INACTIVE'} "
-                  f"({'IPv4 and IPv6' if fw['ipv6'] else 'IPv4 ONLY'}), allows {', '.join(fw['allowed']) or 'nobody'}")
+                  f"({'IPv4 and IPv6' if fw['ipv6'] else 'IPv4 ONLY'}), allows {', '.join(fw['allowed']) or 'nobody'}; "
+                  f"home of {len(h['home_of'])} client(s): {', '.join(h['home_of']) or '-'}")
     for cname, cl in doc["clients"].items():
         exp = cl["certificate"]["expires"][:10] if cl["certificate"] else "-"
         err.print(f"client {escape(cname)} ({cl['address']}): certificate expires {exp}, {escape(cl['status'])}")

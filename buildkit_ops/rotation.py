@@ -24,6 +24,7 @@ from typing import Any
 
 from . import clients as client_mod
 from . import pki
+from .client_flows import host_platforms
 from .inventory import BuildHost, Client, Inventory
 from .output import HostResult, Reporter
 from .provision import provision
@@ -79,18 +80,13 @@ def _rebootstrap(inv: Inventory, c: Client, rep: Reporter, res: HostResult, reis
         sess.close()
 
 
-def _platforms(inv: Inventory) -> dict[str, str]:
-    results = provision(inv, inv.select(None), True, Reporter(quiet=True))
-    return {r.host: r.info.get("platforms", "") for r in results}
-
-
 @dataclass
 class Fleet:
     """The rotation's hands on the machines (a unit test gives stand-ins): provision the hosts, re-bootstrap a
     client with its current or a new certificate, read each host's platforms."""
     provision_all: Callable[..., dict[str, str]] = _provision_all
     rebootstrap: Callable[..., bool] = _rebootstrap
-    platforms: Callable[[Inventory], dict[str, str]] = _platforms
+    platforms: Callable[[Inventory], dict[str, str]] = host_platforms
 
 
 def rotate_leaves(inv: Inventory, host_spec: str | None, client_names: list[str] | None, rep: Reporter,

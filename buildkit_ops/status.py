@@ -9,7 +9,7 @@ from typing import Any
 from cryptography import x509
 
 from . import clients as client_mod
-from . import pki
+from . import pki, placement
 from .cache_prune import CTL
 from .hosts import each_host, usage
 from .inventory import BuildHost, Inventory
@@ -44,7 +44,8 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> dict[str, Any]:
             continue
         leaf = pki.client_paths(inv.pki_dir, row["name"])
         info = _cert_info(leaf.crt.read_bytes()) if leaf.crt.exists() else None
-        doc["clients"][row["name"]] = {"address": row["address"], "certificate": info, "status": row["status"]}
+        doc["clients"][row["name"]] = {"address": row["address"], "home": row["home"], "certificate": info,
+                                       "status": row["status"]}
         if info and info["days_left"] < WARN_DAYS:
             warn.append(f"client {row['name']}: certificate expires in {info['days_left']} days: "
                         f"run `invoke rotate-certs --client {row['name']}`")
@@ -102,10 +103,12 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> dict[str, Any]:
                         f"run `invoke provision --host {h.name}`")
         res.info.update(info)
 
+    homes = placement.homes(list(inv.clients.values()), list(inv.hosts.values()))
     for r in each_host(hosts, work):
         if r.error:
             doc["hosts"][r.host] = {"reachable": False, "error": r.error}
             warn.append(f"{r.host}: unreachable: {r.error}")
         else:
             doc["hosts"][r.host] = {k: v for k, v in r.info.items() if k != "remote_commands"}
+        doc["hosts"][r.host]["home_of"] = sorted(c for c, h in homes.items() if h == r.host)
     return doc

@@ -64,15 +64,17 @@ def provision(c: Context, host: str | None = None, check: bool = False, json_: b
             "(default root)", "ssh_port": "SSH port on the client (default 22)",
             "ssh_key": "private key for SSH to the client", "known_hosts": "known_hosts file holding the client's "
             "host key", "builder": "name of the buildx builder created there (default buildkit-ops)",
-            "default": "make it the client's default builder", "inventory": INV_HELP}, auto_shortflags=False)
+            "default": "make it the client's default builder",
+            "home": "pin this build host as the client's home (default: placement decides)",
+            "inventory": INV_HELP}, auto_shortflags=False)
 @cli_errors
 def add_client(c: Context, name: str, address: str | None = None, connection: str | None = None,
                ssh_address: str | None = None, ssh_user: str | None = None, ssh_port: str | None = None,
                ssh_key: str | None = None, known_hosts: str | None = None, builder: str | None = None,
-               default: bool = False, inventory: str = DEFAULT_INVENTORY) -> None:
+               default: bool = False, home: str | None = None, inventory: str = DEFAULT_INVENTORY) -> None:
     """Issue a client certificate, open the firewall for it, and set up its buildx builder."""
     req = client_flows.ClientRequest(name, address, connection, ssh_address, ssh_user, _port(ssh_port), ssh_key,
-                                     known_hosts, builder, default)
+                                     known_hosts, builder, default, home)
     rep = Reporter()
     rep.recap([client_flows.add_client(Path(inventory), req, rep)])
 
@@ -86,6 +88,20 @@ def remove_client(c: Context, name: str, inventory: str = DEFAULT_INVENTORY) -> 
     rep.recap([res])
     if revoked:
         print_revocation_note(name, revoked)
+
+
+@task(help={"check": "show which builders would change and change nothing", "json": "print the result as JSON",
+            "inventory": INV_HELP})
+@cli_errors
+def update_clients(c: Context, check: bool = False, json_: bool = False, inventory: str = DEFAULT_INVENTORY) -> None:
+    """Bring every reachable client's builder to the current fleet (home host first, then the others)."""
+    rep = Reporter()
+    results = client_flows.update_clients(Path(inventory), check, rep)
+    rep.recap(results, check)
+    if json_:
+        emit_json(results, check=check)
+    if any(r.failed for r in results):
+        raise Exit(code=1)
 
 
 @task(help={"json": "print the clients as JSON", "inventory": INV_HELP})
@@ -175,4 +191,5 @@ def doctor(c: Context, client: str, inventory: str = DEFAULT_INVENTORY) -> None:
         raise Exit(code=1)
 
 
-ns = Collection(provision, add_client, remove_client, list_clients, rotate_certs, cache_prune, status, doctor)
+ns = Collection(provision, add_client, remove_client, list_clients, update_clients, rotate_certs, cache_prune, status,
+                doctor)

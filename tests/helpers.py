@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The lab tests' inventory: a copy of inventory.yml beside it (relative paths keep working), made when the lab
 # comes up; tasks get it as -i unless a test names another. The tracked inventory.yml is never written.
 INV = ROOT / ".test-session-inventory.yml"  # (not .test-inv-*.yml: those are variants, deleted after each module)
-INVENTORY_TASKS = {"provision", "add-client", "remove-client", "list-clients", "rotate-certs", "cache-prune",
+INVENTORY_TASKS = {"provision", "add-client", "remove-client", "list-clients", "update-clients", "rotate-certs", "cache-prune",
                    "status", "doctor"}
 
 

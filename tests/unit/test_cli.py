@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from helpers import invoke
 
-INVENTORY_TASKS = ["provision", "add-client", "remove-client", "list-clients", "rotate-certs", "cache-prune",
+INVENTORY_TASKS = ["provision", "add-client", "remove-client", "list-clients", "update-clients", "rotate-certs", "cache-prune",
                    "status", "doctor"]
 ALL_TASKS = INVENTORY_TASKS + ["demo", "lab.up", "lab.down", "lab.status", "lab.run"]
 

@@ -253,3 +253,45 @@ def test_a_bad_address_for_a_known_client_is_refused_before_anything(inv_path):
     with pytest.raises(client_flows.FlowError, match="--address: '10.0.0.0/0' is every address") as e:
         m.run(inv_path, client_flows.ClientRequest("laptop", address="10.0.0.0/0"))
     assert e.value.code == 2 and m.log == []
+
+
+# ------------------------------------------------------------------ update-clients
+
+def test_update_clients_recreates_only_builders_whose_nodes_changed_and_skips_the_unreachable(inv_path):
+    inv = I.load(inv_path)
+    for name in ("laptop",):
+        pki.ensure_leaf(pki.client_paths(inv.pki_dir, name), pki.load_ca(inv.pki_dir), name, 30, 1)
+    platforms = {"build1": "linux/amd64", "build2": "linux/amd64"}
+    current = clients.spec_hash(clients.builder_nodes(inv, inv.clients["laptop"], platforms), False)
+    seen = []
+
+    def preflight(c):
+        class Sess:
+            def close(s):
+                pass
+        return Sess(), {"state": current}
+
+    def bootstrap(inv, client, sess, facts, platforms, rep, res):
+        seen.append(client.name)
+
+    results = client_flows.update_clients(inv_path, True, QUIET, preflight, lambda inv: platforms, bootstrap)
+    assert [(s["name"], s["status"]) for s in results[0].steps] == [("builder buildkit-ops", "ok")] and not seen
+    inv_path.write_text(inv_path.read_text().replace("address: 10.77.0.21", "address: 10.77.0.21\n          home: build2"))
+    results = client_flows.update_clients(inv_path, True, QUIET, preflight, lambda inv: platforms, bootstrap)
+    assert results[0].steps[0]["status"] == "would change" and "nodes: build2, build1" in results[0].steps[0]["detail"]
+    client_flows.update_clients(inv_path, False, QUIET, preflight, lambda inv: platforms, bootstrap)
+    assert seen == ["laptop"]
+
+    def unreachable(c):
+        raise clients.ClientError("laptop: unreachable")
+    [r] = client_flows.update_clients(inv_path, False, QUIET, unreachable, lambda inv: platforms, bootstrap)
+    assert r.unreachable and r.error == "laptop: unreachable"
+
+
+def test_pinning_a_known_client_records_its_home_and_sets_up_its_builder(inv_path):
+    m = Machines()
+    m.run(inv_path, client_flows.ClientRequest("laptop", home="build2"))
+    assert I.load(inv_path).clients["laptop"].home == "build2"
+    assert m.log[-2:] == ["bootstrap laptop", "close"]
+    with pytest.raises(client_flows.FlowError, match="'build9' is not a build host"):
+        m.run(inv_path, client_flows.ClientRequest("laptop", home="build9"))
