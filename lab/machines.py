@@ -47,14 +47,23 @@ class Machine:
     role: str       # droplet | client | intruder | registry
 
 
+MAX_BUILD_HOSTS = 8
+DEFAULT_BUILD_HOSTS = 2
 MACHINES = [
     Machine("registry", 5, "registry"),
-    Machine("build1", 11, "droplet"),
-    Machine("build2", 12, "droplet"),
+    # build1..build8 at .11-.18: two by default, more with `lab.up --build-hosts N` (the fleet benchmark)
+    *[Machine(f"build{i}", 10 + i, "droplet") for i in range(1, MAX_BUILD_HOSTS + 1)],
     Machine("laptop", 21, "client"),
     Machine("laptop2", 22, "client"),
     Machine("intruder", 31, "intruder"),
 ]
+
+
+def default_machines(build_hosts: int = DEFAULT_BUILD_HOSTS) -> list[Machine]:
+    """The lab's machines with `build_hosts` build hosts (build1..buildN)."""
+    if not 1 <= build_hosts <= MAX_BUILD_HOSTS:
+        raise LabError(f"--build-hosts takes 1 to {MAX_BUILD_HOSTS}, not {build_hosts}")
+    return [m for m in MACHINES if m.role != "droplet" or m.host - 10 <= build_hosts]
 
 
 @dataclass
@@ -91,9 +100,9 @@ class Lab:
         return f"org.buildkit-ops.lab={self.prefix}"
 
     # ------------------------------------------------------------ up
-    def up(self, names: list[str] | None = None, log=print) -> dict:
+    def up(self, names: list[str] | None = None, log=print, build_hosts: int = DEFAULT_BUILD_HOSTS) -> dict:
         t0 = time.monotonic()
-        machines = [self.machine(n) for n in names] if names else MACHINES
+        machines = [self.machine(n) for n in names] if names else default_machines(build_hosts)
         self.state.mkdir(parents=True, exist_ok=True)
         CACHE.mkdir(parents=True, exist_ok=True)
         self._operator_key()

@@ -80,12 +80,14 @@ def demo(c, host="build1", client="laptop"):
 
 
 # ------------------------------------------------------------------ the lab
-@task(help={"machine": "only these machines (comma-separated); default: all"})
+@task(help={"machine": "only these machines (comma-separated); default: all",
+            "build_hosts": "how many build hosts, build1..buildN at 10.77.0.11.. (1 to 8, default 2)"})
 @lab_errors
 @cli_errors
-def lab_up(c, machine=None):
-    """Bring up the local lab: build1, build2, laptop, laptop2, intruder and a registry."""
-    Lab().up(machine.split(",") if machine else None, log=lambda m: print(m, file=sys.stderr))
+def lab_up(c, machine=None, build_hosts=2):
+    """Bring up the local lab: build1, build2 (or more), laptop, laptop2, intruder and a registry."""
+    Lab().up(machine.split(",") if machine else None, log=lambda m: print(m, file=sys.stderr),
+             build_hosts=int(build_hosts))
 
 
 @task()

@@ -74,6 +74,24 @@ def test_update_clients_changes_nothing_when_the_fleet_did_not_change(fleet):
     assert "laptop     : ok=" in r.stderr and "changed=0" in r.stderr and "no changes" in r.stderr
 
 
+def test_a_project_built_on_one_host_starts_warm_on_another_through_the_registry_cache(fleet):
+    """laptop (home build1) exports its cache to the lab registry; laptop2 (home build2) builds the same
+    project with that cache: its RUN step is CACHED on a host that never built it."""
+    from lab.buildx_progress import step_states
+    lab, reg = fleet
+    ref = f"{reg['address']}/lab/fleet-cache:buildcache"
+    project = PROJECT.format(reg=reg["address"], nonce=secrets.token_hex(8))
+    for name in ("laptop", "laptop2"):
+        lab.run(name, "mkdir -p /root/warm && cat > /root/warm/Dockerfile", capture=True, input=project)
+    r = lab.run("laptop", f"docker buildx build --builder buildkit-ops --progress plain "
+                          f"--cache-to type=registry,ref={ref},mode=max /root/warm", capture=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = lab.run("laptop2", f"docker buildx build --builder buildkit-ops --progress plain "
+                           f"--cache-from type=registry,ref={ref} /root/warm", capture=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert set(step_states(r.stderr).values()) == {"CACHED"}, r.stderr[-2000:]
+
+
 def test_a_new_pin_is_brought_to_the_builder_by_update_clients(fleet):
     lab, _ = fleet
     INV.write_text(INV.read_text().replace("home: build2", "home: build1"))
