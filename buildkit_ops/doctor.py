@@ -11,7 +11,7 @@ import datetime as dt
 from cryptography import x509
 
 from . import clients as client_mod
-from . import pki
+from . import pki, placement
 from .inventory import Client, Inventory, is_ip
 from .remote import RemoteError
 from .render import safe_dirname
@@ -56,6 +56,8 @@ def diagnose(inv: Inventory, client: Client, f: dict[str, str], now: dt.datetime
     """The ladder, per host: name resolution, TCP, a certificate at all, expiry, the CA that signed it, the CA
     the client trusts, the server's names, the builder. The first rung that fails is the finding."""
     findings: list[Finding] = []
+    ranked = placement.order(client, list(inv.hosts.values()))
+    home = ranked[0].name if ranked else None
     cert = x509.load_pem_x509_certificate(base64.b64decode(f["cert"])) if f.get("cert") else None
     bundle = x509.load_pem_x509_certificates(base64.b64decode(f["ca"])) if f.get("ca") else []
     trusted = [c for c in (pki.load_ca(inv.pki_dir), pki.load_ca(inv.pki_dir / "next")) if c is not None]
@@ -66,9 +68,15 @@ def diagnose(inv: Inventory, client: Client, f: dict[str, str], now: dt.datetime
                                                 f"{client.name}; add it to DNS or /etc/hosts there"))
             continue
         if f.get(f"tcp{i}") != "open":
-            findings.append((h.name, "problem", f"TCP blocked: {client.name} cannot connect to {where} (the "
-                                                f"firewall allows only inventory clients); run `invoke add-client "
-                                                f"{client.name}` if {client.address} is really its address"))
+            line = (f"TCP blocked: {client.name} cannot connect to {where} (the firewall allows only inventory "
+                    f"clients, or the host is down); run `invoke add-client {client.name}` if {client.address} "
+                    f"is really its address")
+            if h.name == home and len(ranked) > 1:
+                # buildx picks nodes by platform only and does not skip one that does not answer
+                line += (f". It is {client.name}'s home host: buildx sends its builds here and does not fall "
+                         f"back to the next node, so they fail while it cannot connect; to build elsewhere "
+                         f"meanwhile: `invoke add-client {client.name} --home {ranked[1].name}`")
+            findings.append((h.name, "problem", line))
             continue
         if cert is None:
             findings.append((h.name, "problem", f"no client certificate on {client.name} (builder "

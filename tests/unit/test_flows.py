@@ -295,3 +295,13 @@ def test_pinning_a_known_client_records_its_home_and_sets_up_its_builder(inv_pat
     assert m.log[-2:] == ["bootstrap laptop", "close"]
     with pytest.raises(client_flows.FlowError, match="'build9' is not a build host"):
         m.run(inv_path, client_flows.ClientRequest("laptop", home="build9"))
+
+
+def test_the_doctor_says_a_home_host_that_does_not_answer_is_not_skipped_and_how_to_move(inv_path):
+    inv = I.load(inv_path)
+    issue_servers(inv)
+    found = looked(inv)
+    found["tcp0"] = "blocked"   # build1, laptop's home
+    [b1, b2] = doctor.diagnose(inv, inv.clients["laptop"], found, dt.datetime.now(dt.timezone.utc))
+    assert "It is laptop's home host: buildx sends its builds here and does not fall back" in b1[2]
+    assert "`invoke add-client laptop --home build2`" in b1[2] and b2[1] == "ok"
