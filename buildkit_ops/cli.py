@@ -14,6 +14,12 @@ from invoke.parser.parser import ParseMachine
 from invoke.tasks import Task
 from invoke.tasks import task as invoke_task
 
+from . import clients, inventory_edit, pki
+from .client_flows import FlowError
+from .inventory import InventoryError
+from .remote import RemoteError
+from .rotation import RotationError
+
 INVENTORY = "inventory"
 
 
@@ -67,11 +73,6 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """A task's expected errors become one clear message on stderr and a non-zero exit (2: bad input)."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from . import clients, inventory_edit, pki
-        from .client_flows import FlowError
-        from .inventory import InventoryError
-        from .remote import RemoteError
-        from .rotation import RotationError
         try:
             return fn(*args, **kwargs)
         except InventoryError as e:

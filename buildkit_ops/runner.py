@@ -40,7 +40,7 @@ def gather(sess: Session, roles: list[Role], ctx: Context, paths: list[str],
 
 
 def run_host(sess: Session, roles: list[Role], ctx: Context, check: bool, rep: Reporter, res: HostResult) -> None:
-    managed = [f for r in roles for f in r.files(ctx)]
+    managed = [f for r in roles for f in r.managed(ctx)]
     probes = {} if check else {r.name: r.start_probe(ctx, sess) for r in roles}
     facts, states, raw = gather(sess, roles, ctx, [f.path for f in managed])
     for r in roles:

@@ -56,6 +56,7 @@ class Context:
     wait: int = 300                  # seconds a restart waits for running builds
     force: bool = False
     operator: Leaf | None = None     # the operator's client certificate for proofs over mutual TLS
+    rendered: dict[str, list[File]] = field(default_factory=dict)   # each role's files, rendered once
 
 
 class PlanError(Exception):
@@ -104,7 +105,14 @@ class Role:
         return None
 
     def files(self, ctx: Context) -> list[File]:
+        """The files the role manages on the host, rendered (pure). Callers use managed()."""
         return []
+
+    def managed(self, ctx: Context) -> list[File]:
+        """files(ctx), rendered once per host run (the runner, the plan and a handler all need them)."""
+        if self.name not in ctx.rendered:
+            ctx.rendered[self.name] = self.files(ctx)
+        return ctx.rendered[self.name]
 
     def plan(self, ctx: Context, facts: Any, files: dict[str, FileState]) -> list[Step]:
         return []

@@ -231,7 +231,7 @@ class Recreate(Handler):
     name = RECREATE
 
     def script(self, ctx: Context) -> str:
-        return handler_script(ctx.host, ROLE.files(ctx), ctx.image_id, ctx.wait, ctx.force)
+        return handler_script(ctx.host, ROLE.managed(ctx), ctx.image_id, ctx.wait, ctx.force)
 
     def result(self, ctx: Context, rc: int, out: dict[str, str], err: str) -> HandlerResult:
         if rc == 75 and out.get("busy"):
@@ -264,7 +264,7 @@ class BuildkitdRole(Role):
         return render(ctx.host, ctx.tls, ctx.image_id)
 
     def plan(self, ctx: Context, facts: Any, files: dict[str, FileState]) -> list[Step]:
-        return plan(ctx.host, self.files(ctx), facts, files, ctx.image_id)
+        return plan(ctx.host, self.managed(ctx), facts, files, ctx.image_id)
 
     def info(self, facts: Any) -> dict[str, Any]:
         return {"platforms": facts.platforms, "buildkitd": facts.summary(), "step_network": facts.step_network}
