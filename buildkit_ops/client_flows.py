@@ -209,8 +209,8 @@ def update_clients(inventory: Path, check: bool, rep: Reporter,
                 rep.step(res, "client", f"builder {client.builder}", "skipped",
                          f"no certificate yet: run `invoke add-client {client.name}`")
             elif check:
-                nodes = clients.builder_nodes(inv, client, platforms)
-                same = facts.get("state") == clients.spec_hash(nodes, client.default_builder)
+                nodes, _, state = clients.wanted(inv, client, platforms)
+                same = facts.get("state") == state
                 rep.step(res, "client", f"builder {client.builder}", "ok" if same else "would change",
                          "nodes: " + ", ".join(n["name"].removeprefix(client.builder + "-") for n in nodes))
             else:

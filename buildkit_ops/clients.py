@@ -16,12 +16,14 @@ from typing import Any
 
 import yaml
 
-from . import pki, placement
+from . import failover, pki, placement
 from .inventory import Client, Inventory
+from .inventory_model import FLEET_NAME
 from .output import HostResult, Reporter
 from .remote import RemoteError, connect, exec_command
 from .render import safe_dirname
 from .roles import sections
+from .session import gzip_chunks
 from .shell import quote
 
 CERT_FILES = ("ca.pem", "cert.pem", "key.pem")
@@ -43,10 +45,18 @@ class ClientSession:
             self.conn = connect(client.name, client.ssh_address, client.ssh_user, client.ssh_port, client.ssh_key,
                                 client.known_hosts, client.connect_timeout)
 
-    def run(self, script: str, timeout: float = 300) -> tuple[int, str, str]:
+    def run(self, script: str, timeout: float = 300, upload: str | None = None) -> tuple[int, str, str]:
+        """Run `script`; with `upload`, the script is an argument and that file (gzip-compressed) its stdin."""
         if self.conn is None:
+            if upload:
+                with open(upload, "rb") as f:
+                    up = subprocess.run(["sh", "-c", script], stdin=f, capture_output=True, timeout=timeout)
+                return up.returncode, up.stdout.decode(errors="replace"), up.stderr.decode(errors="replace")
             r = subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True, timeout=timeout)
             return r.returncode, r.stdout, r.stderr
+        if upload:
+            return exec_command(self.conn, f"sh -c {quote(script)}", gzip_chunks(upload), self.client.connect_timeout,
+                                timeout)
         return exec_command(self.conn, "sh -s", [script.encode()], self.client.connect_timeout, timeout)
 
     def close(self) -> None:
@@ -56,16 +66,43 @@ class ClientSession:
 
 def builder_nodes(inv: Inventory, client: Client, platforms: dict[str, str]) -> list[dict[str, Any]]:
     """The buildx nodes the client's builder must have: one per build host, its home first and then the others
-    in placement order (buildx sends a build to the first node that serves its platform). A node's platforms
-    are the inventory's for its host, else what its buildkitd reported (`platforms`)."""
+    in placement order. A host serves the inventory's `platforms`, else what its buildkitd reported.
+
+    buildx lets only one node of a builder declare a platform: appending a node removes its platforms from every
+    other node (docker/buildx store/nodegroup.go, `validateDuplicates`). So each platform is declared by the
+    first node in the client's order that serves it, which is where buildx sends builds of it; a node left with
+    nothing to declare still takes builds of platforms no node declares. With `failover: proxy` each node is a
+    listener of the client's failover proxy, and checks the fleet's name in the certificate."""
+    hosts = placement.order(client, list(inv.hosts.values()))
+    served = [h.platforms if h.platforms else [p for p in platforms.get(h.name, "").split(",") if p] for h in hosts]
+    claimed: set[str] = set()
+    declared = []
+    for plats in served:
+        declared.append(",".join(p for p in plats if p not in claimed))
+        claimed.update(plats)
+    if client.failover == "proxy":
+        return [{"name": f"{client.builder}-{li.name}", "endpoint": f"tcp://127.0.0.1:{li.port}",
+                 "servername": FLEET_NAME, "platforms": decl}
+                for li, decl in zip(failover.listeners(inv, client, platforms), declared, strict=True)]
     return [{"name": f"{client.builder}-{h.name}", "endpoint": f"tcp://{h.client_address}:{h.buildkit.port}",
-             "servername": h.client_address,
-             "platforms": ",".join(h.platforms) if h.platforms else platforms.get(h.name, "")}
-            for h in placement.order(client, list(inv.hosts.values()))]
+             "servername": h.client_address, "platforms": decl}
+            for h, decl in zip(hosts, declared, strict=True)]
 
 
-def spec_hash(nodes: list[dict[str, Any]], default: bool) -> str:
-    return hashlib.sha256(json.dumps([nodes, default], sort_keys=True).encode()).hexdigest()[:16]
+def proxy_config(inv: Inventory, client: Client, platforms: dict[str, str]) -> str | None:
+    """The failover proxy's configuration, or None for a client without one."""
+    if client.failover != "proxy":
+        return None
+    return failover.config(failover.listeners(inv, client, platforms))
+
+
+def wanted(inv: Inventory, client: Client, platforms: dict[str, str]) -> tuple[list[dict[str, Any]], str | None, str]:
+    """The client's builder nodes, its failover proxy's configuration (or None), and the hash of both that the
+    client keeps (`state`), so that a builder is recreated only when one of them changed."""
+    nodes = builder_nodes(inv, client, platforms)
+    proxy = proxy_config(inv, client, platforms)
+    spec = json.dumps([nodes, client.default_builder, proxy], sort_keys=True)
+    return nodes, proxy, hashlib.sha256(spec.encode()).hexdigest()[:16]
 
 
 def file_sums(cert_files: dict[str, bytes]) -> str:
@@ -137,7 +174,8 @@ def preflight(client: Client) -> tuple[ClientSession, dict[str, str]]:
         sess = ClientSession(client)
     except RemoteError as e:
         raise ClientError(f"cannot reach {client.name} to set up its builder: {e}") from None
-    rc, out, err = sess.run(f"B={quote(client.builder)}\nDIR={quote(safe_dirname(client.builder))}\n" + FACTS)
+    rc, out, err = sess.run(f"B={quote(client.builder)}\nDIR={quote(safe_dirname(client.builder))}\n"
+                            + failover.fact_vars(client) + FACTS + failover.FACTS)
     facts = sections(out)
     problem = None
     if rc != 0:
@@ -161,9 +199,10 @@ def bootstrap(inv: Inventory, client: Client, sess: ClientSession, facts: dict[s
     leaf = pki.client_paths(inv.pki_dir, client.name)
     files = {"ca.pem": pki.trust_bundle(inv.pki_dir), "cert.pem": leaf.crt.read_bytes(),
              "key.pem": leaf.key.read_bytes()}
-    nodes = builder_nodes(inv, client, platforms)
-    state = spec_hash(nodes, client.default_builder)
+    nodes, proxy, state = wanted(inv, client, platforms)
     rep.step(res, "client", "docker buildx", "ok", facts["buildx"])
+    if proxy is not None:
+        ensure_proxy(inv, client, sess, facts, proxy, platforms, rep, res)
     if (facts.get("state") == state and facts.get("builder") == "present"
             and facts.get("certsums") == file_sums(files)):
         rep.step(res, "client", f"builder {client.builder}", "ok",
@@ -185,13 +224,44 @@ def bootstrap(inv: Inventory, client: Client, sess: ClientSession, facts: dict[s
              ", ".join(f"{n}: {s}" for n, s in statuses))
 
 
+def ensure_proxy(inv: Inventory, client: Client, sess: ClientSession, facts: dict[str, str], proxy: str,
+                 platforms: dict[str, str], rep: Reporter, res: HostResult) -> None:
+    """The failover proxy: its image (loaded from failover_image_archive, else pulled), and its container with
+    this configuration, recreated only when the configuration changed or it is not running."""
+    title = f"failover proxy {failover.container_name(client)}"
+    if not facts.get("proxy_image"):
+        if client.failover_image_archive:
+            rc, out, err = sess.run("docker load -q >/dev/null", upload=client.failover_image_archive)
+            how = f"loaded {Path(client.failover_image_archive).name}"
+        else:
+            rc, out, err = sess.run(failover.pull_script(client))
+            how = "pulled"
+        if rc != 0:
+            rep.step(res, "client", f"image {client.failover_image}", "failed", err.strip()[-400:])
+            raise ClientError(f"{client.name}: cannot get the failover proxy's image {client.failover_image}: "
+                              f"{err.strip()[-300:]}")
+        rep.step(res, "client", f"image {client.failover_image}", "changed", how)
+    if failover.up_to_date(facts, proxy):
+        rep.step(res, "client", title, "ok", "running, configuration unchanged")
+        return
+    listeners = failover.listeners(inv, client, platforms)
+    rc, out, err = sess.run(failover.start_script(client, listeners, proxy))
+    if rc != 0:
+        rep.step(res, "client", title, "failed", err.strip()[-400:])
+        raise ClientError(f"{client.name}: the failover proxy does not start: {err.strip()[-400:]}")
+    rep.step(res, "client", title, "changed",
+             f"127.0.0.1:{listeners[0].port}-{listeners[-1].port} -> "
+             + "; ".join(f"{li.name}: " + " then ".join(s.name for s in li.servers) for li in listeners))
+
+
 def unbootstrap(client: Client) -> str:
     sess = ClientSession(client)
     try:
         # the builder name is validated (no '/', no '..'), and quoted here anyway
         rc, out, err = sess.run(f'D=${{DOCKER_CONFIG:-$HOME/.docker}}\nB={quote(client.builder)}\n'
                                 f'F="$D/buildkit-ops/"{quote(safe_dirname(client.builder))}\n'
-                                'docker buildx rm "$B" >/dev/null 2>&1 || true\nrm -rf "$F"\n')
+                                'docker buildx rm "$B" >/dev/null 2>&1 || true\nrm -rf "$F"\n'
+                                + failover.remove_script(client))
         return "builder and certificates removed" if rc == 0 else f"cleanup failed: {err.strip()}"
     finally:
         sess.close()

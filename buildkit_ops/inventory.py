@@ -95,6 +95,8 @@ HOST_KEYS: dict[str, tuple[str, Any, str]] = {
     "weight": ("int:1-1000", 100, "the host's share of the clients: twice the weight, about twice the clients"),
     "platforms": ("platform_list", None, "platforms it builds for, e.g. [linux/amd64] (default: what buildkitd "
                                          "reports)"),
+    "emulate": ("emulated_platform_list", [], "platforms to emulate with qemu-user-static, e.g. [linux/arm64] "
+                                              "(installed and registered by provision)"),
     "buildkit": ("buildkit", None, "BuildKit server settings (see below)"),
 }
 BUILDKIT_KEYS: dict[str, tuple[str, Any, str]] = {
@@ -141,6 +143,13 @@ CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
     "builder": ("builder", "buildkit-ops", "name of the docker buildx builder created on the client"),
     "default_builder": ("bool", False, "make it the client's default builder (`docker buildx use`)"),
     "home": ("name", None, "a build host pinned as this client's home (default: rendezvous placement)"),
+    "failover": ("enum:none,proxy", "none",
+                 "`proxy`: a local HAProxy container on the client sends builds to the next host while the home "
+                 "host does not answer (buildx alone does not fail over)"),
+    "failover_port": ("port", 12340, "first loopback port of the failover proxy (one per build host)"),
+    "failover_image": ("image", "haproxy:3.0-alpine", "image of the failover proxy, pinned by tag or digest"),
+    "failover_image_archive": ("path", None, "a `docker save` tarball of failover_image, loaded on the client "
+                                             "when it lacks the image (air-gapped clients, the lab)"),
 }
 ALL_VAR_KEYS = {"pki_dir": ("path", ".pki",
                             "operator-side directory of the CA and certificates (CA key never leaves it)"),
@@ -413,6 +422,9 @@ def parse(data: Any, fname: str, base: Path) -> Inventory:
             chk.err(f"{cp}.ssh_address", f"is missing, and address {f['address']} is a network, not a machine",
                     "add `ssh_address:` with the address SSH connects to")
         f["ssh_address"] = f["ssh_address"] or f["address"]
+        if f["failover"] == "proxy" and f["failover_port"] + len(hosts) - 1 > 65535:
+            chk.err(f"{cp}.failover_port", f"{f['failover_port']} leaves no room for one port per build host "
+                                           f"({len(hosts)})", "pick a lower port, e.g. 12340")
         if f["home"] is not None and f["home"] not in hosts:
             chk.err(f"{cp}.home", f"{f['home']!r} is not a build host", "use one of: " + ", ".join(sorted(hosts)))
         clients[name] = Client(name=name, **f)

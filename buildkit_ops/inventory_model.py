@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -18,6 +18,11 @@ class InventoryError(Exception):
         path = "".join(c if c.isprintable() else repr(c)[1:-1] for c in path)
         self.file, self.path, self.problem, self.fix = file, path, problem, fix
         super().__init__(f"{file}: {path}: {problem}\n  fix: {fix}")
+
+
+# A name in every server certificate, so that a client's failover proxy can hand its connection to any host of
+# the fleet and the builder still checks the certificate (`servername`). `.invalid` never resolves (RFC 6761).
+FLEET_NAME = "fleet.buildkit-ops.invalid"
 
 
 @dataclass
@@ -83,11 +88,12 @@ class BuildHost:
     buildkit: BuildKit
     weight: int = 100                    # its share of the clients (rendezvous placement)
     platforms: list[str] | None = None   # the platforms it builds for (default: what its buildkitd reports)
+    emulate: list[str] = field(default_factory=list)   # platforms emulated with qemu-user-static
 
     @property
     def sans(self) -> list[str]:
         out: list[str] = []
-        for n in [self.address, self.client_address, *self.names, self.name]:
+        for n in [self.address, self.client_address, *self.names, self.name, FLEET_NAME]:
             if n not in out:
                 out.append(n)
         return out
@@ -107,6 +113,10 @@ class Client:
     builder: str
     default_builder: bool
     home: str | None = None              # a build host pinned as its home (default: placement decides)
+    failover: str = "none"               # `proxy`: builds go to the next host while the home is down
+    failover_port: int = 12340           # the proxy's first port on the client's loopback
+    failover_image: str = "haproxy:3.0-alpine"
+    failover_image_archive: str | None = None
 
 
 @dataclass
@@ -154,6 +164,10 @@ class Inventory:
             if c.connection == "ssh":
                 _need_file(f, f"all.children.clients.hosts.{c.name}.ssh_key", c.ssh_key,
                            "the SSH private key for this client")
+            if c.failover == "proxy":
+                _need_file(f, f"all.children.clients.hosts.{c.name}.failover_image_archive",
+                           c.failover_image_archive, "a `docker save` tarball of failover_image (the lab: "
+                                                     "`invoke lab.up` builds it)")
 
     def client(self, name: str) -> Client:
         if name not in self.clients:

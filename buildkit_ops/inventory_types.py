@@ -178,6 +178,20 @@ def platform(v: Any) -> str:
                       "write it as linux/amd64, linux/arm64 or linux/arm/v7")
 
 
+# The platforms a host can emulate, and qemu's name for each (Debian's and Ubuntu's qemu-user-static).
+EMULATORS = {"linux/arm64": "aarch64", "linux/arm/v7": "arm", "linux/arm/v6": "arm", "linux/ppc64le": "ppc64le",
+             "linux/s390x": "s390x", "linux/riscv64": "riscv64", "linux/mips64le": "mips64el"}
+
+
+def emulated_platform(v: Any) -> str:
+    """A platform that qemu-user-static can emulate on an amd64 host."""
+    p = platform(v)
+    if p not in EMULATORS:
+        raise BadValue(f"{p} is not a platform this tool can emulate",
+                       "use one of: " + ", ".join(EMULATORS) + " (a host builds its own platform natively)")
+    return p
+
+
 # ------------------------------------------------------------------ operator-side paths
 
 def local_path(v: Any) -> str:
@@ -191,5 +205,5 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "name": machine_name, "user": user_name, "builder": builder_name, "address": host_address,
     "client_source": client_source, "registry_host": registry_host, "loopback_listen": loopback_listen,
     "image": image_ref, "version": buildkit_version, "filter": prune_filter, "remote_path": remote_path,
-    "calendar": calendar, "platform": platform,
+    "calendar": calendar, "platform": platform, "emulated_platform": emulated_platform,
 }

@@ -11,6 +11,10 @@ autoescape:
   compose  YAML values for docker-compose.yml: JSON strings (valid YAML flow
            scalars) with `$` doubled, so Compose interpolates nothing.
   shell    shell scripts: every value one quoted word (see shell.py).
+  haproxy  HAProxy configuration: a value is one word of names, addresses and
+           numbers (letters, digits, `.`, `_`, `:`, `-`, brackets); anything
+           else (a space, `#`, a quote, a line break) is refused, since each
+           word would start a new argument, comment or line.
   systemd  unit file values: `%` doubled (no specifiers); a control character
            cannot be written at all (a unit file has no escape for a newline in
            a plain value) and is refused. Command lines go through the
@@ -130,12 +134,22 @@ def shell_value(v: Any) -> str:
     return quote(v)
 
 
+def haproxy_value(v: Any) -> str:
+    if isinstance(v, bool) or not isinstance(v, (str, int)):
+        raise RenderError(f"cannot write a {type(v).__name__} into an HAProxy configuration: {v!r}")
+    s = str(v)
+    if not re.fullmatch(r"[A-Za-z0-9._:\[\]-]{1,253}", s):
+        raise RenderError(f"{s!r} is not one plain word, which is all an HAProxy configuration value may be here")
+    return s
+
+
 FINALIZERS: dict[str, Callable[[Any], str]] = {"toml": toml_value, "compose": compose_value,
-                                                "systemd": systemd_value, "shell": shell_value}
+                                                "systemd": systemd_value, "shell": shell_value,
+                                                "haproxy": haproxy_value}
 
 
 def environment(kind: str, directory: Path) -> Environment:
-    """The Jinja environment for templates of one kind (toml, compose, systemd, shell) in a role's folder."""
+    """The Jinja environment for templates of one kind (toml, compose, systemd, shell, haproxy) in a folder."""
     env = Environment(loader=FileSystemLoader(str(directory)), undefined=StrictUndefined,
                       keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
                       finalize=FINALIZERS[kind], autoescape=False)

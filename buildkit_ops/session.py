@@ -25,7 +25,7 @@ class HostSession:
         sudo = "sudo -n " if self.sudo else ""
         if upload:
             # the file goes on stdin; the script is passed as an argument (it holds no secrets then)
-            rc, out, err = exec_command(self.conn, f"{sudo}sh -c {quote(script)}", _gzip_chunks(upload),
+            rc, out, err = exec_command(self.conn, f"{sudo}sh -c {quote(script)}", gzip_chunks(upload),
                                         self.host.connect_timeout, timeout)
         else:
             rc, out, err = exec_command(self.conn, f"{sudo}sh -s", [script.encode()], self.host.connect_timeout,
@@ -39,7 +39,7 @@ class HostSession:
         self.conn.close()
 
 
-def _gzip_chunks(path: str) -> Iterator[bytes]:
+def gzip_chunks(path: str) -> Iterator[bytes]:
     """The file, gzip-compressed on the fly (docker load reads gzip): a BuildKit image shrinks to a third."""
     z = zlib.compressobj(1, zlib.DEFLATED, 31)
     with open(path, "rb") as f:

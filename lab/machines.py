@@ -33,6 +33,8 @@ from pathlib import Path
 from buildkit_ops import pki
 from buildkit_ops.shell import quote
 
+from . import foreign_busybox, registry_push
+
 ROOT = Path(__file__).resolve().parent.parent
 LABDIR = ROOT / "lab"
 CACHE = Path(os.environ.get("BKOPS_CACHE", "/var/cache/buildkit-ops"))
@@ -109,6 +111,7 @@ class Lab:
         droplet_tag = self._droplet_image(log)
         if self.state == ROOT / ".lab":
             self._buildkit_image(log)
+            self._haproxy_image(log, droplet_tag)
         self._network()
         self._fence_link_local()
         if any(m.role == "registry" for m in machines):
@@ -168,7 +171,26 @@ class Lab:
             for stale in CACHE.glob("buildkit-image-*.tar"):  # archives of older inputs
                 if stale != archive:
                     stale.unlink()
-        dest = self.state / "images" / "buildkit.tar"
+        return self._publish(archive, "buildkit.tar")
+
+    def _haproxy_image(self, log, droplet_tag: str) -> Path:
+        """The clients' failover proxy (inventory: failover_image_archive), from Debian's haproxy."""
+        key = tree_hash(LABDIR / "haproxy-image.sh")[:8] + "-" + droplet_tag.rsplit(":", 1)[1][:8]
+        archive = CACHE / f"haproxy-image-{key}.tar"
+        if not archive.exists():
+            log("building the failover proxy image from Debian's haproxy (about 10 s; cached afterwards)")
+            tag = "buildkit-ops/haproxy:lab"
+            sh(["bash", str(LABDIR / "haproxy-image.sh"), droplet_tag, tag], capture=True)
+            tmp_archive = quote(f"{archive}.tmp")
+            sh(["sh", "-c", f"docker save {quote(tag)} > {tmp_archive} && mv {tmp_archive} {quote(str(archive))}"])
+            for stale in CACHE.glob("haproxy-image-*.tar"):
+                if stale != archive:
+                    stale.unlink()
+        return self._publish(archive, "haproxy.tar")
+
+    def _publish(self, archive: Path, name: str) -> Path:
+        """The cached archive as .lab/images/NAME (a hard link: the inventory's image archives point there)."""
+        dest = self.state / "images" / name
         if not dest.exists() or dest.stat().st_ino != archive.stat().st_ino:
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_suffix(".tmp")
@@ -297,6 +319,11 @@ class Lab:
             sh(["docker", "exec", "-i", c, "sh", "-c",
                 f"mkdir -p {d} && cat > {d}/ca.new && if cmp -s {d}/ca.new {d}/ca.crt; then rm {d}/ca.new; "
                 f"else mv {d}/ca.new {d}/ca.crt && systemctl restart docker; fi"], input=ca, capture=True)
+            # buildx itself merges a multi-platform image's index on the client (`imagetools`), with the
+            # system's trust store: a real registry's CA is there, so the lab's goes there too
+            sh(["docker", "exec", "-i", c, "sh", "-c",
+                "cat > /usr/local/share/ca-certificates/lab-registry.crt && update-ca-certificates >/dev/null"],
+               input=ca, capture=True)
 
     def _write_known_hosts(self) -> None:
         lines = []
@@ -312,43 +339,22 @@ class Lab:
         pki.atomic_write(self.state / "known_hosts", "".join(lines).encode())
 
     def _seed_registry(self, log) -> None:
-        """Push a small busybox image, so builds with RUN steps work without Docker Hub."""
-        if self._registry_has("lab/busybox", "latest"):
+        """Push small busybox images, so builds with RUN steps work without Docker Hub: lab/busybox:latest
+        (this machine's, amd64) and lab/busybox:multiarch, an index of it and Debian's arm64 busybox (for
+        builds of several platforms; the arm64 one runs on an emulating host)."""
+        if self._registry_has("lab/busybox", "multiarch"):
             return
-        ref = f"{self.registry}/lab/busybox:latest"
-        if not image_exists(ref):
-            root = Path(tmpdir())
-            try:
-                (root / "bin").mkdir()
-                shutil.copy("/bin/busybox", root / "bin" / "busybox")
-                for app in BUSYBOX_APPS:
-                    os.symlink("busybox", root / "bin" / app)
-                for d in ("tmp", "etc", "root"):
-                    (root / d).mkdir()
-                (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
-                importer = f"docker import -c 'CMD [\"/bin/sh\"]' - {quote(ref)}"
-                sh(["sh", "-c", f"tar -C {quote(str(root))} -c . | {importer}"], capture=True)
-            finally:
-                shutil.rmtree(root, ignore_errors=True)
-        certs = Path(f"/etc/docker/certs.d/{self.registry}")
-        certs.mkdir(parents=True, exist_ok=True)
-        shutil.copy(self.state / "registry" / "ca.crt", certs / "ca.crt")
-        cfg = Path(tmpdir())
-        try:
-            env = dict(os.environ, DOCKER_CONFIG=str(cfg))
-            password = (self.state / "registry" / "password").read_text()
-            for _ in range(20):
-                r = sh(["docker", "login", "-u", REGISTRY_USER, "--password-stdin", self.registry], input=password,
-                       env=env, check=False, capture=True)
-                if r.returncode == 0:
-                    break
-                time.sleep(0.5)
-            else:
-                raise LabError(f"cannot log in to the lab registry: {r.stderr}")
-            sh(["docker", "push", ref], env=env, capture=True)
-        finally:
-            shutil.rmtree(cfg, ignore_errors=True)
-        log(f"registry seeded with {ref}")
+        d = self.state / "registry"
+        token = base64.b64encode(f"{REGISTRY_USER}:{(d / 'password').read_text()}".encode()).decode()
+        reg = registry_push.Registry(self.registry, f"Basic {token}",
+                                     ssl.create_default_context(cafile=str(d / "ca.crt")))
+        images = []
+        for arch, binary in (("amd64", Path("/bin/busybox")), ("arm64", foreign_busybox.busybox("arm64", CACHE))):
+            digest, size = registry_push.push_image(reg, "lab/busybox", "latest" if arch == "amd64" else arch,
+                                                    busybox_rootfs(binary), "linux", arch, ["/bin/sh"])
+            images.append((digest, size, "linux", arch))
+        registry_push.push_index(reg, "lab/busybox", "multiarch", images)
+        log(f"registry seeded with {self.registry}/lab/busybox:latest (amd64) and :multiarch (amd64, arm64)")
 
     def _registry_has(self, repo: str, tag: str) -> bool:
         d = self.state / "registry"
@@ -356,7 +362,8 @@ class Lab:
         req = urllib.request.Request(f"https://{self.registry}/v2/{repo}/manifests/{tag}", method="HEAD")
         token = base64.b64encode(f"{REGISTRY_USER}:{(d / 'password').read_text()}".encode()).decode()
         req.add_header("Authorization", f"Basic {token}")
-        req.add_header("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+        req.add_header("Accept", ",".join([registry_push.INDEX, registry_push.MANIFEST,
+                                           "application/vnd.docker.distribution.manifest.v2+json"]))
         for _ in range(20):
             try:
                 with urllib.request.urlopen(req, context=ctx, timeout=5):
@@ -466,6 +473,25 @@ auth:
 
 class LabError(Exception):
     pass
+
+
+def busybox_rootfs(binary: Path) -> bytes:
+    """A tar of a tiny root filesystem: busybox, its applets as symlinks, /tmp, /etc/passwd."""
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        def add(name: str, kind: bytes, data: bytes = b"", mode: int = 0o755, link: str = "") -> None:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.size, info.linkname = kind, mode, len(data), link
+            tar.addfile(info, io.BytesIO(data) if data else None)
+        for dname in ("bin", "tmp", "etc", "root"):
+            add(dname, tarfile.DIRTYPE, mode=0o1777 if dname == "tmp" else 0o755)
+        add("bin/busybox", tarfile.REGTYPE, binary.read_bytes())
+        for app in BUSYBOX_APPS:
+            add(f"bin/{app}", tarfile.SYMTYPE, link="busybox", mode=0o777)
+        add("etc/passwd", tarfile.REGTYPE, b"root:x:0:0:root:/root:/bin/sh\n", 0o644)
+    return buf.getvalue()
 
 
 def tmpdir() -> str:

@@ -27,8 +27,8 @@ from ..render import MISSING, File, FileState, fix_mode_script, write_file_scrip
 from ..shell import quote
 
 # The roles, in the order their changes are applied (the firewall lets SSH in before it is enabled; buildkitd
-# needs the engine).
-ORDER = ["engine", "firewall", "buildkitd", "prune"]
+# needs the engine, and detects the emulators when it starts).
+ORDER = ["engine", "firewall", "emulation", "buildkitd", "prune"]
 
 
 @dataclass

@@ -1,13 +1,21 @@
 """Two build hosts that both work: laptop and laptop2 have different home hosts, each one's builds land on
 its home host (its build history grows there, not on the other), both caches grow, and update-clients
-changes nothing when the fleet did not change."""
+changes nothing when the fleet did not change. laptop's builds fail over to build2 while build1 is down
+(its failover proxy) and go home when build1 is back; a build for amd64 and arm64 is split between build1
+(amd64) and build2 (arm64 by emulation) and pushed as one index."""
 from __future__ import annotations
 
+import base64
+import io
 import json
 import secrets
+import ssl
+import tarfile
+import time
+import urllib.request
 
 import pytest
-from helpers import INV, invoke, invoke_json, restore_inventory
+from helpers import INV, invoke, invoke_json, restore_inventory, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -100,3 +108,72 @@ def test_a_new_pin_is_brought_to_the_builder_by_update_clients(fleet):
     assert invoke("update-clients").returncode == 0
     out = lab.run("laptop2", "docker buildx inspect buildkit-ops", capture=True).stdout
     assert out.index("buildkit-ops-build1") < out.index("buildkit-ops-build2")
+
+
+def build(lab, client: str, project: str, *args: str):
+    lab.run(client, "mkdir -p /root/p && cat > /root/p/Dockerfile", capture=True, input=project)
+    t0 = time.monotonic()
+    r = lab.run(client, "docker buildx build --builder buildkit-ops --progress plain " + " ".join(args) + " /root/p",
+                capture=True)
+    return r, time.monotonic() - t0
+
+
+def test_builds_fail_over_while_the_home_host_is_down_and_go_home_when_it_is_back(fleet):
+    lab, reg = fleet
+    project = PROJECT.format(reg=reg["address"], nonce=secrets.token_hex(8))
+    r, warm = build(lab, "laptop", project)
+    assert r.returncode == 0, r.stderr[-2000:]
+    before = {h: histories(lab, h) for h in ("build1", "build2")}
+    lab.run("build1", "docker stop buildkitd", capture=True)
+    try:
+        r, took = build(lab, "laptop", PROJECT.format(reg=reg["address"], nonce=secrets.token_hex(8)))
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert histories(lab, "build2") == before["build2"] + 1
+        print(f"\nfailover: the first build after build1 stopped took {took:.2f}s (a build at home {warm:.2f}s)")
+    finally:
+        lab.run("build1", "docker start buildkitd", capture=True)
+    # the proxy's health checks see build1 again (two passed checks, 2 s apart)
+    proxy = "buildkit-ops-proxy-buildkit-ops"
+    wait_for(lambda: "build1/build1 is UP" in lab.run("laptop", f"docker logs --since 60s {proxy} 2>&1",
+                                                      capture=True).stdout, timeout=30, what="build1 back in the proxy")
+    home_before = histories(lab, "build1")
+    r, _ = build(lab, "laptop", PROJECT.format(reg=reg["address"], nonce=secrets.token_hex(8)))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert histories(lab, "build1") == home_before + 1
+
+
+def registry_get(reg: dict, path: str, accept: str = "") -> bytes:
+    ctx = ssl.create_default_context(cafile=reg["ca"])
+    req = urllib.request.Request(f"https://{reg['address']}{path}")
+    token = base64.b64encode(f"{reg['username']}:{reg['password']}".encode()).decode()
+    req.add_header("Authorization", f"Basic {token}")
+    if accept:
+        req.add_header("Accept", accept)
+    with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+        return r.read()
+
+
+def test_a_build_for_two_platforms_runs_each_on_a_host_that_serves_it_and_pushes_one_index(fleet):
+    lab, reg = fleet
+    project = (f"FROM {reg['address']}/lab/busybox:multiarch\n"
+               f"RUN echo {secrets.token_hex(8)} > /n && uname -m > /arch && cp /bin/busybox /busybox-copy\n")
+    before = {h: histories(lab, h) for h in ("build1", "build2")}
+    r, took = build(lab, "laptop", project, "--platform linux/amd64,linux/arm64", "--push",
+                    f"-t {reg['address']}/lab/multi:test")
+    assert r.returncode == 0, r.stderr[-2000:]
+    print(f"\namd64 + arm64 (emulated) build and push: {took:.2f}s")
+    # one build per host: amd64 on build1 (declared amd64 only), arm64 on build2 (emulated)
+    assert {h: histories(lab, h) - before[h] for h in before} == {"build1": 1, "build2": 1}
+    index = json.loads(registry_get(reg, "/v2/lab/multi/manifests/test", "application/vnd.oci.image.index.v1+json,"
+                                    "application/vnd.docker.distribution.manifest.list.v2+json"))
+    images = {f"{m['platform']['os']}/{m['platform']['architecture']}": m["digest"] for m in index["manifests"]
+              if m["platform"]["os"] != "unknown"}  # (attestation manifests are platform unknown/unknown)
+    assert set(images) == {"linux/amd64", "linux/arm64"}
+    accept = "application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json"
+    manifest = json.loads(registry_get(reg, f"/v2/lab/multi/manifests/{images['linux/arm64']}", accept))
+    top = manifest["layers"][-1]["digest"]  # the RUN step's layer
+    with tarfile.open(fileobj=io.BytesIO(registry_get(reg, f"/v2/lab/multi/blobs/{top}"))) as tar:
+        arch = tar.extractfile("arch").read().decode().strip()
+        elf = tar.extractfile("busybox-copy").read(20)
+    assert arch == "aarch64"
+    assert elf[:4] == b"\x7fELF" and int.from_bytes(elf[18:20], "little") == 0xB7  # e_machine EM_AARCH64

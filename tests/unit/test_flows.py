@@ -26,6 +26,7 @@ def inv_path(tmp_path) -> Path:
     data["all"]["vars"].update(ssh_key=str(tmp_path / "id"), pki_dir=str(tmp_path / "pki"))
     data["all"]["vars"]["buildkit"].pop("image_archive")
     data["all"]["vars"]["buildkit"].pop("registries")
+    data["all"]["children"]["clients"]["hosts"]["laptop"].pop("failover_image_archive")
     p = tmp_path / "inventory.yml"
     p.write_text(text.split("all:")[0] + yaml.safe_dump(data, sort_keys=False))
     pki.ensure_ca(tmp_path / "pki", 3650)
@@ -262,7 +263,7 @@ def test_update_clients_recreates_only_builders_whose_nodes_changed_and_skips_th
     for name in ("laptop",):
         pki.ensure_leaf(pki.client_paths(inv.pki_dir, name), pki.load_ca(inv.pki_dir), name, 30, 1)
     platforms = {"build1": "linux/amd64", "build2": "linux/amd64"}
-    current = clients.spec_hash(clients.builder_nodes(inv, inv.clients["laptop"], platforms), False)
+    current = clients.wanted(inv, inv.clients["laptop"], platforms)[2]
     seen = []
 
     def preflight(c):

@@ -41,7 +41,7 @@ def mutate(edit):
 def test_the_shipped_inventory_is_valid_and_describes_the_lab():
     inv = I.load(ROOT / "inventory.yml")
     assert set(inv.hosts) == {"build1", "build2"}
-    assert inv.hosts["build1"].sans == ["10.77.0.11", "build1.lab", "build1"]
+    assert inv.hosts["build1"].sans == ["10.77.0.11", "build1.lab", "build1", "fleet.buildkit-ops.invalid"]
     assert inv.hosts["build1"].buildkit.gc.policies[0].keep_duration == 48 * 3600
     assert inv.clients["laptop"].address == "10.77.0.21"
 

@@ -1,0 +1,18 @@
+# emulation: per wanted emulator (BKOPS_EMULATORS, e.g. "aarch64 arm"), whether its binfmt_misc entry is
+# registered and enabled with the F flag (the kernel opens the emulator once, so it works inside containers),
+# and whether the package's emulator and binfmt.d entry are installed.
+echo @@binfmt_mounted; [ -e /proc/sys/fs/binfmt_misc/register ] && echo yes || echo no
+echo @@binfmt
+for e in $BKOPS_EMULATORS; do
+  f=/proc/sys/fs/binfmt_misc/qemu-$e
+  if [ -f "$f" ]; then
+    echo "$e $(head -1 "$f") $(sed -n 's/^flags: *//p' "$f")"
+  else
+    echo "$e absent"
+  fi
+done
+echo @@qemu
+for e in $BKOPS_EMULATORS; do
+  [ -x "/usr/bin/qemu-$e-static" ] && [ -f "/usr/lib/binfmt.d/qemu-$e.conf" ] && echo "$e"
+done
+true
