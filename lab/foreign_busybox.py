@@ -17,8 +17,8 @@ def mirror() -> str:
     """The first Debian mirror in this machine's apt sources (deb822 or one-line)."""
     for f in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")) + [Path("/etc/apt/sources.list")]:
         text = f.read_text() if f.exists() else ""
-        m = re.search(r"^URIs:\s*(\S+/debian)/?\s*$", text, re.M) or re.search(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+/debian)/?\s",
-                                                                             text, re.M)
+        m = (re.search(r"^URIs:\s*(\S+/debian)/?\s*$", text, re.M)
+             or re.search(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+/debian)/?\s", text, re.M))
         if m:
             return m.group(1)
     return "http://deb.debian.org/debian"
