@@ -71,11 +71,16 @@ def diagnose(inv: Inventory, client: Client, f: dict[str, str], now: dt.datetime
             line = (f"TCP blocked: {client.name} cannot connect to {where} (the firewall allows only inventory "
                     f"clients, or the host is down); run `invoke add-client {client.name}` if {client.address} "
                     f"is really its address")
-            if h.name == home and len(ranked) > 1:
+            if h.name == home and len(ranked) > 1 and client.failover == "proxy":
+                line += (f". It is {client.name}'s home host; its failover proxy sends its builds to the next host "
+                         f"that serves the same platforms ({ranked[1].name} first) until {h.name} answers again")
+            elif h.name == home and len(ranked) > 1:
                 # buildx picks nodes by platform only and does not skip one that does not answer
                 line += (f". It is {client.name}'s home host: buildx sends its builds here and does not fall "
-                         f"back to the next node, so they fail while it cannot connect; to build elsewhere "
-                         f"meanwhile: `invoke add-client {client.name} --home {ranked[1].name}`")
+                         f"back to the next node, so they fail while it cannot connect. Set `failover: proxy` on "
+                         f"{client.name} in the inventory and run `invoke add-client {client.name}` to have them "
+                         f"go to the next host automatically; or move it now: "
+                         f"`invoke add-client {client.name} --home {ranked[1].name}`")
             findings.append((h.name, "problem", line))
             continue
         if cert is None:

@@ -3,6 +3,7 @@ when, resuming after an interruption, not stranding a client), the doctor's ladd
 transaction's order and recovery messages. The PKI and the inventory files are real (in a scratch folder)."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -304,5 +305,9 @@ def test_the_doctor_says_a_home_host_that_does_not_answer_is_not_skipped_and_how
     found = looked(inv)
     found["tcp0"] = "blocked"   # build1, laptop's home
     [b1, b2] = doctor.diagnose(inv, inv.clients["laptop"], found, dt.datetime.now(dt.timezone.utc))
+    assert "It is laptop's home host; its failover proxy sends its builds to the next host" in b1[2]
+    assert b2[1] == "ok"
+    laptop = dataclasses.replace(inv.clients["laptop"], failover="none")
+    [b1, b2] = doctor.diagnose(inv, laptop, found, dt.datetime.now(dt.timezone.utc))
     assert "It is laptop's home host: buildx sends its builds here and does not fall back" in b1[2]
-    assert "`invoke add-client laptop --home build2`" in b1[2] and b2[1] == "ok"
+    assert "Set `failover: proxy` on laptop" in b1[2] and "`invoke add-client laptop --home build2`" in b1[2]
