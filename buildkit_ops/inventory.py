@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 
 import yaml
 
+from . import buildkit_versions as versions
 from . import inventory_types as types
 from .inventory_model import (
     GC,
@@ -45,6 +46,9 @@ __all__ = ["GC", "BuildHost", "BuildKit", "Client", "GCPolicy", "Inventory", "In
            "Registry", "is_ip", "load", "parse", "parse_duration", "parse_size", "types", "DEFAULT_INVENTORY"]
 
 DEFAULT_INVENTORY = "inventory.yml"
+# The current BuildKit release, pinned by tag and by the digest of its multi-platform index (check it with
+# `docker buildx imagetools inspect moby/buildkit:v0.29.0`).
+DEFAULT_IMAGE = "moby/buildkit:v0.29.0@sha256:0039c1d47e8748b5afea56f4e85f14febaf34452bd99d9552d2daa82262b5cc5"
 SIZE_RE = re.compile(r"([0-9]{1,15}(?:\.[0-9]{1,6})?) ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?", re.I)
 DURATION_RE = re.compile(r"([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,9}s)?")
 SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -100,10 +104,11 @@ HOST_KEYS: dict[str, tuple[str, Any, str]] = {
     "buildkit": ("buildkit", None, "BuildKit server settings (see below)"),
 }
 BUILDKIT_KEYS: dict[str, tuple[str, Any, str]] = {
-    "image": ("image", "moby/buildkit:v0.13.2", "image the server runs, pinned by tag or digest"),
+    "image": ("image", DEFAULT_IMAGE, "image the server runs, pinned by tag or digest"),
     "image_archive": ("path", None,
                       "a `docker save` tarball loaded on the host when it lacks the image (air-gapped hosts)"),
-    "version": ("version", "v0.13.2", "BuildKit version of the image; the config keys written are the ones it knows"),
+    "version": ("version", "v0.29.0", "BuildKit version of the image (v0.13 to v0.29); buildkitd.toml holds the keys "
+                                      "that version knows, the GC policy in its terms"),
     "port": ("port", 1234, "TCP port of the mutual-TLS listener"),
     "max_parallelism": ("int:1-1024", 4, "steps run at once"),
     "privileges": ("enum:privileged,unprivileged-lab", "privileged",
@@ -125,10 +130,17 @@ PRUNE_KEYS = {"calendar": "calendar", "keep_storage": "size", "keep_duration": "
               "all": "bool"}
 GC_KEYS: dict[str, tuple[str, Any, str]] = {
     "enabled": ("bool", True, "run BuildKit's garbage collector"),
-    "keep_storage": ("size", "10GB", "cache size kept when no policy matches"),
-    "policies": ("policies", None, "ordered GC rules: keep_duration, keep_bytes, filters, all"),
+    "keep_storage": ("space", "10GB", "cache size the default rules prune down to (BuildKit uses it only "
+                                      "without rules; from v0.17 it is the reserved space)"),
+    "reserved": ("space", None, "v0.17+: space the GC never frees (reservedSpace)"),
+    "max_used": ("space", None, "v0.17+: the most the cache may use (maxUsedSpace)"),
+    "min_free": ("space", None, "v0.17+: free disk space the GC keeps (minFreeSpace)"),
+    "policies": ("policies", None, "ordered GC rules: keep_duration, max_used, reserved, min_free, filters, all"),
 }
-POLICY_KEYS = {"all": "bool", "keep_duration": "duration", "keep_bytes": "size", "filters": "filter_list"}
+POLICY_KEYS = {"all": "bool", "keep_duration": "duration", "max_used": "space", "reserved": "space",
+               "min_free": "space", "filters": "filter_list"}
+# `keep_bytes` (BuildKit v0.13's own word for what a rule prunes down to) is read as max_used.
+POLICY_ALIASES = {"keep_bytes": "max_used"}
 REGISTRY_KEYS = {"ca": "path", "http": "bool", "insecure": "bool", "mirrors": "registry_host_list"}
 CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
     "address": ("client_source", None,
@@ -160,8 +172,8 @@ ALL_VAR_KEYS = {"pki_dir": ("path", ".pki",
 DEFAULT_POLICIES = [
     {"keep_duration": "48h", "filters": ["type==source.local", "type==exec.cachemount", "type==source.git.checkout"]},
     {"keep_duration": "1440h"},
-    {"keep_bytes": "5GB"},
-    {"all": True, "keep_bytes": "10GB"},
+    {"max_used": "5GB"},
+    {"all": True, "max_used": "10GB"},
 ]
 
 
@@ -241,6 +253,14 @@ class _Checker:
                 return parse_size(value)
             except ValueError:
                 self.err(path, f"{value!r} is not a size", "write a size such as 512MB, 10GB or 2GiB")
+        if kind == "space":
+            if isinstance(value, str) and re.fullmatch(r"[0-9]{1,3}%", value) and 0 < int(value[:-1]) <= 100:
+                return value
+            try:
+                return parse_size(value)
+            except ValueError:
+                self.err(path, f"{value!r} is not a disk space", "write a size such as 10GB or 512MiB, or a share "
+                                                                 "of the disk such as \"10%\"")
         if kind == "duration":
             try:
                 return parse_duration(value)
@@ -273,12 +293,25 @@ class _Checker:
         bk = self.fields(self.mapping(value, path), BUILDKIT_KEYS, path)
         if bk["gc"] is None:
             bk["gc"] = self.gc({}, f"{path}.gc")
+        version = bk["version"]
+        if not versions.supported(version):
+            self.err(f"{path}.version", f"BuildKit {version} is not one this tool writes a config for "
+                                        f"(v0.{versions.OLDEST} to v0.{versions.NEWEST}): its keys are unknown here, "
+                                        f"and BuildKit ignores unknown keys silently",
+                     f"run a version from v0.{versions.OLDEST}.0 to v0.{versions.NEWEST}.x (buildkit.image and "
+                     f"buildkit.version together)")
+        try:  # every GC value must have a key in this version's terms: never a silent drop
+            versions.worker_gc(bk["gc"], version)
+            for i, rule in enumerate(bk["gc"].policies):
+                versions.policy(rule, version, i)
+        except versions.Unexpressible as e:
+            self.err(f"{path}.{e.field}", f"BuildKit {version} has no such setting (it came in v0.{e.since})",
+                     f"remove it, or run BuildKit v0.{e.since} or newer (buildkit.image and buildkit.version)")
         return BuildKit(**bk)
 
     def gc(self, value: Any, path: str) -> GC:
         gc = self.fields(self.mapping(value, path), GC_KEYS, path)
-        if isinstance(gc["keep_storage"], str):
-            gc["keep_storage"] = parse_size(gc["keep_storage"])
+        gc["keep_storage"] = self.check("space", gc["keep_storage"], f"{path}.keep_storage")  # (its default too)
         if gc["policies"] is None:
             gc["policies"] = self.policies(DEFAULT_POLICIES, f"{path}.policies")
         return GC(**gc)
@@ -289,11 +322,18 @@ class _Checker:
         out = []
         for i, rule in enumerate(value):
             p = f"{path}[{i}]"
-            rule = self.mapping(rule, p)
-            self.unknown(rule, POLICY_KEYS, p)
+            rule = dict(self.mapping(rule, p))
+            self.unknown(rule, {*POLICY_KEYS, *POLICY_ALIASES}, p)
+            for old, new in POLICY_ALIASES.items():
+                if old in rule and new in rule:
+                    self.err(f"{p}.{old}", f"{old} and {new} are the same setting", f"keep only {new}")
             if not rule:
-                self.err(p, "an empty GC rule", "give it keep_duration, keep_bytes, filters or all")
-            out.append(GCPolicy(**{k: self.check(POLICY_KEYS[k], v, f"{p}.{k}") for k, v in rule.items()}))
+                self.err(p, "an empty GC rule", "give it keep_duration, max_used, reserved, min_free, filters or all")
+            fields: dict[str, Any] = {}
+            for k, v in rule.items():
+                name = POLICY_ALIASES.get(str(k), str(k))
+                fields[name] = self.check(POLICY_KEYS[name], v, f"{p}.{k}")
+            out.append(GCPolicy(**fields))
         return out
 
     def prune_schedule(self, value: Any, path: str) -> PruneSchedule:

@@ -30,15 +30,20 @@ class GCPolicy:
     """One rule of BuildKit's garbage collector; unset fields are left out of the config."""
     all: bool | None = None
     keep_duration: int | None = None     # seconds
-    keep_bytes: int | None = None
+    max_used: int | str | None = None    # bytes or "N%" of the disk: the size the rule prunes down to
+    reserved: int | str | None = None    # (v0.17+) never freed
+    min_free: int | str | None = None    # (v0.17+) free disk space to keep
     filters: list[str] | None = None
 
 
 @dataclass
 class GC:
     enabled: bool
-    keep_storage: int                    # bytes
+    keep_storage: int | str              # bytes or "N%" of the disk
     policies: list[GCPolicy]
+    reserved: int | str | None = None    # v0.17+ worker-wide reservedSpace / maxUsedSpace / minFreeSpace
+    max_used: int | str | None = None
+    min_free: int | str | None = None
 
 
 @dataclass

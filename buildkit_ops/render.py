@@ -79,6 +79,11 @@ def toml_value(v: Any) -> str:
     return _data_value(v, json_string, "TOML")
 
 
+def toml_key(k: str) -> Escaped:
+    """A TOML key: bare when it is plain, else a quoted key (so a key can never end the line or the table)."""
+    return Escaped(k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json_string(k))
+
+
 def compose_value(v: Any) -> str:
     return _data_value(v, lambda s: json_string(s.replace("$", "$$")), "docker-compose.yml")
 
@@ -154,6 +159,7 @@ def environment(kind: str, directory: Path) -> Environment:
                       keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
                       finalize=FINALIZERS[kind], autoescape=False)
     env.filters["systemd_command"] = systemd_command
+    env.filters["toml_key"] = toml_key
     return env
 
 

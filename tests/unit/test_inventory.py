@@ -94,8 +94,8 @@ BAD = [
      "image_archive, max_parallelism, port, privileges, prune_schedule, registries, step_network, version"),
     ("bad size",
      lambda d: d["all"]["vars"].update(buildkit={"gc": {"keep_storage": "ten gigs"}}),
-     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.gc.keep_storage: 'ten gigs' is not a size\n"
-     "  fix: write a size such as 512MB, 10GB or 2GiB"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.gc.keep_storage: 'ten gigs' is not a disk space\n"
+     "  fix: write a size such as 10GB or 512MiB, or a share of the disk such as \"10%\""),
     ("bad duration in a GC rule",
      lambda d: d["all"]["vars"].update(buildkit={"gc": {"policies": [{"keep_duration": "2 days"}]}}),
      "inv.yml: all.children.buildhosts.hosts.build1.buildkit.gc.policies[0].keep_duration: '2 days' is not a "

@@ -42,7 +42,12 @@ def test_toml_keeps_its_structure_whatever_the_values(host, tmp_path, evil):
     ca = tmp_path / "ca.crt"
     ca.write_text("registry CA")
     bk = host.buildkit
-    bk.version = bk.debug_address = bk.image = evil
+    version = bk.version
+    bk.version = evil   # selects the schema: a version the renderer does not know is refused, never written
+    with pytest.raises(ValueError, match="is not a v0.x.y BuildKit version"):
+        rendered(host, "buildkitd.toml")
+    bk.version = version
+    bk.debug_address = bk.image = evil
     bk.gc.policies = [I.GCPolicy(filters=[evil, "type==source.local"], keep_duration=60)]
     bk.registries = {evil: I.Registry(mirrors=[evil], http=True, ca=str(ca))}
     doc = tomllib.loads(rendered(host, "buildkitd.toml"))

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ... import buildkit_versions as versions
 from ...inventory import BuildHost
 from ...render import File, FileState, safe_dirname
 from ...render import render as render_template
@@ -125,10 +126,10 @@ def render(host: BuildHost, tls: dict[str, bytes], image_id: str | None) -> list
                 raise FileNotFoundError(f"{host.name}: buildkit.registries.{name}.ca: {ca} does not exist; put the "
                                         f"registry's CA certificate there or remove the key from the inventory")
             files.append(File(f"{d}/registries/{registry_dir(name)}/ca.crt", ca.read_bytes()))
-    gc = {"enabled": bk.gc.enabled, "keep_storage": bk.gc.keep_storage,
-          "policies": [{k: v for k, v in asdict(p).items() if v is not None} for p in bk.gc.policies]}
     toml = render_template(TEMPLATES / "buildkitd.toml.j2", "toml", host=host.name, version=bk.version, port=bk.port,
-                           debug_address=bk.debug_address, max_parallelism=bk.max_parallelism, gc=gc,
+                           debug_address=bk.debug_address, max_parallelism=bk.max_parallelism,
+                           worker_gc=versions.worker_gc(bk.gc, bk.version),
+                           gc_policies=[versions.policy(p, bk.version, i) for i, p in enumerate(bk.gc.policies)],
                            registries=registries, step_network=bk.step_network, bridge_name=BRIDGE_NAME,
                            bridge_subnet=BRIDGE_SUBNET)
     entrypoint = render_template(TEMPLATES / "entrypoint.sh.j2", "shell", privileges=bk.privileges,
