@@ -156,3 +156,23 @@ def read_policy(table: dict[str, Any], version: str) -> dict[str, Any]:
     for key, value in table.items():
         out[names[key]] = int(value[:-1]) if key == "keepDuration" else value
     return out
+
+
+REPORTED = {"All": "all", "Filters": "filters", "Keep Duration": "keep_duration", "Keep Bytes": "max_used",
+            "Reserved Space": "reserved", "Max Used Space": "max_used", "Min Free Space": "min_free"}
+
+
+def reported_rules(workers_verbose: str) -> list[dict[str, str]]:
+    """The GC rules a running buildkitd applies, as `buildctl debug workers -v` prints them (first worker),
+    in the inventory's names; values as printed (durations like 48h0m0s, sizes like 5GB)."""
+    rules: list[dict[str, str]] = []
+    for line in workers_verbose.splitlines():
+        if line.startswith("GC Policy rule#"):
+            rules.append({})
+        elif rules and line.startswith("\t") and ":" in line:
+            key, _, value = line.strip().partition(":")
+            if key in REPORTED:
+                rules[-1][REPORTED[key]] = value.strip()
+        elif rules and not line.startswith("\t"):
+            break   # the next worker
+    return rules

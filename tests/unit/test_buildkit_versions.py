@@ -127,3 +127,12 @@ def test_the_default_image_is_the_current_release_pinned_by_digest():
     from buildkit_ops.inventory import BUILDKIT_KEYS, DEFAULT_IMAGE
     assert DEFAULT_IMAGE.startswith(f"moby/buildkit:v0.{versions.NEWEST}.0@sha256:")
     assert BUILDKIT_KEYS["image"][1] == DEFAULT_IMAGE and BUILDKIT_KEYS["version"][1] == f"v0.{versions.NEWEST}.0"
+
+
+def test_the_rules_a_running_buildkitd_reports_are_read_in_the_inventorys_names():
+    text = ("ID:\tx\nGC Policy rule#0:\n\tAll:\t\tfalse\n\tFilters:\ttype==source.local\n\tKeep Duration:\t48h0m0s\n"
+            "GC Policy rule#1:\n\tAll:\t\ttrue\n\tKeep Bytes:\t10GB\n"
+            "GC Policy rule#2:\n\tAll:\t\tfalse\n\tReserved Space:\t1GB\n\tMin Free Space:\t10%\n\n")
+    assert versions.reported_rules(text) == [
+        {"all": "false", "filters": "type==source.local", "keep_duration": "48h0m0s"},
+        {"all": "true", "max_used": "10GB"}, {"all": "false", "reserved": "1GB", "min_free": "10%"}]

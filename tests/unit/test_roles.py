@@ -275,3 +275,20 @@ def test_ipv6_filtering_is_switched_on_then_ssh_allowed_again():
     assert changed(steps) == [("IPv6 filtered too", "IPV6=no -> yes")]
     script = steps[0].script
     assert script.index("IPV6=yes") < script.index("ufw reload") < script.index(f"{SSH}\n")
+
+
+def test_buildkitd_refuses_a_config_for_another_version_than_the_running_one():
+    import dataclasses
+
+    from conftest import ROOT
+
+    from buildkit_ops import inventory
+    from buildkit_ops.roles import buildkitd as bkd
+    inv = inventory.load(ROOT / "inventory.yml")
+    h = inv.hosts["build1"]
+    bkd.check_version(h, "v0.13.2")          # the same minor version: fine
+    bkd.check_version(h, None)               # not answering: nothing to compare
+    bkd.check_version(h, "v0.0.0+unknown")   # a development build: nothing to compare
+    newer = dataclasses.replace(h, buildkit=dataclasses.replace(h.buildkit, version="v0.29.0"))
+    with pytest.raises(bkd.WrongVersion, match="build1 runs BuildKit v0.13.2 .* buildkit.version v0.29.0"):
+        bkd.check_version(newer, "v0.13.2")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tarfile
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -153,6 +154,23 @@ def config_hash(files: list[File], image: str) -> str:
     return h.hexdigest()[:16]
 
 
+class WrongVersion(PlanError):
+    pass
+
+
+def check_version(host: BuildHost, running: str | None) -> None:
+    """The config is written in the terms of the inventory's buildkit.version: refuse to write it for a buildkitd
+    of another minor version (BuildKit would ignore the keys it does not know, the GC policy among them)."""
+    if running is None or not re.fullmatch(r"v0\.[0-9]+\.[0-9]+", running):
+        return   # (not answering, or a development build: nothing to compare with)
+    want = host.buildkit.version
+    if versions.minor(running) != versions.minor(want):
+        raise WrongVersion(f"{host.name} runs BuildKit {running} from {host.buildkit.image}, but the inventory says "
+                           f"buildkit.version {want}: its buildkitd.toml would be written in another version's terms "
+                           f"and BuildKit ignores the keys it does not know. Set buildkit.version to {running}, or "
+                           f"change buildkit.image to a {want} image; nothing was changed")
+
+
 def plan(host: BuildHost, files: list[File], facts: BuildkitdFacts, states: dict[str, FileState],
          image_id: str | None) -> list[Step]:
     bk = host.buildkit
@@ -173,6 +191,9 @@ def plan(host: BuildHost, files: list[File], facts: BuildkitdFacts, states: dict
     else:
         steps.append(Step("buildkitd", f"image {bk.image}", False, facts.image_id[:19]))
     c = facts.container
+    image_changes = any(s.changed for s in steps if s.name.startswith("image "))
+    if c is not None and c.status == "running" and not image_changes:
+        check_version(host, facts.version)
     if c is None:
         steps.append(Step("buildkitd", "service", True, "start", notify=[RECREATE]))
     elif c.status != "running":
@@ -276,6 +297,12 @@ class BuildkitdRole(Role):
     def verify(self, ctx: Context, facts: Any, sess: Any, probe: Any, restarted: bool) -> str | None:
         if not facts.workers:
             raise HandlerFailed("buildkitd does not answer on its socket: see `docker logs buildkitd`")
+        if restarted:  # a new image: the version it runs is known only now
+            try:
+                check_version(ctx.host, facts.version)
+            except WrongVersion as e:
+                raise HandlerFailed(str(e).replace("nothing was changed", "then re-run provision"),
+                                    f"runs {facts.version}") from None
         if restarted or probe is None:  # the first probe talked to the old container
             probe = self.start_probe(ctx, sess)
         return f"{probe.result()}; {facts.summary()}" if probe else facts.summary()
