@@ -171,9 +171,13 @@ def sections(output: str) -> dict[str, str]:
     return {k: "\n".join(v).strip() for k, v in out.items()}
 
 
+FACTS_CACHE = (Path(__file__).parent / "facts_cache.sh").read_text()
+
+
 def parallel(snippets: list[str]) -> str:
-    """One shell script that runs the snippets at once and prints their outputs in order."""
-    script = 'T=$(mktemp -d)\n'
+    """One shell script that runs the snippets at once and prints their outputs in order. The snippets may
+    use `bkops_cached` (facts_cache.sh)."""
+    script = FACTS_CACHE + 'T=$(mktemp -d)\n'
     for i, snip in enumerate(snippets):
         script += f"( {snip.strip()}\n) > \"$T/{i}\" 2>/dev/null &\n"
     script += "wait\n" + "".join(f'cat "$T/{i}"\n' for i in range(len(snippets))) + 'rm -rf "$T"\n'

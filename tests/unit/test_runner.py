@@ -132,3 +132,18 @@ def test_adding_a_role_is_a_folder_and_one_line(tmp_path, monkeypatch):
                        cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["['engine', 'firewall', 'emulation', 'buildkitd', 'prune', 'greeter']", "echo @@greeting; echo hi"]
+
+
+def test_a_cached_fact_runs_once_per_key_and_a_failed_one_is_not_kept(tmp_path):
+    from buildkit_ops.roles import FACTS_CACHE
+    script = FACTS_CACHE + f"""
+export BKOPS_FACTS_CACHE={tmp_path}/cache
+count() {{ echo run >> {tmp_path}/runs; echo "out $1"; }}
+fail() {{ echo run >> {tmp_path}/runs; echo partial; return 1; }}
+bkops_cached "key A" count a; bkops_cached "key A" count a; bkops_cached "key B" count b
+bkops_cached "key C" fail; bkops_cached "key C" fail
+"""
+    r = subprocess.run(["sh", "-c", script], capture_output=True, text=True)
+    assert r.stdout.split("\n") == ["out a", "out a", "out b", "partial", "partial", ""]
+    assert (tmp_path / "runs").read_text().count("run") == 4   # a once, b once, the failing one each time
+    assert len(list((tmp_path / "cache").iterdir())) == 2

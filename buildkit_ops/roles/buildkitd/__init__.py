@@ -274,7 +274,9 @@ class BuildkitdRole(Role):
 
     @property
     def facts_script(self) -> str:
-        return super().facts_script + VERIFY
+        # verify.sh as a function that fails when buildkitd did not answer (such an answer is not cached)
+        return (f"bkops_verify() {{\n_v=$({VERIFY.strip()}\n)\nprintf '%s\\n' \"$_v\"\n"
+                f"printf '%s\\n' \"$_v\" | grep -q '^ID'\n}}\n" + super().facts_script)
 
     def fact_env(self, ctx: Context) -> dict[str, str]:
         return {"BKOPS_IMAGE": ctx.host.buildkit.image, "BKOPS_PORT": str(ctx.host.buildkit.port)}

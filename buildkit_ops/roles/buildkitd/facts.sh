@@ -1,5 +1,12 @@
-# buildkitd: the pinned image on the host, the container, and who listens on the BuildKit port.
+# buildkitd: the pinned image on the host, the container, and who listens on the BuildKit port; then what
+# buildkitd says of itself (verify.sh: a `docker exec`, the costliest fact), cached (facts_cache.sh) on the
+# container's identity and start, and on the emulators the kernel knows (they add platforms), and kept only
+# when buildkitd answered.
 # In: BKOPS_IMAGE, BKOPS_PORT (set in front of this script, quoted).
 echo @@image; docker image inspect --format '{{.Id}}' "$BKOPS_IMAGE" 2>/dev/null || true
-echo @@container; docker inspect --format '{{.State.Status}} {{.State.StartedAt}} {{.Image}} {{index .Config.Labels "org.buildkit-ops.config-hash"}}' buildkitd 2>/dev/null || true
+_c=$(docker inspect --format '{{.State.Status}} {{.State.StartedAt}} {{.Image}} {{index .Config.Labels "org.buildkit-ops.config-hash"}} {{.Id}}' buildkitd 2>/dev/null)
+echo @@container; echo "${_c% *}"
 echo @@port; ss -ltnpH "sport = :$BKOPS_PORT" 2>/dev/null | head -3 || true
+case "$_c" in
+  running\ *) bkops_cached "buildkitd $_c $(ls /proc/sys/fs/binfmt_misc 2>/dev/null | tr '\n' ' ')" bkops_verify ;;
+esac
