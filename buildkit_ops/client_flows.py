@@ -154,7 +154,7 @@ def add_client(inventory: Path, req: ClientRequest, rep: Reporter,
 
 def remove_client(inventory: Path, name: str, rep: Reporter,
                   provision_hosts: Callable[[Inventory, bool | set[str]], list[HostResult]] = provision_firewalls,
-                  unbootstrap: Callable[[Client], str] = clients.unbootstrap
+                  unbootstrap: Callable[..., str] = clients.unbootstrap
                   ) -> tuple[HostResult, dict[str, Any] | None]:
     """Close the firewall on every host first (the client stays in the inventory if that fails), then drop it
     from the inventory, remove its builder where reachable, and record its certificate as revoked."""
@@ -174,7 +174,7 @@ def remove_client(inventory: Path, name: str, rep: Reporter,
     inventory_edit.remove_client(inventory, name)
     rep.step(res, "inventory", f"client {name}", "changed", f"removed from {inventory}")
     try:
-        rep.step(res, "client", f"builder {client.builder}", "changed", unbootstrap(client))
+        rep.step(res, "client", f"builder {client.builder}", "changed", unbootstrap(client, inv))
     except (RemoteError, OSError) as e:
         rep.step(res, "client", f"builder {client.builder}", "skipped",
                  f"{name} unreachable ({e}); remove the builder there by hand: docker buildx rm {client.builder}")

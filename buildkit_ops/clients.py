@@ -10,13 +10,14 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from . import failover, pki, placement
+from . import ci_clients, failover, pki, placement
 from .inventory import Client, Inventory
 from .inventory_model import FLEET_NAME
 from .output import HostResult, Reporter
@@ -168,8 +169,17 @@ def parse_nodes_status(inspect: str) -> list[tuple[str, str]]:
     return out
 
 
-def preflight(client: Client) -> tuple[ClientSession, dict[str, str]]:
+class NoMachine:
+    """The session of a client with `connection: none` (a CI runner): there is nothing to reach."""
+
+    def close(self) -> None:
+        pass
+
+
+def preflight(client: Client) -> tuple[Any, dict[str, str]]:
     """Reach the client and check it can hold a remote builder, before anything is issued or opened."""
+    if client.connection == "none":
+        return NoMachine(), {}
     try:
         sess = ClientSession(client)
     except RemoteError as e:
@@ -200,6 +210,15 @@ def bootstrap(inv: Inventory, client: Client, sess: ClientSession, facts: dict[s
     files = {"ca.pem": pki.trust_bundle(inv.pki_dir), "cert.pem": leaf.crt.read_bytes(),
              "key.pem": leaf.key.read_bytes()}
     nodes, proxy, state = wanted(inv, client, platforms)
+    if client.connection == "none":
+        changed = ci_clients.write(inv, client, nodes)
+        folder = ci_clients.folder(inv, client)
+        res.info["ci"] = ci_clients.summary(inv, client, nodes)
+        rep.step(res, "ci", f"secrets and snippets in {folder}", "changed" if changed else "ok",
+                 (f"written: {', '.join(changed)} (0600); " if changed else "")
+                 + f"store ca.pem, cert.pem, key.pem as the CI secrets {', '.join(ci_clients.SECRETS.values())}; "
+                   f"github-actions.yml and gitlab-ci.yml set up the builder ({len(nodes)} node(s))")
+        return
     rep.step(res, "client", "docker buildx", "ok", facts["buildx"])
     if proxy is not None:
         ensure_proxy(inv, client, sess, facts, proxy, platforms, rep, res)
@@ -254,7 +273,13 @@ def ensure_proxy(inv: Inventory, client: Client, sess: ClientSession, facts: dic
              + "; ".join(f"{li.name}: " + " then ".join(s.name for s in li.servers) for li in listeners))
 
 
-def unbootstrap(client: Client) -> str:
+def unbootstrap(client: Client, inv: Inventory | None = None) -> str:
+    if client.connection == "none":
+        if inv is not None:
+            folder = ci_clients.folder(inv, client)
+            shutil.rmtree(folder, ignore_errors=True)
+            return f"CI runner: {folder} removed; delete its CI secrets {', '.join(ci_clients.SECRETS.values())}"
+        return "CI runner: delete its CI secrets"
     sess = ClientSession(client)
     try:
         # the builder name is validated (no '/', no '..'), and quoted here anyway

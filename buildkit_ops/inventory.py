@@ -145,7 +145,9 @@ REGISTRY_KEYS = {"ca": "path", "http": "bool", "insecure": "bool", "mirrors": "r
 CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
     "address": ("client_source", None,
                 "the IP address (or network) build hosts see this client's connections come from"),
-    "connection": ("enum:local,ssh", "ssh", "`local`: the machine running invoke; `ssh`: reached over SSH"),
+    "connection": ("enum:local,ssh,none", "ssh", "`local`: the machine running invoke; `ssh`: reached over SSH; "
+                                                "`none`: not reachable (a CI runner): its secrets and CI snippets "
+                                                "are written to a folder instead"),
     "ssh_address": ("address", None, "address SSH connects to (default: address)"),
     "ssh_user": ("user", "root", "SSH login user on the client"),
     "ssh_port": ("port", 22, "SSH port"),
@@ -462,6 +464,9 @@ def parse(data: Any, fname: str, base: Path) -> Inventory:
             chk.err(f"{cp}.ssh_address", f"is missing, and address {f['address']} is a network, not a machine",
                     "add `ssh_address:` with the address SSH connects to")
         f["ssh_address"] = f["ssh_address"] or f["address"]
+        if f["failover"] == "proxy" and f["connection"] == "none":
+            chk.err(f"{cp}.failover", "a client with `connection: none` is not set up by this tool, so it cannot "
+                                      "get a failover proxy", "remove `failover: proxy` (or reach it: connection ssh)")
         if f["failover"] == "proxy" and f["failover_port"] + len(hosts) - 1 > 65535:
             chk.err(f"{cp}.failover_port", f"{f['failover_port']} leaves no room for one port per build host "
                                            f"({len(hosts)})", "pick a lower port, e.g. 12340")

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import ci_clients, pki
 from . import clients as client_mod
-from . import pki
 from .client_flows import host_platforms
 from .inventory import BuildHost, Client, Inventory
 from .output import HostResult, Reporter
@@ -70,6 +70,11 @@ def _rebootstrap(inv: Inventory, c: Client, rep: Reporter, res: HostResult, reis
         sub = HostResult(c.name)
         client_mod.bootstrap(inv, c, sess, facts, platforms, Reporter(quiet=True), sub)
         changed = any(s["status"] == "changed" for s in sub.steps)
+        if c.connection == "none":  # a CI runner: only the operator can bring it the new files
+            rep.step(res, "client", f"{c.name}: CI secrets", "changed" if changed else "ok",
+                     f"NEEDS NEW SECRETS: update {', '.join(ci_clients.SECRETS.values())} in its CI "
+                     f"from {ci_clients.folder(inv, c)}" if changed else "unchanged")
+            return True
         rep.step(res, "client", f"{c.name}: builder files", "changed" if changed else "ok",
                  "new certificate and CA bundle in place; builder verified" if changed else "verified")
         return True
@@ -111,7 +116,15 @@ def rotate_leaves(inv: Inventory, host_spec: str | None, client_names: list[str]
     return res
 
 
-def rotate_ca(inv: Inventory, rep: Reporter, wait: int, force: bool, fleet: Fleet | None = None) -> HostResult:
+def ci_runners(inv: Inventory) -> list[Client]:
+    return [c for c in inv.clients.values() if c.connection == "none"]
+
+
+def rotate_ca(inv: Inventory, rep: Reporter, wait: int, force: bool, fleet: Fleet | None = None,
+              ci_updated: bool = False) -> HostResult:
+    """The five phases. CI runners (`connection: none`) get their new files in phase 3 like every client, but
+    only the operator can put them into the CI: the rotation pauses after phase 3 until it is re-run with
+    ci_updated, since phase 4 gives the servers certificates that the runners' old CA bundle does not trust."""
     fleet = fleet or Fleet()
     res = HostResult("ca-rotation")
     d = inv.pki_dir
@@ -148,6 +161,13 @@ def rotate_ca(inv: Inventory, rep: Reporter, wait: int, force: bool, fleet: Flee
                                 f"CA now would strand them. Make them reachable and re-run rotate-certs --ca (or "
                                 f"add --force to strand them)")
         mark("clients-new")
+        done = st["done"]
+    if "servers-new" not in done and ci_runners(inv) and not ci_updated:
+        names = ", ".join(c.name for c in ci_runners(inv))
+        raise RotationError(f"paused after phase 3/5: the CI runners {names} need their new secrets before the "
+                            f"servers get certificates from the next CA. Update their CI secrets from "
+                            f"{', '.join(str(ci_clients.folder(inv, c)) for c in ci_runners(inv))}, "
+                            f"then run `invoke rotate-certs --ca --ci-updated` to finish")
     if "servers-new" not in done:
         st["signing"]["server"] = "next"
         pki.save_rotation_state(d, st)

@@ -59,7 +59,9 @@ def provision(c: Context, host: str | None = None, check: bool = False, json_: b
 @task(help={"name": "client name: its certificate's CN and its key in the inventory",
             "address": "address the build hosts see the client's connections come from (needed when NAME is new; "
                        "a new one for a known client moves it)",
-            "connection": "how to reach the client machine: 'ssh' (default) or 'local' (this machine)",
+            "connection": "how to reach the client machine: 'ssh' (default), 'local' (this machine) or 'none' (a CI "
+                          "runner: its secrets and CI snippets are written to a 0600 folder, never printed)",
+            "json": "print the result as JSON on stdout (for a CI runner: where its secrets and snippets are)",
             "ssh_address": "address SSH connects to, if not --address", "ssh_user": "SSH user on the client "
             "(default root)", "ssh_port": "SSH port on the client (default 22)",
             "ssh_key": "private key for SSH to the client", "known_hosts": "known_hosts file holding the client's "
@@ -71,12 +73,17 @@ def provision(c: Context, host: str | None = None, check: bool = False, json_: b
 def add_client(c: Context, name: str, address: str | None = None, connection: str | None = None,
                ssh_address: str | None = None, ssh_user: str | None = None, ssh_port: str | None = None,
                ssh_key: str | None = None, known_hosts: str | None = None, builder: str | None = None,
-               default: bool = False, home: str | None = None, inventory: str = DEFAULT_INVENTORY) -> None:
-    """Issue a client certificate, open the firewall for it, and set up its buildx builder."""
+               default: bool = False, home: str | None = None, json_: bool = False,
+               inventory: str = DEFAULT_INVENTORY) -> None:
+    """Issue a client certificate, open the firewall for it, and set up its buildx builder (or, for a CI runner,
+    write its secrets and CI snippets)."""
     req = client_flows.ClientRequest(name, address, connection, ssh_address, ssh_user, _port(ssh_port), ssh_key,
                                      known_hosts, builder, default, home)
     rep = Reporter()
-    rep.recap([client_flows.add_client(Path(inventory), req, rep)])
+    result = client_flows.add_client(Path(inventory), req, rep)
+    rep.recap([result])
+    if json_:
+        emit_json([result])
 
 
 @task(help={"name": "client to remove", "inventory": INV_HELP})
@@ -120,17 +127,18 @@ def list_clients(c: Context, json_: bool = False, inventory: str = DEFAULT_INVEN
             "ca": "rotate the CA itself, with an overlap window; re-run to resume after an interruption",
             "wait": "before restarting buildkitd, wait this many seconds for running builds (default 600)",
             "force": "restart even if builds still run after --wait; with --ca, strand unreachable clients",
+            "ci_updated": "with --ca: the CI runners' secrets were updated after the pause, finish the rotation",
             "inventory": INV_HELP})
 @cli_errors
 def rotate_certs(c: Context, host: str | None = None, client: str | None = None, ca: bool = False, wait: int = 600,
-                 force: bool = False, inventory: str = DEFAULT_INVENTORY) -> None:
+                 force: bool = False, ci_updated: bool = False, inventory: str = DEFAULT_INVENTORY) -> None:
     """Reissue server and client certificates without stranding clients; the cache survives."""
     inv = inv_mod.load(inventory)
     inv.check_files(inv.select(None), list(inv.clients.values()))
     names = [n.strip() for n in client.split(",") if n.strip()] if client else None
     rep = Reporter()
     if ca:
-        res = rotation.rotate_ca(inv, rep, int(wait), force)
+        res = rotation.rotate_ca(inv, rep, int(wait), force, ci_updated=ci_updated)
     else:
         res = rotation.rotate_leaves(inv, host, [inv.client(n).name for n in names or []] or None, rep, int(wait),
                                      force, do_hosts=host is not None or client is None,

@@ -126,7 +126,7 @@ BAD = [
      "certificate\n  fix: make cert_renew_days smaller than cert_days, e.g. 30 with 825"),
     ("client connection",
      lambda d: d["all"]["children"]["clients"]["hosts"]["laptop"].update(connection="winrm"),
-     "inv.yml: all.children.clients.hosts.laptop.connection: 'winrm' is not allowed\n  fix: use one of: local, ssh"),
+     "inv.yml: all.children.clients.hosts.laptop.connection: 'winrm' is not allowed\n  fix: use one of: local, ssh, none"),
     ("hosts is a list",
      lambda d: d["all"]["children"]["buildhosts"].update(hosts=["build1"]),
      "inv.yml: all.children.buildhosts.hosts: must be a mapping of keys, got list ['build1']\n"
