@@ -38,7 +38,8 @@ def host_at(version: str, **gc: Any) -> I.BuildHost:
     inv = I.load(ROOT / "inventory.yml")
     h = inv.hosts["build1"]
     g = dataclasses.replace(h.buildkit.gc, **gc)
-    return dataclasses.replace(h, buildkit=dataclasses.replace(h.buildkit, version=version, gc=g,
+    # (no registries: their CA files exist only once the lab is up)
+    return dataclasses.replace(h, buildkit=dataclasses.replace(h.buildkit, version=version, gc=g, registries={},
                                                                debug_address="127.0.0.1:6060"))
 
 
