@@ -120,6 +120,9 @@ BUILDKIT_KEYS: dict[str, tuple[str, Any, str]] = {
     "step_network": ("enum:sandboxed,host", "sandboxed",
                      "network of build steps: `sandboxed` (their own namespace, fenced off from the host) or "
                      "`host` (the host's own network: builds reach its loopback services)"),
+    "history_max_age": ("duration", 7 * 86400, "how long buildkitd keeps build records (status and builds read "
+                                               "them); default 7d"),
+    "history_max_entries": ("int:1-100000", 5000, "the most build records buildkitd keeps"),
     "gc": ("gc", None, "garbage collection of the cache"),
     "registries": ("registries", {},
                    "per-registry settings: `ca` (file on this machine), `http`, `insecure`, `mirrors`"),

@@ -77,6 +77,8 @@ class BuildKit:
     gc: GC
     registries: dict[str, Registry]
     prune_schedule: PruneSchedule | None
+    history_max_age: int = 7 * 86400      # seconds
+    history_max_entries: int = 5000
 
 
 @dataclass

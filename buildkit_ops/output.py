@@ -128,6 +128,19 @@ def print_status(doc: dict[str, Any]) -> None:
                   f"firewall {'active' if fw['active'] else 'INACTIVE'} "
                   f"({'IPv4 and IPv6' if fw['ipv6'] else 'IPv4 ONLY'}), allows {', '.join(fw['allowed']) or 'nobody'}; "
                   f"home of {len(h['home_of'])} client(s): {', '.join(h['home_of']) or '-'}")
+        c = h["cache"]
+        if c.get("disk_free") is not None:
+            limit = human_size(c["gc_limit"]) if c.get("gc_limit") is not None else "none (GC off)"
+            err.print(f"  cache {human_size(c['total'])} of a GC limit of {limit}; disk {human_size(c['disk_free'])} "
+                      f"free of {human_size(c['disk_size'])}")
+        for window, w in (h.get("builds") or {}).items():
+            if not w["builds"]:
+                err.print(f"  builds {window}: none")
+                continue
+            busiest = ", ".join(f"{escape(n)} {k}" for n, k in list(w["clients"].items())[:3])
+            hits = f"{w['cache_hit_ratio'] * 100:.0f}%" if w["cache_hit_ratio"] is not None else "-"
+            err.print(f"  builds {window}: {w['builds']} ({w['failed']} failed, {w['running']} running), median "
+                      f"{w['median_seconds']} s, p95 {w['p95_seconds']} s, cached steps {hits}; by client: {busiest}")
     for cname, cl in doc["clients"].items():
         exp = cl["certificate"]["expires"][:10] if cl["certificate"] else "-"
         err.print(f"client {escape(cname)} ({cl['address']}): certificate expires {exp}, {escape(cl['status'])}")
@@ -142,3 +155,63 @@ def print_findings(findings: list[tuple[str, str, str]]) -> None:
     for host, verdict, line in findings:
         style = "green" if verdict == "ok" else "red"
         out.print(f"[{style}]{escape(host)}[/{style}]: {escape(line)}")
+
+
+def print_builds(doc: dict[str, Any]) -> None:
+    from rich.table import Table
+    t = Table()
+    for column in ("host", "started", "client", "image, target or ref", "seconds", "cached/steps", "result"):
+        t.add_column(column, no_wrap=True)
+    for host, h in doc.items():
+        if "error" in h:
+            err.print(f"[red]{escape(host)}: {escape(h['error'])}[/red]")
+            continue
+        for b in h["builds"]:
+            # image and target come from clients: escaped, never markup
+            what = b["image"] or b["target"] or b["ref"][:12]
+            t.add_row(escape(host), b["started"][:19].replace("T", " "), escape(b["client"] or "unknown"),
+                      escape(what), "-" if b["seconds"] is None else f"{b['seconds']:.2f}",
+                      f"{b['steps_cached']}/{b['steps_total']}", b["result"])
+    Console(highlight=False, soft_wrap=True, emoji=False).print(t)
+
+
+def prometheus(doc: dict[str, Any]) -> str:
+    """status as Prometheus text format, for node_exporter's textfile collector."""
+    def esc(v: str) -> str:
+        return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    lines: list[str] = []
+    metrics = [("buildkit_ops_up", "gauge", "1 when the host answered"),
+               ("buildkit_ops_cache_bytes", "gauge", "BuildKit cache size"),
+               ("buildkit_ops_gc_limit_bytes", "gauge", "the most the cache keeps before the GC frees it"),
+               ("buildkit_ops_disk_free_bytes", "gauge", "free space on the cache's filesystem"),
+               ("buildkit_ops_builds", "gauge", "builds started in the window"),
+               ("buildkit_ops_builds_failed", "gauge", "failed builds started in the window"),
+               ("buildkit_ops_build_seconds", "gauge", "build duration quantile in the window"),
+               ("buildkit_ops_cache_hit_ratio", "gauge", "cached steps / all steps in the window"),
+               ("buildkit_ops_client_builds", "gauge", "builds per client in the window")]
+    samples: dict[str, list[str]] = {m: [] for m, _, _ in metrics}
+    for host, h in doc["hosts"].items():
+        hl = f'host="{esc(host)}"'
+        samples["buildkit_ops_up"].append(f"{{{hl}}} {1 if h.get('reachable') else 0}")
+        if not h.get("reachable"):
+            continue
+        c = h["cache"]
+        samples["buildkit_ops_cache_bytes"].append(f"{{{hl}}} {c['total']}")
+        for key, metric in (("gc_limit", "buildkit_ops_gc_limit_bytes"), ("disk_free", "buildkit_ops_disk_free_bytes")):
+            if c.get(key) is not None:
+                samples[metric].append(f"{{{hl}}} {c[key]}")
+        for window, w in (h.get("builds") or {}).items():
+            wl = f'{hl},window="{window}"'
+            samples["buildkit_ops_builds"].append(f"{{{wl}}} {w['builds']}")
+            samples["buildkit_ops_builds_failed"].append(f"{{{wl}}} {w['failed']}")
+            for q, key in (("0.5", "median_seconds"), ("0.95", "p95_seconds")):
+                if w[key] is not None:
+                    samples["buildkit_ops_build_seconds"].append(f'{{{wl},quantile="{q}"}} {w[key]}')
+            if w["cache_hit_ratio"] is not None:
+                samples["buildkit_ops_cache_hit_ratio"].append(f"{{{wl}}} {w['cache_hit_ratio']}")
+            for client, n in w["clients"].items():
+                samples["buildkit_ops_client_builds"].append(f'{{{wl},client="{esc(client)}"}} {n}')
+    for name, kind, help_ in metrics:
+        lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"] + [name + s for s in samples[name]]
+    return "\n".join(lines) + "\n"

@@ -1,15 +1,17 @@
 """status: per host, what runs and how healthy it is, against the inventory: versions, buildkitd and the network
-its build steps run on, cache, certificates (expiry, names), the firewall (clients, IPv6, rules of others).
-It reads the same facts provision reads (the roles' facts.sh), plus the cache usage and the server certificate."""
+its build steps run on, cache (against the GC limit and the disk), certificates (expiry, names), the firewall
+(clients, IPv6, rules of others), and the builds of the last 24 hours and 7 days (insights.py). It reads the
+same facts provision reads (the roles' facts.sh), plus its own, in one command per host."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from typing import Any
 
 from cryptography import x509
 
+from . import capacity, insights, pki, placement
 from . import clients as client_mod
-from . import pki, placement
 from .cache_prune import CTL
 from .hosts import each_host, usage
 from .inventory import BuildHost, Inventory
@@ -50,6 +52,7 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> dict[str, Any]:
             warn.append(f"client {row['name']}: certificate expires in {info['days_left']} days: "
                         f"run `invoke rotate-certs --client {row['name']}`")
     wanted_clients = {c.address for c in inv.clients.values()}
+    now = dt.datetime.now(dt.timezone.utc)
 
     def work(h: BuildHost, sess: HostSession, res: HostResult) -> None:
         server_crt = quote(h.buildkit.data_dir + "/tls/server.crt")
@@ -57,13 +60,23 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> dict[str, Any]:
         ctx = Context(inv=inv, host=h, tls={}, image_id=None, clients={})
         facts, _, f = gather(sess, ROLES, ctx, [], extra=[
             f"echo @@du; {CTL} du --format '{{{{json .}}}}' 2>/dev/null",
-            f"echo @@servercert; base64 -w0 {server_crt} 2>/dev/null; echo"])
+            f"echo @@servercert; base64 -w0 {server_crt} 2>/dev/null; echo",
+            capacity.DISK_SNIPPET, insights.history_snippet(CTL), insights.connections_snippet()])
         engine, fw, bk = facts["engine"], facts["firewall"], facts["buildkitd"]
         container = [bk.container.status, bk.container.started] if bk.container else ["absent"]
-        info = {"reachable": True, "docker": engine.docker or None, "compose": engine.compose or None,
+        cache: dict[str, Any] = dict(usage(f.get("du")))
+        info: dict[str, Any] = {"reachable": True, "docker": engine.docker or None, "compose": engine.compose or None,
                 "buildkitd": {"state": container[0], "started": container[1] if len(container) > 1 else None,
                               "version": bk.version, "platforms": bk.platforms, "step_network": bk.step_network},
-                "cache": usage(f.get("du"))}
+                "cache": cache}
+        builds = insights.parse(f.get("history", ""))
+        insights.attribute(builds, insights.parse_connections(f.get("connections", "")),
+                           {c.name: c.address for c in inv.clients.values()})
+        info["builds"] = insights.summary(builds, now)
+        disk, warning = capacity.assess(h.buildkit.gc, cache["total"], f.get("disk"))
+        cache.update(disk)
+        if warning:
+            warn.append(f"{h.name}: {warning}")
         if container[0] != "running":
             warn.append(f"{h.name}: buildkitd is {container[0]}: run `invoke provision --host {h.name}`")
         if f.get("servercert"):

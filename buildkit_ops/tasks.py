@@ -6,21 +6,32 @@ these; in a checkout, `invoke` runs them with the lab's tasks beside them (tasks
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
+import sys
 from pathlib import Path
 
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 
+from . import build_history, client_flows, clients, rotation
 from . import cache_prune as prune_flow
-from . import client_flows, clients, rotation
 from . import doctor as doctor_flow
 from . import inventory as inv_mod
 from . import status as status_flow
 from .cli import cli_errors, fail, task
 from .inventory import DEFAULT_INVENTORY
-from .output import Reporter, emit_json, print_clients, print_findings, print_revocation_note, print_status
+from .output import (
+    Reporter,
+    emit_json,
+    print_builds,
+    print_clients,
+    print_findings,
+    print_revocation_note,
+    print_status,
+)
+from .output import prometheus as output_prometheus
 from .provision import provision as run_provision
 
 INV_HELP = f"inventory file (default: {DEFAULT_INVENTORY})"
@@ -170,20 +181,48 @@ def cache_prune(c: Context, host: str | None = None, keep_storage: str | None = 
         raise Exit(code=1)
 
 
-@task(help={"host": HOST_HELP, "json": "print the report as JSON on stdout", "inventory": INV_HELP})
+@task(help={"host": HOST_HELP, "json": "print the report as JSON on stdout",
+            "prometheus": "print the figures in Prometheus text format (for node_exporter's textfile collector)",
+            "inventory": INV_HELP})
 @cli_errors
-def status(c: Context, host: str | None = None, json_: bool = False, inventory: str = DEFAULT_INVENTORY) -> None:
-    """Per host: versions, buildkitd and its step network, cache, certificate expiry and names, firewall vs
-    inventory (IPv6 filtering, rules of others that open the port). Exits 1 when a host is unreachable or
-    its firewall lets more than the clients in."""
+def status(c: Context, host: str | None = None, json_: bool = False, prometheus: bool = False,
+           inventory: str = DEFAULT_INVENTORY) -> None:
+    """Per host: versions, buildkitd and its step network, cache against the GC limit and the disk, certificate
+    expiry and names, firewall vs inventory (IPv6 filtering, rules of others that open the port), and the builds
+    of the last 24 hours and 7 days (count, failures, durations, cached steps, by client). Exits 1 when a host is
+    unreachable or its firewall lets more than the clients in."""
     inv = inv_mod.load(inventory)
     inv.check_files(inv.select(host))
     doc = status_flow.status(inv, inv.select(host))
     if json_:
         print(json.dumps(doc, indent=2))
+    elif prometheus:
+        sys.stdout.write(output_prometheus(doc))
     else:
         print_status(doc)
     if doc["failures"] or any(not h.get("reachable") for h in doc["hosts"].values()):
+        raise Exit(code=1)
+
+
+@task(help={"host": HOST_HELP, "since": "how far back, e.g. 24h, 30m or 7d (default 24h)",
+            "json": "print the builds as JSON on stdout", "inventory": INV_HELP})
+@cli_errors
+def builds(c: Context, host: str | None = None, since: str = "24h", json_: bool = False,
+           inventory: str = DEFAULT_INVENTORY) -> None:
+    """Recent builds per host, newest first: when, client, target, duration, steps cached/total, result."""
+    try:
+        span = dt.timedelta(seconds=inv_mod.parse_duration(since))
+    except ValueError:
+        fail(f"--since: {since!r} is not a duration\n  fix: write 24h, 30m or 7d", 2)
+    inv = inv_mod.load(inventory)
+    hosts = inv.select(host)
+    inv.check_files(hosts)
+    doc = build_history.recent(inv, hosts, span)
+    if json_:
+        print(json.dumps(doc, indent=2))
+    else:
+        print_builds(doc)
+    if any("error" in h for h in doc.values()):
         raise Exit(code=1)
 
 
@@ -200,4 +239,4 @@ def doctor(c: Context, client: str, inventory: str = DEFAULT_INVENTORY) -> None:
 
 
 ns = Collection(provision, add_client, remove_client, list_clients, update_clients, rotate_certs, cache_prune, status,
-                doctor)
+                builds, doctor)

@@ -28,7 +28,7 @@ from ..shell import quote
 
 # The roles, in the order their changes are applied (the firewall lets SSH in before it is enabled; buildkitd
 # needs the engine, and detects the emulators when it starts).
-ORDER = ["engine", "firewall", "emulation", "buildkitd", "prune"]
+ORDER = ["engine", "firewall", "emulation", "buildkitd", "prune", "connections"]
 
 
 @dataclass

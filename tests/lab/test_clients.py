@@ -60,8 +60,13 @@ def test_add_client_sets_up_a_remote_builder_with_a_node_per_host(servers):
     out = servers.run("laptop", "docker buildx inspect buildkit-ops; ls -l /root/.docker/buildkit-ops/buildkit-ops",
                       capture=True).stdout
     assert "Driver:        remote" in out or re.search(r"Driver:\s+remote", out)
-    assert f"tcp://{B1}:1234" in out and "tcp://10.77.0.12:1234" in out
+    # laptop has `failover: proxy`: its nodes are its proxy's listeners, which forward to build1 and build2
+    assert "tcp://127.0.0.1:12340" in out and "tcp://127.0.0.1:12341" in out
     assert re.search(r"-rw------- .* key\.pem", out)
+    # (the proxy image has no shell: `docker cp ... -` gives a tar stream, which holds the file as it is)
+    cfg = servers.run("laptop", "docker cp buildkit-ops-proxy-buildkit-ops:/usr/local/etc/haproxy/haproxy.cfg -",
+                      capture=True).stdout
+    assert f"server build1 {B1}:1234" in cfg and "server build2 10.77.0.12:1234" in cfg
 
 
 def test_add_client_twice_changes_nothing(servers):

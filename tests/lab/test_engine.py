@@ -44,12 +44,21 @@ def apt_repo(lab, tmp_path_factory):
     shutil.rmtree(repo, ignore_errors=True)
 
 
-def test_a_host_without_docker_gets_it_from_packages(lab, apt_repo):
+@pytest.fixture
+def bare_build2(lab):
     lab.reset("build2")
+    yield lab
+    lab.reset("build2")   # (its apt sources name this module's repository, gone after it)
+
+
+def test_a_host_without_docker_gets_it_from_packages(bare_build2, apt_repo):
+    lab = bare_build2
+    # Docker's packages from the repository above; the rest the shipped inventory asks for (qemu-user-static
+    # for build2's emulation, conntrack) from the distribution, as before
     r = lab.run("build2", "systemctl stop docker.socket docker containerd; "
                           "DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq docker.io docker-compose containerd "
                           "runc tini >/dev/null && "
-                          f"echo 'deb [trusted=yes] {apt_repo} bookworm main' > /etc/apt/sources.list && "
+                          f"sed -i '1i deb [trusted=yes] {apt_repo} bookworm main' /etc/apt/sources.list && "
                           "printf 'Types: deb\\nURIs: %s\\nSuites: trixie\\nComponents: main\\nTrusted: yes\\n' "
                           f"{apt_repo} > /etc/apt/sources.list.d/trixie-compose.sources && "
                           "! command -v dockerd && echo removed", capture=True)

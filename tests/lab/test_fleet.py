@@ -177,3 +177,28 @@ def test_a_build_for_two_platforms_runs_each_on_a_host_that_serves_it_and_pushes
         elf = tar.extractfile("busybox-copy").read(20)
     assert arch == "aarch64"
     assert elf[:4] == b"\x7fELF" and int.from_bytes(elf[18:20], "little") == 0xB7  # e_machine EM_AARCH64
+
+
+def test_status_counts_each_hosts_builds_and_gives_them_to_the_clients_that_ran_them(fleet):
+    lab, reg = fleet
+    before = json.loads(invoke("status", "--json").stdout)["hosts"]
+    runs = {"laptop": 3, "laptop2": 2}   # laptop's home is build1, laptop2's build2
+    for name, n in runs.items():
+        for _ in range(n):
+            r, _ = build(lab, name, PROJECT.format(reg=reg["address"], nonce=secrets.token_hex(8)))
+            assert r.returncode == 0, r.stderr[-2000:]
+    r = invoke("status", "--json")
+    after = json.loads(r.stdout)["hosts"]
+    for host, client in (("build1", "laptop"), ("build2", "laptop2")):
+        b, a = before[host]["builds"]["24h"], after[host]["builds"]["24h"]
+        assert a["builds"] - b["builds"] == runs[client], (host, b, a)
+        assert a["clients"].get(client, 0) - b["clients"].get(client, 0) == runs[client], (host, b, a)
+        assert a["failed"] == b["failed"] and a["median_seconds"] > 0 and 0 <= a["cache_hit_ratio"] <= 1
+        assert after[host]["cache"]["gc_limit"] == 10 * 10**9 and after[host]["cache"]["disk_free"] > 0
+    r = invoke("builds", "--host", "build2", "--since", "1h", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)["build2"]["builds"]
+    assert [row["client"] for row in rows[:runs["laptop2"]]] == ["laptop2"] * runs["laptop2"]
+    assert rows[0]["result"] == "ok" and rows[0]["steps_total"] >= 2
+    text = invoke("status", "--prometheus").stdout
+    assert 'buildkit_ops_client_builds{host="build1",window="24h",client="laptop"}' in text

@@ -51,7 +51,7 @@ def test_toml_keeps_its_structure_whatever_the_values(host, tmp_path, evil):
     bk.gc.policies = [I.GCPolicy(filters=[evil, "type==source.local"], keep_duration=60)]
     bk.registries = {evil: I.Registry(mirrors=[evil], http=True, ca=str(ca))}
     doc = tomllib.loads(rendered(host, "buildkitd.toml"))
-    assert set(doc) == {"debug", "grpc", "worker", "registry"}
+    assert set(doc) == {"debug", "grpc", "worker", "registry", "history"}
     assert set(doc["grpc"]) == {"address", "debugAddress", "tls"}
     assert doc["grpc"]["address"] == ["tcp://0.0.0.0:1234", "unix:///run/buildkit/buildkitd.sock"]
     assert doc["grpc"]["debugAddress"] == evil

@@ -126,12 +126,12 @@ def test_adding_a_role_is_a_folder_and_one_line(tmp_path, monkeypatch):
     (pkg / "roles" / "greeter" / "__init__.py").write_text(
         "from .. import Role\n\nclass Greeter(Role):\n    name = 'greeter'\n\nROLE = Greeter()\n")
     order = pkg / "roles" / "__init__.py"
-    order.write_text(order.read_text().replace('"buildkitd", "prune"]', '"buildkitd", "prune", "greeter"]'))
+    order.write_text(order.read_text().replace('"connections"]', '"connections", "greeter"]'))
     r = subprocess.run([sys.executable, "-c", "from buildkit_ops import roles; r = roles.load(); "
                         "print([x.name for x in r]); print(r[-1].facts_script.strip())"],
                        cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.splitlines() == ["['engine', 'firewall', 'emulation', 'buildkitd', 'prune', 'greeter']", "echo @@greeting; echo hi"]
+    assert r.stdout.splitlines() == ["['engine', 'firewall', 'emulation', 'buildkitd', 'prune', 'connections', 'greeter']", "echo @@greeting; echo hi"]
 
 
 def test_a_cached_fact_runs_once_per_key_and_a_failed_one_is_not_kept(tmp_path):

@@ -131,6 +131,7 @@ def render(host: BuildHost, tls: dict[str, bytes], image_id: str | None) -> list
                            debug_address=bk.debug_address, max_parallelism=bk.max_parallelism,
                            worker_gc=versions.worker_gc(bk.gc, bk.version),
                            gc_policies=[versions.policy(p, bk.version, i) for i, p in enumerate(bk.gc.policies)],
+                           history_max_age=bk.history_max_age, history_max_entries=bk.history_max_entries,
                            registries=registries, step_network=bk.step_network, bridge_name=BRIDGE_NAME,
                            bridge_subnet=BRIDGE_SUBNET)
     entrypoint = render_template(TEMPLATES / "entrypoint.sh.j2", "shell", privileges=bk.privileges,

@@ -1,0 +1,81 @@
+"""connections: a log of which client address each connection to the BuildKit port came from, and when.
+
+BuildKit's build history records what was built, not by whom: the client's certificate is checked and
+forgotten. The kernel's connection tracking sees every connection with its source and lifetime; a small
+service (record.sh: `conntrack -E` into awk) keeps one line per connection (source, start, stop), and
+insights.py gives each build to the client whose connection spans it. Rotated weekly by logrotate."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...inventory import BuildHost
+from ...render import File, FileState
+from ...render import render as render_template
+from .. import Context, Role, Step, file_steps
+
+HERE = Path(__file__).parent
+UNIT = "buildkit-ops-connections"
+TOOLS = ("conntrack", "logrotate")      # (Debian's and Ubuntu's package names too)
+LOG = "/var/lib/buildkit-ops/connections.log"
+SERVICE = f"/etc/systemd/system/{UNIT}.service"
+LOGROTATE = "/etc/logrotate.d/buildkit-ops-connections"
+
+
+@dataclass
+class ConnectionsFacts:
+    tools: list[str] = field(default_factory=list)
+    service: list[str] = field(default_factory=list)    # is-enabled, is-active
+
+    @property
+    def running(self) -> bool:
+        return self.service[:2] == ["enabled", "active"]
+
+
+def parse(sections: dict[str, str]) -> ConnectionsFacts:
+    return ConnectionsFacts((sections.get("conn_tools") or "").split(), (sections.get("conn_service") or "").split())
+
+
+def render(host: BuildHost) -> list[File]:
+    script = (HERE / "record.sh").read_text()
+    unit = render_template(HERE / "templates" / f"{UNIT}.service.j2", "systemd", port=host.buildkit.port,
+                           command=["/bin/sh", "-c", script])
+    return [File(SERVICE, unit.encode()),
+            File(LOGROTATE, (HERE / "templates" / f"{UNIT}.logrotate").read_bytes())]
+
+
+def plan(facts: ConnectionsFacts, files: list[File], states: dict[str, FileState]) -> list[Step]:
+    steps = []
+    missing = [t for t in TOOLS if t not in facts.tools]
+    if missing:
+        steps.append(Step("connections", "conntrack and logrotate", True, f"install {' '.join(missing)}",
+                          script="export DEBIAN_FRONTEND=noninteractive\napt-get update -qq\n"
+                                 f"apt-get install -y -qq --no-install-recommends {' '.join(missing)}\n"))
+    else:
+        steps.append(Step("connections", "conntrack and logrotate", False, "installed"))
+    file_change = file_steps("connections", files, states, [], name=lambda f: f.path.rsplit("/", 1)[1])
+    steps += file_change
+    if facts.running and not any(s.changed for s in file_change):
+        steps.append(Step("connections", "connection log service", False, "running"))
+    else:
+        steps.append(Step("connections", "connection log service", True, "enable and (re)start",
+                          script=f"systemctl daemon-reload\nsystemctl enable -q {UNIT}.service\n"
+                                 f"systemctl restart {UNIT}.service\n"))
+    return steps
+
+
+class ConnectionsRole(Role):
+    name = "connections"
+
+    def parse(self, sections: dict[str, str]) -> ConnectionsFacts:
+        return parse(sections)
+
+    def files(self, ctx: Context) -> list[File]:
+        return render(ctx.host)
+
+    def plan(self, ctx: Context, facts: Any, files: dict[str, FileState]) -> list[Step]:
+        return plan(facts, self.managed(ctx), files)
+
+
+ROLE = ConnectionsRole()
