@@ -3,9 +3,10 @@
 # STOP is when the connection began to close (its conntrack state leaves ESTABLISHED at the first FIN or
 # RST), not when the kernel forgets it (two minutes of TIME_WAIT later). A connection shorter than 20 ms
 # cannot have carried a build (the shortest take longer) and is left out: a health check of a client's
-# failover proxy every 2 seconds, a port probe.
+# failover proxy every 2 seconds, a port probe. (stdbuf: conntrack writes each event at once, not when a
+# pipe buffer fills.)
 mkdir -p /var/lib/buildkit-ops
-conntrack -E -e NEW,UPDATE,DESTROY -p tcp --orig-port-dst "$BKOPS_PORT" -o timestamp,id 2>/dev/null | awk -v min=0.02 '
+stdbuf -oL conntrack -E -e NEW,UPDATE,DESTROY -p tcp --orig-port-dst "$BKOPS_PORT" -o timestamp,id 2>/dev/null | awk -v min=0.02 '
 {
   t = substr($1, 2, length($1) - 2); id = ""; src = ""; closing = 0
   for (i = 2; i <= NF; i++) {
