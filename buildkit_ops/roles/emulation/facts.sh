@@ -13,6 +13,8 @@ for e in $BKOPS_EMULATORS; do
 done
 echo @@qemu
 for e in $BKOPS_EMULATORS; do
-  [ -x "/usr/bin/qemu-$e-static" ] && [ -f "/usr/lib/binfmt.d/qemu-$e.conf" ] && echo "$e"
+  # (the registration comes from systemd's binfmt.d file, or binfmt-support's where a release ships only that)
+  [ -x "/usr/bin/qemu-$e-static" ] && { [ -f "/usr/lib/binfmt.d/qemu-$e.conf" ] || [ -f "/usr/share/binfmts/qemu-$e" ]; } \
+    && echo "$e"
 done
 true

@@ -126,7 +126,8 @@ def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str]
     `add-client NAME --address NEW`)."""
     if not facts.present:
         return [Step("firewall", "ufw installed", True, "install ufw",
-                     script="DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ufw\n")] + \
+                     script="export DEBIAN_FRONTEND=noninteractive\napt-get update -qq\n"
+                            "apt-get install -y -qq ufw\n")] + \
             plan(FirewallFacts(present=True), ssh_port, port, clients)
     rules, active = facts.rules, facts.active
     steps: list[Step] = []
