@@ -142,8 +142,11 @@ SLACK = dt.timedelta(milliseconds=50)   # conntrack and buildkitd read the same 
 
 
 def attribute(builds: list[Build], connections: list[Connection], clients: dict[str, str]) -> None:
-    """Give each finished build to the client whose connection spans it (the latest one to start, if several
-    do); `clients` maps client names to their inventory addresses (an IP or a network)."""
+    """Give each finished build to the client whose connections span it. buildx holds several connections
+    open for a build (four on the lab), so the source with the most spanning connections wins (then the one
+    whose connection started last): a stray short connection of another client that happens to span a short
+    build, such as a failover proxy's health check slowed down on a busy host, does not take it.
+    `clients` maps client names to their inventory addresses (an IP or a network)."""
     networks = [(name, ipaddress.ip_network(addr, strict=False)) for name, addr in clients.items()]
 
     def owner(source: str) -> str | None:
@@ -155,4 +158,8 @@ def attribute(builds: list[Build], connections: list[Connection], clients: dict[
             continue
         spans = [c for c in connections if c.start - SLACK <= b.created and c.stop + SLACK >= b.completed]
         if spans:
-            b.client = owner(max(spans, key=lambda c: c.start).source)
+            count: dict[str, int] = {}
+            for c in spans:
+                count[c.source] = count.get(c.source, 0) + 1
+            best = max(spans, key=lambda c: (count[c.source], c.start))
+            b.client = owner(best.source)

@@ -408,6 +408,11 @@ class Lab:
         return subprocess.run(args, text=True, input=input, capture_output=capture,
                               stdin=None if input is not None or sys.stdin.isatty() else subprocess.DEVNULL)
 
+    def remove(self, name: str) -> None:
+        """Delete one machine and its disks (a droplet destroyed), e.g. a build host a test added."""
+        self._remove(name)
+        self._write_known_hosts()
+
     def _remove(self, name: str) -> None:
         c = self.container(name)
         sh(["docker", "rm", "-f", "-v", c], check=False, capture=True)

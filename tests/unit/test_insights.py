@@ -97,3 +97,13 @@ def test_prometheus_text_has_help_type_and_escaped_labels():
     assert 'buildkit_ops_client_builds{host="build1",window="24h",client="ev\\"il\\nx"} 2' in text
     assert 'buildkit_ops_up{host="build2"} 0' in text
     assert all(line.startswith(("#", "buildkit_ops_")) for line in text.splitlines())
+
+
+def test_a_stray_connection_of_another_client_does_not_take_a_build():
+    b = insights.parse(record("z", 100, 0.2, 1, 2))
+    t = T0.timestamp() + 100
+    conns = insights.parse_connections("\n".join(
+        [f"10.77.0.22 {t - 0.3 + i * 0.01} {t + 0.4} " for i in range(4)]   # laptop2's four buildx connections
+        + [f"10.77.0.21 {t - 0.05} {t + 0.25}"]))                          # laptop's slow health check
+    insights.attribute(b, conns, CLIENTS)
+    assert b[0].client == "laptop2"
