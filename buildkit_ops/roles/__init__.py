@@ -148,6 +148,17 @@ def file_steps(role: str, files: list[File], states: dict[str, FileState], notif
     return steps
 
 
+def unit_steps(role: str, files: list[File], states: dict[str, FileState], unit: str, running: bool,
+               title: str, ok_detail: str) -> list[Step]:
+    """A systemd unit's files, then the unit enabled and running: (re)started when a file changed or it is not
+    running (daemon-reload first)."""
+    steps = file_steps(role, files, states, [], name=lambda f: f.path.rsplit("/", 1)[1])
+    if running and not any(s.changed for s in steps):
+        return steps + [Step(role, title, False, ok_detail)]
+    return steps + [Step(role, title, True, "enable and (re)start",
+                         script=f"systemctl daemon-reload\nsystemctl enable -q {unit}\nsystemctl restart {unit}\n")]
+
+
 def load(order: list[str] | None = None) -> list[Role]:
     return [importlib.import_module(f"{__name__}.{name}").ROLE for name in (order or ORDER)]
 

@@ -13,7 +13,7 @@ from typing import Any
 from ...inventory import BuildHost
 from ...render import File, FileState
 from ...render import render as render_template
-from .. import Context, Role, Step, file_steps
+from .. import Context, Role, Step, unit_steps
 
 HERE = Path(__file__).parent
 UNIT = "buildkit-ops-connections"
@@ -54,15 +54,8 @@ def plan(facts: ConnectionsFacts, files: list[File], states: dict[str, FileState
                                  f"apt-get install -y -qq --no-install-recommends {' '.join(missing)}\n"))
     else:
         steps.append(Step("connections", "conntrack and logrotate", False, "installed"))
-    file_change = file_steps("connections", files, states, [], name=lambda f: f.path.rsplit("/", 1)[1])
-    steps += file_change
-    if facts.running and not any(s.changed for s in file_change):
-        steps.append(Step("connections", "connection log service", False, "running"))
-    else:
-        steps.append(Step("connections", "connection log service", True, "enable and (re)start",
-                          script=f"systemctl daemon-reload\nsystemctl enable -q {UNIT}.service\n"
-                                 f"systemctl restart {UNIT}.service\n"))
-    return steps
+    return steps + unit_steps("connections", files, states, f"{UNIT}.service", facts.running,
+                              "connection log service", "running")
 
 
 class ConnectionsRole(Role):

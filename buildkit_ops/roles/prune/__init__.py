@@ -10,7 +10,7 @@ from typing import Any
 from ...inventory import BuildHost, PruneSchedule
 from ...render import File, FileState
 from ...render import render as render_template
-from .. import Context, Role, Step, file_steps
+from .. import Context, Role, Step, unit_steps
 from ..buildkitd import CONTAINER, SOCK
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -65,14 +65,7 @@ def plan(host: BuildHost, facts: PruneFacts, states: dict[str, FileState]) -> li
         return [Step("prune", "scheduled prune", True, "removed (no buildkit.prune_schedule)",
                      script=f"systemctl disable --now {UNIT}.timer 2>/dev/null || true\n"
                             f"rm -f {' '.join(PATHS)}\nsystemctl daemon-reload\n")]
-    steps = file_steps("prune", files, states, [], name=lambda f: f.path.rsplit("/", 1)[1])
-    if facts.timer_running and not any(s.changed for s in steps):
-        steps.append(Step("prune", "timer enabled", False, "active"))
-    else:
-        steps.append(Step("prune", "timer enabled", True, "enable and start",
-                          script=f"systemctl daemon-reload\nsystemctl enable --now {UNIT}.timer\n"
-                                 f"systemctl restart {UNIT}.timer\n"))
-    return steps
+    return unit_steps("prune", files, states, f"{UNIT}.timer", facts.timer_running, "timer enabled", "active")
 
 
 class PruneRole(Role):
