@@ -32,10 +32,20 @@ def gather(sess: Session, roles: list[Role], ctx: Context, paths: list[str],
            extra: Sequence[str] = ()) -> tuple[dict[str, Any], dict[str, FileState], dict[str, str]]:
     """(role name -> parsed facts, path -> file state, raw sections) in one remote command. `extra` snippets
     (a status report's own) ride along in the same command."""
-    rc, out, err = sess.run(parallel([files_fact(paths), *(facts_snippet(r, ctx) for r in roles), *extra]))
-    if rc != 0:
-        raise RemoteError(f"reading the host's state failed ({rc}): {err.strip()[-500:]}")
-    got = sections(out)
+    script = parallel([files_fact(paths), *(facts_snippet(r, ctx) for r in roles), *extra])
+    expected = {r.sentinel for r in roles if r.sentinel}
+    for attempt in (1, 2):
+        rc, out, err = sess.run(script)
+        if rc != 0:
+            raise RemoteError(f"reading the host's state failed ({rc}): {err.strip()[-500:]}")
+        got = sections(out)
+        missing = sorted(expected - set(got))
+        if not missing:
+            break
+        # a snippet that printed nothing at all did not run (a host too loaded to fork): read once more
+        # rather than plan from facts that say "nothing is installed"
+        if attempt == 2:
+            raise RemoteError(f"reading the host's state failed: no answer for {', '.join(missing)}; re-run")
     return {r.name: r.parse(got) for r in roles}, parse_file_states(got.get("files", "")), got
 
 

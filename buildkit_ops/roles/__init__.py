@@ -16,6 +16,7 @@ ordered list below, and names no role. Adding a role is a folder and one line in
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,9 +95,20 @@ class Role:
     verify_title = "verified"
 
     @property
-    def facts_script(self) -> str:
+    def facts_file(self) -> str:
         path = Path(importlib.import_module(type(self).__module__).__file__ or "").parent / "facts.sh"
         return path.read_text() if path.exists() else ""
+
+    @property
+    def facts_script(self) -> str:
+        return self.facts_file
+
+    @property
+    def sentinel(self) -> str | None:
+        """The first section the role's facts.sh prints, always: missing from the output, the snippet did not
+        run at all."""
+        m = re.search(r"^echo @@(\w+)", self.facts_file, re.M)
+        return m.group(1) if m else None
 
     def fact_env(self, ctx: Context) -> dict[str, str]:
         return {}

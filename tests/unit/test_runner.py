@@ -39,7 +39,7 @@ class Greeter(Role):
         self.handlers = {"reload greeter": Reload(root)}
 
     @property
-    def facts_script(self) -> str:
+    def facts_file(self) -> str:
         return (self.root / "facts.sh").read_text()
 
     def fact_env(self, ctx: Context) -> dict[str, str]:
@@ -147,3 +147,35 @@ bkops_cached "key C" fail; bkops_cached "key C" fail
     assert r.stdout.split("\n") == ["out a", "out a", "out b", "partial", "partial", ""]
     assert (tmp_path / "runs").read_text().count("run") == 4   # a once, b once, the failing one each time
     assert len(list((tmp_path / "cache").iterdir())) == 2
+
+
+def test_facts_that_did_not_run_at_all_are_read_again_never_planned_from(tmp_path):
+    """A host too loaded to fork printed nothing for a role: the runner reads once more, and if the section
+    is still missing it stops (no plan from facts that would say 'nothing is installed')."""
+    from buildkit_ops.remote import RemoteError
+    from buildkit_ops.runner import gather
+
+    class Flaky(LocalSession):
+        def __init__(self, failures: int):
+            super().__init__()
+            self.failures = failures
+
+        def run(self, script, upload=None, timeout=600):
+            rc, out, err = super().run(script, upload, timeout)
+            if self.failures:
+                self.failures -= 1
+                out = out.replace("@@greeter_marker", "")   # as if the snippet had not run
+            return rc, out, err
+
+    role = Greeter(tmp_path)
+    ctx = Context(inv=None, host=None, tls={}, image_id=None, clients={})  # type: ignore[arg-type]
+    assert role.sentinel == "greeter_marker"
+    sess = Flaky(1)
+    facts, _, _ = gather(sess, [role], ctx, [])
+    assert sess.commands == 2 and "greeter" in facts
+    sess = Flaky(2)
+    try:
+        gather(sess, [role], ctx, [])
+        raise AssertionError("planned from facts that never came")
+    except RemoteError as e:
+        assert "no answer for greeter_marker" in str(e) and sess.commands == 2
