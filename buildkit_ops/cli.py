@@ -17,6 +17,7 @@ from invoke.tasks import task as invoke_task
 from . import clients, inventory_edit, pki
 from .client_flows import FlowError
 from .inventory import InventoryError
+from .kubernetes import K8sError
 from .remote import RemoteError
 from .rotation import RotationError
 
@@ -81,7 +82,8 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except FlowError as e:
             print(f"error: {e}", file=sys.stderr)
             raise Exit(code=e.code) from None
-        except (RemoteError, clients.ClientError, inventory_edit.EditError, pki.PKIError, RotationError) as e:
+        except (RemoteError, clients.ClientError, inventory_edit.EditError, pki.PKIError, RotationError,
+                K8sError) as e:
             print(f"error: {e}", file=sys.stderr)
             raise Exit(code=1) from None
     return wrapper

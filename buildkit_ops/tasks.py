@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from . import build_history, client_flows, clients, rotation
+from . import build_history, client_flows, clients, kubernetes, rotation
 from . import cache_prune as prune_flow
 from . import doctor as doctor_flow
 from . import inventory as inv_mod
@@ -32,6 +33,7 @@ from .output import (
     print_status,
 )
 from .output import prometheus as output_prometheus
+from .pki import atomic_write as pki_write
 from .provision import provision as run_provision
 
 INV_HELP = f"inventory file (default: {DEFAULT_INVENTORY})"
@@ -226,6 +228,35 @@ def builds(c: Context, host: str | None = None, since: str = "24h", json_: bool 
         raise Exit(code=1)
 
 
+@task(help={"platform": "the platform of the node pool (default linux/amd64)", "replicas": "pods (default 2)",
+            "namespace": "Kubernetes namespace (default buildkit)", "storage": "cache volume per pod (default 100Gi)",
+            "like": "the build host whose buildkit settings the pods take (default: the first)",
+            "out": "file to write (default buildkitd-ARCH.k8s.yaml; mode 0600: it holds the server key)",
+            "inventory": INV_HELP})
+@cli_errors
+def k8s_manifests(c: Context, platform: str = "linux/amd64", replicas: int = 2, namespace: str = "buildkit",
+                  storage: str = "100Gi", like: str | None = None, out: str | None = None,
+                  inventory: str = DEFAULT_INVENTORY) -> None:
+    """Write the Kubernetes manifests of a BuildKit StatefulSet with our TLS (never applied here: no cluster)."""
+    try:
+        platform = inv_mod.types.platform(platform)
+    except inv_mod.types.BadValue as e:
+        fail(f"--platform: {e.problem}\n  fix: {e.fix}", 2)
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", namespace):
+        fail(f"--namespace: {namespace!r} is not a Kubernetes namespace\n  fix: lower-case letters, digits, '-'", 2)
+    if not re.fullmatch(r"[1-9][0-9]{0,5}(Mi|Gi|Ti)", storage):
+        fail(f"--storage: {storage!r} is not a size Kubernetes takes here\n  fix: write e.g. 100Gi or 500Mi", 2)
+    if not 1 <= int(replicas) <= 100:
+        fail(f"--replicas: {replicas} is out of range\n  fix: 1 to 100", 2)
+    inv = inv_mod.load(inventory)
+    host = inv.select(like)[0]
+    docs = kubernetes.manifests(inv, host, namespace, platform, int(replicas), storage)
+    path = Path(out or f"buildkitd-{platform.split('/')[1]}.k8s.yaml")
+    pki_write(path, kubernetes.dump(docs).encode(), 0o600)
+    print(f"{path}: {', '.join(d['kind'] for d in docs)} (mode 0600: the Secret holds the server key); "
+          f"apply with `kubectl apply -f {path}`", file=sys.stderr)
+
+
 @task(help={"client": "the client to diagnose", "inventory": INV_HELP})
 @cli_errors
 def doctor(c: Context, client: str, inventory: str = DEFAULT_INVENTORY) -> None:
@@ -239,4 +270,4 @@ def doctor(c: Context, client: str, inventory: str = DEFAULT_INVENTORY) -> None:
 
 
 ns = Collection(provision, add_client, remove_client, list_clients, update_clients, rotate_certs, cache_prune, status,
-                builds, doctor)
+                builds, doctor, k8s_manifests)
