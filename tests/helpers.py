@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # comes up; tasks get it as -i unless a test names another. The tracked inventory.yml is never written.
 INV = ROOT / ".test-session-inventory.yml"  # (not .test-inv-*.yml: those are variants, deleted after each module)
 INVENTORY_TASKS = {"provision", "add-client", "remove-client", "list-clients", "update-clients", "rotate-certs", "cache-prune",
-                   "status", "doctor", "builds"}
+                   "status", "doctor", "builds", "k8s-manifests"}
 
 
 def invoke(*args: str, check: bool = False) -> subprocess.CompletedProcess:

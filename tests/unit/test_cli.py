@@ -6,7 +6,7 @@ import pytest
 from helpers import invoke
 
 INVENTORY_TASKS = ["provision", "add-client", "remove-client", "list-clients", "update-clients", "rotate-certs", "cache-prune",
-                   "status", "doctor"]
+                   "status", "doctor", "builds", "k8s-manifests"]
 ALL_TASKS = INVENTORY_TASKS + ["demo", "lab.up", "lab.down", "lab.status", "lab.run"]
 
 
