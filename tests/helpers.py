@@ -84,3 +84,14 @@ def restore_inventory(saved: str, temporary_clients=("laptop2", "operator")) -> 
     INV.write_text(saved)
     for f in ROOT.glob(".test-inv-*.yml"):
         f.unlink()
+
+
+def wait_until_proxy_sends_home(lab, client: str = "laptop", host: str = "build1") -> None:
+    """laptop has `failover: proxy`: while its home host restarts (provision, rotate-certs), its proxy marks it
+    down and sends builds to the next host, and back after two passed health checks (2 s apart). A test that
+    expects its home's cache waits for that."""
+    def home_up() -> bool:
+        last = lab.run(client, f"docker logs buildkit-ops-proxy-buildkit-ops 2>&1 | grep 'Server {host}/{host} is' "
+                               f"| tail -1", capture=True).stdout
+        return not last.strip() or " is UP" in last
+    wait_for(home_up, timeout=30, what=f"{client}'s failover proxy sending builds to {host} again")

@@ -24,12 +24,22 @@ from helpers import (
     put_client_files,
     restore_inventory,
     wait_for,
+    wait_until_proxy_sends_home,
 )
-from test_clients import build, login, step_states, write_project
+from test_clients import build as build_now
+from test_clients import login, step_states, write_project
 
 from buildkit_ops import pki
 
 pytestmark = pytest.mark.lab
+
+
+def build(lab, machine, tag, **kw):
+    """A build from `machine` once laptop's failover proxy sends builds to build1 again (these tests restart it
+    and expect its cache)."""
+    wait_until_proxy_sends_home(lab)
+    return build_now(lab, machine, tag, **kw)
+
 
 B1 = "10.77.0.11"
 LONG = """FROM {reg}/lab/busybox:latest
@@ -57,6 +67,7 @@ def served(lab, reg):
 
 
 def start_long_build(lab, reg, tag):
+    wait_until_proxy_sends_home(lab)   # (it must run on build1, whose restart waits for it)
     lab.run("laptop", "mkdir -p /root/long && echo long > /root/long/app.txt && cat > /root/long/Dockerfile",
             capture=True, input=LONG.format(reg=reg["address"]))
     subprocess.run(["docker", "exec", "-d", "bkops-laptop", "sh", "-c",

@@ -56,7 +56,7 @@ def blocks(lab):
                            "chown alice /home/alice/.ssh/authorized_keys", capture=True, input=pub)
     assert r.returncode == 0, r.stderr
     yield readme_blocks()
-    for inv, clients in (("prod.yml", ["alice"]), ("inventory.yml", ["laptop2", "me"])):
+    for inv, clients in (("prod.yml", ["alice"]), ("inventory.yml", ["laptop2", "me", "ci-runner"])):
         for name in clients:
             if (CHECKOUT / inv).exists() and f"  {name}:" in (CHECKOUT / inv).read_text():
                 invoke("remove-client", name, "-i", str(CHECKOUT / inv))
@@ -65,7 +65,9 @@ def blocks(lab):
 
 def test_the_readme_has_the_blocks_this_test_runs(blocks):
     assert blocks[0] == ["./bkops demo", "./bkops test"]  # the two commands: the demo test and this suite
-    assert [b[0] for b in blocks[1:]] == ["invoke --list", "invoke add-client laptop", "cp inventory.yml prod.yml"]
+    assert [b[0] for b in blocks[1:]] == ["invoke --list", "invoke add-client laptop",
+                                          "invoke add-client ci-runner --address 10.77.0.50 --connection none",
+                                          "invoke status", "cp inventory.yml prod.yml"]
 
 
 def test_task_examples_run_as_written(blocks):
@@ -83,9 +85,26 @@ def test_client_examples_run_as_written(blocks, lab):
     assert "10.77.0.16/29" not in rules and "allow from 10.77.0.22" in rules  # the move closed the old one
 
 
+def test_ci_runner_examples_run_as_written(blocks, lab):
+    for line in blocks[3]:
+        r = run(line)
+        assert r.returncode == 0, (line, r.stderr[-2000:])
+        if line.startswith("ls "):
+            assert set(r.stdout.split()) == {"ca.pem", "cert.pem", "key.pem", "github-actions.yml", "gitlab-ci.yml"}
+    assert "10.77.0.50" not in lab.run("build1", "ufw show added", capture=True).stdout   # removed again
+
+
+def test_status_examples_run_as_written(blocks):
+    for line in blocks[4]:
+        r = run(line)
+        assert r.returncode == 0, (line, r.stderr[-2000:])
+        if "--prometheus" in line:
+            assert 'buildkit_ops_up{host="build1"} 1' in r.stdout
+
+
 def test_real_server_examples_run_as_written_against_the_lab(blocks, lab):
     invoke("remove-client", "laptop2", "-i", str(CHECKOUT / "inventory.yml"))  # its address is alice's below
-    for line in blocks[3]:
+    for line in blocks[5]:
         r = run(line)
         assert r.returncode == 0, (line, r.stderr[-2000:])
     assert (CHECKOUT / "known_hosts.example").read_text().startswith("10.77.0.11 ")
