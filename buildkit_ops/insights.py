@@ -142,10 +142,11 @@ SLACK = dt.timedelta(milliseconds=50)   # conntrack and buildkitd read the same 
 
 
 def attribute(builds: list[Build], connections: list[Connection], clients: dict[str, str]) -> None:
-    """Give each finished build to the client whose connections span it. buildx holds several connections
-    open for a build (four on the lab), so the source with the most spanning connections wins (then the one
-    whose connection started last): a stray short connection of another client that happens to span a short
-    build, such as a failover proxy's health check slowed down on a busy host, does not take it.
+    """Give each finished build to the client whose connections were open when it started. buildx holds several
+    connections open for a build (four on the lab), so the source with the most wins (then the one whose
+    connection started last): a stray short connection of another client, such as a failover proxy's health
+    check slowed down on a busy host, does not take it. (When the build ended does not matter: a client may
+    close its connections a moment before buildkitd stamps the record's end.)
     `clients` maps client names to their inventory addresses (an IP or a network)."""
     networks = [(name, ipaddress.ip_network(addr, strict=False)) for name, addr in clients.items()]
 
@@ -156,10 +157,10 @@ def attribute(builds: list[Build], connections: list[Connection], clients: dict[
     for b in builds:
         if b.completed is None:
             continue
-        spans = [c for c in connections if c.start - SLACK <= b.created and c.stop + SLACK >= b.completed]
-        if spans:
+        open_then = [c for c in connections if c.start - SLACK <= b.created <= c.stop + SLACK]
+        if open_then:
             count: dict[str, int] = {}
-            for c in spans:
+            for c in open_then:
                 count[c.source] = count.get(c.source, 0) + 1
-            best = max(spans, key=lambda c: (count[c.source], c.start))
+            best = max(open_then, key=lambda c: (count[c.source], c.start))
             b.client = owner(best.source)

@@ -3,7 +3,7 @@
 BuildKit's build history records what was built, not by whom: the client's certificate is checked and
 forgotten. The kernel's connection tracking sees every connection with its source and lifetime; a small
 service (record.sh: `conntrack -E` into awk) keeps one line per connection (source, start, stop), and
-insights.py gives each build to the client whose connection spans it. Rotated weekly by logrotate."""
+insights.py gives each build to the client whose connections were open when it started. Rotated weekly by logrotate."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
