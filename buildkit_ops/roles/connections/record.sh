@@ -5,8 +5,11 @@
 # cannot have carried a build (the shortest take longer) and is left out: a health check of a client's
 # failover proxy every 2 seconds, a port probe. (stdbuf: conntrack writes each event at once, not when a
 # pipe buffer fills.)
+# mawk (Debian's and Ubuntu's awk) reads a pipe in blocks unless interactive: the last connections would wait
+# in its buffer until more events come.
 mkdir -p /var/lib/buildkit-ops
-stdbuf -oL conntrack -E -e NEW,UPDATE,DESTROY -p tcp --orig-port-dst "$BKOPS_PORT" -o timestamp,id 2>/dev/null | awk -v min=0.02 '
+if command -v mawk >/dev/null 2>&1; then AWK="mawk -W interactive"; else AWK=awk; fi
+stdbuf -oL conntrack -E -e NEW,UPDATE,DESTROY -p tcp --orig-port-dst "$BKOPS_PORT" -o timestamp,id 2>/dev/null | $AWK -v min=0.02 '
 {
   t = substr($1, 2, length($1) - 2); id = ""; src = ""; closing = 0
   for (i = 2; i <= NF; i++) {
