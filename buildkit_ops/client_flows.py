@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import clients, inventory_edit, pki
+from . import client_records, clients, inventory_edit, pki
 from . import inventory as inv_mod
 from .inventory import Client, Inventory
 from .output import HostResult, Reporter
@@ -178,10 +178,10 @@ def remove_client(inventory: Path, name: str, rep: Reporter,
     except (RemoteError, OSError) as e:
         rep.step(res, "client", f"builder {client.builder}", "skipped",
                  f"{name} unreachable ({e}); remove the builder there by hand: docker buildx rm {client.builder}")
-    entry = clients.record_revocation(inv, name)
+    entry = client_records.record_revocation(inv, name)
     if entry:
         rep.step(res, "pki", "certificate revoked", "changed",
-                 f"serial {entry['serial']} recorded in {clients.revoked_path(inv)}")
+                 f"serial {entry['serial']} recorded in {client_records.revoked_path(inv)}")
     return res, entry
 
 

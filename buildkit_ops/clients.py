@@ -1,21 +1,16 @@
-"""Clients: each gets its own certificate (clientAuth, CN=NAME), a firewall
-opening on every build host, and a `docker buildx` remote builder with one node
-per build host, set up on the client machine itself (this machine, or another
-over SSH). Removing a client closes the firewall and records its certificate
-as revoked; buildkitd has no revocation list, so the certificate stays valid
-until the CA is rotated."""
+"""The client machine: reaching it (this machine, or another over SSH), checking it can hold a remote builder,
+and setting up its `docker buildx` builder (one node per build host, its certificates, its failover proxy) or,
+for a CI runner, writing its secrets and snippets instead; and removing them again. The operator's records of
+clients (revocations, list-clients rows) are in client_records.py."""
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import json
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from . import ci_clients, failover, pki, placement
 from .inventory import Client, Inventory
@@ -290,63 +285,3 @@ def unbootstrap(client: Client, inv: Inventory | None = None) -> str:
         return "builder and certificates removed" if rc == 0 else f"cleanup failed: {err.strip()}"
     finally:
         sess.close()
-
-
-# ------------------------------------------------------------------ operator side records
-
-def revoked_path(inv: Inventory) -> Path:
-    return inv.pki_dir / "revoked.yml"
-
-
-def revoked(inv: Inventory) -> list[dict[str, Any]]:
-    p = revoked_path(inv)
-    return yaml.safe_load(p.read_text()) or [] if p.exists() else []
-
-
-def record_revocation(inv: Inventory, name: str) -> dict[str, Any] | None:
-    leaf = pki.client_paths(inv.pki_dir, name)
-    if not leaf.crt.exists():
-        return None
-    cert = pki.load_cert(leaf.crt)
-    entry = {"name": name, "serial": format(cert.serial_number, "x"),
-             "not_after": cert.not_valid_after_utc.isoformat(),
-             "issuer": cert.issuer.rfc4514_string(),
-             "revoked_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()}
-    entries = revoked(inv) + [entry]
-    pki.atomic_write(revoked_path(inv), yaml.safe_dump(entries, sort_keys=False).encode(), 0o600)
-    leaf.key.unlink(missing_ok=True)
-    dest = inv.pki_dir / "revoked" / f"{name}-{entry['serial']}.crt"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    leaf.crt.replace(dest)
-    return entry
-
-
-def client_rows(inv: Inventory) -> list[dict[str, Any]]:
-    rows = []
-    now = dt.datetime.now(dt.timezone.utc)
-    ca = pki.load_ca(inv.pki_dir)
-    homes = placement.homes(list(inv.clients.values()), list(inv.hosts.values()))
-    for c in inv.clients.values():
-        leaf = pki.client_paths(inv.pki_dir, c.name)
-        row = {"name": c.name, "address": c.address, "connection": c.connection, "builder": c.builder,
-               "home": homes.get(c.name), "pinned": c.home is not None,
-               "cert_expires": None, "status": "no certificate (run add-client)"}
-        if leaf.crt.exists():
-            cert = pki.load_cert(leaf.crt)
-            left = pki.days_left(cert, now)
-            row["cert_expires"] = cert.not_valid_after_utc.date().isoformat()
-            if ca is None or not pki.signed_by(cert, ca):
-                row["status"] = "certificate from another CA (run add-client)"
-            elif left < 0:
-                row["status"] = "EXPIRED"
-            elif left < inv.cert_renew_days:
-                row["status"] = f"expires in {left} days (run add-client or rotate-certs)"
-            else:
-                row["status"] = "ok"
-        rows.append(row)
-    for r in revoked(inv):
-        rows.append({"name": r["name"], "address": "-", "connection": "-", "builder": "-", "home": None,
-                     "pinned": False,
-                     "cert_expires": r["not_after"][:10],
-                     "status": f"revoked {r['revoked_at'][:10]} (cert valid until the CA is rotated)"})
-    return rows

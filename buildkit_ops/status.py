@@ -10,8 +10,7 @@ from typing import Any
 
 from cryptography import x509
 
-from . import capacity, insights, pki, placement
-from . import clients as client_mod
+from . import capacity, client_records, insights, pki, placement
 from .cache_prune import CTL
 from .hosts import each_host, usage
 from .inventory import BuildHost, Inventory
@@ -41,7 +40,7 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> dict[str, Any]:
         doc["ca"] = _cert_info(ca.pem)
         if doc["ca"]["days_left"] < WARN_DAYS:
             warn.append(f"the CA expires in {doc['ca']['days_left']} days: run `invoke rotate-certs --ca`")
-    for row in client_mod.client_rows(inv):
+    for row in client_records.client_rows(inv):
         if row["status"].startswith("revoked"):
             continue
         leaf = pki.client_paths(inv.pki_dir, row["name"])

@@ -16,7 +16,7 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from . import build_history, client_flows, clients, kubernetes, rotation
+from . import build_history, client_flows, client_records, kubernetes, rotation
 from . import cache_prune as prune_flow
 from . import doctor as doctor_flow
 from . import inventory as inv_mod
@@ -128,7 +128,7 @@ def update_clients(c: Context, check: bool = False, json_: bool = False, invento
 @cli_errors
 def list_clients(c: Context, json_: bool = False, inventory: str = DEFAULT_INVENTORY) -> None:
     """List clients: address, connection, certificate expiry and status (revoked ones too)."""
-    rows = clients.client_rows(inv_mod.load(inventory))
+    rows = client_records.client_rows(inv_mod.load(inventory))
     if json_:
         print(json.dumps(rows, indent=2))
     else:
