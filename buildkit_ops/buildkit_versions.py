@@ -14,8 +14,7 @@ describes the same keys):
   v0.17.0  GC in space terms: worker `reservedSpace`, `maxUsedSpace`, `minFreeSpace` and the same three per
            gcpolicy rule; `gckeepstorage` and `keepBytes` stay as deprecated aliases of the reserved space
            (cmd/buildkitd/main.go getGCPolicy: a rule's ReservedSpace = KeepBytes when unset;
-           config/gcpolicy.go DefaultGCPolicy: GCReservedSpace = GCKeepStorage). The 0.17 release notes:
-           "GC policy now has reservedSpace, maxUsedSpace and minFreeSpace".
+           config/gcpolicy.go DefaultGCPolicy: GCReservedSpace = GCKeepStorage; read at tag v0.17.3).
   v0.20.0  + [cdi] disabled, specDirs, autoAllowed
   v0.26.0  + provenanceEnvDir
   v0.29.0  + [cache.gha]

@@ -60,7 +60,8 @@ class ClientSession:
             self.conn.close()
 
 
-def builder_nodes(inv: Inventory, client: Client, platforms: dict[str, str]) -> list[dict[str, Any]]:
+def builder_nodes(inv: Inventory, client: Client, platforms: dict[str, str],
+                  proxy: failover.Proxy | None = None) -> list[dict[str, Any]]:
     """The buildx nodes the client's builder must have: one per build host, its home first and then the others
     in placement order. A host serves the inventory's `platforms`, else what its buildkitd reported.
 
@@ -77,27 +78,23 @@ def builder_nodes(inv: Inventory, client: Client, platforms: dict[str, str]) -> 
         declared.append(",".join(p for p in plats if p not in claimed))
         claimed.update(plats)
     if client.failover == "proxy":
+        proxy = proxy or failover.proxy(inv, client, platforms)
+        assert proxy is not None
         return [{"name": f"{client.builder}-{li.name}", "endpoint": f"tcp://127.0.0.1:{li.port}",
                  "servername": FLEET_NAME, "platforms": decl}
-                for li, decl in zip(failover.listeners(inv, client, platforms), declared, strict=True)]
+                for li, decl in zip(proxy.listeners, declared, strict=True)]
     return [{"name": f"{client.builder}-{h.name}", "endpoint": f"tcp://{h.client_address}:{h.buildkit.port}",
              "servername": h.client_address, "platforms": decl}
             for h, decl in zip(hosts, declared, strict=True)]
 
 
-def proxy_config(inv: Inventory, client: Client, platforms: dict[str, str]) -> str | None:
-    """The failover proxy's configuration, or None for a client without one."""
-    if client.failover != "proxy":
-        return None
-    return failover.config(failover.listeners(inv, client, platforms))
-
-
-def wanted(inv: Inventory, client: Client, platforms: dict[str, str]) -> tuple[list[dict[str, Any]], str | None, str]:
-    """The client's builder nodes, its failover proxy's configuration (or None), and the hash of both that the
-    client keeps (`state`), so that a builder is recreated only when one of them changed."""
-    nodes = builder_nodes(inv, client, platforms)
-    proxy = proxy_config(inv, client, platforms)
-    spec = json.dumps([nodes, client.default_builder, proxy], sort_keys=True)
+def wanted(inv: Inventory, client: Client,
+           platforms: dict[str, str]) -> tuple[list[dict[str, Any]], failover.Proxy | None, str]:
+    """The client's builder nodes, its failover proxy (or None), and the hash of both that the client keeps
+    (`state`), so that a builder is recreated only when one of them changed."""
+    proxy = failover.proxy(inv, client, platforms)
+    nodes = builder_nodes(inv, client, platforms, proxy)
+    spec = json.dumps([nodes, client.default_builder, proxy.config if proxy else None], sort_keys=True)
     return nodes, proxy, hashlib.sha256(spec.encode()).hexdigest()[:16]
 
 
@@ -216,7 +213,7 @@ def bootstrap(inv: Inventory, client: Client, sess: ClientSession, facts: dict[s
         return
     rep.step(res, "client", "docker buildx", "ok", facts["buildx"])
     if proxy is not None:
-        ensure_proxy(inv, client, sess, facts, proxy, platforms, rep, res)
+        ensure_proxy(client, sess, facts, proxy, rep, res)
     if (facts.get("state") == state and facts.get("builder") == "present"
             and facts.get("certsums") == file_sums(files)):
         rep.step(res, "client", f"builder {client.builder}", "ok",
@@ -238,8 +235,8 @@ def bootstrap(inv: Inventory, client: Client, sess: ClientSession, facts: dict[s
              ", ".join(f"{n}: {s}" for n, s in statuses))
 
 
-def ensure_proxy(inv: Inventory, client: Client, sess: ClientSession, facts: dict[str, str], proxy: str,
-                 platforms: dict[str, str], rep: Reporter, res: HostResult) -> None:
+def ensure_proxy(client: Client, sess: ClientSession, facts: dict[str, str], proxy: failover.Proxy,
+                 rep: Reporter, res: HostResult) -> None:
     """The failover proxy: its image (loaded from failover_image_archive, else pulled), and its container with
     this configuration, recreated only when the configuration changed or it is not running."""
     title = f"failover proxy {failover.container_name(client)}"
@@ -255,11 +252,11 @@ def ensure_proxy(inv: Inventory, client: Client, sess: ClientSession, facts: dic
             raise ClientError(f"{client.name}: cannot get the failover proxy's image {client.failover_image}: "
                               f"{err.strip()[-300:]}")
         rep.step(res, "client", f"image {client.failover_image}", "changed", how)
-    if failover.up_to_date(facts, proxy):
+    if failover.up_to_date(facts, proxy.config):
         rep.step(res, "client", title, "ok", "running, configuration unchanged")
         return
-    listeners = failover.listeners(inv, client, platforms)
-    rc, out, err = sess.run(failover.start_script(client, listeners, proxy))
+    listeners = proxy.listeners
+    rc, out, err = sess.run(failover.start_script(client, listeners, proxy.config))
     if rc != 0:
         rep.step(res, "client", title, "failed", err.strip()[-400:])
         raise ClientError(f"{client.name}: the failover proxy does not start: {err.strip()[-400:]}")

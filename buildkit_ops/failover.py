@@ -69,6 +69,21 @@ def listeners(inv: Inventory, client: Client, platforms: dict[str, str]) -> list
     return out
 
 
+@dataclass
+class Proxy:
+    """A client's failover proxy: its listeners and the configuration rendered from them."""
+    listeners: list[Listener]
+    config: str
+
+
+def proxy(inv: Inventory, client: Client, platforms: dict[str, str]) -> Proxy | None:
+    """The client's failover proxy, or None for a client without one."""
+    if client.failover != "proxy":
+        return None
+    ls = listeners(inv, client, platforms)
+    return Proxy(ls, config(ls))
+
+
 def config(listeners_: list[Listener]) -> str:
     """The proxy's haproxy.cfg; every value passes the haproxy escaper (one plain word, or refused)."""
     return render(TEMPLATE, "haproxy", nodes=listeners_, check_interval=CHECK_INTERVAL,

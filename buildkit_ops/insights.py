@@ -14,6 +14,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+from .roles.connections import LOG
 from .shell import quote
 
 # One JSON array per record; every string through `json`, so a hostile target cannot break a line.
@@ -111,12 +112,9 @@ def summary(builds: list[Build], now: dt.datetime) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ who built it
 
-CONNECTIONS_LOG = "/var/lib/buildkit-ops/connections.log"
-
-
 def connections_snippet() -> str:
     """Facts snippet: the connection log of the last two weeks (roles/connections)."""
-    return (f"echo @@connections; cat {CONNECTIONS_LOG}.1 {CONNECTIONS_LOG} 2>/dev/null | tail -n 50000 || true")
+    return f"echo @@connections; cat {LOG}.1 {LOG} 2>/dev/null | tail -n 50000 || true"
 
 
 @dataclass

@@ -22,7 +22,6 @@ import shutil
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -497,10 +496,6 @@ def busybox_rootfs(binary: Path) -> bytes:
             add(f"bin/{app}", tarfile.SYMTYPE, link="busybox", mode=0o777)
         add("etc/passwd", tarfile.REGTYPE, b"root:x:0:0:root:/root:/bin/sh\n", 0o644)
     return buf.getvalue()
-
-
-def tmpdir() -> str:
-    return tempfile.mkdtemp(prefix="bkops-")
 
 
 def sh(args, check=True, capture=False, input=None, env=None, stdout=None):

@@ -96,6 +96,28 @@ def test_ca_rotation_runs_five_phases_in_an_order_that_strands_nobody(inv_path):
     assert (inv.pki_dir / "retired" / f"ca-{old:x}.crt").exists() and not (inv.pki_dir / "rotation.yml").exists()
 
 
+def test_a_ca_rotation_pauses_for_ci_runners_before_servers_leave_the_ca_they_trust(inv_path):
+    """A CI runner gets its new files in phase 3 like every client, but only the operator can put them into the
+    CI: phase 4 (servers signed by the next CA) waits for --ci-updated."""
+    inv_path.write_text(inv_path.read_text().replace(
+        "        laptop:\n", "        ci-run:\n          address: 10.77.0.50\n          connection: none\n"
+                           "        laptop:\n", 1))
+    inv = I.load(inv_path)
+    assert inv.clients["ci-run"].connection == "none"
+    fake = FakeFleet()
+    with pytest.raises(rotation.RotationError, match="paused after phase 3/5: the CI runners ci-run need their new "
+                                                     "secrets .* `invoke rotate-certs --ca --ci-updated`"):
+        rotation.rotate_ca(inv, QUIET, 10, False, fleet_of(fake))
+    assert pki.rotation_state(inv.pki_dir)["done"] == ["next-ca", "servers-trust-both", "clients-new"]
+    assert not any("server certificate from the next CA" in c for c in fake.calls)   # no server moved yet
+    with pytest.raises(rotation.RotationError, match="paused after phase 3/5"):   # a re-run without the flag
+        rotation.rotate_ca(inv, QUIET, 10, False, fleet_of(FakeFleet()))
+    fake = FakeFleet()
+    rotation.rotate_ca(inv, QUIET, 10, False, fleet_of(fake), ci_updated=True)
+    assert fake.calls[0] == "provision: server certificate from the next CA (server cert signed by next)"
+    assert not (inv.pki_dir / "rotation.yml").exists()
+
+
 def test_an_interrupted_ca_rotation_resumes_where_it_stopped(inv_path):
     inv = I.load(inv_path)
     with pytest.raises(rotation.RotationError, match="host down"):

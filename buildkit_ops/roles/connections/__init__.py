@@ -18,7 +18,7 @@ from .. import Context, Role, Step, unit_steps
 HERE = Path(__file__).parent
 UNIT = "buildkit-ops-connections"
 TOOLS = ("conntrack", "logrotate")      # (Debian's and Ubuntu's package names too)
-LOG = "/var/lib/buildkit-ops/connections.log"
+LOG = "/var/lib/buildkit-ops/connections.log"   # (record.sh and the logrotate file write the same path)
 SERVICE = f"/etc/systemd/system/{UNIT}.service"
 LOGROTATE = "/etc/logrotate.d/buildkit-ops-connections"
 
