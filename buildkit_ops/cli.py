@@ -14,12 +14,14 @@ from invoke.parser.parser import ParseMachine
 from invoke.tasks import Task
 from invoke.tasks import task as invoke_task
 
-from . import clients, inventory_edit, pki
-from .client_flows import FlowError
-from .inventory import InventoryError
-from .kubernetes import K8sError
-from .remote import RemoteError
-from .rotation import RotationError
+from buildkit_ops.clients import builder as clients
+from buildkit_ops.engine.ssh import RemoteError
+from buildkit_ops.flows.clients import FlowError
+from buildkit_ops.flows.kubernetes import K8sError
+from buildkit_ops.flows.rotation import RotationError
+from buildkit_ops.inventory import InventoryError
+from buildkit_ops.inventory import edit as inventory_edit
+from buildkit_ops.pki import certs as pki
 
 INVENTORY = "inventory"
 
@@ -64,8 +66,8 @@ def main() -> None:
     """The `bkops` command: Invoke's command line over the product's tasks, from any directory."""
     from invoke.program import Program
 
-    from . import __version__
-    from .tasks import ns
+    from buildkit_ops import __version__
+    from buildkit_ops.tasks import ns
 
     Program(namespace=ns, name="bkops", binary="bkops", version=__version__).run()
 

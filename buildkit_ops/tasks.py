@@ -16,14 +16,19 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from . import build_history, client_flows, client_records, kubernetes, rotation
-from . import cache_prune as prune_flow
-from . import doctor as doctor_flow
-from . import inventory as inv_mod
-from . import status as status_flow
-from .cli import cli_errors, fail, task
-from .inventory import DEFAULT_INVENTORY
-from .output import (
+from buildkit_ops import inventory as inv_mod
+from buildkit_ops.cli import cli_errors, fail, task
+from buildkit_ops.clients import records as client_records
+from buildkit_ops.flows import builds as build_history
+from buildkit_ops.flows import cache_prune as prune_flow
+from buildkit_ops.flows import clients as client_flows
+from buildkit_ops.flows import doctor as doctor_flow
+from buildkit_ops.flows import kubernetes, rotation
+from buildkit_ops.flows import status as status_flow
+from buildkit_ops.flows.provision import provision as run_provision
+from buildkit_ops.inventory import DEFAULT_INVENTORY, values
+from buildkit_ops.pki.certs import atomic_write as pki_write
+from buildkit_ops.report.output import (
     Reporter,
     emit_json,
     print_builds,
@@ -32,9 +37,7 @@ from .output import (
     print_revocation_note,
     print_status,
 )
-from .output import prometheus as output_prometheus
-from .pki import atomic_write as pki_write
-from .provision import provision as run_provision
+from buildkit_ops.report.output import prometheus as output_prometheus
 
 INV_HELP = f"inventory file (default: {DEFAULT_INVENTORY})"
 HOST_HELP = "build host(s): a name, a comma-separated list, a group, or 'all' (default)"
@@ -213,7 +216,7 @@ def builds(c: Context, host: str | None = None, since: str = "24h", json_: bool 
            inventory: str = DEFAULT_INVENTORY) -> None:
     """Recent builds per host, newest first: when, client, target, duration, steps cached/total, result."""
     try:
-        span = dt.timedelta(seconds=inv_mod.parse_duration(since))
+        span = dt.timedelta(seconds=values.parse_duration(since))
     except ValueError:
         fail(f"--since: {since!r} is not a duration\n  fix: write 24h, 30m or 7d", 2)
     inv = inv_mod.load(inventory)
@@ -239,8 +242,8 @@ def k8s_manifests(c: Context, platform: str = "linux/amd64", replicas: int = 2, 
                   inventory: str = DEFAULT_INVENTORY) -> None:
     """Write the Kubernetes manifests of a BuildKit StatefulSet with our TLS (never applied here: no cluster)."""
     try:
-        platform = inv_mod.types.platform(platform)
-    except inv_mod.types.BadValue as e:
+        platform = values.platform(platform)
+    except values.BadValue as e:
         fail(f"--platform: {e.problem}\n  fix: {e.fix}", 2)
     if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", namespace):
         fail(f"--namespace: {namespace!r} is not a Kubernetes namespace\n  fix: lower-case letters, digits, '-'", 2)

@@ -29,8 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from buildkit_ops import pki
-from buildkit_ops.shell import quote
+from buildkit_ops.engine.shell import quote
+from buildkit_ops.pki import certs as pki
 
 from . import foreign_busybox, registry_push
 

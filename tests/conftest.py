@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from helpers import INV  # noqa: E402
 
-from buildkit_ops import remote  # noqa: E402
+from buildkit_ops.engine import ssh as remote  # noqa: E402
 from lab.machines import Lab  # noqa: E402
 
 

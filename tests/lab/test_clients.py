@@ -157,7 +157,7 @@ def test_remove_client_closes_the_port(servers):
 
 
 def test_remove_client_whose_machine_is_gone(servers):
-    from buildkit_ops import inventory_edit
+    from buildkit_ops.inventory import edit as inventory_edit
     inventory_edit.add_client(INV, "ghost2", {"address": "10.77.0.97", "connect_timeout": 2})
     r = invoke("remove-client", "ghost2")
     assert r.returncode == 0, r.stderr

@@ -217,7 +217,7 @@ def test_a_third_host_joins_every_builder_once_and_moves_only_the_clients_whose_
     (here both are pinned: none moves); every builder gains its node in one update-clients run and the
     second run changes nothing. Then build3 leaves again."""
     from buildkit_ops import inventory as I
-    from buildkit_ops import placement
+    from buildkit_ops.fleet import placement
     lab, reg = fleet
     saved = INV.read_text()
     lab.up(names=["build3"], log=lambda m: None)

@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import ROOT, ssh
 
-from buildkit_ops import remote
+from buildkit_ops.engine import ssh as remote
 from lab.machines import Lab
 
 pytestmark = pytest.mark.lab

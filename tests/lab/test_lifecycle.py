@@ -29,7 +29,7 @@ from helpers import (
 from test_clients import build as build_now
 from test_clients import login, step_states, write_project
 
-from buildkit_ops import pki
+from buildkit_ops.pki import certs as pki
 
 pytestmark = pytest.mark.lab
 

@@ -8,7 +8,7 @@ import stat
 import pytest
 from helpers import INV, ROOT, buildctl, buildhosts, inventory_variant, invoke, invoke_json, put_client_files, wait_for
 
-from buildkit_ops import pki
+from buildkit_ops.pki import certs as pki
 
 pytestmark = pytest.mark.lab
 
@@ -171,8 +171,8 @@ def test_tls_alert_says_why_a_client_is_refused(provisioned, tmp_path, which, re
     import ssl
 
     from buildkit_ops import inventory
+    from buildkit_ops.engine.session import HostSession
     from buildkit_ops.roles.buildkitd.probe import mtls_probe
-    from buildkit_ops.session import HostSession
     inv = inventory.load(INV)
     leaf = None
     if which == "other":

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from helpers import INV, inventory_variant, invoke
 
-from buildkit_ops import buildkit_versions as versions
 from buildkit_ops import inventory as I
+from buildkit_ops.inventory import buildkit_versions as versions
 
 pytestmark = pytest.mark.lab
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from conftest import ROOT
 
-from buildkit_ops import buildkit_versions as versions
 from buildkit_ops import inventory as I
+from buildkit_ops.inventory import buildkit_versions as versions
 from buildkit_ops.roles import buildkitd
 
 TLS = {"ca.crt": b"ca", "server.crt": b"crt", "server.key": b"key"}
@@ -125,7 +125,7 @@ def test_keep_bytes_is_read_as_max_used_and_both_at_once_are_refused(tmp_path):
 
 
 def test_the_default_image_is_the_current_release_pinned_by_digest():
-    from buildkit_ops.inventory import BUILDKIT_KEYS, DEFAULT_IMAGE
+    from buildkit_ops.inventory.schema import BUILDKIT_KEYS, DEFAULT_IMAGE
     assert DEFAULT_IMAGE.startswith(f"moby/buildkit:v0.{versions.NEWEST}.0@sha256:")
     assert BUILDKIT_KEYS["image"][1] == DEFAULT_IMAGE and BUILDKIT_KEYS["version"][1] == f"v0.{versions.NEWEST}.0"
 

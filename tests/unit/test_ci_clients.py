@@ -8,8 +8,9 @@ import subprocess
 import yaml
 from conftest import ROOT
 
-from buildkit_ops import ci_clients, clients
 from buildkit_ops import inventory as I
+from buildkit_ops.clients import builder as clients
+from buildkit_ops.clients import ci_runner as ci_clients
 
 NODES = [{"name": "buildkit-ops-build1", "endpoint": "tcp://10.77.0.11:1234", "servername": "10.77.0.11",
           "platforms": "linux/amd64"},

@@ -9,10 +9,11 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from buildkit_ops import clients, failover
 from buildkit_ops import inventory as I
-from buildkit_ops.inventory_model import FLEET_NAME
-from buildkit_ops.render import RenderError
+from buildkit_ops.clients import builder as clients
+from buildkit_ops.engine.render import RenderError
+from buildkit_ops.fleet import failover
+from buildkit_ops.inventory.model import FLEET_NAME
 
 
 def lab_inventory(tmp_path, edit=lambda d: None) -> I.Inventory:

@@ -11,9 +11,12 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from buildkit_ops import client_flows, clients, doctor, pki, rotation
 from buildkit_ops import inventory as I
-from buildkit_ops.output import HostResult, Reporter
+from buildkit_ops.clients import builder as clients
+from buildkit_ops.flows import clients as client_flows
+from buildkit_ops.flows import doctor, rotation
+from buildkit_ops.pki import certs as pki
+from buildkit_ops.report.output import HostResult, Reporter
 
 QUIET = Reporter(quiet=True)
 

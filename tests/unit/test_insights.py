@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from buildkit_ops import capacity, insights
 from buildkit_ops import inventory as I
-from buildkit_ops.output import prometheus
+from buildkit_ops.insights import builds as insights
+from buildkit_ops.insights import capacity
+from buildkit_ops.report.output import prometheus
 
 T0 = dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.timezone.utc)
 

@@ -9,6 +9,7 @@ import yaml
 from conftest import ROOT
 
 from buildkit_ops import inventory as I
+from buildkit_ops.inventory import schema, values
 
 GOOD = """
 all:
@@ -181,18 +182,18 @@ def test_cli_exits_nonzero_with_file_key_and_fix(tmp_path):
 
 @pytest.mark.parametrize("text,value", [("512MB", 512 * 10**6), ("2GiB", 2 * 2**30), (1024, 1024), ("10 GB", 10**10)])
 def test_parse_size(text, value):
-    assert I.parse_size(text) == value
+    assert values.parse_size(text) == value
 
 
 @pytest.mark.parametrize("text,value", [("48h", 172800), ("30m", 1800), ("1h30m", 5400), ("7d", 604800)])
 def test_parse_duration(text, value):
-    assert I.parse_duration(text) == value
+    assert values.parse_duration(text) == value
 
 
 def test_every_key_is_documented_in_the_shipped_inventory():
     text = (ROOT / "inventory.yml").read_text()
     comments = "\n".join(l for l in text.splitlines() if l.strip().startswith("#"))
-    for schema in (I.HOST_KEYS, I.BUILDKIT_KEYS, I.GC_KEYS, I.CLIENT_KEYS, I.ALL_VAR_KEYS, I.PRUNE_KEYS,
-                   I.POLICY_KEYS, I.REGISTRY_KEYS):
-        for key in schema:
+    for table in (schema.HOST_KEYS, schema.BUILDKIT_KEYS, schema.GC_KEYS, schema.CLIENT_KEYS, schema.ALL_VAR_KEYS, schema.PRUNE_KEYS,
+                   schema.POLICY_KEYS, schema.REGISTRY_KEYS):
+        for key in table:
             assert key in comments, f"inventory.yml does not document `{key}`"

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT
 
-from buildkit_ops import inventory, inventory_edit
+from buildkit_ops import inventory
+from buildkit_ops.inventory import edit as inventory_edit
 
 
 @pytest.fixture

@@ -14,8 +14,10 @@ import yaml
 from conftest import ROOT
 from cryptography import x509
 
-from buildkit_ops import buildkit_versions, kubernetes, pki
 from buildkit_ops import inventory as I
+from buildkit_ops.flows import kubernetes
+from buildkit_ops.inventory import buildkit_versions
+from buildkit_ops.pki import certs as pki
 
 
 def docs(tmp_path, replicas=3, platform="linux/arm64"):

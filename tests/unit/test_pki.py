@@ -7,7 +7,7 @@ import stat
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from buildkit_ops import pki
+from buildkit_ops.pki import certs as pki
 
 
 def test_ca_is_created_once_with_a_private_key_mode_0600(tmp_path):

@@ -8,8 +8,9 @@ from collections import Counter
 import yaml
 from conftest import ROOT
 
-from buildkit_ops import clients, placement
 from buildkit_ops import inventory as I
+from buildkit_ops.clients import builder as clients
+from buildkit_ops.fleet import placement
 
 
 def fleet(n: int, weights: dict[str, int] | None = None) -> list[I.BuildHost]:

@@ -14,8 +14,10 @@ import pytest
 import yaml
 from test_inventory import GOOD
 
-from buildkit_ops import clients, render
 from buildkit_ops import inventory as I
+from buildkit_ops.clients import builder as clients
+from buildkit_ops.engine import render
+from buildkit_ops.inventory import loader
 from buildkit_ops.roles import buildkitd, firewall, prune
 
 TOML_BREAKOUT = '"]\n[grpc]\naddress = ["tcp://0.0.0.0:9999"]\ninsecure-entitlements = ["security.insecure"]\n#'
@@ -29,7 +31,7 @@ TLS = {"ca.crt": b"ca", "server.crt": b"crt", "server.key": b"key"}
 @pytest.fixture
 def host(tmp_path):
     """A valid host whose values are then replaced by hostile ones: validation bypassed."""
-    inv = I.parse(yaml.safe_load(GOOD), str(tmp_path / "inv.yml"), tmp_path)
+    inv = loader.parse(yaml.safe_load(GOOD), str(tmp_path / "inv.yml"), tmp_path)
     return copy.deepcopy(inv.hosts["build1"])
 
 

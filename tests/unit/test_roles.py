@@ -5,9 +5,10 @@ import pytest
 from conftest import ROOT
 
 from buildkit_ops import inventory
+from buildkit_ops.engine.facts import sections
+from buildkit_ops.engine.render import parse_file_states
 from buildkit_ops.inventory import PruneSchedule
-from buildkit_ops.render import parse_file_states
-from buildkit_ops.roles import buildkitd, engine, firewall, sections
+from buildkit_ops.roles import buildkitd, engine, firewall
 
 
 def _host():
@@ -195,8 +196,8 @@ def test_compose_privileges_follow_the_inventory():
 def test_batch_script_stops_at_the_first_failure_and_reports_it():
     import subprocess
 
-    from buildkit_ops.roles import Step
-    from buildkit_ops.runner import batch_script
+    from buildkit_ops.engine.contract import Step
+    from buildkit_ops.engine.runner import batch_script
     steps = [Step("a", "one", True, script="echo one > /dev/null\n"),
              Step("a", "two", True, script="echo broken >&2\nfalse\necho never\n"),
              Step("a", "three", True, script="echo three-ran\n")]
@@ -227,7 +228,7 @@ def test_prune_plan():
 
 
 def test_parse_buildx_inspect_nodes():
-    from buildkit_ops.clients import parse_nodes_status
+    from buildkit_ops.clients.builder import parse_nodes_status
     text = ("Name:          b\nDriver:        remote\n\nNodes:\nName:             b-build1\nEndpoint:         tcp://x:1\n"
             "Status:           running\nPlatforms:        linux/amd64\n\nName:             b-build2\n"
             "Endpoint:         tcp://y:1\nStatus:           inactive\n")

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from buildkit_ops import roles
-from buildkit_ops.output import HostResult, Reporter
-from buildkit_ops.render import File, FileState
-from buildkit_ops.roles import Context, Handler, HandlerResult, Role, Step, file_steps
-from buildkit_ops.runner import run_host
-from buildkit_ops.shell import quote
+from buildkit_ops.engine.contract import Context, Handler, HandlerResult, Role, Step, file_steps
+from buildkit_ops.engine.render import File, FileState
+from buildkit_ops.engine.runner import run_host
+from buildkit_ops.engine.shell import quote
+from buildkit_ops.report.output import HostResult, Reporter
 
 
 class LocalSession:
@@ -135,7 +135,7 @@ def test_adding_a_role_is_a_folder_and_one_line(tmp_path, monkeypatch):
 
 
 def test_a_cached_fact_runs_once_per_key_and_a_failed_one_is_not_kept(tmp_path):
-    from buildkit_ops.roles import FACTS_CACHE
+    from buildkit_ops.engine.facts import FACTS_CACHE
     script = FACTS_CACHE + f"""
 export BKOPS_FACTS_CACHE={tmp_path}/cache
 count() {{ echo run >> {tmp_path}/runs; echo "out $1"; }}
@@ -152,8 +152,8 @@ bkops_cached "key C" fail; bkops_cached "key C" fail
 def test_facts_that_did_not_run_at_all_are_read_again_never_planned_from(tmp_path):
     """A host too loaded to fork printed nothing for a role: the runner reads once more, and if the section
     is still missing it stops (no plan from facts that would say 'nothing is installed')."""
-    from buildkit_ops.remote import RemoteError
-    from buildkit_ops.runner import gather
+    from buildkit_ops.engine.runner import gather
+    from buildkit_ops.engine.ssh import RemoteError
 
     class Flaky(LocalSession):
         def __init__(self, failures: int):

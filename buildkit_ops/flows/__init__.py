@@ -1,0 +1,2 @@
+"""One module per task family: what is checked before anything changes, in which order things change, and what
+the operator is told. Machines are reached through the engine; decisions are unit-tested with stand-ins."""

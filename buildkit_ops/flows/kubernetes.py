@@ -1,0 +1,124 @@
+"""Past one fleet, on paper: the Kubernetes manifests of a BuildKit StatefulSet that buildkit-ops would
+serve (docs/scale-out.md), rendered from the same inventory settings and the same role code as a host.
+
+One StatefulSet per platform (a node pool of that architecture), each pod with a PersistentVolumeClaim for
+the cache, behind a headless Service so that pods have stable DNS names; the rendered `buildkitd.toml` and
+`entrypoint.sh` (the build-step fence) as a ConfigMap; a server certificate from our CA naming every pod, the
+Service and the fleet, as a Secret; a PodDisruptionBudget, and a preStop hook that waits for running builds
+as the recreate handler does. Every manifest is a data structure dumped by the YAML serializer: no value can
+add a key. No cluster is available where this was written: the manifests are checked by parsing them, never
+applied."""
+from __future__ import annotations
+
+import base64
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from buildkit_ops.inventory import BuildHost, Inventory
+from buildkit_ops.inventory.model import FLEET_NAME
+from buildkit_ops.pki import certs as pki
+from buildkit_ops.roles.buildkitd import RUNNING, SOCK
+from buildkit_ops.roles.buildkitd import render as render_buildkitd
+
+
+class K8sError(ValueError):
+    pass
+
+
+def names(namespace: str, platform: str, replicas: int) -> dict[str, Any]:
+    arch = platform.split("/")[1]
+    base = f"buildkitd-{arch}"
+    return {"arch": arch, "name": base, "service": f"{base}.{namespace}.svc",
+            "pods": [f"{base}-{i}.{base}.{namespace}.svc" for i in range(replicas)]}
+
+
+def drain_command(wait: int) -> list[str]:
+    """preStop: wait (at most `wait` seconds) until no build runs, as the recreate handler does."""
+    script = (f"end=$(( $(date +%s) + {int(wait)} )); while [ \"$(date +%s)\" -lt \"$end\" ]; do "
+              f"buildctl --addr {SOCK} debug histories --format '{RUNNING}' | grep -q running || exit 0; "
+              f"sleep 1; done")
+    return ["/bin/sh", "-c", script]
+
+
+def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, replicas: int, storage: str,
+              wait: int = 600) -> list[dict[str, Any]]:
+    """The manifests, in apply order. `like`: the build host whose buildkit settings the pods take."""
+    n = names(namespace, platform, replicas)
+    ca = pki.load_ca(inv.pki_dir)
+    if ca is None:
+        raise K8sError(f"there is no CA in {inv.pki_dir} yet: run `invoke provision` first")
+    sans = [*n["pods"], n["service"], FLEET_NAME]
+    leaf = pki.Leaf(inv.pki_dir / "k8s" / f"{n['name']}.crt", inv.pki_dir / "k8s" / f"{n['name']}.key")
+    pki.ensure_leaf(leaf, pki.signing_ca(inv.pki_dir, "server") or ca, n["name"], inv.cert_days,
+                    inv.cert_renew_days, sans)
+    tls = {"ca.crt": pki.trust_bundle(inv.pki_dir), "server.crt": leaf.crt.read_bytes(),
+           "server.key": leaf.key.read_bytes()}
+    # the files a host would get, for a pod: same settings; the host's own paths become mounts below
+    host = replace(like, name=n["name"], buildkit=replace(like.buildkit, data_dir="/etc/buildkit"))
+    files = {Path(f.path).relative_to("/etc/buildkit").as_posix(): f.content
+             for f in render_buildkitd(host, tls, None)}
+    labels = {"app.kubernetes.io/name": "buildkitd", "app.kubernetes.io/managed-by": "buildkit-ops",
+              "buildkit-ops/platform": n["arch"]}
+    meta = {"namespace": namespace, "labels": labels}
+    registry_files = {k: v for k, v in files.items() if k.startswith("registries/")}
+
+    config: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{n['name']}-config", **meta},
+        "data": {"buildkitd.toml": files["buildkitd.toml"].decode(), "entrypoint.sh": files["entrypoint.sh"].decode()}}
+    secret: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": f"{n['name']}-tls", **meta},
+        "data": {k: base64.b64encode(files[f"tls/{k}"]).decode() for k in ("ca.crt", "server.crt", "server.key")}}
+    registries: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{n['name']}-registries", **meta},
+        "data": {k.replace("/", "__"): v.decode() for k, v in registry_files.items()}}
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": n["name"], **meta},
+               "spec": {"clusterIP": "None", "selector": labels,
+                        "ports": [{"name": "buildkit", "port": like.buildkit.port,
+                                   "targetPort": like.buildkit.port}]}}
+    pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": n["name"], **meta},
+           "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels}}}
+    container = {
+        "name": "buildkitd", "image": like.buildkit.image,
+        "command": ["/bin/sh", "/etc/buildkit/entrypoint.sh"],
+        "securityContext": {"privileged": True},
+        "ports": [{"name": "buildkit", "containerPort": like.buildkit.port}],
+        "readinessProbe": {"exec": {"command": ["buildctl", "--addr", SOCK, "debug", "workers"]},
+                           "periodSeconds": 10},
+        "lifecycle": {"preStop": {"exec": {"command": drain_command(wait)}}},
+        "volumeMounts": [
+            {"name": "cache", "mountPath": "/var/lib/buildkit"},
+            {"name": "config", "mountPath": "/etc/buildkit/buildkitd.toml", "subPath": "buildkitd.toml",
+             "readOnly": True},
+            {"name": "config", "mountPath": "/etc/buildkit/entrypoint.sh", "subPath": "entrypoint.sh",
+             "readOnly": True},
+            {"name": "tls", "mountPath": "/etc/buildkit/tls", "readOnly": True},
+            {"name": "registries", "mountPath": "/etc/buildkit/registries", "readOnly": True}]}
+    statefulset = {
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": n["name"], **meta},
+        "spec": {
+            "serviceName": n["name"], "replicas": replicas, "podManagementPolicy": "Parallel",
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"nodeSelector": {"kubernetes.io/arch": n["arch"]},
+                         "terminationGracePeriodSeconds": wait + 30,
+                         "containers": [container],
+                         "volumes": [
+                             {"name": "config", "configMap": {"name": config["metadata"]["name"]}},
+                             {"name": "tls", "secret": {"secretName": secret["metadata"]["name"],
+                                                        "defaultMode": 0o400}},
+                             {"name": "registries", "configMap": {
+                                 "name": registries["metadata"]["name"],
+                                 "items": [{"key": k.replace("/", "__"), "path": k.removeprefix("registries/")}
+                                           for k in registry_files]}}]}},
+            "volumeClaimTemplates": [{"metadata": {"name": "cache"},
+                                      "spec": {"accessModes": ["ReadWriteOnce"],
+                                               "resources": {"requests": {"storage": storage}}}}]}}
+    return [config, registries, secret, service, pdb, statefulset]
+
+
+def dump(docs: list[dict[str, Any]]) -> str:
+    return "".join("---\n" + yaml.safe_dump(d, sort_keys=False, width=1000) for d in docs)

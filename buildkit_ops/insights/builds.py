@@ -1,0 +1,164 @@
+"""Build insights from BuildKit's own build history (the history API, `buildctl debug histories`): per host,
+the builds of a window (count, failures, median and p95 duration, cache hit ratio of steps), and who built
+them, by the client whose connection carried each build (connections.py).
+
+Values in a record come from clients (an image name, a target): they are data, printed escaped, never run."""
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import math
+import re
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from buildkit_ops.engine.shell import quote
+from buildkit_ops.roles.connections import LOG
+
+# One JSON array per record; every string through `json`, so a hostile target cannot break a line.
+FORMAT = ('[{{json .Record.Ref}},{{json .Record.CreatedAt}},{{json .Record.CompletedAt}},'
+          '{{.Record.NumCachedSteps}},{{.Record.NumTotalSteps}},'
+          '{{if .Record.Error}}{{.Record.Error.Code}}{{else}}0{{end}},'
+          '{{json (index .Record.ExporterResponse "image.name")}},{{json (index .Record.FrontendAttrs "target")}}]')
+
+
+def history_snippet(ctl: str) -> str:
+    """Facts snippet: every build record buildkitd keeps (see buildkit.history in the inventory)."""
+    return f"echo @@history; {ctl} debug histories --format {quote(FORMAT)} 2>/dev/null || true"
+
+
+@dataclass
+class Build:
+    ref: str
+    created: dt.datetime
+    completed: dt.datetime | None       # None: still running
+    cached: int
+    total: int
+    failed: bool
+    image: str
+    target: str
+    client: str | None = None           # the client whose connection carried it, when known
+
+    @property
+    def seconds(self) -> float | None:
+        return (self.completed - self.created).total_seconds() if self.completed else None
+
+    def row(self) -> dict[str, Any]:
+        return {"ref": self.ref, "client": self.client, "started": self.created.isoformat(),
+                "seconds": None if self.seconds is None else round(self.seconds, 3),
+                "steps_cached": self.cached, "steps_total": self.total,
+                "result": "running" if self.completed is None else ("failed" if self.failed else "ok"),
+                "image": self.image or None, "target": self.target or None}
+
+
+def _time(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    s = str(value).replace("Z", "+00:00")
+    m = re.fullmatch(r"([^.]+)\.([0-9]+)(.*)", s)
+    if m:  # Go prints nanoseconds; Python takes microseconds
+        s = f"{m.group(1)}.{m.group(2)[:6]}{m.group(3)}"
+    return dt.datetime.fromisoformat(s)
+
+
+def parse(text: str) -> list[Build]:
+    """Records from history_snippet's output (lines that are not a record are skipped), oldest first."""
+    out = []
+    for line in text.splitlines():
+        try:
+            ref, created, completed, cached, total, code, image, target = json.loads(line)
+            when = _time(created)
+        except (ValueError, TypeError):
+            continue
+        if when is None:
+            continue
+        out.append(Build(str(ref), when, _time(completed), int(cached), int(total), int(code) != 0,
+                         str(image or ""), str(target or "")))
+    return sorted(out, key=lambda b: b.created)
+
+
+def _percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile of sorted-able values."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def window(builds: list[Build], since: dt.timedelta, now: dt.datetime) -> dict[str, Any]:
+    """The builds started within `since` before `now`: count, failures, running, median and p95 seconds of the
+    finished ones, the cache hit ratio of their steps, and the count per client (busiest first)."""
+    chosen = [b for b in builds if b.created >= now - since]
+    done = [b.seconds for b in chosen if b.seconds is not None]
+    total = sum(b.total for b in chosen)
+    per_client: dict[str, int] = {}
+    for b in chosen:
+        key = b.client or "unknown"
+        per_client[key] = per_client.get(key, 0) + 1
+    return {"builds": len(chosen), "failed": sum(1 for b in chosen if b.failed and b.completed),
+            "running": sum(1 for b in chosen if b.completed is None),
+            "median_seconds": round(statistics.median(done), 3) if done else None,
+            "p95_seconds": round(_percentile(done, 95), 3) if done else None,
+            "cache_hit_ratio": round(sum(b.cached for b in chosen) / total, 3) if total else None,
+            "clients": dict(sorted(per_client.items(), key=lambda kv: (-kv[1], kv[0])))}
+
+
+WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7)}
+
+
+def summary(builds: list[Build], now: dt.datetime) -> dict[str, Any]:
+    return {name: window(builds, span, now) for name, span in WINDOWS.items()}
+
+
+# ------------------------------------------------------------------ who built it
+
+def connections_snippet() -> str:
+    """Facts snippet: the connection log of the last two weeks (roles/connections)."""
+    return f"echo @@connections; cat {LOG}.1 {LOG} 2>/dev/null | tail -n 50000 || true"
+
+
+@dataclass
+class Connection:
+    source: str
+    start: dt.datetime
+    stop: dt.datetime
+
+
+def parse_connections(text: str) -> list[Connection]:
+    out = []
+    for line in text.splitlines():
+        parts = line.split()
+        try:
+            start, stop = (dt.datetime.fromtimestamp(float(x), dt.timezone.utc) for x in parts[1:3])
+            out.append(Connection(ipaddress.ip_address(parts[0]).compressed, start, stop))
+        except (ValueError, IndexError):
+            continue
+    return out
+
+
+SLACK = dt.timedelta(milliseconds=50)   # conntrack and buildkitd read the same clock; this is rounding
+
+
+def attribute(builds: list[Build], connections: list[Connection], clients: dict[str, str]) -> None:
+    """Give each finished build to the client whose connections were open when it started. buildx holds several
+    connections open for a build (four on the lab), so the source with the most wins (then the one whose
+    connection started last): a stray short connection of another client, such as a failover proxy's health
+    check slowed down on a busy host, does not take it. (When the build ended does not matter: a client may
+    close its connections a moment before buildkitd stamps the record's end.)
+    `clients` maps client names to their inventory addresses (an IP or a network)."""
+    networks = [(name, ipaddress.ip_network(addr, strict=False)) for name, addr in clients.items()]
+
+    def owner(source: str) -> str | None:
+        ip = ipaddress.ip_address(source)
+        return next((name for name, net in networks if ip.version == net.version and ip in net), None)
+
+    for b in builds:
+        if b.completed is None:
+            continue
+        open_then = [c for c in connections if c.start - SLACK <= b.created <= c.stop + SLACK]
+        if open_then:
+            count: dict[str, int] = {}
+            for c in open_then:
+                count[c.source] = count.get(c.source, 0) + 1
+            best = max(open_then, key=lambda c: (count[c.source], c.start))
+            b.client = owner(best.source)

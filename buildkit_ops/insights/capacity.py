@@ -1,0 +1,46 @@
+"""Will the disk hold the cache? The cache against the GC limit the inventory sets, and the disk's free space:
+when the cache may still grow by more than the disk has free, the disk fills before the GC acts."""
+from __future__ import annotations
+
+from typing import Any
+
+from buildkit_ops.inventory import GC
+
+# the filesystem of Docker's volumes, where the cache volume lives
+DISK_SNIPPET = "echo @@disk; df -B1 --output=size,avail /var/lib/docker 2>/dev/null | tail -1"
+
+
+def _bytes(space: int | str | None, disk_size: int) -> int | None:
+    if space is None:
+        return None
+    if isinstance(space, str) and space.endswith("%"):
+        return disk_size * int(space[:-1]) // 100
+    return int(space)
+
+
+def gc_limit(gc: GC, disk_size: int) -> int | None:
+    """The most the cache keeps before the GC frees it: the largest size a rule prunes down to (max_used,
+    reserved) or the default rules' keep_storage; None when the GC is off."""
+    if not gc.enabled:
+        return None
+    sizes = [_bytes(v, disk_size) for p in gc.policies for v in (p.max_used, p.reserved)]
+    sizes += [_bytes(v, disk_size) for v in (gc.max_used, gc.reserved)]
+    found = [s for s in sizes if s is not None]
+    return max(found) if found else _bytes(gc.keep_storage, disk_size)
+
+
+def assess(gc: GC, cache_total: int, disk_text: str | None) -> tuple[dict[str, Any], str | None]:
+    """The figures for status, and a warning when the disk would fill before the GC limit is reached."""
+    try:
+        size, avail = (int(x) for x in (disk_text or "").split()[:2])
+    except ValueError:
+        return {"disk_size": None, "disk_free": None, "gc_limit": None}, None
+    limit = gc_limit(gc, size)
+    info = {"disk_size": size, "disk_free": avail, "gc_limit": limit}
+    if limit is None:
+        return info, "the cache GC is off: the cache grows until the disk is full"
+    growth = max(0, limit - cache_total)
+    if growth > avail:
+        return info, (f"the cache may still grow by {growth / 1e9:.1f} GB before the GC frees any, but the disk "
+                      f"has {avail / 1e9:.1f} GB free: lower buildkit.gc (max_used) or add disk")
+    return info, None

@@ -1,0 +1,203 @@
+"""Check one value, or one mapping of keys, against the schema: the value as the model holds it, or an
+InventoryError that names the file, the key's path, what is wrong and how to fix it."""
+from __future__ import annotations
+
+import copy
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from buildkit_ops.inventory import buildkit_versions as versions
+from buildkit_ops.inventory import values as types
+from buildkit_ops.inventory.model import GC, BuildKit, GCPolicy, InventoryError, PruneSchedule, Registry
+from buildkit_ops.inventory.schema import (
+    BUILDKIT_KEYS,
+    DEFAULT_POLICIES,
+    GC_KEYS,
+    POLICY_ALIASES,
+    POLICY_KEYS,
+    PRUNE_KEYS,
+    REGISTRY_KEYS,
+)
+from buildkit_ops.inventory.values import parse_duration, parse_size
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in (over or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+class Checker:
+    def __init__(self, file: str, base: Path):
+        self.file, self.base = file, base
+
+    def err(self, path: str, problem: str, fix: str) -> NoReturn:
+        raise InventoryError(self.file, path, problem, fix)
+
+    def mapping(self, value: Any, path: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.err(path, f"must be a mapping of keys, got {type(value).__name__} {value!r}",
+                     "write it as `key: value` lines indented under it")
+        return value
+
+    def unknown(self, value: dict[str, Any], allowed: Iterable[str], path: str) -> None:
+        for k in value:
+            if k not in allowed:
+                near = [a for a in allowed if a.split("_")[0] == str(k).split("_")[0]]
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                self.err(f"{path}.{k}", f"unknown key {k!r}",
+                         f"{hint}allowed keys here: {', '.join(sorted(allowed))}")
+
+    def check(self, kind: str, value: Any, path: str) -> Any:
+        if kind in types.CHECKS:
+            try:
+                return types.CHECKS[kind](value)
+            except types.BadValue as e:
+                self.err(path, e.problem, e.fix)
+        if kind == "str":
+            if not isinstance(value, str) or not value:
+                self.err(path, f"must be a non-empty string, got {value!r}", "quote the value")
+            return value
+        if kind == "bool":
+            if not isinstance(value, bool):
+                self.err(path, f"must be true or false, got {value!r}", "write true or false")
+            return value
+        if kind.startswith("int"):
+            lo, hi = (int(x) for x in kind[4:].split("-")) if ":" in kind else (0, None)
+            if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi and value > hi):
+                span = f" from {lo} to {hi}" if hi else ""
+                self.err(path, f"must be a whole number{span}, got {value!r}",
+                         f"write a number{span}, without quotes")
+            return value
+        if kind == "port":
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+                self.err(path, f"must be a TCP port between 1 and 65535, got {value!r}", "write a number such as 1234")
+            return value
+        if kind.endswith("_list"):
+            if not isinstance(value, list):
+                self.err(path, f"must be a list, got {value!r}", "write it as [a, b]")
+            return [self.check(kind.removesuffix("_list"), v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if kind == "path":
+            try:
+                value = types.local_path(value)
+            except types.BadValue as e:
+                self.err(path, e.problem, e.fix)
+            p = Path(os.path.expanduser(value))
+            return str(p if p.is_absolute() else (self.base / p))
+        if kind == "size":
+            try:
+                return parse_size(value)
+            except ValueError:
+                self.err(path, f"{value!r} is not a size", "write a size such as 512MB, 10GB or 2GiB")
+        if kind == "space":
+            if isinstance(value, str) and re.fullmatch(r"[0-9]{1,3}%", value) and 0 < int(value[:-1]) <= 100:
+                return value
+            try:
+                return parse_size(value)
+            except ValueError:
+                self.err(path, f"{value!r} is not a disk space", "write a size such as 10GB or 512MiB, or a share "
+                                                                 "of the disk such as \"10%\"")
+        if kind == "duration":
+            try:
+                return parse_duration(value)
+            except ValueError:
+                self.err(path, f"{value!r} is not a duration", "write a duration such as 48h, 30m or 7d")
+        if kind.startswith("enum:"):
+            allowed = kind[5:].split(",")
+            if value not in allowed:
+                self.err(path, f"{value!r} is not allowed", "use one of: " + ", ".join(allowed))
+            return value
+        raise AssertionError(kind)
+
+    def fields(self, value: dict[str, Any], schema: dict[str, Any], path: str,
+               required: tuple[str, ...] = ()) -> dict[str, Any]:
+        self.unknown(value, schema, path)
+        out = {}
+        for key, (kind, default, _help) in schema.items():
+            if key not in value or value[key] is None:
+                if key in required:
+                    self.err(f"{path}.{key}", "is required and missing", f"add `{key}:` to {path}")
+                out[key] = copy.deepcopy(default)
+                continue
+            if kind in ("buildkit", "gc", "policies", "registries", "prune_schedule"):
+                out[key] = getattr(self, kind)(value[key], f"{path}.{key}")
+            else:
+                out[key] = self.check(kind, value[key], f"{path}.{key}")
+        return out
+
+    def buildkit(self, value: Any, path: str) -> BuildKit:
+        bk = self.fields(self.mapping(value, path), BUILDKIT_KEYS, path)
+        if bk["gc"] is None:
+            bk["gc"] = self.gc({}, f"{path}.gc")
+        version = bk["version"]
+        if not versions.supported(version):
+            self.err(f"{path}.version", f"BuildKit {version} is not one this tool writes a config for "
+                                        f"(v0.{versions.OLDEST} to v0.{versions.NEWEST}): its keys are unknown here, "
+                                        f"and BuildKit ignores unknown keys silently",
+                     f"run a version from v0.{versions.OLDEST}.0 to v0.{versions.NEWEST}.x (buildkit.image and "
+                     f"buildkit.version together)")
+        try:  # every GC value must have a key in this version's terms: never a silent drop
+            versions.worker_gc(bk["gc"], version)
+            for i, rule in enumerate(bk["gc"].policies):
+                versions.policy(rule, version, i)
+        except versions.Unexpressible as e:
+            self.err(f"{path}.{e.field}", f"BuildKit {version} has no such setting (it came in v0.{e.since})",
+                     f"remove it, or run BuildKit v0.{e.since} or newer (buildkit.image and buildkit.version)")
+        return BuildKit(**bk)
+
+    def gc(self, value: Any, path: str) -> GC:
+        gc = self.fields(self.mapping(value, path), GC_KEYS, path)
+        gc["keep_storage"] = self.check("space", gc["keep_storage"], f"{path}.keep_storage")  # (its default too)
+        if gc["policies"] is None:
+            gc["policies"] = self.policies(DEFAULT_POLICIES, f"{path}.policies")
+        return GC(**gc)
+
+    def policies(self, value: Any, path: str) -> list[GCPolicy]:
+        if not isinstance(value, list):
+            self.err(path, f"must be a list of GC rules, got {value!r}", "write each rule as `- keep_duration: 48h`")
+        out = []
+        for i, rule in enumerate(value):
+            p = f"{path}[{i}]"
+            rule = dict(self.mapping(rule, p))
+            self.unknown(rule, {*POLICY_KEYS, *POLICY_ALIASES}, p)
+            for old, new in POLICY_ALIASES.items():
+                if old in rule and new in rule:
+                    self.err(f"{p}.{old}", f"{old} and {new} are the same setting", f"keep only {new}")
+            if not rule:
+                self.err(p, "an empty GC rule", "give it keep_duration, max_used, reserved, min_free, filters or all")
+            fields: dict[str, Any] = {}
+            for k, v in rule.items():
+                name = POLICY_ALIASES.get(str(k), str(k))
+                fields[name] = self.check(POLICY_KEYS[name], v, f"{p}.{k}")
+            out.append(GCPolicy(**fields))
+        return out
+
+    def prune_schedule(self, value: Any, path: str) -> PruneSchedule:
+        sched = self.mapping(value, path)
+        self.unknown(sched, PRUNE_KEYS, path)
+        if "calendar" not in sched:
+            self.err(f"{path}.calendar", "is required and missing",
+                     "add a systemd calendar such as `calendar: daily` or `calendar: \"Sun 03:00\"`")
+        if not any(k in sched for k in ("keep_storage", "keep_duration", "filters", "all")):
+            self.err(path, "says when to prune but not what",
+                     "add keep_storage (e.g. 20GB), keep_duration (e.g. 7d), filters or all")
+        return PruneSchedule(**{k: self.check(PRUNE_KEYS[k], v, f"{path}.{k}") for k, v in sched.items()})
+
+    def registries(self, value: Any, path: str) -> dict[str, Registry]:
+        out = {}
+        for host, conf in self.mapping(value, path).items():
+            p = f"{path}.{host}"
+            self.check("registry_host", host, p)
+            conf = self.mapping(conf, p)
+            self.unknown(conf, REGISTRY_KEYS, p)
+            out[host] = Registry(**{k: self.check(REGISTRY_KEYS[k], v, f"{p}.{k}") for k, v in conf.items()})
+        return out

@@ -1,0 +1,157 @@
+"""Load and validate inventory.yml.
+
+The inventory has the shape of an Ansible YAML inventory:
+
+    all:
+      vars: {...}                 # defaults for every host
+      children:
+        buildhosts:
+          vars: {...}             # defaults for build hosts
+          hosts: {build1: {...}}
+          children: {eu: {hosts: {build1: {}}}}   # optional named groups
+        clients:
+          hosts: {laptop: {...}}
+
+Values merge all.vars < group vars < host vars (dicts merge key by key).
+Every error names the file, the key path, what is wrong and how to fix it.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from buildkit_ops.inventory import values as types
+from buildkit_ops.inventory.checker import Checker, deep_merge
+from buildkit_ops.inventory.model import BuildHost, Client, Inventory, InventoryError
+from buildkit_ops.inventory.schema import ALL_VAR_KEYS, CLIENT_KEYS, HOST_KEYS
+
+DEFAULT_INVENTORY = "inventory.yml"
+
+
+def _walk_hosts(chk: Checker, group: dict[str, Any], path: str, inherited: dict[str, Any],
+                groups: dict[str, Any], group_name: str, found: dict[str, Any]) -> None:
+    chk.unknown(group, {"vars", "hosts", "children"}, path)
+    gvars = deep_merge(inherited, chk.mapping(group.get("vars"), f"{path}.vars"))
+    hosts = chk.mapping(group.get("hosts"), f"{path}.hosts")
+    for name, hv in hosts.items():
+        hp = f"{path}.hosts.{name}"
+        if not isinstance(name, str) or not re.fullmatch(types.NAME, name):
+            chk.err(hp, f"{name!r} is not a valid host name",
+                    "use lower-case letters, digits and dashes, starting with a letter or digit")
+        merged = deep_merge(gvars, chk.mapping(hv, hp))
+        if name not in found:
+            found[name] = (merged, hp)
+        elif hv:  # listed again in another group, with values of its own
+            found[name] = (deep_merge(found[name][0], chk.mapping(hv, hp)), hp)
+        groups.setdefault(group_name, []).append(name)
+    for child, sub in chk.mapping(group.get("children"), f"{path}.children").items():
+        _walk_hosts(chk, chk.mapping(sub, f"{path}.children.{child}"), f"{path}.children.{child}", gvars,
+                    groups, child, found)
+        groups.setdefault(group_name, [])
+        for n in groups[child]:
+            if n not in groups[group_name]:
+                groups[group_name].append(n)
+
+
+def load(path: str | os.PathLike[str] = DEFAULT_INVENTORY) -> Inventory:
+    file = Path(path)
+    fname = str(file)
+    if not file.exists():
+        raise InventoryError(fname, "(file)", "the inventory file does not exist",
+                             "create it from the README's example or pass -i/--inventory PATH")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        raise InventoryError(fname, where, f"is not valid YAML: {getattr(e, 'problem', e)}",
+                             "check the indentation and quoting at that line") from None
+    return parse(data, fname, file.resolve().parent)
+
+
+def parse(data: Any, fname: str, base: Path) -> Inventory:
+    chk = Checker(fname, base)
+    top = chk.mapping(data, "(top level)")
+    if "all" not in top:
+        chk.err("all", "the top-level key `all` is missing", "start the file with `all:` (see the README)")
+    chk.unknown(top, {"all"}, "(top level)")
+    root = chk.mapping(top["all"], "all")
+    chk.unknown(root, {"vars", "children"}, "all")
+    allvars = chk.mapping(root.get("vars"), "all.vars")
+    children = chk.mapping(root.get("children"), "all.children")
+    chk.unknown(children, {"buildhosts", "clients"}, "all.children")
+    if "buildhosts" not in children:
+        chk.err("all.children.buildhosts", "no build hosts group", "add `buildhosts:` with `hosts:` under all.children")
+
+    own = {k: allvars.pop(k) for k in list(allvars) if k in ALL_VAR_KEYS}
+    top_vars = chk.fields(own, ALL_VAR_KEYS, "all.vars")
+    if top_vars["cert_days"] > 825 or top_vars["cert_days"] < 1:
+        chk.err("all.vars.cert_days", f"{top_vars['cert_days']} is out of range",
+                "use 1 to 825 days (clients such as macOS reject longer-lived certificates)")
+    if top_vars["cert_renew_days"] >= top_vars["cert_days"]:
+        chk.err("all.vars.cert_renew_days", f"{top_vars['cert_renew_days']} is not below cert_days "
+                                            f"({top_vars['cert_days']}): every run would reissue every certificate",
+                "make cert_renew_days smaller than cert_days, e.g. 30 with 825")
+    shared = {k: v for k, v in allvars.items()}
+
+    groups: dict[str, list[str]] = {}
+    found: dict[str, tuple[dict[str, Any], str]] = {}
+    _walk_hosts(chk, chk.mapping(children["buildhosts"], "all.children.buildhosts"), "all.children.buildhosts",
+                shared, groups, "buildhosts", found)
+    if not found:
+        chk.err("all.children.buildhosts.hosts", "no build hosts", "add at least one host with an `address:`")
+    hosts: dict[str, BuildHost] = {}
+    for name, (merged, hp) in found.items():
+        client_only = {k for k in merged if k in CLIENT_KEYS and k not in HOST_KEYS}
+        for k in client_only:
+            merged.pop(k)
+        f = chk.fields(merged, HOST_KEYS, hp, required=("address",))
+        if f["buildkit"] is None:
+            f["buildkit"] = chk.buildkit({}, f"{hp}.buildkit")
+        f["client_address"] = f["client_address"] or f["address"]
+        hosts[name] = BuildHost(name=name, **f)
+        ports = {hosts[name].buildkit.port, hosts[name].ssh_port}
+        if len(ports) == 1:
+            chk.err(f"{hp}.buildkit.port", "the BuildKit port equals the SSH port", "pick another port, e.g. 1234")
+
+    clients: dict[str, Client] = {}
+    cgroup = chk.mapping(children.get("clients"), "all.children.clients")
+    chk.unknown(cgroup, {"vars", "hosts"}, "all.children.clients")
+    cvars = chk.mapping(cgroup.get("vars"), "all.children.clients.vars")
+    shared_c = {k: v for k, v in shared.items() if k in CLIENT_KEYS}
+    for name, cv in chk.mapping(cgroup.get("hosts"), "all.children.clients.hosts").items():
+        cp = f"all.children.clients.hosts.{name}"
+        if not isinstance(name, str) or not re.fullmatch(types.NAME, name):
+            chk.err(cp, f"{name!r} is not a valid client name",
+                    "use lower-case letters, digits and dashes (it becomes the certificate's CN)")
+        if name in hosts:
+            chk.err(cp, f"{name!r} is both a build host and a client", "give the client another name")
+        merged = deep_merge(deep_merge(shared_c, cvars), chk.mapping(cv, cp))
+        f = chk.fields(merged, CLIENT_KEYS, cp, required=("address",))
+        if f["ssh_address"] is None and f["connection"] == "ssh" and "/" in f["address"]:
+            chk.err(f"{cp}.ssh_address", f"is missing, and address {f['address']} is a network, not a machine",
+                    "add `ssh_address:` with the address SSH connects to")
+        f["ssh_address"] = f["ssh_address"] or f["address"]
+        if f["failover"] == "proxy" and f["connection"] == "none":
+            chk.err(f"{cp}.failover", "a client with `connection: none` is not set up by this tool, so it cannot "
+                                      "get a failover proxy", "remove `failover: proxy` (or reach it: connection ssh)")
+        if f["failover"] == "proxy" and f["failover_port"] + len(hosts) - 1 > 65535:
+            chk.err(f"{cp}.failover_port", f"{f['failover_port']} leaves no room for one port per build host "
+                                           f"({len(hosts)})", "pick a lower port, e.g. 12340")
+        if f["home"] is not None and f["home"] not in hosts:
+            chk.err(f"{cp}.home", f"{f['home']!r} is not a build host", "use one of: " + ", ".join(sorted(hosts)))
+        clients[name] = Client(name=name, **f)
+    seen: dict[str, str] = {}
+    for c in clients.values():
+        if c.address in seen:
+            chk.err(f"all.children.clients.hosts.{c.name}.address",
+                    f"{c.address} is already the address of client {seen[c.address]!r}",
+                    "give each client its own address (firewall rules are per address)")
+        seen[c.address] = c.name
+    return Inventory(file=Path(fname), hosts=hosts, clients=clients, groups=groups,
+                     pki_dir=Path(top_vars["pki_dir"]), cert_days=top_vars["cert_days"],
+                     cert_renew_days=top_vars["cert_renew_days"], ca_days=top_vars["ca_days"])

@@ -1,0 +1,103 @@
+"""Every key of the inventory: (kind, default, documentation). A default is written here and nowhere else; the
+checker reads the kind, the model takes the checked values, the documented example is made from the text."""
+from __future__ import annotations
+
+from typing import Any
+
+# The current BuildKit release, pinned by tag and by the digest of its multi-platform index (check it with
+# `docker buildx imagetools inspect moby/buildkit:v0.29.0`).
+DEFAULT_IMAGE = "moby/buildkit:v0.29.0@sha256:0039c1d47e8748b5afea56f4e85f14febaf34452bd99d9552d2daa82262b5cc5"
+# key: (kind, default, help). kind is a type name checked by _check().
+HOST_KEYS: dict[str, tuple[str, Any, str]] = {
+    "address": ("address", None, "IP address or DNS name that SSH connects to"),
+    "names": ("address_list", [], "extra DNS names and IPs clients use to reach the host (server cert SANs)"),
+    "client_address": ("address", None, "the name or address clients' builders connect to (default: address)"),
+    "ssh_user": ("user", "root", "SSH login user; a non-root user needs passwordless sudo"),
+    "ssh_port": ("port", 22, "SSH port"),
+    "ssh_key": ("path", None, "private key file for SSH (default: ssh-agent and ~/.ssh keys)"),
+    "known_hosts": ("path", "~/.ssh/known_hosts", "known_hosts file holding the host's key; unknown keys are refused"),
+    "connect_timeout": ("int:1-300", 10, "seconds to wait for an SSH connection"),
+    "weight": ("int:1-1000", 100, "the host's share of the clients: twice the weight, about twice the clients"),
+    "platforms": ("platform_list", None, "platforms it builds for, e.g. [linux/amd64] (default: what buildkitd "
+                                         "reports)"),
+    "emulate": ("emulated_platform_list", [], "platforms to emulate with qemu-user-static, e.g. [linux/arm64] "
+                                              "(installed and registered by provision)"),
+    "buildkit": ("buildkit", None, "BuildKit server settings (see below)"),
+}
+BUILDKIT_KEYS: dict[str, tuple[str, Any, str]] = {
+    "image": ("image", DEFAULT_IMAGE, "image the server runs, pinned by tag or digest"),
+    "image_archive": ("path", None,
+                      "a `docker save` tarball loaded on the host when it lacks the image (air-gapped hosts)"),
+    "version": ("version", "v0.29.0", "BuildKit version of the image (v0.13 to v0.29); buildkitd.toml holds the keys "
+                                      "that version knows, the GC policy in its terms"),
+    "port": ("port", 1234, "TCP port of the mutual-TLS listener"),
+    "max_parallelism": ("int:1-1024", 4, "steps run at once"),
+    "privileges": ("enum:privileged,unprivileged-lab", "privileged",
+                   "container privileges: `privileged` (as upstream runs buildkitd) or the narrower set that "
+                   "works inside the lab's containers"),
+    "data_dir": ("remote_path", "/opt/buildkit-ops",
+                 "directory on the host holding compose file, config and certificates"),
+    "debug_address": ("loopback_listen", None, "debug and metrics listener on a loopback ip:port (default: none)"),
+    "step_network": ("enum:sandboxed,host", "sandboxed",
+                     "network of build steps: `sandboxed` (their own namespace, fenced off from the host) or "
+                     "`host` (the host's own network: builds reach its loopback services)"),
+    "history_max_age": ("duration", 7 * 86400, "how long buildkitd keeps build records (status and builds read "
+                                               "them); default 7d"),
+    "history_max_entries": ("int:1-100000", 5000, "the most build records buildkitd keeps"),
+    "gc": ("gc", None, "garbage collection of the cache"),
+    "registries": ("registries", {},
+                   "per-registry settings: `ca` (file on this machine), `http`, `insecure`, `mirrors`"),
+    "prune_schedule": ("prune_schedule", None, "a scheduled prune on the host (systemd timer): calendar, keep_storage, "
+                                               "keep_duration, filters, all"),
+}
+PRUNE_KEYS = {"calendar": "calendar", "keep_storage": "size", "keep_duration": "duration", "filters": "filter_list",
+              "all": "bool"}
+GC_KEYS: dict[str, tuple[str, Any, str]] = {
+    "enabled": ("bool", True, "run BuildKit's garbage collector"),
+    "keep_storage": ("space", "10GB", "cache size the default rules prune down to (BuildKit uses it only "
+                                      "without rules; from v0.17 it is the reserved space)"),
+    "reserved": ("space", None, "v0.17+: space the GC never frees (reservedSpace)"),
+    "max_used": ("space", None, "v0.17+: the most the cache may use (maxUsedSpace)"),
+    "min_free": ("space", None, "v0.17+: free disk space the GC keeps (minFreeSpace)"),
+    "policies": ("policies", None, "ordered GC rules: keep_duration, max_used, reserved, min_free, filters, all"),
+}
+POLICY_KEYS = {"all": "bool", "keep_duration": "duration", "max_used": "space", "reserved": "space",
+               "min_free": "space", "filters": "filter_list"}
+# `keep_bytes` (BuildKit v0.13's own word for what a rule prunes down to) is read as max_used.
+POLICY_ALIASES = {"keep_bytes": "max_used"}
+REGISTRY_KEYS = {"ca": "path", "http": "bool", "insecure": "bool", "mirrors": "registry_host_list"}
+CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
+    "address": ("client_source", None,
+                "the IP address (or network) build hosts see this client's connections come from"),
+    "connection": ("enum:local,ssh,none", "ssh", "`local`: the machine running invoke; `ssh`: reached over SSH; "
+                                                "`none`: not reachable (a CI runner): its secrets and CI snippets "
+                                                "are written to a folder instead"),
+    "ssh_address": ("address", None, "address SSH connects to (default: address)"),
+    "ssh_user": ("user", "root", "SSH login user on the client"),
+    "ssh_port": ("port", 22, "SSH port"),
+    "ssh_key": ("path", None, "private key file for SSH"),
+    "known_hosts": ("path", "~/.ssh/known_hosts", "known_hosts file holding the client's host key"),
+    "connect_timeout": ("int:1-300", 10, "seconds to wait for an SSH connection"),
+    "builder": ("builder", "buildkit-ops", "name of the docker buildx builder created on the client"),
+    "default_builder": ("bool", False, "make it the client's default builder (`docker buildx use`)"),
+    "home": ("name", None, "a build host pinned as this client's home (default: rendezvous placement)"),
+    "failover": ("enum:none,proxy", "none",
+                 "`proxy`: a local HAProxy container on the client sends builds to the next host while the home "
+                 "host does not answer (buildx alone does not fail over)"),
+    "failover_port": ("port", 12340, "first loopback port of the failover proxy (one per build host)"),
+    "failover_image": ("image", "haproxy:3.0-alpine", "image of the failover proxy, pinned by tag or digest"),
+    "failover_image_archive": ("path", None, "a `docker save` tarball of failover_image, loaded on the client "
+                                             "when it lacks the image (air-gapped clients, the lab)"),
+}
+ALL_VAR_KEYS = {"pki_dir": ("path", ".pki",
+                            "operator-side directory of the CA and certificates (CA key never leaves it)"),
+                "cert_days": ("int", 825, "validity of server and client certificates, at most 825"),
+                "cert_renew_days": ("int", 30, "reissue a certificate when it expires within this many days"),
+                "ca_days": ("int", 3650, "validity of the CA")}
+
+DEFAULT_POLICIES = [
+    {"keep_duration": "48h", "filters": ["type==source.local", "type==exec.cachemount", "type==source.git.checkout"]},
+    {"keep_duration": "1440h"},
+    {"max_used": "5GB"},
+    {"all": True, "max_used": "10GB"},
+]

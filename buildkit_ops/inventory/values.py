@@ -1,0 +1,245 @@
+"""The value types of the inventory: one strict grammar each.
+
+Every value that reaches a host (a config file, a unit, a shell command, a
+firewall rule) has one of these types and is checked at load with
+`re.fullmatch` (never `re.match` with `$`, which lets a trailing newline
+through). A check returns the normalised value or raises BadValue with what is
+wrong and how to fix it; the loader adds the file and key path.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Callable
+
+
+class BadValue(ValueError):
+    def __init__(self, problem: str, fix: str):
+        super().__init__(problem)
+        self.problem, self.fix = problem, fix
+
+
+def _str(v: Any, what: str, fix: str) -> str:
+    if not isinstance(v, str) or not v:
+        raise BadValue(f"must be {what}, got {v!r}", fix)
+    return v
+
+
+def _fullmatch(pattern: str, v: Any, what: str, fix: str) -> str:
+    s = _str(v, what, fix)
+    if not re.fullmatch(pattern, s):
+        raise BadValue(f"{s!r} is not {what}", fix)
+    return s
+
+
+# ------------------------------------------------------------------ names
+
+NAME = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+DNS_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+DNS = rf"(?=.{{1,253}}\Z){DNS_LABEL}(?:\.{DNS_LABEL})*"
+
+
+def machine_name(v: Any) -> str:
+    return _fullmatch(NAME, v, "a valid name (lower-case letters, digits and dashes)",
+                      "use lower-case letters, digits and dashes, starting and ending with a letter or digit")
+
+
+def user_name(v: Any) -> str:
+    return _fullmatch(r"[a-z_][a-z0-9_-]{0,31}", v, "a user name", "write a login name such as root or deploy")
+
+
+def builder_name(v: Any) -> str:
+    # buildx's own rule (store.ValidateName), lower case since buildx lowercases names anyway
+    return _fullmatch(r"[a-z][a-z0-9._-]{0,62}", v, "a buildx builder name",
+                      "start with a letter; then letters, digits, '.', '_' or '-' (e.g. buildkit-ops)")
+
+
+# ------------------------------------------------------------------ addresses
+
+def _ip(s: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    if "%" in s:  # Python accepts any zone id ("fe80::1%eth0;cmd"); an address here never has one
+        raise ValueError("zone id")
+    return ipaddress.ip_address(s)
+
+
+def is_ip(v: Any) -> bool:
+    try:
+        _ip(str(v))
+        return True
+    except ValueError:
+        return False
+
+
+def host_address(v: Any) -> str:
+    """An IP address (no zone id) or a DNS name: what SSH or a client connects to."""
+    s = _str(v, "an IP address or DNS name", "write an address such as 10.0.0.5 or build1.example.com")
+    if is_ip(s):
+        return str(_ip(s))
+    if re.fullmatch(DNS, s) and not re.fullmatch(r"[0-9.]+", s):
+        return s
+    raise BadValue(f"{s!r} is not an IP address or DNS name", "write an address such as 10.0.0.5 or build1.example.com")
+
+
+def client_source(v: Any) -> str:
+    """The source address (or network) a client's connections come from, as the firewall matches it."""
+    fix = "write the address the build hosts see, such as 10.0.0.21, or a network such as 10.0.0.0/24"
+    s = _str(v if not isinstance(v, bool) else None, "an IP address or network", fix)
+    try:
+        if "%" in s:
+            raise ValueError("zone id")
+        net = ipaddress.ip_network(s, strict=False)
+    except ValueError:
+        raise BadValue(f"{s!r} is not an IP address or network (no names, no zone ids): the firewall opens the "
+                       f"port by source address", fix) from None
+    if net.prefixlen == 0:
+        raise BadValue(f"{s!r} is every address: the port would be open to the whole internet",
+                       "name the client's own address or its network, such as 10.0.0.0/24")
+    if net.network_address.is_unspecified:
+        raise BadValue(f"{s!r} is the unspecified address, not a client", fix)
+    return str(net.network_address) if net.num_addresses == 1 else str(net)
+
+
+def registry_host(v: Any) -> str:
+    """host[:port] of a registry or mirror: a DNS name, an IPv4 address or a bracketed IPv6 address."""
+    fix = "write it as registry.example.com, registry.example.com:5000 or 10.0.0.5:5000"
+    s = _str(v, "a registry host[:port]", fix)
+    m = re.fullmatch(rf"({DNS}|\[[0-9A-Fa-f:.]+\])(?::([0-9]{{1,5}}))?", s)
+    if not m or (m.group(2) and not 1 <= int(m.group(2)) <= 65535):
+        raise BadValue(f"{s!r} is not a registry host[:port]", fix)
+    if m.group(1).startswith("[") and not is_ip(m.group(1)[1:-1]):
+        raise BadValue(f"{s!r} is not a registry host[:port]", fix)
+    return s
+
+
+def loopback_listen(v: Any) -> str:
+    fix = "write 127.0.0.1:6060 (or leave the key out: no debug listener)"
+    s = _str(v, "a loopback ip:port", fix)
+    m = re.fullmatch(r"(127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}|\[::1\]):([0-9]{1,5})", s)
+    if not m or not is_ip(m.group(1).strip("[]")) or not 1 <= int(m.group(2)) <= 65535:
+        raise BadValue(f"{s!r} is not a loopback ip:port: build steps and the network must not reach the debug "
+                       f"listener", fix)
+    return s
+
+
+# ------------------------------------------------------------------ BuildKit
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_DOMAIN = rf"(?:{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?/)"
+IMAGE = rf"{_DOMAIN}?{_COMPONENT}(?:/{_COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?(?:@sha256:[a-f0-9]{{64}})?"
+
+
+def image_ref(v: Any) -> str:
+    fix = "write [registry/]repository:tag or repository@sha256:<64 hex digits>, e.g. moby/buildkit:v0.13.2"
+    s = _fullmatch(IMAGE, v, "an image reference", fix)
+    last = s.rsplit("/", 1)[-1]
+    if ":" not in last and "@" not in last:
+        raise BadValue(f"{s!r} is not pinned", "add a tag or a digest, e.g. moby/buildkit:v0.13.2")
+    return s
+
+
+def buildkit_version(v: Any) -> str:
+    return _fullmatch(r"v[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}", v, "a BuildKit version (vMAJOR.MINOR.PATCH)",
+                      "write it as v0.13.2")
+
+
+def prune_filter(v: Any) -> str:
+    """A BuildKit prune/GC filter: key==value, key!=value or key~=value, from a safe alphabet."""
+    return _fullmatch(r"[a-zA-Z][a-zA-Z0-9_.-]{0,63}(?:==|!=|~=)[A-Za-z0-9_.:/@+*-]{1,200}", v,
+                      "a BuildKit filter", "write it as type==source.local, type!=regular or description~=npm")
+
+
+def remote_path(v: Any) -> str:
+    """An absolute directory on the host, from a safe character set."""
+    fix = "write an absolute path of letters, digits, '.', '_', '-' and '/', such as /opt/buildkit-ops"
+    s = _fullmatch(r"(?:/[A-Za-z0-9_.-]+)+", v, "an absolute path from a safe character set", fix)
+    if any(part in (".", "..") for part in s.split("/")):
+        raise BadValue(f"{s!r} has a '.' or '..' component", fix)
+    return s
+
+
+_DOW = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)(?:day|sday|nesday|rsday|urday)?"
+_DOWS = rf"{_DOW}(?:(?:,|\.\.){_DOW})*"
+_NUM = r"(?:\*|[0-9]{1,4})(?:(?:\.\.|/)[0-9]{1,4})?(?:,[0-9]{1,4}(?:(?:\.\.|/)[0-9]{1,4})?)*"
+CALENDAR = (rf"(?:minutely|hourly|daily|weekly|monthly|yearly|annually|quarterly|semiannually)"
+            rf"|(?:{_DOWS} )?(?:{_NUM}-{_NUM}-{_NUM} )?{_NUM}:{_NUM}(?::{_NUM})?"
+            rf"|{_DOWS}(?: {_NUM}-{_NUM}-{_NUM})?")
+
+
+def calendar(v: Any) -> str:
+    """A systemd OnCalendar expression, in a strict subset of its syntax."""
+    return _fullmatch(CALENDAR, v, "a systemd calendar expression this tool accepts",
+                      "write daily, weekly, \"Sun 03:00\", \"Mon..Fri 02:30\" or \"*-*-* 04:00:00\"")
+
+
+def platform(v: Any) -> str:
+    """os/arch[/variant], as buildx and BuildKit write them."""
+    return _fullmatch(r"[a-z0-9]{1,16}/[a-z0-9_]{1,16}(?:/[a-z0-9]{1,8})?", v, "a platform (os/arch[/variant])",
+                      "write it as linux/amd64, linux/arm64 or linux/arm/v7")
+
+
+# The platforms a host can emulate, and qemu's name for each (Debian's and Ubuntu's qemu-user-static).
+EMULATORS = {"linux/arm64": "aarch64", "linux/arm/v7": "arm", "linux/arm/v6": "arm", "linux/ppc64le": "ppc64le",
+             "linux/s390x": "s390x", "linux/riscv64": "riscv64", "linux/mips64le": "mips64el"}
+
+
+def emulated_platform(v: Any) -> str:
+    """A platform that qemu-user-static can emulate on an amd64 host."""
+    p = platform(v)
+    if p not in EMULATORS:
+        raise BadValue(f"{p} is not a platform this tool can emulate",
+                       "use one of: " + ", ".join(EMULATORS) + " (a host builds its own platform natively)")
+    return p
+
+
+# ------------------------------------------------------------------ operator-side paths
+
+def local_path(v: Any) -> str:
+    s = _str(v, "a file path", "write a path, relative to the inventory file or absolute")
+    if any(ord(c) < 0x20 or ord(c) == 0x7f for c in s):
+        raise BadValue(f"{s!r} holds a control character", "write a plain path")
+    return s
+
+
+CHECKS: dict[str, Callable[[Any], Any]] = {
+    "name": machine_name, "user": user_name, "builder": builder_name, "address": host_address,
+    "client_source": client_source, "registry_host": registry_host, "loopback_listen": loopback_listen,
+    "image": image_ref, "version": buildkit_version, "filter": prune_filter, "remote_path": remote_path,
+    "calendar": calendar, "platform": platform, "emulated_platform": emulated_platform,
+}
+
+
+# ------------------------------------------------------------- sizes and durations
+
+SIZE_RE = re.compile(r"([0-9]{1,15}(?:\.[0-9]{1,6})?) ?(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?", re.I)
+DURATION_RE = re.compile(r"([0-9]{1,6}h)?([0-9]{1,6}m)?([0-9]{1,9}s)?")
+SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+              "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_size(value: Any) -> int:
+    """'10GB' / '512MiB' / 1048576 -> bytes."""
+    if isinstance(value, bool):
+        raise ValueError("not a size")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("negative")
+        return value
+    m = SIZE_RE.fullmatch(str(value))
+    if not m:
+        raise ValueError("not a size")
+    return int(float(m.group(1)) * SIZE_UNITS[(m.group(2) or "b").lower()])
+
+
+def parse_duration(value: Any) -> int:
+    """'48h' / '30m' / '1h30m' / '7d' -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("not a duration")
+    s = str(value)
+    if re.fullmatch(r"[0-9]{1,5}d", s):
+        return int(s[:-1]) * 86400
+    m = DURATION_RE.fullmatch(s)
+    if not s or not m:
+        raise ValueError("not a duration")
+    h, mi, se = (int(g[:-1]) if g else 0 for g in m.groups())
+    return h * 3600 + mi * 60 + se

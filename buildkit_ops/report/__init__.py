@@ -1,0 +1,1 @@
+"""Everything printed: steps and recaps as they happen, tables, JSON and Prometheus forms."""

@@ -1,0 +1,204 @@
+"""firewall: ufw denies inbound by default, over IPv4 and IPv6; SSH is allowed
+before anything else (so the operator is never locked out, with zero clients
+too, or if a run stops half-way); the BuildKit port opens only to the
+inventory's clients.
+
+buildkitd runs with host networking, so Docker adds no NAT rule that would
+bypass ufw (see LAB-NOTES: a published port is reachable by everyone).
+Only rules whose comment starts with "buildkit-ops" are ever changed, with one
+exception: a rule of someone else's that opens the BuildKit port (say a
+hand-made `ufw allow 1234/tcp`) defeats the allowlist, so it fails the run
+until `provision --prune-clients` deletes it (or the operator narrows it).
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from buildkit_ops.engine.contract import Context, PlanError, Role, Step
+from buildkit_ops.engine.shell import command
+
+TAG = "buildkit-ops"
+CLIENT_RULE = re.compile(r"ufw allow from (\S+) to any port (\d+) proto tcp comment '" + TAG + r" client (\S+)'")
+
+
+class FirewallConflict(PlanError):
+    """Rules that are not ours open the BuildKit port to more than the clients."""
+
+
+@dataclass
+class FirewallFacts:
+    present: bool = False
+    active: bool = False
+    defaults_ok: bool = False      # deny incoming, allow outgoing
+    ipv6: str = "yes"              # IPV6= of /etc/default/ufw ("yes": rules apply to IPv6 too)
+    rules: list[str] = field(default_factory=list)   # `ufw show added` lines
+
+    def client_rules(self) -> dict[tuple[str, int, str], str]:
+        """Our client rules: (address, port, client name) -> rule."""
+        out = {}
+        for r in self.rules:
+            m = CLIENT_RULE.fullmatch(r)
+            if m:
+                out[(m.group(1), int(m.group(2)), m.group(3))] = r
+        return out
+
+
+def parse(sections: dict[str, str]) -> FirewallFacts:
+    status = sections.get("ufw_status", "")
+    return FirewallFacts(present=sections.get("ufw_present") == "yes", active="Status: active" in status,
+                         defaults_ok="deny (incoming)" in status and "allow (outgoing)" in status,
+                         ipv6=sections.get("ufw_ipv6", "yes") or "",
+                         rules=[r.strip() for r in sections.get("ufw_rules", "").splitlines() if r.strip()])
+
+
+def ssh_rule(ssh_port: int) -> list[str]:
+    return ["allow", f"{ssh_port}/tcp", "comment", f"{TAG} ssh"]
+
+
+def client_rule(address: str, port: int, name: str) -> list[str]:
+    return ["allow", "from", address, "to", "any", "port", str(port), "proto", "tcp", "comment", f"{TAG} client {name}"]
+
+
+def ufw(words: list[str]) -> str:
+    return command("ufw", *words) + "\n"
+
+
+def _ports_cover(spec: str, port: int) -> bool:
+    """'1234', '1234/tcp', '1000:2000/tcp', '22,1234' -> does it include port (over TCP)?"""
+    ports, _, proto = spec.partition("/")
+    if proto and proto not in ("tcp", "any"):
+        return False
+    for part in ports.split(","):
+        lo, _, hi = part.partition(":")
+        if lo.isdigit() and (hi or lo).isdigit() and int(lo) <= port <= int(hi or lo):
+            return True
+    return False
+
+
+def _rule_words(rule: str) -> list[str]:
+    """`ufw allow 1234/tcp comment 'x'` -> ['allow', '1234/tcp'] (what `ufw delete` takes)."""
+    try:
+        words = shlex.split(rule)[1:]
+    except ValueError:
+        return []
+    return words[:words.index("comment")] if "comment" in words else words
+
+
+def opens_port(rule: str, port: int) -> bool:
+    """Does this `ufw show added` line let anyone in to port/tcp? (allow or limit, inbound, that port or all)"""
+    words = _rule_words(rule)
+    if not words or words[0] not in ("allow", "limit"):
+        return False
+    words = words[1:]
+    if words[:1] == ["out"]:
+        return False
+    if words[:1] == ["in"]:
+        words = words[1:]
+    if words[:1] == ["on"]:
+        words = words[2:]
+    if len(words) == 1:  # simple syntax: `allow 1234/tcp`, `allow 1000:2000`, or an application profile
+        return _ports_cover(words[0], port)
+    if "proto" in words and words[words.index("proto") + 1:][:1] not in (["tcp"], ["any"]):
+        return False
+    if "to" in words:
+        dest = words[words.index("to") + 1:]
+        if "port" in dest:
+            return _ports_cover(dest[dest.index("port") + 1], port)
+        if "app" in dest:
+            return False
+        return True  # to any address, every port
+    return "from" in words  # `allow from X [port P]`: to every port here (a source port is the client's to pick)
+
+
+def foreign_openings(facts: FirewallFacts, port: int) -> list[str]:
+    """Rules not tagged by us that open the BuildKit port."""
+    return [r for r in facts.rules if f"comment '{TAG}" not in r and opens_port(r, port)]
+
+
+def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str],
+         drop: bool | set[str] = False) -> list[Step]:
+    """clients: name -> address of every client that may reach `port`.
+    A rule for a client that is not in the inventory (or no longer at that address) is kept (a client is never
+    dropped by accident) unless drop is True (`provision --prune-clients`) or names it (`remove-client NAME`,
+    `add-client NAME --address NEW`)."""
+    if not facts.present:
+        return [Step("firewall", "ufw installed", True, "install ufw",
+                     script="export DEBIAN_FRONTEND=noninteractive\napt-get update -qq\n"
+                            "apt-get install -y -qq ufw\n")] + \
+            plan(FirewallFacts(present=True), ssh_port, port, clients)
+    rules, active = facts.rules, facts.active
+    steps: list[Step] = []
+
+    foreign = foreign_openings(facts, port)
+    if foreign and drop is not True:
+        raise FirewallConflict(
+            f"ufw rules not made by buildkit-ops open port {port}/tcp beyond the clients: "
+            + "; ".join(foreign) + f". Re-run with --prune-clients to delete them, or narrow them so they do not "
+            f"cover port {port}")
+
+    want_ssh = ufw(ssh_rule(ssh_port))
+    if facts.ipv6 == "yes":
+        steps.append(Step("firewall", "IPv6 filtered too", False, "IPV6=yes"))
+    else:
+        # Without IPV6=yes ufw does not apply its rules to IPv6 (an active ufw then drops all of it, our SSH rule
+        # included; an inactive one nothing). After the reload ufw manages ip6tables, and the SSH rule is added
+        # again so that its IPv6 twin exists (rules added under IPV6=no are IPv4 only).
+        steps.append(Step("firewall", "IPv6 filtered too", True, f"IPV6={facts.ipv6 or 'unset'} -> yes",
+                          script="if grep -q '^IPV6=' /etc/default/ufw; then sed -i 's/^IPV6=.*/IPV6=yes/' "
+                                 "/etc/default/ufw; else echo IPV6=yes >> /etc/default/ufw; fi\n"
+                                 + ("ufw reload >/dev/null\n" if active else "") + want_ssh))
+
+    if want_ssh.strip() in rules:
+        steps.append(Step("firewall", f"ssh {ssh_port}/tcp allowed", False))
+    else:
+        steps.append(Step("firewall", f"ssh {ssh_port}/tcp allowed", True, "allow SSH first", script=want_ssh))
+
+    have_clients = facts.client_rules()
+    want = {(addr, port, name) for name, addr in clients.items()}
+    add = sorted(want - set(have_clients), key=lambda t: t[2])
+    stale = sorted(set(have_clients) - want, key=lambda t: t[2])
+    gone = [t for t in stale if drop is True or (drop and t[2] in drop)]
+    kept = [t for t in stale if t not in gone]
+    script = "".join(ufw(client_rule(a, p, n)) for a, p, n in add)
+    script += "".join(command("ufw", "delete", "allow", "from", a, "to", "any", "port", str(p), "proto", "tcp") + "\n"
+                      for a, p, n in gone)
+    detail = ", ".join([f"+{n} ({a})" for a, p, n in add] + [f"-{n} ({a})" for a, p, n in gone])
+    names = ", ".join(sorted(clients)) or "no clients"
+    steps.append(Step("firewall", f"port {port}/tcp open to: {names}", bool(script), detail, script=script))
+    for a, _port, n in kept:
+        steps.append(Step("firewall", f"rule for {n} ({a}) kept", False,
+                          f"{n} is not in the inventory at {a}: `invoke remove-client {n}` or "
+                          f"`provision --prune-clients` closes it"))
+    if foreign:  # only with --prune-clients (drop is True)
+        steps.append(Step("firewall", f"rules of others opening port {port}/tcp", True,
+                          "deleted: " + "; ".join(foreign),
+                          script="".join(command("ufw", "delete", *_rule_words(r)) + "\n" for r in foreign)))
+
+    defaults_ok = facts.defaults_ok
+    if defaults_ok and active:
+        steps.append(Step("firewall", "ufw active, inbound denied by default", False))
+    else:
+        script = ""
+        if not defaults_ok:
+            script += "ufw default deny incoming\nufw default allow outgoing\n"
+        if not active:
+            script += "ufw --force enable\n"
+        steps.append(Step("firewall", "ufw active, inbound denied by default", True,
+                          "enable" if not active else "set defaults", script=script))
+    return steps
+
+
+class FirewallRole(Role):
+    name = "firewall"
+
+    def parse(self, sections: dict[str, str]) -> FirewallFacts:
+        return parse(sections)
+
+    def plan(self, ctx: Context, facts: Any, files: Any) -> list[Step]:
+        return plan(facts, ctx.host.ssh_port, ctx.host.buildkit.port, ctx.clients, ctx.drop_clients)
+
+
+ROLE = FirewallRole()

@@ -1,0 +1,84 @@
+"""prune: an optional scheduled `buildctl prune` on the host (a systemd timer),
+from the inventory's buildkit.prune_schedule; removed again when the key goes.
+It complements BuildKit's own GC policy with a hard size or age cap."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from buildkit_ops.engine.contract import Context, Role, Step, unit_steps
+from buildkit_ops.engine.render import File, FileState
+from buildkit_ops.engine.render import render as render_template
+from buildkit_ops.inventory import BuildHost, PruneSchedule
+from buildkit_ops.roles.buildkitd import CONTAINER, SOCK
+
+TEMPLATES = Path(__file__).parent / "templates"
+UNIT = "buildkit-ops-prune"
+PATHS = [f"/etc/systemd/system/{UNIT}.service", f"/etc/systemd/system/{UNIT}.timer"]
+
+
+
+@dataclass
+class PruneFacts:
+    units: list[str] = field(default_factory=list)   # installed unit files
+    timer: list[str] = field(default_factory=list)   # `is-enabled`, `is-active` of the timer
+
+    @property
+    def timer_running(self) -> bool:
+        return self.timer[:2] == ["enabled", "active"]
+
+
+def parse(sections: dict[str, str]) -> PruneFacts:
+    return PruneFacts(units=(sections.get("prune_units") or "").split(),
+                      timer=(sections.get("prune_timer") or "").split())
+
+
+def prune_command(sched: PruneSchedule) -> list[str]:
+    """The prune, as the argument list of the unit's ExecStart (escaped for systemd by the template)."""
+    args = ["/usr/bin/docker", "exec", CONTAINER, "buildctl", "--addr", SOCK, "prune"]
+    if sched.keep_storage is not None:
+        args += ["--keep-storage", f"{sched.keep_storage / 1e6:g}"]
+    if sched.keep_duration is not None:
+        args += ["--keep-duration", f"{sched.keep_duration}s"]
+    for f in sched.filters or []:
+        args += ["--filter", f]
+    if sched.all:
+        args.append("--all")
+    return args
+
+
+def render(host: BuildHost) -> list[File]:
+    sched = host.buildkit.prune_schedule
+    if not sched:
+        return []
+    service = render_template(TEMPLATES / f"{UNIT}.service.j2", "systemd", command=prune_command(sched))
+    timer = render_template(TEMPLATES / f"{UNIT}.timer.j2", "systemd", calendar=sched.calendar)
+    return [File(PATHS[0], service.encode()), File(PATHS[1], timer.encode())]
+
+
+def plan(host: BuildHost, facts: PruneFacts, states: dict[str, FileState]) -> list[Step]:
+    files = render(host)
+    if not files:
+        if not facts.units:
+            return []
+        return [Step("prune", "scheduled prune", True, "removed (no buildkit.prune_schedule)",
+                     script=f"systemctl disable --now {UNIT}.timer 2>/dev/null || true\n"
+                            f"rm -f {' '.join(PATHS)}\nsystemctl daemon-reload\n")]
+    return unit_steps("prune", files, states, f"{UNIT}.timer", facts.timer_running, "timer enabled", "active")
+
+
+class PruneRole(Role):
+    name = "prune"
+
+    def parse(self, sections: dict[str, str]) -> PruneFacts:
+        return parse(sections)
+
+    def files(self, ctx: Context) -> list[File]:
+        return render(ctx.host)
+
+    def plan(self, ctx: Context, facts: Any, files: dict[str, FileState]) -> list[Step]:
+        return plan(ctx.host, facts, files)
+
+
+ROLE = PruneRole()
