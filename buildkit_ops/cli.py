@@ -1,7 +1,7 @@
 """One command-line convention for every task: `-i/--inventory` where a task
 reads the inventory, `invoke TASK --help` that prints the task's help even
 when the task takes a positional argument, and errors as one clear line with
-a non-zero exit. Also the `bkops` command."""
+a non-zero exit."""
 from __future__ import annotations
 
 import functools
@@ -14,14 +14,7 @@ from invoke.parser.parser import ParseMachine
 from invoke.tasks import Task
 from invoke.tasks import task as invoke_task
 
-from buildkit_ops.clients import builder as clients
-from buildkit_ops.engine.ssh import RemoteError
-from buildkit_ops.flows.clients import FlowError
-from buildkit_ops.flows.kubernetes import K8sError
-from buildkit_ops.flows.rotation import RotationError
-from buildkit_ops.inventory import InventoryError
-from buildkit_ops.inventory import edit as inventory_edit
-from buildkit_ops.pki import certs as pki
+from buildkit_ops.errors import BkopsError
 
 INVENTORY = "inventory"
 
@@ -62,32 +55,15 @@ def _handle_help_first(self: ParseMachine, token: str) -> None:
 ParseMachine.handle = _handle_help_first  # type: ignore[method-assign]
 
 
-def main() -> None:
-    """The `bkops` command: Invoke's command line over the product's tasks, from any directory."""
-    from invoke.program import Program
-
-    from buildkit_ops import __version__
-    from buildkit_ops.tasks import ns
-
-    Program(namespace=ns, name="bkops", binary="bkops", version=__version__).run()
-
-
 def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """A task's expected errors become one clear message on stderr and a non-zero exit (2: bad input)."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except InventoryError as e:
-            print(f"error: {e}", file=sys.stderr)
-            raise Exit(code=2) from None
-        except FlowError as e:
+        except BkopsError as e:
             print(f"error: {e}", file=sys.stderr)
             raise Exit(code=e.code) from None
-        except (RemoteError, clients.ClientError, inventory_edit.EditError, pki.PKIError, RotationError,
-                K8sError) as e:
-            print(f"error: {e}", file=sys.stderr)
-            raise Exit(code=1) from None
     return wrapper
 
 

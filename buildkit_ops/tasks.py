@@ -18,7 +18,7 @@ from invoke.exceptions import Exit
 
 from buildkit_ops import inventory as inv_mod
 from buildkit_ops.cli import cli_errors, fail, task
-from buildkit_ops.clients import records as client_records
+from buildkit_ops.engine.contract import Options
 from buildkit_ops.flows import builds as build_history
 from buildkit_ops.flows import cache_prune as prune_flow
 from buildkit_ops.flows import clients as client_flows
@@ -27,17 +27,11 @@ from buildkit_ops.flows import kubernetes, rotation
 from buildkit_ops.flows import status as status_flow
 from buildkit_ops.flows.provision import provision as run_provision
 from buildkit_ops.inventory import DEFAULT_INVENTORY, values
+from buildkit_ops.pki import client_records
 from buildkit_ops.pki.certs import atomic_write as pki_write
-from buildkit_ops.report.output import (
-    Reporter,
-    emit_json,
-    print_builds,
-    print_clients,
-    print_findings,
-    print_revocation_note,
-    print_status,
-)
-from buildkit_ops.report.output import prometheus as output_prometheus
+from buildkit_ops.report.prometheus import prometheus as output_prometheus
+from buildkit_ops.report.results import Reporter, emit_json
+from buildkit_ops.report.tables import print_builds, print_clients, print_findings, print_revocation_note, print_status
 
 INV_HELP = f"inventory file (default: {DEFAULT_INVENTORY})"
 HOST_HELP = "build host(s): a name, a comma-separated list, a group, or 'all' (default)"
@@ -64,7 +58,7 @@ def provision(c: Context, host: str | None = None, check: bool = False, json_: b
     hosts = inv.select(host)
     inv.check_files(hosts)
     rep = Reporter()
-    results = run_provision(inv, hosts, check, rep, int(wait), force, drop_clients=prune_clients)
+    results = run_provision(inv, hosts, Options(check, int(wait), force, prune_clients), rep)
     rep.recap(results, check)
     if json_:
         emit_json(results, check=check)

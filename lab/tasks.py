@@ -13,7 +13,7 @@ from invoke import Collection, Exit
 
 from buildkit_ops import inventory as inv_mod
 from buildkit_ops.cli import cli_errors, fail, task
-from buildkit_ops.report.output import err
+from buildkit_ops.report.results import err
 from buildkit_ops.tasks import add_client, provision
 
 from .machines import Lab, LabError

@@ -14,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))   # conftest, helpers, unit_helpers (tests import by --import-mode=importlib)
 
 from helpers import INV  # noqa: E402
 

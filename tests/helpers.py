@@ -95,3 +95,29 @@ def wait_until_proxy_sends_home(lab, client: str = "laptop", host: str = "build1
                                f"| tail -1", capture=True).stdout
         return not last.strip() or " is UP" in last
     wait_for(home_up, timeout=30, what=f"{client}'s failover proxy sending builds to {host} again")
+
+
+# ------------------------------------------------------------------ a project built from a client
+
+PROJECT = """FROM {reg}/lab/busybox:latest
+RUN echo "built on $(uname -m)" > /built.txt && sleep 1
+RUN sha256sum /built.txt > /built.sha && sleep 1
+COPY app.txt /app.txt
+CMD ["cat", "/app.txt"]
+"""
+
+
+def login(lab, machine, reg):
+    r = lab.run(machine, f"docker login -u {reg['username']} --password-stdin {reg['address']}", capture=True,
+                input=reg["password"])
+    assert r.returncode == 0, r.stderr
+
+
+def write_project(lab, machine, reg, where="/root/proj"):
+    lab.run(machine, f"mkdir -p {where} && cat > {where}/Dockerfile && echo 'hello from the team' > {where}/app.txt",
+            capture=True, input=PROJECT.format(reg=reg["address"]))
+
+
+def build(lab, machine, tag, where="/root/proj", push=True):
+    return lab.run(machine, f"docker buildx build --builder buildkit-ops --progress plain "
+                            f"{'--push ' if push else ''}-t {tag} {where}", capture=True)

@@ -1,19 +1,48 @@
-"""The role contract: what a role is to the runner (see roles/__init__.py and docs/roles.md for the whole
-picture). A role's facts are parsed once into its own typed value, its plan is a pure function from wanted
-state and facts to Steps, its handlers run once at the end when a step notified them, and verify proves its
-service works."""
+"""The role contract: what a role is to the runner. docs/roles.md says how to write one.
+
+A role is a folder (roles/<name>/ of this repository, or of the operator's, beside the inventory) holding
+  facts.sh      what the role needs to know about its target, printed as `@@name` sections; the values it needs
+                (a port, an image) come in as quoted environment variables from `fact_env`. Every role's facts
+                run in ONE round trip, and each role parses its own sections once (`parse`) into a typed value;
+  __init__.py   `ROLE`: `prepare` (the role's own typed input, made on the operator machine from the inventory,
+                the target and the command line's options), the files it manages (`files`, rendered from its
+                templates/), a pure `plan` from input and facts to Steps, its handlers (run once, at the end,
+                when a step notified them), and `verify` after the changes;
+  exports.py    the names others may use (a container, a socket, a log path): nothing else of a role is read
+                from outside its folder;
+  templates/    Jinja templates of its files, rendered through the escaping environment of their file type.
+
+A role works on one kind of target: build hosts ("host", as root over SSH) or client machines ("client", as
+the client's user: over SSH, on this machine, or, for a CI runner, in a folder on this machine).
+"""
 from __future__ import annotations
 
-import importlib
+import copy
+import enum
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from buildkit_ops.engine.render import MISSING, File, FileState, fix_mode_script, write_file_script
-from buildkit_ops.inventory import BuildHost, Inventory
-from buildkit_ops.pki.certs import Leaf
+from buildkit_ops.engine.render import MISSING, File, FileState, fix_mode_script, render, write_file_script
+from buildkit_ops.engine.shell import command
+from buildkit_ops.inventory import Inventory
+
+
+class Session(Protocol):
+    """Runs a shell script on a target; `upload`, a local file piped (gzip-compressed) into its stdin."""
+    commands: int
+
+    def run(self, script: str, upload: str | None = None, timeout: float = 600) -> tuple[int, str, str]: ...
+
+    def close(self) -> None: ...
+
+
+class Outcome(enum.Enum):
+    """What a flow may need to know of a run, whatever role caused it (never read from a step's title)."""
+    RESTART = "restart"        # a service that serves builds was restarted (its handler ran)
+    FIREWALL = "firewall"      # the step that decides who may reach the BuildKit port
 
 
 @dataclass
@@ -22,26 +51,39 @@ class Step:
     name: str
     changed: bool
     detail: str = ""
-    script: str = ""                 # shell run on the host (as root) when changed
+    script: str = ""                 # shell run on the target when changed (after the packages are installed)
     diff: str | None = None          # unified diff for check mode
     notify: list[str] = field(default_factory=list)
     upload: str | None = None        # local file piped into the script's stdin (e.g. docker load)
     file: File | None = None         # the managed file whose content this step writes (check mode diffs it)
+    packages: list[str] = field(default_factory=list)   # installed first, in one transaction with every role's
+    apt_source: str = ""             # script that adds an apt source the packages come from (before the update)
+    outcome: Outcome | None = None
+    sensitive: bool = False          # its script carries a secret (a key): never shown, not even in check mode
+
+
+@dataclass(frozen=True)
+class Options:
+    """What this run knows beyond the inventory: the command line's options, and for clients' roles what the
+    build hosts report they build for. Each role's prepare takes what it needs of it."""
+    check: bool = False
+    wait: int = 300                  # seconds a restart waits for running builds
+    force: bool = False              # restart even when builds still run after `wait`
+    prune_clients: bool | frozenset[str] = False   # close firewall rules of clients no longer in the inventory
+    platforms: Mapping[str, str] = field(default_factory=dict)   # build host -> platforms its buildkitd reports
+
+
+T = TypeVar("T")          # the target: a build host or a client
+In = TypeVar("In")        # the role's own input
+F = TypeVar("F")          # the role's parsed facts
 
 
 @dataclass
-class Context:
-    """The wanted state of one host, prepared on the operator machine: everything a role plans from."""
-    inv: Inventory
-    host: BuildHost
-    tls: dict[str, bytes]            # ca.crt (the bundle servers trust), server.crt, server.key
-    image_id: str | None             # the image inside image_archive, if any
-    clients: dict[str, str]          # client name -> source address allowed to reach the BuildKit port
-    drop_clients: bool | set[str] = False
-    wait: int = 300                  # seconds a restart waits for running builds
-    force: bool = False
-    operator: Leaf | None = None     # the operator's client certificate for proofs over mutual TLS
-    rendered: dict[str, list[File]] = field(default_factory=dict)   # each role's files, rendered once
+class Context(Generic[T, In]):
+    """What one role plans one target from: the target, and the input the role prepared for it."""
+    target: T
+    input: In
+    rendered: list[File] | None = None    # the role's files, rendered once per run (plan, handler, runner)
 
 
 class PlanError(Exception):
@@ -63,24 +105,54 @@ class HandlerResult:
     sections: dict[str, str] = field(default_factory=dict)             # fresh facts printed by the handler
 
 
-class Handler:
+class Handler(Generic[T, In]):
     name = ""
+    outcome: Outcome | None = None
 
-    def script(self, ctx: Context) -> str:
+    def script(self, ctx: Context[T, In]) -> str:
         raise NotImplementedError
 
-    def result(self, ctx: Context, rc: int, out: dict[str, str], err: str) -> HandlerResult:
+    def result(self, ctx: Context[T, In], rc: int, out: dict[str, str], err: str) -> HandlerResult:
         raise NotImplementedError
 
 
-class Role:
+class Templates:
+    """Where a role's templates are found: the operator's templates/ beside the inventory first (an override
+    keeps the file's name, and so the escaping of its type), then the role's own."""
+
+    def __init__(self, *dirs: Path):
+        self.dirs = dirs
+
+    def path(self, name: str) -> Path:
+        for d in self.dirs:
+            if (d / name).is_file():
+                return d / name
+        raise FileNotFoundError(f"template {name} is in none of: {', '.join(map(str, self.dirs))}")
+
+    def render(self, name: str, kind: str, **values: Any) -> str:
+        return render(self.path(name), kind, **values)
+
+
+class Role(Generic[T, In, F]):
     name = ""
-    handlers: dict[str, Handler] = {}
+    targets: ClassVar[str] = "host"          # "host" (build hosts) or "client" (client machines)
+    after: ClassVar[str | None] = None       # an operator's role runs after this one (default: after all)
+    handlers: ClassVar[dict[str, Handler[Any, Any]]] = {}
     verify_title = "verified"
+    folder: Path = Path()                    # set by the loader
+    templates: Templates = Templates()       # set by the loader
+
+    def for_inventory(self, folder: Path, site_templates: Path | None) -> Role[T, In, F]:
+        """This role as an inventory's run sees it: its folder, and templates overridden beside the inventory."""
+        role = copy.copy(self)
+        role.folder = folder
+        own = folder / "templates"
+        role.templates = Templates(*([site_templates] if site_templates else []), own)
+        return role
 
     @property
     def facts_file(self) -> str:
-        path = Path(importlib.import_module(type(self).__module__).__file__ or "").parent / "facts.sh"
+        path = self.folder / "facts.sh"
         return path.read_text() if path.exists() else ""
 
     @property
@@ -94,52 +166,62 @@ class Role:
         m = re.search(r"^echo @@(\w+)", self.facts_file, re.M)
         return m.group(1) if m else None
 
-    def fact_env(self, ctx: Context) -> dict[str, str]:
+    def applies(self, target: T) -> bool:
+        """Whether the role has anything to do with this target (a client without failover has no proxy)."""
+        return True
+
+    def prepare(self, inv: Inventory, target: T, options: Options) -> In:
+        """The role's own input for this target, made on the operator machine (certificates, an allowlist)."""
+        return None  # type: ignore[return-value]
+
+    def fact_env(self, target: T) -> dict[str, str]:
+        """Values facts.sh needs, from the target alone (facts describe the target, whatever is wanted of it)."""
         return {}
 
-    def parse(self, sections: dict[str, str]) -> Any:
-        return None
+    def parse(self, sections: dict[str, str]) -> F:
+        return None  # type: ignore[return-value]
 
-    def files(self, ctx: Context) -> list[File]:
-        """The files the role manages on the host, rendered (pure). Callers use managed()."""
+    def files(self, ctx: Context[T, In]) -> list[File]:
+        """The files the role manages on the target, rendered (pure). Callers use managed()."""
         return []
 
-    def managed(self, ctx: Context) -> list[File]:
-        """files(ctx), rendered once per host run (the runner, the plan and a handler all need them)."""
-        if self.name not in ctx.rendered:
-            ctx.rendered[self.name] = self.files(ctx)
-        return ctx.rendered[self.name]
+    def managed(self, ctx: Context[T, In]) -> list[File]:
+        """files(ctx), rendered once per run (the runner, the plan and a handler all need them)."""
+        if ctx.rendered is None:
+            ctx.rendered = self.files(ctx)
+        return ctx.rendered
 
-    def plan(self, ctx: Context, facts: Any, files: dict[str, FileState]) -> list[Step]:
+    def plan(self, ctx: Context[T, In], facts: F, files: dict[str, FileState]) -> list[Step]:
         return []
 
-    def info(self, facts: Any) -> dict[str, Any]:
-        """What the role tells of the host in the result (e.g. buildkitd's platforms)."""
+    def info(self, facts: F) -> dict[str, Any]:
+        """What the role tells of the target in the result (e.g. buildkitd's platforms)."""
         return {}
 
-    def start_probe(self, ctx: Context, sess: Any) -> Any:
+    def start_probe(self, ctx: Context[T, In], sess: Session) -> Any:
         """Begin a check that overlaps with reading the facts (e.g. a TLS handshake); given back to verify."""
         return None
 
-    def verify(self, ctx: Context, facts: Any, sess: Any, probe: Any, restarted: bool) -> str | None:
+    def verify(self, ctx: Context[T, In], facts: F, sess: Session, probe: Any, restarted: bool) -> str | None:
         """After the changes (never in check mode): prove the role's service works; the detail, or None."""
         return None
 
 
 def file_steps(role: str, files: list[File], states: dict[str, FileState], notify: list[str],
-               name: Callable[[File], str] = lambda f: f.path) -> list[Step]:
+               name: Callable[[File], str] | None = None) -> list[Step]:
     """One step per managed file: ok when checksum, mode and owner match; else written atomically (new or other
     content) or fixed with chmod/chown (mode or owner only: the content never travels again)."""
     steps = []
     for f in files:
+        title = name(f) if name else f.path
         st = states.get(f.path, MISSING)
         if st.matches(f):
-            steps.append(Step(role, name(f), False))
+            steps.append(Step(role, title, False))
         elif st.sha256 == f.sha256:
-            steps.append(Step(role, name(f), True, f"mode {st.mode} {st.owner}", script=fix_mode_script(f),
+            steps.append(Step(role, title, True, f"mode {st.mode} {st.owner}", script=fix_mode_script(f),
                               notify=list(notify)))
         else:
-            steps.append(Step(role, name(f), True, "new" if st is MISSING else "content",
+            steps.append(Step(role, title, True, "new" if st is MISSING else "content",
                               script=write_file_script(f), notify=list(notify), file=f))
     return steps
 
@@ -152,4 +234,15 @@ def unit_steps(role: str, files: list[File], states: dict[str, FileState], unit:
     if running and not any(s.changed for s in steps):
         return steps + [Step(role, title, False, ok_detail)]
     return steps + [Step(role, title, True, "enable and (re)start",
-                         script=f"systemctl daemon-reload\nsystemctl enable -q {unit}\nsystemctl restart {unit}\n")]
+                         script=f"systemctl daemon-reload\n{command('systemctl', 'enable', '-q', unit)}\n"
+                                f"{command('systemctl', 'restart', unit)}\n")]
+
+
+def package_step(role: str, title: str, missing: list[str], ok_detail: str = "installed", script: str = "",
+                 apt_source: str = "") -> Step:
+    """Distribution packages a role needs: ok when none is missing; else installed by the runner, in one apt
+    transaction with every other role's (then `script`, if any)."""
+    if not missing:
+        return Step(role, title, False, ok_detail)
+    return Step(role, title, True, f"install {' '.join(missing)}", script=script, packages=list(missing),
+                apt_source=apt_source)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from buildkit_ops.engine.contract import Context, Role
+from buildkit_ops.engine.contract import Role
 from buildkit_ops.engine.shell import quote
 
 
-def facts_snippet(role: Role, ctx: Context) -> str:
+def facts_snippet(role: Role[Any, Any, Any], target: Any) -> str:
     """The role's facts.sh, with its values as quoted shell variables in front."""
-    env = "".join(f"{k}={quote(v)}\n" for k, v in role.fact_env(ctx).items())
+    env = "".join(f"{k}={quote(v)}\n" for k, v in role.fact_env(target).items())
     return env + role.facts_script
 
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from buildkit_ops.engine.session import HostSession
+from buildkit_ops.engine.session import SshSession
 from buildkit_ops.engine.ssh import RemoteError
 from buildkit_ops.inventory import BuildHost
-from buildkit_ops.report.output import HostResult
+from buildkit_ops.report.results import HostResult
 
 
-def each_host(hosts: list[BuildHost], fn: Callable[[BuildHost, HostSession, HostResult], None]) -> list[HostResult]:
+def each_host(hosts: list[BuildHost], fn: Callable[[BuildHost, SshSession, HostResult], None]) -> list[HostResult]:
     def one(h: BuildHost) -> HostResult:
         res = HostResult(h.name)
         try:
-            sess = HostSession(h)
+            sess = SshSession.to_host(h)
         except RemoteError as e:
             res.error, res.unreachable = str(e), True
             return res

@@ -184,6 +184,8 @@ class File:
     content: bytes
     mode: int = 0o644
     secret: bool = False
+    owner: str | None = "root:root"     # None: whoever the session runs as (a client's files, the operator's)
+    dir_mode: int | None = None         # the folder's mode, when the file's folder is its own (0700 for secrets)
 
     @property
     def sha256(self) -> str:
@@ -198,7 +200,7 @@ class FileState:
     owner: str         # user:group
 
     def matches(self, f: File) -> bool:
-        return self.sha256 == f.sha256 and self.mode == f"{f.mode:o}" and self.owner == "root:root"
+        return self.sha256 == f.sha256 and self.mode == f"{f.mode:o}" and f.owner in (None, self.owner)
 
 
 MISSING = FileState("-", "-", "-")
@@ -228,14 +230,19 @@ def write_file_script(f: File) -> str:
     tmp = f"{f.path}.bkops-tmp"
     b64 = base64.b64encode(f.content).decode()
     lines = [b64[i:i + 76] for i in range(0, len(b64), 76)]
-    return (f"mkdir -p {quote(str(Path(f.path).parent))}\n"
-            f"(umask 077; base64 -d > {quote(tmp)} <<'BKOPS_EOF'\n" + "\n".join(lines) + "\nBKOPS_EOF\n)\n"
-            f"chmod {f.mode:o} {quote(tmp)} && chown root:root {quote(tmp)} && mv -f {quote(tmp)} {quote(f.path)}\n")
+    folder = quote(str(Path(f.path).parent))
+    return (f"mkdir -p {folder}\n" + (f"chmod {f.dir_mode:o} {folder}\n" if f.dir_mode is not None else "")
+            + f"(umask 077; base64 -d > {quote(tmp)} <<'BKOPS_EOF'\n" + "\n".join(lines) + "\nBKOPS_EOF\n)\n"
+            + f"chmod {f.mode:o} {quote(tmp)}{_chown(f, tmp)} && mv -f {quote(tmp)} {quote(f.path)}\n")
+
+
+def _chown(f: File, path: str) -> str:
+    return f" && chown {f.owner} {quote(path)}" if f.owner else ""
 
 
 def fix_mode_script(f: File) -> str:
     """The content is right, only mode or owner differ: fix those (nothing of the content travels)."""
-    return f"chmod {f.mode:o} {quote(f.path)} && chown root:root {quote(f.path)}\n"
+    return f"chmod {f.mode:o} {quote(f.path)}{_chown(f, f.path)}\n"
 
 
 def unified_diff(f: File, current: str | None) -> str:

@@ -1,9 +1,12 @@
-"""The runner: one host, the ordered roles, and nothing else. It names no role.
+"""The runner: one target (a build host, a client machine), its ordered roles, and nothing else. It names no
+role.
 
+  prepare  each role makes its own input on the operator machine (certificates, an allowlist, an image);
   gather   every role's facts.sh and the state of every managed file, in ONE remote command (run in
            parallel on the host), while each role's probe (if any) starts on its own channel;
   plan     each role's pure plan from its parsed facts: steps, ok or changed. A PlanError (known before any
-           change) stops the host here, nothing changed;
+           change) stops the target here, nothing changed. The packages every role needs are installed in one
+           apt transaction, first;
   check    in check mode: the unified diff of every file whose content would change (secrets masked), the
            commands of the other steps, the handlers that would run; nothing is changed;
   apply    consecutive changes in one batch (one round trip), each step's outcome kept apart; an upload
@@ -15,30 +18,34 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
-from buildkit_ops.engine.contract import Context, HandlerFailed, Role, Step
+from buildkit_ops.engine.contract import Context, HandlerFailed, Options, Role, Session, Step
 from buildkit_ops.engine.facts import facts_snippet, parallel, sections
 from buildkit_ops.engine.render import FileState, files_fact, parse_file_states, unified_diff
-from buildkit_ops.engine.shell import quote
+from buildkit_ops.engine.shell import command, quote
 from buildkit_ops.engine.ssh import RemoteError
-from buildkit_ops.report.output import HostResult, Reporter
+from buildkit_ops.inventory import Inventory
+from buildkit_ops.report.results import HostResult, Reporter
+
+Play = tuple[Role[Any, Any, Any], Context[Any, Any]]
 
 
-class Session(Protocol):
-    def run(self, script: str, upload: str | None = None, timeout: float = 600) -> tuple[int, str, str]: ...
+def prepare(inv: Inventory, target: Any, roles: list[Role[Any, Any, Any]], options: Options) -> list[Play]:
+    """Each role that applies to the target, with the input it prepares for it on the operator machine."""
+    return [(r, Context(target, r.prepare(inv, target, options))) for r in roles if r.applies(target)]
 
 
-def gather(sess: Session, roles: list[Role], ctx: Context, paths: list[str],
+def gather(sess: Session, roles: list[Role[Any, Any, Any]], target: Any, paths: list[str],
            extra: Sequence[str] = ()) -> tuple[dict[str, Any], dict[str, FileState], dict[str, str]]:
     """(role name -> parsed facts, path -> file state, raw sections) in one remote command. `extra` snippets
     (a status report's own) ride along in the same command."""
-    script = parallel([files_fact(paths), *(facts_snippet(r, ctx) for r in roles), *extra])
+    script = parallel([files_fact(paths), *(facts_snippet(r, target) for r in roles), *extra])
     expected = {r.sentinel for r in roles if r.sentinel}
     for attempt in (1, 2):
         rc, out, err = sess.run(script)
         if rc != 0:
-            raise RemoteError(f"reading the host's state failed ({rc}): {err.strip()[-500:]}")
+            raise RemoteError(f"reading the target's state failed ({rc}): {err.strip()[-500:]}")
         got = sections(out)
         missing = sorted(expected - set(got))
         if not missing:
@@ -46,51 +53,81 @@ def gather(sess: Session, roles: list[Role], ctx: Context, paths: list[str],
         # a snippet that printed nothing at all did not run (a host too loaded to fork): read once more
         # rather than plan from facts that say "nothing is installed"
         if attempt == 2:
-            raise RemoteError(f"reading the host's state failed: no answer for {', '.join(missing)}; re-run")
+            raise RemoteError(f"reading the target's state failed: no answer for {', '.join(missing)}; re-run")
     return {r.name: r.parse(got) for r in roles}, parse_file_states(got.get("files", "")), got
 
 
-def run_host(sess: Session, roles: list[Role], ctx: Context, check: bool, rep: Reporter, res: HostResult) -> None:
-    managed = [f for r in roles for f in r.managed(ctx)]
-    probes = {} if check else {r.name: r.start_probe(ctx, sess) for r in roles}
-    facts, states, raw = gather(sess, roles, ctx, [f.path for f in managed])
+def run(sess: Session, plays: list[Play], check: bool, rep: Reporter, res: HostResult) -> dict[str, Any]:
+    """gather, plan, check or apply, handlers, verify; returns each role's facts as they are at the end."""
+    roles = [r for r, _ in plays]
+    target = plays[0][1].target if plays else None
+    managed = [f for r, c in plays for f in r.managed(c)]
+    probes = {} if check else {r.name: r.start_probe(c, sess) for r, c in plays}
+    facts, states, raw = gather(sess, roles, target, [f.path for f in managed])
     for r in roles:
         res.info.update(r.info(facts[r.name]))
 
-    steps = [s for r in roles for s in r.plan(ctx, facts[r.name], states)]
+    steps = with_packages([s for r, c in plays for s in r.plan(c, facts[r.name], states)])
     if check:
         _attach_diffs(sess, steps)
     notified = _apply(sess, steps, check, rep, res)
 
     restarted: set[str] = set()
-    for r in roles:
+    for r, c in plays:
         for name, handler in r.handlers.items():
             if name not in notified:
                 continue
             title = f"{name} (handler)"
             if check:
-                rep.step(res, r.name, title, "would change", "")
+                rep.step(res, r.name, title, "would change", "", handler.outcome)
                 continue
-            rc, out, err = sess.run(handler.script(ctx))
+            rc, out, err = sess.run(handler.script(c))
             try:
-                result = handler.result(ctx, rc, sections(out), err)
+                result = handler.result(c, rc, sections(out), err)
             except HandlerFailed as e:
-                rep.step(res, r.name, title, "failed", e.detail)
+                rep.step(res, r.name, title, "failed", e.detail, handler.outcome)
                 raise
             for extra_name, detail in result.extra_steps:
                 rep.step(res, r.name, extra_name, "changed", detail)
-            rep.step(res, r.name, title, "changed", result.detail)
+            rep.step(res, r.name, title, "changed", result.detail, handler.outcome)
             raw.update(result.sections)
             facts[r.name] = r.parse(raw)
             restarted.add(r.name)
 
     if check:
-        return
-    for r in roles:
-        verified = r.verify(ctx, facts[r.name], sess, probes.get(r.name), r.name in restarted)
+        return facts
+    for r, c in plays:
+        verified = r.verify(c, facts[r.name], sess, probes.get(r.name), r.name in restarted)
         if verified is not None:
             res.info.update(r.info(facts[r.name]))
             rep.step(res, "verify", r.verify_title, "ok", verified)
+    return facts
+
+
+# apt waits for a lock held by another apt or dpkg (a run interrupted a moment ago, unattended-upgrades on a fresh
+# cloud VM) instead of failing at once; a dpkg interrupted half-way is finished first.
+APT = "apt-get -o DPkg::Lock::Timeout=900"
+
+
+def with_packages(steps: list[Step]) -> list[Step]:
+    """Every role's missing packages in one apt transaction (one `apt-get update` first), placed where the first
+    of them was planned; the roles' own steps keep their scripts, which run after it."""
+    wanted = [s for s in steps if s.changed and s.packages]
+    if not wanted:
+        return steps
+    names = list(dict.fromkeys(p for s in wanted for p in s.packages))
+    sources = "".join(dict.fromkeys(s.apt_source for s in wanted if s.apt_source))
+    script = ("export DEBIAN_FRONTEND=noninteractive\n" + sources
+              + f"t0=$(date +%s)\n{APT} update -qq\n"
+              + f"if ! {APT} install -y -qq --no-install-recommends {command(*names)} 2>/tmp/bkops-apt.err; then\n"
+              + "  grep -q 'dpkg --configure -a' /tmp/bkops-apt.err || { cat /tmp/bkops-apt.err >&2; exit 1; }\n"
+              + f"  dpkg --configure -a && {APT} install -y -qq --no-install-recommends {command(*names)}\n"
+              + "fi\nrm -f /tmp/bkops-apt.err\n")
+    first = steps.index(wanted[0])
+    install = Step("packages", "distribution packages", True,
+                   f"install {' '.join(names)} (one apt transaction; waits for another apt to finish)",
+                   script=script)
+    return steps[:first] + [install] + steps[first:]
 
 
 def _attach_diffs(sess: Session, steps: list[Step]) -> None:
@@ -133,20 +170,20 @@ def _apply(sess: Session, steps: list[Step], check: bool, rep: Reporter, res: Ho
                 rep.step(res, st.role, st.name, "failed", output.strip()[-400:])
                 raise RemoteError(f"{st.role}: {st.name} failed; the steps before it were applied, "
                                   f"re-run provision after fixing the cause")
-            rep.step(res, st.role, st.name, "changed", st.detail)
+            rep.step(res, st.role, st.name, "changed", st.detail, st.outcome)
         batch.clear()
 
     for s in steps:
         if not s.changed:
             flush()
-            rep.step(res, s.role, s.name, "ok", s.detail)
+            rep.step(res, s.role, s.name, "ok", s.detail, s.outcome)
             continue
         notified.update(s.notify)
         if check:
-            rep.step(res, s.role, s.name, "would change", s.detail)
+            rep.step(res, s.role, s.name, "would change", s.detail, s.outcome)
             if s.diff:
                 rep.text(s.diff.rstrip("\n"))
-            elif s.script and s.file is None and not s.upload:
+            elif s.script and s.file is None and not s.upload and not s.sensitive:
                 # (a script that writes a file's content is never shown: the content may be a key)
                 rep.text("  $ " + s.script.strip().replace("\n", "\n  $ "))
             continue
@@ -158,7 +195,7 @@ def _apply(sess: Session, steps: list[Step], check: bool, rep: Reporter, res: Ho
             batch.append(s)
         else:
             flush()
-            rep.step(res, s.role, s.name, "changed", s.detail)
+            rep.step(res, s.role, s.name, "changed", s.detail, s.outcome)
     flush()
     return notified
 

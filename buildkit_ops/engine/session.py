@@ -1,42 +1,81 @@
-"""A session on a build host: one SSH connection, every script run as root."""
+"""Sessions: how a script reaches its target. One interface (`run(script, upload)`, `close()`, a count of remote
+commands) for every kind of target, as pyinfra's connectors and Ansible's `connection:` do:
+
+  SshSession    one SSH connection (host key checked); a build host's scripts run as root (sudo -n for other
+                users), a client's as the client's user;
+  LocalSession  this machine, as the operator's user (a client with `connection: local`, and a CI runner's
+                folder on the operator machine).
+
+A script travels on stdin, so secrets never appear in a process list; with `upload`, the script is an argument
+and that file (gzip-compressed) its stdin."""
 from __future__ import annotations
 
+import subprocess
 import zlib
 from collections.abc import Iterator
 
+from fabric import Connection
+
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.engine.ssh import RemoteError, connect, exec_command
-from buildkit_ops.inventory import BuildHost
+from buildkit_ops.inventory import BuildHost, Client
 
 
-class HostSession:
-    """One SSH connection to a host; every script runs as root (sudo -n for other users) with its text on
-    stdin, so secrets never appear in a process list. Counts the remote commands it runs."""
-
-    def __init__(self, host: BuildHost):
-        self.host = host
-        self.conn = connect(host.name, host.address, host.ssh_user, host.ssh_port, host.ssh_key, host.known_hosts,
-                            host.connect_timeout)
-        self.sudo = host.ssh_user != "root"
+class SshSession:
+    def __init__(self, name: str, conn: Connection, timeout: float, sudo: bool = False, user: str = "root"):
+        self.name, self.conn, self.timeout, self.sudo, self.user = name, conn, timeout, sudo, user
         self.commands = 0
+
+    @classmethod
+    def to_host(cls, host: BuildHost) -> SshSession:
+        conn = connect(host.name, host.address, host.ssh_user, host.ssh_port, host.ssh_key, host.known_hosts,
+                       host.connect_timeout)
+        return cls(host.name, conn, host.connect_timeout, sudo=host.ssh_user != "root", user=host.ssh_user)
+
+    @classmethod
+    def to_client(cls, client: Client) -> SshSession:
+        conn = connect(client.name, client.ssh_address, client.ssh_user, client.ssh_port, client.ssh_key,
+                       client.known_hosts, client.connect_timeout)
+        return cls(client.name, conn, client.connect_timeout, user=client.ssh_user)
 
     def run(self, script: str, upload: str | None = None, timeout: float = 600) -> tuple[int, str, str]:
         self.commands += 1
         sudo = "sudo -n " if self.sudo else ""
         if upload:
-            # the file goes on stdin; the script is passed as an argument (it holds no secrets then)
             rc, out, err = exec_command(self.conn, f"{sudo}sh -c {quote(script)}", gzip_chunks(upload),
-                                        self.host.connect_timeout, timeout)
+                                        self.timeout, timeout)
         else:
-            rc, out, err = exec_command(self.conn, f"{sudo}sh -s", [script.encode()], self.host.connect_timeout,
-                                        timeout)
+            rc, out, err = exec_command(self.conn, f"{sudo}sh -s", [script.encode()], self.timeout, timeout)
         if self.sudo and rc != 0 and "password is required" in err:
-            raise RemoteError(f"{self.host.name}: user {self.host.ssh_user} has no passwordless sudo; "
-                              f"allow it (NOPASSWD) or set ssh_user: root in the inventory")
+            raise RemoteError(f"{self.name}: user {self.user} has no passwordless sudo; allow it (NOPASSWD) or set "
+                              f"ssh_user: root in the inventory")
         return rc, out, err
 
     def close(self) -> None:
         self.conn.close()
+
+
+class LocalSession:
+    def __init__(self) -> None:
+        self.commands = 0
+
+    def run(self, script: str, upload: str | None = None, timeout: float = 600) -> tuple[int, str, str]:
+        self.commands += 1
+        if upload:
+            with open(upload, "rb") as f:
+                r = subprocess.run(["sh", "-c", script], stdin=f, capture_output=True, timeout=timeout)
+            return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+        t = subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True, timeout=timeout)
+        return t.returncode, t.stdout, t.stderr
+
+    def close(self) -> None:
+        pass
+
+
+def to_client(client: Client) -> SshSession | LocalSession:
+    """The session of a client machine: over SSH, or this machine (`local`, and a CI runner, whose folder is
+    here)."""
+    return SshSession.to_client(client) if client.connection == "ssh" else LocalSession()
 
 
 def gzip_chunks(path: str) -> Iterator[bytes]:

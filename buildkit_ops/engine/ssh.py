@@ -12,12 +12,14 @@ from typing import Any
 import paramiko
 from fabric import Config, Connection
 
+from buildkit_ops.errors import BkopsError
+
 # paramiko logs refused tunnel channels (the early TLS probe of a first provision) as errors; with no
 # handler, Python would print them on stderr as stray noise. Our own messages say what went wrong.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
-class RemoteError(Exception):
+class RemoteError(BkopsError):
     """A host could not be used: the message says why and what to do."""
 
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from buildkit_ops.engine.facts import sections
 from buildkit_ops.engine.parallel import each_host
-from buildkit_ops.engine.session import HostSession
+from buildkit_ops.engine.session import SshSession
 from buildkit_ops.flows.cache_prune import CTL
 from buildkit_ops.insights import builds as insights
 from buildkit_ops.inventory import BuildHost, Inventory
-from buildkit_ops.report.output import HostResult
+from buildkit_ops.report.results import HostResult
 
 
 def recent(inv: Inventory, hosts: list[BuildHost], since: dt.timedelta) -> dict[str, Any]:
@@ -18,7 +18,7 @@ def recent(inv: Inventory, hosts: list[BuildHost], since: dt.timedelta) -> dict[
     now = dt.datetime.now(dt.timezone.utc)
     addresses = {c.name: c.address for c in inv.clients.values()}
 
-    def work(h: BuildHost, sess: HostSession, res: HostResult) -> None:
+    def work(h: BuildHost, sess: SshSession, res: HostResult) -> None:
         rc, out, err = sess.run(insights.history_snippet(CTL) + "\n" + insights.connections_snippet() + "\n")
         got = sections(out)
         builds = insights.parse(got.get("history", ""))

@@ -6,17 +6,17 @@ from dataclasses import dataclass, field
 
 from buildkit_ops.engine.facts import sections
 from buildkit_ops.engine.parallel import each_host
-from buildkit_ops.engine.session import HostSession
+from buildkit_ops.engine.session import SshSession
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.engine.ssh import RemoteError
-from buildkit_ops.flows.clients import FlowError
+from buildkit_ops.errors import FlowError
 from buildkit_ops.insights.usage import usage
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.inventory import values as types
 from buildkit_ops.inventory.values import parse_duration, parse_size
-from buildkit_ops.report.output import HostResult, Reporter
-from buildkit_ops.report.output import human_size as human
-from buildkit_ops.roles.buildkitd import CONTAINER, SOCK
+from buildkit_ops.report.results import HostResult, Reporter
+from buildkit_ops.report.tables import human_size as human
+from buildkit_ops.roles.buildkitd.exports import CONTAINER, SOCK
 
 CTL = f"docker exec {CONTAINER} buildctl --addr {SOCK}"
 
@@ -67,7 +67,7 @@ def cache_prune(inv: Inventory, hosts: list[BuildHost], what: Criteria, check: b
                 rep: Reporter) -> list[HostResult]:
     du = f"{CTL} du --format '{{{{json .}}}}'"
 
-    def work(h: BuildHost, sess: HostSession, res: HostResult) -> None:
+    def work(h: BuildHost, sess: SshSession, res: HostResult) -> None:
         if check:
             rc, out, err = sess.run(f"echo @@before; {du}")
         else:

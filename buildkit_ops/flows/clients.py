@@ -1,32 +1,41 @@
-"""add-client and remove-client as transactions: what is checked before anything changes, in which order
-things change, and what the operator is told when a later step fails after earlier ones were done.
+"""add-client, remove-client and update-clients as transactions: what is checked before anything changes, in
+which order things change, and what the operator is told when a later step fails after earlier ones were done.
 
-The flows take the steps that touch machines (reaching the client, provisioning the hosts' firewalls,
-setting up the builder) as arguments, so their decisions are unit-tested with stand-ins."""
+A client machine is a target of the same runner as a build host: its roles (roles/buildx_builder,
+roles/failover_proxy, roles/ci_runner) are gathered, planned, shown in check mode or applied, and verified.
+The flows take the steps that touch machines (checking a client machine, provisioning the hosts' firewalls,
+setting up the client) as arguments, so their decisions are unit-tested with stand-ins."""
 from __future__ import annotations
 
+import shutil
+import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import paramiko
+
 from buildkit_ops import inventory as inv_mod
-from buildkit_ops.clients import builder as clients
-from buildkit_ops.clients import records as client_records
+from buildkit_ops.engine import role_path, runner, session
+from buildkit_ops.engine.contract import HandlerFailed, Options, Outcome, PlanError
 from buildkit_ops.engine.ssh import RemoteError
+from buildkit_ops.errors import BkopsError, FlowError
+from buildkit_ops.fleet import placement
+from buildkit_ops.fleet.nodes import builder_nodes
 from buildkit_ops.flows.provision import provision
 from buildkit_ops.inventory import Client, Inventory, values
 from buildkit_ops.inventory import edit as inventory_edit
 from buildkit_ops.pki import certs as pki
-from buildkit_ops.report.output import HostResult, Reporter
+from buildkit_ops.pki import client_records
+from buildkit_ops.report.results import HostResult, Reporter
+from buildkit_ops.roles.buildx_builder.exports import remove_script as remove_builder
+from buildkit_ops.roles.ci_runner.exports import SECRETS, folder, summary
+from buildkit_ops.roles.failover_proxy.exports import remove_script as remove_proxy
 
 
-class FlowError(Exception):
-    """The flow stopped: what happened, what was (not) changed, and how to go on. `code` is the exit status."""
-
-    def __init__(self, message: str, code: int = 1):
-        super().__init__(message)
-        self.code = code
+class ClientError(BkopsError):
+    """A client machine could not be used: the message says why and what to do."""
 
 
 @dataclass
@@ -53,111 +62,200 @@ class ClientRequest:
         return {k: v for k, v in pairs if v is not None}
 
 
-def provision_firewalls(inv: Inventory, drop: bool | set[str]) -> list[HostResult]:
+# ------------------------------------------------------------------ the machines (stand-ins in the unit tests)
+
+Setup = Callable[[Inventory, Client, Options, Reporter, HostResult], None]
+Preflight = Callable[[Inventory, Client, Options], None]
+ProvisionHosts = Callable[[Inventory, Options], list[HostResult]]
+
+
+def setup_client(inv: Inventory, client: Client, options: Options, rep: Reporter, res: HostResult) -> None:
+    """The client's roles through the runner: shown (check mode) or applied, then verified."""
+    try:
+        sess = session.to_client(client)
+    except RemoteError as e:
+        raise ClientError(f"cannot reach {client.name}: {e}") from None
+    try:
+        plays = runner.prepare(inv, client, role_path.load(inv.file.parent, "client"), options)
+        runner.run(sess, plays, options.check, rep, res)
+        if client.connection == "none":
+            hosts = placement.placed(client, list(inv.hosts.values()), options.platforms)
+            res.info["ci"] = summary(inv, client, builder_nodes(client, hosts, None))
+    except (PlanError, HandlerFailed) as e:
+        raise ClientError(str(e)) from None
+    except (RemoteError, paramiko.SSHException, ssl.SSLError, TimeoutError, OSError) as e:
+        raise ClientError(f"{client.name}: {e}") from None
+    finally:
+        res.info["remote_commands"] = sess.commands
+        sess.close()
+
+
+def check_machine(inv: Inventory, client: Client, options: Options) -> None:
+    """Reach the client and plan its roles, before anything is issued or opened: a machine without buildx, or with
+    the trap of buildkitd.default.toml, stops here."""
+    setup_client(inv, client, Options(check=True, platforms=options.platforms), Reporter(quiet=True),
+                 HostResult(client.name))
+
+
+def provision_firewalls(inv: Inventory, options: Options) -> list[HostResult]:
     """Bring every build host to the inventory (quietly): for a client, that is its firewall rule."""
-    return provision(inv, inv.select(None), False, Reporter(quiet=True), drop_clients=drop)
+    return provision(inv, inv.select(None), options, Reporter(quiet=True))
 
 
 def host_platforms(inv: Inventory) -> dict[str, str]:
     """What each build host's buildkitd reports it builds for (a quiet check-mode provision: reads, changes
     nothing)."""
-    results = provision(inv, inv.select(None), True, Reporter(quiet=True))
+    results = provision(inv, inv.select(None), Options(check=True), Reporter(quiet=True))
     return {r.host: r.info.get("platforms", "") for r in results}
 
 
 def report_firewall(rep: Reporter, res: HostResult, results: list[HostResult], what: str) -> None:
     """One line per build host: what the firewall step of its (quiet) provision run did."""
     for r in results:
-        fw = next((s for s in r.steps if s["role"] == "firewall" and s["name"].startswith("port")), None)
-        rep.step(res, "firewall", f"{r.host}: {what}", "failed" if r.failed else (fw["status"] if fw else "ok"),
-                 r.error or (fw["detail"] if fw else ""))
+        fw = r.step_for(Outcome.FIREWALL)
+        rep.step(res, "firewall", f"{r.host}: {what}", "failed" if r.failed else (fw.status if fw else "ok"),
+                 r.error or (fw.detail if fw else ""))
 
 
-def add_client(inventory: Path, req: ClientRequest, rep: Reporter,
-               preflight: Callable[[Client], tuple[Any, dict[str, str]]] = clients.preflight,
-               provision_hosts: Callable[[Inventory, bool | set[str]], list[HostResult]] = provision_firewalls,
-               bootstrap: Callable[..., None] = clients.bootstrap) -> HostResult:
-    """Check everything that can be checked (the values, the inventory edit, the CA, the client machine) before
-    changing anything; then record the client, issue its certificate, open the firewall on every host, and set
-    up its builder. A known client given a new address has moved: its old address is closed."""
+# ------------------------------------------------------------------ add-client
+
+@dataclass
+class Change:
+    """What add-client will do, checked before anything changes: the inventory as it will be, the client, and
+    whether it is new, moved (its old address) or has other keys changed."""
+    inv: Inventory
+    client: Client
+    new: bool
+    moved_from: str | None = None
+    edits: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_change(inventory: Path, req: ClientRequest) -> Change:
     inv = inv_mod.load(inventory)
     name = req.name
-    new = name not in inv.clients
-    moved_from = None
-    edits: dict[str, Any] = {}   # keys of a known client that change (recorded once the client answered)
-    if new:
+    if name not in inv.clients:
         if not req.address:
             inv.client(name)  # raises: unknown client, lists the known ones
         try:
-            inv = inventory_edit.add_client(inventory, name, req.values(), write=False)
+            after = inventory_edit.add_client(inventory, name, req.values(), write=False)
         except inventory_edit.EditError as e:
             raise FlowError(str(e)) from None
-    else:
-        if req.address:
-            try:
-                address = values.client_source(req.address)
-            except values.BadValue as e:
-                raise FlowError(f"--address: {e.problem}\n  fix: {e.fix}", 2) from None
-            if address != inv.clients[name].address:
-                moved_from, edits["address"] = inv.clients[name].address, address
-        if req.home and req.home != inv.clients[name].home:
-            edits["home"] = req.home
-        for key, value in edits.items():
-            try:
-                inv = inventory_edit.set_client_value(inventory, name, key, value, write=False)
-            except inventory_edit.EditError as e:
-                raise FlowError(str(e)) from None
-    client = inv.clients[name]
+        return Change(after, after.clients[name], True)
+    moved_from, edits = None, {}
+    if req.address:
+        try:
+            address = values.client_source(req.address)
+        except values.BadValue as e:
+            raise FlowError(f"--address: {e.problem}\n  fix: {e.fix}", 2) from None
+        if address != inv.clients[name].address:
+            moved_from, edits["address"] = inv.clients[name].address, address
+    if req.home and req.home != inv.clients[name].home:
+        edits["home"] = req.home
+    for key, value in edits.items():
+        try:
+            inv = inventory_edit.set_client_value(inventory, name, key, value, write=False)
+        except inventory_edit.EditError as e:
+            raise FlowError(str(e)) from None
+    return Change(inv, inv.clients[name], False, moved_from, edits)
+
+
+def add_client(inventory: Path, req: ClientRequest, rep: Reporter, check: bool = False,
+               preflight: Preflight = check_machine, provision_hosts: ProvisionHosts = provision_firewalls,
+               setup: Setup = setup_client) -> HostResult:
+    """Check everything that can be checked (the values, the inventory edit, the CA, the client machine) before
+    changing anything; then record the client, issue its certificate, open the firewall on every host, and set
+    up its machine. A known client given a new address has moved: its old address is closed. In check mode,
+    show what each of those would change, and change nothing."""
+    ch = plan_change(inventory, req)
+    inv, client, name = ch.inv, ch.client, req.name
     inv.check_files(inv.select(None), [client])
     ca = pki.signing_ca(inv.pki_dir, "client")
     if ca is None:
         raise FlowError(f"there is no CA in {inv.pki_dir} yet: run `invoke provision` first")
+    drop: bool | frozenset[str] = frozenset({name}) if ch.moved_from else False
+    if check:
+        return _show_add(inventory, ch, rep, provision_hosts, setup, drop)
     try:
-        sess, facts = preflight(client)
-    except clients.ClientError as e:
+        preflight(inv, client, Options())
+    except ClientError as e:
         raise FlowError(f"{e}\n  nothing was changed: no certificate issued, no firewall opened"
-                        + (", and the inventory was not edited" if new else "")) from None
+                        + (", and the inventory was not edited" if ch.new else "")) from None
 
     res = HostResult(name)
+    if ch.new:
+        inventory_edit.add_client(inventory, name, req.values())
+        rep.step(res, "inventory", f"client {name}", "changed", f"recorded in {inventory}")
+    elif ch.edits:
+        for key, value in ch.edits.items():
+            inventory_edit.set_client_value(inventory, name, key, value)
+        rep.step(res, "inventory", f"client {name}", "changed",
+                 ", ".join(f"address {ch.moved_from} -> {client.address}" if k == "address" else f"{k}: {v}"
+                           for k, v in ch.edits.items()))
+    else:
+        rep.step(res, "inventory", f"client {name}", "ok", client.address)
+    leaf = pki.client_paths(inv.pki_dir, name)
+    reason = pki.ensure_leaf(leaf, ca, name, inv.cert_days, inv.cert_renew_days)
+    rep.step(res, "pki", "client certificate", "changed" if reason else "ok",
+             f"issued ({reason}), CN={name}, clientAuth" if reason else f"valid until {pki.expiry(leaf.crt):%Y-%m-%d}")
+    results = provision_hosts(inv, Options(prune_clients=drop))
+    report_firewall(rep, res, results, f"port open to {name} ({client.address})"
+                    + (f", closed to {ch.moved_from}" if ch.moved_from else ""))
+    if any(r.failed for r in results):
+        bad = ", ".join(r.host for r in results if r.failed)
+        raise FlowError(f"the firewall could not be updated on {bad}; the client's builder was not set up. Fix "
+                        f"that host (see above) and re-run `invoke add-client {name}`")
+    platforms = {r.host: r.info.get("platforms", "") for r in results}
     try:
-        if new:
-            inventory_edit.add_client(inventory, name, req.values())
-            rep.step(res, "inventory", f"client {name}", "changed", f"recorded in {inventory}")
-        elif edits:
-            for key, value in edits.items():
-                inventory_edit.set_client_value(inventory, name, key, value)
-            rep.step(res, "inventory", f"client {name}", "changed",
-                     ", ".join(f"address {moved_from} -> {client.address}" if k == "address" else f"{k}: {v}"
-                               for k, v in edits.items()))
-        else:
-            rep.step(res, "inventory", f"client {name}", "ok", client.address)
-        leaf = pki.client_paths(inv.pki_dir, name)
-        reason = pki.ensure_leaf(leaf, ca, name, inv.cert_days, inv.cert_renew_days)
-        rep.step(res, "pki", "client certificate", "changed" if reason else "ok",
-                 f"issued ({reason}), CN={name}, clientAuth" if reason
-                 else f"valid until {pki.expiry(leaf.crt):%Y-%m-%d}")
-        results = provision_hosts(inv, {name} if moved_from else False)
-        report_firewall(rep, res, results, f"port open to {name} ({client.address})"
-                        + (f", closed to {moved_from}" if moved_from else ""))
-        if any(r.failed for r in results):
-            bad = ", ".join(r.host for r in results if r.failed)
-            raise FlowError(f"the firewall could not be updated on {bad}; the client's builder was not set up. Fix "
-                            f"that host (see above) and re-run `invoke add-client {name}`")
-        platforms = {r.host: r.info.get("platforms", "") for r in results}
-        try:
-            bootstrap(inv, client, sess, facts, platforms, rep, res)
-        except clients.ClientError as e:
-            raise FlowError(f"{e}\n  the firewall is open for {name} ({client.address}) on {', '.join(inv.hosts)} "
-                            f"and its certificate is issued: fix the cause and re-run `invoke add-client {name}`, or "
-                            f"`invoke remove-client {name}` to close it again") from None
-    finally:
-        sess.close()
+        setup(inv, client, Options(platforms=platforms), rep, res)
+    except ClientError as e:
+        raise FlowError(f"{e}\n  the firewall is open for {name} ({client.address}) on {', '.join(inv.hosts)} "
+                        f"and its certificate is issued: fix the cause and re-run `invoke add-client {name}`, or "
+                        f"`invoke remove-client {name}` to close it again") from None
     return res
 
 
-def remove_client(inventory: Path, name: str, rep: Reporter,
-                  provision_hosts: Callable[[Inventory, bool | set[str]], list[HostResult]] = provision_firewalls,
-                  unbootstrap: Callable[..., str] = clients.unbootstrap
+def _show_add(inventory: Path, ch: Change, rep: Reporter, provision_hosts: ProvisionHosts, setup: Setup,
+              drop: bool | frozenset[str]) -> HostResult:
+    """add-client --check: the inventory edit, the certificate, each host's firewall and the client machine's
+    diffs, as they would be; nothing is written anywhere."""
+    name, client, inv = ch.client.name, ch.client, ch.inv
+    res = HostResult(name)
+    edit = ("recorded" if ch.new else ", ".join(f"{k}: {v}" for k, v in ch.edits.items())) if ch.new or ch.edits else ""
+    rep.step(res, "inventory", f"client {name}", "would change" if edit else "ok", f"{edit} in {inventory}"
+             if edit else client.address)
+    leaf = pki.client_paths(inv.pki_dir, name)
+    ca = pki.signing_ca(inv.pki_dir, "client")
+    reason = pki.reissue_reason(leaf.crt, leaf.key, ca, inv.cert_renew_days) if ca else "no CA"
+    rep.step(res, "pki", "client certificate", "would change" if reason else "ok",
+             f"would issue ({reason}), CN={name}" if reason else f"valid until {pki.expiry(leaf.crt):%Y-%m-%d}")
+    results = provision_hosts(inv, Options(check=True, prune_clients=drop))
+    report_firewall(rep, res, results, f"port open to {name} ({client.address})")
+    try:
+        setup(inv, client, Options(check=True, platforms={r.host: r.info.get("platforms", "") for r in results}),
+              rep, res)
+    except ClientError as e:
+        rep.fail(res, str(e))
+    return res
+
+
+# ------------------------------------------------------------------ remove-client
+
+def remove_from_machine(inv: Inventory, client: Client) -> str:
+    """The builder, its certificates and the failover proxy removed from the client's machine; for a CI runner,
+    its folder here."""
+    if client.connection == "none":
+        shutil.rmtree(folder(inv, client), ignore_errors=True)
+        return f"CI runner: {folder(inv, client)} removed; delete its CI secrets {', '.join(SECRETS.values())}"
+    sess = session.to_client(client)
+    try:
+        rc, out, err = sess.run(remove_builder(client) + remove_proxy(client))
+        return "builder and certificates removed" if rc == 0 else f"cleanup failed: {err.strip()}"
+    finally:
+        sess.close()
+
+
+def remove_client(inventory: Path, name: str, rep: Reporter, provision_hosts: ProvisionHosts = provision_firewalls,
+                  unbootstrap: Callable[[Inventory, Client], str] = remove_from_machine
                   ) -> tuple[HostResult, dict[str, Any] | None]:
     """Close the firewall on every host first (the client stays in the inventory if that fails), then drop it
     from the inventory, remove its builder where reachable, and record its certificate as revoked."""
@@ -169,7 +267,7 @@ def remove_client(inventory: Path, name: str, rep: Reporter,
         after = inventory_edit.remove_client(inventory, name, write=False)
     except inventory_edit.EditError as e:
         raise FlowError(str(e)) from None
-    results = provision_hosts(after, {name})
+    results = provision_hosts(after, Options(prune_clients=frozenset({name})))
     report_firewall(rep, res, results, f"port closed to {name} ({client.address})")
     if any(r.failed for r in results):
         raise FlowError(f"the firewall could not be closed on every host; {name} stays in the inventory: fix the "
@@ -177,7 +275,7 @@ def remove_client(inventory: Path, name: str, rep: Reporter,
     inventory_edit.remove_client(inventory, name)
     rep.step(res, "inventory", f"client {name}", "changed", f"removed from {inventory}")
     try:
-        rep.step(res, "client", f"builder {client.builder}", "changed", unbootstrap(client, inv))
+        rep.step(res, "client", f"builder {client.builder}", "changed", unbootstrap(inv, client))
     except (RemoteError, OSError) as e:
         rep.step(res, "client", f"builder {client.builder}", "skipped",
                  f"{name} unreachable ({e}); remove the builder there by hand: docker buildx rm {client.builder}")
@@ -188,38 +286,27 @@ def remove_client(inventory: Path, name: str, rep: Reporter,
     return res, entry
 
 
+# ------------------------------------------------------------------ update-clients
+
 def update_clients(inventory: Path, check: bool, rep: Reporter,
-                   preflight: Callable[[Client], tuple[Any, dict[str, str]]] = clients.preflight,
                    platforms_of: Callable[[Inventory], dict[str, str]] = host_platforms,
-                   bootstrap: Callable[..., None] = clients.bootstrap) -> list[HostResult]:
-    """Bring every reachable client's builder to the current fleet (after hosts were added or removed, or a
-    home pinned): only builders whose nodes or order changed are recreated. Unreachable clients are reported
-    and skipped; their builders keep working with the hosts they know."""
+                   setup: Setup = setup_client) -> list[HostResult]:
+    """Bring every reachable client to the current fleet (after hosts were added or removed, or a home pinned):
+    only builders whose nodes or order changed are recreated. Unreachable clients are reported and skipped; their
+    builders keep working with the hosts they know."""
     inv = inv_mod.load(inventory)
     inv.check_files(inv.select(None), list(inv.clients.values()))
-    platforms = platforms_of(inv)
+    options = Options(check=check, platforms=platforms_of(inv))
     results = []
     for client in inv.clients.values():
         res = HostResult(client.name)
         results.append(res)
-        try:
-            sess, facts = preflight(client)
-        except clients.ClientError as e:
-            rep.fail(res, str(e), unreachable=True)
+        if not pki.client_paths(inv.pki_dir, client.name).crt.exists():
+            rep.step(res, "client", f"builder {client.builder}", "skipped",
+                     f"no certificate yet: run `invoke add-client {client.name}`")
             continue
         try:
-            if not pki.client_paths(inv.pki_dir, client.name).crt.exists():
-                rep.step(res, "client", f"builder {client.builder}", "skipped",
-                         f"no certificate yet: run `invoke add-client {client.name}`")
-            elif check:
-                nodes, _, state = clients.wanted(inv, client, platforms)
-                same = facts.get("state") == state
-                rep.step(res, "client", f"builder {client.builder}", "ok" if same else "would change",
-                         "nodes: " + ", ".join(n["name"].removeprefix(client.builder + "-") for n in nodes))
-            else:
-                bootstrap(inv, client, sess, facts, platforms, rep, res)
-        except clients.ClientError as e:
-            rep.fail(res, str(e))
-        finally:
-            sess.close()
+            setup(inv, client, options, rep, res)
+        except ClientError as e:
+            rep.fail(res, str(e), unreachable=str(e).startswith(f"cannot reach {client.name}"))
     return results

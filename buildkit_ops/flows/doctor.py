@@ -10,15 +10,15 @@ import datetime as dt
 
 from cryptography import x509
 
-from buildkit_ops.clients import builder as client_mod
+from buildkit_ops.engine import session
 from buildkit_ops.engine.facts import sections
-from buildkit_ops.engine.render import safe_dirname
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.engine.ssh import RemoteError
 from buildkit_ops.fleet import placement
 from buildkit_ops.inventory import Client, Inventory
 from buildkit_ops.inventory.values import is_ip
 from buildkit_ops.pki import certs as pki
+from buildkit_ops.roles.buildx_builder.exports import folder_script
 
 Finding = tuple[str, str, str]   # (host, "ok" | "problem", one line)
 
@@ -34,12 +34,11 @@ def doctor(inv: Inventory, client: Client) -> list[Finding]:
 
 def look(inv: Inventory, client: Client) -> dict[str, str]:
     """What the client machine has and reaches, in one script run there (sections)."""
-    sess = client_mod.ClientSession(client)
-    b = quote(client.builder)
-    parts = [f'D=${{DOCKER_CONFIG:-$HOME/.docker}}; F="$D/buildkit-ops/"{quote(safe_dirname(client.builder))}\n'
+    sess = session.to_client(client)
+    parts = [folder_script(client),
              'echo @@cert; base64 -w0 "$F/cert.pem" 2>/dev/null; echo\n'
              'echo @@ca; base64 -w0 "$F/ca.pem" 2>/dev/null; echo\n'
-             f'echo @@builder; docker buildx inspect {b} >/dev/null 2>&1 && echo present || echo absent\n']
+             'echo @@builder; docker buildx inspect "$B" >/dev/null 2>&1 && echo present || echo absent\n']
     for i, h in enumerate(inv.hosts.values()):  # sections are numbered: no value is ever a marker
         a, p = quote(h.client_address), h.buildkit.port
         if not is_ip(h.client_address):

@@ -17,14 +17,14 @@ from typing import Any
 
 import yaml
 
+from buildkit_ops.errors import BkopsError
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.inventory.model import FLEET_NAME
 from buildkit_ops.pki import certs as pki
-from buildkit_ops.roles.buildkitd import RUNNING, SOCK
-from buildkit_ops.roles.buildkitd import render as render_buildkitd
+from buildkit_ops.roles.buildkitd.exports import RUNNING, SOCK, render_files
 
 
-class K8sError(ValueError):
+class K8sError(BkopsError):
     pass
 
 
@@ -59,7 +59,7 @@ def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, re
     # the files a host would get, for a pod: same settings; the host's own paths become mounts below
     host = replace(like, name=n["name"], buildkit=replace(like.buildkit, data_dir="/etc/buildkit"))
     files = {Path(f.path).relative_to("/etc/buildkit").as_posix(): f.content
-             for f in render_buildkitd(host, tls, None)}
+             for f in render_files(host, tls)}
     labels = {"app.kubernetes.io/name": "buildkitd", "app.kubernetes.io/managed-by": "buildkit-ops",
               "buildkit-ops/platform": n["arch"]}
     meta = {"namespace": namespace, "labels": labels}

@@ -22,27 +22,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from buildkit_ops.clients import builder as client_mod
-from buildkit_ops.clients import ci_runner as ci_clients
-from buildkit_ops.flows.clients import host_platforms
+from buildkit_ops.engine.contract import Options
+from buildkit_ops.errors import BkopsError
+from buildkit_ops.flows.clients import ClientError, check_machine, host_platforms, setup_client
 from buildkit_ops.flows.provision import provision
 from buildkit_ops.inventory import BuildHost, Client, Inventory
 from buildkit_ops.pki import certs as pki
-from buildkit_ops.report.output import HostResult, Reporter
+from buildkit_ops.report.results import HostResult, Reporter
+from buildkit_ops.roles.ci_runner.exports import SECRETS, folder
 
 PHASES = ["next-ca", "servers-trust-both", "clients-new", "servers-new", "drop-old"]
 
 
-class RotationError(Exception):
+class RotationError(BkopsError):
     pass
 
 
 def _provision_all(inv: Inventory, rep: Reporter, res: HostResult, what: str, wait: int, force: bool,
                    reissue: bool = False, hosts: list[BuildHost] | None = None) -> dict[str, str]:
     """Provision (all) hosts; returns each host's platforms for the clients' builder nodes."""
-    results = provision(inv, hosts or inv.select(None), False, Reporter(quiet=True), wait, force, reissue)
+    results = provision(inv, hosts or inv.select(None), Options(wait=wait, force=force), Reporter(quiet=True), reissue)
     for r in results:
-        restarted = any(s["name"].startswith("recreate buildkitd") and s["status"] == "changed" for s in r.steps)
+        restarted = r.restarted
         rep.step(res, "server", f"{r.host}: {what}", "failed" if r.failed else ("changed" if restarted else "ok"),
                  r.error or ("restarted once no build was running; cache kept" if restarted else "up to date"))
     bad = [r.host for r in results if r.failed]
@@ -54,36 +55,30 @@ def _provision_all(inv: Inventory, rep: Reporter, res: HostResult, what: str, wa
 
 def _rebootstrap(inv: Inventory, c: Client, rep: Reporter, res: HostResult, reissue: bool,
                  platforms: dict[str, str]) -> bool:
-    """New certificate (if reissue) and files for one client; False if it cannot be reached."""
+    """New certificate (if reissue) and files for one client, through its roles; False if it cannot be reached."""
+    signer = pki.signing_ca(inv.pki_dir, "client")
+    if signer is None:
+        raise RotationError(f"there is no CA in {inv.pki_dir}: run `invoke provision` first")
     try:
-        sess, facts = client_mod.preflight(c)
-    except client_mod.ClientError as e:
-        rep.step(res, "client", c.name, "failed", str(e))
-        return False
-    try:
-        signer = pki.signing_ca(inv.pki_dir, "client")
-        if signer is None:
-            raise RotationError(f"there is no CA in {inv.pki_dir}: run `invoke provision` first")
+        check_machine(inv, c, Options(platforms=platforms))  # reachable, before a certificate is issued for it
         leaf = pki.client_paths(inv.pki_dir, c.name)
         reason = pki.ensure_leaf(leaf, signer, c.name, inv.cert_days, inv.cert_renew_days, force=reissue)
         if reason:
             rep.step(res, "pki", f"{c.name}: client certificate", "changed", f"issued ({reason})")
         sub = HostResult(c.name)
-        client_mod.bootstrap(inv, c, sess, facts, platforms, Reporter(quiet=True), sub)
-        changed = any(s["status"] == "changed" for s in sub.steps)
-        if c.connection == "none":  # a CI runner: only the operator can bring it the new files
-            rep.step(res, "client", f"{c.name}: CI secrets", "changed" if changed else "ok",
-                     f"NEEDS NEW SECRETS: update {', '.join(ci_clients.SECRETS.values())} in its CI "
-                     f"from {ci_clients.folder(inv, c)}" if changed else "unchanged")
-            return True
-        rep.step(res, "client", f"{c.name}: builder files", "changed" if changed else "ok",
-                 "new certificate and CA bundle in place; builder verified" if changed else "verified")
-        return True
-    except client_mod.ClientError as e:
+        setup_client(inv, c, Options(platforms=platforms), Reporter(quiet=True), sub)
+    except ClientError as e:
         rep.step(res, "client", c.name, "failed", str(e))
         return False
-    finally:
-        sess.close()
+    changed = any(s.status == "changed" for s in sub.steps)
+    if c.connection == "none":  # a CI runner: only the operator can bring it the new files
+        rep.step(res, "client", f"{c.name}: CI secrets", "changed" if changed else "ok",
+                 f"NEEDS NEW SECRETS: update {', '.join(SECRETS.values())} in its CI from {folder(inv, c)}"
+                 if changed else "unchanged")
+        return True
+    rep.step(res, "client", f"{c.name}: builder files", "changed" if changed else "ok",
+             "new certificate and CA bundle in place; builder verified" if changed else "verified")
+    return True
 
 
 @dataclass
@@ -167,7 +162,7 @@ def rotate_ca(inv: Inventory, rep: Reporter, wait: int, force: bool, fleet: Flee
         names = ", ".join(c.name for c in ci_runners(inv))
         raise RotationError(f"paused after phase 3/5: the CI runners {names} need their new secrets before the "
                             f"servers get certificates from the next CA. Update their CI secrets from "
-                            f"{', '.join(str(ci_clients.folder(inv, c)) for c in ci_runners(inv))}, "
+                            f"{', '.join(str(folder(inv, c)) for c in ci_runners(inv))}, "
                             f"then run `invoke rotate-certs --ca --ci-updated` to finish")
     if "servers-new" not in done:
         st["signing"]["server"] = "next"

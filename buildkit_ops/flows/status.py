@@ -10,12 +10,10 @@ from typing import Any
 
 from cryptography import x509
 
-from buildkit_ops.clients import records as client_records
-from buildkit_ops.engine.contract import Context
+from buildkit_ops.engine import role_path
 from buildkit_ops.engine.parallel import each_host
-from buildkit_ops.engine.role_path import load
 from buildkit_ops.engine.runner import gather
-from buildkit_ops.engine.session import HostSession
+from buildkit_ops.engine.session import SshSession
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.fleet import placement
 from buildkit_ops.flows.cache_prune import CTL
@@ -24,11 +22,13 @@ from buildkit_ops.insights import capacity
 from buildkit_ops.insights.usage import usage
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.pki import certs as pki
-from buildkit_ops.report.output import HostResult
-from buildkit_ops.roles import firewall as role_firewall
+from buildkit_ops.pki import client_records
+from buildkit_ops.report.results import HostResult
+from buildkit_ops.roles.buildkitd.exports import BuildkitdFacts
+from buildkit_ops.roles.engine.exports import EngineFacts
+from buildkit_ops.roles.firewall.exports import FirewallFacts, foreign_openings
 
 WARN_DAYS = 30
-ROLES = load()
 
 
 def _cert_info(pem: bytes) -> dict[str, Any]:
@@ -39,6 +39,7 @@ def _cert_info(pem: bytes) -> dict[str, Any]:
 
 
 def status(inv: Inventory, hosts: list[BuildHost]) -> dict[str, Any]:
+    roles = role_path.load(inv.file.parent, "host")
     ca = pki.load_ca(inv.pki_dir)
     doc: dict[str, Any] = {"ca": None, "hosts": {}, "clients": {}, "warnings": [], "failures": []}
     warn, failures = doc["warnings"], doc["failures"]
@@ -59,15 +60,16 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> dict[str, Any]:
     wanted_clients = {c.address for c in inv.clients.values()}
     now = dt.datetime.now(dt.timezone.utc)
 
-    def work(h: BuildHost, sess: HostSession, res: HostResult) -> None:
+    def work(h: BuildHost, sess: SshSession, res: HostResult) -> None:
         server_crt = quote(h.buildkit.data_dir + "/tls/server.crt")
         # the roles' own facts (the ones provision reads), plus two of the report's own, in one command
-        ctx = Context(inv=inv, host=h, tls={}, image_id=None, clients={})
-        facts, _, f = gather(sess, ROLES, ctx, [], extra=[
+        facts, _, f = gather(sess, roles, h, [], extra=[
             f"echo @@du; {CTL} du --format '{{{{json .}}}}' 2>/dev/null",
             f"echo @@servercert; base64 -w0 {server_crt} 2>/dev/null; echo",
             capacity.DISK_SNIPPET, insights.history_snippet(CTL), insights.connections_snippet()])
-        engine, fw, bk = facts["engine"], facts["firewall"], facts["buildkitd"]
+        engine: EngineFacts = facts["engine"]
+        fw: FirewallFacts = facts["firewall"]
+        bk: BuildkitdFacts = facts["buildkitd"]
         container = [bk.container.status, bk.container.started] if bk.container else ["absent"]
         cache: dict[str, Any] = dict(usage(f.get("du")))
         info: dict[str, Any] = {"reachable": True, "docker": engine.docker or None, "compose": engine.compose or None,
@@ -102,7 +104,7 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> dict[str, Any]:
             warn.append(f"{h.name}: build steps share the host's network (step_network: host): every build can "
                         f"reach the host's own services")
         allowed = {addr for (addr, port, _name) in fw.client_rules() if port == h.buildkit.port}
-        foreign = role_firewall.foreign_openings(fw, h.buildkit.port)
+        foreign = foreign_openings(fw, h.buildkit.port)
         ipv6 = fw.ipv6 == "yes"
         info["firewall"] = {"active": fw.active, "ipv6": ipv6,
                             "allowed": sorted(allowed), "missing": sorted(wanted_clients - allowed),

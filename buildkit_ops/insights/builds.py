@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from buildkit_ops.engine.shell import quote
-from buildkit_ops.roles.connections import LOG
+from buildkit_ops.roles.connections.exports import LOG
 
 # One JSON array per record; every string through `json`, so a hostile target cannot break a line.
 FORMAT = ('[{{json .Record.Ref}},{{json .Record.CreatedAt}},{{json .Record.CompletedAt}},'

@@ -11,11 +11,12 @@ from typing import Any
 import yaml
 
 from buildkit_ops import inventory
+from buildkit_ops.errors import BkopsError
 from buildkit_ops.inventory import loader
 from buildkit_ops.pki.certs import atomic_write
 
 
-class EditError(Exception):
+class EditError(BkopsError):
     pass
 
 

@@ -9,9 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from buildkit_ops.errors import BkopsError
 
-class InventoryError(Exception):
+
+class InventoryError(BkopsError):
     """A problem in the inventory: where, what, and how to fix it."""
+    code = 2
 
     def __init__(self, file: str, path: str, problem: str, fix: str):
         # a key can be hostile too (a host named "b\nx"): it is shown escaped, on one line

@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from buildkit_ops.errors import BkopsError
+
 UTC = dt.timezone.utc
 T = TypeVar("T")
 
@@ -68,7 +70,7 @@ class CA:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
 
-class PKIError(Exception):
+class PKIError(BkopsError):
     """A CA, certificate or key file on the operator machine that cannot be used: which file, and what to do."""
 
 

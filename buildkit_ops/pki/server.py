@@ -11,13 +11,13 @@ from buildkit_ops.pki import certs as pki
 OPERATOR_CN = "buildkit-ops-operator"
 
 
-def ensure(inv: Inventory, host: BuildHost, check: bool, force: bool = False) -> tuple[list[Step], pki.CA | None]:
+def ensure(inv: Inventory, host: BuildHost, check: bool, force: bool = False) -> list[Step]:
     steps = []
     ca = pki.load_ca(inv.pki_dir)
     if ca is None:
         if check:
             return [Step("pki", "CA", True, f"would create {inv.pki_dir}/ca.crt and ca.key (0600)"),
-                    Step("pki", "server certificate", True, f"would issue for {', '.join(host.sans)}")], None
+                    Step("pki", "server certificate", True, f"would issue for {', '.join(host.sans)}")]
         ca, _ = pki.ensure_ca(inv.pki_dir, inv.ca_days)
         steps.append(Step("pki", "CA", True, f"created {inv.pki_dir}/ca.crt (key 0600, stays here)"))
     else:
@@ -32,7 +32,7 @@ def ensure(inv: Inventory, host: BuildHost, check: bool, force: bool = False) ->
     steps.append(Step("pki", "server certificate", bool(reason),
                       (f"{'would issue' if check else 'issued'} ({reason}) for {', '.join(host.sans)}"
                        if reason else f"valid for {', '.join(host.sans)}")))
-    return steps, ca
+    return steps
 
 
 def operator_cert(inv: Inventory, ca: pki.CA) -> pki.Leaf:

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from buildkit_ops.engine.contract import Context, Role, Step, unit_steps
+from buildkit_ops.engine.contract import Context, Role, Step, Templates, package_step, unit_steps
 from buildkit_ops.engine.render import File, FileState
-from buildkit_ops.engine.render import render as render_template
 from buildkit_ops.inventory import BuildHost
 
 HERE = Path(__file__).parent
 UNIT = "buildkit-ops-connections"
 TOOLS = ("conntrack", "logrotate")      # (Debian's and Ubuntu's package names too)
-LOG = "/var/lib/buildkit-ops/connections.log"   # (record.sh and the logrotate file write the same path)
 SERVICE = f"/etc/systemd/system/{UNIT}.service"
 LOGROTATE = "/etc/logrotate.d/buildkit-ops-connections"
 
@@ -37,37 +34,31 @@ def parse(sections: dict[str, str]) -> ConnectionsFacts:
     return ConnectionsFacts((sections.get("conn_tools") or "").split(), (sections.get("conn_service") or "").split())
 
 
-def render(host: BuildHost) -> list[File]:
+def render(host: BuildHost, templates: Templates | None = None) -> list[File]:
+    templates = templates or Templates(HERE / "templates")
     script = (HERE / "record.sh").read_text()
-    unit = render_template(HERE / "templates" / f"{UNIT}.service.j2", "systemd", port=host.buildkit.port,
-                           command=["/bin/sh", "-c", script])
-    return [File(SERVICE, unit.encode()),
-            File(LOGROTATE, (HERE / "templates" / f"{UNIT}.logrotate").read_bytes())]
+    unit = templates.render(f"{UNIT}.service.j2", "systemd", port=host.buildkit.port, command=["/bin/sh", "-c", script])
+    return [File(SERVICE, unit.encode()), File(LOGROTATE, templates.path(f"{UNIT}.logrotate").read_bytes())]
 
 
 def plan(facts: ConnectionsFacts, files: list[File], states: dict[str, FileState]) -> list[Step]:
-    steps = []
     missing = [t for t in TOOLS if t not in facts.tools]
-    if missing:
-        steps.append(Step("connections", "conntrack and logrotate", True, f"install {' '.join(missing)}",
-                          script="export DEBIAN_FRONTEND=noninteractive\napt-get update -qq\n"
-                                 f"apt-get install -y -qq --no-install-recommends {' '.join(missing)}\n"))
-    else:
-        steps.append(Step("connections", "conntrack and logrotate", False, "installed"))
-    return steps + unit_steps("connections", files, states, f"{UNIT}.service", facts.running,
-                              "connection log service", "running")
+    return [package_step("connections", "conntrack and logrotate", missing),
+            *unit_steps("connections", files, states, f"{UNIT}.service", facts.running, "connection log service",
+                        "running")]
 
 
-class ConnectionsRole(Role):
+class ConnectionsRole(Role[BuildHost, None, ConnectionsFacts]):
     name = "connections"
 
     def parse(self, sections: dict[str, str]) -> ConnectionsFacts:
         return parse(sections)
 
-    def files(self, ctx: Context) -> list[File]:
-        return render(ctx.host)
+    def files(self, ctx: Context[BuildHost, None]) -> list[File]:
+        return render(ctx.target, self.templates)
 
-    def plan(self, ctx: Context, facts: Any, files: dict[str, FileState]) -> list[Step]:
+    def plan(self, ctx: Context[BuildHost, None], facts: ConnectionsFacts,
+             files: dict[str, FileState]) -> list[Step]:
         return plan(facts, self.managed(ctx), files)
 
 

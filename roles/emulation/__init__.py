@@ -9,14 +9,13 @@ new one restarts it (drained first). Native hosts build faster: emulation is for
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from buildkit_ops.engine.contract import Context, Role, Step
+from buildkit_ops.engine.contract import Context, Role, Step, package_step
 from buildkit_ops.engine.render import FileState
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.inventory import BuildHost
 from buildkit_ops.inventory.values import EMULATORS
-from buildkit_ops.roles.buildkitd import RECREATE
+from buildkit_ops.roles.buildkitd.exports import RESTART
 
 
 @dataclass
@@ -64,12 +63,7 @@ def plan(host: BuildHost, facts: EmulationFacts) -> list[Step]:
         return []
     steps = []
     missing = [e for e in wanted if e not in facts.installed]
-    if missing:
-        steps.append(Step("emulation", "qemu-user-static", True, f"install (for {', '.join(missing)})",
-                          script="export DEBIAN_FRONTEND=noninteractive\napt-get update -qq\n"
-                                 "apt-get install -y -qq --no-install-recommends qemu-user-static\n"))
-    else:
-        steps.append(Step("emulation", "qemu-user-static", False, "installed"))
+    steps.append(package_step("emulation", "qemu-user-static", ["qemu-user-static"] if missing else []))
     for platform, emulator in zip(host.emulate, wanted, strict=True):
         if facts.registered(emulator):
             steps.append(Step("emulation", f"binfmt {platform}", False, f"qemu-{emulator} enabled"))
@@ -77,21 +71,21 @@ def plan(host: BuildHost, facts: EmulationFacts) -> list[Step]:
             was = facts.entries.get(emulator, "absent")
             steps.append(Step("emulation", f"binfmt {platform}", True,
                               f"register qemu-{emulator} (was {was}); buildkitd restarts to detect it",
-                              script=register_script(emulator), notify=[RECREATE]))
+                              script=register_script(emulator), notify=[RESTART]))
     return steps
 
 
-class EmulationRole(Role):
+class EmulationRole(Role[BuildHost, None, EmulationFacts]):
     name = "emulation"
 
-    def fact_env(self, ctx: Context) -> dict[str, str]:
-        return {"BKOPS_EMULATORS": " ".join(emulators(ctx.host))}
+    def fact_env(self, target: BuildHost) -> dict[str, str]:
+        return {"BKOPS_EMULATORS": " ".join(emulators(target))}
 
     def parse(self, sections: dict[str, str]) -> EmulationFacts:
         return parse(sections)
 
-    def plan(self, ctx: Context, facts: Any, files: dict[str, FileState]) -> list[Step]:
-        return plan(ctx.host, facts)
+    def plan(self, ctx: Context[BuildHost, None], facts: EmulationFacts, files: dict[str, FileState]) -> list[Step]:
+        return plan(ctx.target, facts)
 
 
 ROLE = EmulationRole()

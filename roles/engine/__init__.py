@@ -4,9 +4,10 @@ with a clear message before a single change."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from buildkit_ops.engine.contract import Context, PlanError, Role, Step
+from buildkit_ops.engine.contract import Context, PlanError, Role, Step, package_step
+from buildkit_ops.engine.render import FileState
+from buildkit_ops.inventory import BuildHost
 
 SUPPORTED = ("debian", "ubuntu")
 
@@ -45,40 +46,39 @@ def packages(os_id: str, version: str) -> list[str]:
     return ["docker.io", "docker-compose/trixie"]
 
 
+# Compose v2 for Debian 12 comes from trixie, from the mirror the host already uses, pinned low: only what we
+# name comes from it.
+TRIXIE_SOURCE = ("test -f /etc/apt/sources.list.d/trixie-compose.sources || { "
+                 "m=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null); "
+                 "[ -n \"$m\" ] || m=$(awk '$1==\"deb\"{b=0; for(i=2;i<=NF;i++){if($i~/^\\[/)b=1; "
+                 "if(!b){print $i; exit} if($i~/\\]$/)b=0}}' /etc/apt/sources.list); "
+                 "printf 'Types: deb\\nURIs: %s\\nSuites: trixie\\nComponents: main\\n' \"$m\" "
+                 "> /etc/apt/sources.list.d/trixie-compose.sources; "
+                 "printf 'Package: *\\nPin: release n=trixie\\nPin-Priority: 100\\n' "
+                 "> /etc/apt/preferences.d/trixie-compose; }\n")
+
+
 def plan(facts: EngineFacts) -> list[Step]:
+    title = "docker engine and compose"
     if facts.ready:
-        return [Step("engine", "docker engine and compose", False,
-                     f"docker {facts.docker}, compose {facts.compose}")]
+        return [package_step("engine", title, [], f"docker {facts.docker}, compose {facts.compose}")]
     family = facts.os_id if facts.os_id in SUPPORTED else next((x for x in facts.like if x in SUPPORTED), None)
     if family is None:
         what = "Docker Engine" if not facts.docker else "Compose v2"
         raise UnsupportedHost(f"{what} is missing and this OS ({facts.os_id} {facts.version}) is not Debian or "
                               f"Ubuntu: install Docker Engine and the Compose v2 plugin yourself, then re-run")
     pkgs = packages(family, facts.version)
-    script = ""
-    if any(p.endswith("/trixie") for p in pkgs):
-        # trixie from the mirror the host already uses, pinned low: only what we name comes from it
-        script += ("test -f /etc/apt/sources.list.d/trixie-compose.sources || { "
-                   "m=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null); "
-                   "[ -n \"$m\" ] || m=$(awk '$1==\"deb\"{b=0; for(i=2;i<=NF;i++){if($i~/^\\[/)b=1; "
-                   "if(!b){print $i; exit} if($i~/\\]$/)b=0}}' /etc/apt/sources.list); "
-                   "printf 'Types: deb\\nURIs: %s\\nSuites: trixie\\nComponents: main\\n' \"$m\" "
-                   "> /etc/apt/sources.list.d/trixie-compose.sources; "
-                   "printf 'Package: *\\nPin: release n=trixie\\nPin-Priority: 100\\n' "
-                   "> /etc/apt/preferences.d/trixie-compose; }\n")
-    script += ("export DEBIAN_FRONTEND=noninteractive\napt-get update -qq\n"
-               f"apt-get install -y -qq --no-install-recommends {' '.join(pkgs)}\n"
-               "systemctl enable --now docker\n")
-    return [Step("engine", "docker engine and compose", True, f"install {' '.join(pkgs)}", script=script)]
+    source = TRIXIE_SOURCE if any(p.endswith("/trixie") for p in pkgs) else ""
+    return [package_step("engine", title, pkgs, script="systemctl enable --now docker\n", apt_source=source)]
 
 
-class EngineRole(Role):
+class EngineRole(Role[BuildHost, None, EngineFacts]):
     name = "engine"
 
     def parse(self, sections: dict[str, str]) -> EngineFacts:
         return parse(sections)
 
-    def plan(self, ctx: Context, facts: Any, files: Any) -> list[Step]:
+    def plan(self, ctx: Context[BuildHost, None], facts: EngineFacts, files: dict[str, FileState]) -> list[Step]:
         return plan(facts)
 
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
-from typing import Any
 
-from buildkit_ops.engine.contract import Context, PlanError, Role, Step
+from buildkit_ops.engine.contract import Context, Options, Outcome, PlanError, Role, Step, package_step
+from buildkit_ops.engine.render import FileState
 from buildkit_ops.engine.shell import command
+from buildkit_ops.inventory import BuildHost, Inventory
 
 TAG = "buildkit-ops"
 CLIENT_RULE = re.compile(r"ufw allow from (\S+) to any port (\d+) proto tcp comment '" + TAG + r" client (\S+)'")
@@ -118,17 +119,23 @@ def foreign_openings(facts: FirewallFacts, port: int) -> list[str]:
     return [r for r in facts.rules if f"comment '{TAG}" not in r and opens_port(r, port)]
 
 
+@dataclass(frozen=True)
+class FirewallInput:
+    """Who may reach the BuildKit port: client name -> the address its connections come from; and the rules of
+    clients no longer in the inventory to close (True: all of them, with rules of others opening the port)."""
+    clients: dict[str, str]
+    drop: bool | frozenset[str] = False
+
+
 def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str],
-         drop: bool | set[str] = False) -> list[Step]:
+         drop: bool | frozenset[str] = False) -> list[Step]:
     """clients: name -> address of every client that may reach `port`.
     A rule for a client that is not in the inventory (or no longer at that address) is kept (a client is never
     dropped by accident) unless drop is True (`provision --prune-clients`) or names it (`remove-client NAME`,
     `add-client NAME --address NEW`)."""
     if not facts.present:
-        return [Step("firewall", "ufw installed", True, "install ufw",
-                     script="export DEBIAN_FRONTEND=noninteractive\napt-get update -qq\n"
-                            "apt-get install -y -qq ufw\n")] + \
-            plan(FirewallFacts(present=True), ssh_port, port, clients)
+        return [package_step("firewall", "ufw installed", ["ufw"])] + \
+            plan(FirewallFacts(present=True), ssh_port, port, clients, drop)
     rules, active = facts.rules, facts.active
     steps: list[Step] = []
 
@@ -167,7 +174,8 @@ def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str]
                       for a, p, n in gone)
     detail = ", ".join([f"+{n} ({a})" for a, p, n in add] + [f"-{n} ({a})" for a, p, n in gone])
     names = ", ".join(sorted(clients)) or "no clients"
-    steps.append(Step("firewall", f"port {port}/tcp open to: {names}", bool(script), detail, script=script))
+    steps.append(Step("firewall", f"port {port}/tcp open to: {names}", bool(script), detail, script=script,
+                      outcome=Outcome.FIREWALL))
     for a, _port, n in kept:
         steps.append(Step("firewall", f"rule for {n} ({a}) kept", False,
                           f"{n} is not in the inventory at {a}: `invoke remove-client {n}` or "
@@ -191,14 +199,19 @@ def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str]
     return steps
 
 
-class FirewallRole(Role):
+class FirewallRole(Role[BuildHost, FirewallInput, FirewallFacts]):
     name = "firewall"
+
+    def prepare(self, inv: Inventory, target: BuildHost, options: Options) -> FirewallInput:
+        return FirewallInput({c.name: c.address for c in inv.clients.values()}, options.prune_clients)
 
     def parse(self, sections: dict[str, str]) -> FirewallFacts:
         return parse(sections)
 
-    def plan(self, ctx: Context, facts: Any, files: Any) -> list[Step]:
-        return plan(facts, ctx.host.ssh_port, ctx.host.buildkit.port, ctx.clients, ctx.drop_clients)
+    def plan(self, ctx: Context[BuildHost, FirewallInput], facts: FirewallFacts,
+             files: dict[str, FileState]) -> list[Step]:
+        host = ctx.target
+        return plan(facts, host.ssh_port, host.buildkit.port, ctx.input.clients, ctx.input.drop)
 
 
 ROLE = FirewallRole()

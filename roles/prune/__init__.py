@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from buildkit_ops.engine.contract import Context, Role, Step, unit_steps
+from buildkit_ops.engine.contract import Context, Role, Step, Templates, unit_steps
 from buildkit_ops.engine.render import File, FileState
-from buildkit_ops.engine.render import render as render_template
 from buildkit_ops.inventory import BuildHost, PruneSchedule
-from buildkit_ops.roles.buildkitd import CONTAINER, SOCK
+from buildkit_ops.roles.buildkitd.exports import CONTAINER, SOCK
 
-TEMPLATES = Path(__file__).parent / "templates"
 UNIT = "buildkit-ops-prune"
 PATHS = [f"/etc/systemd/system/{UNIT}.service", f"/etc/systemd/system/{UNIT}.timer"]
 
@@ -48,17 +45,17 @@ def prune_command(sched: PruneSchedule) -> list[str]:
     return args
 
 
-def render(host: BuildHost) -> list[File]:
+def render(host: BuildHost, templates: Templates | None = None) -> list[File]:
+    templates = templates or Templates(Path(__file__).parent / "templates")
     sched = host.buildkit.prune_schedule
     if not sched:
         return []
-    service = render_template(TEMPLATES / f"{UNIT}.service.j2", "systemd", command=prune_command(sched))
-    timer = render_template(TEMPLATES / f"{UNIT}.timer.j2", "systemd", calendar=sched.calendar)
+    service = templates.render(f"{UNIT}.service.j2", "systemd", command=prune_command(sched))
+    timer = templates.render(f"{UNIT}.timer.j2", "systemd", calendar=sched.calendar)
     return [File(PATHS[0], service.encode()), File(PATHS[1], timer.encode())]
 
 
-def plan(host: BuildHost, facts: PruneFacts, states: dict[str, FileState]) -> list[Step]:
-    files = render(host)
+def plan(host: BuildHost, files: list[File], facts: PruneFacts, states: dict[str, FileState]) -> list[Step]:
     if not files:
         if not facts.units:
             return []
@@ -68,17 +65,17 @@ def plan(host: BuildHost, facts: PruneFacts, states: dict[str, FileState]) -> li
     return unit_steps("prune", files, states, f"{UNIT}.timer", facts.timer_running, "timer enabled", "active")
 
 
-class PruneRole(Role):
+class PruneRole(Role[BuildHost, None, PruneFacts]):
     name = "prune"
 
     def parse(self, sections: dict[str, str]) -> PruneFacts:
         return parse(sections)
 
-    def files(self, ctx: Context) -> list[File]:
-        return render(ctx.host)
+    def files(self, ctx: Context[BuildHost, None]) -> list[File]:
+        return render(ctx.target, self.templates)
 
-    def plan(self, ctx: Context, facts: Any, files: dict[str, FileState]) -> list[Step]:
-        return plan(ctx.host, facts, files)
+    def plan(self, ctx: Context[BuildHost, None], facts: PruneFacts, files: dict[str, FileState]) -> list[Step]:
+        return plan(ctx.target, self.managed(ctx), facts, files)
 
 
 ROLE = PruneRole()

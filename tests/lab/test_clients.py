@@ -7,21 +7,23 @@ import json
 import re
 
 import pytest
-from helpers import INV, ROOT, inventory_variant, invoke, invoke_json, restore_inventory
+from helpers import (
+    INV,
+    ROOT,
+    build,
+    inventory_variant,
+    invoke,
+    invoke_json,
+    login,
+    restore_inventory,
+    write_project,
+)
 
 from lab.buildx_progress import step_states
 
 pytestmark = pytest.mark.lab
 
 B1 = "10.77.0.11"
-PROJECT = """FROM {reg}/lab/busybox:latest
-RUN echo "built on $(uname -m)" > /built.txt && sleep 1
-RUN sha256sum /built.txt > /built.sha && sleep 1
-COPY app.txt /app.txt
-CMD ["cat", "/app.txt"]
-"""
-
-
 @pytest.fixture(scope="module")
 def reg(lab):
     return lab.status()["registry"]
@@ -37,20 +39,6 @@ def servers(lab):
     restore_inventory(saved)
 
 
-def login(lab, machine, reg):
-    r = lab.run(machine, f"docker login -u {reg['username']} --password-stdin {reg['address']}", capture=True,
-                input=reg["password"])
-    assert r.returncode == 0, r.stderr
-
-
-def write_project(lab, machine, reg, where="/root/proj"):
-    lab.run(machine, f"mkdir -p {where} && cat > {where}/Dockerfile && echo 'hello from the team' > {where}/app.txt",
-            capture=True, input=PROJECT.format(reg=reg["address"]))
-
-
-def build(lab, machine, tag, where="/root/proj", push=True):
-    return lab.run(machine, f"docker buildx build --builder buildkit-ops --progress plain "
-                            f"{'--push ' if push else ''}-t {tag} {where}", capture=True)
 
 
 def test_add_client_sets_up_a_remote_builder_with_a_node_per_host(servers):

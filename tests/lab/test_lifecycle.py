@@ -21,15 +21,17 @@ from helpers import (
     inventory_variant,
     invoke,
     invoke_json,
+    login,
     put_client_files,
     restore_inventory,
     wait_for,
     wait_until_proxy_sends_home,
+    write_project,
 )
-from test_clients import build as build_now
-from test_clients import login, step_states, write_project
+from helpers import build as build_now
 
 from buildkit_ops.pki import certs as pki
+from lab.buildx_progress import step_states
 
 pytestmark = pytest.mark.lab
 

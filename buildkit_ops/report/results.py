@@ -1,0 +1,118 @@
+"""Results of runs as they happen: each step on stderr (colour only on a terminal), a recap per target, and the
+same as JSON on stdout for scripts."""
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from buildkit_ops.engine.contract import Outcome
+
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+_lock = threading.Lock()
+
+STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "skipped": "dim", "would change": "yellow"}
+
+
+@dataclass
+class StepResult:
+    """One step as it happened: `status` is ok, changed, would change, failed or skipped."""
+    role: str
+    name: str
+    status: str
+    detail: str = ""
+    outcome: Outcome | None = None
+
+    def as_json(self) -> dict[str, str]:
+        return {"role": self.role, "name": self.name, "status": self.status, "detail": self.detail}
+
+
+@dataclass
+class HostResult:
+    """What a run did on one target (a build host or a client)."""
+    host: str
+    steps: list[StepResult] = field(default_factory=list)
+    error: str | None = None
+    unreachable: bool = False
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        c = {"ok": 0, "changed": 0, "failed": 0, "skipped": 0}
+        for s in self.steps:
+            c["changed" if s.status in ("changed", "would change") else s.status] += 1
+        if self.error and not any(s.status == "failed" for s in self.steps):
+            c["failed"] += 1
+        return c
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    def step_for(self, outcome: Outcome) -> StepResult | None:
+        """The step a role marked as deciding this outcome (e.g. who may reach the BuildKit port)."""
+        return next((s for s in self.steps if s.outcome is outcome), None)
+
+    @property
+    def restarted(self) -> bool:
+        """A service that serves builds was restarted in this run."""
+        return any(s.outcome is Outcome.RESTART and s.status == "changed" for s in self.steps)
+
+    @property
+    def firewall_changed(self) -> bool:
+        return any(s.outcome is Outcome.FIREWALL and s.status == "changed" for s in self.steps)
+
+
+class Reporter:
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+
+    def step(self, result: HostResult, role: str, name: str, status: str, detail: str = "",
+             outcome: Outcome | None = None) -> None:
+        result.steps.append(StepResult(role, name, status, detail, outcome))
+        if self.quiet:
+            return
+        with _lock:
+            style = STYLE.get(status, "")
+            d = f"  [dim]{escape(detail)}[/dim]" if detail else ""
+            err.print(f"{escape(result.host):10} [{style}]{status:12}[/{style}] {escape(role)}: {escape(name)}{d}")
+
+    def text(self, text: str) -> None:
+        if self.quiet:
+            return
+        with _lock:
+            err.print(escape(text), soft_wrap=True)
+
+    def fail(self, result: HostResult, message: str, unreachable: bool = False) -> None:
+        result.error = message
+        result.unreachable = unreachable
+        with _lock:
+            err.print(f"{escape(result.host):10} [bold red]{'unreachable' if unreachable else 'failed':12}[/bold red] "
+                      f"{escape(message)}")
+
+    def recap(self, results: list[HostResult], check: bool = False) -> None:
+        with _lock:
+            err.print(f"\n[bold]RECAP{' (check mode: nothing was changed)' if check else ''}[/bold]")
+            for r in results:
+                c = r.counts
+                changed_word = "would_change" if check else "changed"
+                line = (f"{r.host:10} : ok={c['ok']} {changed_word}={c['changed']} "
+                        f"unreachable={int(r.unreachable)} failed={c['failed']}"
+                        + (f" skipped={c['skipped']}" if c["skipped"] else ""))
+                style = "red" if r.failed else ("yellow" if c["changed"] else "green")
+                verdict = "" if r.failed or c["changed"] else "  no changes"
+                err.print(f"[{style}]{escape(line)}[/{style}]{verdict}")
+
+
+def emit_json(results: list[HostResult], **extra: Any) -> None:
+    doc = {"hosts": {r.host: {**r.counts, "unreachable": r.unreachable, "error": r.error,
+                              "steps": [s.as_json() for s in r.steps], **r.info} for r in results},
+           "changed": any(r.counts["changed"] for r in results),
+           "failed": any(r.failed for r in results), **extra}
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    sys.stdout.flush()

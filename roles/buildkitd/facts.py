@@ -1,0 +1,47 @@
+"""buildkitd's facts, parsed once: the image, the container, who holds the port, what buildkitd reports."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Container:
+    status: str            # running, exited, ...
+    started: str
+    image: str
+    config_hash: str       # the label provision set when it (re)created the container
+
+
+@dataclass
+class BuildkitdFacts:
+    image_id: str = ""                 # of the pinned image on the host, empty when absent
+    container: Container | None = None
+    listener: str = ""                 # `ss` line of whoever listens on the BuildKit port
+    version: str | None = None         # v0.13.2, from the running buildkitd
+    workers: str = ""                  # `buildctl debug workers`
+    step_network: str | None = None    # cni (sandboxed) or host
+
+    @property
+    def platforms(self) -> str:
+        """The first worker's platforms, as `buildctl debug workers` lists them."""
+        for line in self.workers.splitlines()[1:]:
+            parts = line.split()
+            if len(parts) >= 2:
+                return parts[1]
+        return ""
+
+    def summary(self) -> str:
+        workers = [l.split() for l in self.workers.splitlines()[1:] if l.strip()]
+        ws = "; ".join(f"{w[0][:12]} {w[1] if len(w) > 1 else ''}" for w in workers) or "none"
+        return f"buildkitd {self.version or '?'}, workers: {ws}"
+
+
+def parse(sections: dict[str, str]) -> BuildkitdFacts:
+    c = (sections.get("container") or "").split()
+    version = (sections.get("version") or "").split()
+    return BuildkitdFacts(
+        image_id=sections.get("image", ""),
+        container=Container(c[0], c[1] if len(c) > 1 else "", c[2] if len(c) > 2 else "",
+                            c[3] if len(c) > 3 else "") if c else None,
+        listener=sections.get("port", ""), version=version[2] if len(version) >= 3 else None,
+        workers=sections.get("workers", ""), step_network=sections.get("step_network") or None)

@@ -1,0 +1,95 @@
+"""buildkitd's files, rendered from templates/ and the inventory: docker-compose.yml, buildkitd.toml (in the
+terms of the inventory's BuildKit version), entrypoint.sh (the build steps' fence), the TLS files and the
+registries' CAs; and the image the container runs."""
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+from dataclasses import asdict
+from functools import lru_cache
+from pathlib import Path
+
+from buildkit_ops.engine.contract import Templates
+from buildkit_ops.engine.render import File, safe_dirname
+from buildkit_ops.inventory import BuildHost
+from buildkit_ops.inventory import buildkit_versions as versions
+
+TEMPLATES = Path(__file__).parent / "templates"
+# The bridge build steps run on (step_network: sandboxed); entrypoint.sh fences it off from the host.
+BRIDGE_NAME = "buildkit0"
+BRIDGE_SUBNET = "10.10.0.0/16"
+
+
+@lru_cache(maxsize=8)
+def archive_image_id(path: str, mtime: float, size: int) -> str:
+    """The image ID inside a `docker save` tarball (its config digest)."""
+    with tarfile.open(path) as t:
+        member = t.extractfile("manifest.json")
+        if member is None:
+            raise FileNotFoundError(f"{path} is not a `docker save` archive (no manifest.json)")
+        manifest = json.load(member)
+    cfg: str = manifest[0]["Config"]
+    return "sha256:" + cfg.split("/")[-1].removesuffix(".json")
+
+
+def wanted_image_id(host: BuildHost) -> str | None:
+    arch = host.buildkit.image_archive
+    if not arch:
+        return None
+    p = Path(arch)
+    if not p.exists():
+        raise FileNotFoundError(f"image_archive {arch} does not exist: build it (the lab: `invoke lab.up`) or fix "
+                                f"buildkit.image_archive in the inventory")
+    st = p.stat()
+    return archive_image_id(str(p), st.st_mtime, st.st_size)
+
+
+def registry_dir(name: str) -> str:
+    """The directory of a registry's CA on the host (under data_dir/registries)."""
+    return safe_dirname(name)
+
+
+def render(host: BuildHost, tls: dict[str, bytes], templates: Templates | None = None) -> list[File]:
+    """Every file this role manages on the host, rendered (pure)."""
+    bk = host.buildkit
+    d = bk.data_dir
+    # what the templates get: plain values, unset ones left out (they write only the keys that are set)
+    registries = {}
+    files: list[File] = []
+    for name, conf in sorted(bk.registries.items()):
+        registries[name] = {k: v for k, v in asdict(conf).items() if v is not None and k != "ca"}
+        if conf.ca is not None:
+            registries[name].update(ca=True, dir=registry_dir(name))
+            ca = Path(conf.ca)
+            if not ca.is_file():
+                raise FileNotFoundError(f"{host.name}: buildkit.registries.{name}.ca: {ca} does not exist; put the "
+                                        f"registry's CA certificate there or remove the key from the inventory")
+            files.append(File(f"{d}/registries/{registry_dir(name)}/ca.crt", ca.read_bytes()))
+    templates = templates or Templates(TEMPLATES)
+    toml = templates.render("buildkitd.toml.j2", "toml", host=host.name, version=bk.version, port=bk.port,
+                           debug_address=bk.debug_address, max_parallelism=bk.max_parallelism,
+                           worker_gc=versions.worker_gc(bk.gc, bk.version),
+                           gc_policies=[versions.policy(p, bk.version, i) for i, p in enumerate(bk.gc.policies)],
+                           history_max_age=bk.history_max_age, history_max_entries=bk.history_max_entries,
+                           registries=registries, step_network=bk.step_network, bridge_name=BRIDGE_NAME,
+                           bridge_subnet=BRIDGE_SUBNET)
+    entrypoint = templates.render("entrypoint.sh.j2", "shell", privileges=bk.privileges,
+                                 step_network=bk.step_network, bridge_name=BRIDGE_NAME)
+    compose = templates.render("docker-compose.yml.j2", "compose", host=host.name, image=bk.image,
+                              privileges=bk.privileges, data_dir=d)
+    return [File(f"{d}/docker-compose.yml", compose.encode()),
+            File(f"{d}/buildkitd.toml", toml.encode()),
+            File(f"{d}/entrypoint.sh", entrypoint.encode(), 0o755),
+            File(f"{d}/tls/ca.crt", tls["ca.crt"]),
+            File(f"{d}/tls/server.crt", tls["server.crt"]),
+            File(f"{d}/tls/server.key", tls["server.key"], 0o600, secret=True)] + files
+
+
+def config_hash(files: list[File], image: str) -> str:
+    """What the running container must have started with: every managed file and the image."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.path.encode() + b"\0" + f.content + b"\0")
+    h.update(image.encode())
+    return h.hexdigest()[:16]

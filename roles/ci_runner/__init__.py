@@ -1,0 +1,59 @@
+"""ci_runner: a CI runner as a client (`connection: none`), a machine the operator cannot reach, whose certificate
+travels as CI secrets. add-client issues the certificate and opens the firewall as for any client; this role
+then keeps, instead of a builder, a folder on the operator machine (0700, files 0600, never printed):
+
+  ca.pem, cert.pem, key.pem   the three values to store as the CI secrets BUILDKIT_OPS_CA, _CERT and _KEY
+  github-actions.yml          a docker/setup-buildx-action step (snippets.py)
+  gitlab-ci.yml               a GitLab CI job template creating the same builder
+
+The folder is this role's target: its files are managed like any host's (checksum, mode, atomic rename), in a
+session on this machine."""
+from __future__ import annotations
+
+from buildkit_ops.engine.contract import Context, Options, Role, Step, file_steps
+from buildkit_ops.engine.render import File, FileState
+from buildkit_ops.fleet import placement
+from buildkit_ops.fleet.nodes import builder_nodes
+from buildkit_ops.inventory import Client, Inventory
+from buildkit_ops.pki import certs
+from buildkit_ops.roles.ci_runner.exports import SECRETS, folder
+from buildkit_ops.roles.ci_runner.snippets import github_actions, gitlab_ci
+
+
+def prepare(inv: Inventory, client: Client, options: Options) -> list[File]:
+    """The folder's files. Before the client's certificate exists (add-client --check), its files are
+    placeholders."""
+    ns = builder_nodes(client, placement.placed(client, list(inv.hosts.values()), options.platforms), None)
+    leaf = certs.client_paths(inv.pki_dir, client.name)
+    issued = leaf.crt.exists() and leaf.key.exists()
+    secrets = {"ca.pem": certs.trust_bundle(inv.pki_dir) if issued else b"(the CA bundle)\n",
+               "cert.pem": leaf.crt.read_bytes() if issued else b"(to be issued)\n",
+               "key.pem": leaf.key.read_bytes() if issued else b"(secret)\n"}
+    d = folder(inv, client)
+    return ([File(str(d / name), content, 0o600, secret=True, owner=None, dir_mode=0o700)
+             for name, content in secrets.items()]
+            + [File(str(d / "github-actions.yml"), github_actions(ns).encode(), 0o600, owner=None, dir_mode=0o700),
+               File(str(d / "gitlab-ci.yml"), gitlab_ci(client, ns).encode(), 0o600, owner=None, dir_mode=0o700)])
+
+
+class CiRunnerRole(Role[Client, list[File], None]):
+    name = "ci_runner"
+    targets = "client"
+
+    def applies(self, target: Client) -> bool:
+        return target.connection == "none"
+
+    def prepare(self, inv: Inventory, target: Client, options: Options) -> list[File]:
+        return prepare(inv, target, options)
+
+    def files(self, ctx: Context[Client, list[File]]) -> list[File]:
+        return ctx.input
+
+    def plan(self, ctx: Context[Client, list[File]], facts: None, files: dict[str, FileState]) -> list[Step]:
+        steps = file_steps("ci_runner", self.managed(ctx), files, [], name=lambda f: f.path.rsplit("/", 1)[1])
+        return steps + [Step("ci_runner", "CI secrets", False,
+                             f"store ca.pem, cert.pem, key.pem as {', '.join(SECRETS.values())}; github-actions.yml "
+                             f"and gitlab-ci.yml set up the builder")]
+
+
+ROLE = CiRunnerRole()

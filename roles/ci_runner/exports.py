@@ -1,0 +1,24 @@
+"""What others may use of the CI runner role: where a runner's folder is, the names of its CI secrets, and what
+automation needs to know of it (for --json: paths and secret names, never their content)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from buildkit_ops.engine.render import safe_dirname
+from buildkit_ops.fleet.nodes import Node
+from buildkit_ops.inventory import Client, Inventory
+
+SECRETS = {"ca.pem": "BUILDKIT_OPS_CA", "cert.pem": "BUILDKIT_OPS_CERT", "key.pem": "BUILDKIT_OPS_KEY"}
+
+
+def folder(inv: Inventory, client: Client) -> Path:
+    return inv.pki_dir / "ci" / safe_dirname(client.name)
+
+
+def summary(inv: Inventory, client: Client, nodes: list[Node]) -> dict[str, Any]:
+    d = folder(inv, client)
+    return {"folder": str(d), "secrets": {v: str(d / k) for k, v in SECRETS.items()},
+            "github_actions": str(d / "github-actions.yml"), "gitlab_ci": str(d / "gitlab-ci.yml"),
+            "nodes": [{"endpoint": n.endpoint, "servername": n.servername, "platforms": n.platforms}
+                      for n in nodes]}

@@ -1,0 +1,76 @@
+"""The CI snippets of a CI runner's folder:
+
+  github-actions.yml          a docker/setup-buildx-action step: `driver: remote`, one node per build host in
+                              the client's placement order, credentials from the BUILDER_NODE_<i>_AUTH_TLS_*
+                              environment variables the action reads (docs.docker.com, "Configuring your
+                              GitHub Actions builder", TLS authentication)
+  gitlab-ci.yml               a job template whose before_script creates the same builder with
+                              `docker buildx create`, from three CI/CD variables of type File
+
+Both snippets are made by serializers (YAML dump, shell quoting): no inventory value can add a line to them."""
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from buildkit_ops.engine.shell import quote
+from buildkit_ops.fleet.nodes import Node
+from buildkit_ops.inventory import Client
+from buildkit_ops.roles.ci_runner.exports import SECRETS
+
+SETUP_BUILDX = "docker/setup-buildx-action@v3"
+
+
+class _Dumper(yaml.SafeDumper):
+    """Safe YAML with multi-line strings as literal blocks (`append: |`), as people write workflows."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def github_actions(nodes: list[Node]) -> str:
+    def env(i: int) -> dict[str, str]:
+        return {f"BUILDER_NODE_{i}_AUTH_TLS_{part}": f"${{{{ secrets.{SECRETS[f]} }}}}"
+                for part, f in (("CACERT", "ca.pem"), ("CERT", "cert.pem"), ("KEY", "key.pem"))}
+
+    first, rest = nodes[0], nodes[1:]
+    with_: dict[str, Any] = {"driver": "remote", "endpoint": first.endpoint}
+    if first.platforms:
+        with_["platforms"] = first.platforms
+    with_["driver-opts"] = f"servername={first.servername}"
+    if rest:
+        with_["append"] = yaml.safe_dump(
+            [{"endpoint": n.endpoint, **({"platforms": n.platforms} if n.platforms else {}),
+              "driver-opts": [f"servername={n.servername}"]} for n in rest], sort_keys=False)
+    step = {"name": "Set up the buildkit-ops builder", "uses": SETUP_BUILDX, "with": with_,
+            "env": {k: v for i in range(len(nodes)) for k, v in env(i).items()}}
+    head = ("# GitHub Actions: store ca.pem, cert.pem and key.pem of this folder as the secrets "
+            + ", ".join(SECRETS.values()) + ",\n# then use this step before docker/build-push-action.\n")
+    return head + yaml.dump([step], Dumper=_Dumper, sort_keys=False, width=1000)
+
+
+def buildx_commands(client: Client, nodes: list[Node]) -> list[str]:
+    """The shell commands that create the client's builder from the three files named by the variables."""
+    creds = '"cacert=$BUILDKIT_OPS_CA,cert=$BUILDKIT_OPS_CERT,key=$BUILDKIT_OPS_KEY"'
+    b = quote(client.builder)
+    out = [f"docker buildx rm {b} >/dev/null 2>&1 || true"]
+    for i, n in enumerate(nodes):
+        plat = f" --platform {quote(n.platforms)}" if n.platforms else ""
+        out.append(f"docker buildx create --name {b}{' --append' if i else ''} --node {quote(n.name)} "
+                   f"--driver remote{plat} --driver-opt {creds}{quote(',servername=' + n.servername)} "
+                   f"{quote(n.endpoint)}")
+    out.append(f"docker buildx use {b}")
+    return out
+
+
+def gitlab_ci(client: Client, nodes: list[Node]) -> str:
+    head = ("# GitLab CI: add the CI/CD variables " + ", ".join(SECRETS.values()) + " of type File (Settings >\n"
+            "# CI/CD > Variables) holding ca.pem, cert.pem and key.pem of this folder, then extend this template:\n"
+            "#   build: {extends: .buildkit-ops, script: [docker buildx build --push -t ... .]}\n")
+    return head + yaml.safe_dump({".buildkit-ops": {"before_script": buildx_commands(client, nodes)}},
+                                 sort_keys=False, width=1000)

@@ -1,0 +1,96 @@
+"""failover_proxy: on a client with `failover: proxy`, a small HAProxy container that its builder's nodes point at
+(127.0.0.1 only); each listener forwards to its build host and, while that host fails its checks, to the next
+one serving the same platforms (buildkit_ops/fleet/failover.py decides the listeners and renders the
+configuration). The image is loaded from failover_image_archive when the client lacks it, else pulled; the
+container is recreated only when its configuration changed or it does not run."""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+
+from buildkit_ops.engine.contract import Context, Options, Role, Step
+from buildkit_ops.engine.render import FileState
+from buildkit_ops.engine.shell import command, quote
+from buildkit_ops.fleet import failover, placement
+from buildkit_ops.inventory import Client, Inventory
+
+
+@dataclass
+class ProxyFacts:
+    image_id: str = ""           # of failover_image on the client, empty when absent
+    state: str = ""              # "true HASH": running, with that configuration
+
+    def runs(self, config: str) -> bool:
+        return self.state == f"true {failover.config_hash(config)}"
+
+
+def parse(sections: dict[str, str]) -> ProxyFacts:
+    return ProxyFacts(sections.get("proxy_image", ""), sections.get("proxy", ""))
+
+
+def start_script(client: Client, proxy: failover.Proxy) -> str:
+    """(Re)create the proxy container with this configuration, copied in (no bind mount, so it also works with a
+    remote or Desktop Docker daemon), restarted with the Docker daemon, and checked to be running."""
+    c = quote(failover.container_name(client))
+    b64 = base64.b64encode(proxy.config.encode()).decode()
+    return (f'T=$(mktemp -d)\necho {b64} | base64 -d > "$T/haproxy.cfg"\nchmod 644 "$T/haproxy.cfg"\n'
+            f"docker rm -f {c} >/dev/null 2>&1 || true\n"
+            f"docker create --name {c} --restart unless-stopped "
+            f"--label org.buildkit-ops.proxy-config={failover.config_hash(proxy.config)} "
+            f"-p {quote(failover.ports(proxy.listeners))} "
+            f"--entrypoint haproxy {quote(client.failover_image)} -W -db -f {failover.CONFIG_IN_CONTAINER} >/dev/null\n"
+            f'docker cp "$T/haproxy.cfg" {c}:{failover.CONFIG_IN_CONTAINER}\nrm -rf "$T"\n'
+            f"docker start {c} >/dev/null\nsleep 1\n"
+            f"if [ \"$(docker inspect --format '{{{{.State.Running}}}}' {c})\" != true ]; then "
+            f"docker logs --tail 20 {c} >&2; exit 1; fi\n")
+
+
+def plan(client: Client, proxy: failover.Proxy, facts: ProxyFacts) -> list[Step]:
+    steps = []
+    image = f"image {client.failover_image}"
+    if facts.image_id:
+        steps.append(Step("failover_proxy", image, False, facts.image_id[:19]))
+    elif client.failover_image_archive:
+        steps.append(Step("failover_proxy", image, True, f"load {Path(client.failover_image_archive).name}",
+                          script="docker load -q >/dev/null\n", upload=client.failover_image_archive))
+    else:
+        steps.append(Step("failover_proxy", image, True, "pull",
+                          script=command("docker", "pull", "-q", client.failover_image) + " >/dev/null\n"))
+    title = f"failover proxy {failover.container_name(client)}"
+    if facts.runs(proxy.config):
+        steps.append(Step("failover_proxy", title, False, "running, configuration unchanged"))
+    else:
+        ls = proxy.listeners
+        steps.append(Step("failover_proxy", title, True,
+                          f"127.0.0.1:{ls[0].port}-{ls[-1].port} -> "
+                          + "; ".join(f"{li.name}: " + " then ".join(s.name for s in li.servers) for li in ls),
+                          script=start_script(client, proxy)))
+    return steps
+
+
+class FailoverProxyRole(Role[Client, failover.Proxy, ProxyFacts]):
+    name = "failover_proxy"
+    targets = "client"
+
+    def applies(self, target: Client) -> bool:
+        return target.failover == "proxy"
+
+    def prepare(self, inv: Inventory, target: Client, options: Options) -> failover.Proxy:
+        hosts = placement.placed(target, list(inv.hosts.values()), options.platforms)
+        proxy = failover.proxy(target, hosts, failover.templates(inv))
+        assert proxy is not None  # (applies: failover is proxy)
+        return proxy
+
+    def fact_env(self, target: Client) -> dict[str, str]:
+        return {"BKOPS_PROXY_IMAGE": target.failover_image, "BKOPS_PROXY_CONTAINER": failover.container_name(target)}
+
+    def parse(self, sections: dict[str, str]) -> ProxyFacts:
+        return parse(sections)
+
+    def plan(self, ctx: Context[Client, failover.Proxy], facts: ProxyFacts,
+             files: dict[str, FileState]) -> list[Step]:
+        return plan(ctx.target, ctx.input, facts)
+
+
+ROLE = FailoverProxyRole()

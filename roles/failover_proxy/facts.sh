@@ -1,0 +1,5 @@
+# failover_proxy: the proxy's image on the client, and its container: running? with which configuration (the
+# hash provision set as a label when it created it)?
+echo @@proxy_image; docker image inspect --format '{{.Id}}' "$BKOPS_PROXY_IMAGE" 2>/dev/null || true
+L='{{.State.Running}} {{index .Config.Labels "org.buildkit-ops.proxy-config"}}'
+echo @@proxy; docker inspect --format "$L" "$BKOPS_PROXY_CONTAINER" 2>/dev/null || true

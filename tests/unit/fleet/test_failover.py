@@ -1,0 +1,90 @@
+"""The client's failover proxy and the builder's nodes: which host backs up which, each platform declared by one
+node only (buildx strips a platform from every other node when a node declares it), and a configuration that
+no value can break out of."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+from conftest import ROOT
+
+from buildkit_ops import inventory as I
+from buildkit_ops.engine.render import RenderError
+from buildkit_ops.fleet import failover, placement
+from buildkit_ops.fleet.nodes import client_nodes
+from buildkit_ops.inventory.model import FLEET_NAME
+
+
+def lab_inventory(tmp_path, edit=lambda d: None) -> I.Inventory:
+    data = yaml.safe_load((ROOT / "inventory.yml").read_text())
+    edit(data)
+    (tmp_path / "inv.yml").write_text(yaml.safe_dump(data))
+    return I.load(tmp_path / "inv.yml")
+
+
+REPORTED = {"build1": "linux/amd64,linux/arm64", "build2": "linux/amd64,linux/arm64,linux/386"}
+
+
+def test_each_platform_is_declared_by_the_first_node_that_serves_it(tmp_path):
+    inv = lab_inventory(tmp_path)   # build1 declares linux/amd64; build2 emulates arm64 and reports the rest
+    laptop = dataclasses.replace(inv.clients["laptop"], home="build1")
+    nodes = client_nodes(inv, laptop, REPORTED)
+    assert [(n.name, n.platforms) for n in nodes] == [
+        ("buildkit-ops-build1", "linux/amd64"), ("buildkit-ops-build2", "linux/arm64,linux/386")]
+    away = dataclasses.replace(laptop, home="build2")
+    nodes = client_nodes(inv, away, REPORTED)
+    assert [(n.name, n.platforms) for n in nodes] == [
+        ("buildkit-ops-build2", "linux/amd64,linux/arm64,linux/386"), ("buildkit-ops-build1", "")]
+
+
+def test_with_failover_every_node_is_a_local_listener_checking_the_fleet_name(tmp_path):
+    inv = lab_inventory(tmp_path)
+    laptop = dataclasses.replace(inv.clients["laptop"], home="build1")
+    nodes = client_nodes(inv, laptop, REPORTED)
+    assert [(n.endpoint, n.servername) for n in nodes] == [("tcp://127.0.0.1:12340", FLEET_NAME),
+                                                                 ("tcp://127.0.0.1:12341", FLEET_NAME)]
+    assert FLEET_NAME in inv.hosts["build1"].sans and FLEET_NAME in inv.hosts["build2"].sans
+    direct = client_nodes(inv, dataclasses.replace(laptop, failover="none"), REPORTED)
+    assert [(n.endpoint, n.servername) for n in direct] == [("tcp://10.77.0.11:1234", "10.77.0.11"),
+                                                                  ("tcp://10.77.0.12:1234", "10.77.0.12")]
+
+
+def test_a_node_falls_back_only_to_hosts_that_serve_all_its_platforms(tmp_path):
+    inv = lab_inventory(tmp_path)
+    laptop = dataclasses.replace(inv.clients["laptop"], home="build1")
+    ls = failover.listeners(laptop, placement.placed(laptop, list(inv.hosts.values()), REPORTED))
+    # build1 (amd64) can be replaced by build2 (amd64 and more); build2 (arm64 too) by nobody
+    assert [(li.name, li.port, [s.name for s in li.servers]) for li in ls] == [
+        ("build1", 12340, ["build1", "build2"]), ("build2", 12341, ["build2"])]
+    text = failover.config(ls)
+    assert "listen build1\n    bind :12340\n    server build1 10.77.0.11:1234\n    server build2 10.77.0.12:1234 backup" \
+        in text
+    assert "on-error mark-down" in text and "option redispatch" in text
+
+
+def test_a_host_address_cannot_add_a_line_to_the_proxy_configuration(tmp_path):
+    inv = lab_inventory(tmp_path)
+    laptop = inv.clients["laptop"]
+    ls = failover.listeners(laptop, placement.placed(laptop, list(inv.hosts.values()), REPORTED))
+    ls[0].servers[0] = failover.Server("build1", "10.77.0.11:1234\n    server evil 192.0.2.1:1234")
+    with pytest.raises(RenderError, match="not one plain word"):
+        failover.config(ls)
+
+
+def test_an_ipv6_host_is_written_in_brackets(tmp_path):
+    inv = lab_inventory(tmp_path)
+    h = dataclasses.replace(inv.hosts["build1"], client_address="fd00:10:77::11")
+    assert failover.endpoint(h) == "[fd00:10:77::11]:1234"
+
+
+def test_failover_keys_are_checked(tmp_path):
+    from unit_helpers import refusal
+    assert refusal(tmp_path, lambda d: d["all"]["children"]["clients"]["hosts"]["laptop"].update(failover="yes")) == (
+        "inv.yml: all.children.clients.hosts.laptop.failover: 'yes' is not allowed\n  fix: use one of: none, proxy")
+
+    def two_hosts_from_the_last_port(d):
+        d["all"]["children"]["buildhosts"]["hosts"]["build2"] = {"address": "10.0.0.12"}
+        d["all"]["children"]["clients"]["hosts"]["laptop"].update(failover="proxy", failover_port=65535)
+    assert "failover_port: 65535 leaves no room for one port per build host (2)" in refusal(
+        tmp_path, two_hosts_from_the_last_port)

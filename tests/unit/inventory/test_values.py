@@ -1,0 +1,180 @@
+"""The first wall: every hostile or wrong inventory value is refused at load, with the file, the key path,
+what is wrong and how to fix it (exact messages), before anything connects anywhere.
+
+One case per injection class found in the trust-boundary review (TOML, YAML, systemd, shell, firewall,
+paths) and their obvious neighbours. The second wall (rendering that escapes even unvalidated values)
+is tested in test_rendering.py."""
+from __future__ import annotations
+
+import pytest
+from unit_helpers import load_text, mutate, refusal
+
+
+def bk(**kw):
+    return lambda d: d["all"]["vars"].setdefault("buildkit", {}).update(kw)
+def gc(**kw):
+    return lambda d: d["all"]["vars"].setdefault("buildkit", {}).setdefault("gc", {}).update(kw)
+def host(**kw):
+    return lambda d: d["all"]["children"]["buildhosts"]["hosts"]["build1"].update(kw)
+def client(**kw):
+    return lambda d: d["all"]["children"]["clients"]["hosts"]["laptop"].update(kw)
+def new_host(name):
+    return lambda d: d["all"]["children"]["buildhosts"]["hosts"].update({name: {"address": "10.0.0.9"}})
+def new_client(name):
+    return lambda d: d["all"]["children"]["clients"]["hosts"].update({name: {"address": "10.0.0.9"}})
+def top(**kw):
+    return lambda d: d["all"]["vars"].update(kw)
+
+
+BAD = [
+    ("version with a newline adds a top-level key", bk(version='v0.13.2\ninsecure-entitlements = ["security.insecure"]'),
+     'inv.yml: all.children.buildhosts.hosts.build1.buildkit.version: \'v0.13.2\\ninsecure-entitlements = ["security.insecure"]\' is not a BuildKit version (vMAJOR.MINOR.PATCH)\n  fix: write it as v0.13.2'),
+    ("version not semver", bk(version="0.13"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.version: '0.13' is not a BuildKit version (vMAJOR.MINOR.PATCH)\n  fix: write it as v0.13.2"),
+    ("version with trailing newline", bk(version="v0.13.2\n"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.version: 'v0.13.2\\n' is not a BuildKit version (vMAJOR.MINOR.PATCH)\n  fix: write it as v0.13.2"),
+    ("image with a newline adds compose keys", bk(image="moby/buildkit:v0.13.2\n    pid: host"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.image: 'moby/buildkit:v0.13.2\\n    pid: host' is not an image reference\n  fix: write [registry/]repository:tag or repository@sha256:<64 hex digits>, e.g. moby/buildkit:v0.13.2"),
+    ("image with a quote", bk(image='moby/buildkit:v0.13.2"'),
+     'inv.yml: all.children.buildhosts.hosts.build1.buildkit.image: \'moby/buildkit:v0.13.2"\' is not an image reference\n  fix: write [registry/]repository:tag or repository@sha256:<64 hex digits>, e.g. moby/buildkit:v0.13.2'),
+    ("image without tag or digest", bk(image="moby/buildkit"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.image: 'moby/buildkit' is not pinned\n  fix: add a tag or a digest, e.g. moby/buildkit:v0.13.2"),
+    ("image with upper case repository", bk(image="Moby/BuildKit:v1"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.image: 'Moby/BuildKit:v1' is not an image reference\n  fix: write [registry/]repository:tag or repository@sha256:<64 hex digits>, e.g. moby/buildkit:v0.13.2"),
+    ("image with a bad digest", bk(image="moby/buildkit@sha256:1234"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.image: 'moby/buildkit@sha256:1234' is not an image reference\n  fix: write [registry/]repository:tag or repository@sha256:<64 hex digits>, e.g. moby/buildkit:v0.13.2"),
+    ("image with compose interpolation", bk(image="moby/buildkit:${HOME}"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.image: 'moby/buildkit:${HOME}' is not an image reference\n  fix: write [registry/]repository:tag or repository@sha256:<64 hex digits>, e.g. moby/buildkit:v0.13.2"),
+    ("data_dir with a shell command", bk(data_dir="/opt/x; rm -rf /"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.data_dir: '/opt/x; rm -rf /' is not an absolute path from a safe character set\n  fix: write an absolute path of letters, digits, '.', '_', '-' and '/', such as /opt/buildkit-ops"),
+    ("data_dir relative", bk(data_dir="opt/buildkit"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.data_dir: 'opt/buildkit' is not an absolute path from a safe character set\n  fix: write an absolute path of letters, digits, '.', '_', '-' and '/', such as /opt/buildkit-ops"),
+    ("data_dir with dot-dot", bk(data_dir="/opt/../etc"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.data_dir: '/opt/../etc' has a '.' or '..' component\n  fix: write an absolute path of letters, digits, '.', '_', '-' and '/', such as /opt/buildkit-ops"),
+    ("data_dir with a newline", bk(data_dir="/opt/buildkit\n/etc"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.data_dir: '/opt/buildkit\\n/etc' is not an absolute path from a safe character set\n  fix: write an absolute path of letters, digits, '.', '_', '-' and '/', such as /opt/buildkit-ops"),
+    ("data_dir with a space", bk(data_dir="/opt/build kit"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.data_dir: '/opt/build kit' is not an absolute path from a safe character set\n  fix: write an absolute path of letters, digits, '.', '_', '-' and '/', such as /opt/buildkit-ops"),
+    ("debug_address on every interface", bk(debug_address="0.0.0.0:6060"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.debug_address: '0.0.0.0:6060' is not a loopback ip:port: build steps and the network must not reach the debug listener\n  fix: write 127.0.0.1:6060 (or leave the key out: no debug listener)"),
+    ("debug_address with a quote and a table", bk(debug_address='127.0.0.1:6060"\n[grpc]\naddress = ["tcp://0.0.0.0:9999"]'),
+     'inv.yml: all.children.buildhosts.hosts.build1.buildkit.debug_address: \'127.0.0.1:6060"\\n[grpc]\\naddress = ["tcp://0.0.0.0:9999"]\' is not a loopback ip:port: build steps and the network must not reach the debug listener\n  fix: write 127.0.0.1:6060 (or leave the key out: no debug listener)'),
+    ("debug_address without a port", bk(debug_address="127.0.0.1"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.debug_address: '127.0.0.1' is not a loopback ip:port: build steps and the network must not reach the debug listener\n  fix: write 127.0.0.1:6060 (or leave the key out: no debug listener)"),
+    ("debug_address port out of range", bk(debug_address="127.0.0.1:70000"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.debug_address: '127.0.0.1:70000' is not a loopback ip:port: build steps and the network must not reach the debug listener\n  fix: write 127.0.0.1:6060 (or leave the key out: no debug listener)"),
+    ("step_network unknown", bk(step_network="bridge"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.step_network: 'bridge' is not allowed\n  fix: use one of: sandboxed, host"),
+    ("GC filter with a quote and a table", gc(policies=[{"filters": ['type==x"]\n[grpc]\naddress = ["tcp://0.0.0.0:1"']}]),
+     'inv.yml: all.children.buildhosts.hosts.build1.buildkit.gc.policies[0].filters[0]: \'type==x"]\\n[grpc]\\naddress = ["tcp://0.0.0.0:1"\' is not a BuildKit filter\n  fix: write it as type==source.local, type!=regular or description~=npm'),
+    ("GC filter without an operator", gc(policies=[{"filters": ["type"]}]),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.gc.policies[0].filters[0]: 'type' is not a BuildKit filter\n  fix: write it as type==source.local, type!=regular or description~=npm"),
+    ("GC filter with a space", gc(policies=[{"filters": ["type==source local"]}]),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.gc.policies[0].filters[0]: 'type==source local' is not a BuildKit filter\n  fix: write it as type==source.local, type!=regular or description~=npm"),
+    ("GC filters not a list", gc(policies=[{"filters": "type==source.local"}]),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.gc.policies[0].filters: must be a list, got 'type==source.local'\n  fix: write it as [a, b]"),
+    ("GC keep_bytes negative", gc(policies=[{"keep_bytes": -5}]),
+     'inv.yml: all.children.buildhosts.hosts.build1.buildkit.gc.policies[0].keep_bytes: -5 is not a disk space\n  fix: write a size such as 10GB or 512MiB, or a share of the disk such as \"10%\"'),
+    ("GC keep_storage with trailing newline", gc(keep_storage="10GB\n"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.gc.keep_storage: '10GB\\n' is not a disk space\n  fix: write a size such as 10GB or 512MiB, or a share of the disk such as \"10%\""),
+    ("prune filter balancing systemd quotes", bk(prune_schedule={"calendar": "daily", "filters": ["type==x\\'\nExecStartPre=/bin/sh -c id"]}),
+     'inv.yml: all.children.buildhosts.hosts.build1.buildkit.prune_schedule.filters[0]: "type==x\\\\\'\\nExecStartPre=/bin/sh -c id" is not a BuildKit filter\n  fix: write it as type==source.local, type!=regular or description~=npm'),
+    ("prune calendar with a newline", bk(prune_schedule={"calendar": "daily\nExecStartPre=/bin/true", "keep_storage": "1GB"}),
+     'inv.yml: all.children.buildhosts.hosts.build1.buildkit.prune_schedule.calendar: \'daily\\nExecStartPre=/bin/true\' is not a systemd calendar expression this tool accepts\n  fix: write daily, weekly, "Sun 03:00", "Mon..Fri 02:30" or "*-*-* 04:00:00"'),
+    ("prune calendar with a specifier", bk(prune_schedule={"calendar": "%h", "keep_storage": "1GB"}),
+     'inv.yml: all.children.buildhosts.hosts.build1.buildkit.prune_schedule.calendar: \'%h\' is not a systemd calendar expression this tool accepts\n  fix: write daily, weekly, "Sun 03:00", "Mon..Fri 02:30" or "*-*-* 04:00:00"'),
+    ("prune calendar free text", bk(prune_schedule={"calendar": "every night", "keep_storage": "1GB"}),
+     'inv.yml: all.children.buildhosts.hosts.build1.buildkit.prune_schedule.calendar: \'every night\' is not a systemd calendar expression this tool accepts\n  fix: write daily, weekly, "Sun 03:00", "Mon..Fri 02:30" or "*-*-* 04:00:00"'),
+    ("registry mirror with a quote and a table", bk(registries={"docker.io": {"mirrors": ['m.example.com"]\n[grpc]\naddress = ["tcp://0.0.0.0:1"']}}),
+     'inv.yml: all.children.buildhosts.hosts.build1.buildkit.registries.docker.io.mirrors[0]: \'m.example.com"]\\n[grpc]\\naddress = ["tcp://0.0.0.0:1"\' is not a registry host[:port]\n  fix: write it as registry.example.com, registry.example.com:5000 or 10.0.0.5:5000'),
+    ("registry mirror with a path", bk(registries={"docker.io": {"mirrors": ["m.example.com/x"]}}),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.registries.docker.io.mirrors[0]: 'm.example.com/x' is not a registry host[:port]\n  fix: write it as registry.example.com, registry.example.com:5000 or 10.0.0.5:5000"),
+    ("registry name with a quote", bk(registries={'r.example.com"]\n[x': {"http": True}}),
+     'inv.yml: all.children.buildhosts.hosts.build1.buildkit.registries.r.example.com"]\\n[x: \'r.example.com"]\\n[x\' is not a registry host[:port]\n  fix: write it as registry.example.com, registry.example.com:5000 or 10.0.0.5:5000'),
+    ("registry name with a path", bk(registries={"r.example.com/../../etc": {"http": True}}),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.registries.r.example.com/../../etc: 'r.example.com/../../etc' is not a registry host[:port]\n  fix: write it as registry.example.com, registry.example.com:5000 or 10.0.0.5:5000"),
+    ("registry port out of range", bk(registries={"r.example.com:99999": {"http": True}}),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.registries.r.example.com:99999: 'r.example.com:99999' is not a registry host[:port]\n  fix: write it as registry.example.com, registry.example.com:5000 or 10.0.0.5:5000"),
+    ("max_parallelism zero", bk(max_parallelism=0),
+     'inv.yml: all.children.buildhosts.hosts.build1.buildkit.max_parallelism: must be a whole number from 1 to 1024, got 0\n  fix: write a number from 1 to 1024, without quotes'),
+    ("max_parallelism a string", bk(max_parallelism="4\nx = 1"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.max_parallelism: must be a whole number from 1 to 1024, got '4\\nx = 1'\n  fix: write a number from 1 to 1024, without quotes"),
+    ("port a string", bk(port="1234"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.port: must be a TCP port between 1 and 65535, got '1234'\n  fix: write a number such as 1234"),
+    ("client address with a zone id and a command", client(address="fe80::1%eth0;reboot"),
+     "inv.yml: all.children.clients.hosts.laptop.address: 'fe80::1%eth0;reboot' is not an IP address or network (no names, no zone ids): the firewall opens the port by source address\n  fix: write the address the build hosts see, such as 10.0.0.21, or a network such as 10.0.0.0/24"),
+    ("client address the whole internet", client(address="0.0.0.0/0"),
+     "inv.yml: all.children.clients.hosts.laptop.address: '0.0.0.0/0' is every address: the port would be open to the whole internet\n  fix: name the client's own address or its network, such as 10.0.0.0/24"),
+    ("client address the whole IPv6 internet", client(address="::/0"),
+     "inv.yml: all.children.clients.hosts.laptop.address: '::/0' is every address: the port would be open to the whole internet\n  fix: name the client's own address or its network, such as 10.0.0.0/24"),
+    ("client address unspecified", client(address="0.0.0.0"),
+     "inv.yml: all.children.clients.hosts.laptop.address: '0.0.0.0' is the unspecified address, not a client\n  fix: write the address the build hosts see, such as 10.0.0.21, or a network such as 10.0.0.0/24"),
+    ("client address a name", client(address="laptop.example.com"),
+     "inv.yml: all.children.clients.hosts.laptop.address: 'laptop.example.com' is not an IP address or network (no names, no zone ids): the firewall opens the port by source address\n  fix: write the address the build hosts see, such as 10.0.0.21, or a network such as 10.0.0.0/24"),
+    ("client address with a trailing newline", client(address="10.0.0.21\n"),
+     "inv.yml: all.children.clients.hosts.laptop.address: '10.0.0.21\\n' is not an IP address or network (no names, no zone ids): the firewall opens the port by source address\n  fix: write the address the build hosts see, such as 10.0.0.21, or a network such as 10.0.0.0/24"),
+    ("client network without ssh_address", client(address="10.0.0.0/24"),
+     'inv.yml: all.children.clients.hosts.laptop.ssh_address: is missing, and address 10.0.0.0/24 is a network, not a machine\n  fix: add `ssh_address:` with the address SSH connects to'),
+    ("client builder with a path", client(builder="../../x"),
+     "inv.yml: all.children.clients.hosts.laptop.builder: '../../x' is not a buildx builder name\n  fix: start with a letter; then letters, digits, '.', '_' or '-' (e.g. buildkit-ops)"),
+    ("client builder with a quote", client(builder='b" --driver-opt "x'),
+     'inv.yml: all.children.clients.hosts.laptop.builder: \'b" --driver-opt "x\' is not a buildx builder name\n  fix: start with a letter; then letters, digits, \'.\', \'_\' or \'-\' (e.g. buildkit-ops)'),
+    ("client builder starting with a digit", client(builder="1builder"),
+     "inv.yml: all.children.clients.hosts.laptop.builder: '1builder' is not a buildx builder name\n  fix: start with a letter; then letters, digits, '.', '_' or '-' (e.g. buildkit-ops)"),
+    ("client ssh_user with a space", client(ssh_user="root -o ProxyCommand=x"),
+     "inv.yml: all.children.clients.hosts.laptop.ssh_user: 'root -o ProxyCommand=x' is not a user name\n  fix: write a login name such as root or deploy"),
+    ("host address with a command", host(address="10.0.0.11;id"),
+     "inv.yml: all.children.buildhosts.hosts.build1.address: '10.0.0.11;id' is not an IP address or DNS name\n  fix: write an address such as 10.0.0.5 or build1.example.com"),
+    ("host address with a zone id", host(address="fe80::1%eth0"),
+     "inv.yml: all.children.buildhosts.hosts.build1.address: 'fe80::1%eth0' is not an IP address or DNS name\n  fix: write an address such as 10.0.0.5 or build1.example.com"),
+    ("host address with a trailing newline", host(address="10.0.0.11\n"),
+     "inv.yml: all.children.buildhosts.hosts.build1.address: '10.0.0.11\\n' is not an IP address or DNS name\n  fix: write an address such as 10.0.0.5 or build1.example.com"),
+    ("host name with a trailing newline", new_host("build2\n"),
+     "inv.yml: all.children.buildhosts.hosts.build2\\n: 'build2\\n' is not a valid host name\n  fix: use lower-case letters, digits and dashes, starting with a letter or digit"),
+    ("host name with a slash", new_host("../b"),
+     "inv.yml: all.children.buildhosts.hosts.../b: '../b' is not a valid host name\n  fix: use lower-case letters, digits and dashes, starting with a letter or digit"),
+    ("host names with a bad entry", host(names=["build1.lab", "x y"]),
+     "inv.yml: all.children.buildhosts.hosts.build1.names[1]: 'x y' is not an IP address or DNS name\n  fix: write an address such as 10.0.0.5 or build1.example.com"),
+    ("ssh_user with a newline", host(ssh_user="root\nid"),
+     "inv.yml: all.children.buildhosts.hosts.build1.ssh_user: 'root\\nid' is not a user name\n  fix: write a login name such as root or deploy"),
+    ("connect_timeout zero", host(connect_timeout=0),
+     'inv.yml: all.children.buildhosts.hosts.build1.connect_timeout: must be a whole number from 1 to 300, got 0\n  fix: write a number from 1 to 300, without quotes'),
+    ("client name with upper case", new_client("Laptop"),
+     "inv.yml: all.children.clients.hosts.Laptop: 'Laptop' is not a valid client name\n  fix: use lower-case letters, digits and dashes (it becomes the certificate's CN)"),
+    ("pki_dir with a newline", top(pki_dir=".pki\n"),
+     "inv.yml: all.vars.pki_dir: '.pki\\n' holds a control character\n  fix: write a plain path"),
+    ("cert_days a string", top(cert_days="825"),
+     "inv.yml: all.vars.cert_days: must be a whole number, got '825'\n  fix: write a number, without quotes"),
+
+]
+
+
+@pytest.mark.parametrize("what,edit,message", BAD, ids=[b[0] for b in BAD])
+def test_hostile_value_is_refused_at_load_with_an_exact_message(tmp_path, what, edit, message):
+    got = refusal(tmp_path, edit)
+    assert got == message
+    assert "\n" not in got.split("\n  fix: ")[0]  # one line for the problem, whatever the value held
+
+
+def test_the_battery_is_big_enough():
+    assert len(BAD) >= 40
+
+
+@pytest.mark.parametrize("value,normal", [("10.0.0.21/32", "10.0.0.21"), ("10.0.0.7/24", "10.0.0.0/24"),
+                                          ("2001:db8::1", "2001:db8::1"), ("2001:DB8::/64", "2001:db8::/64")])
+def test_client_addresses_are_normalised(tmp_path, value, normal):
+    inv = load_text(tmp_path, mutate(client(address=value, ssh_address="10.0.0.21")))
+    assert inv.clients["laptop"].address == normal
+
+
+@pytest.mark.parametrize("edit", [
+    bk(image="moby/buildkit:v0.13.2"), bk(image="registry.example.com:5000/team/buildkit:v0.13.2-rootless"),
+    bk(image="moby/buildkit@sha256:" + "a" * 64), bk(debug_address="127.0.0.1:6060"), bk(debug_address="[::1]:6060"),
+    bk(prune_schedule={"calendar": "Sun 03:00", "keep_storage": "1GB"}),
+    bk(prune_schedule={"calendar": "Mon..Fri 02:30", "filters": ["type==exec.cachemount"]}),
+    bk(prune_schedule={"calendar": "*-*-* 04:00:00", "all": True}),
+    bk(registries={"[2001:db8::5]:5000": {"http": True}, "docker.io": {"mirrors": ["mirror.example.com:5000"]}}),
+    client(builder="team.builder_1"), host(names=["build1.example.com", "2001:db8::11"]),
+])
+def test_good_values_pass(tmp_path, edit):
+    load_text(tmp_path, mutate(edit))

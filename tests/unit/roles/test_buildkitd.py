@@ -1,0 +1,170 @@
+"""The buildkitd role: its files rendered from the inventory (TOML, Compose, the fence's entrypoint) keep their
+structure whatever the values, its plan uploads only what differs, loads the image, restarts through its
+handler, and refuses what it cannot do (a port taken, a config for another version)."""
+from __future__ import annotations
+
+import copy
+import tomllib
+
+import pytest
+import yaml
+from conftest import ROOT
+from unit_helpers import HOST, HOSTILE, SHELL_BREAKOUT, changed, file_facts, run_with_stubs
+
+from buildkit_ops import inventory
+from buildkit_ops import inventory as I
+from buildkit_ops.engine import render
+from buildkit_ops.engine.render import parse_file_states
+from buildkit_ops.roles import buildkitd
+from buildkit_ops.roles.buildkitd import files
+
+TLS = {"ca.crt": b"ca\n", "server.crt": b"crt\n", "server.key": b"key\n"}
+
+
+FILES = files.render(HOST, TLS)
+
+
+# ------------------------------------------------------------------ buildkitd
+def converged_facts():
+    return {"files": file_facts(FILES), "image": "sha256:abc",
+            "container": f"running 2026-01-01T00:00:00Z sha256:abc {files.config_hash(FILES, 'sha256:abc')}",
+            "port": "LISTEN 0 4096 *:1234 *:* users:((\"buildkitd\",pid=1,fd=3))"}
+
+
+def bk_plan(facts):
+    """buildkitd's plan from facts as the host prints them (sections), for build1 and its rendered files."""
+    return buildkitd.plan(HOST, FILES, buildkitd.parse(facts), parse_file_states(facts.get("files", "")), "sha256:abc")
+
+
+def test_buildkitd_converged_plans_nothing():
+    assert changed(bk_plan(converged_facts())) == []
+
+
+def test_buildkitd_changed_file_is_uploaded_and_notifies_the_handler():
+    facts = converged_facts()
+    facts["files"] = file_facts(FILES, ("buildkitd.toml", "0" * 64, "644"))
+    steps = [s for s in bk_plan(facts) if s.changed]
+    assert [(s.name, s.detail, s.notify) for s in steps] == [("buildkitd.toml", "content", ["recreate buildkitd"])]
+    assert "mv -f /opt/buildkit-ops/buildkitd.toml.bkops-tmp /opt/buildkit-ops/buildkitd.toml" in steps[0].script
+
+
+def test_buildkitd_wrong_key_mode_is_fixed():
+    facts = converged_facts()
+    key = next(f for f in FILES if f.secret)
+    facts["files"] = file_facts(FILES, ("tls/server.key", key.sha256, "644"))
+    assert changed(bk_plan(facts)) == [("tls/server.key", "mode 644 root:root")]
+
+
+def test_buildkitd_new_image_is_loaded_from_the_archive():
+    facts = converged_facts()
+    facts["image"] = "sha256:old"
+    steps = [s for s in bk_plan(facts) if s.changed]
+    assert steps[0].upload == HOST.buildkit.image_archive and steps[0].script == "docker load -q\n"
+
+
+def test_buildkitd_stopped_container_is_started():
+    facts = converged_facts()
+    facts["container"] = facts["container"].replace("running", "exited")
+    assert changed(bk_plan(facts)) == [("service", "exited: start")]
+
+
+def test_buildkitd_port_taken_by_another_program_is_an_error():
+    facts = converged_facts()
+    facts["port"] = "LISTEN 0 5 0.0.0.0:1234 0.0.0.0:* users:((\"nc\",pid=77,fd=3))"
+    with pytest.raises(buildkitd.PortTaken, match="port 1234 is already taken on build1"):
+        bk_plan(facts)
+
+
+def test_rendered_config_listens_on_mutual_tls_only():
+    # (that it holds only keys its BuildKit version knows: test_buildkit_versions.py)
+    toml = next(f for f in FILES if f.path.endswith("buildkitd.toml")).content.decode()
+    assert 'address = ["tcp://0.0.0.0:1234", "unix:///run/buildkit/buildkitd.sock"]' in toml
+    assert "[grpc.tls]" in toml  # never a plaintext TCP listener
+
+
+def test_compose_privileges_follow_the_inventory():
+    h = copy.deepcopy(HOST)
+    h.buildkit.privileges = "privileged"
+    compose = files.render(h, TLS)[0].content.decode()
+    assert "privileged: true" in compose and "cap_add" not in compose
+    lab = FILES[0].content.decode()
+    assert "privileged" not in lab.replace("`privileged`", "") and "cap_drop: [SYS_RESOURCE]" in lab
+
+
+# ------------------------------------------------------------------ trust boundary: planning
+def test_a_secret_with_the_wrong_mode_is_fixed_by_chmod_and_its_content_never_travels():
+    facts = converged_facts()
+    facts["files"] = file_facts(FILES, ("tls/server.key", next(f.sha256 for f in FILES if f.secret), "644"))
+    step = next(s for s in bk_plan(facts) if s.changed)
+    assert (step.name, step.detail) == ("tls/server.key", "mode 644 root:root")
+    assert step.script == "chmod 600 /opt/buildkit-ops/tls/server.key && chown root:root /opt/buildkit-ops/tls/server.key\n"
+    assert step.diff is None
+
+
+def test_buildkitd_refuses_a_config_for_another_version_than_the_running_one():
+    import dataclasses
+
+    from buildkit_ops.roles import buildkitd as bkd
+    inv = inventory.load(ROOT / "inventory.yml")
+    h = inv.hosts["build1"]
+    bkd.check_version(h, "v0.13.2")          # the same minor version: fine
+    bkd.check_version(h, None)               # not answering: nothing to compare
+    bkd.check_version(h, "v0.0.0+unknown")   # a development build: nothing to compare
+    newer = dataclasses.replace(h, buildkit=dataclasses.replace(h.buildkit, version="v0.29.0"))
+    with pytest.raises(bkd.WrongVersion, match="build1 runs BuildKit v0.13.2 .* buildkit.version v0.29.0"):
+        bkd.check_version(newer, "v0.13.2")
+
+
+def rendered(host, name):
+    return next(f for f in files.render(host, TLS) if f.path.endswith(name)).content.decode()
+
+
+@pytest.mark.parametrize("evil", HOSTILE)
+def test_toml_keeps_its_structure_whatever_the_values(host, tmp_path, evil):
+    ca = tmp_path / "ca.crt"
+    ca.write_text("registry CA")
+    bk = host.buildkit
+    version = bk.version
+    bk.version = evil   # selects the schema: a version the renderer does not know is refused, never written
+    with pytest.raises(ValueError, match="is not a v0.x.y BuildKit version"):
+        rendered(host, "buildkitd.toml")
+    bk.version = version
+    bk.debug_address = bk.image = evil
+    bk.gc.policies = [I.GCPolicy(filters=[evil, "type==source.local"], keep_duration=60)]
+    bk.registries = {evil: I.Registry(mirrors=[evil], http=True, ca=str(ca))}
+    doc = tomllib.loads(rendered(host, "buildkitd.toml"))
+    assert set(doc) == {"debug", "grpc", "worker", "registry", "history"}
+    assert set(doc["grpc"]) == {"address", "debugAddress", "tls"}
+    assert doc["grpc"]["address"] == ["tcp://0.0.0.0:1234", "unix:///run/buildkit/buildkitd.sock"]
+    assert doc["grpc"]["debugAddress"] == evil
+    assert set(doc["worker"]) == {"oci", "containerd"}
+    assert doc["worker"]["oci"]["gcpolicy"] == [{"filters": [evil, "type==source.local"], "keepDuration": "60s"}]
+    assert list(doc["registry"]) == [evil]
+    assert doc["registry"][evil]["mirrors"] == [evil] and doc["registry"][evil]["http"] is True
+    # the CA's directory on the host never comes from the value's characters
+    assert doc["registry"][evil]["ca"][0].startswith("/etc/buildkit/registries/h-")
+
+
+@pytest.mark.parametrize("evil", HOSTILE)
+def test_compose_keeps_its_structure_whatever_the_values(host, evil):
+    host.buildkit.image, host.buildkit.data_dir = evil, "/opt/x" + evil
+    doc = yaml.safe_load(rendered(host, "docker-compose.yml"))
+    svc = doc["services"]["buildkitd"]
+    assert set(doc) == {"name", "services", "volumes"} and set(doc["services"]) == {"buildkitd"}
+    assert set(svc) == {"image", "container_name", "restart", "network_mode", "entrypoint", "privileged", "volumes",
+                        "healthcheck", "labels", "logging"}
+    # Compose reads `$$` as a literal `$`: what it runs is exactly the value
+    assert svc["image"].replace("$$", "$") == evil
+    assert svc["volumes"][1].replace("$$", "$") == f"/opt/x{evil}/buildkitd.toml:/etc/buildkit/buildkitd.toml:ro"
+    assert svc["network_mode"] == "host" and svc["privileged"] is True
+
+
+def test_entrypoint_runs_the_fence_and_buildkitd_with_exactly_the_rendered_words(tmp_path):
+    script = render.render(files.TEMPLATES / "entrypoint.sh.j2", "shell", privileges="privileged",
+                           step_network="sandboxed",
+                           bridge_name=SHELL_BREAKOUT)
+    calls = run_with_stubs(tmp_path, script, {}, ["iptables", "ip6tables", "buildkitd"])
+    fences = [c for c in calls if c[0] in ("iptables", "ip6tables")]
+    assert fences and all(c[c.index("-i") + 1] == SHELL_BREAKOUT for c in fences)
+    assert calls[-1] == ["buildkitd", "--config", "/etc/buildkit/buildkitd.toml"]
+    assert not (tmp_path / "pwned").exists()

@@ -1,0 +1,185 @@
+"""Helpers of the unit tests: a small valid inventory and ways to load it changed, and the key paths of a
+parsed TOML document."""
+from __future__ import annotations
+
+import shlex
+import stat
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+from conftest import ROOT
+
+from buildkit_ops import inventory as I
+
+GOOD = """
+all:
+  vars:
+    ssh_key: id
+  children:
+    buildhosts:
+      hosts:
+        build1:
+          address: 10.0.0.11
+    clients:
+      hosts:
+        laptop:
+          address: 10.0.0.21
+"""
+
+
+def load_text(tmp_path, text):
+    f = tmp_path / "inv.yml"
+    f.write_text(text)
+    return I.load(f)
+
+
+def mutate(edit):
+    data = yaml.safe_load(GOOD)
+    edit(data)
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def refusal(tmp_path, edit) -> str:
+    """The message loading GOOD changed by edit(data) is refused with (scratch path left out)."""
+    with pytest.raises(I.InventoryError) as e:
+        load_text(tmp_path, mutate(edit))
+    return str(e.value).replace(str(tmp_path) + "/", "")
+
+
+
+def keys(doc: dict[str, Any], prefix: str = "") -> set[str]:
+    """Dotted key paths of a parsed TOML document; registries' names become `*`, arrays of tables flatten."""
+    out: set[str] = set()
+    for k, v in doc.items():
+        path = f"{prefix}{k}"
+        if prefix == "registry.":
+            path = "registry.*"
+        if isinstance(v, dict):
+            out |= keys(v, path + ".")
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            for x in v:
+                out |= keys(x, path + ".")
+        else:
+            out.add(path)
+    return out
+
+
+# ------------------------------------------------------------------ hostile values (validation bypassed)
+
+TOML_BREAKOUT = '"]\n[grpc]\naddress = ["tcp://0.0.0.0:9999"]\ninsecure-entitlements = ["security.insecure"]\n#'
+YAML_BREAKOUT = '"\n    pid: host\n    privileged: true\n#${HOME}'
+SYSTEMD_BREAKOUT = "x\\'\nExecStartPre=/bin/sh -c 'id > /tmp/pwned'\n% $HOME ;"
+SHELL_BREAKOUT = "x'; touch /tmp/pwned; echo '\n$(id)`id`"
+HOSTILE = [TOML_BREAKOUT, YAML_BREAKOUT, SYSTEMD_BREAKOUT, SHELL_BREAKOUT, "\x00\x7f\x1b[31m\u2028"]
+
+
+def run_with_stubs(tmp_path, script: str, env: dict[str, str], commands: list[str]) -> list[list[str]]:
+    """Run a generated shell script with stub commands that record their argv; return the calls."""
+    stubs = tmp_path / "stubs"
+    stubs.mkdir(exist_ok=True)
+    log = tmp_path / "calls"
+    for c in commands:
+        p = stubs / c
+        p.write_text(f'#!/bin/sh\nprintf "%s\\0" {c} "$@" >> {shlex.quote(str(log))}\nprintf "\\n\\0" >> '
+                     f'{shlex.quote(str(log))}\nexit 0\n')
+        p.chmod(p.stat().st_mode | stat.S_IEXEC)
+    r = subprocess.run(["sh", "-c", script], env={"PATH": f"{stubs}:/usr/bin:/bin", **env}, capture_output=True,
+                       text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    calls = [c.split("\0")[:-1] for c in log.read_text().split("\n\0")] if log.exists() else []
+    return [c for c in calls if c]
+
+
+def parse_unit(text: str) -> dict[str, dict[str, str]]:
+    """A unit file as systemd reads it: [Section] lines and Key=Value lines, nothing else."""
+    out: dict[str, dict[str, str]] = {}
+    section = None
+    for line in text.split("\n"):  # systemd breaks lines at \n only; any other break is inside a value
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = out.setdefault(line[1:-1], {})
+            continue
+        key, sep, value = line.partition("=")
+        assert sep and section is not None and key.isidentifier(), f"not a unit line: {line!r}"
+        assert key not in section, f"{key} twice"
+        section[key] = value
+    return out
+
+
+def systemd_words(value: str) -> list[str]:
+    """Split an Exec*= command line by systemd's rules (quotes, C escapes, %% and $$)."""
+    words, i = [], 0
+    while i < len(value):
+        if value[i] == " ":
+            i += 1
+            continue
+        word = ""
+        if value[i] == '"':
+            i += 1
+            while value[i] != '"':
+                if value[i] == "\\":
+                    nxt = value[i + 1]
+                    width = {"x": 2, "u": 4, "U": 8}.get(nxt)
+                    if width:
+                        word += chr(int(value[i + 2:i + 2 + width], 16))
+                        i += 2 + width
+                        continue
+                    word += {"n": "\n", "t": "\t"}.get(nxt, nxt)
+                    i += 2
+                    continue
+                word += value[i]
+                i += 1
+            i += 1
+        else:
+            while i < len(value) and value[i] != " ":
+                word += value[i]
+                i += 1
+        words.append(word.replace("%%", "%").replace("$$", "$"))
+    return words
+
+
+# ------------------------------------------------------------------ plans
+
+def _host():
+    """build1 of the shipped inventory, with its file paths pointed at a scratch directory."""
+    import tempfile
+    from pathlib import Path
+    tmp = Path(tempfile.mkdtemp(prefix="bkops-roles-"))
+    (tmp / "registry-ca.crt").write_text("registry ca\n")
+    text = (ROOT / "inventory.yml").read_text().replace(".lab/registry/ca.crt", str(tmp / "registry-ca.crt"))
+    (tmp / "inventory.yml").write_text(text)
+    return I.load(tmp / "inventory.yml").hosts["build1"]
+
+
+HOST = _host()   # build1 of the shipped inventory
+
+
+def file_facts(files, override=None):
+    lines = []
+    for f in files:
+        sha, mode = f.sha256, f"{f.mode:o}"
+        if override and f.path.endswith(override[0]):
+            sha, mode = override[1], override[2]
+        lines.append(f"{sha} {mode} root:root {f.path}")
+    return "\n".join(lines)
+
+
+def changed(steps):
+    return [(s.name, s.detail) for s in steps if s.changed]
+
+
+def scripts(steps) -> str:
+    return "\n".join(s.script for s in steps if s.changed)
+
+
+# The facts the roles' facts.sh print on fresh cloud images (written from the releases' documented defaults: Ubuntu
+# ships ufw (inactive, IPV6=yes) and logrotate, not Docker, conntrack or qemu; Debian 12 ships none of them).
+UBUNTU_2204 = {"os": "ubuntu 22.04 debian", "docker": "", "compose": "", "ufw_present": "yes",
+               "ufw_status": "Status: inactive", "ufw_rules": "", "ufw_ipv6": "yes", "binfmt_mounted": "yes",
+               "binfmt": "aarch64 absent", "qemu": "", "conn_tools": "logrotate", "conn_service": ""}
+UBUNTU_2404 = {**UBUNTU_2204, "os": "ubuntu 24.04 debian"}
+DEBIAN_12 = {**UBUNTU_2204, "os": "debian 12", "ufw_present": "no", "ufw_status": "", "ufw_ipv6": "",
+             "conn_tools": ""}
