@@ -15,13 +15,12 @@ pytestmark = pytest.mark.lab
 
 PORT = 8765
 BOOKWORM = ["docker.io", "containerd", "runc", "tini"]
-TRIXIE = ["docker-compose"]
 
 
 @pytest.fixture(scope="module")
 def apt_repo(lab, tmp_path_factory):
     repo = tmp_path_factory.mktemp("apt-repo")
-    for suite, pkgs in (("bookworm", BOOKWORM), ("trixie", TRIXIE)):
+    for suite, pkgs in (("bookworm", BOOKWORM),):
         pool = repo / "pool" / suite
         pool.mkdir(parents=True)
         subprocess.run(["apt-get", "download", "-qq", "-o", "APT::Sandbox::User=root",
@@ -53,20 +52,34 @@ def bare_build2(lab):
 
 def test_a_host_without_docker_gets_it_from_packages(bare_build2, apt_repo):
     lab = bare_build2
-    # Docker's packages from the repository above; the rest the shipped inventory asks for (qemu-user-static
-    # for build2's emulation, conntrack) from the distribution, as before
+    # Docker's packages from the repository above (or the mirror); Compose v2 from trixie, whose source the engine
+    # role adds; the rest the shipped inventory asks for (qemu-user-static for build2's emulation, conntrack) from
+    # the distribution
     r = lab.run("build2", "systemctl stop docker.socket docker containerd; "
                           "DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq docker.io docker-compose containerd "
                           "runc tini >/dev/null && "
-                          f"sed -i '1i deb [trusted=yes] {apt_repo} bookworm main' /etc/apt/sources.list && "
-                          "printf 'Types: deb\\nURIs: %s\\nSuites: trixie\\nComponents: main\\nTrusted: yes\\n' "
-                          f"{apt_repo} > /etc/apt/sources.list.d/trixie-compose.sources && "
-                          "! command -v dockerd && echo removed", capture=True)
+                          f"echo 'deb [trusted=yes] {apt_repo} bookworm main' >> /etc/apt/sources.list && "
+                          "rm -f /etc/apt/sources.list.d/trixie-compose.sources /etc/apt/preferences.d/trixie-compose && "
+                          "grep -c '^Start-Date' /var/log/apt/history.log; ! command -v dockerd && echo removed",
+                capture=True)
     assert r.stdout.strip().endswith("removed"), r.stdout + r.stderr
+    transactions_before = int(r.stdout.split()[0])
     rc, doc, err = invoke_json("provision", "--host", "build2")
     assert rc == 0, err
-    engine = next(s for s in doc["hosts"]["build2"]["steps"] if s["role"] == "engine")
+    steps = doc["hosts"]["build2"]["steps"]
+    engine = next(s for s in steps if s["role"] == "engine")
     assert engine["status"] == "changed" and engine["detail"] == "install docker.io docker-compose/trixie"
+    [packages] = [s for s in steps if s["role"] == "packages"]
+    assert packages["status"] == "changed" and "docker.io docker-compose/trixie" in packages["detail"]
+    # the engine role wrote the trixie source from the host's own mirror, pinned low; one apt transaction installed
+    # every role's packages (Docker's, and what the other roles lacked)
+    r = lab.run("build2", "cat /etc/apt/sources.list.d/trixie-compose.sources /etc/apt/preferences.d/trixie-compose; "
+                          "echo @@; grep -c '^Start-Date' /var/log/apt/history.log; "
+                          "awk '$1==\"deb\"{print $2; exit}' /etc/apt/sources.list", capture=True)
+    source, _, rest = r.stdout.partition("@@")
+    transactions_after, mirror = rest.split()
+    assert f"URIs: {mirror}\nSuites: trixie\n" in source and "Pin: release n=trixie\nPin-Priority: 100" in source
+    assert int(transactions_after) == transactions_before + 1, r.stdout
     assert "buildkitd v0.13.2" in doc["hosts"]["build2"]["buildkitd"]
     r = lab.run("build2", "docker version --format '{{.Server.Version}}'; docker compose version --short",
                 capture=True)

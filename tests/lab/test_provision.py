@@ -171,7 +171,7 @@ def test_tls_alert_says_why_a_client_is_refused(provisioned, tmp_path, which, re
     import ssl
 
     from buildkit_ops import inventory
-    from buildkit_ops.engine.session import HostSession
+    from buildkit_ops.engine.session import SshSession
     from buildkit_ops.roles.buildkitd.probe import mtls_probe
     inv = inventory.load(INV)
     leaf = None
@@ -179,7 +179,7 @@ def test_tls_alert_says_why_a_client_is_refused(provisioned, tmp_path, which, re
         other = pki.create_ca(tmp_path, 30, name="someone else's CA")
         leaf = pki.Leaf(tmp_path / "c.crt", tmp_path / "c.key")
         pki.ensure_leaf(leaf, other, "intruder", 30, 1)
-    sess = HostSession(inv.hosts["build1"])
+    sess = SshSession.to_host(inv.hosts["build1"])
     try:
         with pytest.raises(ssl.SSLError, match=reason):
             mtls_probe(sess, (ROOT / ".pki/ca.crt").read_bytes(), leaf)

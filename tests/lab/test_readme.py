@@ -44,7 +44,7 @@ def run(line: str) -> subprocess.CompletedProcess:
 def blocks(lab):
     shutil.rmtree(CHECKOUT, ignore_errors=True)
     CHECKOUT.mkdir()
-    for name in ("buildkit_ops", "lab", "tasks.py", "invoke.yaml", ".lab", ".pki"):
+    for name in ("buildkit_ops", "roles", "templates", "lab", "tasks.py", "invoke.yaml", ".lab", ".pki"):
         (CHECKOUT / name).symlink_to(ROOT / name)
     shutil.copy(ROOT / "inventory.yml", CHECKOUT / "inventory.yml")
     r = invoke("provision", "-i", str(CHECKOUT / "inventory.yml"))
