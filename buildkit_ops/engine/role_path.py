@@ -37,12 +37,21 @@ def load(inventory_dir: Path | None = None, targets: str = "host") -> list[Role[
     return list(_load(inventory_dir.resolve() if inventory_dir else None, targets))
 
 
+def site_folder(inventory_dir: Path | None, name: str) -> Path | None:
+    """The operator's roles/ or templates/ beside the inventory, if there is one. In this repository the inventory
+    sits beside the built-in ones, which are not the operator's."""
+    if inventory_dir is None or not (inventory_dir / name).is_dir():
+        return None
+    folder = (inventory_dir / name).resolve()
+    return None if folder == (BUILTIN.parent / name).resolve() else folder
+
+
 @lru_cache(maxsize=32)
 def _load(inventory_dir: Path | None, targets: str) -> tuple[Role[Any, Any, Any], ...]:
-    site_templates = inventory_dir / "templates" if inventory_dir and (inventory_dir / "templates").is_dir() else None
+    site_templates = site_folder(inventory_dir, "templates")
     roles = [_builtin(name).for_inventory(BUILTIN / name, site_templates) for name in ORDER[targets]]
-    site = inventory_dir / "roles" if inventory_dir else None
-    if site is None or not site.is_dir():
+    site = site_folder(inventory_dir, "roles")
+    if site is None:
         return tuple(roles)
     builtin_names = {n for names in ORDER.values() for n in names}
     for folder in sorted(p for p in site.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):

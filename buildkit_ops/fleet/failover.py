@@ -15,6 +15,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from buildkit_ops.engine import role_path
 from buildkit_ops.engine.contract import Templates
 from buildkit_ops.engine.render import safe_dirname
 from buildkit_ops.fleet import placement
@@ -80,8 +81,8 @@ def proxy(client: Client, hosts: list[placement.Placed], templates: Templates) -
 
 def templates(inv: Inventory) -> Templates:
     """The proxy's template: the operator's templates/ beside the inventory first, then the repository's."""
-    site = inv.file.parent / "templates"
-    return Templates(*([site] if site.is_dir() else []), TEMPLATES)
+    site = role_path.site_folder(inv.file.parent, "templates")
+    return Templates(*([site] if site else []), TEMPLATES)
 
 
 def config(listeners_: list[Listener], templates: Templates | None = None) -> str:
