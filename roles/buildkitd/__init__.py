@@ -213,7 +213,7 @@ class BuildkitdRole(Role[BuildHost, BuildkitdInput, BuildkitdFacts]):
         return {"platforms": facts.platforms, "buildkitd": facts.summary(), "step_network": facts.step_network}
 
     def start_probe(self, ctx: Ctx, sess: Session) -> Probe | None:
-        return Probe(sess, ctx.input.tls["ca.crt"], ctx.input.operator) if ctx.input.operator else None
+        return Probe(sess, ctx.target, ctx.input.tls["ca.crt"], ctx.input.operator) if ctx.input.operator else None
 
     def verify(self, ctx: Ctx, facts: BuildkitdFacts, sess: Session, probe: Any, restarted: bool) -> str | None:
         if not facts.workers:

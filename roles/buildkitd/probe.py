@@ -9,23 +9,25 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from buildkit_ops.inventory import BuildHost
 from buildkit_ops.pki.certs import Leaf
 
 T = TypeVar("T")
 
 
-def mtls_probe(sess: Any, ca_pem: bytes, leaf: Leaf | None, timeout: float = 10) -> str:
-    """TLS handshake + HTTP/2 preface to buildkitd through an SSH tunnel; returns the negotiated protocol.
-    Raises ssl.SSLError (e.g. 'certificate required', 'unknown ca') when the server refuses us."""
+def mtls_probe(sess: Any, host: BuildHost, ca_pem: bytes, leaf: Leaf | None, timeout: float = 10) -> str:
+    """TLS handshake + HTTP/2 preface to buildkitd through the session's SSH connection (a tunnel); returns the
+    negotiated protocol. Raises ssl.SSLError (e.g. 'certificate required', 'unknown ca') when the server refuses
+    us."""
     chan = sess.conn.client.get_transport().open_channel(
-        "direct-tcpip", ("127.0.0.1", sess.host.buildkit.port), ("127.0.0.1", 0), timeout=timeout)
+        "direct-tcpip", ("127.0.0.1", host.buildkit.port), ("127.0.0.1", 0), timeout=timeout)
     chan.settimeout(timeout)
     ctx = ssl.create_default_context(cadata=ca_pem.decode())
     if leaf:
         ctx.load_cert_chain(str(leaf.crt), str(leaf.key))
     ctx.set_alpn_protocols(["h2"])
     inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = ctx.wrap_bio(inc, outg, server_hostname=sess.host.address)
+    tls = ctx.wrap_bio(inc, outg, server_hostname=host.address)
 
     def pump(op: Callable[[], T]) -> T:
         deadline = time.monotonic() + timeout
@@ -63,14 +65,14 @@ def mtls_probe(sess: Any, ca_pem: bytes, leaf: Leaf | None, timeout: float = 10)
 class Probe:
     """mtls_probe in a thread, so it overlaps with reading the facts."""
 
-    def __init__(self, sess: Any, ca_pem: bytes, leaf: Leaf):
+    def __init__(self, sess: Any, host: BuildHost, ca_pem: bytes, leaf: Leaf):
         self._out: list[Any] = []
-        self._t = threading.Thread(target=self._run, args=(sess, ca_pem, leaf), daemon=True)
+        self._t = threading.Thread(target=self._run, args=(sess, host, ca_pem, leaf), daemon=True)
         self._t.start()
 
-    def _run(self, sess: Any, ca_pem: bytes, leaf: Leaf) -> None:
+    def _run(self, sess: Any, host: BuildHost, ca_pem: bytes, leaf: Leaf) -> None:
         try:
-            self._out.append(mtls_probe(sess, ca_pem, leaf))
+            self._out.append(mtls_probe(sess, host, ca_pem, leaf))
         except Exception as e:  # reported by result()
             self._out.append(e)
 

@@ -182,7 +182,7 @@ def test_tls_alert_says_why_a_client_is_refused(provisioned, tmp_path, which, re
     sess = SshSession.to_host(inv.hosts["build1"])
     try:
         with pytest.raises(ssl.SSLError, match=reason):
-            mtls_probe(sess, (ROOT / ".pki/ca.crt").read_bytes(), leaf)
+            mtls_probe(sess, inv.hosts["build1"], (ROOT / ".pki/ca.crt").read_bytes(), leaf)
     finally:
         sess.close()
 
