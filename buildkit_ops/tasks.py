@@ -78,22 +78,26 @@ def provision(c: Context, host: str | None = None, check: bool = False, json_: b
             "host key", "builder": "name of the buildx builder created there (default buildkit-ops)",
             "default": "make it the client's default builder",
             "home": "pin this build host as the client's home (default: placement decides)",
+            "check": "show what would change (the inventory, the certificate, each host's firewall, the client "
+                     "machine's builder) and change nothing",
             "inventory": INV_HELP}, auto_shortflags=False)
 @cli_errors
 def add_client(c: Context, name: str, address: str | None = None, connection: str | None = None,
                ssh_address: str | None = None, ssh_user: str | None = None, ssh_port: str | None = None,
                ssh_key: str | None = None, known_hosts: str | None = None, builder: str | None = None,
-               default: bool = False, home: str | None = None, json_: bool = False,
+               default: bool = False, home: str | None = None, check: bool = False, json_: bool = False,
                inventory: str = DEFAULT_INVENTORY) -> None:
     """Issue a client certificate, open the firewall for it, and set up its buildx builder (or, for a CI runner,
     write its secrets and CI snippets)."""
     req = client_flows.ClientRequest(name, address, connection, ssh_address, ssh_user, _port(ssh_port), ssh_key,
                                      known_hosts, builder, default, home)
     rep = Reporter()
-    result = client_flows.add_client(Path(inventory), req, rep)
-    rep.recap([result])
+    result = client_flows.add_client(Path(inventory), req, rep, check)
+    rep.recap([result], check)
     if json_:
-        emit_json([result])
+        emit_json([result], check=check)
+    if result.failed:
+        raise Exit(code=1)
 
 
 @task(help={"name": "client to remove", "inventory": INV_HELP})
