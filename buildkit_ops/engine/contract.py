@@ -60,6 +60,7 @@ class Step:
     apt_source: str = ""             # script that adds an apt source the packages come from (before the update)
     outcome: Outcome | None = None
     sensitive: bool = False          # its script carries a secret (a key): never shown, not even in check mode
+    tells: bool = False              # lines its script prints as `bkops-told: ...` are added to its report
 
 
 @dataclass(frozen=True)

@@ -118,15 +118,17 @@ def with_packages(steps: list[Step]) -> list[Step]:
     names = list(dict.fromkeys(p for s in wanted for p in s.packages))
     sources = "".join(dict.fromkeys(s.apt_source for s in wanted if s.apt_source))
     script = ("export DEBIAN_FRONTEND=noninteractive\n" + sources
-              + f"t0=$(date +%s)\n{APT} update -qq\n"
-              + f"if ! {APT} install -y -qq --no-install-recommends {command(*names)} 2>/tmp/bkops-apt.err; then\n"
+              + f"t0=$(date +%s)\n{APT} update -qq 2>/tmp/bkops-apt.err || {{ cat /tmp/bkops-apt.err >&2; exit 1; }}\n"
+              + f"if ! {APT} install -y -qq --no-install-recommends {command(*names)} 2>>/tmp/bkops-apt.err; then\n"
               + "  grep -q 'dpkg --configure -a' /tmp/bkops-apt.err || { cat /tmp/bkops-apt.err >&2; exit 1; }\n"
               + f"  dpkg --configure -a && {APT} install -y -qq --no-install-recommends {command(*names)}\n"
-              + "fi\nrm -f /tmp/bkops-apt.err\n")
+              + "fi\nw=$(grep -o 'held by process [0-9]* ([^)]*)' /tmp/bkops-apt.err | head -1)\n"
+              + "rm -f /tmp/bkops-apt.err\n"
+              + "[ -z \"$w\" ] || echo \"bkops-told: waited for the package lock $w; $(( $(date +%s) - t0 )) s in all\"\n")
     first = steps.index(wanted[0])
     install = Step("packages", "distribution packages", True,
                    f"install {' '.join(names)} (one apt transaction; waits for another apt to finish)",
-                   script=script)
+                   script=script, tells=True)
     return steps[:first] + [install] + steps[first:]
 
 
@@ -165,12 +167,14 @@ def _apply(sess: Session, steps: list[Step], check: bool, rep: Reporter, res: Ho
             output = got.get(f"failed{failed_at}", "") if failed_at is not None else ""
             if rc != 0 and failed_at is None:
                 failed_at, output = len(batch) - 1, err or out
+        told = {} if batch[0].upload else sections(out)
         for i, st in enumerate(batch):
             if failed_at is not None and i == failed_at:
                 rep.step(res, st.role, st.name, "failed", output.strip()[-400:])
                 raise RemoteError(f"{st.role}: {st.name} failed; the steps before it were applied, "
                                   f"re-run provision after fixing the cause")
-            rep.step(res, st.role, st.name, "changed", st.detail, st.outcome)
+            said = told.get(f"told{i}", "")
+            rep.step(res, st.role, st.name, "changed", f"{st.detail}; {said}" if said else st.detail, st.outcome)
         batch.clear()
 
     for s in steps:
@@ -206,5 +210,6 @@ def batch_script(steps: list[Step]) -> str:
     out = 'T=$(mktemp)\n'
     for i, st in enumerate(steps):
         out += (f"sh -e > \"$T\" 2>&1 <<'BKOPS_STEP_{i}'\n{st.script.strip()}\nBKOPS_STEP_{i}\n"
-                f"[ $? -eq 0 ] || {{ echo @@failed{i}; cat \"$T\"; rm -f \"$T\"; exit 1; }}\n")
+                f"[ $? -eq 0 ] || {{ echo @@failed{i}; cat \"$T\"; rm -f \"$T\"; exit 1; }}\n"
+                + (f"echo @@told{i}; sed -n 's/^bkops-told: //p' \"$T\"\n" if st.tells else ""))
     return out + 'rm -f "$T"\n'
