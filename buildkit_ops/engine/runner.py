@@ -106,7 +106,7 @@ def run(sess: Session, plays: list[Play], check: bool, rep: Reporter, res: HostR
 
 # apt waits for a lock held by another apt or dpkg (a run interrupted a moment ago, unattended-upgrades on a fresh
 # cloud VM) instead of failing at once; a dpkg interrupted half-way is finished first.
-APT = "apt-get -o DPkg::Lock::Timeout=900"
+APT = "apt-get -q -o DPkg::Lock::Timeout=900"
 
 
 def with_packages(steps: list[Step]) -> list[Step]:
@@ -117,14 +117,18 @@ def with_packages(steps: list[Step]) -> list[Step]:
         return steps
     names = list(dict.fromkeys(p for s in wanted for p in s.packages))
     sources = "".join(dict.fromkeys(s.apt_source for s in wanted if s.apt_source))
+    pkgs = command(*names)
+    # apt at quiet level 1 says when it waits for a lock, and whose it is (-qq says nothing)
     script = ("export DEBIAN_FRONTEND=noninteractive\n" + sources
-              + f"t0=$(date +%s)\n{APT} update -qq 2>/tmp/bkops-apt.err || {{ cat /tmp/bkops-apt.err >&2; exit 1; }}\n"
-              + f"if ! {APT} install -y -qq --no-install-recommends {command(*names)} 2>>/tmp/bkops-apt.err; then\n"
-              + "  grep -q 'dpkg --configure -a' /tmp/bkops-apt.err || { cat /tmp/bkops-apt.err >&2; exit 1; }\n"
-              + f"  dpkg --configure -a && {APT} install -y -qq --no-install-recommends {command(*names)}\n"
-              + "fi\nw=$(grep -o 'held by process [0-9]* ([^)]*)' /tmp/bkops-apt.err | head -1)\n"
-              + "rm -f /tmp/bkops-apt.err\n"
-              + "[ -z \"$w\" ] || echo \"bkops-told: waited for the package lock $w; $(( $(date +%s) - t0 )) s in all\"\n")
+              + "L=$(mktemp)\nt0=$(date +%s)\n"
+              + f"{APT} update >\"$L\" 2>&1 || {{ tail -20 \"$L\" >&2; exit 1; }}\n"
+              + f"if ! {APT} install -y --no-install-recommends {pkgs} >>\"$L\" 2>&1; then\n"
+              + "  grep -q 'dpkg --configure -a' \"$L\" || { tail -20 \"$L\" >&2; exit 1; }\n"
+              + f"  {{ dpkg --configure -a && {APT} install -y --no-install-recommends {pkgs}; }} >>\"$L\" 2>&1 \\\n"
+              + "    || { tail -20 \"$L\" >&2; exit 1; }\n"
+              + "fi\nw=$(grep -o 'held by process [0-9]* ([^)]*)' \"$L\" | head -1)\nrm -f \"$L\"\n"
+              + "[ -z \"$w\" ] || echo \"bkops-told: waited for the package lock $w;\" \\\n"
+              + "  \"$(( $(date +%s) - t0 )) s in all\"\n")
     first = steps.index(wanted[0])
     install = Step("packages", "distribution packages", True,
                    f"install {' '.join(names)} (one apt transaction; waits for another apt to finish)",
