@@ -67,6 +67,12 @@ def pytest_runtest_logreport(report):
         _ran["skipped"] += 1
 
 
+def pytest_collectreport(report):
+    # a module-level `pytest.skip(allow_module_level=True)` is a skipped collection, not a skipped test
+    if report.skipped:
+        _ran["skipped"] += 1
+
+
 def pytest_sessionfinish(session, exitstatus):
     """No test may write the tracked inventory.yml. In CI the end-to-end tests must have run: none passing,
     or any skipped, fails the run."""

@@ -128,6 +128,8 @@ def test_provision_never_drops_a_client_by_accident(servers):
     assert rc == 0, err
     assert "rule for laptop (10.77.0.21) kept" in err and "invoke remove-client laptop" in err
     assert not doc["changed"]
+    rules = servers.run("build1", "ufw show added", capture=True).stdout
+    assert "allow from 10.77.0.21 to any port 1234 proto tcp comment 'buildkit-ops client laptop'" in rules
     assert servers.run("laptop", f"nc -z -w3 {B1} 1234", capture=True).returncode == 0
 
 

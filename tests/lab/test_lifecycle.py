@@ -153,6 +153,7 @@ def test_ca_rotation_survives_a_kill_and_then_refuses_old_certificates(served, r
     # the old certificate (what a removed client would still hold) is refused; the new one works
     old = buildctl(served, "laptop", B1, "debug workers", where="/root/bk-old", timeout=30)
     assert old.returncode != 0 and "linux/amd64" not in old.stdout
+    assert "connection refused" not in old.stderr.lower()     # refused in the handshake (the new one works below)
     new_leaf = pki.client_paths(d, "laptop")
     put_client_files(served, "laptop", {"ca.crt": (d / "ca.crt").read_bytes(), "client.crt": new_leaf.crt.read_bytes(),
                                         "client.key": new_leaf.key.read_bytes()}, where="/root/bk-new")

@@ -6,7 +6,10 @@ paths) and their obvious neighbours. The second wall (rendering that escapes eve
 is tested in test_rendering.py."""
 from __future__ import annotations
 
+import re
+
 import pytest
+import yaml
 from unit_helpers import load_text, mutate, refusal
 
 
@@ -146,6 +149,16 @@ BAD = [
     ("cert_days a string", top(cert_days="825"),
      "inv.yml: all.vars.cert_days: must be a whole number, got '825'\n  fix: write a number, without quotes"),
 
+    ("extra name with a newline", host(names=["build1.example.com\nExecStart=/bin/sh"]),
+     "inv.yml: all.children.buildhosts.hosts.build1.names[0]: 'build1.example.com\\nExecStart=/bin/sh' is not an IP address or DNS name\n  fix: write an address such as 10.0.0.5 or build1.example.com"),
+    ("history age in words", bk(history_max_age="7 days"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.history_max_age: '7 days' is not a duration\n  fix: write a duration such as 48h, 30m or 7d"),
+    ("emulated platform with a shell word", host(emulate=["linux/arm64;id"]),
+     "inv.yml: all.children.buildhosts.hosts.build1.emulate[0]: 'linux/arm64;id' is not a platform (os/arch[/variant])\n  fix: write it as linux/amd64, linux/arm64 or linux/arm/v7"),
+    ("home with a shell word", client(home="build1;id"),
+     "inv.yml: all.children.clients.hosts.laptop.home: 'build1;id' is not a valid name (lower-case letters, digits and dashes)\n  fix: use lower-case letters, digits and dashes, starting and ending with a letter or digit"),
+    ("platform with a newline", host(platforms=["linux/amd64\n[grpc]"]),
+     "inv.yml: all.children.buildhosts.hosts.build1.platforms[0]: 'linux/amd64\\n[grpc]' is not a platform (os/arch[/variant])\n  fix: write it as linux/amd64, linux/arm64 or linux/arm/v7"),
 ]
 
 
@@ -156,8 +169,17 @@ def test_hostile_value_is_refused_at_load_with_an_exact_message(tmp_path, what, 
     assert "\n" not in got.split("\n  fix: ")[0]  # one line for the problem, whatever the value held
 
 
-def test_the_battery_is_big_enough():
-    assert len(BAD) >= 40
+def test_the_battery_covers_every_kind_of_value_the_schema_checks():
+    """Every value kind of the schema (image, version, paths, calendar, filters, addresses, ...) has at least one
+    hostile case above that names a key of that kind."""
+    from buildkit_ops.inventory import schema
+    tables = (schema.HOST_KEYS, schema.BUILDKIT_KEYS, schema.GC_KEYS, schema.CLIENT_KEYS)
+    kinds = {k: kind for table in tables for k, (kind, _d, _h) in table.items()}
+    plain = {"buildkit", "gc", "policies", "registries", "prune_schedule", "bool", "path", "int", "port"}
+    wanted = {kind for kind in kinds.values() if not kind.startswith(("int", "enum")) and kind not in plain}
+    refused = {kinds[key] for _what, _edit, message in BAD for key in kinds
+               if re.search(rf"\.{key}(\[\d+\])?: ", message)}
+    assert wanted <= refused, sorted(wanted - refused)
 
 
 @pytest.mark.parametrize("value,normal", [("10.0.0.21/32", "10.0.0.21"), ("10.0.0.7/24", "10.0.0.0/24"),
@@ -177,4 +199,22 @@ def test_client_addresses_are_normalised(tmp_path, value, normal):
     client(builder="team.builder_1"), host(names=["build1.example.com", "2001:db8::11"]),
 ])
 def test_good_values_pass(tmp_path, edit):
-    load_text(tmp_path, mutate(edit))
+    inv = load_text(tmp_path, mutate(edit))
+    # what was written is what the model holds (normalised only where the grammar says so)
+    data = yaml.safe_load(mutate(edit))["all"]["children"]
+    want_host = data["buildhosts"]["hosts"]["build1"]
+    got_host = inv.hosts["build1"]
+    for key, value in (want_host.get("buildkit") or {}).items():
+        got = getattr(got_host.buildkit, key)
+        if key == "prune_schedule":
+            assert got.calendar == value["calendar"]
+        elif key == "registries":
+            assert set(got) == set(value)
+        else:
+            assert got == value, key
+    for key in ("names",):
+        if key in want_host:
+            assert getattr(got_host, key) == want_host[key]
+    laptop = data["clients"]["hosts"]["laptop"]
+    if "builder" in laptop:
+        assert inv.clients["laptop"].builder == laptop["builder"]
