@@ -29,9 +29,9 @@ from buildkit_ops.flows.provision import provision as run_provision
 from buildkit_ops.inventory import DEFAULT_INVENTORY, values
 from buildkit_ops.pki import client_records
 from buildkit_ops.pki.certs import atomic_write as pki_write
-from buildkit_ops.report.prometheus import prometheus as output_prometheus
+from buildkit_ops.report import status as status_report
 from buildkit_ops.report.results import Reporter, emit_json
-from buildkit_ops.report.tables import print_builds, print_clients, print_findings, print_revocation_note, print_status
+from buildkit_ops.report.tables import print_builds, print_clients, print_findings, print_revocation_note
 
 INV_HELP = f"inventory file (default: {DEFAULT_INVENTORY})"
 HOST_HELP = "build host(s): a name, a comma-separated list, a group, or 'all' (default)"
@@ -196,14 +196,14 @@ def status(c: Context, host: str | None = None, json_: bool = False, prometheus:
     unreachable or its firewall lets more than the clients in."""
     inv = inv_mod.load(inventory)
     inv.check_files(inv.select(host))
-    doc = status_flow.status(inv, inv.select(host))
+    st = status_flow.status(inv, inv.select(host))
     if json_:
-        print(json.dumps(doc, indent=2))
+        print(status_report.as_json(st))
     elif prometheus:
-        sys.stdout.write(output_prometheus(doc))
+        sys.stdout.write(status_report.prometheus(st))
     else:
-        print_status(doc)
-    if doc["failures"] or any(not h.get("reachable") for h in doc["hosts"].values()):
+        status_report.human(st)
+    if not st.ok:
         raise Exit(code=1)
 
 

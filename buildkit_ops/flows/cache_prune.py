@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from buildkit_ops.engine.facts import sections
 from buildkit_ops.engine.parallel import each_host
@@ -77,17 +77,17 @@ def cache_prune(inv: Inventory, hosts: list[BuildHost], what: Criteria, check: b
             raise RemoteError(f"buildctl failed on {h.name}: {(err or out).strip()[-300:]}")
         got = sections(out)
         before = usage(got.get("before"))
-        res.info["before"] = before
+        res.info["before"] = asdict(before)
         if check:
-            rep.step(res, "cache", "usage", "ok", f"{human(before['total'])} in {before['records']} records, "
-                                                   f"{human(before['reclaimable'])} reclaimable (nothing pruned)")
+            rep.step(res, "cache", "usage", "ok", f"{human(before.total)} in {before.records} records, "
+                                                   f"{human(before.reclaimable)} reclaimable (nothing pruned)")
             return
         after = usage(got.get("after"))
         pruned = [json.loads(l) for l in (got.get("pruned") or "").splitlines() if l.strip().startswith("{")]
         freed = sum(p.get("size", p.get("Size", 0)) for p in pruned)
-        res.info.update(after=after, freed=freed, pruned_records=len(pruned))
+        res.info.update(after=asdict(after), freed=freed, pruned_records=len(pruned))
         rep.step(res, "cache", "prune", "changed" if pruned else "ok",
-                 f"{human(before['total'])} -> {human(after['total'])}, freed {human(freed)} "
+                 f"{human(before.total)} -> {human(after.total)}, freed {human(freed)} "
                  f"({len(pruned)} records)")
     results = each_host(hosts, work)
     for r in results:

@@ -85,7 +85,19 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def window(builds: list[Build], since: dt.timedelta, now: dt.datetime) -> dict[str, Any]:
+@dataclass
+class Window:
+    """The builds started in a window of time."""
+    builds: int
+    failed: int
+    running: int
+    median_seconds: float | None
+    p95_seconds: float | None
+    cache_hit_ratio: float | None        # cached steps / all steps
+    clients: dict[str, int]              # builds per client, busiest first
+
+
+def window(builds: list[Build], since: dt.timedelta, now: dt.datetime) -> Window:
     """The builds started within `since` before `now`: count, failures, running, median and p95 seconds of the
     finished ones, the cache hit ratio of their steps, and the count per client (busiest first)."""
     chosen = [b for b in builds if b.created >= now - since]
@@ -95,18 +107,18 @@ def window(builds: list[Build], since: dt.timedelta, now: dt.datetime) -> dict[s
     for b in chosen:
         key = b.client or "unknown"
         per_client[key] = per_client.get(key, 0) + 1
-    return {"builds": len(chosen), "failed": sum(1 for b in chosen if b.failed and b.completed),
-            "running": sum(1 for b in chosen if b.completed is None),
-            "median_seconds": round(statistics.median(done), 3) if done else None,
-            "p95_seconds": round(_percentile(done, 95), 3) if done else None,
-            "cache_hit_ratio": round(sum(b.cached for b in chosen) / total, 3) if total else None,
-            "clients": dict(sorted(per_client.items(), key=lambda kv: (-kv[1], kv[0])))}
+    return Window(len(chosen), sum(1 for b in chosen if b.failed and b.completed),
+                  sum(1 for b in chosen if b.completed is None),
+                  round(statistics.median(done), 3) if done else None,
+                  round(_percentile(done, 95), 3) if done else None,
+                  round(sum(b.cached for b in chosen) / total, 3) if total else None,
+                  dict(sorted(per_client.items(), key=lambda kv: (-kv[1], kv[0]))))
 
 
 WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7)}
 
 
-def summary(builds: list[Build], now: dt.datetime) -> dict[str, Any]:
+def summary(builds: list[Build], now: dt.datetime) -> dict[str, Window]:
     return {name: window(builds, span, now) for name, span in WINDOWS.items()}
 
 

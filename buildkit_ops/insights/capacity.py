@@ -2,7 +2,7 @@
 when the cache may still grow by more than the disk has free, the disk fills before the GC acts."""
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from buildkit_ops.inventory import GC
 
@@ -29,18 +29,30 @@ def gc_limit(gc: GC, disk_size: int) -> int | None:
     return max(found) if found else _bytes(gc.keep_storage, disk_size)
 
 
-def assess(gc: GC, cache_total: int, disk_text: str | None) -> tuple[dict[str, Any], str | None]:
-    """The figures for status, and a warning when the disk would fill before the GC limit is reached."""
+@dataclass
+class Disk:
+    disk_size: int | None        # bytes of the cache's filesystem (None: unknown)
+    disk_free: int | None
+    gc_limit: int | None         # the most the cache keeps before the GC frees it (None: GC off, or unknown)
+
+
+def disk(gc: GC, disk_text: str | None) -> Disk:
+    """The cache's filesystem (DISK_SNIPPET's output) and the GC limit on it."""
     try:
         size, avail = (int(x) for x in (disk_text or "").split()[:2])
     except ValueError:
-        return {"disk_size": None, "disk_free": None, "gc_limit": None}, None
-    limit = gc_limit(gc, size)
-    info = {"disk_size": size, "disk_free": avail, "gc_limit": limit}
-    if limit is None:
-        return info, "the cache GC is off: the cache grows until the disk is full"
-    growth = max(0, limit - cache_total)
-    if growth > avail:
-        return info, (f"the cache may still grow by {growth / 1e9:.1f} GB before the GC frees any, but the disk "
-                      f"has {avail / 1e9:.1f} GB free: lower buildkit.gc (max_used) or add disk")
-    return info, None
+        return Disk(None, None, None)
+    return Disk(size, avail, gc_limit(gc, size))
+
+
+def warning(gc: GC, d: Disk, cache_total: int) -> str | None:
+    """Said when the disk would fill before the GC limit is reached (or the GC is off)."""
+    if d.disk_free is None:
+        return None
+    if d.gc_limit is None:
+        return "the cache GC is off: the cache grows until the disk is full" if not gc.enabled else None
+    growth = max(0, d.gc_limit - cache_total)
+    if growth > d.disk_free:
+        return (f"the cache may still grow by {growth / 1e9:.1f} GB before the GC frees any, but the disk "
+                f"has {d.disk_free / 1e9:.1f} GB free: lower buildkit.gc (max_used) or add disk")
+    return None

@@ -2,14 +2,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 
-def usage(text: str | None) -> dict[str, int]:
+@dataclass
+class Usage:
+    records: int
+    total: int           # bytes
+    reclaimable: int     # bytes not in use
+
+
+def usage(text: str | None) -> Usage:
     """Totals from `buildctl du --format '{{json .}}'`."""
     try:
         records = json.loads(text or "[]") or []
     except json.JSONDecodeError:
-        return {"records": 0, "total": 0, "reclaimable": 0}
-    return {"records": len(records), "total": sum(r.get("size", r.get("Size", 0)) for r in records),
-            "reclaimable": sum(r.get("size", r.get("Size", 0)) for r in records
-                               if not r.get("inUse", r.get("InUse", False)))}
+        return Usage(0, 0, 0)
+    return Usage(len(records), sum(r.get("size", r.get("Size", 0)) for r in records),
+                 sum(r.get("size", r.get("Size", 0)) for r in records if not r.get("inUse", r.get("InUse", False))))

@@ -56,17 +56,15 @@ def test_windows_count_time_and_cache_hits():
     now = T0 + dt.timedelta(minutes=5)
     s = insights.summary(builds(), now)
     day = s["24h"]
-    assert (day["builds"], day["failed"], day["running"]) == (4, 1, 1)
-    assert day["median_seconds"] == 1.877 and day["p95_seconds"] == 3.877   # (the starts are .123456 s late)
-    assert day["cache_hit_ratio"] == round(3 / 14, 3)
-    assert day["clients"] == {"laptop": 2, "laptop2": 1, "unknown": 1}
-    assert s["7d"]["builds"] == 5 and s["7d"]["clients"]["unknown"] == 2
+    assert (day.builds, day.failed, day.running) == (4, 1, 1)
+    assert day.median_seconds == 1.877 and day.p95_seconds == 3.877   # (the starts are .123456 s late)
+    assert day.cache_hit_ratio == round(3 / 14, 3)
+    assert day.clients == {"laptop": 2, "laptop2": 1, "unknown": 1}
+    assert s["7d"].builds == 5 and s["7d"].clients["unknown"] == 2
 
 
 def test_an_empty_history_has_no_figures():
-    assert insights.window([], dt.timedelta(days=1), T0) == {
-        "builds": 0, "failed": 0, "running": 0, "median_seconds": None, "p95_seconds": None,
-        "cache_hit_ratio": None, "clients": {}}
+    assert insights.window([], dt.timedelta(days=1), T0) == insights.Window(0, 0, 0, None, None, None, {})
 
 
 def test_a_stray_connection_of_another_client_does_not_take_a_build():

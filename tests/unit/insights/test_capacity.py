@@ -12,11 +12,11 @@ def gc(**kw):
 
 
 def test_the_disk_that_would_fill_before_the_gc_acts_is_a_warning():
-    info, warning = capacity.assess(gc(), 2 * 10**9, f"{100 * 10**9} {50 * 10**9}")
-    assert info == {"disk_size": 100 * 10**9, "disk_free": 50 * 10**9, "gc_limit": 10**10} and warning is None
-    info, warning = capacity.assess(gc(), 2 * 10**9, f"{100 * 10**9} {3 * 10**9}")
-    assert "grow by 8.0 GB before the GC frees any, but the disk has 3.0 GB free" in warning
-    info, _ = capacity.assess(gc(top="50%"), 0, f"{100 * 10**9} {80 * 10**9}")
-    assert info["gc_limit"] == 50 * 10**9
-    _, warning = capacity.assess(I.GC(enabled=False, keep_storage=1, policies=[]), 0, "100 50")
-    assert "GC is off" in warning
+    d = capacity.disk(gc(), f"{100 * 10**9} {50 * 10**9}")
+    assert d == capacity.Disk(100 * 10**9, 50 * 10**9, 10**10) and capacity.warning(gc(), d, 2 * 10**9) is None
+    d = capacity.disk(gc(), f"{100 * 10**9} {3 * 10**9}")
+    assert "grow by 8.0 GB before the GC frees any, but the disk has 3.0 GB free" in capacity.warning(gc(), d, 2 * 10**9)
+    assert capacity.disk(gc(top="50%"), f"{100 * 10**9} {80 * 10**9}").gc_limit == 50 * 10**9
+    off = I.GC(enabled=False, keep_storage=1, policies=[])
+    assert "GC is off" in capacity.warning(off, capacity.disk(off, "100 50"), 0)
+    assert capacity.warning(gc(), capacity.disk(gc(), "df: no such file"), 0) is None   # unknown disk: no guess

@@ -1,0 +1,101 @@
+"""What `status` finds, as a tree of typed values: the CA, each host (reachable or not), each client, and the
+warnings and failures. buildkit_ops/report/status.py renders it for people, as JSON and for Prometheus."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from buildkit_ops.insights.builds import Window
+
+
+@dataclass
+class Certificate:
+    expires: str                 # ISO 8601
+    days_left: int
+    issuer: str
+    names: list[str]
+
+
+@dataclass
+class ServerCertificate(Certificate):
+    names_match: bool = True     # the names are exactly the inventory's for the host
+    missing_names: list[str] = field(default_factory=list)
+    extra_names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Buildkitd:
+    state: str                   # running, exited, ... or absent
+    started: str | None
+    version: str | None
+    platforms: str
+    step_network: str | None     # cni (sandboxed) or host
+
+
+@dataclass
+class Cache:
+    records: int
+    total: int                   # bytes
+    reclaimable: int
+    disk_size: int | None
+    disk_free: int | None
+    gc_limit: int | None
+
+
+@dataclass
+class Firewall:
+    active: bool
+    ipv6: bool
+    allowed: list[str]           # client addresses our rules let in to the BuildKit port
+    missing: list[str]           # the inventory's clients without a rule
+    extra: list[str]             # rules for addresses that are no client's
+    others_opening_port: list[str]
+
+
+@dataclass
+class HostStatus:
+    reachable: bool
+    home_of: list[str]
+    error: str | None = None
+    docker: str | None = None
+    compose: str | None = None
+    buildkitd: Buildkitd | None = None
+    cache: Cache | None = None
+    builds: dict[str, Window] = field(default_factory=dict)
+    server_certificate: ServerCertificate | None = None
+    firewall: Firewall | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        if not self.reachable:
+            return {"reachable": False, "error": self.error, "home_of": self.home_of}
+        doc = asdict(self)
+        del doc["error"]
+        return doc
+
+
+@dataclass
+class ClientStatus:
+    address: str
+    home: str | None
+    certificate: Certificate | None
+    status: str                  # ok, expired, no certificate, ...
+
+
+@dataclass
+class Status:
+    ca: Certificate | None = None
+    hosts: dict[str, HostStatus] = field(default_factory=dict)
+    clients: dict[str, ClientStatus] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Nothing failed and every host answered (status exits 0)."""
+        return not self.failures and all(h.reachable for h in self.hosts.values())
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ca": asdict(self.ca) if self.ca else None,
+                "hosts": {name: h.as_json() for name, h in self.hosts.items()},
+                "clients": {name: asdict(c) for name, c in self.clients.items()},
+                "warnings": self.warnings, "failures": self.failures}

@@ -1,0 +1,96 @@
+"""status in its three forms: for people (stderr), as JSON (stdout, for scripts) and in Prometheus text format
+(for node_exporter's textfile collector). One tree (flows/status_tree.py), read by attribute."""
+from __future__ import annotations
+
+import json
+
+from rich.markup import escape
+
+from buildkit_ops.flows.status_tree import Status
+from buildkit_ops.report.results import err
+from buildkit_ops.report.tables import human_size
+
+
+def as_json(st: Status) -> str:
+    return json.dumps(st.as_json(), indent=2)
+
+
+def human(st: Status) -> None:
+    if st.ca:
+        err.print(f"CA: expires {st.ca.expires[:10]} ({st.ca.days_left} days)")
+    for name, h in st.hosts.items():
+        if not h.reachable or h.buildkitd is None or h.cache is None or h.firewall is None:
+            err.print(f"[red]{escape(name)}: unreachable[/red] {escape(h.error or '')}")
+            continue
+        bk, sc, fw, c = h.buildkitd, h.server_certificate, h.firewall, h.cache
+        err.print(f"[bold]{escape(name)}[/bold]: docker {h.docker}, compose {h.compose}, buildkitd "
+                  f"{bk.state} {bk.version or ''} ({bk.platforms}), build steps on network: {bk.step_network}")
+        err.print(f"  cache {human_size(c.total)} in {c.records} records; server cert "
+                  f"expires {sc.expires[:10] if sc else '?'}, names {'match' if sc and sc.names_match else 'DIFFER'}; "
+                  f"firewall {'active' if fw.active else 'INACTIVE'} "
+                  f"({'IPv4 and IPv6' if fw.ipv6 else 'IPv4 ONLY'}), allows {', '.join(fw.allowed) or 'nobody'}; "
+                  f"home of {len(h.home_of)} client(s): {', '.join(h.home_of) or '-'}")
+        if c.disk_free is not None and c.disk_size is not None:
+            limit = human_size(c.gc_limit) if c.gc_limit is not None else "none (GC off)"
+            err.print(f"  cache {human_size(c.total)} of a GC limit of {limit}; disk {human_size(c.disk_free)} "
+                      f"free of {human_size(c.disk_size)}")
+        for window, w in h.builds.items():
+            if not w.builds:
+                err.print(f"  builds {window}: none")
+                continue
+            busiest = ", ".join(f"{escape(n)} {k}" for n, k in list(w.clients.items())[:3])
+            hits = f"{w.cache_hit_ratio * 100:.0f}%" if w.cache_hit_ratio is not None else "-"
+            err.print(f"  builds {window}: {w.builds} ({w.failed} failed, {w.running} running), median "
+                      f"{w.median_seconds} s, p95 {w.p95_seconds} s, cached steps {hits}; by client: {busiest}")
+    for cname, cl in st.clients.items():
+        exp = cl.certificate.expires[:10] if cl.certificate else "-"
+        err.print(f"client {escape(cname)} ({cl.address}): certificate expires {exp}, {escape(cl.status)}")
+    for line in st.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(line)}")
+    for line in st.failures:
+        err.print(f"[bold red]failed:[/bold red] {escape(line)}")
+
+
+METRICS = [("buildkit_ops_up", "gauge", "1 when the host answered"),
+           ("buildkit_ops_cache_bytes", "gauge", "BuildKit cache size"),
+           ("buildkit_ops_gc_limit_bytes", "gauge", "the most the cache keeps before the GC frees it"),
+           ("buildkit_ops_disk_free_bytes", "gauge", "free space on the cache's filesystem"),
+           ("buildkit_ops_builds", "gauge", "builds started in the window"),
+           ("buildkit_ops_builds_failed", "gauge", "failed builds started in the window"),
+           ("buildkit_ops_build_seconds", "gauge", "build duration quantile in the window"),
+           ("buildkit_ops_cache_hit_ratio", "gauge", "cached steps / all steps in the window"),
+           ("buildkit_ops_client_builds", "gauge", "builds per client in the window")]
+
+
+def _label(v: str) -> str:
+    return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def prometheus(st: Status) -> str:
+    samples: dict[str, list[str]] = {m: [] for m, _, _ in METRICS}
+    for host, h in st.hosts.items():
+        hl = f'host="{_label(host)}"'
+        samples["buildkit_ops_up"].append(f"{{{hl}}} {1 if h.reachable else 0}")
+        if not h.reachable or h.cache is None:
+            continue
+        c = h.cache
+        samples["buildkit_ops_cache_bytes"].append(f"{{{hl}}} {c.total}")
+        if c.gc_limit is not None:
+            samples["buildkit_ops_gc_limit_bytes"].append(f"{{{hl}}} {c.gc_limit}")
+        if c.disk_free is not None:
+            samples["buildkit_ops_disk_free_bytes"].append(f"{{{hl}}} {c.disk_free}")
+        for window, w in h.builds.items():
+            wl = f'{hl},window="{window}"'
+            samples["buildkit_ops_builds"].append(f"{{{wl}}} {w.builds}")
+            samples["buildkit_ops_builds_failed"].append(f"{{{wl}}} {w.failed}")
+            for q, value in (("0.5", w.median_seconds), ("0.95", w.p95_seconds)):
+                if value is not None:
+                    samples["buildkit_ops_build_seconds"].append(f'{{{wl},quantile="{q}"}} {value}')
+            if w.cache_hit_ratio is not None:
+                samples["buildkit_ops_cache_hit_ratio"].append(f"{{{wl}}} {w.cache_hit_ratio}")
+            for client, n in w.clients.items():
+                samples["buildkit_ops_client_builds"].append(f'{{{wl},client="{_label(client)}"}} {n}')
+    lines: list[str] = []
+    for name, kind, help_ in METRICS:
+        lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"] + [name + s for s in samples[name]]
+    return "\n".join(lines) + "\n"
