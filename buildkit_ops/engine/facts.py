@@ -35,6 +35,7 @@ def parallel(snippets: list[str]) -> str:
     """One shell script that runs the snippets at once and prints their outputs in order. The snippets may
     use `bkops_cached` (facts_cache.sh)."""
     script = FACTS_CACHE + 'T=$(mktemp -d)\n'
+    snippets = [s for s in snippets if s.strip()]   # (an empty subshell is a syntax error)
     for i, snip in enumerate(snippets):
         script += f"( {snip.strip()}\n) > \"$T/{i}\" 2>/dev/null &\n"
     script += "wait\n" + "".join(f'cat "$T/{i}"\n' for i in range(len(snippets))) + 'rm -rf "$T"\n'

@@ -38,12 +38,14 @@ def load(inventory_dir: Path | None = None, targets: str = "host") -> list[Role[
 
 
 def site_folder(inventory_dir: Path | None, name: str) -> Path | None:
-    """The operator's roles/ or templates/ beside the inventory, if there is one. In this repository the inventory
-    sits beside the built-in ones, which are not the operator's."""
+    """The operator's roles/ or templates/ beside the inventory, if there is one. In a checkout of buildkit-ops
+    the inventory sits beside the product's own (with buildkit_ops/ beside them), which are not the operator's."""
     if inventory_dir is None or not (inventory_dir / name).is_dir():
         return None
     folder = (inventory_dir / name).resolve()
-    return None if folder == (BUILTIN.parent / name).resolve() else folder
+    if folder == (BUILTIN.parent / name).resolve() or (inventory_dir / "buildkit_ops" / "engine").is_dir():
+        return None
+    return folder
 
 
 @lru_cache(maxsize=32)

@@ -1,12 +1,14 @@
-"""The inventory as the rest of buildkit-ops reads it: typed values, checked at load by inventory.py.
+"""The inventory as the rest of buildkit-ops reads it: typed values, checked at load (loader.py, checker.py).
 
 Code reads `host.buildkit.port` and `host.buildkit.gc.policies[0].keep_duration`, never string keys; sizes are
-bytes and durations seconds. Every value here passed its type's grammar (inventory_types.py)."""
+bytes and durations seconds. Every value here passed its kind's grammar (values.py). Defaults are written once,
+in schema.py: the sections mirroring a table of it have none here (a None in a rule, a registry or a schedule
+means "not set", which leaves the key out of the config)."""
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from buildkit_ops.errors import BkopsError
@@ -44,9 +46,9 @@ class GC:
     enabled: bool
     keep_storage: int | str              # bytes or "N%" of the disk
     policies: list[GCPolicy]
-    reserved: int | str | None = None    # v0.17+ worker-wide reservedSpace / maxUsedSpace / minFreeSpace
-    max_used: int | str | None = None
-    min_free: int | str | None = None
+    reserved: int | str | None           # v0.17+ worker-wide reservedSpace / maxUsedSpace / minFreeSpace
+    max_used: int | str | None
+    min_free: int | str | None
 
 
 @dataclass
@@ -80,8 +82,8 @@ class BuildKit:
     gc: GC
     registries: dict[str, Registry]
     prune_schedule: PruneSchedule | None
-    history_max_age: int = 7 * 86400      # seconds
-    history_max_entries: int = 5000
+    history_max_age: int                  # seconds
+    history_max_entries: int
 
 
 @dataclass
@@ -96,9 +98,9 @@ class BuildHost:
     known_hosts: str
     connect_timeout: int
     buildkit: BuildKit
-    weight: int = 100                    # its share of the clients (rendezvous placement)
-    platforms: list[str] | None = None   # the platforms it builds for (default: what its buildkitd reports)
-    emulate: list[str] = field(default_factory=list)   # platforms emulated with qemu-user-static
+    weight: int                          # its share of the clients (rendezvous placement)
+    platforms: list[str] | None          # the platforms it builds for (None: what its buildkitd reports)
+    emulate: list[str]                   # platforms emulated with qemu-user-static
 
     @property
     def sans(self) -> list[str]:
@@ -122,11 +124,11 @@ class Client:
     connect_timeout: int
     builder: str
     default_builder: bool
-    home: str | None = None              # a build host pinned as its home (default: placement decides)
-    failover: str = "none"               # `proxy`: builds go to the next host while the home is down
-    failover_port: int = 12340           # the proxy's first port on the client's loopback
-    failover_image: str = "haproxy:3.0-alpine"
-    failover_image_archive: str | None = None
+    home: str | None                     # a build host pinned as its home (None: placement decides)
+    failover: str                        # `proxy`: builds go to the next host while the home is down
+    failover_port: int                   # the proxy's first port on the client's loopback
+    failover_image: str
+    failover_image_archive: str | None
 
 
 @dataclass

@@ -3,16 +3,20 @@ changed; refused on a machine without buildx or with the buildkitd.default.toml 
 script as single words."""
 from __future__ import annotations
 
+import dataclasses
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
-from unit_helpers import SHELL_BREAKOUT, run_with_stubs
+from unit_helpers import GOOD, SHELL_BREAKOUT, load_text, run_with_stubs
 
-from buildkit_ops import inventory as I
 from buildkit_ops.engine.contract import PlanError
 from buildkit_ops.fleet.nodes import Node
 from buildkit_ops.roles import buildx_builder
 from buildkit_ops.roles.buildx_builder.exports import CERT_FILES, parse_nodes_status
+
+LAPTOP = dataclasses.replace(load_text(Path(tempfile.mkdtemp()), GOOD).clients["laptop"], failover="none")
 
 
 def test_parse_buildx_inspect_nodes():
@@ -23,9 +27,7 @@ def test_parse_buildx_inspect_nodes():
 
 
 def test_client_bootstrap_script_passes_hostile_values_as_single_words(tmp_path):
-    client = I.Client(name="laptop", address="10.0.0.21", connection="local", ssh_address="10.0.0.21",
-                      ssh_user="root", ssh_port=22, ssh_key=None, known_hosts="kh", connect_timeout=10,
-                      builder="../../" + SHELL_BREAKOUT, default_builder=False)
+    client = dataclasses.replace(LAPTOP, connection="local", builder="../../" + SHELL_BREAKOUT)
     nodes = [Node("n" + SHELL_BREAKOUT, "tcp://" + SHELL_BREAKOUT, SHELL_BREAKOUT, SHELL_BREAKOUT)]
     want = buildx_builder.BuilderInput(nodes, {n: b"pem" for n in CERT_FILES}, SHELL_BREAKOUT)
     home = tmp_path / "home"
@@ -44,9 +46,6 @@ def test_client_bootstrap_script_passes_hostile_values_as_single_words(tmp_path)
     assert written and all(str(p).startswith(str(home / ".docker" / "buildkit-ops" / "h-")) for p in written)
 
 
-LAPTOP = I.Client(name="laptop", address="10.0.0.21", connection="ssh", ssh_address="10.0.0.21", ssh_user="root",
-                  ssh_port=22, ssh_key=None, known_hosts="kh", connect_timeout=10, builder="buildkit-ops",
-                  default_builder=False)
 WANT = buildx_builder.BuilderInput([Node("buildkit-ops-build1", "tcp://10.0.0.11:1234", "10.0.0.11", "linux/amd64")],
                                    {n: n.encode() for n in CERT_FILES}, "abc123")
 
