@@ -4,6 +4,7 @@ with a clear message before a single change."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from buildkit_ops.engine.contract import Context, PlanError, Role, Step, package_step
 from buildkit_ops.engine.render import FileState
@@ -46,16 +47,7 @@ def packages(os_id: str, version: str) -> list[str]:
     return ["docker.io", "docker-compose/trixie"]
 
 
-# Compose v2 for Debian 12 comes from trixie, from the mirror the host already uses, pinned low: only what we
-# name comes from it.
-TRIXIE_SOURCE = ("test -f /etc/apt/sources.list.d/trixie-compose.sources || { "
-                 "m=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null); "
-                 "[ -n \"$m\" ] || m=$(awk '$1==\"deb\"{b=0; for(i=2;i<=NF;i++){if($i~/^\\[/)b=1; "
-                 "if(!b){print $i; exit} if($i~/\\]$/)b=0}}' /etc/apt/sources.list); "
-                 "printf 'Types: deb\\nURIs: %s\\nSuites: trixie\\nComponents: main\\n' \"$m\" "
-                 "> /etc/apt/sources.list.d/trixie-compose.sources; "
-                 "printf 'Package: *\\nPin: release n=trixie\\nPin-Priority: 100\\n' "
-                 "> /etc/apt/preferences.d/trixie-compose; }\n")
+TRIXIE_SOURCE = (Path(__file__).parent / "trixie-source.sh").read_text()
 
 
 def plan(facts: EngineFacts) -> list[Step]:
