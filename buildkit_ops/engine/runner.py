@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from buildkit_ops.engine.contract import Context, HandlerFailed, Options, Role, Session, Step
@@ -104,9 +105,8 @@ def run(sess: Session, plays: list[Play], check: bool, rep: Reporter, res: HostR
     return facts
 
 
-# apt waits for a lock held by another apt or dpkg (a run interrupted a moment ago, unattended-upgrades on a fresh
-# cloud VM) instead of failing at once; a dpkg interrupted half-way is finished first.
-APT = "apt-get -q -o DPkg::Lock::Timeout=900"
+# one apt transaction that waits for other package managers (install-packages.sh)
+INSTALL = (Path(__file__).parent / "install-packages.sh").read_text()
 
 
 def with_packages(steps: list[Step]) -> list[Step]:
@@ -117,18 +117,7 @@ def with_packages(steps: list[Step]) -> list[Step]:
         return steps
     names = list(dict.fromkeys(p for s in wanted for p in s.packages))
     sources = "".join(dict.fromkeys(s.apt_source for s in wanted if s.apt_source))
-    pkgs = command(*names)
-    # apt at quiet level 1 says when it waits for a lock, and whose it is (-qq says nothing)
-    script = ("export DEBIAN_FRONTEND=noninteractive\n" + sources
-              + "L=$(mktemp)\nt0=$(date +%s)\n"
-              + f"{APT} update >\"$L\" 2>&1 || {{ tail -20 \"$L\" >&2; exit 1; }}\n"
-              + f"if ! {APT} install -y --no-install-recommends {pkgs} >>\"$L\" 2>&1; then\n"
-              + "  grep -q 'dpkg --configure -a' \"$L\" || { tail -20 \"$L\" >&2; exit 1; }\n"
-              + f"  {{ dpkg --configure -a && {APT} install -y --no-install-recommends {pkgs}; }} >>\"$L\" 2>&1 \\\n"
-              + "    || { tail -20 \"$L\" >&2; exit 1; }\n"
-              + "fi\nw=$(grep -o 'held by process [0-9]* ([^)]*)' \"$L\" | head -1)\nrm -f \"$L\"\n"
-              + "[ -z \"$w\" ] || echo \"bkops-told: waited for the package lock $w;\" \\\n"
-              + "  \"$(( $(date +%s) - t0 )) s in all\"\n")
+    script = sources + "set -- " + command(*names) + "\n" + INSTALL
     first = steps.index(wanted[0])
     install = Step("packages", "distribution packages", True,
                    f"install {' '.join(names)} (one apt transaction; waits for another apt to finish)",
