@@ -201,12 +201,6 @@ def local_path(v: Any) -> str:
     return s
 
 
-CHECKS: dict[str, Callable[[Any], Any]] = {
-    "name": machine_name, "user": user_name, "builder": builder_name, "address": host_address,
-    "client_source": client_source, "registry_host": registry_host, "loopback_listen": loopback_listen,
-    "image": image_ref, "version": buildkit_version, "filter": prune_filter, "remote_path": remote_path,
-    "calendar": calendar, "platform": platform, "emulated_platform": emulated_platform,
-}
 
 
 # ------------------------------------------------------------- sizes and durations
@@ -243,3 +237,86 @@ def parse_duration(value: Any) -> int:
         raise ValueError("not a duration")
     h, mi, se = (int(g[:-1]) if g else 0 for g in m.groups())
     return h * 3600 + mi * 60 + se
+
+
+# ------------------------------------------------------------------ plain kinds
+
+def text(v: Any) -> str:
+    return _str(v, "a non-empty string", "quote the value")
+
+
+def boolean(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise BadValue(f"must be true or false, got {v!r}", "write true or false")
+    return v
+
+
+def whole_number(lo: int = 0, hi: int | None = None) -> Callable[[Any], int]:
+    span = f" from {lo} to {hi}" if hi else ""
+
+    def check(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+            raise BadValue(f"must be a whole number{span}, got {v!r}", f"write a number{span}, without quotes")
+        return v
+    return check
+
+
+def port(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 65535:
+        raise BadValue(f"must be a TCP port between 1 and 65535, got {v!r}", "write a number such as 1234")
+    return v
+
+
+def one_of(*allowed: str) -> Callable[[Any], str]:
+    def check(v: Any) -> str:
+        if v not in allowed:
+            raise BadValue(f"{v!r} is not allowed", "use one of: " + ", ".join(allowed))
+        return str(v)
+    return check
+
+
+def size(v: Any) -> int:
+    try:
+        return parse_size(v)
+    except ValueError:
+        raise BadValue(f"{v!r} is not a size", "write a size such as 512MB, 10GB or 2GiB") from None
+
+
+def space(v: Any) -> int | str:
+    """A size, or a share of the disk ("10%")."""
+    if isinstance(v, str) and re.fullmatch(r"[0-9]{1,3}%", v) and 0 < int(v[:-1]) <= 100:
+        return v
+    try:
+        return parse_size(v)
+    except ValueError:
+        raise BadValue(f"{v!r} is not a disk space", "write a size such as 10GB or 512MiB, or a share of the disk "
+                                                     "such as \"10%\"") from None
+
+
+def duration(v: Any) -> int:
+    try:
+        return parse_duration(v)
+    except ValueError:
+        raise BadValue(f"{v!r} is not a duration", "write a duration such as 48h, 30m or 7d") from None
+
+
+# Every kind the schema names, by name; `int:LO-HI` and `enum:A,B` are parametrised, `KIND_list` is a list of
+# KIND and `path` a local file (both handled by the checker: their items' key paths and the inventory's folder).
+KINDS: dict[str, Callable[[Any], Any]] = {
+    "name": machine_name, "user": user_name, "builder": builder_name, "address": host_address,
+    "client_source": client_source, "registry_host": registry_host, "loopback_listen": loopback_listen,
+    "image": image_ref, "version": buildkit_version, "filter": prune_filter, "remote_path": remote_path,
+    "calendar": calendar, "platform": platform, "emulated_platform": emulated_platform, "str": text,
+    "bool": boolean, "int": whole_number(), "port": port, "size": size, "space": space, "duration": duration,
+    "path": local_path,
+}
+
+
+def kind(spec: str) -> Callable[[Any], Any]:
+    """The check of a kind named in the schema."""
+    if spec.startswith("int:"):
+        lo, hi = (int(x) for x in spec[4:].split("-"))
+        return whole_number(lo, hi)
+    if spec.startswith("enum:"):
+        return one_of(*spec[5:].split(","))
+    return KINDS[spec]
