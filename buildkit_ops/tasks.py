@@ -16,20 +16,13 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from buildkit_ops import inventory as inv_mod
+from buildkit_ops import flows
 from buildkit_ops.cli import cli_errors, fail, task
 from buildkit_ops.engine.contract import Options
-from buildkit_ops.flows import builds as build_history
-from buildkit_ops.flows import cache_prune as prune_flow
-from buildkit_ops.flows import clients as client_flows
-from buildkit_ops.flows import doctor as doctor_flow
-from buildkit_ops.flows import kubernetes, rotation
-from buildkit_ops.flows import status as status_flow
-from buildkit_ops.flows.provision import provision as run_provision
-from buildkit_ops.inventory import DEFAULT_INVENTORY, values
+from buildkit_ops.engine.local_files import atomic_write
+from buildkit_ops.inventory import DEFAULT_INVENTORY, load, values
 from buildkit_ops.pki import client_records
-from buildkit_ops.pki.certs import atomic_write as pki_write
-from buildkit_ops.report import status as status_report
+from buildkit_ops.report import status_views
 from buildkit_ops.report.results import Reporter, emit_json
 from buildkit_ops.report.tables import print_builds, print_clients, print_findings, print_revocation_note
 
@@ -54,11 +47,11 @@ def _port(value: str | None) -> int | None:
 def provision(c: Context, host: str | None = None, check: bool = False, json_: bool = False, wait: int = 300,
               force: bool = False, prune_clients: bool = False, inventory: str = DEFAULT_INVENTORY) -> None:
     """Make build host(s) a mutual-TLS BuildKit server: engine, PKI, config, firewall, service."""
-    inv = inv_mod.load(inventory)
+    inv = load(inventory)
     hosts = inv.select(host)
     inv.check_files(hosts)
     rep = Reporter()
-    results = run_provision(inv, hosts, Options(check, int(wait), force, prune_clients), rep)
+    results = flows.provision.provision(inv, hosts, Options(check, int(wait), force, prune_clients), rep)
     rep.recap(results, check)
     if json_:
         emit_json(results, check=check)
@@ -89,10 +82,10 @@ def add_client(c: Context, name: str, address: str | None = None, connection: st
                inventory: str = DEFAULT_INVENTORY) -> None:
     """Issue a client certificate, open the firewall for it, and set up its buildx builder (or, for a CI runner,
     write its secrets and CI snippets)."""
-    req = client_flows.ClientRequest(name, address, connection, ssh_address, ssh_user, _port(ssh_port), ssh_key,
+    req = flows.clients.ClientRequest(name, address, connection, ssh_address, ssh_user, _port(ssh_port), ssh_key,
                                      known_hosts, builder, default, home)
     rep = Reporter()
-    result = client_flows.add_client(Path(inventory), req, rep, check)
+    result = flows.clients.add_client(Path(inventory), req, rep, check)
     rep.recap([result], check)
     if json_:
         emit_json([result], check=check)
@@ -105,7 +98,7 @@ def add_client(c: Context, name: str, address: str | None = None, connection: st
 def remove_client(c: Context, name: str, inventory: str = DEFAULT_INVENTORY) -> None:
     """Close the firewall for a client, remove its builder, and record its certificate as revoked."""
     rep = Reporter()
-    res, revoked = client_flows.remove_client(Path(inventory), name, rep)
+    res, revoked = flows.clients.remove_client(Path(inventory), name, rep)
     rep.recap([res])
     if revoked:
         print_revocation_note(name, revoked)
@@ -117,7 +110,7 @@ def remove_client(c: Context, name: str, inventory: str = DEFAULT_INVENTORY) -> 
 def update_clients(c: Context, check: bool = False, json_: bool = False, inventory: str = DEFAULT_INVENTORY) -> None:
     """Bring every reachable client's builder to the current fleet (home host first, then the others)."""
     rep = Reporter()
-    results = client_flows.update_clients(Path(inventory), check, rep)
+    results = flows.clients.update_clients(Path(inventory), check, rep)
     rep.recap(results, check)
     if json_:
         emit_json(results, check=check)
@@ -129,7 +122,7 @@ def update_clients(c: Context, check: bool = False, json_: bool = False, invento
 @cli_errors
 def list_clients(c: Context, json_: bool = False, inventory: str = DEFAULT_INVENTORY) -> None:
     """List clients: address, connection, certificate expiry and status (revoked ones too)."""
-    rows = client_records.client_rows(inv_mod.load(inventory))
+    rows = client_records.client_rows(load(inventory))
     if json_:
         print(json.dumps(rows, indent=2))
     else:
@@ -147,14 +140,14 @@ def list_clients(c: Context, json_: bool = False, inventory: str = DEFAULT_INVEN
 def rotate_certs(c: Context, host: str | None = None, client: str | None = None, ca: bool = False, wait: int = 600,
                  force: bool = False, ci_updated: bool = False, inventory: str = DEFAULT_INVENTORY) -> None:
     """Reissue server and client certificates without stranding clients; the cache survives."""
-    inv = inv_mod.load(inventory)
+    inv = load(inventory)
     inv.check_files(inv.select(None), list(inv.clients.values()))
     names = [n.strip() for n in client.split(",") if n.strip()] if client else None
     rep = Reporter()
     if ca:
-        res = rotation.rotate_ca(inv, rep, int(wait), force, ci_updated=ci_updated)
+        res = flows.rotation.rotate_ca(inv, rep, int(wait), force, ci_updated=ci_updated)
     else:
-        res = rotation.rotate_leaves(inv, host, [inv.client(n).name for n in names or []] or None, rep, int(wait),
+        res = flows.rotation.rotate_leaves(inv, host, [inv.client(n).name for n in names or []] or None, rep, int(wait),
                                      force, do_hosts=host is not None or client is None,
                                      do_clients=client is not None or host is None)
     rep.recap([res])
@@ -171,12 +164,12 @@ def cache_prune(c: Context, host: str | None = None, keep_storage: str | None = 
                 keep_duration: str | None = None, filter: list[str] | None = None, all: bool = False,
                 check: bool = False, json_: bool = False, inventory: str = DEFAULT_INVENTORY) -> None:
     """Prune the BuildKit cache by size, age and filters; report what was freed."""
-    inv = inv_mod.load(inventory)
+    inv = load(inventory)
     hosts = inv.select(host)
     inv.check_files(hosts)
-    what = prune_flow.Criteria.parse(keep_storage, keep_duration, list(filter or []), all, check)
+    what = flows.cache_prune.Criteria.parse(keep_storage, keep_duration, list(filter or []), all, check)
     rep = Reporter()
-    results = prune_flow.cache_prune(inv, hosts, what, check, rep)
+    results = flows.cache_prune.cache_prune(inv, hosts, what, check, rep)
     rep.recap(results, check)
     if json_:
         emit_json(results, check=check)
@@ -194,15 +187,15 @@ def status(c: Context, host: str | None = None, json_: bool = False, prometheus:
     expiry and names, firewall vs inventory (IPv6 filtering, rules of others that open the port), and the builds
     of the last 24 hours and 7 days (count, failures, durations, cached steps, by client). Exits 1 when a host is
     unreachable or its firewall lets more than the clients in."""
-    inv = inv_mod.load(inventory)
+    inv = load(inventory)
     inv.check_files(inv.select(host))
-    st = status_flow.status(inv, inv.select(host))
+    st = flows.status.status(inv, inv.select(host))
     if json_:
-        print(status_report.as_json(st))
+        print(status_views.as_json(st))
     elif prometheus:
-        sys.stdout.write(status_report.prometheus(st))
+        sys.stdout.write(status_views.prometheus(st))
     else:
-        status_report.human(st)
+        status_views.human(st)
     if not st.ok:
         raise Exit(code=1)
 
@@ -217,10 +210,10 @@ def builds(c: Context, host: str | None = None, since: str = "24h", json_: bool 
         span = dt.timedelta(seconds=values.parse_duration(since))
     except ValueError:
         fail(f"--since: {since!r} is not a duration\n  fix: write 24h, 30m or 7d", 2)
-    inv = inv_mod.load(inventory)
+    inv = load(inventory)
     hosts = inv.select(host)
     inv.check_files(hosts)
-    doc = build_history.recent(inv, hosts, span)
+    doc = flows.builds.recent(inv, hosts, span)
     if json_:
         print(json.dumps(doc, indent=2))
     else:
@@ -249,11 +242,11 @@ def k8s_manifests(c: Context, platform: str = "linux/amd64", replicas: int = 2, 
         fail(f"--storage: {storage!r} is not a size Kubernetes takes here\n  fix: write e.g. 100Gi or 500Mi", 2)
     if not 1 <= int(replicas) <= 100:
         fail(f"--replicas: {replicas} is out of range\n  fix: 1 to 100", 2)
-    inv = inv_mod.load(inventory)
+    inv = load(inventory)
     host = inv.select(like)[0]
-    docs = kubernetes.manifests(inv, host, namespace, platform, int(replicas), storage)
+    docs = flows.kubernetes.manifests(inv, host, namespace, platform, int(replicas), storage)
     path = Path(out or f"buildkitd-{platform.split('/')[1]}.k8s.yaml")
-    pki_write(path, kubernetes.dump(docs).encode(), 0o600)
+    atomic_write(path, flows.kubernetes.dump(docs).encode(), 0o600)
     print(f"{path}: {', '.join(d['kind'] for d in docs)} (mode 0600: the Secret holds the server key); "
           f"apply with `kubectl apply -f {path}`", file=sys.stderr)
 
@@ -262,9 +255,9 @@ def k8s_manifests(c: Context, platform: str = "linux/amd64", replicas: int = 2, 
 @cli_errors
 def doctor(c: Context, client: str, inventory: str = DEFAULT_INVENTORY) -> None:
     """From a client's point of view, say in one line per build host what fails and how to fix it."""
-    inv = inv_mod.load(inventory)
+    inv = load(inventory)
     inv.check_files([], [inv.client(client)])
-    findings = doctor_flow.doctor(inv, inv.client(client))
+    findings = flows.doctor.doctor(inv, inv.client(client))
     print_findings(findings)
     if any(v != "ok" for _, v, _ in findings):
         raise Exit(code=1)

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from buildkit_ops.engine.local_files import atomic_write
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.pki import certs as pki
 
@@ -129,7 +130,7 @@ class Lab:
     def lab_id(self) -> str:
         f = self.state / "lab-id"
         if not f.exists():
-            pki.atomic_write(f, f"{self.state.resolve()}#{secrets.token_hex(8)}".encode())
+            atomic_write(f, f"{self.state.resolve()}#{secrets.token_hex(8)}".encode())
         return f.read_text()
 
     def _operator_key(self) -> None:
@@ -241,16 +242,16 @@ class Lab:
             return
         ca = pki.create_ca(d / "ca", 3650, name="lab registry CA")
         crt, key = pki.issue(ca, "registry", 825, server_names=[self.address("registry"), "registry.lab"])
-        pki.atomic_write(d / "server.crt", crt)
-        pki.atomic_write(d / "server.key", key, 0o644)  # read by the registry process inside its container
+        atomic_write(d / "server.crt", crt)
+        atomic_write(d / "server.key", key, 0o644)  # read by the registry process inside its container
         shutil.copy(d / "ca" / "ca.crt", d / "ca.crt")
         password = secrets.token_urlsafe(18)
-        pki.atomic_write(d / "password", password.encode(), 0o600)
+        atomic_write(d / "password", password.encode(), 0o600)
         (d / "config.yml").write_text(REGISTRY_CONFIG)
         tag = f"buildkit-ops/droplet:{tree_hash(LABDIR / 'droplet')}"
         out = sh(["docker", "run", "--rm", "--entrypoint", "htpasswd", tag, "-Bbn", REGISTRY_USER, password],
                  capture=True).stdout
-        pki.atomic_write(d / "htpasswd", out.strip().encode() + b"\n", 0o644)
+        atomic_write(d / "htpasswd", out.strip().encode() + b"\n", 0o644)
 
     def _running(self, name: str) -> dict | None:
         r = sh(["docker", "inspect", self.container(name)], check=False, capture=True)
@@ -335,7 +336,7 @@ class Lab:
             if r.returncode == 0:
                 kt, key = r.stdout.split()[:2]
                 lines.append(f"{self.address(m.name)} {kt} {key}\n")
-        pki.atomic_write(self.state / "known_hosts", "".join(lines).encode())
+        atomic_write(self.state / "known_hosts", "".join(lines).encode())
 
     def _seed_registry(self, log) -> None:
         """Push small busybox images, so builds with RUN steps work without Docker Hub: lab/busybox:latest

@@ -1,5 +1,5 @@
 """What `status` finds, as a tree of typed values: the CA, each host (reachable or not), each client, and the
-warnings and failures. buildkit_ops/report/status.py renders it for people, as JSON and for Prometheus."""
+warnings and failures. buildkit_ops/report/status_views.py renders it for people, as JSON and for Prometheus."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field

@@ -7,6 +7,7 @@
   buildkit_versions.py which BuildKit version knows which buildkitd.toml key
   edit.py              the edits add-client and remove-client make, comments kept
 """
+from buildkit_ops.inventory import values
 from buildkit_ops.inventory.loader import DEFAULT_INVENTORY, load
 from buildkit_ops.inventory.model import (
     GC,
@@ -20,5 +21,5 @@ from buildkit_ops.inventory.model import (
     Registry,
 )
 
-__all__ = ["DEFAULT_INVENTORY", "GC", "BuildHost", "BuildKit", "Client", "GCPolicy", "Inventory", "InventoryError",
-           "PruneSchedule", "Registry", "load"]
+__all__ = ["values", "DEFAULT_INVENTORY", "GC", "BuildHost", "BuildKit", "Client", "GCPolicy", "Inventory",
+           "InventoryError", "PruneSchedule", "Registry", "load"]

@@ -11,9 +11,9 @@ from typing import Any
 import yaml
 
 from buildkit_ops import inventory
+from buildkit_ops.engine.local_files import atomic_write
 from buildkit_ops.errors import BkopsError
 from buildkit_ops.inventory import loader
-from buildkit_ops.pki.certs import atomic_write
 
 
 class EditError(BkopsError):

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from buildkit_ops.engine.local_files import atomic_write
 from buildkit_ops.fleet import placement
 from buildkit_ops.inventory import Inventory
 from buildkit_ops.pki import certs as pki
@@ -33,7 +34,7 @@ def record_revocation(inv: Inventory, name: str) -> dict[str, Any] | None:
              "issuer": cert.issuer.rfc4514_string(),
              "revoked_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()}
     entries = revoked(inv) + [entry]
-    pki.atomic_write(revoked_path(inv), yaml.safe_dump(entries, sort_keys=False).encode(), 0o600)
+    atomic_write(revoked_path(inv), yaml.safe_dump(entries, sort_keys=False).encode(), 0o600)
     leaf.key.unlink(missing_ok=True)
     dest = inv.pki_dir / "revoked" / f"{name}-{entry['serial']}.crt"
     dest.parent.mkdir(parents=True, exist_ok=True)

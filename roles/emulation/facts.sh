@@ -1,7 +1,7 @@
 # emulation: per wanted emulator (BKOPS_EMULATORS, e.g. "aarch64 arm"), whether its binfmt_misc entry is
 # registered and enabled with the F flag (the kernel opens the emulator once, so it works inside containers),
 # and whether the package's emulator and binfmt.d entry are installed. (BKOPS_EMULATORS is unquoted on
-# purpose, to split it: its words come from a fixed table of qemu names, inventory_types.EMULATORS.)
+# purpose, to split it: its words come from a fixed table of qemu names, buildkit_ops/inventory/values.py EMULATORS.)
 echo @@binfmt_mounted; [ -e /proc/sys/fs/binfmt_misc/register ] && echo yes || echo no
 echo @@binfmt
 for e in $BKOPS_EMULATORS; do

@@ -54,13 +54,6 @@ def test_leaf_is_reissued_only_when_needed(tmp_path):
     assert pki.ensure_leaf(leaf, other, "build1", 825, 30, ["10.0.0.11", "b.lab"]) == "signed by another CA"
 
 
-def test_atomic_write_leaves_no_temp_files(tmp_path):
-    pki.atomic_write(tmp_path / "f", b"one", 0o600)
-    pki.atomic_write(tmp_path / "f", b"two", 0o600)
-    assert [p.name for p in tmp_path.iterdir()] == ["f"]
-    assert (tmp_path / "f").read_bytes() == b"two"
-
-
 def test_a_certificate_whose_key_file_belongs_to_another_is_reissued(tmp_path):
     ca, _ = pki.ensure_ca(tmp_path, 30)
     a = pki.Leaf(tmp_path / "a.crt", tmp_path / "a.key")

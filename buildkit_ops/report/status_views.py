@@ -1,4 +1,4 @@
-"""status in its three forms: for people (stderr), as JSON (stdout, for scripts) and in Prometheus text format
+"""status in its three views: for people (stderr), as JSON (stdout, for scripts) and in Prometheus text format
 (for node_exporter's textfile collector). One tree (flows/status_tree.py), read by attribute."""
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import json
 
 from buildkit_ops.flows.status_tree import Buildkitd, Cache, Firewall, HostStatus, Status
 from buildkit_ops.insights.builds import Window
-from buildkit_ops.report import status as report
+from buildkit_ops.report import status_views as report
 
 
 def tree() -> Status:
