@@ -121,3 +121,32 @@ def write_project(lab, machine, reg, where="/root/proj"):
 def build(lab, machine, tag, where="/root/proj", push=True):
     return lab.run(machine, f"docker buildx build --builder buildkit-ops --progress plain "
                             f"{'--push ' if push else ''}-t {tag} {where}", capture=True)
+
+
+# ------------------------------------------------------------------ builds that take a while, and the cache
+
+LONG = """FROM {reg}/lab/busybox:latest
+ARG N
+RUN echo "$N" > /n && sleep 12
+COPY app.txt /app.txt
+"""
+
+
+def start_long_build(lab, reg, tag):
+    wait_until_proxy_sends_home(lab)   # (it must run on build1, whose restart waits for it)
+    lab.run("laptop", "mkdir -p /root/long && echo long > /root/long/app.txt && cat > /root/long/Dockerfile",
+            capture=True, input=LONG.format(reg=reg["address"]))
+    subprocess.run(["docker", "exec", "-d", "bkops-laptop", "sh", "-c",
+                    f"docker buildx build --builder buildkit-ops --progress plain --push -t {tag} "
+                    f"--build-arg N={time.time_ns()} /root/long > /root/long.log 2>&1; echo rc=$? >> /root/long.log"],
+                   check=True)
+    running = "docker exec buildkitd buildctl --addr unix:///run/buildkit/buildkitd.sock debug histories " \
+              "--format '{{if .Record}}{{if not .Record.CompletedAt}}running{{end}}{{end}}'"
+    wait_for(lambda: "running" in lab.run("build1", running, capture=True).stdout, timeout=30,
+             what="the long build to start on build1")
+
+
+def cache_total(lab, machine="build1") -> int:
+    r = lab.run(machine, "docker exec buildkitd buildctl --addr unix:///run/buildkit/buildkitd.sock du "
+                         "--format '{{json .}}'", capture=True)
+    return sum(x["size"] for x in json.loads(r.stdout or "[]") or [])

@@ -3,11 +3,9 @@ cache pruning, status and doctor."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from cryptography import x509
@@ -18,12 +16,14 @@ from helpers import (
     ROOT,
     buildctl,
     buildhosts,
+    cache_total,
     inventory_variant,
     invoke,
     invoke_json,
     login,
     put_client_files,
     restore_inventory,
+    start_long_build,
     wait_for,
     wait_until_proxy_sends_home,
     write_project,
@@ -44,13 +44,6 @@ def build(lab, machine, tag, **kw):
 
 
 B1 = "10.77.0.11"
-LONG = """FROM {reg}/lab/busybox:latest
-ARG N
-RUN echo "$N" > /n && sleep 12
-COPY app.txt /app.txt
-"""
-
-
 @pytest.fixture(scope="module")
 def reg(lab):
     return lab.status()["registry"]
@@ -66,20 +59,6 @@ def served(lab, reg):
     write_project(lab, "laptop", reg)
     yield lab
     restore_inventory(saved)
-
-
-def start_long_build(lab, reg, tag):
-    wait_until_proxy_sends_home(lab)   # (it must run on build1, whose restart waits for it)
-    lab.run("laptop", "mkdir -p /root/long && echo long > /root/long/app.txt && cat > /root/long/Dockerfile",
-            capture=True, input=LONG.format(reg=reg["address"]))
-    subprocess.run(["docker", "exec", "-d", "bkops-laptop", "sh", "-c",
-                    f"docker buildx build --builder buildkit-ops --progress plain --push -t {tag} "
-                    f"--build-arg N={time.time_ns()} /root/long > /root/long.log 2>&1; echo rc=$? >> /root/long.log"],
-                   check=True)
-    running = "docker exec buildkitd buildctl --addr unix:///run/buildkit/buildkitd.sock debug histories " \
-              "--format '{{if .Record}}{{if not .Record.CompletedAt}}running{{end}}{{end}}'"
-    wait_for(lambda: "running" in lab.run("build1", running, capture=True).stdout, timeout=30,
-             what="the long build to start on build1")
 
 
 def test_rotate_certs_waits_for_a_running_build_and_keeps_the_cache(served, reg):
@@ -161,12 +140,6 @@ def test_ca_rotation_survives_a_kill_and_then_refuses_old_certificates(served, r
     again = build(served, "laptop", f"{reg['address']}/team/app:after")
     assert again.returncode == 0, again.stderr[-2000:]
     assert set(step_states(again.stderr).values()) == {"CACHED"}
-
-
-def cache_total(lab, machine="build1") -> int:
-    r = lab.run(machine, "docker exec buildkitd buildctl --addr unix:///run/buildkit/buildkitd.sock du "
-                         "--format '{{json .}}'", capture=True)
-    return sum(x["size"] for x in json.loads(r.stdout or "[]") or [])
 
 
 def test_cache_prune_check_changes_nothing_then_keep_storage_frees(served):
