@@ -83,6 +83,27 @@ def test_rotate_certs_names_the_runner_as_needing_new_secrets(runner):
     assert f"{NAME}: CI secrets  NEEDS NEW SECRETS" in r.stderr and "PRIVATE KEY" not in r.stderr
 
 
+def test_a_ca_rotation_pauses_for_the_runner_and_finishes_once_its_secrets_are_updated(runner, lab_status):
+    lab, reg = runner, lab_status["registry"]
+    r = invoke("rotate-certs", "--ca")
+    assert r.returncode == 1 and "paused after phase 3/5: the CI runners ci-laptop2 need their new secrets" in r.stderr
+    assert "PRIVATE KEY" not in r.stderr
+    # the operator puts the runner's new files into its CI (here: laptop2's variables), the job re-creates its
+    # builder, and the rotation goes on
+    folder = I.load(INV).pki_dir / "ci" / NAME
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        lab.run("laptop2", f"cat > /root/ci-vars/{name}", capture=True, input=(folder / name).read_text())
+    r = invoke("rotate-certs", "--ca", "--ci-updated")
+    assert r.returncode == 0 and "phase 5/5 drop-old" in r.stderr, r.stderr
+    before_script = yaml.safe_load((folder / "gitlab-ci.yml").read_text())[".buildkit-ops"]["before_script"]
+    env = ("export BUILDKIT_OPS_CA=/root/ci-vars/ca.pem BUILDKIT_OPS_CERT=/root/ci-vars/cert.pem "
+           "BUILDKIT_OPS_KEY=/root/ci-vars/key.pem\nset -e\n")
+    assert lab.run("laptop2", "sh -s", capture=True, input=env + "\n".join(before_script) + "\n").returncode == 0
+    r = lab.run("laptop2", f"docker buildx build --progress plain --push -t {reg['address']}/team/ci:rotated "
+                           f"/root/cip", capture=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
 def test_remove_client_closes_the_runners_port_and_its_folder(runner):
     lab = runner
     assert lab.run("laptop2", f"nc -z -w3 {B1} 1234", capture=True).returncode == 0
