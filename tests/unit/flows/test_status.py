@@ -1,0 +1,65 @@
+"""status' judgement of what a host's facts say: each warning and failure, with the command that fixes it, from
+facts written here as the roles' facts.sh print them."""
+from __future__ import annotations
+
+import datetime as dt
+
+from buildkit_ops import inventory as I
+from buildkit_ops.flows import status
+from buildkit_ops.flows.status_tree import Status
+from buildkit_ops.roles.buildkitd.facts import parse as parse_buildkitd
+from buildkit_ops.roles.engine import parse as parse_engine
+from buildkit_ops.roles.firewall import parse as parse_firewall
+
+LAPTOP_RULE = "ufw allow from 10.77.0.21 to any port 1234 proto tcp comment 'buildkit-ops client laptop'"
+ACTIVE = "Status: active\nDefault: deny (incoming), allow (outgoing), deny (routed)"
+
+
+def judged(inv_path, fw=None, bk=None, disk="100000000000 50000000000") -> tuple[Status, object]:
+    inv = I.load(inv_path)
+    h = inv.hosts["build1"]
+    facts = {"engine": parse_engine({"os": "debian 12", "docker": "20.10.24", "compose": "2.26.1"}),
+             "firewall": parse_firewall(fw or {"ufw_present": "yes", "ufw_status": ACTIVE, "ufw_rules": LAPTOP_RULE,
+                                               "ufw_ipv6": "yes"}),
+             "buildkitd": parse_buildkitd(bk or {"container": "running 2026-12-01T00:00:00Z sha256:a x",
+                                                 "version": "buildkitd github.com/moby/buildkit v0.13.2 x",
+                                                 "workers": "ID PLATFORMS\nw1 linux/amd64", "step_network": "cni"})}
+    hs = status.host_status(inv, h, facts["engine"], facts["firewall"], facts["buildkitd"], {"disk": disk},
+                            dt.datetime.now(dt.timezone.utc))
+    st = Status()
+    status.judge(h, hs, st)
+    return st, hs
+
+
+def test_a_healthy_host_has_nothing_to_say(inv_path):
+    st, hs = judged(inv_path)
+    assert st.warnings == [] and st.failures == []
+    assert hs.firewall.allowed == ["10.77.0.21"] and hs.buildkitd.version == "v0.13.2"
+
+
+def test_drift_a_stopped_buildkitd_and_host_networking_are_warnings(inv_path):
+    st, _ = judged(inv_path, fw={"ufw_present": "yes", "ufw_status": ACTIVE, "ufw_ipv6": "yes",
+                                 "ufw_rules": LAPTOP_RULE.replace("10.77.0.21", "10.77.0.99")},
+                   bk={"container": "exited 2026-12-01T00:00:00Z sha256:a x", "step_network": "host"})
+    assert st.failures == []
+    assert st.warnings == [
+        "build1: buildkitd is exited: run `invoke provision --host build1`",
+        "build1: build steps share the host's network (step_network: host): every build can reach the host's own "
+        "services",
+        "build1: the firewall allowlist differs from the inventory's clients (missing ['10.77.0.21'], extra "
+        "['10.77.0.99']): run `invoke provision --host build1`"]
+
+
+def test_ipv6_unfiltered_and_a_rule_of_others_opening_the_port_fail(inv_path):
+    st, _ = judged(inv_path, fw={"ufw_present": "yes", "ufw_status": ACTIVE, "ufw_ipv6": "no",
+                                 "ufw_rules": LAPTOP_RULE + "\nufw allow 1234/tcp"})
+    assert len(st.failures) == 2
+    assert st.failures[0].startswith("build1: rules not made by buildkit-ops open port 1234/tcp to more than the "
+                                     "clients: ufw allow 1234/tcp")
+    assert "ufw does not filter IPv6" in st.failures[1]
+
+
+def test_a_disk_smaller_than_the_gc_limit_is_a_warning(inv_path):
+    st, hs = judged(inv_path, disk="100000000000 1000000000")    # 1 GB free, GC limit 10 GB
+    assert hs.cache.disk_free == 10**9
+    assert [w for w in st.warnings if "before the GC frees any" in w]
