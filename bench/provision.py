@@ -3,7 +3,12 @@
 
 provision (50 ms of round-trip latency between this machine and build1, 25 ms
 each way, bench/latency.py, so the figures reflect a real droplet):
-  - fresh provision time (build1 replaced by a new droplet first)
+  - fresh provision time of a droplet whose packages are already present (build1
+    replaced by a new droplet, the roles' packages installed beforehand, untimed):
+    the image upload, files, firewall and buildkitd
+  - fresh provision time of a new droplet that lacks them, how many apt
+    transactions it made (/var/log/apt/history.log) and the package part (the
+    difference of the two)
   - no-op re-run time, and how many remote commands it ran
   - one `ssh build1 true` (OpenSSH, new connection), and the no-op/ssh ratio
 clients (no added latency: the lab's bridge):
@@ -142,16 +147,43 @@ def main() -> None:
         bench_clients(lab, args.runs)
 
 
-def bench_provision(lab: Lab, runs: int) -> None:
-    args = argparse.Namespace(runs=runs)
+PACKAGES = "conntrack logrotate"   # what build1's roles install on a new droplet (qemu-user-static only on build2)
+
+
+def apt_transactions(lab: Lab) -> int:
+    r = lab.run("build1", "grep -c '^Start-Date' /var/log/apt/history.log || true", capture=True)
+    return int(r.stdout.strip() or 0)
+
+
+def fresh_provision(lab: Lab, packages_present: bool) -> tuple[float, dict, int]:
+    """A new build1 provisioned at 50 ms RTT: seconds, its result, and the apt transactions it made."""
     lab.reset("build1")
+    if packages_present:
+        r = lab.run("build1", f"apt-get -qq update && DEBIAN_FRONTEND=noninteractive apt-get install -qq -y "
+                              f"--no-install-recommends {PACKAGES} >/dev/null", capture=True)
+        if r.returncode != 0:
+            raise SystemExit(f"preinstall failed: {r.stderr}")
+    before = apt_transactions(lab)
+    delay = add_latency(lab, "build1")
+    try:
+        time.sleep(0.5)
+        secs, doc = provision()
+    finally:
+        for p in delay:
+            p.terminate()
+            p.wait()
+    return secs, doc, apt_transactions(lab) - before
+
+
+def bench_provision(lab: Lab, runs: int) -> None:
+    present, first, _ = fresh_provision(lab, packages_present=True)
+    missing, _, transactions = fresh_provision(lab, packages_present=False)
     delay = add_latency(lab, "build1")
     try:
         time.sleep(0.5)
         rtt = ping_rtt(lab)
-        fresh, first = provision()
-        noops = [provision() for _ in range(args.runs)]
-        sshs = [ssh_true(lab) for _ in range(args.runs)]
+        noops = [provision() for _ in range(runs)]
+        sshs = [ssh_true(lab) for _ in range(runs)]
     finally:
         for p in delay:
             p.terminate()
@@ -161,9 +193,11 @@ def bench_provision(lab: Lab, runs: int) -> None:
     cmds = {d["remote_commands"] for _, d in noops}
     changed = {d["changed"] for _, d in noops}
     print(f"latency added             : {2 * DELAY_MS} ms round trip (TCP connect measured {rtt * 1000:.0f} ms)")
-    print(f"fresh provision           : {fresh:.2f} s  ({first['changed']} changes, {first['remote_commands']} "
-          f"remote commands)")
-    print(f"no-op re-run (median of {args.runs}): {noop:.2f} s  (changes: {sorted(changed)}, remote commands: "
+    print(f"fresh provision, packages present: {present:.2f} s  ({first['changed']} changes, "
+          f"{first['remote_commands']} remote commands, image upload included)")
+    print(f"fresh provision, packages missing: {missing:.2f} s  ({transactions} apt transaction(s); package part "
+          f"{missing - present:.2f} s: one apt-get update and one apt-get install of {PACKAGES})")
+    print(f"no-op re-run (median of {runs}): {noop:.2f} s  (changes: {sorted(changed)}, remote commands: "
           f"{sorted(cmds)})")
     print(f"ssh build1 true (median)  : {ssh:.2f} s")
     print(f"no-op / ssh ratio         : {noop / ssh:.2f}")

@@ -7,16 +7,23 @@ from typing import Any
 # The current BuildKit release, pinned by tag and by the digest of its multi-platform index (check it with
 # `docker buildx imagetools inspect moby/buildkit:v0.29.0`).
 DEFAULT_IMAGE = "moby/buildkit:v0.29.0@sha256:0039c1d47e8748b5afea56f4e85f14febaf34452bd99d9552d2daa82262b5cc5"
-# key: (kind, default, help). kind is a type name checked by _check().
+# key: (kind, default, documentation). The kind's check is values.kind(kind).
+
+def ssh_keys(user_note: str) -> dict[str, tuple[str, Any, str]]:
+    """How SSH reaches a machine: the same keys for build hosts and clients."""
+    return {"ssh_user": ("user", "root", f"SSH login user; {user_note}"),
+            "ssh_port": ("port", 22, "the port SSH connects to"),
+            "ssh_key": ("path", None, "private key file for SSH (default: ssh-agent and ~/.ssh keys)"),
+            "known_hosts": ("path", "~/.ssh/known_hosts", "known_hosts file holding the machine's host key; unknown "
+                                                          "keys are refused"),
+            "connect_timeout": ("int:1-300", 10, "seconds to wait for an SSH connection")}
+
+
 HOST_KEYS: dict[str, tuple[str, Any, str]] = {
     "address": ("address", None, "IP address or DNS name that SSH connects to"),
     "names": ("address_list", [], "extra DNS names and IPs clients use to reach the host (server cert SANs)"),
     "client_address": ("address", None, "the name or address clients' builders connect to (default: address)"),
-    "ssh_user": ("user", "root", "SSH login user; a non-root user needs passwordless sudo"),
-    "ssh_port": ("port", 22, "the port SSH connects to"),
-    "ssh_key": ("path", None, "private key file for SSH (default: ssh-agent and ~/.ssh keys)"),
-    "known_hosts": ("path", "~/.ssh/known_hosts", "known_hosts file holding the host's key; unknown keys are refused"),
-    "connect_timeout": ("int:1-300", 10, "seconds to wait for an SSH connection"),
+    **ssh_keys("a non-root user needs passwordless sudo"),
     "weight": ("int:1-1000", 100, "the host's share of the clients: twice the weight, about twice the clients"),
     "platforms": ("platform_list", None, "platforms it builds for, e.g. [linux/amd64] (default: what buildkitd "
                                          "reports)"),
@@ -73,11 +80,7 @@ CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
                                                 "`none`: not reachable (a CI runner): its secrets and CI snippets "
                                                 "are written to a folder instead"),
     "ssh_address": ("address", None, "address SSH connects to (default: address)"),
-    "ssh_user": ("user", "root", "SSH login user on the client"),
-    "ssh_port": ("port", 22, "the port SSH connects to"),
-    "ssh_key": ("path", None, "private key file for SSH"),
-    "known_hosts": ("path", "~/.ssh/known_hosts", "known_hosts file holding the client's host key"),
-    "connect_timeout": ("int:1-300", 10, "seconds to wait for an SSH connection"),
+    **ssh_keys("the builder is set up as this user"),
     "builder": ("builder", "buildkit-ops", "name of the docker buildx builder created on the client"),
     "default_builder": ("bool", False, "make it the client's default builder (`docker buildx use`)"),
     "home": ("name", None, "a build host pinned as this client's home (default: rendezvous placement)"),

@@ -51,8 +51,7 @@ def plan(facts: ConnectionsFacts, files: list[File], states: dict[str, FileState
 class ConnectionsRole(Role[BuildHost, None, ConnectionsFacts]):
     name = "connections"
 
-    def parse(self, sections: dict[str, str]) -> ConnectionsFacts:
-        return parse(sections)
+    parse = staticmethod(parse)
 
     def files(self, ctx: Context[BuildHost, None]) -> list[File]:
         return render(ctx.target, self.templates)

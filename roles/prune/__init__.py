@@ -68,8 +68,7 @@ def plan(host: BuildHost, files: list[File], facts: PruneFacts, states: dict[str
 class PruneRole(Role[BuildHost, None, PruneFacts]):
     name = "prune"
 
-    def parse(self, sections: dict[str, str]) -> PruneFacts:
-        return parse(sections)
+    parse = staticmethod(parse)
 
     def files(self, ctx: Context[BuildHost, None]) -> list[File]:
         return render(ctx.target, self.templates)

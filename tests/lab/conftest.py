@@ -3,7 +3,7 @@ own fresh droplets)."""
 from __future__ import annotations
 
 import pytest
-from helpers import ROOT, invoke_json, put_client_files
+from helpers import INV, ROOT, invoke, invoke_json, login, put_client_files, restore_inventory, write_project
 
 from buildkit_ops.pki import certs as pki
 
@@ -40,3 +40,23 @@ def client_files(provisioned, fresh, tmp_path_factory):
     put_client_files(fresh, "laptop", {"ca.crt": files["ca.crt"], "client.crt": ocrt, "client.key": okey},
                      where="/root/bk-other")
     return files
+
+
+@pytest.fixture(scope="module")
+def reg(lab):
+    return lab.status()["registry"]
+
+
+@pytest.fixture(scope="module")
+def served(lab, reg):
+    """Both hosts provisioned, laptop a client logged in to the registry with a project to build; the session
+    inventory put back afterwards."""
+    saved = INV.read_text()
+    assert invoke("provision").returncode == 0
+    r = invoke("add-client", "laptop")
+    assert r.returncode == 0, r.stderr
+    login(lab, "laptop", reg)
+    write_project(lab, "laptop", reg)
+    yield lab
+    restore_inventory(saved)
+    invoke("provision")

@@ -12,7 +12,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from helpers import (
-    INV,
     ROOT,
     buildctl,
     buildhosts,
@@ -20,13 +19,10 @@ from helpers import (
     inventory_variant,
     invoke,
     invoke_json,
-    login,
     put_client_files,
-    restore_inventory,
     start_long_build,
     wait_for,
     wait_until_proxy_sends_home,
-    write_project,
 )
 from helpers import build as build_now
 
@@ -44,21 +40,6 @@ def build(lab, machine, tag, **kw):
 
 
 B1 = "10.77.0.11"
-@pytest.fixture(scope="module")
-def reg(lab):
-    return lab.status()["registry"]
-
-
-@pytest.fixture(scope="module")
-def served(lab, reg):
-    saved = INV.read_text()
-    assert invoke("provision").returncode == 0
-    r = invoke("add-client", "laptop")
-    assert r.returncode == 0, r.stderr
-    login(lab, "laptop", reg)
-    write_project(lab, "laptop", reg)
-    yield lab
-    restore_inventory(saved)
 
 
 def test_rotate_certs_waits_for_a_running_build_and_keeps_the_cache(served, reg):

@@ -13,8 +13,6 @@ from helpers import (
     inventory_variant,
     invoke,
     invoke_json,
-    login,
-    restore_inventory,
     start_long_build,
     wait_for,
 )
@@ -30,23 +28,6 @@ RUN --mount=type=cache,target=/c echo "$N" > /c/marker && ls /c > /seen
 """
 
 
-@pytest.fixture(scope="module")
-def reg(lab):
-    return lab.status()["registry"]
-
-
-@pytest.fixture(scope="module")
-def ops(lab, reg):
-    saved = INV.read_text()
-    assert invoke("provision").returncode == 0
-    r = invoke("add-client", "laptop")
-    assert r.returncode == 0, r.stderr
-    login(lab, "laptop", reg)
-    yield lab
-    restore_inventory(saved)
-    invoke("provision")
-
-
 def started(lab, host="build1") -> str:
     return lab.run(host, "docker inspect -f '{{.State.StartedAt}}' buildkitd", capture=True).stdout.strip()
 
@@ -56,54 +37,54 @@ def records(lab, host="build1") -> list[dict]:
     return json.loads(r.stdout or "[]") or []
 
 
-def test_provision_force_restarts_over_a_running_build(ops, reg):
+def test_provision_force_restarts_over_a_running_build(served, reg):
     variant = inventory_variant("parallelism", lambda d: d["all"]["vars"]["buildkit"].update(max_parallelism=3))
-    start_long_build(ops, reg, f"{reg['address']}/team/long:force")
-    before = started(ops)
+    start_long_build(served, reg, f"{reg['address']}/team/long:force")
+    before = started(served)
     rc, doc, err = invoke_json("provision", "--host", "build1", "--wait", "1", "--force", "-i", variant)
     assert rc == 0, err
     steps = {s["name"]: s for s in doc["hosts"]["build1"]["steps"]}
     assert steps["running builds"]["detail"] == "1 build(s) interrupted (--force)"
-    assert started(ops) != before
+    assert started(served) != before
     log = wait_for(lambda: (lambda t: t if "rc=" in t else None)(
-        ops.run("laptop", "cat /root/long.log", capture=True).stdout), timeout=60, what="the interrupted build")
+        served.run("laptop", "cat /root/long.log", capture=True).stdout), timeout=60, what="the interrupted build")
     assert "rc=0" not in log   # the build did fail: --force said so
     assert invoke("provision", "--host", "build1").returncode == 0   # back to the session inventory
 
 
-def test_cache_prune_by_age_by_filter_and_all(ops, reg):
-    ops.run("laptop", "mkdir -p /root/cm && cat > /root/cm/Dockerfile", capture=True,
+def test_cache_prune_by_age_by_filter_and_all(served, reg):
+    served.run("laptop", "mkdir -p /root/cm && cat > /root/cm/Dockerfile", capture=True,
             input=CACHED_MOUNT.format(reg=reg["address"]))
-    r = ops.run("laptop", "docker buildx build --builder buildkit-ops --build-arg N=$(date +%s%N) /root/cm",
+    r = served.run("laptop", "docker buildx build --builder buildkit-served --build-arg N=$(date +%s%N) /root/cm",
                 capture=True)
     assert r.returncode == 0, r.stderr[-2000:]
-    kinds = {x["recordType"] for x in records(ops)}
+    kinds = {x["recordType"] for x in records(served)}
     assert "exec.cachemount" in kinds and len(kinds) > 1, kinds
 
     # everything was used within the last hour: keeping that much age prunes nothing
-    before = len(records(ops))
+    before = len(records(served))
     rc, doc, err = invoke_json("cache-prune", "--host", "build1", "--keep-duration", "1h")
     assert rc == 0 and doc["hosts"]["build1"]["pruned_records"] == 0, err
-    assert len(records(ops)) == before
+    assert len(records(served)) == before
 
     # a filter prunes only what it names
     rc, doc, err = invoke_json("cache-prune", "--host", "build1", "--filter", "type==exec.cachemount")
     assert rc == 0 and doc["hosts"]["build1"]["pruned_records"] >= 1, err
-    left = {x["recordType"] for x in records(ops)}
+    left = {x["recordType"] for x in records(served)}
     assert "exec.cachemount" not in left and left, left
 
     # --all takes internal and frontend records too: nothing is left that is not in use
     rc, doc, err = invoke_json("cache-prune", "--host", "build1", "--all", "--keep-storage", "0")
     assert rc == 0, err
-    assert [x for x in records(ops) if not x.get("inUse")] == [] and cache_total(ops) == doc["hosts"]["build1"][
+    assert [x for x in records(served) if not x.get("inUse")] == [] and cache_total(served) == doc["hosts"]["build1"][
         "after"]["total"]
 
 
-def test_status_warns_of_allowlist_drift_a_client_certificate_about_to_expire_and_buildkitd_down(ops):
+def test_status_warns_of_allowlist_drift_a_client_certificate_about_to_expire_and_buildkitd_down(served):
     leaf = pki.client_paths(INV.parent / ".pki", "laptop")
     saved_leaf = (leaf.crt.read_bytes(), leaf.key.read_bytes())
-    ops.run("build2", "ufw allow from 10.77.0.99 to any port 1234 proto tcp comment 'buildkit-ops client ghost'")
-    ops.run("build2", "docker stop buildkitd >/dev/null")
+    served.run("build2", "ufw allow from 10.77.0.99 to any port 1234 proto tcp comment 'buildkit-served client ghost'")
+    served.run("build2", "docker stop buildkitd >/dev/null")
     try:
         pki.ensure_leaf(leaf, pki.load_ca(INV.parent / ".pki"), "laptop", 10, 1, force=True)   # 10 days left
         r = invoke("status", "--json")
@@ -120,30 +101,30 @@ def test_status_warns_of_allowlist_drift_a_client_certificate_about_to_expire_an
     finally:
         leaf.crt.write_bytes(saved_leaf[0])
         leaf.key.write_bytes(saved_leaf[1])
-        ops.run("build2", "ufw delete allow from 10.77.0.99 to any port 1234 proto tcp")
+        served.run("build2", "ufw delete allow from 10.77.0.99 to any port 1234 proto tcp")
         assert invoke("provision", "--host", "build2").returncode == 0
 
 
-def test_add_client_with_known_hosts_and_ssh_port_then_remove_client_deletes_its_files(ops):
-    known_hosts = ops.status()["known_hosts"]
+def test_add_client_with_known_hosts_and_ssh_port_then_remove_client_deletes_its_files(served):
+    known_hosts = served.status()["known_hosts"]
     r = invoke("add-client", "laptop2", "--address", "10.77.0.22", "--ssh-port", "22", "--known-hosts", known_hosts)
     assert r.returncode == 0, r.stderr
     text = INV.read_text()
     assert f"known_hosts: {known_hosts}" in text and "ssh_port: 22" in text.split("laptop2:")[1]
-    folder = "/root/.docker/buildkit-ops/buildkit-ops"
-    assert ops.run("laptop2", f"test -s {folder}/key.pem && stat -c %a {folder}/key.pem", capture=True).stdout == "600\n"
+    folder = "/root/.docker/buildkit-served/buildkit-served"
+    assert served.run("laptop2", f"test -s {folder}/key.pem && stat -c %a {folder}/key.pem", capture=True).stdout == "600\n"
 
     # a leaf rotation that cannot reach the client says so and leaves its certificate as it was
     serial = pki.load_cert(pki.client_paths(INV.parent / ".pki", "laptop2").crt).serial_number
-    ops.run("laptop2", "systemctl stop ssh.socket ssh.service 2>/dev/null || systemctl stop ssh")
+    served.run("laptop2", "systemctl stop ssh.socket ssh.service 2>/dev/null || systemctl stop ssh")
     try:
         r = invoke("rotate-certs", "--client", "laptop2")
         assert r.returncode == 1 and "not rotated: laptop2 (unreachable or failing, see above)" in r.stderr, r.stderr
         assert pki.load_cert(pki.client_paths(INV.parent / ".pki", "laptop2").crt).serial_number == serial
     finally:
-        ops.run("laptop2", "systemctl start ssh")
+        served.run("laptop2", "systemctl start ssh")
 
     r = invoke("remove-client", "laptop2")
     assert r.returncode == 0, r.stderr
-    assert ops.run("laptop2", f"test -e {folder}").returncode != 0   # certificates and key gone from the machine
-    assert ops.run("laptop2", "docker buildx inspect buildkit-ops", capture=True).returncode != 0
+    assert served.run("laptop2", f"test -e {folder}").returncode != 0   # certificates and key gone from the machine
+    assert served.run("laptop2", "docker buildx inspect buildkit-served", capture=True).returncode != 0
