@@ -6,7 +6,10 @@ Run `invoke --list` for the tasks and `invoke TASK --help` for each one's option
 from invoke import Collection
 
 from buildkit_ops import tasks as product
+from buildkit_ops.cli import help_before_positional_arguments
 from lab import tasks as lab_tasks
+
+help_before_positional_arguments()
 
 ns = Collection(lab_tasks.demo, lab_tasks.lab)
 for t in product.ns.tasks.values():

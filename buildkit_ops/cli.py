@@ -52,7 +52,11 @@ def _handle_help_first(self: ParseMachine, token: str) -> None:
     _handle(self, token)
 
 
-ParseMachine.handle = _handle_help_first  # type: ignore[method-assign]
+def help_before_positional_arguments() -> None:
+    """Make Invoke's parser read `TASK --help` as help whatever the task's positional arguments. Called by the
+    two entry points that build a command line over our tasks: `bkops` (program.py) and the checkout's
+    tasks.py (for `invoke`)."""
+    ParseMachine.handle = _handle_help_first  # type: ignore[method-assign]
 
 
 def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
