@@ -9,6 +9,7 @@ import json
 import pytest
 from helpers import (
     INV,
+    buildhosts,
     cache_total,
     inventory_variant,
     invoke,
@@ -128,3 +129,19 @@ def test_add_client_with_known_hosts_and_ssh_port_then_remove_client_deletes_its
     assert r.returncode == 0, r.stderr
     assert served.run("laptop2", f"test -e {folder}").returncode != 0   # certificates and key gone from the machine
     assert served.run("laptop2", "docker buildx inspect buildkit-served", capture=True).returncode != 0
+
+
+def test_doctor_names_a_host_name_the_client_cannot_resolve(served):
+    """Name resolution is the ladder's first rung. laptop resolves names from its own files only for this test
+    (nsswitch `hosts: files`), so the unknown name below is never asked of a DNS server."""
+    variant = inventory_variant("unresolvable", lambda d: buildhosts(d)["build1"].update(
+        client_address="build1.unknown.lab"))
+    served.run("laptop", "cp /etc/nsswitch.conf /etc/nsswitch.conf.bkops && "
+                         "sed -i 's/^hosts:.*/hosts: files/' /etc/nsswitch.conf")
+    try:
+        r = invoke("doctor", "laptop", "-i", variant)
+    finally:
+        served.run("laptop", "mv /etc/nsswitch.conf.bkops /etc/nsswitch.conf")
+    assert r.returncode == 1
+    assert "build1: name resolution: build1.unknown.lab does not resolve on laptop" in r.stdout, r.stdout
+    assert "build2: reachable" in r.stdout
