@@ -74,6 +74,8 @@ def load(path: str | os.PathLike[str] = DEFAULT_INVENTORY) -> Inventory:
 
 
 def parse(data: Any, fname: str, base: Path) -> Inventory:
+    """The Ansible-shaped document into the typed model: all.vars (this tool's own, and defaults for every
+    machine), the build hosts (with their groups) and the clients."""
     chk = Checker(fname, base)
     top = chk.mapping(data, "(top level)")
     if "all" not in top:
@@ -86,43 +88,54 @@ def parse(data: Any, fname: str, base: Path) -> Inventory:
     chk.unknown(children, {"buildhosts", "clients"}, "all.children")
     if "buildhosts" not in children:
         chk.err("all.children.buildhosts", "no build hosts group", "add `buildhosts:` with `hosts:` under all.children")
+    own = _own_vars(chk, {k: allvars.pop(k) for k in list(allvars) if k in ALL_VAR_KEYS})
+    hosts, groups = _build_hosts(chk, children["buildhosts"], allvars)
+    clients = _clients(chk, children.get("clients"), allvars, hosts)
+    return Inventory(file=Path(fname), hosts=hosts, clients=clients, groups=groups, pki_dir=Path(own["pki_dir"]),
+                     cert_days=own["cert_days"], cert_renew_days=own["cert_renew_days"], ca_days=own["ca_days"])
 
-    own = {k: allvars.pop(k) for k in list(allvars) if k in ALL_VAR_KEYS}
-    top_vars = chk.fields(own, ALL_VAR_KEYS, "all.vars")
-    if top_vars["cert_days"] > 825 or top_vars["cert_days"] < 1:
-        chk.err("all.vars.cert_days", f"{top_vars['cert_days']} is out of range",
+
+def _own_vars(chk: Checker, own: dict[str, Any]) -> dict[str, Any]:
+    """This tool's own settings (all.vars: pki_dir and the certificates' lifetimes)."""
+    v = chk.fields(own, ALL_VAR_KEYS, "all.vars")
+    if v["cert_days"] > 825 or v["cert_days"] < 1:
+        chk.err("all.vars.cert_days", f"{v['cert_days']} is out of range",
                 "use 1 to 825 days (clients such as macOS reject longer-lived certificates)")
-    if top_vars["cert_renew_days"] >= top_vars["cert_days"]:
-        chk.err("all.vars.cert_renew_days", f"{top_vars['cert_renew_days']} is not below cert_days "
-                                            f"({top_vars['cert_days']}): every run would reissue every certificate",
+    if v["cert_renew_days"] >= v["cert_days"]:
+        chk.err("all.vars.cert_renew_days", f"{v['cert_renew_days']} is not below cert_days ({v['cert_days']}): "
+                                            f"every run would reissue every certificate",
                 "make cert_renew_days smaller than cert_days, e.g. 30 with 825")
-    shared = {k: v for k, v in allvars.items()}
+    return v
 
+
+def _build_hosts(chk: Checker, group: Any, shared: dict[str, Any]) -> tuple[dict[str, BuildHost], dict[str, list[str]]]:
     groups: dict[str, list[str]] = {}
     found: dict[str, tuple[dict[str, Any], str]] = {}
-    _walk_hosts(chk, chk.mapping(children["buildhosts"], "all.children.buildhosts"), "all.children.buildhosts",
-                shared, groups, "buildhosts", found)
+    _walk_hosts(chk, chk.mapping(group, "all.children.buildhosts"), "all.children.buildhosts", shared, groups,
+                "buildhosts", found)
     if not found:
         chk.err("all.children.buildhosts.hosts", "no build hosts", "add at least one host with an `address:`")
     hosts: dict[str, BuildHost] = {}
     for name, (merged, hp) in found.items():
-        client_only = {k for k in merged if k in CLIENT_KEYS and k not in HOST_KEYS}
-        for k in client_only:
+        for k in [k for k in merged if k in CLIENT_KEYS and k not in HOST_KEYS]:   # (all.vars meant for clients)
             merged.pop(k)
         f = chk.fields(merged, HOST_KEYS, hp, required=("address",))
         if f["buildkit"] is None:
             f["buildkit"] = chk.buildkit({}, f"{hp}.buildkit")
         f["client_address"] = f["client_address"] or f["address"]
         hosts[name] = BuildHost(name=name, **f)
-        ports = {hosts[name].buildkit.port, hosts[name].ssh_port}
-        if len(ports) == 1:
+        if hosts[name].buildkit.port == hosts[name].ssh_port:
             chk.err(f"{hp}.buildkit.port", "the BuildKit port equals the SSH port", "pick another port, e.g. 1234")
+    return hosts, groups
 
+
+def _clients(chk: Checker, group: Any, shared: dict[str, Any], hosts: dict[str, BuildHost]) -> dict[str, Client]:
     clients: dict[str, Client] = {}
-    cgroup = chk.mapping(children.get("clients"), "all.children.clients")
+    cgroup = chk.mapping(group, "all.children.clients")
     chk.unknown(cgroup, {"vars", "hosts"}, "all.children.clients")
     cvars = chk.mapping(cgroup.get("vars"), "all.children.clients.vars")
-    shared_c = {k: v for k, v in shared.items() if k in CLIENT_KEYS}
+    defaults = deep_merge({k: v for k, v in shared.items() if k in CLIENT_KEYS}, cvars)
+    seen: dict[str, str] = {}
     for name, cv in chk.mapping(cgroup.get("hosts"), "all.children.clients.hosts").items():
         cp = f"all.children.clients.hosts.{name}"
         if not isinstance(name, str) or not re.fullmatch(types.NAME, name):
@@ -130,28 +143,29 @@ def parse(data: Any, fname: str, base: Path) -> Inventory:
                     "use lower-case letters, digits and dashes (it becomes the certificate's CN)")
         if name in hosts:
             chk.err(cp, f"{name!r} is both a build host and a client", "give the client another name")
-        merged = deep_merge(deep_merge(shared_c, cvars), chk.mapping(cv, cp))
-        f = chk.fields(merged, CLIENT_KEYS, cp, required=("address",))
-        if f["ssh_address"] is None and f["connection"] == "ssh" and "/" in f["address"]:
-            chk.err(f"{cp}.ssh_address", f"is missing, and address {f['address']} is a network, not a machine",
-                    "add `ssh_address:` with the address SSH connects to")
+        f = chk.fields(deep_merge(defaults, chk.mapping(cv, cp)), CLIENT_KEYS, cp, required=("address",))
+        _check_client(chk, cp, f, hosts)
         f["ssh_address"] = f["ssh_address"] or f["address"]
-        if f["failover"] == "proxy" and f["connection"] == "none":
-            chk.err(f"{cp}.failover", "a client with `connection: none` is not set up by this tool, so it cannot "
-                                      "get a failover proxy", "remove `failover: proxy` (or reach it: connection ssh)")
-        if f["failover"] == "proxy" and f["failover_port"] + len(hosts) - 1 > 65535:
-            chk.err(f"{cp}.failover_port", f"{f['failover_port']} leaves no room for one port per build host "
-                                           f"({len(hosts)})", "pick a lower port, e.g. 12340")
-        if f["home"] is not None and f["home"] not in hosts:
-            chk.err(f"{cp}.home", f"{f['home']!r} is not a build host", "use one of: " + ", ".join(sorted(hosts)))
         clients[name] = Client(name=name, **f)
-    seen: dict[str, str] = {}
     for c in clients.values():
         if c.address in seen:
             chk.err(f"all.children.clients.hosts.{c.name}.address",
                     f"{c.address} is already the address of client {seen[c.address]!r}",
                     "give each client its own address (firewall rules are per address)")
         seen[c.address] = c.name
-    return Inventory(file=Path(fname), hosts=hosts, clients=clients, groups=groups,
-                     pki_dir=Path(top_vars["pki_dir"]), cert_days=top_vars["cert_days"],
-                     cert_renew_days=top_vars["cert_renew_days"], ca_days=top_vars["ca_days"])
+    return clients
+
+
+def _check_client(chk: Checker, cp: str, f: dict[str, Any], hosts: dict[str, BuildHost]) -> None:
+    """What a client's values mean together, and with the build hosts."""
+    if f["ssh_address"] is None and f["connection"] == "ssh" and "/" in f["address"]:
+        chk.err(f"{cp}.ssh_address", f"is missing, and address {f['address']} is a network, not a machine",
+                "add `ssh_address:` with the address SSH connects to")
+    if f["failover"] == "proxy" and f["connection"] == "none":
+        chk.err(f"{cp}.failover", "a client with `connection: none` is not set up by this tool, so it cannot "
+                                  "get a failover proxy", "remove `failover: proxy` (or reach it: connection ssh)")
+    if f["failover"] == "proxy" and f["failover_port"] + len(hosts) - 1 > 65535:
+        chk.err(f"{cp}.failover_port", f"{f['failover_port']} leaves no room for one port per build host "
+                                       f"({len(hosts)})", "pick a lower port, e.g. 12340")
+    if f["home"] is not None and f["home"] not in hosts:
+        chk.err(f"{cp}.home", f"{f['home']!r} is not a build host", "use one of: " + ", ".join(sorted(hosts)))
