@@ -56,7 +56,7 @@ def test_provision_force_restarts_over_a_running_build(served, reg):
 def test_cache_prune_by_age_by_filter_and_all(served, reg):
     served.run("laptop", "mkdir -p /root/cm && cat > /root/cm/Dockerfile", capture=True,
             input=CACHED_MOUNT.format(reg=reg["address"]))
-    r = served.run("laptop", "docker buildx build --builder buildkit-served --build-arg N=$(date +%s%N) /root/cm",
+    r = served.run("laptop", "docker buildx build --builder buildkit-ops --build-arg N=$(date +%s%N) /root/cm",
                 capture=True)
     assert r.returncode == 0, r.stderr[-2000:]
     kinds = {x["recordType"] for x in records(served)}
@@ -84,7 +84,7 @@ def test_cache_prune_by_age_by_filter_and_all(served, reg):
 def test_status_warns_of_allowlist_drift_a_client_certificate_about_to_expire_and_buildkitd_down(served):
     leaf = pki.client_paths(INV.parent / ".pki", "laptop")
     saved_leaf = (leaf.crt.read_bytes(), leaf.key.read_bytes())
-    served.run("build2", "ufw allow from 10.77.0.99 to any port 1234 proto tcp comment 'buildkit-served client ghost'")
+    served.run("build2", "ufw allow from 10.77.0.99 to any port 1234 proto tcp comment 'buildkit-ops client ghost'")
     served.run("build2", "docker stop buildkitd >/dev/null")
     try:
         pki.ensure_leaf(leaf, pki.load_ca(INV.parent / ".pki"), "laptop", 10, 1, force=True)   # 10 days left
@@ -112,7 +112,7 @@ def test_add_client_with_known_hosts_and_ssh_port_then_remove_client_deletes_its
     assert r.returncode == 0, r.stderr
     text = INV.read_text()
     assert f"known_hosts: {known_hosts}" in text and "ssh_port: 22" in text.split("laptop2:")[1]
-    folder = "/root/.docker/buildkit-served/buildkit-served"
+    folder = "/root/.docker/buildkit-ops/buildkit-ops"
     assert served.run("laptop2", f"test -s {folder}/key.pem && stat -c %a {folder}/key.pem", capture=True).stdout == "600\n"
 
     # a leaf rotation that cannot reach the client says so and leaves its certificate as it was
@@ -128,7 +128,7 @@ def test_add_client_with_known_hosts_and_ssh_port_then_remove_client_deletes_its
     r = invoke("remove-client", "laptop2")
     assert r.returncode == 0, r.stderr
     assert served.run("laptop2", f"test -e {folder}").returncode != 0   # certificates and key gone from the machine
-    assert served.run("laptop2", "docker buildx inspect buildkit-served", capture=True).returncode != 0
+    assert served.run("laptop2", "docker buildx inspect buildkit-ops", capture=True).returncode != 0
 
 
 def test_doctor_names_a_host_name_the_client_cannot_resolve(served):
@@ -144,4 +144,4 @@ def test_doctor_names_a_host_name_the_client_cannot_resolve(served):
         served.run("laptop", "mv /etc/nsswitch.conf.bkops /etc/nsswitch.conf")
     assert r.returncode == 1
     assert "build1: name resolution: build1.unknown.lab does not resolve on laptop" in r.stdout, r.stdout
-    assert "build2: reachable" in r.stdout
+    assert "build2: laptop -> 10.77.0.12:1234: reachable" in r.stdout
