@@ -17,7 +17,9 @@ role.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +123,7 @@ def with_packages(steps: list[Step]) -> list[Step]:
     first = steps.index(wanted[0])
     install = Step("packages", "distribution packages", True,
                    f"install {' '.join(names)} (one apt transaction; waits for another apt to finish)",
-                   script=script, tells=True)
+                   script=script, tells=True, packages=names)
     return steps[:first] + [install] + steps[first:]
 
 
@@ -143,58 +145,86 @@ def _attach_diffs(sess: Session, steps: list[Step]) -> None:
 
 
 def _apply(sess: Session, steps: list[Step], check: bool, rep: Reporter, res: HostResult) -> set[str]:
-    """Report or apply the steps in order; returns the handlers they notified."""
-    notified: set[str] = set()
-    batch: list[Step] = []
-
-    def flush() -> None:
-        if not batch:
-            return
-        if batch[0].upload:
-            rc, out, err = sess.run(batch[0].script, upload=batch[0].upload)
-            failed_at, output = (0, (err or out)) if rc else (None, "")
+    """Report or apply the steps in order; returns the handlers they notified. Consecutive scripts run as one
+    batch (one round trip); an upload runs on its own channel, started at once so that it overlaps the rest."""
+    notified = {n for s in steps if s.changed for n in s.notify}
+    if check:
+        _show(steps, rep, res)
+        return notified
+    uploads = _start_uploads(sess, steps)
+    pending: list[Step] = []
+    for s in steps:
+        if s.changed and s.upload:
+            _run_batch(sess, pending, rep, res)
+            pending.clear()
+            rc, out, err = uploads[id(s)]()
+            if rc != 0:
+                rep.step(res, s.role, s.name, "failed", (err or out).strip()[-400:])
+                raise RemoteError(f"{s.role}: {s.name} failed; the steps before it were applied, re-run provision "
+                                  f"after fixing the cause")
+            rep.step(res, s.role, s.name, "changed", s.detail, s.outcome)
         else:
-            rc, out, err = sess.run(batch_script(batch))
-            got = sections(out)
-            failed_at = next((i for i in range(len(batch)) if f"failed{i}" in got), None)
-            output = got.get(f"failed{failed_at}", "") if failed_at is not None else ""
-            if rc != 0 and failed_at is None:
-                failed_at, output = len(batch) - 1, err or out
-        told = {} if batch[0].upload else sections(out)
-        for i, st in enumerate(batch):
-            if failed_at is not None and i == failed_at:
-                rep.step(res, st.role, st.name, "failed", output.strip()[-400:])
-                raise RemoteError(f"{st.role}: {st.name} failed; the steps before it were applied, "
-                                  f"re-run provision after fixing the cause")
-            said = told.get(f"told{i}", "")
-            rep.step(res, st.role, st.name, "changed", f"{st.detail}; {said}" if said else st.detail, st.outcome)
-        batch.clear()
+            pending.append(s)
+    _run_batch(sess, pending, rep, res)
+    return notified
 
+
+def _show(steps: list[Step], rep: Reporter, res: HostResult) -> None:
+    """Check mode: each step as it would go, with the diff of a file or the commands of a script."""
     for s in steps:
         if not s.changed:
-            flush()
             rep.step(res, s.role, s.name, "ok", s.detail, s.outcome)
             continue
-        notified.update(s.notify)
-        if check:
-            rep.step(res, s.role, s.name, "would change", s.detail, s.outcome)
-            if s.diff:
-                rep.text(s.diff.rstrip("\n"))
-            elif s.script and s.file is None and not s.upload and not s.sensitive:
-                # (a script that writes a file's content is never shown: the content may be a key)
-                rep.text("  $ " + s.script.strip().replace("\n", "\n  $ "))
+        rep.step(res, s.role, s.name, "would change", s.detail, s.outcome)
+        if s.diff:
+            rep.text(s.diff.rstrip("\n"))
+        elif s.script and s.file is None and not s.upload and not s.sensitive:
+            # (a script that writes a file's content is never shown: the content may be a key)
+            rep.text("  $ " + s.script.strip().replace("\n", "\n  $ "))
+
+
+RunResult = tuple[int, str, str]
+
+
+def _start_uploads(sess: Session, steps: list[Step]) -> dict[int, Callable[[], RunResult]]:
+    """Uploads (an image archive piped into `docker load`) take seconds over a slow link: each starts at once on
+    its own channel, unless a package install comes before it (that may be what it needs: Docker itself), in
+    which case it starts when its turn comes. Each gives a function that returns its (rc, stdout, stderr)."""
+    pool = ThreadPoolExecutor(max_workers=2)
+    out: dict[int, Callable[[], RunResult]] = {}
+    waiting = False
+    for s in steps:
+        waiting = waiting or (s.changed and bool(s.packages))
+        if s.changed and s.upload:
+            run = partial(sess.run, s.script, s.upload)
+            out[id(s)] = run if waiting else pool.submit(run).result
+    pool.shutdown(wait=False)
+    return out
+
+
+def _run_batch(sess: Session, steps: list[Step], rep: Reporter, res: HostResult) -> None:
+    """The scripts among `steps` in one remote command, then every step reported in order; the first failure
+    stops there."""
+    scripts = [s for s in steps if s.changed and s.script]
+    failed_at, output, told = None, "", {}
+    if scripts:
+        rc, out, err = sess.run(batch_script(scripts))
+        told = sections(out)
+        failed_at = next((i for i in range(len(scripts)) if f"failed{i}" in told), None)
+        output = told.get(f"failed{failed_at}", "") if failed_at is not None else ""
+        if rc != 0 and failed_at is None:
+            failed_at, output = len(scripts) - 1, err or out
+    for s in steps:
+        if not s.changed:
+            rep.step(res, s.role, s.name, "ok", s.detail, s.outcome)
             continue
-        if s.upload:
-            flush()
-            batch.append(s)
-            flush()
-        elif s.script:
-            batch.append(s)
-        else:
-            flush()
-            rep.step(res, s.role, s.name, "changed", s.detail, s.outcome)
-    flush()
-    return notified
+        i = next((k for k, x in enumerate(scripts) if x is s), None)
+        if i is not None and i == failed_at:
+            rep.step(res, s.role, s.name, "failed", output.strip()[-400:])
+            raise RemoteError(f"{s.role}: {s.name} failed; the steps before it were applied, re-run provision after "
+                              f"fixing the cause")
+        said = told.get(f"told{i}", "") if i is not None else ""
+        rep.step(res, s.role, s.name, "changed", f"{s.detail}; {said}" if said else s.detail, s.outcome)
 
 
 def batch_script(steps: list[Step]) -> str:

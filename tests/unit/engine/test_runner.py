@@ -205,3 +205,20 @@ def test_a_handler_with_an_outcome_is_a_typed_field_of_the_result(tmp_path):
     again = HostResult("local")
     runner.run(sess, runner.prepare(None, tmp_path, [role], Options()), False, Reporter(quiet=True), again)  # type: ignore[arg-type]
     assert not again.restarted
+
+
+def test_scripts_run_in_batches_around_an_upload_and_an_ok_step_costs_no_round_trip(tmp_path):
+    (tmp_path / "archive").write_bytes(b"image bytes")
+    d = quote(str(tmp_path))
+    steps = [Step("r", "one", True, script=f"echo 1 >> {d}/log\n"),
+             Step("r", "nothing to do", False),
+             Step("r", "two", True, script=f"echo 2 >> {d}/log\n"),
+             Step("r", "image", True, script=f"cat > {d}/loaded; echo up >> {d}/log\n", upload=str(tmp_path / "archive")),
+             Step("r", "three", True, script=f"echo 3 >> {d}/log\n")]
+    sess, res = LocalSession(), HostResult("local")
+    runner._apply(sess, steps, False, Reporter(quiet=True), res)
+    assert [(s.name, s.status) for s in res.steps] == [("one", "changed"), ("nothing to do", "ok"), ("two", "changed"),
+                                                       ("image", "changed"), ("three", "changed")]
+    assert sess.commands == 3   # one batch, the upload (started at once, on its own), one batch
+    assert (tmp_path / "loaded").read_bytes() == b"image bytes"
+    assert sorted((tmp_path / "log").read_text().split()) == ["1", "2", "3", "up"]
