@@ -1,15 +1,7 @@
-"""Roles: one concern each, in the shape of Ansible's roles/<name>/.
+"""The built-in roles of buildkit-ops, one concern each, in the shape of Ansible's roles/<name>/.
 
-A role is a folder here holding
-  facts.sh      what the role needs to know about the host, printed as `@@name` sections; the values it needs
-                (a port, an image) come in as environment variables from `fact_env`, quoted. All roles' facts
-                run in ONE batched SSH round trip, and each role parses its own sections once (`parse`);
-  __init__.py   `ROLE`: the role's managed files (`files`, rendered from its templates/), its pure
-                `plan(ctx, facts, files)` from wanted state and facts to Steps (each `ok` or `changed`, with
-                the script that changes it), its handlers (run once at the end when a step notified them;
-                each owns its own protocol with the host), and optionally a `verify` after the changes;
-  templates/    Jinja templates of its files (rendered by buildkit_ops.engine.render, escaped for their language).
-
-The runner (buildkit_ops/engine/runner.py) gathers, plans, shows or applies, runs handlers and verifies for the
-ordered list below, and names no role. Adding a role is a folder and one line in ORDER.
+Build hosts: engine, firewall, emulation, buildkitd, prune, connections. Client machines: ci_runner,
+failover_proxy, buildx_builder. Each folder holds facts.sh, __init__.py (ROLE), exports.py (the names others
+may use) and templates/; the contract is buildkit_ops/engine/contract.py, the order buildkit_ops/engine/
+role_path.py, and docs/roles.md says how to write one of your own (a roles/ folder beside your inventory).
 """
