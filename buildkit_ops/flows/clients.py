@@ -21,8 +21,7 @@ from buildkit_ops.engine import role_path, runner, session
 from buildkit_ops.engine.contract import HandlerFailed, Options, Outcome, PlanError
 from buildkit_ops.engine.ssh import RemoteError
 from buildkit_ops.errors import BkopsError, FlowError
-from buildkit_ops.fleet import placement
-from buildkit_ops.fleet.nodes import builder_nodes
+from buildkit_ops.fleet.nodes import client_nodes
 from buildkit_ops.flows.provision import provision
 from buildkit_ops.inventory import Client, Inventory, values
 from buildkit_ops.inventory import edit as inventory_edit
@@ -79,8 +78,7 @@ def setup_client(inv: Inventory, client: Client, options: Options, rep: Reporter
         plays = runner.prepare(inv, client, role_path.load(inv.file.parent, "client"), options)
         runner.run(sess, plays, options.check, rep, res)
         if client.connection == "none":
-            hosts = placement.placed(client, list(inv.hosts.values()), options.platforms)
-            res.info["ci"] = summary(inv, client, builder_nodes(client, hosts, None))
+            res.info["ci"] = summary(inv, client, client_nodes(inv, client, options.platforms))
     except (PlanError, HandlerFailed) as e:
         raise ClientError(str(e)) from None
     except (RemoteError, paramiko.SSHException, ssl.SSLError, TimeoutError, OSError) as e:

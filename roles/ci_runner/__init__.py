@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from buildkit_ops.engine.contract import Context, Options, Role, Step, file_steps
 from buildkit_ops.engine.render import File, FileState
-from buildkit_ops.fleet import placement
-from buildkit_ops.fleet.nodes import builder_nodes
+from buildkit_ops.fleet.nodes import client_nodes
 from buildkit_ops.inventory import Client, Inventory
 from buildkit_ops.pki import certs
 from buildkit_ops.roles.ci_runner.exports import SECRETS, folder
@@ -23,7 +22,7 @@ from buildkit_ops.roles.ci_runner.snippets import github_actions, gitlab_ci
 def prepare(inv: Inventory, client: Client, options: Options) -> list[File]:
     """The folder's files. Before the client's certificate exists (add-client --check), its files are
     placeholders."""
-    ns = builder_nodes(client, placement.placed(client, list(inv.hosts.values()), options.platforms), None)
+    ns = client_nodes(inv, client, options.platforms)   # (a CI runner has no failover proxy)
     leaf = certs.client_paths(inv.pki_dir, client.name)
     issued = leaf.crt.exists() and leaf.key.exists()
     secrets = {"ca.pem": certs.trust_bundle(inv.pki_dir) if issued else b"(the CA bundle)\n",
