@@ -145,3 +145,24 @@ def test_doctor_names_a_host_name_the_client_cannot_resolve(served):
     assert r.returncode == 1
     assert "build1: name resolution: build1.unknown.lab does not resolve on laptop" in r.stdout, r.stdout
     assert "build2: laptop -> 10.77.0.12:1234: reachable" in r.stdout
+
+
+def test_add_client_check_shows_every_change_and_makes_none(served):
+    inventory = INV.read_text()
+    rules = {h: served.run(h, "ufw show added", capture=True).stdout for h in ("build1", "build2")}
+    served.run("laptop2", "docker buildx rm buildkit-ops >/dev/null 2>&1; rm -rf /root/.docker/buildkit-ops")
+    r = invoke("add-client", "laptop2", "--address", "10.77.0.22", "--check")
+    assert r.returncode == 0, r.stderr
+    said = " ".join(r.stderr.split())
+    for line in ("would change inventory: client laptop2 recorded in", "would change pki: client certificate would "
+                 "issue (missing), CN=laptop2", "would change firewall: build1: port open to laptop2 (10.77.0.22) "
+                 "+laptop2 (10.77.0.22)", "ok buildx_builder: docker buildx", "would change buildx_builder: builder "
+                 "buildkit-ops", "RECAP (check mode: nothing was changed)"):
+        assert line in said, (line, r.stderr)
+    assert "PRIVATE KEY" not in r.stderr
+    # nothing changed anywhere: the inventory, the PKI, the firewalls, the client machine
+    assert INV.read_text() == inventory
+    assert not pki.client_paths(INV.parent / ".pki", "laptop2").crt.exists()
+    assert {h: served.run(h, "ufw show added", capture=True).stdout for h in ("build1", "build2")} == rules
+    assert served.run("laptop2", "docker buildx inspect buildkit-ops", capture=True).returncode != 0
+    assert served.run("laptop2", "test -e /root/.docker/buildkit-ops").returncode != 0
