@@ -63,3 +63,17 @@ def test_a_disk_smaller_than_the_gc_limit_is_a_warning(inv_path):
     st, hs = judged(inv_path, disk="100000000000 1000000000")    # 1 GB free, GC limit 10 GB
     assert hs.cache.disk_free == 10**9
     assert [w for w in st.warnings if "before the GC frees any" in w]
+
+
+def test_a_ca_and_a_client_certificate_about_to_expire_are_warnings(inv_path, tmp_path):
+    import dataclasses
+
+    from buildkit_ops.pki import certs as pki
+    inv = dataclasses.replace(I.load(inv_path), pki_dir=tmp_path / "short-lived")
+    ca, _ = pki.ensure_ca(inv.pki_dir, 20)          # a CA with 20 days left
+    pki.ensure_leaf(pki.client_paths(inv.pki_dir, "laptop"), ca, "laptop", 10, 1)
+    st = status.status(inv, [])                     # (no host asked: the operator-side checks alone)
+    assert st.ca is not None and st.ca.days_left in (19, 20)
+    assert [w for w in st.warnings if w.startswith("the CA expires in ") and "rotate-certs --ca" in w]
+    assert [w for w in st.warnings if w.startswith("client laptop: certificate expires in ")]
+    assert st.clients["laptop"].certificate is not None and st.ok
