@@ -10,7 +10,9 @@ A script travels on stdin, so secrets never appear in a process list; with `uplo
 and that file (gzip-compressed) its stdin."""
 from __future__ import annotations
 
+import os
 import subprocess
+import threading
 import zlib
 from collections.abc import Iterator
 
@@ -78,10 +80,23 @@ def to_client(client: Client) -> SshSession | LocalSession:
     return SshSession.to_client(client) if client.connection == "ssh" else LocalSession()
 
 
+_gzipped: dict[tuple[str, float, int], list[bytes]] = {}
+_gzip_lock = threading.Lock()
+
+
 def gzip_chunks(path: str) -> Iterator[bytes]:
-    """The file, gzip-compressed on the fly (docker load reads gzip): a BuildKit image shrinks to a third."""
-    z = zlib.compressobj(1, zlib.DEFLATED, 31)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            yield z.compress(chunk)
-    yield z.flush()
+    """The file gzip-compressed (docker load reads gzip: a BuildKit image shrinks to a third). Compressed once
+    per run and kept in memory while the run lasts: a fleet provisioned in parallel sends the same image to every
+    host, and compressing it for each would cost the operator machine's CPU as many times."""
+    st = os.stat(path)
+    key = (path, st.st_mtime, st.st_size)
+    with _gzip_lock:   # (the first host compresses; the others wait for it, then stream the same bytes)
+        if key not in _gzipped:
+            z = zlib.compressobj(1, zlib.DEFLATED, 31)
+            chunks = []
+            with open(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    chunks.append(z.compress(chunk))
+            chunks.append(z.flush())
+            _gzipped[key] = [c for c in chunks if c]
+    yield from _gzipped[key]

@@ -178,8 +178,9 @@ def test_every_roles_packages_are_installed_in_one_apt_transaction_that_waits_fo
     assert r.returncode == 0, r.stderr
     calls = (tmp_path / "calls").read_text().splitlines()
     assert calls[0] == "source"   # the apt source before the update
-    assert calls[1:] == ["apt-get -q -o DPkg::Lock::Timeout=900 update"] * 3 + [
-        "apt-get -q -o DPkg::Lock::Timeout=900 install -y --no-install-recommends docker.io conntrack"]
+    assert calls[1:] == ["apt-get -q -o DPkg::Lock::Timeout=900 -o Acquire::Languages=none update"] * 3 + [
+        "apt-get -q -o DPkg::Lock::Timeout=900 -o Acquire::Languages=none install -y --no-install-recommends docker.io "
+        "conntrack"]
     assert r.stdout.startswith("bkops-told: waited for the package lock held by process 7 (apt-get); ")
 
 
