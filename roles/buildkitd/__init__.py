@@ -22,10 +22,10 @@ from buildkit_ops.engine.contract import (
     Role,
     Session,
     Step,
-    file_steps,
 )
 from buildkit_ops.engine.render import File, FileState
 from buildkit_ops.engine.shell import command, quote
+from buildkit_ops.engine.steps import file_steps
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.inventory import buildkit_versions as versions
 from buildkit_ops.pki import certs

@@ -10,8 +10,9 @@ The folder is this role's target: its files are managed like any host's (checksu
 session on this machine."""
 from __future__ import annotations
 
-from buildkit_ops.engine.contract import Context, Options, Role, Step, file_steps
+from buildkit_ops.engine.contract import Context, Options, Role, Step
 from buildkit_ops.engine.render import File, FileState
+from buildkit_ops.engine.steps import file_steps
 from buildkit_ops.fleet.nodes import client_nodes
 from buildkit_ops.inventory import Client, Inventory
 from buildkit_ops.pki import certs

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from buildkit_ops.engine.contract import Context, Role, Step, Templates, package_step, unit_steps
+from buildkit_ops.engine.contract import Context, Role, Step, Templates
 from buildkit_ops.engine.render import File, FileState
+from buildkit_ops.engine.steps import package_step, unit_steps
 from buildkit_ops.inventory import BuildHost
 
 HERE = Path(__file__).parent

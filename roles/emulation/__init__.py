@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from buildkit_ops.engine.contract import Context, Role, Step, package_step
+from buildkit_ops.engine.contract import Context, Role, Step
 from buildkit_ops.engine.render import FileState
 from buildkit_ops.engine.shell import quote
+from buildkit_ops.engine.steps import package_step
 from buildkit_ops.inventory import BuildHost
 from buildkit_ops.inventory.values import EMULATORS
 from buildkit_ops.roles.buildkitd.exports import RESTART

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from buildkit_ops.engine.contract import Context, PlanError, Role, Step, package_step
+from buildkit_ops.engine.contract import Context, PlanError, Role, Step
 from buildkit_ops.engine.render import FileState
+from buildkit_ops.engine.steps import package_step
 from buildkit_ops.inventory import BuildHost
 
 SUPPORTED = ("debian", "ubuntu")

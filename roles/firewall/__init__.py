@@ -16,9 +16,10 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from buildkit_ops.engine.contract import Context, Options, Outcome, PlanError, Role, Step, package_step
+from buildkit_ops.engine.contract import Context, Options, Outcome, PlanError, Role, Step
 from buildkit_ops.engine.render import FileState
 from buildkit_ops.engine.shell import command
+from buildkit_ops.engine.steps import package_step
 from buildkit_ops.inventory import BuildHost, Inventory
 
 TAG = "buildkit-ops"

@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from buildkit_ops.engine.contract import Context, Role, Step, Templates, unit_steps
+from buildkit_ops.engine.contract import Context, Role, Step, Templates
 from buildkit_ops.engine.render import File, FileState
+from buildkit_ops.engine.steps import unit_steps
 from buildkit_ops.inventory import BuildHost, PruneSchedule
 from buildkit_ops.roles.buildkitd.exports import CONTAINER, SOCK
 

@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from buildkit_ops.engine import runner
-from buildkit_ops.engine.contract import Context, Handler, HandlerResult, Options, Outcome, Role, Step, file_steps
+from buildkit_ops.engine.contract import Context, Handler, HandlerResult, Options, Outcome, Role, Step
 from buildkit_ops.engine.facts import sections
 from buildkit_ops.engine.render import File, FileState
 from buildkit_ops.engine.session import LocalSession
 from buildkit_ops.engine.shell import quote
+from buildkit_ops.engine.steps import file_steps
 from buildkit_ops.report.results import HostResult, Reporter
 
 

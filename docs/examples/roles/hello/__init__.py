@@ -6,8 +6,9 @@ Copy this folder to roles/hello/ beside your inventory.yml: `bkops provision --c
 applies it. docs/roles.md explains each part."""
 from __future__ import annotations
 
-from buildkit_ops.engine.contract import Context, Options, Role, Step, file_steps
+from buildkit_ops.engine.contract import Context, Options, Role, Step
 from buildkit_ops.engine.render import File, FileState
+from buildkit_ops.engine.steps import file_steps
 from buildkit_ops.inventory import BuildHost, Inventory
 
 PATH = "/etc/default/buildkit-ops-hello"
