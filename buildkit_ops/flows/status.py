@@ -98,8 +98,8 @@ def host_status(inv: Inventory, h: BuildHost, engine: EngineFacts, fw: FirewallF
     builds = insights.parse(f.get("history", ""))
     insights.attribute(builds, insights.parse_connections(f.get("connections", "")),
                        {cl.name: cl.address for cl in inv.clients.values()})
-    allowed = {addr for (addr, port, _name) in fw.client_rules() if port == h.buildkit.port}
     wanted = {cl.address for cl in inv.clients.values()}
+    allowed = {addr for (addr, port, _name) in fw.client_rules(wanted) if port == h.buildkit.port}
     return HostStatus(
         reachable=True, home_of=[], docker=engine.docker or None, compose=engine.compose or None,
         buildkitd=Buildkitd(c.status if c else "absent", c.started if c else None, bk.version, bk.platforms,
@@ -108,7 +108,7 @@ def host_status(inv: Inventory, h: BuildHost, engine: EngineFacts, fw: FirewallF
         builds=insights.summary(builds, now),
         server_certificate=server_certificate(h, f.get("servercert", "")),
         firewall=Firewall(fw.active, fw.ipv6 == "yes", sorted(allowed), sorted(wanted - allowed),
-                          sorted(allowed - wanted), foreign_openings(fw, h.buildkit.port)))
+                          sorted(allowed - wanted), foreign_openings(fw, h.buildkit.port, wanted)))
 
 
 def server_certificate(h: BuildHost, b64: str) -> ServerCertificate | None:

@@ -17,6 +17,7 @@ Every error names the file, the key path, what is wrong and how to fix it.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -158,6 +159,12 @@ def _clients(chk: Checker, group: Any, shared: dict[str, Any], hosts: dict[str, 
 
 def _check_client(chk: Checker, cp: str, f: dict[str, Any], hosts: dict[str, BuildHost]) -> None:
     """What a client's values mean together, and with the build hosts."""
+    if types.too_wide(f["address"]) and not f["allow_wide_network"]:
+        net = ipaddress.ip_network(f["address"])
+        chk.err(f"{cp}.address", f"{f['address']} is a network wider than /{types.WIDEST[net.version]}: a client "
+                                 f"certificate that leaks would reach the BuildKit port from anywhere in it",
+                f"name the client's own address or a network of at most /{types.WIDEST[net.version]}, or set "
+                f"`allow_wide_network: true` on this client if so wide a network is meant")
     if f["ssh_address"] is None and f["connection"] == "ssh" and "/" in f["address"]:
         chk.err(f"{cp}.ssh_address", f"is missing, and address {f['address']} is a network, not a machine",
                 "add `ssh_address:` with the address SSH connects to")

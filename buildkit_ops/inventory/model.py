@@ -129,6 +129,7 @@ class Client:
     failover_port: int                   # the proxy's first port on the client's loopback
     failover_image: str
     failover_image_archive: str | None
+    allow_wide_network: bool             # its address may be a network wider than values.WIDEST
 
 
 @dataclass

@@ -91,6 +91,8 @@ CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
     "failover_image": ("image", "haproxy:3.0-alpine", "image of the failover proxy, pinned by tag or digest"),
     "failover_image_archive": ("path", None, "a `docker save` tarball of failover_image, loaded on the client "
                                              "when it lacks the image (air-gapped clients, the lab)"),
+    "allow_wide_network": ("bool", False, "let `address` be a network wider than /16 (IPv6 /32): a certificate that "
+                                          "leaks then reaches the BuildKit port from anywhere in it"),
 }
 ALL_VAR_KEYS = {"pki_dir": ("path", ".pki",
                             "operator-side directory of the CA and certificates (CA key never leaves it)"),

@@ -94,9 +94,20 @@ def client_source(v: Any) -> str:
     if net.prefixlen == 0:
         raise BadValue(f"{s!r} is every address: the port would be open to the whole internet",
                        "name the client's own address or its network, such as 10.0.0.0/24")
-    if net.network_address.is_unspecified:
+    if net.num_addresses == 1 and net.network_address.is_unspecified:
         raise BadValue(f"{s!r} is the unspecified address, not a client", fix)
     return str(net.network_address) if net.num_addresses == 1 else str(net)
+
+
+# The widest network a client may be without saying so (`allow_wide_network: true`): a certificate that leaks
+# reaches the BuildKit port from anywhere in it.
+WIDEST = {4: 16, 6: 32}
+
+
+def too_wide(address: str) -> bool:
+    """A client address (as client_source returns it) wider than WIDEST."""
+    net = ipaddress.ip_network(address, strict=False)
+    return net.prefixlen < WIDEST[net.version]
 
 
 def registry_host(v: Any) -> str:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from buildkit_ops.engine.contract import Context, Options, Outcome, PlanError, Role, Step
 from buildkit_ops.engine.render import FileState
 from buildkit_ops.engine.shell import command
 from buildkit_ops.engine.steps import package_step
-from buildkit_ops.inventory import BuildHost, Inventory
+from buildkit_ops.inventory import BuildHost, Inventory, values
 
 TAG = "buildkit-ops"
 CLIENT_RULE = re.compile(r"ufw allow from (\S+) to any port (\d+) proto tcp comment '" + TAG + r" client (\S+)'")
@@ -38,14 +39,28 @@ class FirewallFacts:
     ipv6: str = "yes"              # IPV6= of /etc/default/ufw ("yes": rules apply to IPv6 too)
     rules: list[str] = field(default_factory=list)   # `ufw show added` lines
 
-    def client_rules(self) -> dict[tuple[str, int, str], str]:
-        """Our client rules: (address, port, client name) -> rule."""
+    def client_rules(self, wide_ok: Collection[str] = ()) -> dict[tuple[str, int, str], str]:
+        """Our client rules: (address, port, client name) -> rule. A rule is ours only if it is exactly one we would
+        write: a comment that says `buildkit-ops` proves nothing (anyone can write one, for 0.0.0.0/0 too). A network
+        wider than a client may be is ours only for the clients allowed one (`wide_ok`, their addresses)."""
         out = {}
         for r in self.rules:
             m = CLIENT_RULE.fullmatch(r)
-            if m:
+            if m and _would_write(m.group(1), int(m.group(2)), m.group(3), wide_ok) == r:
                 out[(m.group(1), int(m.group(2)), m.group(3))] = r
         return out
+
+
+def _would_write(address: str, port: int, name: str, wide_ok: Collection[str]) -> str | None:
+    """The rule this role would write for that client, or None if no client could have those values."""
+    try:
+        if values.client_source(address) != address or not re.fullmatch(values.NAME, name) or not 1 <= port <= 65535:
+            return None
+    except values.BadValue:
+        return None
+    if values.too_wide(address) and address not in wide_ok:
+        return None
+    return ufw(client_rule(address, port, name)).strip()
 
 
 def parse(sections: dict[str, str]) -> FirewallFacts:
@@ -115,9 +130,10 @@ def opens_port(rule: str, port: int) -> bool:
     return "from" in words  # `allow from X [port P]`: to every port here (a source port is the client's to pick)
 
 
-def foreign_openings(facts: FirewallFacts, port: int) -> list[str]:
-    """Rules not tagged by us that open the BuildKit port."""
-    return [r for r in facts.rules if f"comment '{TAG}" not in r and opens_port(r, port)]
+def foreign_openings(facts: FirewallFacts, port: int, wide_ok: Collection[str] = ()) -> list[str]:
+    """Rules that open the BuildKit port and are not exactly one of ours."""
+    ours = set(facts.client_rules(wide_ok).values())
+    return [r for r in facts.rules if r not in ours and opens_port(r, port)]
 
 
 @dataclass(frozen=True)
@@ -140,7 +156,7 @@ def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str]
     rules, active = facts.rules, facts.active
     steps: list[Step] = []
 
-    foreign = foreign_openings(facts, port)
+    foreign = foreign_openings(facts, port, clients.values())
     if foreign and drop is not True:
         raise FirewallConflict(
             f"ufw rules not made by buildkit-ops open port {port}/tcp beyond the clients: "
@@ -164,7 +180,7 @@ def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str]
     else:
         steps.append(Step("firewall", f"ssh {ssh_port}/tcp allowed", True, "allow SSH first", script=want_ssh))
 
-    have_clients = facts.client_rules()
+    have_clients = facts.client_rules(clients.values())
     want = {(addr, port, name) for name, addr in clients.items()}
     add = sorted(want - set(have_clients), key=lambda t: t[2])
     stale = sorted(set(have_clients) - want, key=lambda t: t[2])

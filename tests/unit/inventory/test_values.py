@@ -159,6 +159,16 @@ BAD = [
      "inv.yml: all.children.clients.hosts.laptop.home: 'build1;id' is not a valid name (lower-case letters, digits and dashes)\n  fix: use lower-case letters, digits and dashes, starting and ending with a letter or digit"),
     ("platform with a newline", host(platforms=["linux/amd64\n[grpc]"]),
      "inv.yml: all.children.buildhosts.hosts.build1.platforms[0]: 'linux/amd64\\n[grpc]' is not a platform (os/arch[/variant])\n  fix: write it as linux/amd64, linux/arm64 or linux/arm/v7"),
+    ("half the internet as a client", client(address="128.0.0.0/1", ssh_address="10.0.0.21"),
+     "inv.yml: all.children.clients.hosts.laptop.address: 128.0.0.0/1 is a network wider than /16: a client certificate that leaks would reach the BuildKit port from anywhere in it\n  fix: name the client's own address or a network of at most /16, or set `allow_wide_network: true` on this client if so wide a network is meant"),
+    ("a quarter of the internet as a client", client(address="64.0.0.0/2", ssh_address="10.0.0.21"),
+     "inv.yml: all.children.clients.hosts.laptop.address: 64.0.0.0/2 is a network wider than /16: a client certificate that leaks would reach the BuildKit port from anywhere in it\n  fix: name the client's own address or a network of at most /16, or set `allow_wide_network: true` on this client if so wide a network is meant"),
+    ("an eighth of IPv6 as a client", client(address="2000::/3", ssh_address="10.0.0.21"),
+     "inv.yml: all.children.clients.hosts.laptop.address: 2000::/3 is a network wider than /32: a client certificate that leaks would reach the BuildKit port from anywhere in it\n  fix: name the client's own address or a network of at most /32, or set `allow_wide_network: true` on this client if so wide a network is meant"),
+    ("1.0.0.0/1 is not the unspecified address", client(address="1.0.0.0/1", ssh_address="10.0.0.21"),
+     "inv.yml: all.children.clients.hosts.laptop.address: 0.0.0.0/1 is a network wider than /16: a client certificate that leaks would reach the BuildKit port from anywhere in it\n  fix: name the client's own address or a network of at most /16, or set `allow_wide_network: true` on this client if so wide a network is meant"),
+    ("a CI runner's /8", client(address="10.0.0.0/8", connection="none"),
+     "inv.yml: all.children.clients.hosts.laptop.address: 10.0.0.0/8 is a network wider than /16: a client certificate that leaks would reach the BuildKit port from anywhere in it\n  fix: name the client's own address or a network of at most /16, or set `allow_wide_network: true` on this client if so wide a network is meant"),
 ]
 
 
@@ -218,3 +228,10 @@ def test_good_values_pass(tmp_path, edit):
     laptop = data["clients"]["hosts"]["laptop"]
     if "builder" in laptop:
         assert inv.clients["laptop"].builder == laptop["builder"]
+
+
+def test_a_wide_network_is_a_clients_only_when_it_says_so(tmp_path):
+    inv = load_text(tmp_path, mutate(client(address="10.0.0.0/8", ssh_address="10.0.0.21", allow_wide_network=True)))
+    assert inv.clients["laptop"].address == "10.0.0.0/8" and inv.clients["laptop"].allow_wide_network
+    assert load_text(tmp_path, mutate(client(address="10.1.0.0/16", ssh_address="10.0.0.21"))).clients[
+        "laptop"].address == "10.1.0.0/16"   # /16 is the widest without saying so

@@ -120,3 +120,19 @@ def test_firewall_commands_are_single_words(evil):
                           {"laptop": evil})
     script = next(s.script for s in steps if s.outcome is Outcome.FIREWALL)
     assert shlex.split(script) == ["ufw", *firewall.client_rule(evil, 1234, "laptop")]
+
+
+@pytest.mark.parametrize("rule", [
+    "ufw allow from 0.0.0.0/0 to any port 1234 proto tcp comment 'buildkit-ops client evil'",
+    "ufw allow from 128.0.0.0/1 to any port 1234 proto tcp comment 'buildkit-ops client evil'",
+    "ufw allow from 10.0.0.99 to any port 1234 proto tcp comment 'buildkit-ops client Evil'",
+    "ufw allow from 10.0.0.099 to any port 1234 proto tcp comment 'buildkit-ops client evil'",
+])
+def test_a_rule_is_ours_only_if_it_is_exactly_one_we_would_write(rule):
+    facts = firewall.parse({"ufw_present": "yes", "ufw_status": ACTIVE, "ufw_rules": "\n".join([SSH, LAPTOP, rule])})
+    assert list(facts.client_rules()) == [("10.0.0.21", 1234, "laptop")]
+    assert firewall.foreign_openings(facts, 1234) == [rule]
+    with pytest.raises(firewall.FirewallConflict, match="not made by buildkit-ops open port 1234/tcp"):
+        firewall.plan(facts, 22, 1234, {"laptop": "10.0.0.21"})
+    pruned = firewall.plan(facts, 22, 1234, {"laptop": "10.0.0.21"}, drop=True)
+    assert [s.detail for s in pruned if s.name.startswith("rules of others")] == [f"deleted: {rule}"]
