@@ -13,7 +13,7 @@ import yaml
 from buildkit_ops import inventory
 from buildkit_ops.engine.local_files import atomic_write
 from buildkit_ops.errors import BkopsError
-from buildkit_ops.inventory import loader
+from buildkit_ops.inventory import loader, strict_yaml
 
 
 class EditError(BkopsError):
@@ -117,7 +117,7 @@ def remove_client(path: Path, name: str, write: bool = True) -> inventory.Invent
 
 def _replace(path: Path, text: str, ok: Callable[[inventory.Inventory], bool], write: bool) -> inventory.Inventory:
     try:
-        inv = loader.parse(yaml.safe_load(text), str(path), path.resolve().parent)
+        inv = loader.parse(strict_yaml.load(text), str(path), path.resolve().parent)
     except (inventory.InventoryError, yaml.YAMLError) as e:
         raise EditError(f"the edited inventory would not be valid, so {path} was left as it was: {e}") from None
     if not ok(inv):

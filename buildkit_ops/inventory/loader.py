@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from buildkit_ops.inventory import strict_yaml
 from buildkit_ops.inventory import values as types
 from buildkit_ops.inventory.checker import Checker, deep_merge
 from buildkit_ops.inventory.model import BuildHost, Client, Inventory, InventoryError
@@ -58,6 +59,11 @@ def _walk_hosts(chk: Checker, group: dict[str, Any], path: str, inherited: dict[
                 groups[group_name].append(n)
 
 
+def _where(e: yaml.YAMLError) -> str:
+    mark = getattr(e, "problem_mark", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+
+
 def load(path: str | os.PathLike[str] = DEFAULT_INVENTORY) -> Inventory:
     file = Path(path)
     fname = str(file)
@@ -65,11 +71,12 @@ def load(path: str | os.PathLike[str] = DEFAULT_INVENTORY) -> Inventory:
         raise InventoryError(fname, "(file)", "the inventory file does not exist",
                              "create it from the README's example or pass -i/--inventory PATH")
     try:
-        data = yaml.safe_load(file.read_text())
+        data = strict_yaml.load(file.read_text())
+    except strict_yaml.StrictYAMLError as e:
+        raise InventoryError(fname, _where(e), e.problem, "give each key once, and write values out in full "
+                                                          "(no &anchors or *aliases)") from None
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        raise InventoryError(fname, where, f"is not valid YAML: {getattr(e, 'problem', e)}",
+        raise InventoryError(fname, _where(e), f"is not valid YAML: {getattr(e, 'problem', e)}",
                              "check the indentation and quoting at that line") from None
     return parse(data, fname, file.resolve().parent)
 
