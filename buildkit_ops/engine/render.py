@@ -231,7 +231,10 @@ def write_file_script(f: File) -> str:
     b64 = base64.b64encode(f.content).decode()
     lines = [b64[i:i + 76] for i in range(0, len(b64), 76)]
     folder = quote(str(Path(f.path).parent))
-    return (f"mkdir -p {folder}\n" + (f"chmod {f.dir_mode:o} {folder}\n" if f.dir_mode is not None else "")
+    # a folder of its own is made with its mode from the start (umask), its missing parents too
+    mkdir = (f"(umask {0o777 & ~f.dir_mode:03o}; mkdir -p {folder})\nchmod {f.dir_mode:o} {folder}\n"
+             if f.dir_mode is not None else f"mkdir -p {folder}\n")
+    return (mkdir
             + f"(umask 077; base64 -d > {quote(tmp)} <<'BKOPS_EOF'\n" + "\n".join(lines) + "\nBKOPS_EOF\n)\n"
             + f"chmod {f.mode:o} {quote(tmp)}{_chown(f, tmp)} && mv -f {quote(tmp)} {quote(f.path)}\n")
 

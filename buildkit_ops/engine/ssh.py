@@ -48,7 +48,16 @@ def connect(name: str, address: str, user: str, port: int, key: str | None, know
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     if kh.exists():
-        client.load_host_keys(str(kh))
+        try:
+            client.load_host_keys(str(kh))
+        except paramiko.hostkeys.InvalidHostKey as e:
+            # e.g. an @cert-authority or @revoked marker: paramiko cannot read them, and skipping a @revoked line
+            # would accept the very key it revokes. Refuse, and say how to go on.
+            line = str(e.args[0] if e.args else "")[:60]
+            raise RemoteError(f"{target}: {kh} has a line SSH here cannot read ({line!r}...): markers such as "
+                              f"@cert-authority and @revoked are not supported; put this machine's own key line "
+                              f"in a known_hosts file of its own (`ssh-keyscan -p {port} {address}`, its fingerprint "
+                              f"checked out of band) and point known_hosts at that file") from None
     conn.client = client
     try:
         conn.open()

@@ -23,8 +23,9 @@ def builder_nodes(client: Client, hosts: list[placement.Placed], proxy: failover
     if proxy is not None:
         return [Node(f"{client.builder}-{li.name}", f"tcp://127.0.0.1:{li.port}", FLEET_NAME, ",".join(p.declares))
                 for li, p in zip(proxy.listeners, hosts, strict=True)]
-    return [Node(f"{client.builder}-{p.host.name}", f"tcp://{p.host.client_address}:{p.host.buildkit.port}",
-                 p.host.client_address, ",".join(p.declares)) for p in hosts]
+    # (an IPv6 address in brackets: tcp://[2001:db8::5]:1234)
+    return [Node(f"{client.builder}-{p.host.name}", f"tcp://{failover.endpoint(p.host)}", p.host.client_address,
+                 ",".join(p.declares)) for p in hosts]
 
 
 def client_nodes(inv: Inventory, client: Client, reported: Mapping[str, str]) -> list[Node]:

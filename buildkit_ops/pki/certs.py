@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -237,6 +238,12 @@ def ensure_leaf(leaf: Leaf, ca: CA, cn: str, days: int, renew_days: int,
 
 def _ensure_leaf(leaf: Leaf, ca: CA, cn: str, days: int, renew_days: int, server_names: list[str] | None,
                  force: bool) -> str | None:
+    # pki_dir, clients/ or hosts/, the leaf's own folder: only the operator may go in (the CA key is there too)
+    for d in (leaf.key.parent.parent.parent, leaf.key.parent.parent, leaf.key.parent):
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(d, 0o700)
+    if leaf.key.exists() and stat.S_IMODE(leaf.key.stat().st_mode) != 0o600:
+        os.chmod(leaf.key, 0o600)   # a key found readable by others is tightened, whatever else happens
     reason = reissue_reason(leaf.crt, leaf.key, ca, renew_days, server_names) or ("rotation" if force else None)
     if reason:
         crt, key = issue(ca, cn, days, server_names=server_names)

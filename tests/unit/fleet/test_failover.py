@@ -88,3 +88,11 @@ def test_failover_keys_are_checked(tmp_path):
         d["all"]["children"]["clients"]["hosts"]["laptop"].update(failover="proxy", failover_port=65535)
     assert "failover_port: 65535 leaves no room for one port per build host (2)" in refusal(
         tmp_path, two_hosts_from_the_last_port)
+
+
+def test_an_ipv6_host_is_bracketed_in_the_builders_endpoints_too(tmp_path):
+    inv = lab_inventory(tmp_path, lambda d: d["all"]["children"]["buildhosts"]["hosts"]["build1"].update(
+        client_address="fd00:10:77::11"))
+    direct = dataclasses.replace(inv.clients["laptop"], failover="none", home="build1")
+    [b1, _] = client_nodes(inv, direct, REPORTED)
+    assert (b1.endpoint, b1.servername) == ("tcp://[fd00:10:77::11]:1234", "fd00:10:77::11")

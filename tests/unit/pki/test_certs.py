@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import stat
 
 from cryptography import x509
@@ -64,3 +65,17 @@ def test_a_certificate_whose_key_file_belongs_to_another_is_reissued(tmp_path):
     assert pki.reissue_reason(a.crt, a.key, ca, 1) == "its key does not match it"
     assert pki.ensure_leaf(a, ca, "a", 30, 1) == "its key does not match it"
     assert pki.reissue_reason(a.crt, a.key, ca, 1) is None
+
+
+def test_a_key_found_readable_by_others_is_tightened_and_the_folders_are_private(tmp_path):
+    import stat
+    ca, _ = pki.ensure_ca(tmp_path, 30)
+    (tmp_path / "clients").mkdir(mode=0o755)
+    os.chmod(tmp_path, 0o755)
+    leaf = pki.client_paths(tmp_path, "laptop")
+    pki.ensure_leaf(leaf, ca, "laptop", 30, 1)
+    os.chmod(leaf.key, 0o644)
+    assert pki.ensure_leaf(leaf, ca, "laptop", 30, 1) is None          # nothing to reissue...
+    assert stat.S_IMODE(leaf.key.stat().st_mode) == 0o600              # ...but the key is private again
+    for d in (tmp_path, tmp_path / "clients", leaf.key.parent):
+        assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
