@@ -56,8 +56,16 @@ class Escaped(str):
 
 def json_string(s: str) -> str:
     """A double-quoted string that is valid JSON, TOML (basic string) and YAML: every character outside
-    printable ASCII escaped as \\uXXXX, DEL included (JSON leaves it raw; TOML and YAML refuse it raw)."""
-    return json.dumps(s, ensure_ascii=True).replace("\x7f", "\\u007f")
+    printable ASCII escaped, DEL included (JSON leaves it raw; TOML and YAML refuse it raw), and a character
+    outside the BMP as \\UXXXXXXXX, one escape (JSON's surrogate pair of \\u escapes is invalid TOML)."""
+    out = json.dumps(s, ensure_ascii=True).replace("\x7f", "\\u007f")
+    return re.sub(r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})", _one_escape, out)
+
+
+def _one_escape(m: re.Match[str]) -> str:
+    """A surrogate pair (\\uD83D\\uDE00) as the one character it stands for (\\U0001F600)."""
+    high, low = int(m.group(1), 16) - 0xD800, int(m.group(2), 16) - 0xDC00
+    return "\\U%08x" % (0x10000 + (high << 10) + low)
 
 
 def _data_value(v: Any, string: Callable[[str], str], what: str) -> str:
@@ -102,6 +110,8 @@ def systemd_value(v: Any) -> str:
         raise RenderError(f"cannot write a {type(v).__name__} into a systemd unit: {v!r}")
     s = str(v)
     _no_control(s)
+    if s.endswith("\\"):
+        raise RenderError(f"{s!r} ends in a backslash, which would join the next line of the unit to it")
     return s.replace("%", "%%")
 
 
@@ -159,6 +169,7 @@ def environment(kind: str, directory: Path) -> Environment:
                       keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
                       finalize=FINALIZERS[kind], autoescape=False)
     env.filters["systemd_command"] = systemd_command
+    env.filters["systemd_word"] = lambda s: Escaped(systemd_arg(str(s)))
     env.filters["toml_key"] = toml_key
     return env
 

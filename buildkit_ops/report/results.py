@@ -3,6 +3,7 @@ same as JSON on stdout for scripts."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -15,6 +16,18 @@ from buildkit_ops.engine.contract import Outcome
 
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 _lock = threading.Lock()
+
+# What reaches the operator's terminal from elsewhere (a host's stderr, a process name, a client's image name)
+# may hold escape sequences or bidi overrides that rewrite what the terminal shows: they are shown as escapes.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(text: str) -> str:
+    """Text safe to print on a terminal, with Rich's markup escaped: control characters and bidi controls as
+    \\xNN / \\uNNNN, line breaks and tabs kept."""
+    return escape(_UNSAFE.sub(lambda m: repr(m.group(0))[1:-1] if ord(m.group(0)) < 0x100 else
+                              f"\\u{ord(m.group(0)):04x}", text))
+
 
 STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "skipped": "dim", "would change": "yellow"}
 
@@ -79,21 +92,21 @@ class Reporter:
             return
         with _lock:
             style = STYLE.get(status, "")
-            d = f"  [dim]{escape(detail)}[/dim]" if detail else ""
-            err.print(f"{escape(result.host):10} [{style}]{status:12}[/{style}] {escape(role)}: {escape(name)}{d}")
+            d = f"  [dim]{shown(detail)}[/dim]" if detail else ""
+            err.print(f"{shown(result.host):10} [{style}]{status:12}[/{style}] {shown(role)}: {shown(name)}{d}")
 
     def text(self, text: str) -> None:
         if self.quiet:
             return
         with _lock:
-            err.print(escape(text), soft_wrap=True)
+            err.print(shown(text), soft_wrap=True)
 
     def fail(self, result: HostResult, message: str, unreachable: bool = False) -> None:
         result.error = message
         result.unreachable = unreachable
         with _lock:
-            err.print(f"{escape(result.host):10} [bold red]{'unreachable' if unreachable else 'failed':12}[/bold red] "
-                      f"{escape(message)}")
+            err.print(f"{shown(result.host):10} [bold red]{'unreachable' if unreachable else 'failed':12}[/bold red] "
+                      f"{shown(message)}")
 
     def recap(self, results: list[HostResult], check: bool = False) -> None:
         with _lock:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 
-from rich.markup import escape
-
 from buildkit_ops.flows.status_tree import Status
-from buildkit_ops.report.results import err
+from buildkit_ops.report.results import err, shown
 from buildkit_ops.report.tables import human_size
 
 
@@ -20,10 +18,10 @@ def human(st: Status) -> None:
         err.print(f"CA: expires {st.ca.expires[:10]} ({st.ca.days_left} days)")
     for name, h in st.hosts.items():
         if not h.reachable or h.buildkitd is None or h.cache is None or h.firewall is None:
-            err.print(f"[red]{escape(name)}: unreachable[/red] {escape(h.error or '')}")
+            err.print(f"[red]{shown(name)}: unreachable[/red] {shown(h.error or '')}")
             continue
         bk, sc, fw, c = h.buildkitd, h.server_certificate, h.firewall, h.cache
-        err.print(f"[bold]{escape(name)}[/bold]: docker {h.docker}, compose {h.compose}, buildkitd "
+        err.print(f"[bold]{shown(name)}[/bold]: docker {h.docker}, compose {h.compose}, buildkitd "
                   f"{bk.state} {bk.version or ''} ({bk.platforms}), build steps on network: {bk.step_network}")
         err.print(f"  cache {human_size(c.total)} in {c.records} records; server cert "
                   f"expires {sc.expires[:10] if sc else '?'}, names {'match' if sc and sc.names_match else 'DIFFER'}; "
@@ -38,17 +36,17 @@ def human(st: Status) -> None:
             if not w.builds:
                 err.print(f"  builds {window}: none")
                 continue
-            busiest = ", ".join(f"{escape(n)} {k}" for n, k in list(w.clients.items())[:3])
+            busiest = ", ".join(f"{shown(n)} {k}" for n, k in list(w.clients.items())[:3])
             hits = f"{w.cache_hit_ratio * 100:.0f}%" if w.cache_hit_ratio is not None else "-"
             err.print(f"  builds {window}: {w.builds} ({w.failed} failed, {w.running} running), median "
                       f"{w.median_seconds} s, p95 {w.p95_seconds} s, cached steps {hits}; by client: {busiest}")
     for cname, cl in st.clients.items():
         exp = cl.certificate.expires[:10] if cl.certificate else "-"
-        err.print(f"client {escape(cname)} ({cl.address}): certificate expires {exp}, {escape(cl.status)}")
+        err.print(f"client {shown(cname)} ({cl.address}): certificate expires {exp}, {shown(cl.status)}")
     for line in st.warnings:
-        err.print(f"[yellow]warning:[/yellow] {escape(line)}")
+        err.print(f"[yellow]warning:[/yellow] {shown(line)}")
     for line in st.failures:
-        err.print(f"[bold red]failed:[/bold red] {escape(line)}")
+        err.print(f"[bold red]failed:[/bold red] {shown(line)}")
 
 
 METRICS = [("buildkit_ops_up", "gauge", "1 when the host answered"),

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 
-from buildkit_ops.report.results import err
+from buildkit_ops.report.results import err, shown
 
 
 def print_clients(rows: list[dict[str, Any]]) -> None:
@@ -20,7 +19,7 @@ def print_clients(rows: list[dict[str, Any]]) -> None:
 
 
 def print_revocation_note(name: str, entry: dict[str, Any]) -> None:
-    err.print(f"[yellow]note:[/yellow] buildkitd has no revocation list: {escape(name)}'s certificate stays valid "
+    err.print(f"[yellow]note:[/yellow] buildkitd has no revocation list: {shown(name)}'s certificate stays valid "
               f"until it expires ({entry['not_after'][:10]}) or the CA is rotated. The firewall now blocks its "
               f"address; to make the certificate itself useless, run `invoke rotate-certs --ca`.")
 
@@ -37,7 +36,7 @@ def print_findings(findings: list[tuple[str, str, str]]) -> None:
     out = Console(highlight=False, soft_wrap=True, emoji=False)
     for host, verdict, line in findings:
         style = "green" if verdict == "ok" else "red"
-        out.print(f"[{style}]{escape(host)}[/{style}]: {escape(line)}")
+        out.print(f"[{style}]{shown(host)}[/{style}]: {shown(line)}")
 
 
 def print_builds(doc: dict[str, Any]) -> None:
@@ -47,12 +46,12 @@ def print_builds(doc: dict[str, Any]) -> None:
         t.add_column(column, no_wrap=True)
     for host, h in doc.items():
         if "error" in h:
-            err.print(f"[red]{escape(host)}: {escape(h['error'])}[/red]")
+            err.print(f"[red]{shown(host)}: {shown(h['error'])}[/red]")
             continue
         for b in h["builds"]:
             # image and target come from clients: escaped, never markup
             what = b["image"] or b["target"] or b["ref"][:12]
-            t.add_row(escape(host), b["started"][:19].replace("T", " "), escape(b["client"] or "unknown"),
-                      escape(what), "-" if b["seconds"] is None else f"{b['seconds']:.2f}",
+            t.add_row(shown(host), b["started"][:19].replace("T", " "), shown(b["client"] or "unknown"),
+                      shown(what), "-" if b["seconds"] is None else f"{b['seconds']:.2f}",
                       f"{b['steps_cached']}/{b['steps_total']}", b["result"])
     Console(highlight=False, soft_wrap=True, emoji=False).print(t)
