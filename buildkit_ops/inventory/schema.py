@@ -97,8 +97,8 @@ CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
 ALL_VAR_KEYS = {"pki_dir": ("path", ".pki",
                             "operator-side directory of the CA and certificates (CA key never leaves it)"),
                 "cert_days": ("int", 825, "validity of server and client certificates, at most 825"),
-                "cert_renew_days": ("int", 30, "reissue a certificate when it expires within this many days"),
-                "ca_days": ("int", 3650, "validity of the CA")}
+                "cert_renew_days": ("int:1-824", 30, "reissue a certificate when it expires within this many days"),
+                "ca_days": ("int:1-36500", 3650, "validity of the CA, in days (at most 100 years)")}
 
 DEFAULT_POLICIES = [
     {"keep_duration": "48h", "filters": ["type==source.local", "type==exec.cachemount", "type==source.git.checkout"]},

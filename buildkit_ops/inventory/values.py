@@ -227,13 +227,15 @@ def parse_size(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("not a size")
     if isinstance(value, int):
-        if value < 0:
-            raise ValueError("negative")
-        return value
-    m = SIZE_RE.fullmatch(str(value))
-    if not m:
-        raise ValueError("not a size")
-    return int(float(m.group(1)) * SIZE_UNITS[(m.group(2) or "b").lower()])
+        n = value
+    else:
+        m = SIZE_RE.fullmatch(str(value))
+        if not m:
+            raise ValueError("not a size")
+        n = int(float(m.group(1)) * SIZE_UNITS[(m.group(2) or "b").lower()])
+    if not 0 <= n < 2**63:   # (BuildKit reads sizes as int64: a larger one ends its config's parse)
+        raise ValueError("out of range")
+    return n
 
 
 def parse_duration(value: Any) -> int:

@@ -235,3 +235,13 @@ def test_a_wide_network_is_a_clients_only_when_it_says_so(tmp_path):
     assert inv.clients["laptop"].address == "10.0.0.0/8" and inv.clients["laptop"].allow_wide_network
     assert load_text(tmp_path, mutate(client(address="10.1.0.0/16", ssh_address="10.0.0.21"))).clients[
         "laptop"].address == "10.1.0.0/16"   # /16 is the widest without saying so
+
+
+@pytest.mark.parametrize("edit,message", [
+    (top(ca_days=0), "all.vars.ca_days: must be a whole number from 1 to 36500, got 0"),
+    (top(ca_days=99999999), "all.vars.ca_days: must be a whole number from 1 to 36500, got 99999999"),
+    (gc(max_used=2**64), "buildkit.gc.max_used: 18446744073709551616 is not a disk space"),
+    (gc(max_used="9999999999999TB"), "buildkit.gc.max_used: '9999999999999TB' is not a disk space"),
+])
+def test_every_number_has_bounds(tmp_path, edit, message):
+    assert message in refusal(tmp_path, edit)
