@@ -7,7 +7,12 @@
 # pipe buffer fills.)
 # mawk (Debian's and Ubuntu's awk) reads a pipe in blocks unless interactive: the last connections would wait
 # in its buffer until more events come.
+# Who connected when is for the operator only: the folder and the log are root's alone.
+umask 077
 mkdir -p /var/lib/buildkit-ops
+chmod 700 /var/lib/buildkit-ops
+touch /var/lib/buildkit-ops/connections.log
+chmod 600 /var/lib/buildkit-ops/connections.log
 if command -v mawk >/dev/null 2>&1; then AWK="mawk -W interactive"; else AWK=awk; fi
 stdbuf -oL conntrack -E -e NEW,UPDATE,DESTROY -p tcp --orig-port-dst "$BKOPS_PORT" -o timestamp,id 2>/dev/null | $AWK -v min=0.02 '
 {

@@ -166,3 +166,9 @@ def test_add_client_check_shows_every_change_and_makes_none(served):
     assert {h: served.run(h, "ufw show added", capture=True).stdout for h in ("build1", "build2")} == rules
     assert served.run("laptop2", "docker buildx inspect buildkit-ops", capture=True).returncode != 0
     assert served.run("laptop2", "test -e /root/.docker/buildkit-ops").returncode != 0
+
+
+def test_the_connection_log_is_root_only_and_bounded(served):
+    r = served.run("build1", "stat -c '%a %U' /var/lib/buildkit-ops /var/lib/buildkit-ops/connections.log; "
+                             "grep -c 'maxsize 20M' /etc/logrotate.d/buildkit-ops-connections", capture=True)
+    assert r.stdout.split("\n")[:3] == ["700 root", "600 root", "1"], r.stdout
