@@ -42,7 +42,7 @@ BUILDKIT_KEYS: dict[str, tuple[str, Any, str]] = {
     "privileges": ("enum:privileged,unprivileged-lab", "privileged",
                    "container privileges: `privileged` (as upstream runs buildkitd) or the narrower set that "
                    "works inside the lab's containers"),
-    "data_dir": ("remote_path", "/opt/buildkit-ops",
+    "data_dir": ("data_dir", "/opt/buildkit-ops",
                  "directory on the host holding compose file, config and certificates"),
     "debug_address": ("loopback_listen", None, "debug and metrics listener on a loopback ip:port (default: none)"),
     "step_network": ("enum:sandboxed,host", "sandboxed",

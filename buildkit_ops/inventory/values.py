@@ -169,6 +169,24 @@ def remote_path(v: Any) -> str:
     return s
 
 
+# Trees where others than root may create files (a planted symlink would then take root's writes elsewhere), or
+# that hold the system's own files.
+NOT_DATA_DIRS = ("/tmp", "/var/tmp", "/dev", "/run", "/home", "/root", "/proc", "/sys", "/etc", "/usr", "/bin",
+                 "/sbin", "/lib", "/boot", "/var/lib/docker")
+
+
+def data_dir(v: Any) -> str:
+    """buildkit.data_dir: a remote_path outside world-writable, home and system trees."""
+    s = remote_path(v)
+    bad = next((d for d in NOT_DATA_DIRS if s == d or s.startswith(d + "/")), None)
+    fix = "use a folder of its own such as /opt/buildkit-ops or /srv/buildkit"
+    if bad is not None:
+        raise BadValue(f"{s!r} is under {bad}, where others than root may write or the system keeps its own files",
+                       fix)
+    if s in ("/var", "/opt", "/srv"):
+        raise BadValue(f"{s!r} is a shared system folder, not a folder of its own", fix)
+    return s
+
 _DOW = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)(?:day|sday|nesday|rsday|urday)?"
 _DOWS = rf"{_DOW}(?:(?:,|\.\.){_DOW})*"
 _NUM = r"(?:\*|[0-9]{1,4})(?:(?:\.\.|/)[0-9]{1,4})?(?:,[0-9]{1,4}(?:(?:\.\.|/)[0-9]{1,4})?)*"
@@ -319,6 +337,7 @@ KINDS: dict[str, Callable[[Any], Any]] = {
     "name": machine_name, "user": user_name, "builder": builder_name, "address": host_address,
     "client_source": client_source, "registry_host": registry_host, "loopback_listen": loopback_listen,
     "image": image_ref, "version": buildkit_version, "filter": prune_filter, "remote_path": remote_path,
+    "data_dir": data_dir,
     "calendar": calendar, "platform": platform, "emulated_platform": emulated_platform, "str": text,
     "bool": boolean, "int": whole_number(), "port": port, "size": size, "space": space, "duration": duration,
     "path": local_path,

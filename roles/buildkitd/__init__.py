@@ -60,9 +60,26 @@ def check_version(host: BuildHost, running: str | None) -> None:
                            f"change buildkit.image to a {want} image; nothing was changed")
 
 
+class UnsafeDataDir(PlanError):
+    pass
+
+
+def check_data_dir(host: BuildHost, parents: list[str]) -> None:
+    """Root writes data_dir's files: a folder on its way that someone else owns or may write to would let them
+    swap it for a link to anywhere. Refused before any change."""
+    for line in parents:
+        owner, mode, path = (line.split(" ", 2) + ["", ""])[:3]
+        if owner != "root" or not mode.isdigit() or int(mode, 8) & 0o022:
+            raise UnsafeDataDir(f"{host.name}: {path}, on the way to buildkit.data_dir {host.buildkit.data_dir}, is "
+                                f"owned by {owner} with mode {mode}: someone other than root could replace what "
+                                f"provision writes there. Make it root's and not group- or world-writable (chown "
+                                f"root {path}; chmod go-w {path}), or choose another data_dir; nothing was changed")
+
+
 def plan(host: BuildHost, files: list[File], facts: BuildkitdFacts, states: dict[str, FileState],
          image_id: str | None) -> list[Step]:
     bk = host.buildkit
+    check_data_dir(host, facts.data_dir_parents)
     if facts.listener and "buildkitd" not in facts.listener:
         raise PortTaken(f"port {bk.port} is already taken on {host.name} by: {facts.listener.split('users:')[-1]}; "
                         f"stop that service or set buildkit.port to a free port in the inventory")
@@ -198,7 +215,8 @@ class BuildkitdRole(Role[BuildHost, BuildkitdInput, BuildkitdFacts]):
         return prepare(inv, target, options)
 
     def fact_env(self, target: BuildHost) -> dict[str, str]:
-        return {"BKOPS_IMAGE": target.buildkit.image, "BKOPS_PORT": str(target.buildkit.port)}
+        return {"BKOPS_IMAGE": target.buildkit.image, "BKOPS_PORT": str(target.buildkit.port),
+                "BKOPS_DATA_DIR": target.buildkit.data_dir}
 
     def parse(self, sections: dict[str, str]) -> BuildkitdFacts:
         return parse(sections)

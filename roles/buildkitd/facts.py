@@ -1,7 +1,7 @@
 """buildkitd's facts, parsed once: the image, the container, who holds the port, what buildkitd reports."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -20,6 +20,7 @@ class BuildkitdFacts:
     version: str | None = None         # v0.13.2, from the running buildkitd
     workers: str = ""                  # `buildctl debug workers`
     step_network: str | None = None    # cni (sandboxed) or host
+    data_dir_parents: list[str] = field(default_factory=list)   # `owner mode path` of data_dir and its ancestors
 
     @property
     def platforms(self) -> str:
@@ -44,4 +45,5 @@ def parse(sections: dict[str, str]) -> BuildkitdFacts:
         container=Container(c[0], c[1] if len(c) > 1 else "", c[2] if len(c) > 2 else "",
                             c[3] if len(c) > 3 else "") if c else None,
         listener=sections.get("port", ""), version=version[2] if len(version) >= 3 else None,
-        workers=sections.get("workers", ""), step_network=sections.get("step_network") or None)
+        workers=sections.get("workers", ""), step_network=sections.get("step_network") or None,
+        data_dir_parents=(sections.get("data_dir_parents") or "").splitlines())

@@ -7,6 +7,9 @@ echo @@image; docker image inspect --format '{{.Id}}' "$BKOPS_IMAGE" 2>/dev/null
 _c=$(docker inspect --format '{{.State.Status}} {{.State.StartedAt}} {{.Image}} {{index .Config.Labels "org.buildkit-ops.config-hash"}} {{.Id}}' buildkitd 2>/dev/null)
 echo @@container; echo "${_c% *}"
 echo @@port; ss -ltnpH "sport = :$BKOPS_PORT" 2>/dev/null | head -3 || true
+# data_dir's existing ancestors (and itself): root writes there, so nobody else may be able to
+echo @@data_dir_parents; _d=$BKOPS_DATA_DIR
+while [ -n "$_d" ]; do [ -e "$_d" ] && stat -c '%U %a %n' "$_d"; _d=${_d%/*}; done; stat -c '%U %a %n' /
 case "$_c" in
   running\ *) bkops_cached "buildkitd $_c $(ls /proc/sys/fs/binfmt_misc 2>/dev/null | tr '\n' ' ')" bkops_verify ;;
 esac

@@ -172,3 +172,16 @@ def test_the_connection_log_is_root_only_and_bounded(served):
     r = served.run("build1", "stat -c '%a %U' /var/lib/buildkit-ops /var/lib/buildkit-ops/connections.log; "
                              "grep -c 'maxsize 20M' /etc/logrotate.d/buildkit-ops-connections", capture=True)
     assert r.stdout.split("\n")[:3] == ["700 root", "600 root", "1"], r.stdout
+
+
+def test_a_data_dir_on_a_path_others_may_write_is_refused_before_any_write(served):
+    variant = inventory_variant("srvdir", lambda d: buildhosts(d)["build2"].setdefault("buildkit", {}).update(
+        data_dir="/srv/bkops-test"))
+    served.run("build2", "mkdir -p /srv && chmod 777 /srv")
+    try:
+        r = invoke("provision", "--host", "build2", "-i", variant)
+        assert r.returncode == 1, r.stderr
+        assert "/srv, on the way to buildkit.data_dir /srv/bkops-test, is owned by root with mode 777" in r.stderr
+        assert served.run("build2", "test -e /srv/bkops-test").returncode != 0   # nothing was written
+    finally:
+        served.run("build2", "chmod 755 /srv")

@@ -169,6 +169,18 @@ BAD = [
      "inv.yml: all.children.clients.hosts.laptop.address: 0.0.0.0/1 is a network wider than /16: a client certificate that leaks would reach the BuildKit port from anywhere in it\n  fix: name the client's own address or a network of at most /16, or set `allow_wide_network: true` on this client if so wide a network is meant"),
     ("a CI runner's /8", client(address="10.0.0.0/8", connection="none"),
      "inv.yml: all.children.clients.hosts.laptop.address: 10.0.0.0/8 is a network wider than /16: a client certificate that leaks would reach the BuildKit port from anywhere in it\n  fix: name the client's own address or a network of at most /16, or set `allow_wide_network: true` on this client if so wide a network is meant"),
+    ("data_dir /tmp/bk", bk(data_dir="/tmp/bk"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.data_dir: '/tmp/bk' is under /tmp, where others than root may write or the system keeps its own files\n  fix: use a folder of its own such as /opt/buildkit-ops or /srv/buildkit"),
+    ("data_dir /var/tmp/bk", bk(data_dir="/var/tmp/bk"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.data_dir: '/var/tmp/bk' is under /var/tmp, where others than root may write or the system keeps its own files\n  fix: use a folder of its own such as /opt/buildkit-ops or /srv/buildkit"),
+    ("data_dir /dev/shm/bk", bk(data_dir="/dev/shm/bk"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.data_dir: '/dev/shm/bk' is under /dev, where others than root may write or the system keeps its own files\n  fix: use a folder of its own such as /opt/buildkit-ops or /srv/buildkit"),
+    ("data_dir /home/x", bk(data_dir="/home/x"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.data_dir: '/home/x' is under /home, where others than root may write or the system keeps its own files\n  fix: use a folder of its own such as /opt/buildkit-ops or /srv/buildkit"),
+    ("data_dir /etc", bk(data_dir="/etc"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.data_dir: '/etc' is under /etc, where others than root may write or the system keeps its own files\n  fix: use a folder of its own such as /opt/buildkit-ops or /srv/buildkit"),
+    ("data_dir /opt itself", bk(data_dir="/opt"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.data_dir: '/opt' is a shared system folder, not a folder of its own\n  fix: use a folder of its own such as /opt/buildkit-ops or /srv/buildkit"),
 ]
 
 

@@ -181,3 +181,20 @@ def test_entrypoint_runs_the_fence_and_buildkitd_with_exactly_the_rendered_words
     assert fences and all(c[c.index("-i") + 1] == SHELL_BREAKOUT for c in fences)
     assert calls[-1] == ["buildkitd", "--config", "/etc/buildkit/buildkitd.toml"]
     assert not (tmp_path / "pwned").exists()
+
+
+
+@pytest.mark.parametrize("parents,refused", [
+    (["root 755 /opt", "root 755 /"], None),
+    (["root 777 /opt", "root 755 /"], "/opt, on the way to buildkit.data_dir /opt/buildkit-ops, is owned by root with mode 777"),
+    (["alice 755 /opt/buildkit-ops", "root 755 /opt", "root 755 /"], "is owned by alice with mode 755"),
+    (["root 1777 /opt", "root 755 /"], "with mode 1777"),
+])
+def test_data_dirs_folders_must_be_roots_alone_before_anything_is_written(parents, refused):
+    facts = converged_facts()
+    facts["data_dir_parents"] = "\n".join(parents)
+    if refused is None:
+        assert not changed(bk_plan(facts))
+        return
+    with pytest.raises(buildkitd.UnsafeDataDir, match=refused.replace("(", r"\(")):
+        bk_plan(facts)
