@@ -93,9 +93,3 @@ def config(listeners_: list[Listener], templates: Templates | None = None) -> st
 
 def config_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def ports(listeners_: list[Listener]) -> str:
-    """The `-p` publication: the listeners' ports on the client's loopback only."""
-    lo, hi = listeners_[0].port, listeners_[-1].port
-    return f"127.0.0.1:{lo}-{hi}:{lo}-{hi}"

@@ -31,14 +31,16 @@ def parse(sections: dict[str, str]) -> ProxyFacts:
 
 def start_script(client: Client, proxy: failover.Proxy) -> str:
     """(Re)create the proxy container with this configuration, copied in (no bind mount, so it also works with a
-    remote or Desktop Docker daemon), restarted with the Docker daemon, and checked to be running."""
+    remote or Desktop Docker daemon), restarted with the Docker daemon, and checked to be running. It shares the
+    client's network and binds 127.0.0.1 only: published ports of a container on a bridge (`-p 127.0.0.1:...`)
+    confine only the publication, and the container's own address stays reachable from other containers and, on
+    Docker before 28, from the client's LAN."""
     c = quote(failover.container_name(client))
     b64 = base64.b64encode(proxy.config.encode()).decode()
     return (f'T=$(mktemp -d)\necho {b64} | base64 -d > "$T/haproxy.cfg"\nchmod 644 "$T/haproxy.cfg"\n'
             f"docker rm -f {c} >/dev/null 2>&1 || true\n"
             f"docker create --name {c} --restart unless-stopped "
-            f"--label org.buildkit-ops.proxy-config={failover.config_hash(proxy.config)} "
-            f"-p {quote(failover.ports(proxy.listeners))} "
+            f"--label org.buildkit-ops.proxy-config={failover.config_hash(proxy.config)} --network host "
             f"--entrypoint haproxy {quote(client.failover_image)} -W -db -f {failover.CONFIG_IN_CONTAINER} >/dev/null\n"
             f'docker cp "$T/haproxy.cfg" {c}:{failover.CONFIG_IN_CONTAINER}\nrm -rf "$T"\n'
             f"docker start {c} >/dev/null\nsleep 1\n"

@@ -185,3 +185,19 @@ def test_a_data_dir_on_a_path_others_may_write_is_refused_before_any_write(serve
         assert served.run("build2", "test -e /srv/bkops-test").returncode != 0   # nothing was written
     finally:
         served.run("build2", "chmod 755 /srv")
+
+
+def test_the_failover_proxy_answers_on_the_clients_loopback_only(served):
+    """laptop's proxy shares laptop's network and binds 127.0.0.1: intruder, even routing to laptop's Docker
+    bridge through laptop, reaches no listener, while laptop itself does."""
+    assert served.run("laptop", "nc -z -w3 127.0.0.1 12340").returncode == 0
+    assert served.run("laptop", "docker inspect -f '{{.HostConfig.NetworkMode}}' buildkit-ops-proxy-buildkit-ops",
+                      capture=True).stdout.strip() == "host"
+    bridge = served.run("laptop", "ip -4 -o addr show docker0 | awk '{print $4}' | cut -d/ -f1",
+                        capture=True).stdout.strip()
+    served.run("intruder", "ip route replace 172.16.0.0/12 via 10.77.0.21")
+    try:
+        for address in (bridge, "10.77.0.21"):
+            assert served.run("intruder", f"nc -z -w3 {address} 12340").returncode != 0, address
+    finally:
+        served.run("intruder", "ip route del 172.16.0.0/12 via 10.77.0.21")

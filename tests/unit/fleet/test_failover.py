@@ -58,7 +58,7 @@ def test_a_node_falls_back_only_to_hosts_that_serve_all_its_platforms(tmp_path):
     assert [(li.name, li.port, [s.name for s in li.servers]) for li in ls] == [
         ("build1", 12340, ["build1", "build2"]), ("build2", 12341, ["build2"])]
     text = failover.config(ls)
-    assert "listen build1\n    bind :12340\n    server build1 10.77.0.11:1234\n    server build2 10.77.0.12:1234 backup" \
+    assert "listen build1\n    bind 127.0.0.1:12340\n    server build1 10.77.0.11:1234\n    server build2 10.77.0.12:1234 backup" \
         in text
     assert "on-error mark-down" in text and "option redispatch" in text
 
