@@ -134,7 +134,21 @@ def _build_hosts(chk: Checker, group: Any, shared: dict[str, Any]) -> tuple[dict
         hosts[name] = BuildHost(name=name, **f)
         if hosts[name].buildkit.port == hosts[name].ssh_port:
             chk.err(f"{hp}.buildkit.port", "the BuildKit port equals the SSH port", "pick another port, e.g. 1234")
+    _names_unique(chk, hosts, {n: hp for n, (_m, hp) in found.items()})
     return hosts, groups
+
+
+def _names_unique(chk: Checker, hosts: dict[str, BuildHost], paths: dict[str, str]) -> None:
+    """A name or address in one host's server certificate may be in no other's: a client checks that the host it
+    reached is the one it meant by those names. (FLEET_NAME is in every one: docs/security.md.)"""
+    owner: dict[str, str] = {}
+    for name, h in hosts.items():
+        for n in {h.address, h.client_address, *h.names, name}:
+            if n in owner and owner[n] != name:
+                chk.err(f"{paths[name]}.names", f"{n} is also a name of build host {owner[n]!r}: either certificate "
+                                                f"would then pass for the other host",
+                        "give each host names of its own")
+            owner[n] = name
 
 
 def _clients(chk: Checker, group: Any, shared: dict[str, Any], hosts: dict[str, BuildHost]) -> dict[str, Client]:

@@ -181,6 +181,10 @@ BAD = [
      "inv.yml: all.children.buildhosts.hosts.build1.buildkit.data_dir: '/etc' is under /etc, where others than root may write or the system keeps its own files\n  fix: use a folder of its own such as /opt/buildkit-ops or /srv/buildkit"),
     ("data_dir /opt itself", bk(data_dir="/opt"),
      "inv.yml: all.children.buildhosts.hosts.build1.buildkit.data_dir: '/opt' is a shared system folder, not a folder of its own\n  fix: use a folder of its own such as /opt/buildkit-ops or /srv/buildkit"),
+    ("a host named with another host's address", lambda d: d["all"]["children"]["buildhosts"]["hosts"].update(
+        build2={"address": "10.0.0.12", "names": ["10.0.0.11"]}),
+     "inv.yml: all.children.buildhosts.hosts.build2.names: 10.0.0.11 is also a name of build host 'build1': either "
+     "certificate would then pass for the other host\n  fix: give each host names of its own"),
 ]
 
 
