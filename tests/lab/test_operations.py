@@ -16,6 +16,7 @@ from helpers import (
     invoke_json,
     start_long_build,
     wait_for,
+    wait_until_proxy_sends_home,
 )
 
 from buildkit_ops.pki import certs as pki
@@ -56,6 +57,7 @@ def test_provision_force_restarts_over_a_running_build(served, reg):
 def test_cache_prune_by_age_by_filter_and_all(served, reg):
     served.run("laptop", "mkdir -p /root/cm && cat > /root/cm/Dockerfile", capture=True,
             input=CACHED_MOUNT.format(reg=reg["address"]))
+    wait_until_proxy_sends_home(served)   # (build1 restarted just before: the build must land on it)
     r = served.run("laptop", "docker buildx build --builder buildkit-ops --build-arg N=$(date +%s%N) /root/cm",
                 capture=True)
     assert r.returncode == 0, r.stderr[-2000:]
