@@ -30,7 +30,7 @@ from buildkit_ops.flows.status_tree import (
 from buildkit_ops.insights import builds as insights
 from buildkit_ops.insights import capacity
 from buildkit_ops.insights.usage import usage
-from buildkit_ops.inventory import BuildHost, Inventory
+from buildkit_ops.inventory import BuildHost, Inventory, security_floor
 from buildkit_ops.pki import certs as pki
 from buildkit_ops.pki import client_records
 from buildkit_ops.report.results import HostResult
@@ -136,6 +136,10 @@ def judge(h: BuildHost, hs: HostStatus, st: Status) -> None:
     if sc and sc.days_left < WARN_DAYS:
         st.warnings.append(f"{h.name}: server certificate expires in {sc.days_left} days: "
                            f"run `invoke rotate-certs --host {h.name}`")
+    running = hs.buildkitd.version or h.buildkit.version
+    if security_floor.missing(running):
+        st.warnings.append(f"{h.name}: BuildKit {running} lacks security fixes a shared server needs "
+                           f"({security_floor.describe(running)}): run {security_floor.FLOOR} or newer")
     if hs.buildkitd.step_network == "host":
         st.warnings.append(f"{h.name}: build steps share the host's network (step_network: host): every build can "
                            f"reach the host's own services")

@@ -101,6 +101,7 @@ class BuildHost:
     weight: int                          # its share of the clients (rendezvous placement)
     platforms: list[str] | None          # the platforms it builds for (None: what its buildkitd reports)
     emulate: list[str]                   # platforms emulated with qemu-user-static
+    allow_outdated_buildkit: bool        # serve several clients below the security floor (security_floor.py)
 
     @property
     def sans(self) -> list[str]:

@@ -29,6 +29,9 @@ HOST_KEYS: dict[str, tuple[str, Any, str]] = {
                                          "reports)"),
     "emulate": ("emulated_platform_list", [], "platforms to emulate with qemu-user-static, e.g. [linux/arm64] "
                                               "(installed and registered by provision)"),
+    "allow_outdated_buildkit": ("bool", False, "let the host serve more than one client with a BuildKit older than "
+                                               "the security floor (v0.33.1): clients could then attack each "
+                                               "other through the fixes it lacks"),
     "buildkit": ("buildkit", None, "BuildKit server settings (see below)"),
 }
 BUILDKIT_KEYS: dict[str, tuple[str, Any, str]] = {

@@ -26,7 +26,7 @@ from buildkit_ops.engine.contract import (
 from buildkit_ops.engine.render import File, FileState
 from buildkit_ops.engine.shell import command, quote
 from buildkit_ops.engine.steps import file_steps
-from buildkit_ops.inventory import BuildHost, Inventory
+from buildkit_ops.inventory import BuildHost, Inventory, security_floor
 from buildkit_ops.inventory import buildkit_versions as versions
 from buildkit_ops.pki import certs
 from buildkit_ops.pki import server as server_pki
@@ -64,6 +64,21 @@ class UnsafeDataDir(PlanError):
     pass
 
 
+class BelowSecurityFloor(PlanError):
+    pass
+
+
+def check_floor(host: BuildHost, clients: int) -> None:
+    """A BuildKit without the fixes a shared server needs serves one client only, unless the host says so."""
+    version = host.buildkit.version
+    if clients > 1 and security_floor.missing(version) and not host.allow_outdated_buildkit:
+        raise BelowSecurityFloor(
+            f"{host.name}: BuildKit {version} lacks fixes a server shared by {clients} clients needs "
+            f"({security_floor.describe(version)}): run {security_floor.FLOOR} or newer (buildkit.image and "
+            f"buildkit.version), or set allow_outdated_buildkit: true on the host to accept that risk; nothing "
+            f"was changed")
+
+
 def check_data_dir(host: BuildHost, parents: list[str]) -> None:
     """Root writes data_dir's files: a folder on its way that someone else owns or may write to would let them
     swap it for a link to anywhere. Refused before any change."""
@@ -77,8 +92,9 @@ def check_data_dir(host: BuildHost, parents: list[str]) -> None:
 
 
 def plan(host: BuildHost, files: list[File], facts: BuildkitdFacts, states: dict[str, FileState],
-         image_id: str | None) -> list[Step]:
+         image_id: str | None, clients: int = 1) -> list[Step]:
     bk = host.buildkit
+    check_floor(host, clients)
     check_data_dir(host, facts.data_dir_parents)
     if facts.listener and "buildkitd" not in facts.listener:
         raise PortTaken(f"port {bk.port} is already taken on {host.name} by: {facts.listener.split('users:')[-1]}; "
@@ -157,6 +173,7 @@ class BuildkitdInput:
     wait: int = 300
     force: bool = False
     operator: Leaf | None = None
+    clients: int = 0                 # how many clients the server serves (the security floor)
 
 
 def prepare(inv: Inventory, host: BuildHost, options: Options) -> BuildkitdInput:
@@ -170,7 +187,7 @@ def prepare(inv: Inventory, host: BuildHost, options: Options) -> BuildkitdInput
     else:
         tls = {"ca.crt": b"(to be created)\n", "server.crt": b"(to be issued)\n", "server.key": b"(secret)\n"}
     operator = None if options.check or ca is None else server_pki.operator_cert(inv, ca)
-    return BuildkitdInput(tls, wanted_image_id(host), options.wait, options.force, operator)
+    return BuildkitdInput(tls, wanted_image_id(host), options.wait, options.force, operator, len(inv.clients))
 
 
 Ctx = Context[BuildHost, BuildkitdInput]
@@ -225,7 +242,7 @@ class BuildkitdRole(Role[BuildHost, BuildkitdInput, BuildkitdFacts]):
         return render(ctx.target, ctx.input.tls, self.templates)
 
     def plan(self, ctx: Ctx, facts: BuildkitdFacts, files: dict[str, FileState]) -> list[Step]:
-        return plan(ctx.target, self.managed(ctx), facts, files, ctx.input.image_id)
+        return plan(ctx.target, self.managed(ctx), facts, files, ctx.input.image_id, ctx.input.clients)
 
     def info(self, facts: BuildkitdFacts) -> dict[str, Any]:
         return {"platforms": facts.platforms, "buildkitd": facts.summary(), "step_network": facts.step_network}

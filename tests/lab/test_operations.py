@@ -199,3 +199,19 @@ def test_the_failover_proxy_answers_on_the_clients_loopback_only(served):
     lines = served.run("laptop", "ss -ltnH 'sport = :12340'", capture=True).stdout.splitlines()
     assert [line.split()[3] for line in lines] == ["127.0.0.1:12340"]   # the local address: loopback, nothing else
     assert served.run("intruder", "nc -z -w3 10.77.0.21 12340").returncode != 0
+
+
+def test_the_labs_buildkit_is_below_the_security_floor_and_a_second_client_needs_the_override(served):
+    doc = json.loads(invoke("status", "--json").stdout)
+    assert any(w.startswith("build1: BuildKit v0.13.2 lacks security fixes a shared server needs (v0.31.2: ")
+               and "v0.33.1: blob digests are verified" in w for w in doc["warnings"]), doc["warnings"]
+
+    def without_override(d):
+        d["all"]["vars"].pop("allow_outdated_buildkit")
+        d["all"]["children"]["clients"]["hosts"]["laptop2"] = {"address": "10.77.0.22"}
+    variant = inventory_variant("floor", without_override)
+    rules = served.run("build1", "ufw show added", capture=True).stdout
+    r = invoke("provision", "--host", "build1", "-i", variant)
+    assert r.returncode == 1 and "BuildKit v0.13.2 lacks fixes a server shared by 2 clients needs" in r.stderr
+    assert "allow_outdated_buildkit: true" in r.stderr
+    assert served.run("build1", "ufw show added", capture=True).stdout == rules   # nothing changed

@@ -22,7 +22,7 @@ def judged(inv_path, fw=None, bk=None, disk="100000000000 50000000000") -> tuple
              "firewall": parse_firewall(fw or {"ufw_present": "yes", "ufw_status": ACTIVE, "ufw_rules": LAPTOP_RULE,
                                                "ufw_ipv6": "yes"}),
              "buildkitd": parse_buildkitd(bk or {"container": "running 2026-12-01T00:00:00Z sha256:a x",
-                                                 "version": "buildkitd github.com/moby/buildkit v0.13.2 x",
+                                                 "version": "buildkitd github.com/moby/buildkit v0.35.1 x",
                                                  "workers": "ID PLATFORMS\nw1 linux/amd64", "step_network": "cni"})}
     hs = status.host_status(inv, h, facts["engine"], facts["firewall"], facts["buildkitd"], {"disk": disk},
                             dt.datetime.now(dt.timezone.utc))
@@ -34,13 +34,14 @@ def judged(inv_path, fw=None, bk=None, disk="100000000000 50000000000") -> tuple
 def test_a_healthy_host_has_nothing_to_say(inv_path):
     st, hs = judged(inv_path)
     assert st.warnings == [] and st.failures == []
-    assert hs.firewall.allowed == ["10.77.0.21"] and hs.buildkitd.version == "v0.13.2"
+    assert hs.firewall.allowed == ["10.77.0.21"] and hs.buildkitd.version == "v0.35.1"
 
 
 def test_drift_a_stopped_buildkitd_and_host_networking_are_warnings(inv_path):
     st, _ = judged(inv_path, fw={"ufw_present": "yes", "ufw_status": ACTIVE, "ufw_ipv6": "yes",
                                  "ufw_rules": LAPTOP_RULE.replace("10.77.0.21", "10.77.0.99")},
-                   bk={"container": "exited 2026-12-01T00:00:00Z sha256:a x", "step_network": "host"})
+                   bk={"container": "exited 2026-12-01T00:00:00Z sha256:a x", "step_network": "host",
+                       "version": "buildkitd github.com/moby/buildkit v0.35.1 x"})
     assert st.failures == []
     assert st.warnings == [
         "build1: buildkitd is exited: run `invoke provision --host build1`",
@@ -77,3 +78,11 @@ def test_a_ca_and_a_client_certificate_about_to_expire_are_warnings(inv_path, tm
     assert [w for w in st.warnings if w.startswith("the CA expires in ") and "rotate-certs --ca" in w]
     assert [w for w in st.warnings if w.startswith("client laptop: certificate expires in ")]
     assert st.clients["laptop"].certificate is not None and st.ok
+
+
+def test_a_buildkit_below_the_security_floor_is_a_warning_naming_the_fixes_it_lacks(inv_path):
+    st, _ = judged(inv_path, bk={"container": "running 2026-12-01T00:00:00Z sha256:a x", "step_network": "cni",
+                                 "version": "buildkitd github.com/moby/buildkit v0.31.2 x",
+                                 "workers": "ID PLATFORMS\nw1 linux/amd64"})
+    assert st.warnings == ["build1: BuildKit v0.31.2 lacks security fixes a shared server needs (v0.33.1: blob "
+                           "digests are verified, to protect shared caches): run v0.33.1 or newer"]

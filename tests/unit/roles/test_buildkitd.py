@@ -198,3 +198,17 @@ def test_data_dirs_folders_must_be_roots_alone_before_anything_is_written(parent
         return
     with pytest.raises(buildkitd.UnsafeDataDir, match=refused.replace("(", r"\(")):
         bk_plan(facts)
+
+
+
+def test_below_the_security_floor_a_server_serves_one_client_unless_the_host_says_so():
+    import dataclasses
+    old = dataclasses.replace(HOST, allow_outdated_buildkit=False)   # (HOST runs v0.13.2, the lab's)
+    facts = buildkitd.parse(converged_facts())
+    states = parse_file_states(file_facts(FILES))
+    assert not changed(buildkitd.plan(old, FILES, facts, states, "sha256:abc", clients=1))
+    with pytest.raises(buildkitd.BelowSecurityFloor, match=r"BuildKit v0.13.2 lacks fixes a server shared by 2 "
+                                                           r"clients needs \(v0.31.2: .*; v0.33.1: .*\): run v0.33.1"):
+        buildkitd.plan(old, FILES, facts, states, "sha256:abc", clients=2)
+    allowed = dataclasses.replace(old, allow_outdated_buildkit=True)
+    assert not changed(buildkitd.plan(allowed, FILES, facts, states, "sha256:abc", clients=2))
