@@ -3,6 +3,7 @@ parsed TOML document."""
 from __future__ import annotations
 
 import shlex
+import socket
 import stat
 import subprocess
 from typing import Any
@@ -183,3 +184,22 @@ UBUNTU_2204 = {"os": "ubuntu 22.04 debian", "docker": "", "compose": "", "ufw_pr
 UBUNTU_2404 = {**UBUNTU_2204, "os": "ubuntu 24.04 debian"}
 DEBIAN_12 = {**UBUNTU_2204, "os": "debian 12", "ufw_present": "no", "ufw_status": "", "ufw_ipv6": "",
              "conn_tools": ""}
+
+
+# ------------------------------------------------------------------ a machine that is not there
+
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ssh_key(path) -> str:
+    """A real private key file (so that what fails is the connection, not the key)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    key = ec.generate_private_key(ec.SECP256R1())
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                       serialization.NoEncryption()))
+    return str(path)

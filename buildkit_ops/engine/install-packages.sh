@@ -7,20 +7,20 @@ L=$(mktemp)
 t0=$(date +%s)
 lock=""
 # (no translations of package descriptions: nothing here reads them, and they are half of what update fetches)
-apt() { apt-get -q -o DPkg::Lock::Timeout=900 -o Acquire::Languages=none "$@" >>"$L" 2>&1; }
+apt_get() { apt-get -q -o DPkg::Lock::Timeout=900 -o Acquire::Languages=none "$@" >>"$L" 2>&1; }
 fail() { tail -20 "$L" >&2; rm -f "$L"; exit 1; }
 # `apt-get update` does not wait for the lists lock by itself (DPkg::Lock::Timeout is the dpkg lock's)
-until apt update; do
+until apt_get update; do
   grep -q 'Could not get lock' "$L" || fail
   lock=${lock:-$(grep -o 'held by process [0-9]* ([^)]*)' "$L" | head -1)}
   [ $(( $(date +%s) - t0 )) -lt 900 ] || fail
   : >"$L"
   sleep 2
 done
-if ! apt install -y --no-install-recommends "$@"; then
+if ! apt_get install -y --no-install-recommends "$@"; then
   grep -q 'dpkg --configure -a' "$L" || fail
   dpkg --configure -a >>"$L" 2>&1 || fail
-  apt install -y --no-install-recommends "$@" || fail
+  apt_get install -y --no-install-recommends "$@" || fail
 fi
 lock=${lock:-$(grep -o 'held by process [0-9]* ([^)]*)' "$L" | head -1)}
 rm -f "$L"

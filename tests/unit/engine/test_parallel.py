@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
+from unit_helpers import closed_port, ssh_key
+
 from buildkit_ops import inventory as I
 from buildkit_ops.engine import parallel
 from buildkit_ops.report.results import HostResult
@@ -19,9 +21,11 @@ def test_results_come_in_the_hosts_order(inv_path):
     assert [r.host for r in parallel.in_parallel(hosts, slow_first)] == ["build1", "build2"]
 
 
-def test_an_unreachable_host_is_reported_and_its_work_never_runs(inv_path):
+def test_an_unreachable_host_is_reported_and_its_work_never_runs(inv_path, tmp_path):
     inv = I.load(inv_path)
-    hosts = [dataclasses.replace(h, address="127.0.0.1", ssh_port=1, connect_timeout=2) for h in inv.hosts.values()]
+    key = ssh_key(tmp_path / "id_ecdsa")
+    hosts = [dataclasses.replace(h, address="127.0.0.1", ssh_port=closed_port(), connect_timeout=2, ssh_key=key)
+             for h in inv.hosts.values()]
     ran = []
     results = parallel.each_host(hosts, lambda h, sess, res: ran.append(h.name))
-    assert ran == [] and all(r.unreachable and r.error for r in results)
+    assert ran == [] and all(r.unreachable and "unreachable" in (r.error or "") for r in results)

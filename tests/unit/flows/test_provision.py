@@ -5,9 +5,9 @@ tests/lab.)"""
 from __future__ import annotations
 
 import dataclasses
-import socket
 
 import pytest
+from unit_helpers import closed_port, ssh_key
 
 from buildkit_ops import inventory as I
 from buildkit_ops.engine.contract import Options
@@ -15,21 +15,6 @@ from buildkit_ops.engine.role_path import RoleError
 from buildkit_ops.flows import provision
 from buildkit_ops.pki import certs as pki
 from buildkit_ops.report.results import Reporter
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def ssh_key(path) -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    key = ec.generate_private_key(ec.SECP256R1())
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                       serialization.NoEncryption()))
-    return str(path)
 
 
 def test_an_unreachable_host_gets_nothing_issued_and_is_reported_unreachable(inv_path, tmp_path):
