@@ -3,7 +3,7 @@
 BuildKit ignores keys it does not know, silently: a GC policy written in another version's terms would be
 dropped and the disk would fill. So the config is written for the version in the inventory
 (`buildkit.version`), only with keys that version knows, and a GC value it cannot express is an inventory
-error. Supported: v0.13 (Debian 12's, the lab's) through v0.29 (current).
+error. Supported: v0.13 (Debian 12's, the lab's) through v0.35 (current, 2026-11).
 
 The key tables are read from BuildKit's own config structs at each release tag (moby/buildkit,
 cmd/buildkitd/config/config.go and util/resolver/config/config.go, `toml:` tags; docs/buildkitd.toml.md
@@ -18,6 +18,13 @@ describes the same keys):
   v0.20.0  + [cdi] disabled, specDirs, autoAllowed
   v0.26.0  + provenanceEnvDir
   v0.29.0  + [cache.gha]
+  v0.30.0  + [log] level (top-level `debug` / `trace` deprecated for it)
+  v0.31.0  + proxyNetwork, [system] maxRegistryConcurrency; the built-in default GC policy's first rule
+           matches again (#6856: on v0.30 and older its filter matched no record)
+  v0.32.0  no new key (v0.32.2 read at its tag)
+  v0.33.0  no new key; `[history] maxEntries = 0` switches history off (#7040); v0.33.1 verifies blob digests
+  v0.34, v0.35: no new key in the config structs of the newest source read here (master of 2026-08-21, after
+           v0.32.2) nor in the release notes the issue cites; a key they add is not written until it is here.
 The semantics carry over: v0.13's `keepBytes` is the size a rule prunes down to; from v0.17 a rule with only
 `maxUsedSpace` prunes down to it the same way (cache/manager.go calculateKeepBytes), and `reservedSpace` /
 `minFreeSpace` are new ideas with no v0.13 equivalent.
@@ -27,8 +34,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-OLDEST, NEWEST = 13, 29           # minor versions of v0 this module knows
+OLDEST, NEWEST = 13, 35           # minor versions of v0 this module knows
 SPACE_TERMS = 17                  # the first minor version with reservedSpace / maxUsedSpace / minFreeSpace
+LOG_LEVEL = 30                    # the first with [log] level, which replaces the top-level `debug`
+DEFAULT_GC_FIXED = 31             # the first whose built-in default GC policy has no dead first rule (#6856)
+HISTORY_OFF = 33                  # the first where `[history] maxEntries = 0` means no history at all
 
 _BASE = {
     "debug", "trace", "root", "insecure-entitlements", "log.format", "otel.socketPath",
@@ -66,6 +76,8 @@ _ADDED = {
     20: {"cdi.disabled", "cdi.specDirs", "cdi.autoAllowed"},
     26: {"provenanceEnvDir"},
     29: {"cache.gha.url", "cache.gha.token"},
+    30: {"log.level"},
+    31: {"proxyNetwork", "system.maxRegistryConcurrency"},
 }
 
 

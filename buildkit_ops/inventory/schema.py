@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-# The current BuildKit release, pinned by tag and by the digest of its multi-platform index (check it with
-# `docker buildx imagetools inspect moby/buildkit:v0.29.0`).
-DEFAULT_IMAGE = "moby/buildkit:v0.29.0@sha256:0039c1d47e8748b5afea56f4e85f14febaf34452bd99d9552d2daa82262b5cc5"
+# The newest BuildKit release whose image digest could be confirmed, pinned by tag and by the digest of its
+# multi-platform index: v0.33.1 (the security floor). That digest is pinned alike by many unrelated public
+# projects (Makefiles, CI workflows, release scripts: one digest everywhere); v0.34 and v0.35 could not be
+# confirmed so from here. Check it with `docker buildx imagetools inspect moby/buildkit:v0.33.1`.
+DEFAULT_IMAGE = "moby/buildkit:v0.33.1@sha256:cec9f139f45e93c5c69c60f8b07cfad9f43f4ef6b6a6cd917527fea5ff2e3dea"
+DEFAULT_VERSION = "v0.33.1"
 # key: (kind, default, documentation). The kind's check is values.kind(kind).
 
 def ssh_keys(user_note: str) -> dict[str, tuple[str, Any, str]]:
@@ -38,8 +41,8 @@ BUILDKIT_KEYS: dict[str, tuple[str, Any, str]] = {
     "image": ("image", DEFAULT_IMAGE, "image the server runs, pinned by tag or digest"),
     "image_archive": ("path", None,
                       "a `docker save` tarball loaded on the host when it lacks the image (air-gapped hosts)"),
-    "version": ("version", "v0.29.0", "BuildKit version of the image (v0.13 to v0.29); buildkitd.toml holds the keys "
-                                      "that version knows, the GC policy in its terms"),
+    "version": ("version", DEFAULT_VERSION, "BuildKit version of the image (v0.13 to v0.35); buildkitd.toml holds "
+                                            "the keys that version knows, the GC policy in its terms"),
     "port": ("port", 1234, "TCP port of the mutual-TLS listener"),
     "max_parallelism": ("int:1-1024", 4, "steps run at once"),
     "privileges": ("enum:privileged,unprivileged-lab", "privileged",
@@ -53,7 +56,9 @@ BUILDKIT_KEYS: dict[str, tuple[str, Any, str]] = {
                      "`host` (the host's own network: builds reach its loopback services)"),
     "history_max_age": ("duration", 7 * 86400, "how long buildkitd keeps build records (status and builds read "
                                                "them); default 7d"),
-    "history_max_entries": ("int:1-100000", 5000, "the most build records buildkitd keeps"),
+    "history_max_entries": ("int:0-100000", 5000, "the most build records buildkitd keeps; 0 switches history off "
+                                                  "(v0.33+; older versions drop each record soon after): `status` "
+                                                  "and `builds` then see no builds"),
     "gc": ("gc", None, "garbage collection of the cache"),
     "registries": ("registries", {},
                    "per-registry settings: `ca` (file on this machine), `http`, `insecure`, `mirrors`"),

@@ -68,6 +68,7 @@ def render(host: BuildHost, tls: dict[str, bytes], templates: Templates | None =
             files.append(File(f"{d}/registries/{registry_dir(name)}/ca.crt", ca.read_bytes()))
     templates = templates or Templates(TEMPLATES)
     toml = templates.render("buildkitd.toml.j2", "toml", host=host.name, version=bk.version, port=bk.port,
+                           log_level=versions.minor(bk.version) >= versions.LOG_LEVEL,
                            debug_address=bk.debug_address, max_parallelism=bk.max_parallelism,
                            worker_gc=versions.worker_gc(bk.gc, bk.version),
                            gc_policies=[versions.policy(p, bk.version, i) for i, p in enumerate(bk.gc.policies)],

@@ -53,6 +53,17 @@ def test_the_tables_grow_with_the_releases():
     assert "worker.oci.gcpolicy.minFreeSpace" in versions.known_keys("v0.17.0")
     assert "cdi.specDirs" not in versions.known_keys("v0.19.0") and "cdi.specDirs" in versions.known_keys("v0.20.0")
     assert "worker.oci.gcpolicy.keepBytes" in versions.known_keys("v0.29.0")   # (deprecated, still read)
+    assert "log.level" not in versions.known_keys("v0.29.0") and "log.level" in versions.known_keys("v0.30.0")
+    assert "proxyNetwork" not in versions.known_keys("v0.30.0")
+    assert {"proxyNetwork", "system.maxRegistryConcurrency"} <= versions.known_keys("v0.35.1")
+
+
+@pytest.mark.parametrize("version,top", [("v0.13.2", {"debug": False}), ("v0.29.0", {"debug": False}),
+                                         ("v0.30.0", {"log": {"level": "info"}}),
+                                         ("v0.35.1", {"log": {"level": "info"}})])
+def test_the_log_level_replaces_debug_from_v0_30(version, top):
+    doc = config(host_at(version))
+    assert {k: v for k, v in doc.items() if k in ("debug", "log")} == top
 
 
 RULES = [I.GCPolicy(keep_duration=172800, filters=["type==source.local"]), I.GCPolicy(max_used=5 * 10**9),
@@ -95,10 +106,10 @@ def test_a_gc_value_the_version_cannot_express_is_an_inventory_error(tmp_path):
 
 
 def test_a_version_outside_the_tables_is_an_inventory_error(tmp_path):
-    for version in ("v0.12.5", "v0.30.0", "v1.0.0"):
+    for version in ("v0.12.5", "v0.36.0", "v1.0.0"):
         msg = refusal(tmp_path, lambda d, v=version: d["all"]["vars"].update(buildkit={"version": v}))
         assert msg.startswith(f"inv.yml: all.children.buildhosts.hosts.build1.buildkit.version: BuildKit {version} "
-                              f"is not one this tool writes a config for (v0.13 to v0.29)"), msg
+                              f"is not one this tool writes a config for (v0.13 to v0.35)"), msg
 
 
 def test_keep_bytes_is_read_as_max_used_and_both_at_once_are_refused(tmp_path):
@@ -110,10 +121,15 @@ def test_keep_bytes_is_read_as_max_used_and_both_at_once_are_refused(tmp_path):
         buildkit={"gc": {"policies": [{"keep_bytes": "5GB", "max_used": "5GB"}]}}))
 
 
-def test_the_default_image_is_the_current_release_pinned_by_digest():
+def test_the_default_image_is_pinned_by_digest_at_the_security_floor_or_newer():
+    from buildkit_ops.inventory import security_floor
     from buildkit_ops.inventory.schema import BUILDKIT_KEYS, DEFAULT_IMAGE
-    assert DEFAULT_IMAGE.startswith(f"moby/buildkit:v0.{versions.NEWEST}.0@sha256:")
-    assert BUILDKIT_KEYS["image"][1] == DEFAULT_IMAGE and BUILDKIT_KEYS["version"][1] == f"v0.{versions.NEWEST}.0"
+    version = BUILDKIT_KEYS["version"][1]
+    assert DEFAULT_IMAGE.startswith(f"moby/buildkit:{version}@sha256:") and len(DEFAULT_IMAGE.split(":")[-1]) == 64
+    assert BUILDKIT_KEYS["image"][1] == DEFAULT_IMAGE and versions.supported(version)
+    assert not security_floor.missing(version)
+    readme = (ROOT / "README.md").read_text()
+    assert DEFAULT_IMAGE in readme and DEFAULT_IMAGE in (ROOT / "inventory.yml").read_text()
 
 
 def test_the_rules_a_running_buildkitd_reports_are_read_in_the_inventorys_names():

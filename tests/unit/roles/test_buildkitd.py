@@ -15,6 +15,7 @@ from buildkit_ops import inventory
 from buildkit_ops import inventory as I
 from buildkit_ops.engine import render
 from buildkit_ops.engine.render import parse_file_states
+from buildkit_ops.inventory import buildkit_versions as versions
 from buildkit_ops.roles import buildkitd
 from buildkit_ops.roles.buildkitd import files
 
@@ -146,7 +147,8 @@ def test_toml_keeps_its_structure_whatever_the_values(host, tmp_path, evil):
     bk.gc.policies = [I.GCPolicy(filters=[evil, "type==source.local"], keep_duration=60)]
     bk.registries = {evil: I.Registry(mirrors=[evil], http=True, ca=str(ca))}
     doc = tomllib.loads(rendered(host, "buildkitd.toml"))
-    assert set(doc) == {"debug", "grpc", "worker", "registry", "history"}
+    level = "log" if versions.minor(version) >= versions.LOG_LEVEL else "debug"
+    assert set(doc) == {level, "grpc", "worker", "registry", "history"}
     assert set(doc["grpc"]) == {"address", "debugAddress", "tls"}
     assert doc["grpc"]["address"] == ["tcp://0.0.0.0:1234", "unix:///run/buildkit/buildkitd.sock"]
     assert doc["grpc"]["debugAddress"] == evil
