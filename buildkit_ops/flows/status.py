@@ -2,7 +2,8 @@
 its build steps run on, cache (against the GC limit and the disk), certificates (expiry, names), the firewall
 (clients, IPv6, rules of others), and the builds of the last 24 hours and 7 days (insights/builds.py). It reads
 the same facts provision reads (the roles' facts.sh), plus its own, in one command per host; the result is a
-typed tree (status_tree.py)."""
+typed tree (status_tree.py). The config doctor (insights/config_doctor.py) judges the GC rules and history
+buildkitd applies."""
 from __future__ import annotations
 
 import base64
@@ -28,7 +29,7 @@ from buildkit_ops.flows.status_tree import (
     Status,
 )
 from buildkit_ops.insights import builds as insights
-from buildkit_ops.insights import capacity
+from buildkit_ops.insights import capacity, config_doctor
 from buildkit_ops.insights.usage import usage
 from buildkit_ops.inventory import BuildHost, Inventory, security_floor
 from buildkit_ops.pki import certs as pki
@@ -103,7 +104,7 @@ def host_status(inv: Inventory, h: BuildHost, engine: EngineFacts, fw: FirewallF
     return HostStatus(
         reachable=True, home_of=[], docker=engine.docker or None, compose=engine.compose or None,
         buildkitd=Buildkitd(c.status if c else "absent", c.started if c else None, bk.version, bk.platforms,
-                            bk.step_network),
+                            bk.step_network, config_doctor.findings(h, bk.version, bk.gc_rules, disk.disk_size)),
         cache=Cache(u.records, u.total, u.reclaimable, disk.disk_size, disk.disk_free, disk.gc_limit),
         builds=insights.summary(builds, now),
         server_certificate=server_certificate(h, f.get("servercert", "")),
@@ -140,6 +141,7 @@ def judge(h: BuildHost, hs: HostStatus, st: Status) -> None:
     if security_floor.missing(running):
         st.warnings.append(f"{h.name}: BuildKit {running} lacks security fixes a shared server needs "
                            f"({security_floor.describe(running)}): run {security_floor.FLOOR} or newer")
+    st.warnings += [f"{h.name}: {finding}" for finding in hs.buildkitd.config_doctor]
     if hs.buildkitd.step_network == "host":
         st.warnings.append(f"{h.name}: build steps share the host's network (step_network: host): every build can "
                            f"reach the host's own services")

@@ -30,6 +30,7 @@ class Buildkitd:
     version: str | None
     platforms: str
     step_network: str | None     # cni (sandboxed) or host
+    config_doctor: list[str] = field(default_factory=list)   # what it found of the running GC and history
 
 
 @dataclass

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from buildkit_ops.inventory import buildkit_versions as versions
+
 
 @dataclass
 class Container:
@@ -21,6 +23,7 @@ class BuildkitdFacts:
     workers: str = ""                  # `buildctl debug workers`
     step_network: str | None = None    # cni (sandboxed) or host
     data_dir_parents: list[str] = field(default_factory=list)   # `owner mode path` of data_dir and its ancestors
+    gc_rules: list[dict[str, str]] = field(default_factory=list)  # the GC rules it applies, in the inventory's names
 
     @property
     def platforms(self) -> str:
@@ -46,4 +49,5 @@ def parse(sections: dict[str, str]) -> BuildkitdFacts:
                             c[3] if len(c) > 3 else "") if c else None,
         listener=sections.get("port", ""), version=version[2] if len(version) >= 3 else None,
         workers=sections.get("workers", ""), step_network=sections.get("step_network") or None,
-        data_dir_parents=(sections.get("data_dir_parents") or "").splitlines())
+        data_dir_parents=(sections.get("data_dir_parents") or "").splitlines(),
+        gc_rules=versions.reported_rules(sections.get("gc_rules", "")))

@@ -4,7 +4,7 @@ version is refused before any change."""
 from __future__ import annotations
 
 import pytest
-from helpers import INV, inventory_variant, invoke
+from helpers import INV, inventory_variant, invoke, invoke_json
 
 from buildkit_ops import inventory as I
 from buildkit_ops.inventory import buildkit_versions as versions
@@ -56,3 +56,31 @@ def test_a_provision_for_another_version_than_the_running_one_changes_nothing(la
     after = lab.run("build1", "docker inspect -f '{{.Id}} {{.State.StartedAt}}' buildkitd; "
                               "sha256sum /opt/buildkit-ops/buildkitd.toml", capture=True).stdout
     assert after == before
+
+
+def test_the_config_doctor_judges_the_rules_buildkitd_applies(lab):
+    """status reads the GC rules the running buildkitd applies: the inventory's say nothing; another inventory's
+    are drift with the fix; BuildKit's own pre-v0.31 default (`policies: []` on v0.13.2) has a dead first rule."""
+    assert invoke("provision", "--host", "build1").returncode == 0
+    rc, doc, err = invoke_json("status", "--host", "build1")
+    assert doc["hosts"]["build1"]["buildkitd"]["config_doctor"] == [], err
+
+    def other_rules(d):
+        d["all"]["vars"]["buildkit"]["gc"]["policies"] = [{"all": True, "max_used": "3GB"}]
+    rc, doc, err = invoke_json("status", "--host", "build1", "-i", inventory_variant("drift", other_rules))
+    assert any(w.startswith("build1: buildkitd applies 4 GC rule(s) other than the inventory's 1: its container "
+                            "runs an older config; run `invoke provision --host build1`") for w in doc["warnings"])
+
+    def no_rules(d):   # (an empty list: BuildKit's built-in default applies)
+        d["all"]["vars"]["buildkit"]["gc"]["policies"] = []
+    builtin = inventory_variant("builtin-gc", no_rules)
+    try:
+        assert invoke("provision", "--host", "build1", "-i", builtin).returncode == 0
+        rc, doc, err = invoke_json("status", "--host", "build1", "-i", builtin)
+        said = doc["hosts"]["build1"]["buildkitd"]["config_doctor"]
+        assert said and said[0].startswith("GC rule #0 never matches: its filter type==source.local,"
+                                           "type==exec.cachemount,type==source.git.checkout asks for several record "
+                                           "types at once (BuildKit's built-in default rule before v0.31, #6856"), said
+        assert f"build1: {said[0]}" in doc["warnings"]
+    finally:
+        assert invoke("provision", "--host", "build1").returncode == 0
