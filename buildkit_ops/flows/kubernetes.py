@@ -2,9 +2,9 @@
 serve (docs/scale-out.md), rendered from the same inventory settings and the same role code as a host.
 
 One StatefulSet per platform (a node pool of that architecture), each pod with a PersistentVolumeClaim for
-the cache, behind a headless Service so that pods have stable DNS names; the rendered `buildkitd.toml` and
-`entrypoint.sh` (the build-step fence) as a ConfigMap; a server certificate from our CA naming every pod, the
-Service and the fleet, as a Secret; a PodDisruptionBudget, and a preStop hook that waits for running builds
+the cache, behind a headless Service so that pods have stable DNS names; the rendered `buildkitd.toml`,
+`entrypoint.sh` and `fence.sh` (the build-step fence) as a ConfigMap; a server certificate from our CA naming every
+pod, the Service and the fleet, as a Secret; a PodDisruptionBudget, and a preStop hook that waits for running builds
 as the recreate handler does. Every manifest is a data structure dumped by the YAML serializer: no value can
 add a key. No cluster is available where this was written: the manifests are checked by parsing them, never
 applied."""
@@ -67,7 +67,7 @@ def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, re
 
     config: dict[str, Any] = {
         "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{n['name']}-config", **meta},
-        "data": {"buildkitd.toml": files["buildkitd.toml"].decode(), "entrypoint.sh": files["entrypoint.sh"].decode()}}
+        "data": {name: files[name].decode() for name in ("buildkitd.toml", "entrypoint.sh", "fence.sh")}}
     secret: dict[str, Any] = {
         "apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": f"{n['name']}-tls", **meta},
         "data": {k: base64.b64encode(files[f"tls/{k}"]).decode() for k in ("ca.crt", "server.crt", "server.key")}}
@@ -92,8 +92,8 @@ def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, re
             {"name": "cache", "mountPath": "/var/lib/buildkit"},
             {"name": "config", "mountPath": "/etc/buildkit/buildkitd.toml", "subPath": "buildkitd.toml",
              "readOnly": True},
-            {"name": "config", "mountPath": "/etc/buildkit/entrypoint.sh", "subPath": "entrypoint.sh",
-             "readOnly": True},
+            *({"name": "config", "mountPath": f"/etc/buildkit/{name}", "subPath": name, "readOnly": True}
+              for name in ("entrypoint.sh", "fence.sh")),
             {"name": "tls", "mountPath": "/etc/buildkit/tls", "readOnly": True},
             {"name": "registries", "mountPath": "/etc/buildkit/registries", "readOnly": True}]}
     statefulset = {

@@ -104,7 +104,8 @@ def host_status(inv: Inventory, h: BuildHost, engine: EngineFacts, fw: FirewallF
     return HostStatus(
         reachable=True, home_of=[], docker=engine.docker or None, compose=engine.compose or None,
         buildkitd=Buildkitd(c.status if c else "absent", c.started if c else None, bk.version, bk.platforms,
-                            bk.step_network, config_doctor.findings(h, bk.version, bk.gc_rules, disk.disk_size)),
+                            bk.step_network, config_doctor.findings(h, bk.version, bk.gc_rules, disk.disk_size),
+                            bk.fence_missing if h.buildkit.step_network == "sandboxed" else []),
         cache=Cache(u.records, u.total, u.reclaimable, disk.disk_size, disk.disk_free, disk.gc_limit),
         builds=insights.summary(builds, now),
         server_certificate=server_certificate(h, f.get("servercert", "")),
@@ -142,6 +143,10 @@ def judge(h: BuildHost, hs: HostStatus, st: Status) -> None:
         st.warnings.append(f"{h.name}: BuildKit {running} lacks security fixes a shared server needs "
                            f"({security_floor.describe(running)}): run {security_floor.FLOOR} or newer")
     st.warnings += [f"{h.name}: {finding}" for finding in hs.buildkitd.config_doctor]
+    if hs.buildkitd.fence_missing and hs.buildkitd.state == "running":
+        st.failures.append(f"{h.name}: the build-step fence is down ({len(hs.buildkitd.fence_missing)} rule(s) "
+                           f"missing, e.g. {hs.buildkitd.fence_missing[0]}): build steps can reach the host and "
+                           f"other containers; {fix} to put it back (no restart)")
     if hs.buildkitd.step_network == "host":
         st.warnings.append(f"{h.name}: build steps share the host's network (step_network: host): every build can "
                            f"reach the host's own services")

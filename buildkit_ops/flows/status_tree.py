@@ -31,6 +31,7 @@ class Buildkitd:
     platforms: str
     step_network: str | None     # cni (sandboxed) or host
     config_doctor: list[str] = field(default_factory=list)   # what it found of the running GC and history
+    fence_missing: list[str] = field(default_factory=list)   # build-step fence rules not in place (fence.sh check)
 
 
 @dataclass

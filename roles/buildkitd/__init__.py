@@ -126,7 +126,20 @@ def plan(host: BuildHost, files: list[File], facts: BuildkitdFacts, states: dict
                           notify=[RESTART]))
     else:
         steps.append(Step("buildkitd", "service", False, f"running since {c.started[:19]}Z"))
+    steps += fence_steps(host, facts, restarting=any(s.notify for s in steps))
     return steps
+
+
+def fence_steps(host: BuildHost, facts: BuildkitdFacts, restarting: bool) -> list[Step]:
+    """The build steps' fence stays up while buildkitd runs: a firewall reload or `nft flush ruleset` can take its
+    rules away without a restart. Put back at once (fence.sh apply), no restart; a restart applies it anyway."""
+    if host.buildkit.step_network != "sandboxed" or restarting:
+        return []
+    if not facts.fence_missing:
+        return [Step("buildkitd", "build-step fence", False, "in place")]
+    return [Step("buildkitd", "build-step fence", True,
+                 f"{len(facts.fence_missing)} rule(s) missing: put back ({facts.fence_missing[0]})",
+                 script=command("sh", f"{host.buildkit.data_dir}/fence.sh", "apply") + "\n")]
 
 
 def drain_script(wait: int, force: bool) -> str:

@@ -24,6 +24,7 @@ class BuildkitdFacts:
     step_network: str | None = None    # cni (sandboxed) or host
     data_dir_parents: list[str] = field(default_factory=list)   # `owner mode path` of data_dir and its ancestors
     gc_rules: list[dict[str, str]] = field(default_factory=list)  # the GC rules it applies, in the inventory's names
+    fence_missing: list[str] = field(default_factory=list)   # the build steps' fence rules not in place (fence.sh)
 
     @property
     def platforms(self) -> str:
@@ -50,4 +51,6 @@ def parse(sections: dict[str, str]) -> BuildkitdFacts:
         listener=sections.get("port", ""), version=version[2] if len(version) >= 3 else None,
         workers=sections.get("workers", ""), step_network=sections.get("step_network") or None,
         data_dir_parents=(sections.get("data_dir_parents") or "").splitlines(),
-        gc_rules=versions.reported_rules(sections.get("gc_rules", "")))
+        gc_rules=versions.reported_rules(sections.get("gc_rules", "")),
+        fence_missing=[line.removeprefix("missing: ") for line in (sections.get("fence") or "").splitlines()
+                       if line.strip()])

@@ -10,6 +10,8 @@ echo @@port; ss -ltnpH "sport = :$BKOPS_PORT" 2>/dev/null | head -3 || true
 # data_dir's existing ancestors (and itself): root writes there, so nobody else may be able to
 echo @@data_dir_parents; _d=$BKOPS_DATA_DIR
 while [ -n "$_d" ]; do [ -e "$_d" ] && stat -c '%U %a %n' "$_d"; _d=${_d%/*}; done; stat -c '%U %a %n' /
+# the build steps' fence (fence.sh check: one `missing: …` line per rule that is not in place)
+echo @@fence; [ -f "$BKOPS_DATA_DIR/fence.sh" ] && sh "$BKOPS_DATA_DIR/fence.sh" check 2>&1 | head -20
 case "$_c" in
   running\ *) bkops_cached "buildkitd $_c $(ls /proc/sys/fs/binfmt_misc 2>/dev/null | tr '\n' ' ')" bkops_verify ;;
 esac

@@ -1,5 +1,5 @@
 """buildkitd's files, rendered from templates/ and the inventory: docker-compose.yml, buildkitd.toml (in the
-terms of the inventory's BuildKit version), entrypoint.sh (the build steps' fence), the TLS files and the
+terms of the inventory's BuildKit version), entrypoint.sh and fence.sh (the build steps' fence), the TLS files and the
 registries' CAs; and the image the container runs."""
 from __future__ import annotations
 
@@ -77,11 +77,13 @@ def render(host: BuildHost, tls: dict[str, bytes], templates: Templates | None =
                            bridge_subnet=BRIDGE_SUBNET)
     entrypoint = templates.render("entrypoint.sh.j2", "shell", privileges=bk.privileges,
                                  step_network=bk.step_network, bridge_name=BRIDGE_NAME)
+    fence = templates.render("fence.sh.j2", "shell", bridge_name=BRIDGE_NAME, bridge_subnet=BRIDGE_SUBNET)
     compose = templates.render("docker-compose.yml.j2", "compose", host=host.name, image=bk.image,
                               privileges=bk.privileges, data_dir=d)
     return [File(f"{d}/docker-compose.yml", compose.encode()),
             File(f"{d}/buildkitd.toml", toml.encode()),
             File(f"{d}/entrypoint.sh", entrypoint.encode(), 0o755),
+            File(f"{d}/fence.sh", fence.encode(), 0o755),
             File(f"{d}/tls/ca.crt", tls["ca.crt"]),
             File(f"{d}/tls/server.crt", tls["server.crt"]),
             File(f"{d}/tls/server.key", tls["server.key"], 0o600, secret=True)] + files

@@ -63,7 +63,8 @@ def test_the_config_is_the_hosts_own_for_its_version(tmp_path):
     assert toml["grpc"]["tls"]["cert"] == "/etc/buildkit/tls/server.crt"
     from unit_helpers import keys
     assert keys(toml) <= buildkit_versions.known_keys(host.buildkit.version)
-    assert "iptables" in d["ConfigMap/buildkitd-arm64-config"]["data"]["entrypoint.sh"]   # the build-step fence
+    assert "fence.sh apply" in d["ConfigMap/buildkitd-arm64-config"]["data"]["entrypoint.sh"]   # the fence
+    assert "iptables" in d["ConfigMap/buildkitd-arm64-config"]["data"]["fence.sh"]
 
 
 def test_the_command_writes_a_0600_file_and_prints_no_key(tmp_path):

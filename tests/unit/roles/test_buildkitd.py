@@ -4,7 +4,9 @@ handler, and refuses what it cannot do (a port taken, a config for another versi
 from __future__ import annotations
 
 import copy
+import subprocess
 import tomllib
+from pathlib import Path
 
 import pytest
 import yaml
@@ -174,16 +176,70 @@ def test_compose_keeps_its_structure_whatever_the_values(host, evil):
     assert svc["network_mode"] == "host" and svc["privileged"] is True
 
 
+def fence_script(bridge: str = files.BRIDGE_NAME) -> str:
+    return render.render(files.TEMPLATES / "fence.sh.j2", "shell", bridge_name=bridge,
+                         bridge_subnet=files.BRIDGE_SUBNET)
+
+
 def test_entrypoint_runs_the_fence_and_buildkitd_with_exactly_the_rendered_words(tmp_path):
+    fence = tmp_path / "fence.sh"
+    fence.write_text(fence_script(SHELL_BREAKOUT))
     script = render.render(files.TEMPLATES / "entrypoint.sh.j2", "shell", privileges="privileged",
-                           step_network="sandboxed",
-                           bridge_name=SHELL_BREAKOUT)
-    calls = run_with_stubs(tmp_path, script, {}, ["iptables", "ip6tables", "buildkitd"])
+                           step_network="sandboxed", bridge_name=SHELL_BREAKOUT)
+    assert script.index("fence.sh apply") < script.index("exec buildkitd")
+    calls = run_with_stubs(tmp_path, script.replace("/etc/buildkit/fence.sh", str(fence)), {},
+                           ["iptables", "ip6tables", "buildkitd"])
     fences = [c for c in calls if c[0] in ("iptables", "ip6tables")]
     assert fences and all(c[c.index("-i") + 1] == SHELL_BREAKOUT for c in fences)
     assert calls[-1] == ["buildkitd", "--config", "/etc/buildkit/buildkitd.toml"]
     assert not (tmp_path / "pwned").exists()
 
+
+def run_fence(tmp_path, mode: str, tools: dict[str, str]) -> subprocess.CompletedProcess:
+    """fence.sh with stand-in iptables tools (name -> shell body; `$1`... are its arguments)."""
+    stubs = tmp_path / "bin"
+    stubs.mkdir(exist_ok=True)
+    for name, body in tools.items():
+        (stubs / name).write_text(f"#!/bin/sh\necho \"{name} $*\" >> {tmp_path}/calls\n{body}\n")
+        (stubs / name).chmod(0o755)
+    (tmp_path / "fence.sh").write_text(fence_script())
+    return subprocess.run(["/bin/sh", str(tmp_path / "fence.sh"), mode], capture_output=True, text=True,
+                          env={"PATH": f"{stubs}:/usr/bin:/bin"})
+
+
+ABSENT = 'for a; do [ "$a" = -C ] && exit 1; done; exit 0'   # -C: rule absent; -I: added
+
+
+def test_the_fence_check_lists_every_missing_rule_and_changes_nothing(tmp_path):
+    r = run_fence(tmp_path, "check", {"iptables": ABSENT, "ip6tables": ABSENT})
+    missing = r.stdout.splitlines()
+    assert r.returncode == 0 and "missing: iptables -t raw PREROUTING -i buildkit0 -m addrtype --dst-type LOCAL " \
+                                  "-j DROP" in missing
+    assert {m.split(" -j")[0].split("PREROUTING ")[-1].split("FORWARD ")[-1] for m in missing} >= {
+        "-i buildkit0 -m addrtype --dst-type BROADCAST", "-i buildkit0 -m addrtype --dst-type MULTICAST",
+        "-i buildkit0 -d 169.254.0.0/16", "-i buildkit0 -d 10.10.0.0/16", "-i buildkit0 -o docker0",
+        "-i buildkit0 -o br-+"}
+    if Path("/proc/net/if_inet6").exists():
+        assert "missing: ip6tables -t raw PREROUTING -i buildkit0 -j DROP" in missing
+    assert " -I " not in (tmp_path / "calls").read_text()
+
+
+def test_the_fence_apply_adds_each_missing_rule_at_the_top(tmp_path):
+    r = run_fence(tmp_path, "apply", {"iptables": ABSENT, "ip6tables": ABSENT})
+    assert r.returncode == 0, r.stderr
+    added = [c for c in (tmp_path / "calls").read_text().splitlines() if " -I " in c]
+    assert len(added) == len(r.stdout.splitlines()) + 7 + Path("/proc/net/if_inet6").exists()
+    assert "iptables -w -t mangle -I FORWARD 1 -i buildkit0 -o docker0 -j DROP" in added
+
+
+def test_the_fence_fails_closed(tmp_path):
+    r = run_fence(tmp_path, "apply", {"iptables": 'for a; do [ "$a" = -I ] && exit 4; done; exit 1'})
+    assert r.returncode == 1 and "refusing to run build steps without the fence" in r.stderr
+    if Path("/proc/net/if_inet6").exists():   # IPv6 on, no ip6tables: never silently skipped
+        r = run_fence(tmp_path, "apply", {"iptables": "exit 0"})
+        assert r.returncode == 1 and "IPv6 is on and ip6tables is not installed" in r.stderr, r.stderr
+        r = run_fence(tmp_path, "check", {"iptables": "exit 0"})
+        assert r.stdout == "missing: IPv6 is on and ip6tables is not installed\n"
 
 
 @pytest.mark.parametrize("parents,refused", [
