@@ -226,11 +226,12 @@ def builds(c: Context, host: str | None = None, since: str = "24h", json_: bool 
             "namespace": "Kubernetes namespace (default buildkit)", "storage": "cache volume per pod (default 100Gi)",
             "like": "the build host whose buildkit settings the pods take (default: the first)",
             "out": "file to write (default buildkitd-ARCH.k8s.yaml; mode 0600: it holds the server key)",
-            "inventory": INV_HELP})
+            "cpu": "CPU per pod, requested and the limit (default 4)",
+            "memory": "memory per pod, requested and the limit (default 8Gi)", "inventory": INV_HELP})
 @cli_errors
 def k8s_manifests(c: Context, platform: str = "linux/amd64", replicas: int = 2, namespace: str = "buildkit",
-                  storage: str = "100Gi", like: str | None = None, out: str | None = None,
-                  inventory: str = DEFAULT_INVENTORY) -> None:
+                  storage: str = "100Gi", like: str | None = None, out: str | None = None, cpu: str = "4",
+                  memory: str = "8Gi", inventory: str = DEFAULT_INVENTORY) -> None:
     """Write the Kubernetes manifests of a BuildKit StatefulSet with our TLS (never applied here: no cluster)."""
     try:
         platform = values.platform(platform)
@@ -240,11 +241,15 @@ def k8s_manifests(c: Context, platform: str = "linux/amd64", replicas: int = 2, 
         fail(f"--namespace: {namespace!r} is not a Kubernetes namespace\n  fix: lower-case letters, digits, '-'", 2)
     if not re.fullmatch(r"[1-9][0-9]{0,5}(Mi|Gi|Ti)", storage):
         fail(f"--storage: {storage!r} is not a size Kubernetes takes here\n  fix: write e.g. 100Gi or 500Mi", 2)
+    if not re.fullmatch(r"[1-9][0-9]{0,2}|[1-9][0-9]{0,5}m", cpu):
+        fail(f"--cpu: {cpu!r} is not a CPU quantity\n  fix: write e.g. 4 or 2500m", 2)
+    if not re.fullmatch(r"[1-9][0-9]{0,5}(Mi|Gi)", memory):
+        fail(f"--memory: {memory!r} is not a memory size Kubernetes takes here\n  fix: write e.g. 8Gi or 512Mi", 2)
     if not 1 <= int(replicas) <= 100:
         fail(f"--replicas: {replicas} is out of range\n  fix: 1 to 100", 2)
     inv = load(inventory)
     host = inv.select(like)[0]
-    docs = flows.kubernetes.manifests(inv, host, namespace, platform, int(replicas), storage)
+    docs = flows.kubernetes.manifests(inv, host, namespace, platform, int(replicas), storage, cpu=cpu, memory=memory)
     path = Path(out or f"buildkitd-{platform.split('/')[1]}.k8s.yaml")
     atomic_write(path, flows.kubernetes.dump(docs).encode(), 0o600)
     print(f"{path}: {', '.join(d['kind'] for d in docs)} (mode 0600: the Secret holds the server key); "

@@ -85,3 +85,12 @@ if [ ! -f .venv/.req-$req_hash ]; then
   rm -f .venv/.req-*
   touch .venv/.req-$req_hash
 fi
+
+# The Kubernetes manifest scanners (tests/unit/flows/test_kubernetes_scan.py), keyed by their requirements file.
+scan_hash=$(sha256sum requirements-scan.txt | cut -c1-16)
+if [ ! -f .venv-scan/.req-$scan_hash ]; then
+  python3 -m venv .venv-scan
+  .venv-scan/bin/pip install -q --disable-pip-version-check -r requirements-scan.txt 2> >(grep -v "is ignored: it is neither" >&2)
+  rm -f .venv-scan/.req-*
+  touch .venv-scan/.req-$scan_hash
+fi

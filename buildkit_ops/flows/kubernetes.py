@@ -4,7 +4,8 @@ serve (docs/scale-out.md), rendered from the same inventory settings and the sam
 One StatefulSet per platform (a node pool of that architecture), each pod with a PersistentVolumeClaim for
 the cache, behind a headless Service so that pods have stable DNS names; the rendered `buildkitd.toml`,
 `entrypoint.sh` and `fence.sh` (the build-step fence) as a ConfigMap; a server certificate from our CA naming every
-pod, the Service and the fleet, as a Secret; a PodDisruptionBudget, and a preStop hook that waits for running builds
+pod, the Service and the fleet, as a Secret; a PodDisruptionBudget; a NetworkPolicy (in: the clients only; out: no
+link-local); guaranteed CPU and memory, liveness and readiness probes, no service account token, and a preStop hook that waits for running builds
 as the recreate handler does. Every manifest is a data structure dumped by the YAML serializer: no value can
 add a key. No cluster is available where this was written: the manifests are checked by parsing them, never
 applied."""
@@ -43,8 +44,21 @@ def drain_command(wait: int) -> list[str]:
     return ["/bin/sh", "-c", script]
 
 
+def network_policy(inv: Inventory, name: str, meta: dict[str, Any], port: int) -> dict[str, Any]:
+    """In: the BuildKit port from the inventory's client addresses only (none: nobody). Out: anything but the
+    link-local ranges (cloud metadata services), as the build-step fence does on a host."""
+    sources = sorted({c.address if "/" in c.address else f"{c.address}/{128 if ':' in c.address else 32}"
+                      for c in inv.clients.values()})
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": name, **meta},
+            "spec": {"podSelector": {"matchLabels": meta["labels"]}, "policyTypes": ["Ingress", "Egress"],
+                     "ingress": [{"from": [{"ipBlock": {"cidr": s}} for s in sources],
+                                  "ports": [{"protocol": "TCP", "port": port}]}] if sources else [],
+                     "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16"]}},
+                                        {"ipBlock": {"cidr": "::/0", "except": ["fe80::/10"]}}]}]}}
+
+
 def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, replicas: int, storage: str,
-              wait: int = 600) -> list[dict[str, Any]]:
+              wait: int = 600, cpu: str = "4", memory: str = "8Gi") -> list[dict[str, Any]]:
     """The manifests, in apply order. `like`: the build host whose buildkit settings the pods take."""
     n = names(namespace, platform, replicas)
     ca = pki.load_ca(inv.pki_dir)
@@ -80,13 +94,19 @@ def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, re
                                    "targetPort": like.buildkit.port}]}}
     pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": n["name"], **meta},
            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels}}}
+    answers = {"exec": {"command": ["buildctl", "--addr", SOCK, "debug", "workers"]}}
     container = {
-        "name": "buildkitd", "image": like.buildkit.image,
+        "name": "buildkitd", "image": like.buildkit.image, "imagePullPolicy": "Always",
         "command": ["/bin/sh", "/etc/buildkit/entrypoint.sh"],
+        # privileged: the OCI worker's sandboxes and the build-step fence need it (docs/scale-out.md says what
+        # each scanner finding left open means, and why rootless BuildKit is not the default)
         "securityContext": {"privileged": True},
+        # requests = limits: a guaranteed share of the node, so that builds are not the first evicted
+        "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu, "memory": memory}},
         "ports": [{"name": "buildkit", "containerPort": like.buildkit.port}],
-        "readinessProbe": {"exec": {"command": ["buildctl", "--addr", SOCK, "debug", "workers"]},
-                           "periodSeconds": 10},
+        "readinessProbe": {**answers, "periodSeconds": 10},
+        # restarted only when it stops answering for 3 minutes: a busy buildkitd answers slowly, not never
+        "livenessProbe": {**answers, "periodSeconds": 30, "timeoutSeconds": 10, "failureThreshold": 6},
         "lifecycle": {"preStop": {"exec": {"command": drain_command(wait)}}},
         "volumeMounts": [
             {"name": "cache", "mountPath": "/var/lib/buildkit"},
@@ -105,6 +125,10 @@ def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, re
                 "metadata": {"labels": labels},
                 "spec": {"nodeSelector": {"kubernetes.io/arch": n["arch"]},
                          "terminationGracePeriodSeconds": wait + 30,
+                         # buildkitd never talks to the Kubernetes API: no token to steal from a pod
+                         "automountServiceAccountToken": False,
+                         # for every container that is not privileged (a privileged one runs unconfined)
+                         "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                          "containers": [container],
                          "volumes": [
                              {"name": "config", "configMap": {"name": config["metadata"]["name"]}},
@@ -117,7 +141,8 @@ def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, re
             "volumeClaimTemplates": [{"metadata": {"name": "cache"},
                                       "spec": {"accessModes": ["ReadWriteOnce"],
                                                "resources": {"requests": {"storage": storage}}}}]}}
-    return [config, registries, secret, service, pdb, statefulset]
+    policy = network_policy(inv, n["name"], meta, like.buildkit.port)
+    return [config, registries, secret, service, pdb, policy, statefulset]
 
 
 def dump(docs: list[dict[str, Any]]) -> str:
