@@ -3,11 +3,12 @@ serve (docs/scale-out.md), rendered from the same inventory settings and the sam
 
 One StatefulSet per platform (a node pool of that architecture), each pod with a PersistentVolumeClaim for
 the cache, behind a headless Service so that pods have stable DNS names; the rendered `buildkitd.toml`,
-`entrypoint.sh` and `fence.sh` (the build-step fence) as a ConfigMap; a server certificate from our CA naming every
-pod, the Service and the fleet, as a Secret; a PodDisruptionBudget; a NetworkPolicy (in: the clients only; out: no
-link-local); guaranteed CPU and memory, liveness and readiness probes, no service account token, and a preStop hook that waits for running builds
-as the recreate handler does. Every manifest is a data structure dumped by the YAML serializer: no value can
-add a key. No cluster is available where this was written: the manifests are checked by parsing them, never
+`entrypoint.sh` and `fence.sh` (the build-step fence) as a ConfigMap; a server certificate from our CA
+naming every pod, the Service and the fleet, as a Secret; a PodDisruptionBudget; a NetworkPolicy (in: the
+clients only; out: no link-local); guaranteed CPU and memory, liveness and readiness probes, no service
+account token, and a preStop hook that waits for running builds as the recreate handler does. Every
+manifest is a data structure dumped by the YAML serializer: no value can add a key. No cluster is available
+where this was written: the manifests are parsed, validated against Kubernetes' schemas and scanned, never
 applied."""
 from __future__ import annotations
 
