@@ -185,6 +185,43 @@ BAD = [
         build2={"address": "10.0.0.12", "names": ["10.0.0.11"]}),
      "inv.yml: all.children.buildhosts.hosts.build2.names: 10.0.0.11 is also a name of build host 'build1': either "
      "certificate would then pass for the other host\n  fix: give each host names of its own"),
+    # bounds: every number has one, and the types hold (issue 18, finding 7)
+    ('ca_days zero: a CA that expires today', top(ca_days=0),
+     'inv.yml: all.vars.ca_days: must be a whole number from 1 to 36500, got 0\n  fix: write a number from 1 to 36500, without quotes'),
+    ('ca_days past any calendar', top(ca_days=99999999),
+     'inv.yml: all.vars.ca_days: must be a whole number from 1 to 36500, got 99999999\n  fix: write a number from 1 to 36500, without quotes'),
+    ('cert_renew_days as long as a certificate lives', top(cert_renew_days=825),
+     'inv.yml: all.vars.cert_renew_days: must be a whole number from 1 to 824, got 825\n  fix: write a number from 1 to 824, without quotes'),
+    ("a size of 2**63 bytes (Go's int64 overflows)", gc(keep_storage=2**63),
+     'inv.yml: all.children.buildhosts.hosts.build1.buildkit.gc.keep_storage: 9223372036854775808 is not a disk space\n  fix: write a size such as 10GB or 512MiB, or a share of the disk such as "10%"'),
+    ('a size in petabytes of digits', gc(keep_storage="999999999999999TB"),
+     'inv.yml: all.children.buildhosts.hosts.build1.buildkit.gc.keep_storage: \'999999999999999TB\' is not a disk space\n  fix: write a size such as 10GB or 512MiB, or a share of the disk such as "10%"'),
+    ('history_max_entries negative', bk(history_max_entries=-1),
+     'inv.yml: all.children.buildhosts.hosts.build1.buildkit.history_max_entries: must be a whole number from 0 to 100000, got -1\n  fix: write a number from 0 to 100000, without quotes'),
+    ('history_max_entries past the bound', bk(history_max_entries=100001),
+     'inv.yml: all.children.buildhosts.hosts.build1.buildkit.history_max_entries: must be a whole number from 0 to 100000, got 100001\n  fix: write a number from 0 to 100000, without quotes'),
+    ('weight zero', host(weight=0),
+     'inv.yml: all.children.buildhosts.hosts.build1.weight: must be a whole number from 1 to 1000, got 0\n  fix: write a number from 1 to 1000, without quotes'),
+    ('weight past the bound', host(weight=1001),
+     'inv.yml: all.children.buildhosts.hosts.build1.weight: must be a whole number from 1 to 1000, got 1001\n  fix: write a number from 1 to 1000, without quotes'),
+    ('connect_timeout past the bound', host(connect_timeout=301),
+     'inv.yml: all.children.buildhosts.hosts.build1.connect_timeout: must be a whole number from 1 to 300, got 301\n  fix: write a number from 1 to 300, without quotes'),
+    ('max_parallelism past the bound', bk(max_parallelism=1025),
+     'inv.yml: all.children.buildhosts.hosts.build1.buildkit.max_parallelism: must be a whole number from 1 to 1024, got 1025\n  fix: write a number from 1 to 1024, without quotes'),
+    ('ssh_port zero', host(ssh_port=0),
+     'inv.yml: all.children.buildhosts.hosts.build1.ssh_port: must be a TCP port between 1 and 65535, got 0\n  fix: write a number such as 1234'),
+    ('a duration of a million hours', bk(history_max_age="1000000h"),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.history_max_age: '1000000h' is not a duration\n  fix: write a duration such as 48h, 30m or 7d"),
+    ('a negative duration', gc(policies=[{"keep_duration": "-1h"}]),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.gc.policies[0].keep_duration: '-1h' is not a duration\n  fix: write a duration such as 48h, 30m or 7d"),
+    ('a share of the disk above 100%', gc(max_used="101%"),
+     'inv.yml: all.children.buildhosts.hosts.build1.buildkit.gc.max_used: \'101%\' is not a disk space\n  fix: write a size such as 10GB or 512MiB, or a share of the disk such as "10%"'),
+    ('allow_outdated_buildkit as a word', host(allow_outdated_buildkit="yes"),
+     "inv.yml: all.children.buildhosts.hosts.build1.allow_outdated_buildkit: must be true or false, got 'yes'\n  fix: write true or false"),
+    ('allow_wide_network as a word', client(allow_wide_network="true"),
+     "inv.yml: all.children.clients.hosts.laptop.allow_wide_network: must be true or false, got 'true'\n  fix: write true or false"),
+    ('a bool where a number goes', bk(max_parallelism=True),
+     'inv.yml: all.children.buildhosts.hosts.build1.buildkit.max_parallelism: must be a whole number from 1 to 1024, got True\n  fix: write a number from 1 to 1024, without quotes'),
 ]
 
 
@@ -261,3 +298,7 @@ def test_a_wide_network_is_a_clients_only_when_it_says_so(tmp_path):
 ])
 def test_every_number_has_bounds(tmp_path, edit, message):
     assert message in refusal(tmp_path, edit)
+
+
+def test_the_battery_of_hostile_values_covers_ninety_cases_or_more():
+    assert len(BAD) >= 90 and len({what for what, _edit, _message in BAD}) == len(BAD)
