@@ -5,6 +5,8 @@ about to expire, buildkitd down), a leaf rotation that cannot reach a client, ad
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
 
 import pytest
 from helpers import (
@@ -199,6 +201,22 @@ def test_the_failover_proxy_answers_on_the_clients_loopback_only(served):
     lines = served.run("laptop", "ss -ltnH 'sport = :12340'", capture=True).stdout.splitlines()
     assert [line.split()[3] for line in lines] == ["127.0.0.1:12340"]   # the local address: loopback, nothing else
     assert served.run("intruder", "nc -z -w3 10.77.0.21 12340").returncode != 0
+    # a container on laptop (a static busybox lent to it) reaches neither laptop's bridge address nor the first
+    # container address, where a proxy on the bridge would be
+    subprocess.run(["docker", "cp", "/bin/busybox", "bkops-laptop:/tmp/bkops-busybox"], check=True)
+    bridge = ["172.17.0.1", "172.17.0.2"]
+    probe = "; ".join(f"/busybox nc -w 3 {a} </dev/null && echo OPEN {a}"   # (busybox nc has no -z)
+                      for a in [*(f"{b} 12340" for b in bridge), "10.77.0.5 5000"])
+    r = served.run("laptop", f"docker run --rm -v /tmp/bkops-busybox:/busybox:ro --entrypoint /busybox "
+                             f"buildkit-ops/haproxy:lab sh -c {shlex.quote(probe)}", capture=True)
+    assert r.stdout.split() == ["OPEN", "10.77.0.5", "5000"], r.stdout + r.stderr   # the lab registry only
+    # intruder, routing to laptop's Docker bridge through laptop (Docker < 28 forwards that to containers)
+    served.run("intruder", "ip route replace 172.17.0.0/24 via 10.77.0.21")
+    try:
+        for a in bridge:
+            assert served.run("intruder", f"nc -z -w3 {a} 12340").returncode != 0, a
+    finally:
+        served.run("intruder", "ip route del 172.17.0.0/24 via 10.77.0.21")
 
 
 def test_the_labs_buildkit_is_below_the_security_floor_and_a_second_client_needs_the_override(served):
