@@ -21,7 +21,7 @@ BUILTIN = Path(__file__).parent.parent / "roles"
 # The built-in roles, in the order their changes are applied. Build hosts: the firewall lets SSH in before it
 # is enabled; buildkitd needs the engine, and detects the emulators when it starts. Clients: a CI runner's
 # folder, or the failover proxy the builder's nodes point at, then the builder.
-ORDER = {"host": ["engine", "firewall", "emulation", "buildkitd", "prune", "connections"],
+ORDER = {"host": ["engine", "firewall", "emulation", "buildkitd", "gateway", "prune", "connections"],
          "client": ["ci_runner", "failover_proxy", "buildx_builder"]}
 NAME = re.compile(r"[a-z][a-z0-9_]{0,40}")
 

@@ -3,7 +3,8 @@ serve (docs/scale-out.md), rendered from the same inventory settings and the sam
 
 One StatefulSet per platform (a node pool of that architecture), each pod with a PersistentVolumeClaim for
 the cache, behind a headless Service so that pods have stable DNS names; the rendered `buildkitd.toml`,
-`entrypoint.sh` and `fence.sh` (the build-step fence) as a ConfigMap; a server certificate from our CA
+`entrypoint.sh` and `fence.sh` (the build-step fence) and the gateway's files as a ConfigMap, the gateway
+as a sidecar on the pod's shared socket; a server certificate from our CA
 naming every pod, the Service and the fleet, as a Secret; a PodDisruptionBudget; a NetworkPolicy (in: the
 clients only; out: no link-local); guaranteed CPU and memory, liveness and readiness probes, no service
 account token, and a preStop hook that waits for running builds as the recreate handler does. Every
@@ -23,7 +24,11 @@ from buildkit_ops.errors import BkopsError
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.inventory.model import FLEET_NAME
 from buildkit_ops.pki import certs as pki
+from buildkit_ops.pki import client_records
+from buildkit_ops.pki import crl as crls
+from buildkit_ops.pki import server as server_pki
 from buildkit_ops.roles.buildkitd.exports import RUNNING, SOCK, render_files
+from buildkit_ops.roles.gateway.exports import render_files as gateway_files
 
 
 class K8sError(BkopsError):
@@ -74,7 +79,12 @@ def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, re
     # the files a host would get, for a pod: same settings; the host's own paths become mounts below
     host = replace(like, name=n["name"], buildkit=replace(like.buildkit, data_dir="/etc/buildkit"))
     files = {Path(f.path).relative_to("/etc/buildkit").as_posix(): f.content
-             for f in render_files(host, tls)}
+             for f in render_files(host)}
+    # the gateway as a sidecar: the same haproxy.cfg, client map and CRL as on a host
+    made = crls.current(inv.pki_dir, client_records.revoked(inv))
+    roles = {c.name: c.role for c in inv.clients.values()} | {server_pki.OPERATOR_CN: "operator"}
+    gw = {Path(f.path).name: f.content for f in gateway_files(host, tls, made.pem if made else b"", roles,
+                                                               "/run/buildkit")}
     labels = {"app.kubernetes.io/name": "buildkitd", "app.kubernetes.io/managed-by": "buildkit-ops",
               "buildkit-ops/platform": n["arch"]}
     meta = {"namespace": namespace, "labels": labels}
@@ -82,10 +92,12 @@ def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, re
 
     config: dict[str, Any] = {
         "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{n['name']}-config", **meta},
-        "data": {name: files[name].decode() for name in ("buildkitd.toml", "entrypoint.sh", "fence.sh")}}
+        "data": {**{name: files[name].decode() for name in ("buildkitd.toml", "entrypoint.sh", "fence.sh")},
+                 **{name: gw[name].decode() for name in ("haproxy.cfg", "clients.map", "crl.pem")}}}
     secret: dict[str, Any] = {
         "apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": f"{n['name']}-tls", **meta},
-        "data": {k: base64.b64encode(files[f"tls/{k}"]).decode() for k in ("ca.crt", "server.crt", "server.key")}}
+        "data": {k: base64.b64encode(v).decode() for k, v in (("ca.crt", tls["ca.crt"]), ("server.crt",
+                 tls["server.crt"]), ("server.pem", gw["server.pem"]))}}
     registries: dict[str, Any] = {
         "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{n['name']}-registries", **meta},
         "data": {k.replace("/", "__"): v.decode() for k, v in registry_files.items()}}
@@ -104,7 +116,6 @@ def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, re
         "securityContext": {"privileged": True},
         # requests = limits: a guaranteed share of the node, so that builds are not the first evicted
         "resources": {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu, "memory": memory}},
-        "ports": [{"name": "buildkit", "containerPort": like.buildkit.port}],
         "readinessProbe": {**answers, "periodSeconds": 10},
         # restarted only when it stops answering for 3 minutes: a busy buildkitd answers slowly, not never
         "livenessProbe": {**answers, "periodSeconds": 30, "timeoutSeconds": 10, "failureThreshold": 6},
@@ -115,8 +126,21 @@ def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, re
              "readOnly": True},
             *({"name": "config", "mountPath": f"/etc/buildkit/{name}", "subPath": name, "readOnly": True}
               for name in ("entrypoint.sh", "fence.sh")),
-            {"name": "tls", "mountPath": "/etc/buildkit/tls", "readOnly": True},
+            {"name": "socket", "mountPath": "/run/buildkit"},
             {"name": "registries", "mountPath": "/etc/buildkit/registries", "readOnly": True}]}
+    gateway = {
+        "name": "gateway", "image": like.buildkit.gateway_image, "imagePullPolicy": "Always",
+        "command": ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"],
+        # root for buildkitd's socket, and nothing else: no capability, no escalation, a read-only filesystem
+        "securityContext": {"runAsUser": 0, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                            "capabilities": {"drop": ["ALL"]}},
+        "resources": {"requests": {"cpu": "500m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+        "ports": [{"name": "buildkit", "containerPort": like.buildkit.port}],
+        "readinessProbe": {"tcpSocket": {"port": like.buildkit.port}, "periodSeconds": 10},
+        "livenessProbe": {"tcpSocket": {"port": like.buildkit.port}, "periodSeconds": 30, "failureThreshold": 6},
+        "volumeMounts": [{"name": "gateway", "mountPath": "/usr/local/etc/haproxy", "readOnly": True},
+                         {"name": "tls", "mountPath": "/etc/gateway/tls", "readOnly": True},
+                         {"name": "socket", "mountPath": "/run/buildkit"}]}
     statefulset = {
         "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": n["name"], **meta},
         "spec": {
@@ -130,9 +154,15 @@ def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, re
                          "automountServiceAccountToken": False,
                          # for every container that is not privileged (a privileged one runs unconfined)
                          "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
-                         "containers": [container],
+                         "containers": [container, gateway],
                          "volumes": [
                              {"name": "config", "configMap": {"name": config["metadata"]["name"]}},
+                             {"name": "socket", "emptyDir": {"medium": "Memory"}},
+                             {"name": "gateway", "projected": {"defaultMode": 0o400, "sources": [
+                                 {"configMap": {"name": config["metadata"]["name"], "items": [
+                                     {"key": k, "path": k} for k in ("haproxy.cfg", "clients.map", "crl.pem")]}},
+                                 {"secret": {"name": secret["metadata"]["name"],
+                                             "items": [{"key": "server.pem", "path": "server.pem"}]}}]}},
                              {"name": "tls", "secret": {"secretName": secret["metadata"]["name"],
                                                         "defaultMode": 0o400}},
                              {"name": "registries", "configMap": {

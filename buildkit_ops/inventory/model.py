@@ -74,6 +74,9 @@ class BuildKit:
     image_archive: str | None
     version: str
     port: int
+    gateway_image: str
+    gateway_image_archive: str | None
+    gateway_idle_timeout: int             # seconds
     max_parallelism: int
     privileges: str
     data_dir: str
@@ -130,6 +133,7 @@ class Client:
     failover_port: int                   # the proxy's first port on the client's loopback
     failover_image: str
     failover_image_archive: str | None
+    role: str                            # developer or admin: the gRPC methods the gateway lets it call
     allow_wide_network: bool             # its address may be a network wider than values.WIDEST
 
 

@@ -43,7 +43,14 @@ BUILDKIT_KEYS: dict[str, tuple[str, Any, str]] = {
                       "a `docker save` tarball loaded on the host when it lacks the image (air-gapped hosts)"),
     "version": ("version", DEFAULT_VERSION, "BuildKit version of the image (v0.13 to v0.35); buildkitd.toml holds "
                                             "the keys that version knows, the GC policy in its terms"),
-    "port": ("port", 1234, "TCP port of the mutual-TLS listener"),
+    "port": ("port", 1234, "TCP port of the mutual-TLS listener (the gateway's; buildkitd itself listens on a "
+                           "unix socket only)"),
+    "gateway_image": ("image", "haproxy:2.6", "image of the gateway in front of buildkitd (HAProxy 2.6 or newer), "
+                                              "pinned by tag or digest"),
+    "gateway_image_archive": ("path", None, "a `docker save` tarball of gateway_image, loaded on the host when it "
+                                            "lacks the image (air-gapped hosts, the lab)"),
+    "gateway_idle_timeout": ("duration", 7200, "how long the gateway keeps a silent build stream open: longer than "
+                                               "the longest `RUN` step that prints nothing; default 2h"),
     "max_parallelism": ("int:1-1024", 4, "steps run at once"),
     "privileges": ("enum:privileged,unprivileged-lab", "privileged",
                    "container privileges: `privileged` (as upstream runs buildkitd) or the narrower set that "
@@ -99,6 +106,9 @@ CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
     "failover_image": ("image", "haproxy:3.0-alpine", "image of the failover proxy, pinned by tag or digest"),
     "failover_image_archive": ("path", None, "a `docker save` tarball of failover_image, loaded on the client "
                                              "when it lacks the image (air-gapped clients, the lab)"),
+    "role": ("enum:developer,admin", "developer",
+             "what the client may ask the gateway: `developer` builds (Solve, Status, Session, ListWorkers, Info); "
+             "`admin` also reads and prunes the whole cache and the build history (DiskUsage, Prune, history)"),
     "allow_wide_network": ("bool", False, "let `address` be a network wider than /16 (IPv6 /32): a certificate that "
                                           "leaks then reaches the BuildKit port from anywhere in it"),
 }

@@ -1,9 +1,9 @@
-"""buildkitd: render docker-compose.yml, buildkitd.toml and entrypoint.sh from templates/ and the
-inventory, upload them and the TLS files only when their checksum, mode or owner differs (temp file +
-rename), make sure the pinned image is on the host (from an archive for air-gapped hosts), and start or
-update buildkitd through Compose. The handler recreates the container only when the config, a
-certificate or the image changed, after running builds finish; the named cache volume always survives.
-verify proves it answers over mutual TLS (probe.py)."""
+"""buildkitd: render docker-compose.yml, buildkitd.toml, entrypoint.sh and fence.sh from templates/ and the
+inventory, upload them only when their checksum, mode or owner differs (temp file + rename), make sure the
+pinned image is on the host (from an archive for air-gapped hosts), and start or update buildkitd through
+Compose. The handler recreates the container only when the config or the image changed, after running builds
+finish; the named cache volume always survives. buildkitd listens on a unix socket only: the gateway role
+holds the BuildKit port, the certificates and the mutual-TLS proof."""
 from __future__ import annotations
 
 import re
@@ -28,19 +28,11 @@ from buildkit_ops.engine.shell import command, quote
 from buildkit_ops.engine.steps import file_steps
 from buildkit_ops.inventory import BuildHost, Inventory, security_floor
 from buildkit_ops.inventory import buildkit_versions as versions
-from buildkit_ops.pki import certs
-from buildkit_ops.pki import server as server_pki
-from buildkit_ops.pki.certs import Leaf
 from buildkit_ops.roles.buildkitd.exports import CONTAINER, RESTART, RUNNING, SOCK
 from buildkit_ops.roles.buildkitd.facts import BuildkitdFacts, parse
 from buildkit_ops.roles.buildkitd.files import config_hash, render, wanted_image_id
-from buildkit_ops.roles.buildkitd.probe import Probe
 
 VERIFY = (Path(__file__).parent / "verify.sh").read_text()
-
-
-class PortTaken(PlanError):
-    pass
 
 
 class WrongVersion(PlanError):
@@ -96,9 +88,6 @@ def plan(host: BuildHost, files: list[File], facts: BuildkitdFacts, states: dict
     bk = host.buildkit
     check_floor(host, clients)
     check_data_dir(host, facts.data_dir_parents)
-    if facts.listener and "buildkitd" not in facts.listener:
-        raise PortTaken(f"port {bk.port} is already taken on {host.name} by: {facts.listener.split('users:')[-1]}; "
-                        f"stop that service or set buildkit.port to a free port in the inventory")
     steps = file_steps("buildkitd", files, states, [RESTART], name=lambda f: f.path.removeprefix(bk.data_dir + "/"))
     title = f"image {bk.image}"
     if image_id and facts.image_id != image_id:
@@ -143,8 +132,8 @@ def fence_steps(host: BuildHost, facts: BuildkitdFacts, restarting: bool) -> lis
 
 
 def drain_script(wait: int, force: bool) -> str:
-    """Wait until no build runs (buildkitd reads certificates only at start, so rotations restart it);
-    after `wait` seconds give up (exit 75) or, forced, go on."""
+    """Wait until no build runs (a new config or image restarts buildkitd); after `wait` seconds give up (exit
+    75) or, forced, go on."""
     give_up = 'echo @@forced; echo "$n"; break' if force else 'echo @@busy; echo "$n"; exit 75'
     return f"""if [ "$(docker inspect -f '{{{{.State.Running}}}}' {CONTAINER} 2>/dev/null)" = true ]; then
   end=$(( $(date +%s) + {int(wait)} ))
@@ -178,29 +167,16 @@ done
 
 @dataclass(frozen=True)
 class BuildkitdInput:
-    """What buildkitd is planned from, besides the host: its TLS files (the CA bundle servers trust, its own
-    certificate and key), the image id inside image_archive (if any), how long a restart waits for running
-    builds and whether it may interrupt them, and the operator's certificate for the mutual-TLS proof."""
-    tls: dict[str, bytes]
+    """What buildkitd is planned from, besides the host: the image id inside image_archive (if any), how long a
+    restart waits for running builds and whether it may interrupt them, and how many clients it serves."""
     image_id: str | None
     wait: int = 300
     force: bool = False
-    operator: Leaf | None = None
     clients: int = 0                 # how many clients the server serves (the security floor)
 
 
 def prepare(inv: Inventory, host: BuildHost, options: Options) -> BuildkitdInput:
-    """In check mode before a CA exists, the TLS files are placeholders that differ from anything on the host (so
-    they show as would-change), and there is no operator certificate to probe with."""
-    ca = certs.load_ca(inv.pki_dir)
-    if ca is not None:
-        srv = certs.server_paths(inv.pki_dir, host.name)
-        tls = {"ca.crt": certs.trust_bundle(inv.pki_dir), "server.crt": srv.crt.read_bytes(),
-               "server.key": srv.key.read_bytes()}
-    else:
-        tls = {"ca.crt": b"(to be created)\n", "server.crt": b"(to be issued)\n", "server.key": b"(secret)\n"}
-    operator = None if options.check or ca is None else server_pki.operator_cert(inv, ca)
-    return BuildkitdInput(tls, wanted_image_id(host), options.wait, options.force, operator, len(inv.clients))
+    return BuildkitdInput(wanted_image_id(host), options.wait, options.force, len(inv.clients))
 
 
 Ctx = Context[BuildHost, BuildkitdInput]
@@ -233,7 +209,7 @@ class Recreate(Handler[BuildHost, BuildkitdInput]):
 class BuildkitdRole(Role[BuildHost, BuildkitdInput, BuildkitdFacts]):
     name = "buildkitd"
     handlers = {RESTART: Recreate()}
-    verify_title = "answers over mutual TLS"
+    verify_title = "answers on its socket"
 
     @property
     def facts_script(self) -> str:
@@ -252,16 +228,13 @@ class BuildkitdRole(Role[BuildHost, BuildkitdInput, BuildkitdFacts]):
         return parse(sections)
 
     def files(self, ctx: Ctx) -> list[File]:
-        return render(ctx.target, ctx.input.tls, self.templates)
+        return render(ctx.target, self.templates)
 
     def plan(self, ctx: Ctx, facts: BuildkitdFacts, files: dict[str, FileState]) -> list[Step]:
         return plan(ctx.target, self.managed(ctx), facts, files, ctx.input.image_id, ctx.input.clients)
 
     def info(self, facts: BuildkitdFacts) -> dict[str, Any]:
         return {"platforms": facts.platforms, "buildkitd": facts.summary(), "step_network": facts.step_network}
-
-    def start_probe(self, ctx: Ctx, sess: Session) -> Probe | None:
-        return Probe(sess, ctx.target, ctx.input.tls["ca.crt"], ctx.input.operator) if ctx.input.operator else None
 
     def verify(self, ctx: Ctx, facts: BuildkitdFacts, sess: Session, probe: Any, restarted: bool) -> str | None:
         if not facts.workers:
@@ -272,9 +245,7 @@ class BuildkitdRole(Role[BuildHost, BuildkitdInput, BuildkitdFacts]):
             except WrongVersion as e:
                 raise HandlerFailed(str(e).replace("nothing was changed", "then re-run provision"),
                                     f"runs {facts.version}") from None
-        if restarted or probe is None:  # the first probe talked to the old container
-            probe = self.start_probe(ctx, sess)
-        return f"{probe.result()}; {facts.summary()}" if probe else facts.summary()
+        return facts.summary()
 
 
 ROLE = BuildkitdRole()

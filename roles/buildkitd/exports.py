@@ -11,6 +11,7 @@ RESTART = "recreate buildkitd"
 RUNNING = "{{if .Record}}{{if not .Record.CompletedAt}}running{{end}}{{end}}"
 
 from buildkit_ops.roles.buildkitd.facts import BuildkitdFacts  # noqa: E402  (they use the names above)
+from buildkit_ops.roles.buildkitd.files import SOCKET_DIR  # noqa: E402
 from buildkit_ops.roles.buildkitd.files import render as render_files  # noqa: E402
 
-__all__ = ["CONTAINER", "SOCK", "RESTART", "RUNNING", "BuildkitdFacts", "render_files"]
+__all__ = ["CONTAINER", "SOCK", "SOCKET_DIR", "RESTART", "RUNNING", "BuildkitdFacts", "render_files"]

@@ -1,19 +1,21 @@
 """buildkitd's files, rendered from templates/ and the inventory: docker-compose.yml, buildkitd.toml (in the
-terms of the inventory's BuildKit version), entrypoint.sh and fence.sh (the build steps' fence), the TLS files and the
-registries' CAs; and the image the container runs."""
+terms of the inventory's BuildKit version), entrypoint.sh and fence.sh (the build steps' fence) and the
+registries' CAs; and the image the container runs. buildkitd listens on a unix socket only, in a host folder
+shared with the gateway (which owns the TLS files)."""
 from __future__ import annotations
 
 import hashlib
-import json
-import tarfile
 from dataclasses import asdict
-from functools import lru_cache
 from pathlib import Path
 
+from buildkit_ops.engine import image_archive
 from buildkit_ops.engine.contract import Templates
 from buildkit_ops.engine.render import File, safe_dirname
 from buildkit_ops.inventory import BuildHost
 from buildkit_ops.inventory import buildkit_versions as versions
+
+# The host folder of buildkitd's unix socket, mounted at /run/buildkit in its container and the gateway's.
+SOCKET_DIR = "/run/buildkit-ops"
 
 TEMPLATES = Path(__file__).parent / "templates"
 # The bridge build steps run on (step_network: sandboxed); entrypoint.sh fences it off from the host.
@@ -21,28 +23,8 @@ BRIDGE_NAME = "buildkit0"
 BRIDGE_SUBNET = "10.10.0.0/16"
 
 
-@lru_cache(maxsize=8)
-def archive_image_id(path: str, mtime: float, size: int) -> str:
-    """The image ID inside a `docker save` tarball (its config digest)."""
-    with tarfile.open(path) as t:
-        member = t.extractfile("manifest.json")
-        if member is None:
-            raise FileNotFoundError(f"{path} is not a `docker save` archive (no manifest.json)")
-        manifest = json.load(member)
-    cfg: str = manifest[0]["Config"]
-    return "sha256:" + cfg.split("/")[-1].removesuffix(".json")
-
-
 def wanted_image_id(host: BuildHost) -> str | None:
-    arch = host.buildkit.image_archive
-    if not arch:
-        return None
-    p = Path(arch)
-    if not p.exists():
-        raise FileNotFoundError(f"image_archive {arch} does not exist: build it (the lab: `invoke lab.up`) or fix "
-                                f"buildkit.image_archive in the inventory")
-    st = p.stat()
-    return archive_image_id(str(p), st.st_mtime, st.st_size)
+    return image_archive.image_id(host.buildkit.image_archive, "image_archive")
 
 
 def registry_dir(name: str) -> str:
@@ -50,7 +32,7 @@ def registry_dir(name: str) -> str:
     return safe_dirname(name)
 
 
-def render(host: BuildHost, tls: dict[str, bytes], templates: Templates | None = None) -> list[File]:
+def render(host: BuildHost, templates: Templates | None = None) -> list[File]:
     """Every file this role manages on the host, rendered (pure)."""
     bk = host.buildkit
     d = bk.data_dir
@@ -67,7 +49,7 @@ def render(host: BuildHost, tls: dict[str, bytes], templates: Templates | None =
                                         f"registry's CA certificate there or remove the key from the inventory")
             files.append(File(f"{d}/registries/{registry_dir(name)}/ca.crt", ca.read_bytes()))
     templates = templates or Templates(TEMPLATES)
-    toml = templates.render("buildkitd.toml.j2", "toml", host=host.name, version=bk.version, port=bk.port,
+    toml = templates.render("buildkitd.toml.j2", "toml", host=host.name, version=bk.version,
                            log_level=versions.minor(bk.version) >= versions.LOG_LEVEL,
                            debug_address=bk.debug_address, max_parallelism=bk.max_parallelism,
                            worker_gc=versions.worker_gc(bk.gc, bk.version),
@@ -79,14 +61,11 @@ def render(host: BuildHost, tls: dict[str, bytes], templates: Templates | None =
                                  step_network=bk.step_network, bridge_name=BRIDGE_NAME)
     fence = templates.render("fence.sh.j2", "shell", bridge_name=BRIDGE_NAME, bridge_subnet=BRIDGE_SUBNET)
     compose = templates.render("docker-compose.yml.j2", "compose", host=host.name, image=bk.image,
-                              privileges=bk.privileges, data_dir=d)
+                              privileges=bk.privileges, data_dir=d, socket_dir=SOCKET_DIR)
     return [File(f"{d}/docker-compose.yml", compose.encode()),
             File(f"{d}/buildkitd.toml", toml.encode()),
             File(f"{d}/entrypoint.sh", entrypoint.encode(), 0o755),
-            File(f"{d}/fence.sh", fence.encode(), 0o755),
-            File(f"{d}/tls/ca.crt", tls["ca.crt"]),
-            File(f"{d}/tls/server.crt", tls["server.crt"]),
-            File(f"{d}/tls/server.key", tls["server.key"], 0o600, secret=True)] + files
+            File(f"{d}/fence.sh", fence.encode(), 0o755)] + files
 
 
 def config_hash(files: list[File], image: str) -> str:

@@ -46,7 +46,11 @@ def test_every_manifest_parses_and_they_refer_to_each_other(tmp_path):
     assert claim["spec"]["resources"]["requests"]["storage"] == "50Gi"
     c = pod["containers"][0]
     assert c["image"] == host.buildkit.image and "buildctl" in " ".join(c["lifecycle"]["preStop"]["exec"]["command"])
-    assert {m["mountPath"] for m in c["volumeMounts"]} >= {"/var/lib/buildkit", "/etc/buildkit/tls"}
+    assert {m["mountPath"] for m in c["volumeMounts"]} >= {"/var/lib/buildkit", "/run/buildkit"}
+    gateway = pod["containers"][1]   # the sidecar in front of buildkitd: the TLS port, buildkitd's socket
+    assert gateway["ports"][0]["containerPort"] == host.buildkit.port and not c.get("ports")
+    assert {m["mountPath"] for m in gateway["volumeMounts"]} == {"/usr/local/etc/haproxy", "/etc/gateway/tls",
+                                                                 "/run/buildkit"}
 
 
 def test_the_server_certificate_names_every_pod_the_service_and_the_fleet(tmp_path):
@@ -60,7 +64,8 @@ def test_the_server_certificate_names_every_pod_the_service_and_the_fleet(tmp_pa
 def test_the_config_is_the_hosts_own_for_its_version(tmp_path):
     d, host = docs(tmp_path)
     toml = tomllib.loads(d["ConfigMap/buildkitd-arm64-config"]["data"]["buildkitd.toml"])
-    assert toml["grpc"]["tls"]["cert"] == "/etc/buildkit/tls/server.crt"
+    assert toml["grpc"]["address"] == ["unix:///run/buildkit/buildkitd.sock"] and "tls" not in toml["grpc"]
+    assert "crl-file /usr/local/etc/haproxy/crl.pem" in d["ConfigMap/buildkitd-arm64-config"]["data"]["haproxy.cfg"]
     from unit_helpers import keys
     assert keys(toml) <= buildkit_versions.known_keys(host.buildkit.version)
     assert "fence.sh apply" in d["ConfigMap/buildkitd-arm64-config"]["data"]["entrypoint.sh"]   # the fence

@@ -30,7 +30,7 @@ def host_at(version: str, **gc: Any) -> I.BuildHost:
 
 
 def config(h: I.BuildHost) -> dict[str, Any]:
-    f = next(f for f in buildkitd.render(h, TLS, None) if f.path.endswith("buildkitd.toml"))
+    f = next(f for f in buildkitd.render(h, None) if f.path.endswith("buildkitd.toml"))
     return tomllib.loads(f.content.decode())
 
 

@@ -1,6 +1,6 @@
 """The buildkitd role: its files rendered from the inventory (TOML, Compose, the fence's entrypoint) keep their
 structure whatever the values, its plan uploads only what differs, loads the image, restarts through its
-handler, and refuses what it cannot do (a port taken, a config for another version)."""
+handler, and refuses what it cannot do (a config for another version)."""
 from __future__ import annotations
 
 import copy
@@ -21,10 +21,7 @@ from buildkit_ops.inventory import buildkit_versions as versions
 from buildkit_ops.roles import buildkitd
 from buildkit_ops.roles.buildkitd import files
 
-TLS = {"ca.crt": b"ca\n", "server.crt": b"crt\n", "server.key": b"key\n"}
-
-
-FILES = files.render(HOST, TLS)
+FILES = files.render(HOST)
 
 
 # ------------------------------------------------------------------ buildkitd
@@ -38,8 +35,7 @@ def started_with(files_, image: str) -> str:
 
 def converged_facts():
     return {"files": file_facts(FILES), "image": "sha256:abc",
-            "container": f"running 2026-01-01T00:00:00Z sha256:abc {started_with(FILES, 'sha256:abc')}",
-            "port": "LISTEN 0 4096 *:1234 *:* users:((\"buildkitd\",pid=1,fd=3))"}
+            "container": f"running 2026-01-01T00:00:00Z sha256:abc {started_with(FILES, 'sha256:abc')}"}
 
 
 def bk_plan(facts):
@@ -59,13 +55,6 @@ def test_buildkitd_changed_file_is_uploaded_and_notifies_the_handler():
     assert "mv -f /opt/buildkit-ops/buildkitd.toml.bkops-tmp /opt/buildkit-ops/buildkitd.toml" in steps[0].script
 
 
-def test_buildkitd_wrong_key_mode_is_fixed():
-    facts = converged_facts()
-    key = next(f for f in FILES if f.secret)
-    facts["files"] = file_facts(FILES, ("tls/server.key", key.sha256, "644"))
-    assert changed(bk_plan(facts)) == [("tls/server.key", "mode 644 root:root")]
-
-
 def test_buildkitd_new_image_is_loaded_from_the_archive():
     facts = converged_facts()
     facts["image"] = "sha256:old"
@@ -79,44 +68,27 @@ def test_buildkitd_stopped_container_is_started():
     assert changed(bk_plan(facts)) == [("service", "exited: start")]
 
 
-def test_buildkitd_port_taken_by_another_program_is_an_error():
-    facts = converged_facts()
-    facts["port"] = "LISTEN 0 5 0.0.0.0:1234 0.0.0.0:* users:((\"nc\",pid=77,fd=3))"
-    with pytest.raises(buildkitd.PortTaken, match="port 1234 is already taken on build1"):
-        bk_plan(facts)
-
-
-def test_rendered_config_listens_on_mutual_tls_only():
+def test_rendered_config_listens_on_its_unix_socket_only():
     # (that it holds only keys its BuildKit version knows: test_buildkit_versions.py)
     doc = tomllib.loads(next(f for f in FILES if f.path.endswith("buildkitd.toml")).content.decode())
-    tcp = [a for a in doc["grpc"]["address"] if not a.startswith("unix://")]
-    assert tcp == ["tcp://0.0.0.0:1234"]
-    # the TCP listener needs a client certificate signed by the CA the server holds: never plaintext, never
-    # server-side TLS alone (BuildKit requires and verifies client certificates when `ca` is set)
-    assert doc["grpc"]["tls"] == {"cert": "/etc/buildkit/tls/server.crt", "key": "/etc/buildkit/tls/server.key",
-                                  "ca": "/etc/buildkit/tls/ca.crt"}
-    assert "debugAddress" not in doc["grpc"]
+    # no TCP listener at all: the gateway holds the port, and buildkitd is reached through it only
+    assert doc["grpc"]["address"] == ["unix:///run/buildkit/buildkitd.sock"]
+    assert "tls" not in doc["grpc"] and "debugAddress" not in doc["grpc"]
+    compose = yaml.safe_load(FILES[0].content.decode())
+    assert "/run/buildkit-ops:/run/buildkit" in compose["services"]["buildkitd"]["volumes"]
+    assert not any("/tls" in v for v in compose["services"]["buildkitd"]["volumes"])
 
 
 def test_compose_privileges_follow_the_inventory():
     h = copy.deepcopy(HOST)
     h.buildkit.privileges = "privileged"
-    compose = files.render(h, TLS)[0].content.decode()
+    compose = files.render(h)[0].content.decode()
     assert "privileged: true" in compose and "cap_add" not in compose
     lab = FILES[0].content.decode()
     assert "privileged" not in lab.replace("`privileged`", "") and "cap_drop: [SYS_RESOURCE]" in lab
 
 
 # ------------------------------------------------------------------ trust boundary: planning
-def test_a_secret_with_the_wrong_mode_is_fixed_by_chmod_and_its_content_never_travels():
-    facts = converged_facts()
-    facts["files"] = file_facts(FILES, ("tls/server.key", next(f.sha256 for f in FILES if f.secret), "644"))
-    step = next(s for s in bk_plan(facts) if s.changed)
-    assert (step.name, step.detail) == ("tls/server.key", "mode 644 root:root")
-    assert step.script == "chmod 600 /opt/buildkit-ops/tls/server.key && chown root:root /opt/buildkit-ops/tls/server.key\n"
-    assert step.diff is None
-
-
 def test_buildkitd_refuses_a_config_for_another_version_than_the_running_one():
     import dataclasses
 
@@ -132,7 +104,7 @@ def test_buildkitd_refuses_a_config_for_another_version_than_the_running_one():
 
 
 def rendered(host, name):
-    return next(f for f in files.render(host, TLS) if f.path.endswith(name)).content.decode()
+    return next(f for f in files.render(host) if f.path.endswith(name)).content.decode()
 
 
 @pytest.mark.parametrize("evil", HOSTILE)
@@ -151,8 +123,8 @@ def test_toml_keeps_its_structure_whatever_the_values(host, tmp_path, evil):
     doc = tomllib.loads(rendered(host, "buildkitd.toml"))
     level = "log" if versions.minor(version) >= versions.LOG_LEVEL else "debug"
     assert set(doc) == {level, "grpc", "worker", "registry", "history"}
-    assert set(doc["grpc"]) == {"address", "debugAddress", "tls"}
-    assert doc["grpc"]["address"] == ["tcp://0.0.0.0:1234", "unix:///run/buildkit/buildkitd.sock"]
+    assert set(doc["grpc"]) == {"address", "debugAddress"}
+    assert doc["grpc"]["address"] == ["unix:///run/buildkit/buildkitd.sock"]
     assert doc["grpc"]["debugAddress"] == evil
     assert set(doc["worker"]) == {"oci", "containerd"}
     assert doc["worker"]["oci"]["gcpolicy"] == [{"filters": [evil, "type==source.local"], "keepDuration": "60s"}]

@@ -1,0 +1,80 @@
+"""The certificate revocation list the gateways enforce, made on the operator machine from the revoked
+certificates recorded in `pki_dir/revoked.yml` (remove-client), one CRL per CA that hosts trust (the CA, and
+during a rotation the next one: OpenSSL wants a CRL from the issuer of every certificate it checks).
+
+A CRL is signed (ECDSA, so never twice the same bytes): it is made again only when what it says changes,
+and kept in `pki_dir/crl.pem` with its number and inputs in `pki_dir/crl.yml`, so that an unchanged inventory
+uploads nothing and reloads no gateway. Its next update is the CA's own end: a gateway never refuses everyone
+because a CRL went stale."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
+from buildkit_ops.engine.local_files import atomic_write
+from buildkit_ops.pki import certs
+
+
+@dataclass(frozen=True)
+class Crl:
+    pem: bytes
+    number: int
+    made: str        # ISO 8601, when it was signed
+
+
+def _cas(pki_dir: Path) -> list[certs.CA]:
+    cas = [certs.load_ca(pki_dir), certs.load_ca(pki_dir / "next")]
+    return [ca for ca in cas if ca is not None]
+
+
+def _inputs(cas: list[certs.CA], revoked: list[dict[str, Any]]) -> str:
+    what = sorted(f"{r['issuer']}:{r['serial']}" for r in revoked)
+    ids = [ca.cert.fingerprint(hashes.SHA256()).hex() for ca in cas]
+    return hashlib.sha256("\n".join(ids + what).encode()).hexdigest()
+
+
+def current(pki_dir: Path, revoked: list[dict[str, Any]]) -> Crl | None:
+    """The CRL for these revocations, made anew only when they (or the CAs) changed; None without a CA."""
+    cas = _cas(pki_dir)
+    if not cas:
+        return None
+    state_path, pem_path = pki_dir / "crl.yml", pki_dir / "crl.pem"
+    state = yaml.safe_load(state_path.read_text()) if state_path.exists() else {}
+    inputs = _inputs(cas, revoked)
+    if state.get("inputs") == inputs and pem_path.exists():
+        return Crl(pem_path.read_bytes(), int(state["number"]), str(state["made"]))
+    number = int(state.get("number", 0)) + 1
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    pem = b"".join(_sign(ca, [r for r in revoked if r["issuer"] == ca.cert.subject.rfc4514_string()], number, now)
+                   for ca in cas)
+    atomic_write(pem_path, pem, 0o644)
+    atomic_write(state_path, yaml.safe_dump({"number": number, "made": now.isoformat(), "inputs": inputs}).encode(),
+                 0o600)
+    return Crl(pem, number, now.isoformat())
+
+
+def _sign(ca: certs.CA, revoked: list[dict[str, Any]], number: int, now: dt.datetime) -> bytes:
+    b = (x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject)
+         .last_update(now - dt.timedelta(minutes=5))          # (a host's clock a little behind still accepts it)
+         .next_update(max(ca.cert.not_valid_after_utc, now + dt.timedelta(days=1)))
+         .add_extension(x509.CRLNumber(number), critical=False))
+    for r in revoked:
+        b = b.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(int(r["serial"], 16))
+                                      .revocation_date(dt.datetime.fromisoformat(r["revoked_at"])).build())
+    return b.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def number_of(pem: bytes) -> int | None:
+    """The CRL number of the first CRL in a PEM file (what a host serves), or None."""
+    try:
+        crl = x509.load_pem_x509_crl(pem)
+        return int(crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number)
+    except (ValueError, x509.ExtensionNotFound):
+        return None

@@ -1,0 +1,184 @@
+"""gateway: HAProxy in front of buildkitd on each build host. It terminates mutual TLS on the BuildKit port with
+the operator's CA and CRL, names each request's client from its certificate, lets it call only the gRPC
+methods of its role (a refusal is a PERMISSION_DENIED that says who, what and which role may), writes one
+audit line per call, and forwards to buildkitd's unix socket: buildkitd has no TCP listener.
+
+Certificates, the CA bundle, the CRL and the client map are the gateway's files: a change reloads it
+gracefully (the old worker finishes the builds in flight), and buildkitd is never restarted for them. verify
+proves the port answers mutual TLS with the operator's certificate."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from buildkit_ops.engine import image_archive
+from buildkit_ops.engine.contract import (
+    Context,
+    Handler,
+    HandlerFailed,
+    HandlerResult,
+    Options,
+    Outcome,
+    PlanError,
+    Role,
+    Session,
+    Step,
+)
+from buildkit_ops.engine.render import File, FileState
+from buildkit_ops.engine.shell import command, quote
+from buildkit_ops.engine.steps import file_steps
+from buildkit_ops.inventory import BuildHost, Inventory
+from buildkit_ops.pki import certs, client_records
+from buildkit_ops.pki import crl as crls
+from buildkit_ops.pki import server as server_pki
+from buildkit_ops.pki.certs import Leaf
+from buildkit_ops.roles.gateway.exports import CONTAINER, RELOAD, SOCKET_DIR
+from buildkit_ops.roles.gateway.files import OPERATOR_ROLE, compose_hash, render
+from buildkit_ops.roles.gateway.probe import Probe
+
+
+class PortTaken(PlanError):
+    pass
+
+
+@dataclass
+class GatewayFacts:
+    image_id: str = ""                 # of the pinned image on the host, empty when absent
+    state: str = "absent"              # the container's: running, exited, ... or absent
+    started: str = ""
+    compose_hash: str = ""             # the label provision set when it (re)created the container
+    listener: str = ""                 # `ss` line of whoever listens on the BuildKit port
+
+
+def parse(sections: dict[str, str]) -> GatewayFacts:
+    c = (sections.get("gw_container") or "").split()
+    return GatewayFacts(sections.get("gw_image", ""), c[0] if c else "absent", c[1] if len(c) > 1 else "",
+                        c[2] if len(c) > 2 else "", sections.get("gw_port", ""))
+
+
+@dataclass(frozen=True)
+class GatewayInput:
+    """What the gateway is planned from: the TLS files (CA bundle, the host's certificate and key), the CRL, each
+    certificate name's role, the image id inside gateway_image_archive (if any), and the operator's
+    certificate for the mutual-TLS proof."""
+    tls: dict[str, bytes]
+    crl: bytes
+    roles: dict[str, str]
+    image_id: str | None
+    operator: Leaf | None = None
+
+
+def prepare(inv: Inventory, host: BuildHost, options: Options) -> GatewayInput:
+    ca = certs.load_ca(inv.pki_dir)
+    if ca is not None:
+        srv = certs.server_paths(inv.pki_dir, host.name)
+        tls = {"ca.crt": certs.trust_bundle(inv.pki_dir), "server.crt": srv.crt.read_bytes(),
+               "server.key": srv.key.read_bytes()}
+        made = crls.current(inv.pki_dir, client_records.revoked(inv))
+        crl = made.pem if made else b""
+    else:   # check mode before a CA exists: placeholders that differ from anything on the host
+        tls = {"ca.crt": b"(to be created)\n", "server.crt": b"(to be issued)\n", "server.key": b"(secret)\n"}
+        crl = b"(to be made)\n"
+    roles = {c.name: c.role for c in inv.clients.values()} | {server_pki.OPERATOR_CN: OPERATOR_ROLE}
+    operator = None if options.check or ca is None else server_pki.operator_cert(inv, ca)
+    image_id = image_archive.image_id(host.buildkit.gateway_image_archive, "gateway_image_archive")
+    return GatewayInput(tls, crl, roles, image_id, operator)
+
+
+Ctx = Context[BuildHost, GatewayInput]
+
+
+def plan(host: BuildHost, files: list[File], facts: GatewayFacts, states: dict[str, FileState],
+         image_id: str | None) -> list[Step]:
+    bk = host.buildkit
+    holder = facts.listener
+    if holder and not any(name in holder for name in ('"haproxy"', '"buildkitd"')):
+        raise PortTaken(f"port {bk.port} is already taken on {host.name} by: {holder.split('users:')[-1]}; stop "
+                        f"that service or set buildkit.port to a free port in the inventory")
+    steps = file_steps("gateway", files, states, [RELOAD], name=lambda f: f.path.removeprefix(bk.data_dir + "/"))
+    title = f"image {bk.gateway_image}"
+    if image_id and facts.image_id != image_id:
+        steps.append(Step("gateway", title, True, f"load {Path(bk.gateway_image_archive or '').name}",
+                          script="docker load -q\n", upload=bk.gateway_image_archive, notify=[RELOAD]))
+    elif not image_id and not facts.image_id:
+        steps.append(Step("gateway", title, True, "pull", script=command("docker", "pull", "-q", bk.gateway_image)
+                          + "\n", notify=[RELOAD]))
+    else:
+        steps.append(Step("gateway", title, False, (image_id or facts.image_id)[:19]))
+    if facts.state != "running":
+        steps.append(Step("gateway", "service", True, f"{facts.state}: start", notify=[RELOAD]))
+    elif facts.compose_hash != compose_hash(files, image_id or bk.gateway_image) and not any(s.notify for s in steps):
+        steps.append(Step("gateway", "service", True, "runs another image or compose file", notify=[RELOAD]))
+    else:
+        steps.append(Step("gateway", "service", False, f"running since {facts.started[:19]}Z"))
+    return steps
+
+
+def reload_script(host: BuildHost, files: list[File], image_id: str | None) -> str:
+    """Create or update the container (Compose leaves an unchanged one alone), reload it gracefully so that it
+    reads its new files, and wait until the BuildKit port listens."""
+    compose_file = quote(host.buildkit.data_dir + "/gateway/docker-compose.yml")
+    h = compose_hash(files, image_id or host.buildkit.gateway_image)
+    return f"""mkdir -p -m 0700 {quote(SOCKET_DIR)}
+T=$(mktemp)
+if ! BKOPS_GATEWAY_HASH={h} docker compose -f {compose_file} up -d --remove-orphans --quiet-pull >"$T" 2>&1
+then tail -20 "$T" >&2; rm -f "$T"; exit 1; fi
+rm -f "$T"
+docker kill -s USR2 {CONTAINER} >/dev/null
+for i in $(seq 1 60); do
+  ss -ltnH "sport = :{int(host.buildkit.port)}" | grep -q . && break
+  sleep 0.5
+done
+ss -ltnH "sport = :{int(host.buildkit.port)}" | grep -q . || {{ docker logs --tail 20 {CONTAINER} >&2; exit 1; }}
+"""
+
+
+class Reload(Handler[BuildHost, GatewayInput]):
+    """Start the gateway, or reload it gracefully: buildkitd and the builds in flight are left alone."""
+    name = RELOAD
+    outcome = Outcome.RESTART
+
+    def script(self, ctx: Ctx) -> str:
+        return reload_script(ctx.target, ctx.rendered or [], ctx.input.image_id)
+
+    def result(self, ctx: Ctx, rc: int, out: dict[str, str], err: str) -> HandlerResult:
+        if rc != 0:
+            raise HandlerFailed(f"the gateway did not start: see `docker logs {CONTAINER}` on the host",
+                                (err or "").strip()[-400:])
+        return HandlerResult("reloaded; buildkitd and running builds untouched", [], out)
+
+
+class GatewayRole(Role[BuildHost, GatewayInput, GatewayFacts]):
+    name = "gateway"
+    handlers = {RELOAD: Reload()}
+    verify_title = "answers over mutual TLS"
+
+    parse = staticmethod(parse)
+
+    def prepare(self, inv: Inventory, target: BuildHost, options: Options) -> GatewayInput:
+        return prepare(inv, target, options)
+
+    def fact_env(self, target: BuildHost) -> dict[str, str]:
+        return {"BKOPS_GATEWAY_IMAGE": target.buildkit.gateway_image, "BKOPS_PORT": str(target.buildkit.port)}
+
+    def files(self, ctx: Ctx) -> list[File]:
+        i = ctx.input
+        return render(ctx.target, i.tls, i.crl, i.roles, SOCKET_DIR, self.templates)
+
+    def plan(self, ctx: Ctx, facts: GatewayFacts, files: dict[str, FileState]) -> list[Step]:
+        return plan(ctx.target, self.managed(ctx), facts, files, ctx.input.image_id)
+
+    def info(self, facts: GatewayFacts) -> dict[str, Any]:
+        return {"gateway": facts.state}
+
+    def start_probe(self, ctx: Ctx, sess: Session) -> Probe | None:
+        return Probe(sess, ctx.target, ctx.input.tls["ca.crt"], ctx.input.operator) if ctx.input.operator else None
+
+    def verify(self, ctx: Ctx, facts: GatewayFacts, sess: Session, probe: Any, restarted: bool) -> str | None:
+        if restarted or probe is None:   # the first probe talked to the old gateway (or to old buildkitd)
+            probe = self.start_probe(ctx, sess)
+        return f"{probe.result()} through the gateway" if probe else None
+
+
+ROLE = GatewayRole()

@@ -1,0 +1,56 @@
+"""The gateway's audit trail: one line per gRPC call (haproxy.cfg's log-format), read back into typed records.
+Docker keeps it (json-file, root-only, rotated at 5 x 20 MB); `docker logs --timestamps` gives each line the time
+it was written, which is when the call ended."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+_LINE = re.compile(r"(?P<logged>\S+) (?P<start>\S+) client=(?P<client>\S*) role=(?P<role>\S*) "
+                   r'method="(?P<method>[^"]*)" result=(?P<result>\S+) status=(?P<status>-?\d+) ms=(?P<ms>-?\d+) '
+                   r"in=(?P<bytes_in>\d+) out=(?P<bytes_out>\d+) term=(?P<term>\S+)")
+
+
+@dataclass
+class AuditLine:
+    ended: str           # ISO 8601 (UTC), when the call ended
+    started: str         # ISO 8601 (UTC), when the request came in
+    client: str          # the certificate's CN
+    role: str
+    method: str          # /package.Service/Method
+    result: str          # ok, denied
+    status: int          # HTTP status
+    ms: int              # duration
+    bytes_in: int
+    bytes_out: int
+    term: str            # HAProxy's termination state (-- is a clean end)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _haproxy_time(text: str) -> str:
+    """01/Dec/2026:18:00:54.239 (the gateway runs in UTC) -> ISO 8601."""
+    t = dt.datetime.strptime(text, "%d/%b/%Y:%H:%M:%S.%f").replace(tzinfo=dt.timezone.utc)
+    return t.isoformat(timespec="milliseconds")
+
+
+def parse_audit(text: str) -> list[AuditLine]:
+    """`docker logs --timestamps` of the gateway; lines that are not audit lines (HAProxy's notices) are skipped."""
+    out = []
+    for line in text.splitlines():
+        m = _LINE.match(line.strip())
+        if not m:
+            continue
+        g = m.groupdict()
+        ended = dt.datetime.fromisoformat(g["logged"][:26].rstrip("Z") + "+00:00") if "T" in g["logged"] else None
+        try:
+            started = _haproxy_time(g["start"])
+        except ValueError:
+            continue
+        out.append(AuditLine(ended.isoformat(timespec="milliseconds") if ended else started, started, g["client"],
+                             g["role"], g["method"], g["result"], int(g["status"]), int(g["ms"]),
+                             int(g["bytes_in"]), int(g["bytes_out"]), g["term"]))
+    return out

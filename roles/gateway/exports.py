@@ -1,0 +1,13 @@
+"""What others may use of the gateway role: its container, handler, where buildkitd's socket is shared, and the
+audit trail's reader."""
+from __future__ import annotations
+
+CONTAINER = "buildkit-gateway"
+# The handler that starts the gateway or reloads it gracefully (new files: certificates, CRL, clients); builds in
+# flight keep their connections to the old worker.
+RELOAD = "reload gateway"
+from buildkit_ops.roles.buildkitd.exports import SOCKET_DIR  # noqa: E402  (buildkitd's socket, shared)
+from buildkit_ops.roles.gateway.audit import AuditLine, parse_audit  # noqa: E402
+from buildkit_ops.roles.gateway.files import render as render_files  # noqa: E402
+
+__all__ = ["CONTAINER", "RELOAD", "SOCKET_DIR", "AuditLine", "parse_audit", "render_files"]

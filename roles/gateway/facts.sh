@@ -1,0 +1,5 @@
+# gateway: the pinned image on the host, the container, and who listens on the BuildKit port.
+# In: BKOPS_GATEWAY_IMAGE, BKOPS_PORT (set in front of this script, quoted).
+echo @@gw_image; docker image inspect --format '{{.Id}}' "$BKOPS_GATEWAY_IMAGE" 2>/dev/null || true
+echo @@gw_container; docker inspect --format '{{.State.Status}} {{.State.StartedAt}} {{index .Config.Labels "org.buildkit-ops.config-hash"}}' buildkit-gateway 2>/dev/null || true
+echo @@gw_port; ss -ltnpH "sport = :$BKOPS_PORT" 2>/dev/null | head -3 || true
