@@ -64,7 +64,9 @@ def _sign(ca: certs.CA, revoked: list[dict[str, Any]], number: int, now: dt.date
     b = (x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject)
          .last_update(now - dt.timedelta(minutes=5))          # (a host's clock a little behind still accepts it)
          .next_update(max(ca.cert.not_valid_after_utc, now + dt.timedelta(days=1)))
-         .add_extension(x509.CRLNumber(number), critical=False))
+         .add_extension(x509.CRLNumber(number), critical=False)
+         # (the CA and the next one may share a name: OpenSSL picks each certificate's CRL by its issuer's key)
+         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False))
     for r in revoked:
         b = b.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(int(r["serial"], 16))
                                       .revocation_date(dt.datetime.fromisoformat(r["revoked_at"])).build())

@@ -1,0 +1,42 @@
+"""The CRL the gateways enforce: made from the revoked records, one per CA hosts trust, signed again only when
+what it says changed (an unchanged inventory uploads nothing), never stale before the CA itself."""
+from __future__ import annotations
+
+import datetime as dt
+
+from cryptography import x509
+
+from buildkit_ops.pki import certs, crl
+
+
+def revoked(ca: certs.CA, serial: str) -> dict[str, str]:
+    return {"name": "laptop2", "serial": serial, "issuer": ca.cert.subject.rfc4514_string(),
+            "revoked_at": "2026-12-01T10:00:00+00:00"}
+
+
+def test_a_crl_lists_the_revoked_serials_and_is_made_again_only_when_they_change(tmp_path):
+    ca, _ = certs.ensure_ca(tmp_path, 3650)
+    first = crl.current(tmp_path, [])
+    assert first is not None and first.number == 1 and crl.number_of(first.pem) == 1
+    assert crl.current(tmp_path, []) == first                       # the same bytes: nothing to upload
+    second = crl.current(tmp_path, [revoked(ca, "abc123")])
+    assert second is not None and second.number == 2 and second.pem != first.pem
+    parsed = x509.load_pem_x509_crl(second.pem)
+    assert [r.serial_number for r in parsed] == [0xABC123]
+    assert parsed.is_signature_valid(ca.cert.public_key())
+    assert parsed.next_update_utc >= ca.cert.not_valid_after_utc - dt.timedelta(seconds=1)
+
+
+def test_during_a_ca_rotation_each_trusted_ca_has_its_crl(tmp_path):
+    ca, _ = certs.ensure_ca(tmp_path, 3650)
+    nxt, _ = certs.ensure_ca(tmp_path / "next", 3650)
+    made = crl.current(tmp_path, [revoked(nxt, "ff")])
+    assert made is not None
+    crls = made.pem.split(b"-----END X509 CRL-----")[:-1]
+    assert len(crls) == 2
+    issuers = [x509.load_pem_x509_crl(c + b"-----END X509 CRL-----\n").issuer for c in crls]
+    assert issuers == [ca.cert.subject, nxt.cert.subject]
+
+
+def test_without_a_ca_there_is_no_crl(tmp_path):
+    assert crl.current(tmp_path, []) is None and crl.number_of(b"not a crl") is None

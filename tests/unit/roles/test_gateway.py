@@ -1,0 +1,108 @@
+"""The gateway role: its files (haproxy.cfg: mutual TLS with the CRL and the roles' methods; the client map;
+the compose file), its plan (converged, a key's mode, the port held by another program, a new image), the
+handler's script, and the audit trail read back."""
+from __future__ import annotations
+
+import pytest
+import yaml
+from unit_helpers import HOST, changed, file_facts
+
+from buildkit_ops.engine.render import RenderError, parse_file_states
+from buildkit_ops.roles import gateway
+from buildkit_ops.roles.gateway import files
+from buildkit_ops.roles.gateway.exports import parse_audit
+
+TLS = {"ca.crt": b"ca\n", "server.crt": b"crt\n", "server.key": b"key\n"}
+ROLES = {"laptop": "developer", "alice": "admin", "buildkit-ops-operator": "operator"}
+FILES = files.render(HOST, TLS, b"crl\n", ROLES, "/run/buildkit-ops")
+
+
+def text(name: str) -> str:
+    return next(f for f in FILES if f.path.endswith(name)).content.decode()
+
+
+def converged():
+    return {"files": file_facts(FILES), "gw_image": "sha256:abc",
+            "gw_container": f"running 2026-01-01T00:00:00Z {files.compose_hash(FILES, 'sha256:abc')}",
+            "gw_port": 'LISTEN 0 4096 0.0.0.0:1234 0.0.0.0:* users:(("haproxy",pid=9,fd=7))'}
+
+
+def plan(facts):
+    return gateway.plan(HOST, FILES, gateway.parse(facts), parse_file_states(facts["files"]), "sha256:abc")
+
+
+def test_converged_plans_nothing():
+    assert changed(plan(converged())) == []
+
+
+def test_a_changed_certificate_or_crl_reloads_the_gateway_and_never_buildkitd():
+    facts = converged()
+    facts["files"] = file_facts(FILES, ("gateway/crl.pem", "0" * 64, "644"))
+    steps = [s for s in plan(facts) if s.changed]
+    assert [(s.name, s.notify) for s in steps] == [("gateway/crl.pem", ["reload gateway"])]
+
+
+def test_the_key_with_a_wrong_mode_is_fixed_and_never_travels():
+    facts = converged()
+    facts["files"] = file_facts(FILES, ("gateway/server.pem", next(f.sha256 for f in FILES if f.secret), "644"))
+    step = next(s for s in plan(facts) if s.changed)
+    assert (step.name, step.detail, step.diff) == ("gateway/server.pem", "mode 644 root:root", None)
+    assert step.script.startswith("chmod 600 /opt/buildkit-ops/gateway/server.pem")
+
+
+@pytest.mark.parametrize("holder,refused", [('users:(("nc",pid=77,fd=3))', True),
+                                            ('users:(("buildkitd",pid=1,fd=3))', False)])   # (before the gateway)
+def test_the_port_held_by_another_program_is_an_error(holder, refused):
+    facts = converged()
+    facts["gw_port"] = f"LISTEN 0 5 0.0.0.0:1234 0.0.0.0:* {holder}"
+    if refused:
+        with pytest.raises(gateway.PortTaken, match="port 1234 is already taken on build1"):
+            plan(facts)
+    else:
+        plan(facts)
+
+
+def test_an_absent_gateway_is_started():
+    facts = converged()
+    facts["gw_container"] = ""
+    assert changed(plan(facts)) == [("service", "absent: start")]
+
+
+def test_the_config_terminates_mutual_tls_with_the_crl_and_forwards_to_the_socket_only():
+    cfg = text("haproxy.cfg")
+    bind = next(line.split() for line in cfg.splitlines() if line.strip().startswith("bind "))
+    assert bind[1] == "0.0.0.0:1234" and "verify" in bind and bind[bind.index("verify") + 1] == "required"
+    assert bind[bind.index("crl-file") + 1] == "/usr/local/etc/haproxy/crl.pem" and "alpn" in bind
+    servers = [line.split() for line in cfg.splitlines() if line.strip().startswith("server ")]
+    assert {s[2] for s in servers} == {"/run/buildkit/buildkitd.sock"} and all("h2" in s for s in servers)
+    assert "timeout server 7200s" in cfg      # (gateway_idle_timeout: the longest silent step)
+    compose = yaml.safe_load(text("gateway/docker-compose.yml"))["services"]["gateway"]
+    assert compose["network_mode"] == "host" and "/run/buildkit-ops:/run/buildkit" in compose["volumes"]
+    assert compose["logging"]["options"] == {"max-size": "20m", "max-file": "5"}
+
+
+def test_a_refusal_names_the_client_its_role_and_the_method():
+    cfg = text("haproxy.cfg")
+    assert ('http-response set-header grpc-message "%[var(txn.client)] (role %[var(txn.role)]) may not call '
+            '%[var(txn.method)]: %[var(txn.why)]"') in cfg
+    assert "http-response set-header grpc-status 7" in cfg     # PERMISSION_DENIED
+
+
+def test_the_client_map_holds_one_word_each_and_refuses_anything_else():
+    assert text("clients.map") == "alice admin\nbuildkit-ops-operator operator\nlaptop developer\n"
+    for name, role in (("evil admin\nlaptop", "developer"), ("x y", "developer"), ("laptop", "root")):
+        with pytest.raises(RenderError):
+            files.clients_map({name: role})
+
+
+def test_the_audit_trail_is_read_back_typed():
+    lines = parse_audit(
+        '2026-12-01T18:08:29.839776745Z 01/Dec/2026:18:08:29.707 client=laptop role=developer '
+        'method="/moby.buildkit.v1.Control/Solve" result=ok status=200 ms=131 in=378 out=90 term=--\n'
+        "[NOTICE]   (1) : Loading success.\n"
+        '2026-12-01T18:09:00.000000000Z 01/Dec/2026:18:09:00.000 client=laptop2 role=developer '
+        'method="/moby.buildkit.v1.Control/Prune" result=denied status=200 ms=1 in=10 out=20 term=--\n')
+    assert [(a.client, a.method.rsplit("/", 1)[1], a.result) for a in lines] == [
+        ("laptop", "Solve", "ok"), ("laptop2", "Prune", "denied")]
+    assert lines[0].started == "2026-12-01T18:08:29.707+00:00" and lines[0].ended.startswith("2026-12-01T18:08:29.839")
+    assert lines[0].ms == 131 and lines[0].bytes_in == 378
