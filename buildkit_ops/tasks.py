@@ -24,7 +24,7 @@ from buildkit_ops.inventory import DEFAULT_INVENTORY, load, values
 from buildkit_ops.pki import client_records
 from buildkit_ops.report import status_views
 from buildkit_ops.report.results import Reporter, emit_json
-from buildkit_ops.report.tables import print_builds, print_clients, print_findings, print_revocation_note
+from buildkit_ops.report.tables import print_audit, print_builds, print_clients, print_findings, print_revocation_note
 
 INV_HELP = f"inventory file (default: {DEFAULT_INVENTORY})"
 HOST_HELP = "build host(s): a name, a comma-separated list, a group, or 'all' (default)"
@@ -222,6 +222,30 @@ def builds(c: Context, host: str | None = None, since: str = "24h", json_: bool 
         raise Exit(code=1)
 
 
+@task(help={"host": HOST_HELP, "client": "only this client's calls", "since": "how far back, e.g. 24h, 30m or 7d "
+                                                                         "(default 24h)",
+            "json": "print the calls as JSON on stdout", "inventory": INV_HELP})
+@cli_errors
+def audit(c: Context, host: str | None = None, client: str | None = None, since: str = "24h", json_: bool = False,
+          inventory: str = DEFAULT_INVENTORY) -> None:
+    """The gateways' audit trail: one line per call with its client (from the certificate), method, duration,
+    bytes each way and result."""
+    try:
+        span = dt.timedelta(seconds=values.parse_duration(since))
+    except ValueError:
+        fail(f"--since: {since!r} is not a duration\n  fix: write 24h, 30m or 7d", 2)
+    inv = load(inventory)
+    hosts = inv.select(host)
+    inv.check_files(hosts)
+    doc = flows.audit.trail(hosts, span, client)
+    if json_:
+        print(json.dumps(doc, indent=2))
+    else:
+        print_audit(doc)
+    if any("error" in h for h in doc.values()):
+        raise Exit(code=1)
+
+
 @task(help={"platform": "the platform of the node pool (default linux/amd64)", "replicas": "pods (default 2)",
             "namespace": "Kubernetes namespace (default buildkit)", "storage": "cache volume per pod (default 100Gi)",
             "like": "the build host whose buildkit settings the pods take (default: the first)",
@@ -269,4 +293,4 @@ def doctor(c: Context, client: str, inventory: str = DEFAULT_INVENTORY) -> None:
 
 
 ns = Collection(provision, add_client, remove_client, list_clients, update_clients, rotate_certs, cache_prune, status,
-                builds, doctor, k8s_manifests)
+                builds, audit, doctor, k8s_manifests)

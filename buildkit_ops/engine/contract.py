@@ -41,6 +41,7 @@ class Session(Protocol):
 class Outcome(enum.Enum):
     """What a flow may need to know of a run, whatever role caused it (never read from a step's title)."""
     RESTART = "restart"        # a service that serves builds was restarted (its handler ran)
+    RELOAD = "reload"          # a service read its new files without a restart (builds in flight untouched)
     FIREWALL = "firewall"      # the step that decides who may reach the BuildKit port
 
 

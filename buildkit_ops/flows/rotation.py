@@ -43,9 +43,11 @@ def _provision_all(inv: Inventory, rep: Reporter, res: HostResult, what: str, wa
     """Provision (all) hosts; returns each host's platforms for the clients' builder nodes."""
     results = provision(inv, hosts or inv.select(None), Options(wait=wait, force=force), Reporter(quiet=True), reissue)
     for r in results:
-        restarted = r.restarted
-        rep.step(res, "server", f"{r.host}: {what}", "failed" if r.failed else ("changed" if restarted else "ok"),
-                 r.error or ("restarted once no build was running; cache kept" if restarted else "up to date"))
+        restarted, reloaded = r.restarted, r.reloaded
+        rep.step(res, "server", f"{r.host}: {what}", "failed" if r.failed else
+                 ("changed" if restarted or reloaded else "ok"),
+                 r.error or ("restarted once no build was running; cache kept" if restarted else
+                             "gateway reloaded; buildkitd and running builds untouched" if reloaded else "up to date"))
     bad = [r.host for r in results if r.failed]
     if bad:
         raise RotationError(f"{', '.join(bad)}: {what} failed (see above); fix it and re-run rotate-certs: it "

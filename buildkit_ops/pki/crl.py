@@ -34,8 +34,11 @@ def _cas(pki_dir: Path) -> list[certs.CA]:
     return [ca for ca in cas if ca is not None]
 
 
+FORMAT = 2   # how a CRL is made here (2: with the authority key id): a new one is made when it changes
+
+
 def _inputs(cas: list[certs.CA], revoked: list[dict[str, Any]]) -> str:
-    what = sorted(f"{r['issuer']}:{r['serial']}" for r in revoked)
+    what = [f"format {FORMAT}"] + sorted(f"{r['issuer']}:{r['serial']}" for r in revoked)
     ids = [ca.cert.fingerprint(hashes.SHA256()).hex() for ca in cas]
     return hashlib.sha256("\n".join(ids + what).encode()).hexdigest()
 

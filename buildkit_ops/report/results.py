@@ -77,6 +77,11 @@ class HostResult:
         return any(s.outcome is Outcome.RESTART and s.status == "changed" for s in self.steps)
 
     @property
+    def reloaded(self) -> bool:
+        """A service read new files (certificates, CRL, clients) without a restart in this run."""
+        return any(s.outcome is Outcome.RELOAD and s.status == "changed" for s in self.steps)
+
+    @property
     def firewall_changed(self) -> bool:
         return any(s.outcome is Outcome.FIREWALL and s.status == "changed" for s in self.steps)
 

@@ -39,6 +39,22 @@ def print_findings(findings: list[tuple[str, str, str]]) -> None:
         out.print(f"[{style}]{shown(host)}[/{style}]: {shown(line)}")
 
 
+def print_audit(doc: dict[str, Any]) -> None:
+    from rich.table import Table
+    t = Table()
+    for column in ("host", "ended", "client", "role", "method", "result", "ms", "bytes in", "bytes out"):
+        t.add_column(column, no_wrap=True)
+    for host, h in doc.items():
+        if "error" in h:
+            err.print(f"[red]{shown(host)}: {shown(h['error'])}[/red]")
+            continue
+        for a in h["calls"]:
+            # the method comes from a client: escaped, never markup
+            t.add_row(shown(host), a["ended"][:23].replace("T", " "), shown(a["client"]), shown(a["role"]),
+                      shown(a["method"]), a["result"], str(a["ms"]), str(a["bytes_in"]), str(a["bytes_out"]))
+    Console(highlight=False, soft_wrap=True, emoji=False).print(t)
+
+
 def print_builds(doc: dict[str, Any]) -> None:
     from rich.table import Table
     t = Table()

@@ -125,11 +125,15 @@ T=$(mktemp)
 if ! BKOPS_GATEWAY_HASH={h} docker compose -f {compose_file} up -d --remove-orphans --quiet-pull >"$T" 2>&1
 then tail -20 "$T" >&2; rm -f "$T"; exit 1; fi
 rm -f "$T"
+S=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 docker kill -s USR2 {CONTAINER} >/dev/null
+# the new worker has its files once the master says so; the old one stops listening then
 for i in $(seq 1 60); do
-  ss -ltnH "sport = :{int(host.buildkit.port)}" | grep -q . && break
+  L=$(docker logs --since "$S" {CONTAINER} 2>&1 | grep -E 'Loading (success|failure)' | tail -1)
+  [ -n "$L" ] && break
   sleep 0.5
 done
+case "$L" in *success*) ;; *) docker logs --tail 20 {CONTAINER} >&2; exit 1 ;; esac
 ss -ltnH "sport = :{int(host.buildkit.port)}" | grep -q . || {{ docker logs --tail 20 {CONTAINER} >&2; exit 1; }}
 """
 
@@ -137,7 +141,7 @@ ss -ltnH "sport = :{int(host.buildkit.port)}" | grep -q . || {{ docker logs --ta
 class Reload(Handler[BuildHost, GatewayInput]):
     """Start the gateway, or reload it gracefully: buildkitd and the builds in flight are left alone."""
     name = RELOAD
-    outcome = Outcome.RESTART
+    outcome = Outcome.RELOAD
 
     def script(self, ctx: Ctx) -> str:
         return reload_script(ctx.target, ctx.rendered or [], ctx.input.image_id)

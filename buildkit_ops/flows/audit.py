@@ -1,0 +1,29 @@
+"""audit: the gateways' audit trail, one line per gRPC call (who, what, how long, bytes each way, result), read
+from each build host's gateway log (Docker's json-file: root-only, rotated), newest last."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from buildkit_ops.engine.parallel import each_host
+from buildkit_ops.engine.session import SshSession
+from buildkit_ops.engine.shell import command
+from buildkit_ops.engine.ssh import RemoteError
+from buildkit_ops.inventory import BuildHost
+from buildkit_ops.report.results import HostResult
+from buildkit_ops.roles.gateway.exports import CONTAINER, parse_audit
+
+
+def trail(hosts: list[BuildHost], since: dt.timedelta, client: str | None = None) -> dict[str, Any]:
+    """Per host: the calls that ended within `since` (of `client` only, if given), or the error that kept us from
+    reading them."""
+    seconds = max(1, int(since.total_seconds()))
+
+    def work(h: BuildHost, sess: SshSession, res: HostResult) -> None:
+        rc, out, err = sess.run(command("docker", "logs", "--timestamps", "--since", f"{seconds}s", CONTAINER)
+                                + " 2>&1\n")
+        if rc != 0:
+            raise RemoteError(f"cannot read the gateway's log: {(out or err).strip()[-200:]}")
+        res.info["calls"] = [a.as_json() for a in parse_audit(out) if client is None or a.client == client]
+
+    return {r.host: ({"error": r.error} if r.error else {"calls": r.info["calls"]}) for r in each_host(hosts, work)}
