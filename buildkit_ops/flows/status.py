@@ -25,6 +25,7 @@ from buildkit_ops.flows.status_tree import (
     ClientStatus,
     Firewall,
     HostStatus,
+    Revocations,
     ServerCertificate,
     Status,
 )
@@ -34,6 +35,7 @@ from buildkit_ops.insights.usage import usage
 from buildkit_ops.inventory import BuildHost, Inventory, security_floor
 from buildkit_ops.pki import certs as pki
 from buildkit_ops.pki import client_records
+from buildkit_ops.pki import crl as crls
 from buildkit_ops.report.results import HostResult
 from buildkit_ops.roles.buildkitd.exports import BuildkitdFacts
 from buildkit_ops.roles.engine.exports import EngineFacts
@@ -65,6 +67,7 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> Status:
             st.warnings.append(f"client {row['name']}: certificate expires in {cert.days_left} days: "
                                f"run `invoke rotate-certs --client {row['name']}`")
     roles = role_path.load(inv.file.parent, "host")
+    issued = crls.issued(inv.pki_dir)
     now = dt.datetime.now(dt.timezone.utc)
 
     def work(h: BuildHost, sess: SshSession, res: HostResult) -> None:
@@ -73,8 +76,10 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> Status:
         facts, _, f = gather(sess, roles, h, [], extra=[
             f"echo @@du; {CTL} du --format '{{{{json .}}}}' 2>/dev/null",
             f"echo @@servercert; base64 -w0 {server_crt} 2>/dev/null; echo",
+            f"echo @@crl; cat {quote(h.buildkit.data_dir + '/gateway/crl.pem')} 2>/dev/null",
             capacity.DISK_SNIPPET, insights.history_snippet(CTL), insights.connections_snippet()])
         res.info["status"] = host_status(inv, h, facts["engine"], facts["firewall"], facts["buildkitd"], f, now)
+        res.info["status"].crl = revocations(f.get("crl", ""), issued)
 
     homes = placement.homes(list(inv.clients.values()), list(inv.hosts.values()))
     for r in each_host(hosts, work):
@@ -111,6 +116,12 @@ def host_status(inv: Inventory, h: BuildHost, engine: EngineFacts, fw: FirewallF
         server_certificate=server_certificate(h, f.get("servercert", "")),
         firewall=Firewall(fw.active, fw.ipv6 == "yes", sorted(allowed), sorted(wanted - allowed),
                           sorted(allowed - wanted), foreign_openings(fw, h.buildkit.port, wanted)))
+
+
+def revocations(pem: str, issued: tuple[int, str] | None) -> Revocations:
+    number = crls.number_of(pem.encode()) if pem.strip() else None
+    signed = crls.made_at(pem.encode()) if pem.strip() else None
+    return Revocations(number, signed, issued is None or (number is not None and number >= issued[0]))
 
 
 def server_certificate(h: BuildHost, b64: str) -> ServerCertificate | None:
@@ -150,6 +161,9 @@ def judge(h: BuildHost, hs: HostStatus, st: Status) -> None:
     if hs.buildkitd.step_network == "host":
         st.warnings.append(f"{h.name}: build steps share the host's network (step_network: host): every build can "
                            f"reach the host's own services")
+    if hs.crl and not hs.crl.current:
+        st.failures.append(f"{h.name}: its gateway enforces CRL number {hs.crl.number} but the operator's newest is "
+                           f"newer: a removed client may still build there; {fix}")
     fw = hs.firewall
     if fw.others_opening_port:
         st.failures.append(f"{h.name}: rules not made by buildkit-ops open port {h.buildkit.port}/tcp to more than "

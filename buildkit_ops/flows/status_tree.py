@@ -55,6 +55,13 @@ class Firewall:
 
 
 @dataclass
+class Revocations:
+    number: int | None           # the CRL number the host's gateway enforces (None: no CRL there)
+    signed: str | None           # when that CRL was signed (ISO 8601)
+    current: bool                # the operator's newest
+
+
+@dataclass
 class HostStatus:
     reachable: bool
     home_of: list[str]
@@ -66,6 +73,7 @@ class HostStatus:
     builds: dict[str, Window] = field(default_factory=dict)
     server_certificate: ServerCertificate | None = None
     firewall: Firewall | None = None
+    crl: Revocations | None = None
 
     def as_json(self) -> dict[str, Any]:
         if not self.reachable:

@@ -76,6 +76,23 @@ def _sign(ca: certs.CA, revoked: list[dict[str, Any]], number: int, now: dt.date
     return b.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
+def issued(pki_dir: Path) -> tuple[int, str] | None:
+    """The number and time of the operator's newest CRL, without making one (status only reads)."""
+    path = pki_dir / "crl.yml"
+    if not path.exists():
+        return None
+    state = yaml.safe_load(path.read_text()) or {}
+    return int(state.get("number", 0)), str(state.get("made", ""))
+
+
+def made_at(pem: bytes) -> str | None:
+    """When the first CRL in a PEM file was signed (ISO 8601), or None."""
+    try:
+        return x509.load_pem_x509_crl(pem).last_update_utc.isoformat()
+    except ValueError:
+        return None
+
+
 def number_of(pem: bytes) -> int | None:
     """The CRL number of the first CRL in a PEM file (what a host serves), or None."""
     try:

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 
-from buildkit_ops.flows.status_tree import Status
+from buildkit_ops.flows.status_tree import Revocations, Status
 from buildkit_ops.report.results import err, shown
 from buildkit_ops.report.tables import human_size
 
 
 def as_json(st: Status) -> str:
     return json.dumps(st.as_json(), indent=2)
+
+
+def crl_note(crl: Revocations | None) -> str:
+    if crl is None:
+        return ""
+    return f"; CRL #{crl.number} signed {(crl.signed or '?')[:16]}" + ("" if crl.current else " (OUTDATED)")
 
 
 def human(st: Status) -> None:
@@ -23,7 +29,8 @@ def human(st: Status) -> None:
         bk, sc, fw, c = h.buildkitd, h.server_certificate, h.firewall, h.cache
         err.print(f"[bold]{shown(name)}[/bold]: docker {h.docker}, compose {h.compose}, buildkitd "
                   f"{bk.state} {bk.version or ''} ({bk.platforms}), build steps on network: {bk.step_network}"
-                  f"{', fence DOWN' if bk.fence_missing else ', fenced' if bk.step_network == 'cni' else ''}")
+                  f"{', fence DOWN' if bk.fence_missing else ', fenced' if bk.step_network == 'cni' else ''}"
+                  f"{crl_note(h.crl)}")
         err.print(f"  cache {human_size(c.total)} in {c.records} records; server cert "
                   f"expires {sc.expires[:10] if sc else '?'}, names {'match' if sc and sc.names_match else 'DIFFER'}; "
                   f"firewall {'active' if fw.active else 'INACTIVE'} "
