@@ -49,12 +49,14 @@ class GatewayFacts:
     started: str = ""
     compose_hash: str = ""             # the label provision set when it (re)created the container
     listener: str = ""                 # `ss` line of whoever listens on the BuildKit port
+    old_key: bool = False              # data_dir/tls/server.key, buildkitd's before the gateway held the key
 
 
 def parse(sections: dict[str, str]) -> GatewayFacts:
     c = (sections.get("gw_container") or "").split()
     return GatewayFacts(sections.get("gw_image", ""), c[0] if c else "absent", c[1] if len(c) > 1 else "",
-                        c[2] if len(c) > 2 else "", sections.get("gw_port", ""))
+                        c[2] if len(c) > 2 else "", sections.get("gw_port", ""),
+                        (sections.get("gw_old_key") or "").strip() == "present")
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,9 @@ def plan(host: BuildHost, files: list[File], facts: GatewayFacts, states: dict[s
         raise PortTaken(f"port {bk.port} is already taken on {host.name} by: {holder.split('users:')[-1]}; stop "
                         f"that service or set buildkit.port to a free port in the inventory")
     steps = file_steps("gateway", files, states, [RELOAD], name=lambda f: f.path.removeprefix(bk.data_dir + "/"))
+    if facts.old_key:   # (the gateway holds the key in gateway/server.pem: no second copy lies around)
+        steps.append(Step("gateway", "tls/server.key", True, "buildkitd's before the gateway: removed",
+                          script=command("rm", "-f", f"{bk.data_dir}/tls/server.key") + "\n"))
     title = f"image {bk.gateway_image}"
     if image_id and facts.image_id != image_id:
         steps.append(Step("gateway", title, True, f"load {Path(bk.gateway_image_archive or '').name}",
@@ -164,7 +169,8 @@ class GatewayRole(Role[BuildHost, GatewayInput, GatewayFacts]):
         return prepare(inv, target, options)
 
     def fact_env(self, target: BuildHost) -> dict[str, str]:
-        return {"BKOPS_GATEWAY_IMAGE": target.buildkit.gateway_image, "BKOPS_PORT": str(target.buildkit.port)}
+        return {"BKOPS_GATEWAY_IMAGE": target.buildkit.gateway_image, "BKOPS_PORT": str(target.buildkit.port),
+                "BKOPS_DATA_DIR": target.buildkit.data_dir}
 
     def files(self, ctx: Ctx) -> list[File]:
         i = ctx.input

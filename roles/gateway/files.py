@@ -15,14 +15,16 @@ OPERATOR_ROLE = "operator"
 
 
 def clients_map(roles: dict[str, str]) -> bytes:
-    """One `CN role` line per certificate name: a name is one word, never a second line (the second wall behind
-    the inventory's grammar)."""
+    """One `CN role` line per certificate name whose role is above developer (the default, so that a client left
+    out of the inventory by accident keeps building as before, as its firewall rule stays): a name is one word,
+    never a second line (the second wall behind the inventory's grammar)."""
     lines = []
     for name, role in sorted(roles.items()):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", name) or role not in ("developer", "admin",
                                                                                      OPERATOR_ROLE):
             raise RenderError(f"{name!r} / {role!r} cannot be written into the gateway's client map")
-        lines.append(f"{name} {role}\n")
+        if role != "developer":
+            lines.append(f"{name} {role}\n")
     return "".join(lines).encode()
 
 

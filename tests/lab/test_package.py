@@ -47,7 +47,8 @@ def site(lab, tmp_path_factory):
     v = data["all"]["vars"]
     for key in ("pki_dir", "ssh_key", "known_hosts"):
         v[key] = str(ROOT / v[key])
-    v["buildkit"]["image_archive"] = str(ROOT / v["buildkit"]["image_archive"])
+    for key in ("image_archive", "gateway_image_archive"):
+        v["buildkit"][key] = str(ROOT / v["buildkit"][key])
     for reg in v["buildkit"]["registries"].values():
         reg["ca"] = str(ROOT / reg["ca"])
     for c in data["all"]["children"]["clients"]["hosts"].values():

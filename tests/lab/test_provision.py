@@ -78,7 +78,7 @@ def test_tls_alert_says_why_a_client_is_refused(provisioned, tmp_path, which, re
 
     from buildkit_ops import inventory
     from buildkit_ops.engine.session import SshSession
-    from buildkit_ops.roles.buildkitd.probe import mtls_probe
+    from buildkit_ops.roles.gateway.probe import mtls_probe
     inv = inventory.load(INV)
     leaf = None
     if which == "other":

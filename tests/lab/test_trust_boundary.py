@@ -186,16 +186,16 @@ def test_check_mode_never_prints_key_material(fleet):
     key = (ROOT / ".pki/hosts/build1/server.key").read_bytes()
     secrets = [key.decode(), base64.b64encode(key).decode()] + re.findall(r"^[A-Za-z0-9+/=]{40,}$",
                                                                          key.decode(), re.M)
-    on_build1(fleet, "chmod 644 /opt/buildkit-ops/tls/server.key")
+    on_build1(fleet, "chmod 644 /opt/buildkit-ops/gateway/server.pem")
     for args in (["--check"], ["--check", "--json"]):
         r = invoke("provision", "--host", "build1", *args)
         assert r.returncode == 0, r.stderr
         out = r.stdout + r.stderr
-        assert "tls/server.key" in out and "mode 644 root:root" in out
+        assert "gateway/server.pem" in out and "mode 644 root:root" in out
         assert not any(s in out for s in secrets) and "PRIVATE KEY" not in out and "BKOPS_EOF" not in out
     r = invoke("provision", "--host", "build1")
     assert r.returncode == 0 and not any(s in r.stderr for s in secrets)
-    assert on_build1(fleet, "stat -c %a /opt/buildkit-ops/tls/server.key").strip() == "600"
+    assert on_build1(fleet, "stat -c %a /opt/buildkit-ops/gateway/server.pem").strip() == "600"
     assert "no changes" in invoke("provision", "--host", "build1").stderr
 
 

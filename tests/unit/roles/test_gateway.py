@@ -89,7 +89,7 @@ def test_a_refusal_names_the_client_its_role_and_the_method():
 
 
 def test_the_client_map_holds_one_word_each_and_refuses_anything_else():
-    assert text("clients.map") == "alice admin\nbuildkit-ops-operator operator\nlaptop developer\n"
+    assert text("clients.map") == "alice admin\nbuildkit-ops-operator operator\n"   # (developer: the default)
     for name, role in (("evil admin\nlaptop", "developer"), ("x y", "developer"), ("laptop", "root")):
         with pytest.raises(RenderError):
             files.clients_map({name: role})
