@@ -95,6 +95,9 @@ def wait_until_proxy_sends_home(lab, client: str = "laptop", host: str = "build1
                                f"| tail -1", capture=True).stdout
         return not last.strip() or " is UP" in last
     wait_for(home_up, timeout=30, what=f"{client}'s failover proxy sending builds to {host} again")
+    # a check that failed during the restart may still mark it down (two failures): two more intervals, UP still
+    time.sleep(4.5)
+    wait_for(home_up, timeout=30, what=f"{client}'s failover proxy sending builds to {host} again")
 
 
 # ------------------------------------------------------------------ a project built from a client

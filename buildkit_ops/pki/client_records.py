@@ -1,6 +1,6 @@
-"""The operator's records of clients: which certificates were revoked (`pki_dir/revoked.yml`; buildkitd has no
-revocation list, so a revoked certificate stays valid until the CA is rotated), and each client's row for
-list-clients and status (address, home host, certificate expiry and status)."""
+"""The operator's records of clients: which certificates were revoked (`pki_dir/revoked.yml`, from which the CRL
+that the gateways enforce is made: pki/crl.py), and each client's row for list-clients and status (address,
+home host, certificate expiry and status)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -69,5 +69,5 @@ def client_rows(inv: Inventory) -> list[dict[str, Any]]:
         rows.append({"name": r["name"], "address": "-", "connection": "-", "builder": "-", "home": None,
                      "pinned": False,
                      "cert_expires": r["not_after"][:10],
-                     "status": f"revoked {r['revoked_at'][:10]} (cert valid until the CA is rotated)"})
+                     "status": f"revoked {r['revoked_at'][:10]} (on the CRL)"})
     return rows

@@ -19,9 +19,9 @@ def print_clients(rows: list[dict[str, Any]]) -> None:
 
 
 def print_revocation_note(name: str, entry: dict[str, Any]) -> None:
-    err.print(f"[yellow]note:[/yellow] buildkitd has no revocation list: {shown(name)}'s certificate stays valid "
-              f"until it expires ({entry['not_after'][:10]}) or the CA is rotated. The firewall now blocks its "
-              f"address; to make the certificate itself useless, run `invoke rotate-certs --ca`.")
+    err.print(f"[yellow]note:[/yellow] {shown(name)}'s certificate (valid until {entry['not_after'][:10]}) is on "
+              f"the CRL: every build host's gateway refuses it from any address, and the firewall blocks its "
+              f"address. A host that was unreachable gets the CRL at its next `invoke provision`.")
 
 
 def human_size(n: float) -> str:

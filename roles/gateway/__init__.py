@@ -8,6 +8,7 @@ gracefully (the old worker finishes the builds in flight), and buildkitd is neve
 proves the port answers mutual TLS with the operator's certificate."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,9 +187,22 @@ class GatewayRole(Role[BuildHost, GatewayInput, GatewayFacts]):
         return Probe(sess, ctx.target, ctx.input.tls["ca.crt"], ctx.input.operator) if ctx.input.operator else None
 
     def verify(self, ctx: Ctx, facts: GatewayFacts, sess: Session, probe: Any, restarted: bool) -> str | None:
-        if restarted or probe is None:   # the first probe talked to the old gateway (or to old buildkitd)
+        if restarted or probe is None:   # the first probe talked to the old gateway
             probe = self.start_probe(ctx, sess)
-        return f"{probe.result()} through the gateway" if probe else None
+        if probe is None:
+            return None
+        # the gateway refuses connections while buildkitd is down: a probe started before buildkitd was
+        # (re)started in this run, or just after, is asked again until the gateway sees buildkitd (1 s checks)
+        for attempt in range(10):
+            try:
+                return f"{probe.result()} through the gateway"
+            except Exception as e:   # ssl.SSLError, a refused channel (paramiko), a closed one
+                if attempt == 9:
+                    raise HandlerFailed(f"the gateway does not answer mutual TLS: {e}; see `docker logs "
+                                        f"{CONTAINER}` on the host") from None
+                time.sleep(0.5)
+                probe = self.start_probe(ctx, sess)
+        return None
 
 
 ROLE = GatewayRole()

@@ -8,7 +8,16 @@ import re
 import shutil
 
 import pytest
-from helpers import INV, ROOT, inventory_variant, invoke, invoke_json, restore_inventory, wait_for
+from helpers import (
+    INV,
+    ROOT,
+    inventory_variant,
+    invoke,
+    invoke_json,
+    restore_inventory,
+    wait_for,
+    wait_until_proxy_sends_home,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -84,6 +93,7 @@ def test_build_steps_cannot_reach_the_build_host_but_reach_the_network(fleet, re
                  what="the metadata listener on build1")
         assert "# TYPE go_" in on_build1(fleet, "curl -s -m 3 http://127.0.0.1:6060/metrics | head -50")
         assert "SSH-2.0" in on_build1(fleet, "echo | nc -w 3 127.0.0.1 22 | head -1")
+        wait_until_proxy_sends_home(fleet)   # (build1 was just restarted: the probe must run there)
         got = probe(fleet, reg)
     finally:
         on_build1(fleet, f"pkill -f 'http.server 80 --bind'; ip addr del {METADATA}/32 dev lo")
