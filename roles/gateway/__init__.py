@@ -131,7 +131,7 @@ T=$(mktemp)
 if ! BKOPS_GATEWAY_HASH={h} docker compose -f {compose_file} up -d --remove-orphans --quiet-pull >"$T" 2>&1
 then tail -20 "$T" >&2; rm -f "$T"; exit 1; fi
 rm -f "$T"
-S=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+S=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
 docker kill -s USR2 {CONTAINER} >/dev/null
 # the new worker has its files once the master says so; the old one stops listening then
 for i in $(seq 1 60); do
