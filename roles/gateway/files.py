@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from buildkit_ops.engine.contract import Templates
@@ -12,6 +13,45 @@ from buildkit_ops.inventory import BuildHost
 
 TEMPLATES = Path(__file__).parent / "templates"
 OPERATOR_ROLE = "operator"
+# The calls of role admin (haproxy.cfg's m_ ACLs), and the refusals written for them: one per developer client
+# and method, then for any other certificate, then for a method on no list.
+ADMIN_METHODS = ("DiskUsage", "Prune", "ListenBuildHistory", "UpdateBuildHistory")
+CONTROL = "/moby.buildkit.v1.Control/"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    file: str              # under /usr/local/etc/haproxy
+    client: str | None     # None: any certificate
+    method: str | None     # an ADMIN_METHODS name; None: a method on no role's list
+    message: str
+
+
+def refusals(roles: dict[str, str]) -> list[Refusal]:
+    """The refusal files, most specific first (haproxy.cfg takes the first that matches)."""
+    out = []
+    for name in sorted(n for n, r in roles.items() if r == "developer"):
+        _word(name)
+        out += [Refusal(f"denied-{name}-{m}.http", name, m, f"{name} (role developer) may not call {CONTROL}{m}: it "
+                        f"needs role admin") for m in ADMIN_METHODS]
+        out.append(Refusal(f"denied-{name}.http", name, None, f"{name} (role developer) may not call this method: "
+                                                              f"no role may call it"))
+    out += [Refusal(f"denied-any-{m}.http", None, m, f"this certificate (role developer) may not call {CONTROL}{m}: "
+                    f"it needs role admin") for m in ADMIN_METHODS]
+    out.append(Refusal("denied-any.http", None, None, "no role may call this method"))
+    return out
+
+
+def refusal_response(message: str) -> bytes:
+    """A whole HTTP response (HAProxy's errorfile, CRLF line ends): gRPC's trailers-only PERMISSION_DENIED."""
+    return (f"HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\ngrpc-status: 7\r\ngrpc-message: {message}\r\n"
+            f"content-length: 0\r\n\r\n").encode()
+
+
+def _word(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", name):
+        raise RenderError(f"{name!r} cannot be written into the gateway's configuration")
+    return name
 
 
 def clients_map(roles: dict[str, str]) -> bytes:
@@ -20,8 +60,7 @@ def clients_map(roles: dict[str, str]) -> bytes:
     never a second line (the second wall behind the inventory's grammar)."""
     lines = []
     for name, role in sorted(roles.items()):
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", name) or role not in ("developer", "admin",
-                                                                                     OPERATOR_ROLE):
+        if role not in ("developer", "admin", OPERATOR_ROLE) or _word(name) != name:
             raise RenderError(f"{name!r} / {role!r} cannot be written into the gateway's client map")
         if role != "developer":
             lines.append(f"{name} {role}\n")
@@ -33,13 +72,16 @@ def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, 
     """Every file this role manages on the host (pure). `roles`: certificate name -> role."""
     bk, d = host.buildkit, host.buildkit.data_dir
     templates = templates or Templates(TEMPLATES)
-    cfg = templates.render("haproxy.cfg.j2", "haproxy", port=bk.port, idle_timeout=bk.gateway_idle_timeout)
+    denied = refusals(roles)
+    cfg = templates.render("haproxy.cfg.j2", "haproxy", port=bk.port, idle_timeout=bk.gateway_idle_timeout,
+                           refusals=denied)
     compose = templates.render("docker-compose.yml.j2", "compose", image=bk.gateway_image, data_dir=d,
                                socket_dir=socket_dir)
     return [File(f"{d}/gateway/docker-compose.yml", compose.encode()),
             File(f"{d}/gateway/haproxy.cfg", cfg.encode()),
             File(f"{d}/gateway/clients.map", clients_map(roles)),
             File(f"{d}/gateway/crl.pem", crl),
+            *(File(f"{d}/gateway/{r.file}", refusal_response(r.message)) for r in denied),
             File(f"{d}/gateway/server.pem", tls["server.crt"] + tls["server.key"], 0o600, secret=True),
             File(f"{d}/tls/ca.crt", tls["ca.crt"]),
             File(f"{d}/tls/server.crt", tls["server.crt"])]

@@ -114,6 +114,7 @@ def test_host_networking_is_an_explicit_opt_in_and_then_reaches_the_host(fleet, 
     r = invoke("provision", "--host", "build1", "-i", inv)
     assert r.returncode == 0, r.stderr
     try:
+        wait_until_proxy_sends_home(fleet)   # (build1 was just restarted: the probe must run there)
         got = probe(fleet, reg)
         assert got[f"{B1}:22"] == "open" and got["127.0.0.1:22"] == "open"
         r = invoke("status", "--host", "build1", "-i", inv)
@@ -122,6 +123,7 @@ def test_host_networking_is_an_explicit_opt_in_and_then_reaches_the_host(fleet, 
     finally:
         r = invoke("provision", "--host", "build1")
         assert r.returncode == 0, r.stderr
+    wait_until_proxy_sends_home(fleet)
     assert probe(fleet, reg)[f"{B1}:22"] == "closed"
 
 

@@ -83,9 +83,16 @@ def test_the_config_terminates_mutual_tls_with_the_crl_and_forwards_to_the_socke
 
 def test_a_refusal_names_the_client_its_role_and_the_method():
     cfg = text("haproxy.cfg")
-    assert ('http-response set-header grpc-message "%[var(txn.client)] (role %[var(txn.role)]) may not call '
-            '%[var(txn.method)]: %[var(txn.why)]"') in cfg
-    assert "http-response set-header grpc-status 7" in cfg     # PERMISSION_DENIED
+    assert ("http-request return status 200 errorfile /usr/local/etc/haproxy/denied-laptop-Prune.http if "
+            "{ var(txn.why) -m found } { var(txn.client) -m str laptop } m_Prune") in cfg
+    reply = text("denied-laptop-Prune.http")
+    assert reply.startswith("HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\ngrpc-status: 7\r\n")
+    assert ("grpc-message: laptop (role developer) may not call /moby.buildkit.v1.Control/Prune: it needs role "
+            "admin\r\n") in reply
+    # the most specific refusal first; no file for an admin; a fallback for any other certificate
+    lines = [line for line in cfg.splitlines() if "errorfile" in line]
+    assert lines[-1].endswith("denied-any.http if { var(txn.why) -m found }")
+    assert not any("alice" in line for line in lines)
 
 
 def test_the_client_map_holds_one_word_each_and_refuses_anything_else():
