@@ -10,7 +10,9 @@ import datetime as dt
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from invoke.collection import Collection
 from invoke.context import Context
@@ -206,18 +208,26 @@ def status(c: Context, host: str | None = None, json_: bool = False, prometheus:
 def builds(c: Context, host: str | None = None, since: str = "24h", json_: bool = False,
            inventory: str = DEFAULT_INVENTORY) -> None:
     """Recent builds per host, newest first: when, client, target, duration, steps cached/total, result."""
-    try:
-        span = dt.timedelta(seconds=values.parse_duration(since))
-    except ValueError:
-        fail(f"--since: {since!r} is not a duration\n  fix: write 24h, 30m or 7d", 2)
+    span = since_option(since)
     inv = load(inventory)
     hosts = inv.select(host)
     inv.check_files(hosts)
-    doc = flows.builds.recent(inv, hosts, span)
+    per_host_report(flows.builds.recent(inv, hosts, span), json_, print_builds)
+
+
+def since_option(since: str) -> dt.timedelta:
+    try:
+        return dt.timedelta(seconds=values.parse_duration(since))
+    except ValueError:
+        fail(f"--since: {since!r} is not a duration\n  fix: write 24h, 30m or 7d", 2)
+
+
+def per_host_report(doc: dict[str, Any], json_: bool, table: Callable[[dict[str, Any]], None]) -> None:
+    """A per-host document as JSON or a table; exit 1 when a host could not be read."""
     if json_:
         print(json.dumps(doc, indent=2))
     else:
-        print_builds(doc)
+        table(doc)
     if any("error" in h for h in doc.values()):
         raise Exit(code=1)
 
@@ -230,20 +240,11 @@ def audit(c: Context, host: str | None = None, client: str | None = None, since:
           inventory: str = DEFAULT_INVENTORY) -> None:
     """The gateways' audit trail: one line per call with its client (from the certificate), method, duration,
     bytes each way and result."""
-    try:
-        span = dt.timedelta(seconds=values.parse_duration(since))
-    except ValueError:
-        fail(f"--since: {since!r} is not a duration\n  fix: write 24h, 30m or 7d", 2)
+    span = since_option(since)
     inv = load(inventory)
     hosts = inv.select(host)
     inv.check_files(hosts)
-    doc = flows.audit.trail(hosts, span, client)
-    if json_:
-        print(json.dumps(doc, indent=2))
-    else:
-        print_audit(doc)
-    if any("error" in h for h in doc.values()):
-        raise Exit(code=1)
+    per_host_report(flows.audit.trail(hosts, span, client), json_, print_audit)
 
 
 @task(help={"platform": "the platform of the node pool (default linux/amd64)", "replicas": "pods (default 2)",

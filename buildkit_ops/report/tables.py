@@ -2,6 +2,7 @@
 tables on stdout)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -39,35 +40,33 @@ def print_findings(findings: list[tuple[str, str, str]]) -> None:
         out.print(f"[{style}]{shown(host)}[/{style}]: {shown(line)}")
 
 
-def print_audit(doc: dict[str, Any]) -> None:
+def print_per_host(doc: dict[str, Any], key: str, columns: tuple[str, ...],
+                   row: Callable[[dict[str, Any]], list[str]]) -> None:
+    """One table of every host's `key` rows (a host's error said in red instead); cells escaped by `row`."""
     from rich.table import Table
     t = Table()
-    for column in ("host", "ended", "client", "role", "method", "result", "ms", "bytes in", "bytes out"):
+    for column in ("host", *columns):
         t.add_column(column, no_wrap=True)
     for host, h in doc.items():
         if "error" in h:
             err.print(f"[red]{shown(host)}: {shown(h['error'])}[/red]")
             continue
-        for a in h["calls"]:
-            # the method comes from a client: escaped, never markup
-            t.add_row(shown(host), a["ended"][:23].replace("T", " "), shown(a["client"]), shown(a["role"]),
-                      shown(a["method"]), a["result"], str(a["ms"]), str(a["bytes_in"]), str(a["bytes_out"]))
+        for item in h[key]:
+            t.add_row(shown(host), *row(item))
     Console(highlight=False, soft_wrap=True, emoji=False).print(t)
+
+
+def print_audit(doc: dict[str, Any]) -> None:
+    # the method comes from a client: escaped, never markup
+    print_per_host(doc, "calls", ("ended", "client", "role", "method", "result", "ms", "bytes in", "bytes out"),
+                   lambda a: [a["ended"][:23].replace("T", " "), shown(a["client"]), shown(a["role"]),
+                              shown(a["method"]), a["result"], str(a["ms"]), str(a["bytes_in"]), str(a["bytes_out"])])
 
 
 def print_builds(doc: dict[str, Any]) -> None:
-    from rich.table import Table
-    t = Table()
-    for column in ("host", "started", "client", "image, target or ref", "seconds", "cached/steps", "result"):
-        t.add_column(column, no_wrap=True)
-    for host, h in doc.items():
-        if "error" in h:
-            err.print(f"[red]{shown(host)}: {shown(h['error'])}[/red]")
-            continue
-        for b in h["builds"]:
-            # image and target come from clients: escaped, never markup
-            what = b["image"] or b["target"] or b["ref"][:12]
-            t.add_row(shown(host), b["started"][:19].replace("T", " "), shown(b["client"] or "unknown"),
-                      shown(what), "-" if b["seconds"] is None else f"{b['seconds']:.2f}",
-                      f"{b['steps_cached']}/{b['steps_total']}", b["result"])
-    Console(highlight=False, soft_wrap=True, emoji=False).print(t)
+    # image and target come from clients: escaped, never markup
+    print_per_host(doc, "builds", ("started", "client", "image, target or ref", "seconds", "cached/steps", "result"),
+                   lambda b: [b["started"][:19].replace("T", " "), shown(b["client"] or "unknown"),
+                              shown(b["image"] or b["target"] or b["ref"][:12]),
+                              "-" if b["seconds"] is None else f"{b['seconds']:.2f}",
+                              f"{b['steps_cached']}/{b['steps_total']}", b["result"]])
