@@ -26,8 +26,8 @@ from buildkit_ops.inventory.model import FLEET_NAME
 from buildkit_ops.pki import certs as pki
 from buildkit_ops.pki import client_records
 from buildkit_ops.pki import crl as crls
-from buildkit_ops.pki import server as server_pki
 from buildkit_ops.roles.buildkitd.exports import RUNNING, SOCK, render_files
+from buildkit_ops.roles.gateway.exports import client_roles
 from buildkit_ops.roles.gateway.exports import render_files as gateway_files
 
 
@@ -82,7 +82,7 @@ def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, re
              for f in render_files(host)}
     # the gateway as a sidecar: the same haproxy.cfg, client map and CRL as on a host
     made = crls.current(inv.pki_dir, client_records.revoked(inv))
-    roles = {c.name: c.role for c in inv.clients.values()} | {server_pki.OPERATOR_CN: "operator"}
+    roles = client_roles(inv)
     gw = {Path(f.path).name: f.content for f in gateway_files(host, tls, made.pem if made else b"", roles,
                                                                "/run/buildkit")}
     labels = {"app.kubernetes.io/name": "buildkitd", "app.kubernetes.io/managed-by": "buildkit-ops",

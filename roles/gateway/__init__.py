@@ -35,7 +35,7 @@ from buildkit_ops.pki import crl as crls
 from buildkit_ops.pki import server as server_pki
 from buildkit_ops.pki.certs import Leaf
 from buildkit_ops.roles.gateway.exports import CONTAINER, RELOAD, SOCKET_DIR
-from buildkit_ops.roles.gateway.files import OPERATOR_ROLE, compose_hash, render
+from buildkit_ops.roles.gateway.files import client_roles, compose_hash, render
 from buildkit_ops.roles.gateway.probe import Probe
 
 
@@ -83,7 +83,7 @@ def prepare(inv: Inventory, host: BuildHost, options: Options) -> GatewayInput:
     else:   # check mode before a CA exists: placeholders that differ from anything on the host
         tls = {"ca.crt": b"(to be created)\n", "server.crt": b"(to be issued)\n", "server.key": b"(secret)\n"}
         crl = b"(to be made)\n"
-    roles = {c.name: c.role for c in inv.clients.values()} | {server_pki.OPERATOR_CN: OPERATOR_ROLE}
+    roles = client_roles(inv)
     operator = None if options.check or ca is None else server_pki.operator_cert(inv, ca)
     image_id = image_archive.image_id(host.buildkit.gateway_image_archive, "gateway_image_archive")
     return GatewayInput(tls, crl, roles, image_id, operator)

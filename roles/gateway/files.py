@@ -9,7 +9,8 @@ from pathlib import Path
 
 from buildkit_ops.engine.contract import Templates
 from buildkit_ops.engine.render import File, RenderError
-from buildkit_ops.inventory import BuildHost
+from buildkit_ops.inventory import BuildHost, Inventory
+from buildkit_ops.pki import server as server_pki
 
 TEMPLATES = Path(__file__).parent / "templates"
 OPERATOR_ROLE = "operator"
@@ -52,6 +53,14 @@ def _word(name: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", name):
         raise RenderError(f"{name!r} cannot be written into the gateway's configuration")
     return name
+
+
+def client_roles(inv: Inventory) -> dict[str, str]:
+    """Each certificate name's role: the inventory's clients, the operator, and any other client whose
+    certificate is still valid (left out of the inventory by accident: its firewall rule stays, and so does its
+    identity; `remove-client` revokes and takes it away)."""
+    valid = {p.parent.name: "developer" for p in (inv.pki_dir / "clients").glob("*/client.crt")}
+    return valid | {c.name: c.role for c in inv.clients.values()} | {server_pki.OPERATOR_CN: OPERATOR_ROLE}
 
 
 def clients_map(roles: dict[str, str]) -> bytes:
