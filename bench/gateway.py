@@ -56,9 +56,10 @@ def main() -> None:
                       ("client.key", pki / "operator/client.key")):
         lab.run("build1", f"docker exec -i buildkitd sh -c 'cat > /tmp/bench/{name}'", capture=True,
                 input=src.read_text())
-    sh(lab, "docker exec buildkitd sh -c \"printf '%s' '" + DOCKERFILE.replace("\n", "\\n") + "' > "
-            "/tmp/bench/small/Dockerfile && echo a > /tmp/bench/small/a.txt && echo b > /tmp/bench/small/b.txt && "
-            "cp /tmp/bench/small/Dockerfile /tmp/bench/big/\"")
+    lab.run("build1", "docker exec -i buildkitd sh -c 'cat > /tmp/bench/small/Dockerfile'", capture=True,
+            input=DOCKERFILE)
+    sh(lab, "docker exec buildkitd sh -c 'echo a > /tmp/bench/small/a.txt && echo b > /tmp/bench/small/b.txt && "
+            "cp /tmp/bench/small/Dockerfile /tmp/bench/big/'")
     build(lab, UNIX, "/tmp/bench/small")
     cached = {"straight": [], "gateway": []}
     upload = {"straight": [], "gateway": []}
