@@ -38,13 +38,16 @@ def _haproxy_time(text: str) -> str:
 
 
 def parse_audit(text: str) -> list[AuditLine]:
-    """`docker logs --timestamps` of the gateway; lines that are not audit lines (HAProxy's notices) are skipped."""
+    """`docker logs --timestamps` of the gateway; lines that are not calls are skipped: HAProxy's notices, and
+    connections that ended before any request (a refused handshake, a failover proxy's health check)."""
     out = []
     for line in text.splitlines():
         m = _LINE.match(line.strip())
         if not m:
             continue
         g = m.groupdict()
+        if not g["method"].startswith("/"):
+            continue
         ended = dt.datetime.fromisoformat(g["logged"][:26].rstrip("Z") + "+00:00") if "T" in g["logged"] else None
         try:
             started = _haproxy_time(g["start"])

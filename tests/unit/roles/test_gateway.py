@@ -107,6 +107,8 @@ def test_the_audit_trail_is_read_back_typed():
         '2026-12-01T18:08:29.839776745Z 01/Dec/2026:18:08:29.707 client=laptop role=developer '
         'method="/moby.buildkit.v1.Control/Solve" result=ok status=200 ms=131 in=378 out=90 term=--\n'
         "[NOTICE]   (1) : Loading success.\n"
+        '2026-12-01T18:08:30.000000000Z 01/Dec/2026:18:08:30.000 client=- role=- method="-" result=- status=0 '
+        'ms=-1 in=0 out=0 term=CH\n'   # (a handshake refused, a health check: no call)
         '2026-12-01T18:09:00.000000000Z 01/Dec/2026:18:09:00.000 client=laptop2 role=developer '
         'method="/moby.buildkit.v1.Control/Prune" result=denied status=200 ms=1 in=10 out=20 term=--\n')
     assert [(a.client, a.method.rsplit("/", 1)[1], a.result) for a in lines] == [
