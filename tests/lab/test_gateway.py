@@ -17,6 +17,7 @@ from helpers import (
     login,
     put_client_files,
     restore_inventory,
+    wait_until_proxy_sends_home,
     write_project,
 )
 
@@ -45,6 +46,7 @@ def two(lab):
                                      "client.crt": (pki / "clients/laptop2/client.crt").read_bytes(),
                                      "client.key": (pki / "clients/laptop2/client.key").read_bytes()},
                      where="/root/laptop2-cert")
+    wait_until_proxy_sends_home(lab)   # (laptop's builds must land on build1, whose audit trail is read)
     yield lab, reg
     restore_inventory(saved)
     assert invoke("provision", "--prune-clients").returncode == 0
