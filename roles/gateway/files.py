@@ -49,8 +49,11 @@ def refusal_response(message: str) -> bytes:
             f"content-length: 0\r\n\r\n").encode()
 
 
+WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
 def _word(name: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", name):
+    if not WORD.fullmatch(name):
         raise RenderError(f"{name!r} cannot be written into the gateway's configuration")
     return name
 
@@ -59,7 +62,8 @@ def client_roles(inv: Inventory) -> dict[str, str]:
     """Each certificate name's role: the inventory's clients, the operator, and any other client whose
     certificate is still valid (left out of the inventory by accident: its firewall rule stays, and so does its
     identity; `remove-client` revokes and takes it away)."""
-    valid = {p.parent.name: "developer" for p in (inv.pki_dir / "clients").glob("*/client.crt")}
+    valid = {p.parent.name: "developer" for p in (inv.pki_dir / "clients").glob("*/client.crt")
+             if WORD.fullmatch(p.parent.name)}   # (a folder of another name is no client's: left alone)
     return valid | {c.name: c.role for c in inv.clients.values()} | {server_pki.OPERATOR_CN: OPERATOR_ROLE}
 
 
