@@ -43,8 +43,10 @@ def _inputs(cas: list[certs.CA], revoked: list[dict[str, Any]]) -> str:
     return hashlib.sha256("\n".join(ids + what).encode()).hexdigest()
 
 
-def current(pki_dir: Path, revoked: list[dict[str, Any]]) -> Crl | None:
-    """The CRL for these revocations, made anew only when they (or the CAs) changed; None without a CA."""
+def current(pki_dir: Path, revoked: list[dict[str, Any]], write: bool = True) -> Crl | None:
+    """The CRL for these revocations, made anew only when they (or the CAs) changed; None without a CA. With
+    write=False (check mode: nothing changes, not even the PKI) a CRL that would be made anew is a placeholder
+    that differs from anything on a host."""
     cas = _cas(pki_dir)
     if not cas:
         return None
@@ -54,6 +56,8 @@ def current(pki_dir: Path, revoked: list[dict[str, Any]]) -> Crl | None:
     if state.get("inputs") == inputs and pem_path.exists():
         return Crl(pem_path.read_bytes(), int(state["number"]), str(state["made"]))
     number = int(state.get("number", 0)) + 1
+    if not write:
+        return Crl(f"(CRL number {number} to be signed)\n".encode(), number, "")
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     pem = b"".join(_sign(ca, [r for r in revoked if r["issuer"] == ca.cert.subject.rfc4514_string()], number, now)
                    for ca in cas)

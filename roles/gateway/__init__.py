@@ -78,7 +78,7 @@ def prepare(inv: Inventory, host: BuildHost, options: Options) -> GatewayInput:
         srv = certs.server_paths(inv.pki_dir, host.name)
         tls = {"ca.crt": certs.trust_bundle(inv.pki_dir), "server.crt": srv.crt.read_bytes(),
                "server.key": srv.key.read_bytes()}
-        made = crls.current(inv.pki_dir, client_records.revoked(inv))
+        made = crls.current(inv.pki_dir, client_records.revoked(inv), write=not options.check)
         crl = made.pem if made else b""
     else:   # check mode before a CA exists: placeholders that differ from anything on the host
         tls = {"ca.crt": b"(to be created)\n", "server.crt": b"(to be issued)\n", "server.key": b"(secret)\n"}

@@ -38,5 +38,14 @@ def test_during_a_ca_rotation_each_trusted_ca_has_its_crl(tmp_path):
     assert issuers == [ca.cert.subject, nxt.cert.subject]
 
 
+def test_check_mode_signs_and_writes_nothing(tmp_path):
+    certs.ensure_ca(tmp_path, 3650)
+    planned = crl.current(tmp_path, [], write=False)
+    assert planned is not None and planned.pem == b"(CRL number 1 to be signed)\n"
+    assert not (tmp_path / "crl.pem").exists() and not (tmp_path / "crl.yml").exists()
+    made = crl.current(tmp_path, [])
+    assert crl.current(tmp_path, [], write=False) == made        # unchanged: the real one, nothing to sign
+
+
 def test_without_a_ca_there_is_no_crl(tmp_path):
     assert crl.current(tmp_path, []) is None and crl.number_of(b"not a crl") is None
