@@ -11,18 +11,18 @@ from buildkit_ops.flows.cache_prune import CTL
 from buildkit_ops.insights import builds as insights
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.report.results import HostResult
+from buildkit_ops.roles.gateway.exports import parse_audit
 
 
 def recent(inv: Inventory, hosts: list[BuildHost], since: dt.timedelta) -> dict[str, Any]:
     """Per host: its builds started within `since`, newest first, or the error that kept us from reading them."""
     now = dt.datetime.now(dt.timezone.utc)
-    addresses = {c.name: c.address for c in inv.clients.values()}
 
     def work(h: BuildHost, sess: SshSession, res: HostResult) -> None:
-        rc, out, err = sess.run(insights.history_snippet(CTL) + "\n" + insights.connections_snippet() + "\n")
+        rc, out, err = sess.run(insights.history_snippet(CTL) + "\n" + insights.solves_snippet() + "\n")
         got = sections(out)
         builds = insights.parse(got.get("history", ""))
-        insights.attribute(builds, insights.parse_connections(got.get("connections", "")), addresses)
+        insights.attribute(builds, parse_audit(got.get("solves", "")))
         res.info["builds"] = [b.row() for b in reversed(builds) if b.created >= now - since]
 
     return {r.host: ({"error": r.error} if r.error else {"builds": r.info["builds"]}) for r in each_host(hosts, work)}

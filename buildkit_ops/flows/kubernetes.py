@@ -27,7 +27,7 @@ from buildkit_ops.pki import certs as pki
 from buildkit_ops.pki import client_records
 from buildkit_ops.pki import crl as crls
 from buildkit_ops.roles.buildkitd.exports import RUNNING, SOCK, render_files
-from buildkit_ops.roles.gateway.exports import client_roles
+from buildkit_ops.roles.gateway.exports import client_limits, client_roles
 from buildkit_ops.roles.gateway.exports import render_files as gateway_files
 
 
@@ -82,9 +82,12 @@ def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, re
              for f in render_files(host)}
     # the gateway as a sidecar: the same haproxy.cfg, client map and CRL as on a host
     made = crls.current(inv.pki_dir, client_records.revoked(inv))
-    roles = client_roles(inv)
-    gw = {Path(f.path).name: f.content for f in gateway_files(host, tls, made.pem if made else b"", roles,
-                                                               "/run/buildkit")}
+    gw = {Path(f.path).name: f.content for f in gateway_files(host, tls, made.pem if made else b"", client_roles(inv),
+                                                               client_limits(inv), "/run/buildkit")}
+    # what the sidecar reads from its config folder: all but the compose file (no Compose in a pod), the key
+    # (in the Secret) and the TLS files (their own mount)
+    gw_config = sorted(k for k in gw if k.endswith((".cfg", ".map", ".pem", ".http", ".lua")) and k != "server.pem"
+                       and k not in ("ca.crt", "server.crt"))
     labels = {"app.kubernetes.io/name": "buildkitd", "app.kubernetes.io/managed-by": "buildkit-ops",
               "buildkit-ops/platform": n["arch"]}
     meta = {"namespace": namespace, "labels": labels}
@@ -93,7 +96,7 @@ def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, re
     config: dict[str, Any] = {
         "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{n['name']}-config", **meta},
         "data": {**{name: files[name].decode() for name in ("buildkitd.toml", "entrypoint.sh", "fence.sh")},
-                 **{name: gw[name].decode() for name in ("haproxy.cfg", "clients.map", "crl.pem")}}}
+                 **{name: gw[name].decode() for name in gw_config}}}
     secret: dict[str, Any] = {
         "apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": f"{n['name']}-tls", **meta},
         "data": {k: base64.b64encode(v).decode() for k, v in (("ca.crt", tls["ca.crt"]), ("server.crt",
@@ -160,7 +163,7 @@ def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, re
                              {"name": "socket", "emptyDir": {"medium": "Memory"}},
                              {"name": "gateway", "projected": {"defaultMode": 0o400, "sources": [
                                  {"configMap": {"name": config["metadata"]["name"], "items": [
-                                     {"key": k, "path": k} for k in ("haproxy.cfg", "clients.map", "crl.pem")]}},
+                                     {"key": k, "path": k} for k in gw_config]}},
                                  {"secret": {"name": secret["metadata"]["name"],
                                              "items": [{"key": "server.pem", "path": "server.pem"}]}}]}},
                              {"name": "tls", "secret": {"secretName": secret["metadata"]["name"],

@@ -40,6 +40,7 @@ from buildkit_ops.report.results import HostResult
 from buildkit_ops.roles.buildkitd.exports import BuildkitdFacts
 from buildkit_ops.roles.engine.exports import EngineFacts
 from buildkit_ops.roles.firewall.exports import FirewallFacts, foreign_openings
+from buildkit_ops.roles.gateway.exports import parse_audit
 
 WARN_DAYS = 30
 
@@ -77,7 +78,7 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> Status:
             f"echo @@du; {CTL} du --format '{{{{json .}}}}' 2>/dev/null",
             f"echo @@servercert; base64 -w0 {server_crt} 2>/dev/null; echo",
             f"echo @@crl; cat {quote(h.buildkit.data_dir + '/gateway/crl.pem')} 2>/dev/null",
-            capacity.DISK_SNIPPET, insights.history_snippet(CTL), insights.connections_snippet()])
+            capacity.DISK_SNIPPET, insights.history_snippet(CTL), insights.solves_snippet()])
         res.info["status"] = host_status(inv, h, facts["engine"], facts["firewall"], facts["buildkitd"], f, now)
         res.info["status"].crl = revocations(f.get("crl", ""), issued)
 
@@ -102,8 +103,7 @@ def host_status(inv: Inventory, h: BuildHost, engine: EngineFacts, fw: FirewallF
     u = usage(f.get("du"))
     disk = capacity.disk(h.buildkit.gc, f.get("disk"))
     builds = insights.parse(f.get("history", ""))
-    insights.attribute(builds, insights.parse_connections(f.get("connections", "")),
-                       {cl.name: cl.address for cl in inv.clients.values()})
+    insights.attribute(builds, parse_audit(f.get("solves", "")))
     wanted = {cl.address for cl in inv.clients.values()}
     allowed = {addr for (addr, port, _name) in fw.client_rules(wanted) if port == h.buildkit.port}
     return HostStatus(

@@ -1,12 +1,11 @@
 """Build insights from BuildKit's own build history (the history API, `buildctl debug histories`): per host,
 the builds of a window (count, failures, median and p95 duration, cache hit ratio of steps), and who built
-them, by the client whose connection carried each build (connections.py).
+them: the client whose certificate made the Solve call that carried each build (the gateway's audit trail).
 
 Values in a record come from clients (an image name, a target): they are data, printed escaped, never run."""
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import json
 import math
 import re
@@ -14,8 +13,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from buildkit_ops.engine.shell import quote
-from buildkit_ops.roles.connections.exports import LOG
+from buildkit_ops.engine.shell import command, quote
+from buildkit_ops.roles.gateway.exports import CONTAINER, AuditLine
 
 # One JSON array per record; every string through `json`, so a hostile target cannot break a line.
 FORMAT = ('[{{json .Record.Ref}},{{json .Record.CreatedAt}},{{json .Record.CompletedAt}},'
@@ -39,7 +38,7 @@ class Build:
     failed: bool
     image: str
     target: str
-    client: str | None = None           # the client whose connection carried it, when known
+    client: str | None = None           # the client whose Solve call carried it, when known
 
     @property
     def seconds(self) -> float | None:
@@ -124,53 +123,40 @@ def summary(builds: list[Build], now: dt.datetime) -> dict[str, Window]:
 
 # ------------------------------------------------------------------ who built it
 
-def connections_snippet() -> str:
-    """Facts snippet: the connection log of the last two weeks (roles/connections)."""
-    return f"echo @@connections; cat {LOG}.1 {LOG} 2>/dev/null | tail -n 50000 || true"
+SOLVE = "/moby.buildkit.v1.Control/Solve"
 
 
-@dataclass
-class Connection:
-    source: str
-    start: dt.datetime
-    stop: dt.datetime
+def solves_snippet() -> str:
+    """Facts snippet: the Solve calls of the gateway's audit trail of the last two weeks (each logged when it
+    ended; what Docker keeps of the log, 5 x 20 MB, bounds how far back that reaches)."""
+    logs = command("docker", "logs", "--timestamps", "--since", "336h", CONTAINER)
+    solve = quote(f'method="{SOLVE}"')
+    return f"echo @@solves; {logs} 2>&1 | grep -F {solve} | tail -n 50000 || true"
 
 
-def parse_connections(text: str) -> list[Connection]:
-    out = []
-    for line in text.splitlines():
-        parts = line.split()
-        try:
-            start, stop = (dt.datetime.fromtimestamp(float(x), dt.timezone.utc) for x in parts[1:3])
-            out.append(Connection(ipaddress.ip_address(parts[0]).compressed, start, stop))
-        except (ValueError, IndexError):
+# A Solve's start (HAProxy's clock, in milliseconds) and buildkitd's record of it (nanoseconds) are read on one
+# host's clock; buildkitd stamps the record a moment after the call reached it, never before.
+SLACK = dt.timedelta(milliseconds=5)
+
+
+def attribute(builds: list[Build], calls: list[AuditLine]) -> None:
+    """Give each finished build to the client whose Solve call carried it: the call that was running when
+    buildkitd stamped the record's start, and of those the one that reached buildkitd last (after its wait for the
+    client's build limit), as buildkitd stamps a record as soon as the call reaches it. Two clients behind one
+    address are told apart: the name is the certificate's. A build whose call is no longer in the trail, or
+    still running (a call is logged when it ends), keeps client None."""
+    spans = []
+    for c in calls:
+        if c.method != SOLVE:
             continue
-    return out
-
-
-SLACK = dt.timedelta(milliseconds=50)   # conntrack and buildkitd read the same clock; this is rounding
-
-
-def attribute(builds: list[Build], connections: list[Connection], clients: dict[str, str]) -> None:
-    """Give each finished build to the client whose connections were open when it started. buildx holds several
-    connections open for a build (four on the lab), so the source with the most wins (then the one whose
-    connection started last): a stray short connection of another client, such as a failover proxy's health
-    check slowed down on a busy host, does not take it. (When the build ended does not matter: a client may
-    close its connections a moment before buildkitd stamps the record's end.)
-    `clients` maps client names to their inventory addresses (an IP or a network)."""
-    networks = [(name, ipaddress.ip_network(addr, strict=False)) for name, addr in clients.items()]
-
-    def owner(source: str) -> str | None:
-        ip = ipaddress.ip_address(source)
-        return next((name for name, net in networks if ip.version == net.version and ip in net), None)
-
+        ended = _time(c.ended)
+        began = _time(c.started)
+        if began is None or ended is None:
+            continue
+        spans.append((began + dt.timedelta(milliseconds=c.waited_ms), ended, c.client))
     for b in builds:
         if b.completed is None:
             continue
-        open_then = [c for c in connections if c.start - SLACK <= b.created <= c.stop + SLACK]
-        if open_then:
-            count: dict[str, int] = {}
-            for c in open_then:
-                count[c.source] = count.get(c.source, 0) + 1
-            best = max(open_then, key=lambda c: (count[c.source], c.start))
-            b.client = owner(best.source)
+        running = [s for s in spans if s[0] - SLACK <= b.created <= s[1] + SLACK]
+        if running:
+            b.client = max(running, key=lambda s: s[0])[2]

@@ -10,11 +10,12 @@ from typing import Any, NoReturn
 
 from buildkit_ops.inventory import buildkit_versions as versions
 from buildkit_ops.inventory import values as types
-from buildkit_ops.inventory.model import GC, BuildKit, GCPolicy, InventoryError, PruneSchedule, Registry
+from buildkit_ops.inventory.model import GC, BuildKit, GCPolicy, InventoryError, Limits, PruneSchedule, Registry
 from buildkit_ops.inventory.schema import (
     BUILDKIT_KEYS,
     DEFAULT_POLICIES,
     GC_KEYS,
+    LIMIT_KEYS,
     POLICY_ALIASES,
     POLICY_KEYS,
     PRUNE_KEYS,
@@ -80,7 +81,7 @@ class Checker:
                     self.err(f"{path}.{key}", "is required and missing", f"add `{key}:` to {path}")
                 out[key] = copy.deepcopy(default)
                 continue
-            if kind in ("buildkit", "gc", "policies", "registries", "prune_schedule"):
+            if kind in ("buildkit", "gc", "policies", "registries", "prune_schedule", "limits"):
                 out[key] = getattr(self, kind)(value[key], f"{path}.{key}")
             else:
                 out[key] = self.check(kind, value[key], f"{path}.{key}")
@@ -143,6 +144,9 @@ class Checker:
             self.err(path, "says when to prune but not what",
                      "add keep_storage (e.g. 20GB), keep_duration (e.g. 7d), filters or all")
         return PruneSchedule(**{k: self.check(PRUNE_KEYS[k], v, f"{path}.{k}") for k, v in sched.items()})
+
+    def limits(self, value: Any, path: str) -> Limits:
+        return Limits(**self.fields(self.mapping(value, path), LIMIT_KEYS, path))
 
     def registries(self, value: Any, path: str) -> dict[str, Registry]:
         out = {}

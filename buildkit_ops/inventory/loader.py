@@ -168,6 +168,7 @@ def _clients(chk: Checker, group: Any, shared: dict[str, Any], hosts: dict[str, 
         f = chk.fields(deep_merge(defaults, chk.mapping(cv, cp)), CLIENT_KEYS, cp, required=("address",))
         _check_client(chk, cp, f, hosts)
         f["ssh_address"] = f["ssh_address"] or f["address"]
+        f["limits"] = f["limits"] or chk.limits({}, f"{cp}.limits")
         clients[name] = Client(name=name, **f)
     for c in clients.values():
         if c.address in seen:

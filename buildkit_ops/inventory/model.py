@@ -115,6 +115,11 @@ class BuildHost:
         return out
 
 
+@dataclass(frozen=True)
+class Limits:
+    builds: int = 0                      # builds at once on one host; more wait at the gateway (0: no limit)
+
+
 @dataclass
 class Client:
     name: str
@@ -135,6 +140,7 @@ class Client:
     failover_image_archive: str | None
     role: str                            # developer or admin: the gRPC methods the gateway lets it call
     allow_wide_network: bool             # its address may be a network wider than values.WIDEST
+    limits: Limits                       # what the gateway lets it run at once
 
 
 @dataclass

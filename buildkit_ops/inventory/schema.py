@@ -109,8 +109,13 @@ CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
     "role": ("enum:developer,admin", "developer",
              "what the client may ask the gateway: `developer` builds (Solve, Status, Session, ListWorkers, Info); "
              "`admin` also reads and prunes the whole cache and the build history (DiskUsage, Prune, history)"),
+    "limits": ("limits", None, "what the gateway lets the client run at once: `builds` (see below)"),
     "allow_wide_network": ("bool", False, "let `address` be a network wider than /16 (IPv6 /32): a certificate that "
                                           "leaks then reaches the BuildKit port from anywhere in it"),
+}
+LIMIT_KEYS: dict[str, tuple[str, Any, str]] = {
+    "builds": ("int:0-1000", 0, "the most builds (buildx invocations: a bake is one) the client runs on a host at "
+                                "once; more wait their turn at the gateway; 0: no limit"),
 }
 ALL_VAR_KEYS = {"pki_dir": ("path", ".pki",
                             "operator-side directory of the CA and certificates (CA key never leaves it)"),

@@ -1,52 +1,39 @@
-"""connections: a log of which client address each connection to the BuildKit port came from, and when.
-
-BuildKit's build history records what was built, not by whom: the client's certificate is checked and
-forgotten. The kernel's connection tracking sees every connection with its source and lifetime; a small
-service (record.sh: `conntrack -E` into awk) keeps one line per connection (source, start, stop), and
-insights.py gives each build to the client whose connections were open when it started. Rotated weekly by logrotate."""
+"""connections: takes away the connection log that versions before the gateway kept on each build host (a
+`conntrack -E` recorder service, its logrotate file and its log), which gave each build to the client whose
+source address had connections open when it started. The gateway's audit trail names the certificate of every
+Solve call instead, so two clients behind one address are two clients, and the recorder has nothing left to do.
+The conntrack and logrotate packages it needed stay installed: other software may use them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from buildkit_ops.engine.contract import Context, Role, Step, Templates
-from buildkit_ops.engine.render import File, FileState
-from buildkit_ops.engine.steps import package_step, unit_steps
+from buildkit_ops.engine.contract import Context, Role, Step
+from buildkit_ops.engine.render import FileState
+from buildkit_ops.engine.shell import command
 from buildkit_ops.inventory import BuildHost
 
-HERE = Path(__file__).parent
-UNIT = "buildkit-ops-connections"
-TOOLS = ("conntrack", "logrotate")      # (Debian's and Ubuntu's package names too)
-SERVICE = f"/etc/systemd/system/{UNIT}.service"
-LOGROTATE = "/etc/logrotate.d/buildkit-ops-connections"
+UNIT = "buildkit-ops-connections.service"
+LEFTOVERS = (f"/etc/systemd/system/{UNIT}", "/etc/logrotate.d/buildkit-ops-connections",
+             "/var/lib/buildkit-ops/connections.log", "/var/lib/buildkit-ops/connections.log.1")
 
 
 @dataclass
 class ConnectionsFacts:
-    tools: list[str] = field(default_factory=list)
-    service: list[str] = field(default_factory=list)    # is-enabled, is-active
-
-    @property
-    def running(self) -> bool:
-        return self.service[:2] == ["enabled", "active"]
+    found: list[str] = field(default_factory=list)      # the LEFTOVERS present on the host
 
 
 def parse(sections: dict[str, str]) -> ConnectionsFacts:
-    return ConnectionsFacts((sections.get("conn_tools") or "").split(), (sections.get("conn_service") or "").split())
+    return ConnectionsFacts((sections.get("conn_leftovers") or "").split())
 
 
-def render(host: BuildHost, templates: Templates | None = None) -> list[File]:
-    templates = templates or Templates(HERE / "templates")
-    script = (HERE / "record.sh").read_text()
-    unit = templates.render(f"{UNIT}.service.j2", "systemd", port=host.buildkit.port, command=["/bin/sh", "-c", script])
-    return [File(SERVICE, unit.encode()), File(LOGROTATE, templates.path(f"{UNIT}.logrotate").read_bytes())]
-
-
-def plan(facts: ConnectionsFacts, files: list[File], states: dict[str, FileState]) -> list[Step]:
-    missing = [t for t in TOOLS if t not in facts.tools]
-    return [package_step("connections", "conntrack and logrotate", missing),
-            *unit_steps("connections", files, states, f"{UNIT}.service", facts.running, "connection log service",
-                        "running")]
+def plan(facts: ConnectionsFacts) -> list[Step]:
+    if not facts.found:
+        return [Step("connections", "connection log", False, "none (the gateway's audit trail names clients)")]
+    script = (f"systemctl disable --now {UNIT} >/dev/null 2>&1 || true\n"
+              + command("rm", "-f", *LEFTOVERS) + "\n"
+              + "rmdir /var/lib/buildkit-ops 2>/dev/null || true\nsystemctl daemon-reload\n")
+    return [Step("connections", "connection log", True, "removed: the gateway's audit trail names each build's "
+                                                        "client now", script=script)]
 
 
 class ConnectionsRole(Role[BuildHost, None, ConnectionsFacts]):
@@ -54,12 +41,9 @@ class ConnectionsRole(Role[BuildHost, None, ConnectionsFacts]):
 
     parse = staticmethod(parse)
 
-    def files(self, ctx: Context[BuildHost, None]) -> list[File]:
-        return render(ctx.target, self.templates)
-
     def plan(self, ctx: Context[BuildHost, None], facts: ConnectionsFacts,
              files: dict[str, FileState]) -> list[Step]:
-        return plan(facts, self.managed(ctx), files)
+        return plan(facts)
 
 
 ROLE = ConnectionsRole()

@@ -1,3 +1,7 @@
-# connections: the tools the connection log needs, and whether its service is enabled and running
-echo @@conn_tools; for t in conntrack logrotate; do command -v "$t" >/dev/null 2>&1 && echo "$t"; done; true
-echo @@conn_service; systemctl is-enabled buildkit-ops-connections.service 2>/dev/null; systemctl is-active buildkit-ops-connections.service 2>/dev/null || true
+# connections: what is left of the connection log of versions before the gateway
+echo @@conn_leftovers
+for f in /etc/systemd/system/buildkit-ops-connections.service /etc/logrotate.d/buildkit-ops-connections \
+         /var/lib/buildkit-ops/connections.log /var/lib/buildkit-ops/connections.log.1; do
+  [ -e "$f" ] && echo "$f"
+done
+true

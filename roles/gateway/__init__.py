@@ -35,7 +35,7 @@ from buildkit_ops.pki import crl as crls
 from buildkit_ops.pki import server as server_pki
 from buildkit_ops.pki.certs import Leaf
 from buildkit_ops.roles.gateway.exports import CONTAINER, RELOAD, SOCKET_DIR
-from buildkit_ops.roles.gateway.files import client_roles, compose_hash, render
+from buildkit_ops.roles.gateway.files import client_limits, client_roles, compose_hash, render
 from buildkit_ops.roles.gateway.probe import Probe
 
 
@@ -68,6 +68,7 @@ class GatewayInput:
     tls: dict[str, bytes]
     crl: bytes
     roles: dict[str, str]
+    limits: dict[str, int]
     image_id: str | None
     operator: Leaf | None = None
 
@@ -86,7 +87,7 @@ def prepare(inv: Inventory, host: BuildHost, options: Options) -> GatewayInput:
     roles = client_roles(inv)
     operator = None if options.check or ca is None else server_pki.operator_cert(inv, ca)
     image_id = image_archive.image_id(host.buildkit.gateway_image_archive, "gateway_image_archive")
-    return GatewayInput(tls, crl, roles, image_id, operator)
+    return GatewayInput(tls, crl, roles, client_limits(inv), image_id, operator)
 
 
 Ctx = Context[BuildHost, GatewayInput]
@@ -175,7 +176,7 @@ class GatewayRole(Role[BuildHost, GatewayInput, GatewayFacts]):
 
     def files(self, ctx: Ctx) -> list[File]:
         i = ctx.input
-        return render(ctx.target, i.tls, i.crl, i.roles, SOCKET_DIR, self.templates)
+        return render(ctx.target, i.tls, i.crl, i.roles, i.limits, SOCKET_DIR, self.templates)
 
     def plan(self, ctx: Ctx, facts: GatewayFacts, files: dict[str, FileState]) -> list[Step]:
         return plan(ctx.target, self.managed(ctx), facts, files, ctx.input.image_id)

@@ -10,7 +10,7 @@ from typing import Any
 
 _LINE = re.compile(r"(?P<logged>\S+) (?P<start>\S+) client=(?P<client>\S*) role=(?P<role>\S*) "
                    r'method="(?P<method>[^"]*)" result=(?P<result>\S+) status=(?P<status>-?\d+) ms=(?P<ms>-?\d+) '
-                   r"in=(?P<bytes_in>\d+) out=(?P<bytes_out>\d+) term=(?P<term>\S+)")
+                   r"in=(?P<bytes_in>\d+) out=(?P<bytes_out>\d+) term=(?P<term>\S+)(?: waited=(?P<waited>\S+))?")
 
 
 @dataclass
@@ -26,6 +26,7 @@ class AuditLine:
     bytes_in: int
     bytes_out: int
     term: str            # HAProxy's termination state (-- is a clean end)
+    waited_ms: int = 0   # how long a Solve waited for its client's build limit (included in ms)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,5 +56,6 @@ def parse_audit(text: str) -> list[AuditLine]:
             continue
         out.append(AuditLine(ended.isoformat(timespec="milliseconds") if ended else started, started, g["client"],
                              g["role"], g["method"], g["result"], int(g["status"]), int(g["ms"]),
-                             int(g["bytes_in"]), int(g["bytes_out"]), g["term"]))
+                             int(g["bytes_in"]), int(g["bytes_out"]), g["term"],
+                             int(g["waited"]) if (g["waited"] or "").isdigit() else 0))
     return out

@@ -13,6 +13,7 @@ from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.pki import server as server_pki
 
 TEMPLATES = Path(__file__).parent / "templates"
+BUILD_TURNS = Path(__file__).parent / "files" / "build_turns.lua"
 OPERATOR_ROLE = "operator"
 # The calls of role admin (haproxy.cfg's m_ ACLs), and the refusals written for them: one per developer client
 # and method, then for any other certificate, then for a method on no list.
@@ -80,9 +81,20 @@ def clients_map(roles: dict[str, str]) -> bytes:
     return "".join(lines).encode()
 
 
-def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, str],
+def client_limits(inv: Inventory) -> dict[str, int]:
+    """The most builds each client runs at once on a host, for the clients that have a limit."""
+    return {c.name: c.limits.builds for c in inv.clients.values() if c.limits.builds > 0}
+
+
+def limits_map(limits: dict[str, int]) -> bytes:
+    """One `CN builds` line per client with a limit (a name is one word: never a second line)."""
+    return "".join(f"{_word(name)} {int(n)}\n" for name, n in sorted(limits.items())).encode()
+
+
+def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, str], limits: dict[str, int],
            socket_dir: str, templates: Templates | None = None) -> list[File]:
-    """Every file this role manages on the host (pure). `roles`: certificate name -> role."""
+    """Every file this role manages on the host (pure). `roles`: certificate name -> role; `limits`: client name
+    -> the most builds it runs at once."""
     bk, d = host.buildkit, host.buildkit.data_dir
     templates = templates or Templates(TEMPLATES)
     denied = refusals(roles)
@@ -93,6 +105,8 @@ def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, 
     return [File(f"{d}/gateway/docker-compose.yml", compose.encode()),
             File(f"{d}/gateway/haproxy.cfg", cfg.encode()),
             File(f"{d}/gateway/clients.map", clients_map(roles)),
+            File(f"{d}/gateway/limits.map", limits_map(limits)),
+            File(f"{d}/gateway/build_turns.lua", BUILD_TURNS.read_bytes()),
             File(f"{d}/gateway/crl.pem", crl),
             *(File(f"{d}/gateway/{r.file}", refusal_response(r.message)) for r in denied),
             File(f"{d}/gateway/server.pem", tls["server.crt"] + tls["server.key"], 0o600, secret=True),

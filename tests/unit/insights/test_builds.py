@@ -1,11 +1,12 @@
-"""Build insights: BuildKit's history records parsed, each build given to the client whose connections spanned it,
-and the figures of a window."""
+"""Build insights: BuildKit's history records parsed, each build given to the client whose Solve call carried it
+(the gateway's audit trail), and the figures of a window."""
 from __future__ import annotations
 
 import datetime as dt
 import json
 
 from buildkit_ops.insights import builds as insights
+from buildkit_ops.roles.gateway.exports import parse_audit
 
 T0 = dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.timezone.utc)
 
@@ -27,25 +28,31 @@ HISTORY = "\n".join([
 ])
 
 
-CONNECTIONS = "\n".join([
-    f"10.77.0.21 {T0.timestamp() - 0.5} {T0.timestamp() + 2.1} 9000",
-    f"10.77.0.22 {T0.timestamp() + 9.9} {T0.timestamp() + 14.2} 12000",
-    f"10.77.0.21 {T0.timestamp() + 19.8} {T0.timestamp() + 21.1} 5000",
-    f"10.77.0.21 {T0.timestamp() + 10.5} {T0.timestamp() + 10.6} 1600",   # short: spans no build
+def solve(client, start, seconds, waited_ms=0, method="/moby.buildkit.v1.Control/Solve"):
+    """An audit line as `docker logs --timestamps` prints it: written when the call ended."""
+    began = T0 + dt.timedelta(seconds=start)
+    ended = began + dt.timedelta(seconds=seconds)
+    return (f"{ended:%Y-%m-%dT%H:%M:%S.%f}123Z {began:%d/%b/%Y:%H:%M:%S}.{began.microsecond // 1000:03d} "
+            f'client={client} role=developer method="{method}" result=ok status=200 ms={int(seconds * 1000)} '
+            f"in=300 out=90 term=-- waited={waited_ms if waited_ms else '-'}")
+
+
+AUDIT = "\n".join([
+    solve("laptop", 0.1, 2.05),
+    solve("laptop2", 10.1, 4.05),
+    solve("laptop", 19.0, 2.2, waited_ms=1100),   # waited 1.1 s for laptop's build limit, then ran
+    solve("laptop2", 18.5, 3.0, method="/moby.buildkit.v1.Control/Status"),   # (not a Solve)
     "garbage line",
 ])
 
 
-CLIENTS = {"laptop": "10.77.0.21", "laptop2": "10.77.0.22", "office": "10.0.0.0/8"}
-
-
 def builds():
     bs = insights.parse(HISTORY)
-    insights.attribute(bs, insights.parse_connections(CONNECTIONS), CLIENTS)
+    insights.attribute(bs, parse_audit(AUDIT))
     return bs
 
 
-def test_records_parse_and_each_build_goes_to_the_client_whose_connection_spans_it():
+def test_records_parse_and_each_build_goes_to_the_client_whose_solve_call_carried_it():
     bs = builds()
     assert [(b.ref, b.client) for b in bs] == [("d", None), ("a", "laptop"), ("b", "laptop2"), ("c", "laptop"),
                                                ("e", None)]
@@ -67,11 +74,16 @@ def test_an_empty_history_has_no_figures():
     assert insights.window([], dt.timedelta(days=1), T0) == insights.Window(0, 0, 0, None, None, None, {})
 
 
-def test_a_stray_connection_of_another_client_does_not_take_a_build():
+def test_of_overlapping_calls_the_one_that_reached_buildkitd_last_before_the_record_takes_it():
+    # laptop's long build runs; laptop2's starts at 100.1 s (its record stamped 100.123456 s), two clients
+    # behind one address told apart by their certificates; laptop's call that waited until 100.2 s takes none
     b = insights.parse(record("z", 100, 0.2, 1, 2))
-    t = T0.timestamp() + 100
-    conns = insights.parse_connections("\n".join(
-        [f"10.77.0.22 {t - 0.3 + i * 0.01} {t + 0.4} " for i in range(4)]   # laptop2's four buildx connections
-        + [f"10.77.0.21 {t - 0.05} {t + 0.25}"]))                          # laptop's slow health check
-    insights.attribute(b, conns, CLIENTS)
+    insights.attribute(b, parse_audit("\n".join([solve("laptop", 90.0, 30.0), solve("laptop2", 100.1, 0.5),
+                                                  solve("laptop", 99.0, 5.0, waited_ms=1200)])))
     assert b[0].client == "laptop2"
+
+
+def test_a_build_whose_call_is_not_in_the_trail_has_no_client():
+    b = insights.parse(record("z", 100, 0.2, 1, 2))
+    insights.attribute(b, parse_audit(solve("laptop", 100.2, 0.1)))   # (began after the record was stamped)
+    assert b[0].client is None

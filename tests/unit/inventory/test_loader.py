@@ -38,6 +38,16 @@ def test_host_values_override_group_and_all_vars(tmp_path):
     assert (b.port, b.max_parallelism, b.gc.keep_storage) == (3000, 8, 10**9)
 
 
+def test_build_limits_have_a_default_for_every_client_and_a_value_per_client(tmp_path):
+    def edit(d):
+        clients = d["all"]["children"]["clients"]
+        clients["vars"] = {"limits": {"builds": 2}}
+        clients["hosts"]["laptop2"] = {"address": "10.0.0.22", "limits": {"builds": 1}}
+    inv = load_text(tmp_path, mutate(edit))
+    assert {n: c.limits.builds for n, c in inv.clients.items()} == {"laptop": 2, "laptop2": 1}
+    assert load_text(tmp_path, GOOD).clients["laptop"].limits.builds == 0   # (no limit)
+
+
 def test_groups_select_hosts(tmp_path):
     def edit(d):
         d["all"]["children"]["buildhosts"]["hosts"]["build2"] = {"address": "10.0.0.12"}
@@ -110,6 +120,13 @@ BAD = [
      lambda d: d["all"]["vars"].update(buildkit={"prune_schedule": {"calendar": "daily"}}),
      "inv.yml: all.children.buildhosts.hosts.build1.buildkit.prune_schedule: says when to prune but not what\n"
      "  fix: add keep_storage (e.g. 20GB), keep_duration (e.g. 7d), filters or all"),
+    ("build limit out of range",
+     lambda d: d["all"]["children"]["clients"]["hosts"]["laptop"].update(limits={"builds": -1}),
+     "inv.yml: all.children.clients.hosts.laptop.limits.builds: must be a whole number from 0 to 1000, got -1\n"
+     "  fix: write a number from 0 to 1000, without quotes"),
+    ("unknown limit",
+     lambda d: d["all"]["children"]["clients"]["hosts"]["laptop"].update(limits={"cpu": 2}),
+     "inv.yml: all.children.clients.hosts.laptop.limits.cpu: unknown key 'cpu'\n  fix: allowed keys here: builds"),
     ("same port for SSH and BuildKit",
      lambda d: d["all"]["vars"].update(buildkit={"port": 22}),
      "inv.yml: all.children.buildhosts.hosts.build1.buildkit.port: the BuildKit port equals the SSH port\n"

@@ -106,6 +106,12 @@ BAD = [
      "inv.yml: all.children.buildhosts.hosts.build1.buildkit.port: must be a TCP port between 1 and 65535, got '1234'\n  fix: write a number such as 1234"),
     ("client address with a zone id and a command", client(address="fe80::1%eth0;reboot"),
      "inv.yml: all.children.clients.hosts.laptop.address: 'fe80::1%eth0;reboot' is not an IP address or network (no names, no zone ids): the firewall opens the port by source address\n  fix: write the address the build hosts see, such as 10.0.0.21, or a network such as 10.0.0.0/24"),
+    ("build limit as a second map line", client(limits={"builds": "1\nlaptop2 0"}),
+     "inv.yml: all.children.clients.hosts.laptop.limits.builds: must be a whole number from 0 to 1000, got "
+     "'1\\nlaptop2 0'\n  fix: write a number from 0 to 1000, without quotes"),
+    ("build limits as a word", client(limits="none"),
+     "inv.yml: all.children.clients.hosts.laptop.limits: must be a mapping of keys, got str 'none'\n"
+     "  fix: write it as `key: value` lines indented under it"),
     ("client address the whole internet", client(address="0.0.0.0/0"),
      "inv.yml: all.children.clients.hosts.laptop.address: '0.0.0.0/0' is every address: the port would be open to the whole internet\n  fix: name the client's own address or its network, such as 10.0.0.0/24"),
     ("client address the whole IPv6 internet", client(address="::/0"),
@@ -238,7 +244,7 @@ def test_the_battery_covers_every_kind_of_value_the_schema_checks():
     from buildkit_ops.inventory import schema
     tables = (schema.HOST_KEYS, schema.BUILDKIT_KEYS, schema.GC_KEYS, schema.CLIENT_KEYS)
     kinds = {k: kind for table in tables for k, (kind, _d, _h) in table.items()}
-    plain = {"buildkit", "gc", "policies", "registries", "prune_schedule", "bool", "path", "int", "port"}
+    plain = {"buildkit", "gc", "policies", "registries", "prune_schedule", "limits", "bool", "path", "int", "port"}
     wanted = {kind for kind in kinds.values() if not kind.startswith(("int", "enum")) and kind not in plain}
     refused = {kinds[key] for _what, _edit, message in BAD for key in kinds
                if re.search(rf"\.{key}(\[\d+\])?: ", message)}

@@ -1,19 +1,22 @@
-"""The connections role: conntrack and logrotate installed only where missing, its service kept running."""
+"""The connections role: the connection log of versions before the gateway is taken away where it is found
+(service stopped and disabled, its files removed), and nothing is done where it is not."""
 from __future__ import annotations
 
-import pytest
-from conftest import ROOT
-from unit_helpers import DEBIAN_12, UBUNTU_2204, UBUNTU_2404, scripts
+from unit_helpers import scripts
 
-from buildkit_ops import inventory as I
 from buildkit_ops.roles import connections
 
-BUILD2 = I.load(ROOT / "inventory.yml").hosts["build2"]
+
+def test_a_host_without_the_old_connection_log_has_nothing_to_do():
+    steps = connections.plan(connections.parse({"conn_leftovers": ""}))
+    assert [s.changed for s in steps] == [False]
 
 
-@pytest.mark.parametrize("facts,missing", [(UBUNTU_2204, "conntrack"), (UBUNTU_2404, "conntrack"),
-                                           (DEBIAN_12, "conntrack logrotate")])
-def test_the_connection_log_installs_only_what_the_release_lacks(facts, missing):
-    steps = connections.plan(connections.parse(facts), connections.render(BUILD2), {})
-    assert steps[0].detail == f"install {missing}"
-    assert "systemctl enable -q buildkit-ops-connections.service" in scripts(steps)
+def test_the_old_connection_log_is_stopped_and_removed():
+    found = "/etc/systemd/system/buildkit-ops-connections.service\n/var/lib/buildkit-ops/connections.log\n"
+    steps = connections.plan(connections.parse({"conn_leftovers": found}))
+    assert [s.changed for s in steps] == [True]
+    script = scripts(steps)
+    assert script.index("systemctl disable --now buildkit-ops-connections.service") < script.index("rm -f")
+    for path in connections.LEFTOVERS:
+        assert path in script

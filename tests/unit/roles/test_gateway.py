@@ -14,7 +14,7 @@ from buildkit_ops.roles.gateway.exports import parse_audit
 
 TLS = {"ca.crt": b"ca\n", "server.crt": b"crt\n", "server.key": b"key\n"}
 ROLES = {"laptop": "developer", "alice": "admin", "buildkit-ops-operator": "operator"}
-FILES = files.render(HOST, TLS, b"crl\n", ROLES, "/run/buildkit-ops")
+FILES = files.render(HOST, TLS, b"crl\n", ROLES, {"laptop": 2}, "/run/buildkit-ops")
 
 
 def text(name: str) -> str:
@@ -102,6 +102,18 @@ def test_the_client_map_holds_one_word_each_and_refuses_anything_else():
             files.clients_map({name: role})
 
 
+def test_build_limits_are_one_word_and_number_each_and_wait_in_lua_before_the_solve_is_counted():
+    assert text("limits.map") == "laptop 2\n"
+    with pytest.raises(RenderError):
+        files.limits_map({"evil 1\nlaptop": 1})
+    cfg = text("haproxy.cfg")
+    assert "lua-load /usr/local/etc/haproxy/build_turns.lua" in cfg
+    wait, track = (cfg.index("http-request lua.build_turn if limited m_Solve or limited m_Status or limited m_LLBBridge"),
+                   cfg.index("http-request track-sc2 var(sess.conn) table build_turns if limited m_Solve"))
+    assert max(cfg.index(line) for line in cfg.splitlines() if "errorfile" in line) < wait < track
+    assert text("build_turns.lua").startswith("-- build_turns.lua")
+
+
 def test_the_audit_trail_is_read_back_typed():
     lines = parse_audit(
         '2026-12-01T18:08:29.839776745Z 01/Dec/2026:18:08:29.707 client=laptop role=developer '
@@ -110,8 +122,11 @@ def test_the_audit_trail_is_read_back_typed():
         '2026-12-01T18:08:30.000000000Z 01/Dec/2026:18:08:30.000 client=- role=- method="-" result=- status=0 '
         'ms=-1 in=0 out=0 term=CH\n'   # (a handshake refused, a health check: no call)
         '2026-12-01T18:09:00.000000000Z 01/Dec/2026:18:09:00.000 client=laptop2 role=developer '
-        'method="/moby.buildkit.v1.Control/Prune" result=denied status=200 ms=1 in=10 out=20 term=--\n')
+        'method="/moby.buildkit.v1.Control/Prune" result=denied status=200 ms=1 in=10 out=20 term=--\n'
+        '2026-12-01T18:09:09.000000000Z 01/Dec/2026:18:09:00.000 client=laptop role=developer '
+        'method="/moby.buildkit.v1.Control/Solve" result=ok status=200 ms=9000 in=10 out=20 term=-- waited=4012\n')
     assert [(a.client, a.method.rsplit("/", 1)[1], a.result) for a in lines] == [
-        ("laptop", "Solve", "ok"), ("laptop2", "Prune", "denied")]
+        ("laptop", "Solve", "ok"), ("laptop2", "Prune", "denied"), ("laptop", "Solve", "ok")]
+    assert [a.waited_ms for a in lines] == [0, 0, 4012]
     assert lines[0].started == "2026-12-01T18:08:29.707+00:00" and lines[0].ended.startswith("2026-12-01T18:08:29.839")
     assert lines[0].ms == 131 and lines[0].bytes_in == 378
