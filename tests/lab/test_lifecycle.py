@@ -6,6 +6,7 @@ import datetime as dt
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from cryptography import x509
@@ -19,6 +20,7 @@ from helpers import (
     inventory_variant,
     invoke,
     invoke_json,
+    login,
     put_client_files,
     start_long_build,
     wait_for,
@@ -122,6 +124,45 @@ def test_ca_rotation_survives_a_kill_and_then_refuses_old_certificates(served, r
     again = build(served, "laptop", f"{reg['address']}/team/app:after")
     assert again.returncode == 0, again.stderr[-2000:]
     assert set(step_states(again.stderr).values()) == {"CACHED"}
+
+
+MANY = """FROM {reg}/lab/busybox:latest
+ARG N
+RUN echo "$N" > /n && sleep 20
+"""
+
+
+def test_sixteen_builds_of_two_clients_survive_a_ca_rotation_and_buildkitd_is_never_restarted(served, reg):
+    """CA rotation provisions every host three times and every client once: the servers' new files reach the
+    gateways by graceful reloads (each old worker finishes its connections), so builds in flight all finish."""
+    r = invoke("add-client", "laptop2", "--address", "10.77.0.22")
+    assert r.returncode == 0, r.stderr
+    login(served, "laptop2", reg)
+    for machine in ("laptop", "laptop2"):
+        served.run(machine, "mkdir -p /root/many && cat > /root/many/Dockerfile", capture=True,
+                   input=MANY.format(reg=reg["address"]))
+    started = {h: served.run(h, "docker inspect -f '{{.State.StartedAt}}' buildkitd", capture=True).stdout
+               for h in ("build1", "build2")}
+    wait_until_proxy_sends_home(served)
+    runs = [(machine, i) for machine in ("laptop", "laptop2") for i in range(8)]
+    for machine, i in runs:
+        subprocess.run(["docker", "exec", "-d", f"bkops-{machine}", "sh", "-c",
+                        f"docker buildx build --builder buildkit-ops --progress plain --build-arg N={time.time_ns()} "
+                        f"/root/many > /root/many-{i}.log 2>&1; echo rc=$? >> /root/many-{i}.log"], check=True)
+
+    def log(machine, i):
+        return served.run(machine, f"cat /root/many-{i}.log", capture=True).stdout
+    # every build under way (its step started or queued on a host) before the rotation begins
+    wait_for(lambda: all("load build definition" in log(m, i) for m, i in runs), timeout=60,
+             what="16 builds under way")
+    r = invoke("rotate-certs", "--ca")
+    assert r.returncode == 0, r.stderr[-3000:]
+    wait_for(lambda: all("rc=" in log(m, i) for m, i in runs), timeout=240, what="16 builds to end")
+    failed = {(m, i): log(m, i)[-800:] for m, i in runs if "rc=0" not in log(m, i)}
+    assert not failed, failed
+    assert {h: served.run(h, "docker inspect -f '{{.State.StartedAt}}' buildkitd", capture=True).stdout
+            for h in ("build1", "build2")} == started
+    assert invoke("remove-client", "laptop2").returncode == 0
 
 
 def test_cache_prune_check_changes_nothing_then_keep_storage_frees(served):
