@@ -2,14 +2,16 @@
 """Gateway benchmark on the lab. Prints figures; asserts nothing.
 
 On build1 (provisioned), from buildctl inside buildkitd's container (so that the client's machine and network
-are the same for both paths): the same builds straight to buildkitd's unix socket and through the gateway
-(TCP + mutual TLS + HAProxy, with the operator's certificate), alternating, median of N runs each:
+are the same for every path): the same builds through the gateway (TCP + mutual TLS + HAProxy, with the
+operator's certificate) and straight to a buildkitd, alternating, median of N runs each:
 - a cached rebuild (a two-step Dockerfile built once before);
 - a build whose only work is uploading a fresh 100 MB context (throughput in MB/s);
-and the gateway container's memory. Ratios are of the two paths measured in the same run.
+and the gateway container's memory. Ratios are of paths measured in the same run.
 
-"Straight" is the unix socket, with no TLS at all: the ratio is an upper bound of the gateway's cost next to the
-straight TLS listener buildkitd had before.
+Two straight paths: mutual TLS straight to buildkitd (what clients had before the gateway: a second, throwaway
+buildkitd of the same image with the host's server certificate, listening on 127.0.0.1:1235, its cache in a
+volume as buildkitd's is), and buildkitd's
+unix socket with no TLS at all (the gateway's cost next to it is an upper bound).
 Usage: .venv/bin/python bench/gateway.py [--runs 5]
 """
 from __future__ import annotations
@@ -28,7 +30,29 @@ from lab.machines import Lab  # noqa: E402
 UNIX = "unix:///run/buildkit/buildkitd.sock"
 GATEWAY = ("tcp://127.0.0.1:1234 --tlsservername build1 --tlscacert /tmp/bench/ca.crt "
            "--tlscert /tmp/bench/client.crt --tlskey /tmp/bench/client.key")
+STRAIGHT_TLS = ("tcp://127.0.0.1:1235 --tlsservername build1 --tlscacert /tmp/bench/ca.crt "
+                "--tlscert /tmp/bench/client.crt --tlskey /tmp/bench/client.key")
 DOCKERFILE = "FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\n"
+PATHS = (("unix", UNIX), ("tls", STRAIGHT_TLS), ("gateway", GATEWAY))
+
+
+def start_straight_tls(lab: Lab) -> None:
+    """A throwaway buildkitd of the same image as build1's, with its TLS listener as before the gateway (the
+    host's server certificate and key, split from the gateway's server.pem into a root-only folder)."""
+    d = "/root/bench-straight"
+    image = sh(lab, "docker inspect -f '{{.Config.Image}}' buildkitd").strip()
+    sh(lab, f"rm -rf {d} && mkdir -m 700 {d} && cp /opt/buildkit-ops/tls/ca.crt /opt/buildkit-ops/tls/server.crt {d}/ "
+            f"&& openssl pkey -in /opt/buildkit-ops/gateway/server.pem -out {d}/server.key")
+    sh(lab, f"docker rm -f bench-straight >/dev/null 2>&1; docker run -d --name bench-straight --network host "
+            f"--cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined --security-opt "
+            f"apparmor=unconfined -v {d}:/tls:ro -v bench-straight:/var/lib/buildkit --entrypoint buildkitd {image} --addr tcp://127.0.0.1:1235 "
+            f"--tlscert /tls/server.crt --tlskey /tls/server.key --tlscacert /tls/ca.crt >/dev/null")
+    for _ in range(60):
+        if lab.run("build1", f"docker exec buildkitd buildctl --addr {STRAIGHT_TLS} debug workers",
+                   capture=True).returncode == 0:
+            return
+        time.sleep(0.5)
+    raise SystemExit("the straight TLS buildkitd did not answer: " + sh(lab, "docker logs --tail 20 bench-straight"))
 
 
 def sh(lab: Lab, cmd: str) -> str:
@@ -60,11 +84,13 @@ def main() -> None:
             input=DOCKERFILE)
     sh(lab, "docker exec buildkitd sh -c 'echo a > /tmp/bench/small/a.txt && echo b > /tmp/bench/small/b.txt && "
             "cp /tmp/bench/small/Dockerfile /tmp/bench/big/'")
-    build(lab, UNIX, "/tmp/bench/small")
-    cached = {"straight": [], "gateway": []}
-    upload = {"straight": [], "gateway": []}
+    start_straight_tls(lab)
+    for _path, addr in PATHS:
+        build(lab, addr, "/tmp/bench/small")
+    cached: dict[str, list[float]] = {path: [] for path, _ in PATHS}
+    upload: dict[str, list[float]] = {path: [] for path, _ in PATHS}
     for _ in range(runs):
-        for path, addr in (("straight", UNIX), ("gateway", GATEWAY)):
+        for path, addr in PATHS:
             cached[path].append(build(lab, addr, "/tmp/bench/small"))
             # a fresh 100 MB context each time (random: nothing to reuse), then build it
             sh(lab, "docker exec buildkitd sh -c 'head -c 104857600 /dev/urandom > /tmp/bench/big/a.txt && "
@@ -73,12 +99,15 @@ def main() -> None:
     c = {k: statistics.median(v) for k, v in cached.items()}
     u = {k: statistics.median(v) for k, v in upload.items()}
     mem = sh(lab, "docker stats --no-stream --format '{{.MemUsage}}' buildkit-gateway").strip()
-    print(f"cached rebuild, median of {runs}: straight {c['straight'] * 1000:.0f} ms, through the gateway "
-          f"{c['gateway'] * 1000:.0f} ms: {c['gateway'] / c['straight']:.2f}x")
-    print(f"100 MB context, median of {runs}: straight {100 / u['straight']:.1f} MB/s, through the gateway "
-          f"{100 / u['gateway']:.1f} MB/s: throughput {u['straight'] / u['gateway']:.2f}x of straight")
+    print(f"cached rebuild, median of {runs}: straight TLS {c['tls'] * 1000:.0f} ms, unix socket "
+          f"{c['unix'] * 1000:.0f} ms, through the gateway {c['gateway'] * 1000:.0f} ms: "
+          f"{c['gateway'] / c['tls']:.2f}x straight TLS, {c['gateway'] / c['unix']:.2f}x the unix socket")
+    print(f"100 MB context, median of {runs}: straight TLS {100 / u['tls']:.1f} MB/s, unix socket "
+          f"{100 / u['unix']:.1f} MB/s, through the gateway {100 / u['gateway']:.1f} MB/s: throughput "
+          f"{u['tls'] / u['gateway']:.2f}x straight TLS, {u['unix'] / u['gateway']:.2f}x the unix socket")
     print(f"gateway memory: {mem}")
-    sh(lab, "docker exec buildkitd rm -rf /tmp/bench")
+    sh(lab, "docker exec buildkitd rm -rf /tmp/bench; docker rm -f bench-straight >/dev/null; "
+            "docker volume rm bench-straight >/dev/null; rm -rf /root/bench-straight")
 
 
 if __name__ == "__main__":
