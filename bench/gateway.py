@@ -45,8 +45,9 @@ def start_straight_tls(lab: Lab) -> None:
             f"&& openssl pkey -in /opt/buildkit-ops/gateway/server.pem -out {d}/server.key")
     sh(lab, f"docker rm -f bench-straight >/dev/null 2>&1; docker run -d --name bench-straight --network host "
             f"--cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined --security-opt "
-            f"apparmor=unconfined -v {d}:/tls:ro -v bench-straight:/var/lib/buildkit --entrypoint buildkitd {image} --addr tcp://127.0.0.1:1235 "
-            f"--tlscert /tls/server.crt --tlskey /tls/server.key --tlscacert /tls/ca.crt >/dev/null")
+            f"apparmor=unconfined -v {d}:/tls:ro -v bench-straight:/var/lib/buildkit --entrypoint buildkitd {image} "
+            f"--addr tcp://127.0.0.1:1235 --tlscert /tls/server.crt --tlskey /tls/server.key "
+            f"--tlscacert /tls/ca.crt >/dev/null")
     for _ in range(60):
         if lab.run("build1", f"docker exec buildkitd buildctl --addr {STRAIGHT_TLS} debug workers",
                    capture=True).returncode == 0:
