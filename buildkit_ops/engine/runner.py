@@ -11,7 +11,9 @@ role.
            commands of the other steps, the handlers that would run; nothing is changed;
   apply    consecutive changes in one batch (one round trip), each step's outcome kept apart; an upload
            (an image archive) streams on its own;
-  handlers once each, at the end, when a step notified them; each owns its protocol with the host;
+  handlers once each, at the end, when a step notified them; each owns its protocol with the host; a
+           restart of a service that serves builds takes the fleet's one restart turn (rolling.py) until
+           verify is done, so the hosts of one run restart one at a time;
   verify   each role proves its service works (after a handler ran, against the new one).
 """
 from __future__ import annotations
@@ -19,11 +21,13 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from buildkit_ops.engine.contract import Context, HandlerFailed, Options, Role, Session, Step
+from buildkit_ops.engine import rolling
+from buildkit_ops.engine.contract import Context, HandlerFailed, Options, Outcome, Role, Session, Step
 from buildkit_ops.engine.facts import facts_snippet, parallel, sections
 from buildkit_ops.engine.render import FileState, files_fact, parse_file_states, unified_diff
 from buildkit_ops.engine.shell import command, quote
@@ -75,6 +79,19 @@ def run(sess: Session, plays: list[Play], check: bool, rep: Reporter, res: HostR
         _attach_diffs(sess, steps)
     notified = _apply(sess, steps, check, rep, res)
 
+    with ExitStack() as turn:
+        if not check and any(h.outcome is Outcome.RESTART for r, _ in plays for n, h in r.handlers.items()
+                             if n in notified):
+            waited = turn.enter_context(rolling.TURNS.turn())
+            if waited >= 1:
+                rep.step(res, "fleet", "restart turn", "ok", f"waited {waited:.0f} s for another host's restart "
+                                                             f"(one host at a time)")
+        return _handle_and_verify(sess, plays, notified, facts, raw, probes, check, rep, res)
+
+
+def _handle_and_verify(sess: Session, plays: list[Play], notified: set[str], facts: dict[str, Any],
+                       raw: dict[str, str], probes: dict[str, Any], check: bool, rep: Reporter,
+                       res: HostResult) -> dict[str, Any]:
     restarted: set[str] = set()
     for r, c in plays:
         for name, handler in r.handlers.items():

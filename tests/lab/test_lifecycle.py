@@ -165,6 +165,22 @@ def test_sixteen_builds_of_two_clients_survive_a_ca_rotation_and_buildkitd_is_ne
     assert invoke("remove-client", "laptop2").returncode == 0
 
 
+def test_a_config_change_restarts_the_hosts_one_at_a_time(served):
+    """A change that restarts buildkitd rolls over the fleet: the second host waits for the first to answer
+    again (and for the failover proxies to trust it again) before it goes down."""
+    inv = inventory_variant("parallelism", lambda d: d["all"]["vars"]["buildkit"].update(max_parallelism=3))
+    try:
+        r = invoke("provision", "-i", inv)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert r.stderr.count("restart turn") == 1 and "(one host at a time)" in r.stderr, r.stderr
+        started = sorted(dt.datetime.fromisoformat(served.run(h, "docker inspect -f '{{.State.StartedAt}}' buildkitd",
+                                                              capture=True).stdout.strip()[:19])
+                         for h in ("build1", "build2"))
+        assert (started[1] - started[0]).total_seconds() >= 4, started
+    finally:
+        assert invoke("provision").returncode == 0
+
+
 def test_cache_prune_check_changes_nothing_then_keep_storage_frees(served):
     total = cache_total(served)
     assert total > 1_000_000
