@@ -22,11 +22,16 @@ _lock = threading.Lock()
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+def safe(text: str) -> str:
+    """Text safe to print on a terminal: control characters and bidi controls as \\xNN / \\uNNNN, line breaks
+    and tabs kept."""
+    return _UNSAFE.sub(lambda m: repr(m.group(0))[1:-1] if ord(m.group(0)) < 0x100 else
+                       f"\\u{ord(m.group(0)):04x}", text)
+
+
 def shown(text: str) -> str:
-    """Text safe to print on a terminal, with Rich's markup escaped: control characters and bidi controls as
-    \\xNN / \\uNNNN, line breaks and tabs kept."""
-    return escape(_UNSAFE.sub(lambda m: repr(m.group(0))[1:-1] if ord(m.group(0)) < 0x100 else
-                              f"\\u{ord(m.group(0)):04x}", text))
+    """safe(text) with Rich's markup escaped: for Rich's print."""
+    return escape(safe(text))
 
 
 STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "skipped": "dim", "would change": "yellow"}

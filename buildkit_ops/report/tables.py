@@ -7,16 +7,15 @@ from typing import Any
 
 from rich.console import Console
 
+from buildkit_ops.report.columns import print_table
 from buildkit_ops.report.results import err, shown
 
 
 def print_clients(rows: list[dict[str, Any]]) -> None:
-    from rich.table import Table
-    t = Table("client", "address", "connection", "builder", "home", "cert expires", "status")
-    for r in rows:
-        home = (r["home"] or "-") + (" (pinned)" if r["pinned"] else "")
-        t.add_row(r["name"], r["address"], r["connection"], r["builder"], home, r["cert_expires"] or "-", r["status"])
-    Console(emoji=False).print(t)
+    print_table(("client", "address", "connection", "builder", "home", "cert expires", "status"),
+                [[r["name"], r["address"], r["connection"], r["builder"],
+                  (r["home"] or "-") + (" (pinned)" if r["pinned"] else ""), r["cert_expires"] or "-", r["status"]]
+                 for r in rows])
 
 
 def print_revocation_note(name: str, entry: dict[str, Any]) -> None:
@@ -42,31 +41,27 @@ def print_findings(findings: list[tuple[str, str, str]]) -> None:
 
 def print_per_host(doc: dict[str, Any], key: str, columns: tuple[str, ...],
                    row: Callable[[dict[str, Any]], list[str]]) -> None:
-    """One table of every host's `key` rows (a host's error said in red instead); cells escaped by `row`."""
-    from rich.table import Table
-    t = Table()
-    for column in ("host", *columns):
-        t.add_column(column, no_wrap=True)
+    """One table of every host's `key` rows (a host's error said in red instead); `row` gives raw values (from
+    hosts and clients: print_table escapes them)."""
+    rows = []
     for host, h in doc.items():
         if "error" in h:
             err.print(f"[red]{shown(host)}: {shown(h['error'])}[/red]")
             continue
-        for item in h[key]:
-            t.add_row(shown(host), *row(item))
-    Console(highlight=False, soft_wrap=True, emoji=False).print(t)
+        rows += [[host, *row(item)] for item in h[key]]
+    print_table(("host", *columns), rows)
 
 
 def print_audit(doc: dict[str, Any]) -> None:
-    # the method comes from a client: escaped, never markup
-    print_per_host(doc, "calls", ("ended", "client", "role", "method", "result", "ms", "bytes in", "bytes out"),
-                   lambda a: [a["ended"][:23].replace("T", " "), shown(a["client"]), shown(a["role"]),
-                              shown(a["method"]), a["result"], str(a["ms"]), str(a["bytes_in"]), str(a["bytes_out"])])
+    print_per_host(doc, "calls", ("ended", "client", "role", "method", "result", "ms", "waited ms", "bytes in",
+                                  "bytes out"),
+                   lambda a: [a["ended"][:23].replace("T", " "), a["client"], a["role"], a["method"], a["result"],
+                              str(a["ms"]), str(a.get("waited_ms", 0)), str(a["bytes_in"]), str(a["bytes_out"])])
 
 
 def print_builds(doc: dict[str, Any]) -> None:
-    # image and target come from clients: escaped, never markup
     print_per_host(doc, "builds", ("started", "client", "image, target or ref", "seconds", "cached/steps", "result"),
-                   lambda b: [b["started"][:19].replace("T", " "), shown(b["client"] or "unknown"),
-                              shown(b["image"] or b["target"] or b["ref"][:12]),
+                   lambda b: [b["started"][:19].replace("T", " "), b["client"] or "unknown",
+                              b["image"] or b["target"] or b["ref"][:12],
                               "-" if b["seconds"] is None else f"{b['seconds']:.2f}",
                               f"{b['steps_cached']}/{b['steps_total']}", b["result"]])
