@@ -147,7 +147,7 @@ def main() -> None:
         bench_clients(lab, args.runs)
 
 
-PACKAGES = "conntrack logrotate"   # what build1's roles install on a new droplet (qemu-user-static only on build2)
+PACKAGES = "conntrack logrotate"   # what build1's roles installed on a new droplet before the gateway (now: none)
 
 
 def apt_transactions(lab: Lab) -> int:

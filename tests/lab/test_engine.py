@@ -53,7 +53,7 @@ def bare_build2(lab):
 def test_a_host_without_docker_gets_it_from_packages(bare_build2, apt_repo):
     lab = bare_build2
     # Docker's packages from the repository above (or the mirror); Compose v2 from trixie, whose source the engine
-    # role adds; the rest the shipped inventory asks for (qemu-user-static for build2's emulation, conntrack) from
+    # role adds; the rest the shipped inventory asks for (qemu-user-static for build2's emulation) from
     # the distribution
     r = lab.run("build2", "systemctl stop docker.socket docker containerd; "
                           "DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq docker.io docker-compose containerd "
