@@ -177,13 +177,12 @@ def scripts(steps) -> str:
 
 
 # The facts the roles' facts.sh print on fresh cloud images (written from the releases' documented defaults: Ubuntu
-# ships ufw (inactive, IPV6=yes) and logrotate, not Docker, conntrack or qemu; Debian 12 ships none of them).
+# ships ufw (inactive, IPV6=yes), not Docker or qemu; Debian 12 ships neither ufw).
 UBUNTU_2204 = {"os": "ubuntu 22.04 debian", "docker": "", "compose": "", "ufw_present": "yes",
                "ufw_status": "Status: inactive", "ufw_rules": "", "ufw_ipv6": "yes", "binfmt_mounted": "yes",
-               "binfmt": "aarch64 absent", "qemu": "", "conn_tools": "logrotate", "conn_service": ""}
+               "binfmt": "aarch64 absent", "qemu": "", "conn_leftovers": ""}
 UBUNTU_2404 = {**UBUNTU_2204, "os": "ubuntu 24.04 debian"}
-DEBIAN_12 = {**UBUNTU_2204, "os": "debian 12", "ufw_present": "no", "ufw_status": "", "ufw_ipv6": "",
-             "conn_tools": ""}
+DEBIAN_12 = {**UBUNTU_2204, "os": "debian 12", "ufw_present": "no", "ufw_status": "", "ufw_ipv6": ""}
 
 
 # ------------------------------------------------------------------ a machine that is not there
