@@ -177,7 +177,7 @@ def scripts(steps) -> str:
 
 
 # The facts the roles' facts.sh print on fresh cloud images (written from the releases' documented defaults: Ubuntu
-# ships ufw (inactive, IPV6=yes), not Docker or qemu; Debian 12 ships neither ufw).
+# ships ufw (inactive, IPV6=yes), not Docker or qemu; Debian 12 ships none of them).
 UBUNTU_2204 = {"os": "ubuntu 22.04 debian", "docker": "", "compose": "", "ufw_present": "yes",
                "ufw_status": "Status: inactive", "ufw_rules": "", "ufw_ipv6": "yes", "binfmt_mounted": "yes",
                "binfmt": "aarch64 absent", "qemu": "", "conn_leftovers": ""}
