@@ -44,16 +44,19 @@ def _port(value: str | None) -> int | None:
             "force": "restart even if builds are still running after --wait",
             "prune_clients": "close the firewall for addresses of clients no longer in the inventory, and rules "
                              "of others that open the BuildKit port",
+            "lock_wait": "wait this many seconds for another run's lock on a host (default 120), then stop there",
             "inventory": INV_HELP})
 @cli_errors
 def provision(c: Context, host: str | None = None, check: bool = False, json_: bool = False, wait: int = 300,
-              force: bool = False, prune_clients: bool = False, inventory: str = DEFAULT_INVENTORY) -> None:
+              force: bool = False, prune_clients: bool = False, lock_wait: int = 120,
+              inventory: str = DEFAULT_INVENTORY) -> None:
     """Make build host(s) a mutual-TLS BuildKit server: engine, PKI, config, firewall, service."""
     inv = load(inventory)
     hosts = inv.select(host)
     inv.check_files(hosts)
     rep = Reporter()
-    results = flows.provision.provision(inv, hosts, Options(check, int(wait), force, prune_clients), rep)
+    results = flows.provision.provision(inv, hosts, Options(check, int(wait), force, prune_clients,
+                                                             lock_wait=int(lock_wait)), rep)
     rep.recap(results, check)
     if json_:
         emit_json(results, check=check)

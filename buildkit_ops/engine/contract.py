@@ -72,6 +72,7 @@ class Options:
     force: bool = False              # restart even when builds still run after `wait`
     prune_clients: bool | frozenset[str] = False   # close firewall rules of clients no longer in the inventory
     platforms: Mapping[str, str] = field(default_factory=dict)   # build host -> platforms its buildkitd reports
+    lock_wait: int = 120             # seconds to wait for another run's lock on a host
 
 
 T = TypeVar("T")          # the target: a build host or a client

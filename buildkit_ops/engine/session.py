@@ -15,6 +15,7 @@ import subprocess
 import threading
 import zlib
 from collections.abc import Iterator
+from typing import Any
 
 from fabric import Connection
 
@@ -52,6 +53,15 @@ class SshSession:
             raise RemoteError(f"{self.name}: user {self.user} has no passwordless sudo; allow it (NOPASSWD) or set "
                               f"ssh_user: root in the inventory")
         return rc, out, err
+
+    def open_channel(self, script: str, timeout: float = 900) -> Any:
+        """A channel running `script` whose stdin stays open (for a process that lives as long as the run, such as
+        the host lock's): the caller reads its output and closes it."""
+        sudo = "sudo -n " if self.sudo else ""
+        chan = self.conn.client.get_transport().open_session(timeout=self.timeout)
+        chan.settimeout(timeout)
+        chan.exec_command(f"{sudo}sh -c {quote(script)}")
+        return chan
 
     def close(self) -> None:
         self.conn.close()

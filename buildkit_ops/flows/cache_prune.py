@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+from buildkit_ops.engine import host_lock
 from buildkit_ops.engine.facts import sections
 from buildkit_ops.engine.parallel import each_host
 from buildkit_ops.engine.session import SshSession
@@ -72,7 +73,11 @@ def cache_prune(inv: Inventory, hosts: list[BuildHost], what: Criteria, check: b
             rc, out, err = sess.run(f"echo @@before; {du}")
         else:
             prune = prune_command(what)
-            rc, out, err = sess.run(f"set -e\necho @@before; {du}\necho @@pruned; {prune}\necho @@after; {du}\n")
+            lock = host_lock.acquire(sess, "cache-prune")
+            try:
+                rc, out, err = sess.run(f"set -e\necho @@before; {du}\necho @@pruned; {prune}\necho @@after; {du}\n")
+            finally:
+                lock.release()
         if rc != 0:
             raise RemoteError(f"buildctl failed on {h.name}: {(err or out).strip()[-300:]}")
         got = sections(out)

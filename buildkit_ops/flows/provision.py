@@ -9,7 +9,7 @@ import time
 
 import paramiko
 
-from buildkit_ops.engine import role_path, runner
+from buildkit_ops.engine import host_lock, role_path, runner
 from buildkit_ops.engine.contract import HandlerFailed, Options, PlanError
 from buildkit_ops.engine.parallel import in_parallel
 from buildkit_ops.engine.session import SshSession
@@ -26,12 +26,18 @@ def provision_host(inv: Inventory, host: BuildHost, options: Options, rep: Repor
     res = HostResult(host.name)
     t0 = time.monotonic()
     sess = None
+    lock: host_lock.Held | None = None
     try:
         try:
             sess = SshSession.to_host(host)
         except RemoteError as e:
             rep.fail(res, str(e), unreachable=True)
             return res
+        if not options.check:   # (a check changes nothing: it takes no lock, and waits for none)
+            lock = host_lock.acquire(sess, "provision", wait=options.lock_wait)
+            if lock.waited_for:
+                rep.step(res, "lock", "host lock", "ok", f"waited {lock.waited:.0f} s for the run of "
+                                                         f"{lock.waited_for}")
         for s in server_pki.ensure(inv, host, options.check, force=reissue):
             rep.step(res, s.role, s.name, ("would change" if options.check else "changed") if s.changed else "ok",
                      s.detail)
@@ -41,6 +47,8 @@ def provision_host(inv: Inventory, host: BuildHost, options: Options, rep: Repor
             TimeoutError, OSError) as e:
         rep.fail(res, str(e))
     finally:
+        if lock is not None:
+            lock.release()
         if sess is not None:
             res.info["remote_commands"] = sess.commands
             sess.close()

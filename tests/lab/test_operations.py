@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+import sys
 
 import pytest
 from helpers import (
     INV,
+    ROOT,
     buildhosts,
     cache_total,
     inventory_variant,
@@ -227,3 +229,44 @@ def test_the_labs_buildkit_is_below_the_security_floor_and_a_second_client_needs
     assert r.returncode == 1 and "BuildKit v0.13.2 lacks fixes a server shared by 2 clients needs" in r.stderr
     assert "allow_outdated_buildkit: true" in r.stderr
     assert served.run("build1", "ufw show added", capture=True).stdout == rules   # nothing changed
+
+
+# ------------------------------------------------------------------ two operators, one host
+
+def test_two_operators_provisioning_one_host_at_once_restart_it_once(served):
+    """The same changed inventory from two runs at once: the second waits for the first's lock, then finds the
+    host converged (before the lock, both restarted buildkitd, one after the other)."""
+    inv = inventory_variant("twoops", lambda d: d["all"]["vars"]["buildkit"].update(max_parallelism=3))
+    try:
+        runs = [subprocess.Popen([sys.executable, "-m", "invoke", "provision", "--host", "build1", "-i", inv],
+                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                for _ in range(2)]
+        errs = [p.communicate(timeout=300)[1] for p in runs]
+        assert [p.returncode for p in runs] == [0, 0], errs
+        restarts = [e for e in errs if "recreate buildkitd (handler)" in e]
+        waited = [e for e in errs if "host lock" in e and "waited" in e and "for the run of" in e]
+        assert len(restarts) == 1 and len(waited) == 1 and "no changes" in waited[0], errs
+    finally:
+        assert invoke("provision", "--host", "build1").returncode == 0
+
+
+def test_a_run_that_cannot_get_the_lock_stops_naming_its_holder_and_changes_nothing(served):
+    from buildkit_ops.engine import host_lock
+    holder = host_lock.script("carol@ops-laptop (rotate-certs, since 2026-12-01T21:00:00+00:00)", 1, 60)
+    served.run("build1", "cat > /tmp/hold-lock.sh", input=holder)
+    served.run("build1", "setsid sh -c 'sleep 40 | sh /tmp/hold-lock.sh > /tmp/hold-lock.out' >/dev/null 2>&1 &")
+    wait_for(lambda: "@@locked" in served.run("build1", "cat /tmp/hold-lock.out", capture=True).stdout,
+             timeout=10, what="the other operator's lock")
+    toml = served.run("build1", "sha256sum /opt/buildkit-ops/buildkitd.toml", capture=True).stdout
+    inv = inventory_variant("locked", lambda d: d["all"]["vars"]["buildkit"].update(max_parallelism=3))
+    try:
+        r = invoke("provision", "--host", "build1", "--lock-wait", "2", "-i", inv)
+        assert r.returncode == 1, r.stderr
+        assert ("another run holds the host's lock: carol@ops-laptop (rotate-certs, since "
+                "2026-12-01T21:00:00+00:00); waited 2 s. Nothing was changed") in r.stderr, r.stderr
+        assert served.run("build1", "sha256sum /opt/buildkit-ops/buildkitd.toml", capture=True).stdout == toml
+        # check mode takes no lock, and status neither
+        assert invoke("provision", "--host", "build1", "--check", "-i", inv).returncode == 0
+        assert invoke_json("status", "--host", "build1")[0] == 0
+    finally:
+        served.run("build1", "pkill -f 'sleep 40' || true")

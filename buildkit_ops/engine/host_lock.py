@@ -1,0 +1,85 @@
+"""The host lock: a run that changes a build host (provision, and what runs it: add-client, remove-client,
+rotate-certs; cache-prune) holds a lock on that host for its whole duration, so that two operators never change
+one host at once (as Kamal's `kamal lock` does). A second run waits a bounded time, then stops with who holds the
+lock and since when, before it changed anything. `--check`, `status` and the other readers take none.
+
+The lock is `flock` on a file under /run/lock, held by a remote process on a channel of the run's own SSH
+connection: it ends with the run however the run ends (done, failed, killed: sshd ends the process when the
+connection goes), and at the latest after LEASE seconds, so a lock left by a run that vanished expires."""
+from __future__ import annotations
+
+import getpass
+import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from buildkit_ops.engine.session import SshSession
+from buildkit_ops.engine.shell import quote
+from buildkit_ops.engine.ssh import RemoteError
+
+LOCK = "/run/lock/buildkit-ops.lock"
+WAIT_SECONDS = 120           # Options.lock_wait's default too
+LEASE_SECONDS = 4 * 3600     # longer than any run: provision waits for builds at most --wait (default 10 min)
+
+
+class HostLocked(RemoteError):
+    """Another run holds the host (or the lock could not be taken): nothing was changed."""
+
+
+def owner(task: str) -> str:
+    """Who takes the lock: operator, machine, task and start (shown to whoever waits for it)."""
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return f"{getpass.getuser()}@{socket.gethostname()} ({task}, since {started})"
+
+
+def script(who: str, wait: int, lease: int, path: str = LOCK) -> str:
+    """Take the lock (waiting at most `wait` seconds), say so, and hold it until stdin closes or the lease ends."""
+    lock, owner_file = quote(path), quote(path + ".owner")
+    return f"""exec 9>>{lock}
+chmod 600 {lock}
+if ! flock -n 9; then
+  echo "@@busy $(cat {owner_file} 2>/dev/null)"
+  flock -w {int(wait)} 9 || {{ echo "@@held $(cat {owner_file} 2>/dev/null)"; exit 3; }}
+fi
+printf '%s\\n' {quote(who)} > {owner_file}
+echo @@locked
+exec timeout {int(lease)} cat >/dev/null
+"""
+
+
+@dataclass
+class Held:
+    waited: float          # seconds spent waiting for another run's lock
+    waited_for: str        # whose lock that was ("" when it was free)
+    channel: Any
+
+    def release(self) -> None:
+        chan = self.channel
+        try:
+            chan.shutdown_write()
+            chan.close()
+        except OSError:
+            pass
+
+
+def acquire(sess: SshSession, task: str, wait: int = WAIT_SECONDS, lease: int = LEASE_SECONDS) -> Held:
+    """The host's lock, or HostLocked naming who holds it. Lines of the lock script arrive on the channel."""
+    t0 = time.monotonic()
+    chan = sess.open_channel(script(owner(task), wait, lease))
+    buf = b""
+    while b"@@locked\n" not in buf:
+        data = chan.recv(4096)
+        if not data:
+            chan.close()
+            held = next((line[7:] for line in buf.decode(errors="replace").splitlines()
+                         if line.startswith("@@held ")), "")
+            if held:
+                raise HostLocked(f"{sess.name}: another run holds the host's lock: {held.strip()}; waited {wait} s. "
+                                 f"Nothing was changed: run again once it is done")
+            raise HostLocked(f"{sess.name}: the host's lock could not be taken ({buf.decode(errors='replace')[-200:]})"
+                             f"; check that `flock` (util-linux) is installed")
+        buf += data
+    busy = next((line[7:] for line in buf.decode(errors="replace").splitlines() if line.startswith("@@busy ")), "")
+    return Held(time.monotonic() - t0, busy.strip(), chan)
