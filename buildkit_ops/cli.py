@@ -5,6 +5,8 @@ a non-zero exit."""
 from __future__ import annotations
 
 import functools
+import getpass
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -69,6 +71,27 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             print(f"error: {e}", file=sys.stderr)
             raise Exit(code=e.code) from None
     return wrapper
+
+
+PASSPHRASE_ENV = "BKOPS_PKI_PASSPHRASE"
+
+
+def passphrase(confirm: bool) -> str:
+    """The PKI export's passphrase: from BKOPS_PKI_PASSPHRASE, else typed at a terminal (never echoed, never
+    printed), twice when it seals."""
+    phrase = os.environ.get(PASSPHRASE_ENV)
+    if phrase:
+        return phrase
+    if not sys.stdin.isatty():
+        fail(f"no passphrase: set {PASSPHRASE_ENV}, run it in a terminal to type one, or seal for age keys with "
+             f"--recipient", 2)
+    phrase = getpass.getpass("passphrase: ")
+    if confirm and getpass.getpass("passphrase again: ") != phrase:
+        fail("the two passphrases differ: nothing was written", 2)
+    if len(phrase) < 12 and confirm:
+        fail("a passphrase of fewer than 12 characters guards the CA key poorly: nothing was written\n  fix: "
+             "choose a longer one, or --recipient age1... keys", 2)
+    return phrase
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -19,7 +19,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from buildkit_ops import flows
-from buildkit_ops.cli import cli_errors, fail, task
+from buildkit_ops.cli import cli_errors, fail, passphrase, task
 from buildkit_ops.engine.contract import Options
 from buildkit_ops.engine.local_files import atomic_write
 from buildkit_ops.inventory import DEFAULT_INVENTORY, load, values
@@ -296,5 +296,48 @@ def doctor(c: Context, client: str, inventory: str = DEFAULT_INVENTORY) -> None:
         raise Exit(code=1)
 
 
+@task(help={"file": "the file to write (mode 0600): age's format, so `age -d` opens it too",
+            "recipient": "an age public key (age1...) that may open the file; repeat for several operators "
+                         "(default: a passphrase, from BKOPS_PKI_PASSPHRASE or typed)",
+            "json": "print the result as JSON on stdout", "inventory": INV_HELP},
+      iterable=["recipient"])
+@cli_errors
+def pki_export(c: Context, file: str, recipient: list[str] | None = None, json_: bool = False,
+               inventory: str = DEFAULT_INVENTORY) -> None:
+    """Seal the whole PKI state (the CA, every certificate and key, the revocations, CI runners' folders) in one
+    file with age: the backup of pki_dir, and how a second operator gets it (`pki-import`)."""
+    inv = load(inventory)
+    to = list(recipient or [])
+    out = flows.pki_backup.export(inv.pki_dir, Path(file), to, None if to else passphrase(confirm=True))
+    if json_:
+        print(json.dumps(out, indent=2))
+    print(f"{out['file']}: {out['files']} files of {inv.pki_dir} sealed with age for "
+          f"{len(to) if to else 'the'} {'recipient(s)' if to else 'passphrase'} ({out['bytes']} bytes); keep it "
+          f"where a lost laptop does not take it along", file=sys.stderr)
+
+
+@task(name="pki-import",
+      help={"file": "a file written by pki-export", "identity": "an age identity file (age-keygen -o) that opens "
+            "it; repeatable (default: the passphrase, from BKOPS_PKI_PASSPHRASE or typed)",
+            "replace": "pki_dir holds another state: move it aside (kept as PKI_DIR.before-import-TIME) and import",
+            "json": "print the result as JSON on stdout", "inventory": INV_HELP},
+      iterable=["identity"])
+@cli_errors
+def pki_import(c: Context, file: str, identity: list[str] | None = None, replace: bool = False, json_: bool = False,
+               inventory: str = DEFAULT_INVENTORY) -> None:
+    """Open a pki-export file into pki_dir: a second operator's copy of the PKI, or a restored backup."""
+    inv = load(inventory)
+    keys = [Path(i) for i in identity or []]
+    out = flows.pki_backup.import_(inv.pki_dir, Path(file), keys, None if keys else passphrase(confirm=False),
+                                   replace)
+    if json_:
+        print(json.dumps(out, indent=2))
+    if not out["changed"]:
+        print(f"{inv.pki_dir} already holds this state: nothing changed", file=sys.stderr)
+    else:
+        aside = f"; the previous state is kept in {out['moved_aside']}" if out["moved_aside"] else ""
+        print(f"{inv.pki_dir}: {out['files']} files imported from {file}{aside}", file=sys.stderr)
+
+
 ns = Collection(provision, add_client, remove_client, list_clients, update_clients, rotate_certs, cache_prune, status,
-                builds, audit, doctor, k8s_manifests)
+                builds, audit, doctor, k8s_manifests, pki_export, pki_import)

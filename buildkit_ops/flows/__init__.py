@@ -1,6 +1,18 @@
 """One module per task family: what is checked before anything changes, in which order things change, and what
 the operator is told. Machines are reached through the engine; decisions are unit-tested with stand-ins."""
 
-from buildkit_ops.flows import audit, builds, cache_prune, clients, doctor, kubernetes, provision, rotation, status
+from buildkit_ops.flows import (
+    audit,
+    builds,
+    cache_prune,
+    clients,
+    doctor,
+    kubernetes,
+    pki_backup,
+    provision,
+    rotation,
+    status,
+)
 
-__all__ = ["audit", "builds", "cache_prune", "clients", "doctor", "kubernetes", "provision", "rotation", "status"]
+__all__ = ["audit", "builds", "cache_prune", "clients", "doctor", "kubernetes", "pki_backup", "provision", "rotation",
+           "status"]

@@ -17,6 +17,7 @@ from buildkit_ops.engine.runner import gather
 from buildkit_ops.engine.session import SshSession
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.fleet import placement
+from buildkit_ops.flows import pki_backup
 from buildkit_ops.flows.cache_prune import CTL
 from buildkit_ops.flows.status_tree import (
     Buildkitd,
@@ -58,6 +59,9 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> Status:
         st.ca = certificate(ca.pem)
         if st.ca.days_left < WARN_DAYS:
             st.warnings.append(f"the CA expires in {st.ca.days_left} days: run `invoke rotate-certs --ca`")
+        backup = pki_backup.warning(inv.pki_dir)
+        if backup:
+            st.warnings.append(backup)
     for row in client_records.client_rows(inv):
         if row["status"].startswith("revoked"):
             continue

@@ -6,7 +6,7 @@ import pytest
 from helpers import invoke
 
 INVENTORY_TASKS = ["provision", "add-client", "remove-client", "list-clients", "update-clients", "rotate-certs", "cache-prune",
-                   "status", "doctor", "builds", "k8s-manifests"]
+                   "status", "doctor", "builds", "audit", "k8s-manifests", "pki-export", "pki-import"]
 ALL_TASKS = INVENTORY_TASKS + ["demo", "lab.up", "lab.down", "lab.status", "lab.run"]
 
 
@@ -34,3 +34,35 @@ def test_dash_i_reaches_the_task(tmp_path):
     r = invoke("list-clients", "-i", str(tmp_path / "nowhere.yml"))
     assert r.returncode == 2
     assert f"{tmp_path}/nowhere.yml: (file): the inventory file does not exist" in r.stderr
+
+
+def test_pki_export_and_import_from_the_command_line_with_the_passphrase_in_the_environment(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    from buildkit_ops.pki import certs
+    from buildkit_ops.program import task_words
+    for who in ("ops1", "ops2"):
+        (tmp_path / who).mkdir()
+        shutil.copy(ROOT / "inventory.yml", tmp_path / who / "inventory.yml")
+    certs.create_ca(tmp_path / "ops1" / ".pki", 30)
+    env = dict(os.environ, BKOPS_PKI_PASSPHRASE="a long passphrase for the test")
+
+    def run(who: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "invoke", "-r", str(ROOT), *args, "-i",
+                               str(tmp_path / who / "inventory.yml")], capture_output=True, text=True, env=env,
+                              stdin=subprocess.DEVNULL)
+    r = run("ops1", "pki-export", str(tmp_path / "pki.age"))
+    assert r.returncode == 0 and "sealed with age for the passphrase" in r.stderr, r.stderr
+    assert "PRIVATE KEY" not in r.stdout + r.stderr and "a long passphrase" not in r.stdout + r.stderr
+    r = run("ops2", "pki-import", str(tmp_path / "pki.age"))
+    assert r.returncode == 0 and "files imported" in r.stderr, r.stderr
+    assert (tmp_path / "ops2/.pki/ca.key").read_bytes() == (tmp_path / "ops1/.pki/ca.key").read_bytes()
+    del env["BKOPS_PKI_PASSPHRASE"]
+    r = run("ops2", "pki-import", str(tmp_path / "pki.age"))
+    assert r.returncode == 2 and "no passphrase: set BKOPS_PKI_PASSPHRASE" in r.stderr and "Traceback" not in r.stderr
+    assert task_words(["bkops", "pki", "export", "f.age"]) == ["bkops", "pki-export", "f.age"]
