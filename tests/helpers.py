@@ -12,7 +12,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 # The lab tests' inventory: a copy of inventory.yml beside it (relative paths keep working), made when the lab
 # comes up; tasks get it as -i unless a test names another. The tracked inventory.yml is never written.
-INV = ROOT / ".test-session-inventory.yml"  # (not .test-inv-*.yml: those are variants, deleted after each module)
+INV = ROOT / ".test-session-inventory.yml"
+# the name every server certificate also holds, which a client's failover proxy checks (fleet/failover.py)
+FLEET = "fleet.buildkit-ops.invalid"  # (not .test-inv-*.yml: those are variants, deleted after each module)
 INVENTORY_TASKS = {"provision", "add-client", "remove-client", "list-clients", "update-clients", "rotate-certs", "cache-prune",
                    "status", "doctor", "builds", "k8s-manifests"}
 

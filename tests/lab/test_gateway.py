@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 from helpers import (
+    FLEET,
     INV,
     ROOT,
     cache_total,
@@ -29,7 +30,6 @@ pytestmark = pytest.mark.lab
 
 B1 = "10.77.0.11"
 SOCK = "unix:///run/buildkit/buildkitd.sock"
-FLEET = "fleet.buildkit-ops.invalid"
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 from helpers import (
+    FLEET,
     INV,
     ROOT,
     invoke,
@@ -25,8 +26,6 @@ pytestmark = pytest.mark.lab
 
 # the last version that landed before the gateway
 PRE_GATEWAY = "246f5e2"
-B2 = "10.77.0.12"
-FLEET = "fleet.buildkit-ops.invalid"
 
 
 @pytest.fixture(scope="module")
