@@ -21,7 +21,7 @@ from buildkit_ops.engine.ssh import RemoteError
 
 LOCK = "/run/lock/buildkit-ops.lock"
 WAIT_SECONDS = 120           # Options.lock_wait's default too
-LEASE_SECONDS = 4 * 3600     # longer than any run: provision waits for builds at most --wait (default 10 min)
+LEASE_SECONDS = 4 * 3600     # longer than any run (a restart waits for builds at most --wait: 5 or 10 min)
 
 
 class HostLocked(RemoteError):
@@ -67,7 +67,7 @@ class Held:
 def acquire(sess: SshSession, task: str, wait: int = WAIT_SECONDS, lease: int = LEASE_SECONDS) -> Held:
     """The host's lock, or HostLocked naming who holds it. Lines of the lock script arrive on the channel."""
     t0 = time.monotonic()
-    chan = sess.open_channel(script(owner(task), wait, lease))
+    chan = sess.open_channel(script(owner(task), wait, lease), timeout=wait + 60)
     buf = b""
     while b"@@locked\n" not in buf:
         data = chan.recv(4096)

@@ -86,8 +86,7 @@ def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, re
                                                                client_limits(inv), "/run/buildkit")}
     # what the sidecar reads from its config folder: all but the compose file (no Compose in a pod), the key
     # (in the Secret) and the TLS files (their own mount)
-    gw_config = sorted(k for k in gw if k.endswith((".cfg", ".map", ".pem", ".http", ".lua")) and k != "server.pem"
-                       and k not in ("ca.crt", "server.crt"))
+    gw_config = sorted(k for k in gw if k.endswith((".cfg", ".map", ".pem", ".http", ".lua")) and k != "server.pem")
     labels = {"app.kubernetes.io/name": "buildkitd", "app.kubernetes.io/managed-by": "buildkit-ops",
               "buildkit-ops/platform": n["arch"]}
     meta = {"namespace": namespace, "labels": labels}
