@@ -53,6 +53,18 @@ def test_every_manifest_parses_and_they_refer_to_each_other(tmp_path):
                                                                  "/run/buildkit"}
 
 
+def test_the_sidecar_has_every_file_its_haproxy_cfg_names(tmp_path):
+    import re
+    d, _host = docs(tmp_path)
+    config = d["ConfigMap/buildkitd-arm64-config"]["data"]
+    pod = d["StatefulSet/buildkitd-arm64"]["spec"]["template"]["spec"]
+    sources = next(v for v in pod["volumes"] if v["name"] == "gateway")["projected"]["sources"]
+    mounted = {i["path"] for s in sources for i in (s.get("configMap") or s.get("secret"))["items"]}
+    named = set(re.findall(r"/usr/local/etc/haproxy/([A-Za-z0-9._-]+)", config["haproxy.cfg"]))
+    assert {"build_turns.lua", "limits.map", "clients.map", "crl.pem", "server.pem", "denied-any.http"} <= named
+    assert named <= mounted and named - {"server.pem"} <= set(config)
+
+
 def test_the_server_certificate_names_every_pod_the_service_and_the_fleet(tmp_path):
     d, _ = docs(tmp_path)
     cert = x509.load_pem_x509_certificate(base64.b64decode(d["Secret/buildkitd-arm64-tls"]["data"]["server.crt"]))
