@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -30,10 +30,12 @@ from buildkit_ops.inventory import Inventory
 
 
 class Session(Protocol):
-    """Runs a shell script on a target; `upload`, a local file piped (gzip-compressed) into its stdin."""
+    """Runs a shell script on a target; `upload`, a local file piped (gzip-compressed) into its stdin, telling
+    `progress` the bytes sent so far."""
     commands: int
 
-    def run(self, script: str, upload: str | None = None, timeout: float = 600) -> tuple[int, str, str]: ...
+    def run(self, script: str, upload: str | None = None, timeout: float = 600,
+            progress: Callable[[int], None] | None = None) -> tuple[int, str, str]: ...
 
     def close(self) -> None: ...
 

@@ -30,6 +30,7 @@ from buildkit_ops.engine import rolling
 from buildkit_ops.engine.contract import Context, HandlerFailed, Options, Outcome, Role, Session, Step
 from buildkit_ops.engine.facts import facts_snippet, parallel, sections
 from buildkit_ops.engine.render import FileState, files_fact, parse_file_states, unified_diff
+from buildkit_ops.engine.session import upload_size
 from buildkit_ops.engine.shell import command, quote
 from buildkit_ops.engine.ssh import RemoteError
 from buildkit_ops.inventory import Inventory
@@ -168,7 +169,7 @@ def _apply(sess: Session, steps: list[Step], check: bool, rep: Reporter, res: Ho
     if check:
         _show(steps, rep, res)
         return notified
-    uploads = _start_uploads(sess, steps)
+    uploads = _start_uploads(sess, steps, rep, res)
     pending: list[Step] = []
     for s in steps:
         if s.changed and s.upload:
@@ -203,17 +204,20 @@ def _show(steps: list[Step], rep: Reporter, res: HostResult) -> None:
 RunResult = tuple[int, str, str]
 
 
-def _start_uploads(sess: Session, steps: list[Step]) -> dict[int, Callable[[], RunResult]]:
+def _start_uploads(sess: Session, steps: list[Step], rep: Reporter,
+                   res: HostResult) -> dict[int, Callable[[], RunResult]]:
     """Uploads (an image archive piped into `docker load`) take seconds over a slow link: each starts at once on
     its own channel, unless a package install comes before it (that may be what it needs: Docker itself), in
-    which case it starts when its turn comes. Each gives a function that returns its (rc, stdout, stderr)."""
+    which case it starts when its turn comes, and shows its progress. Each gives a function that returns its
+    (rc, stdout, stderr)."""
     pool = ThreadPoolExecutor(max_workers=2)
     out: dict[int, Callable[[], RunResult]] = {}
     waiting = False
     for s in steps:
         waiting = waiting or (s.changed and bool(s.packages))
         if s.changed and s.upload:
-            run = partial(sess.run, s.script, s.upload)
+            tick = rep.transfer(res, Path(s.upload).name, upload_size(s.upload))
+            run = partial(sess.run, s.script, s.upload, progress=tick)
             out[id(s)] = run if waiting else pool.submit(run).result
     pool.shutdown(wait=False)
     return out

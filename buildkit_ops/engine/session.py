@@ -14,7 +14,7 @@ import os
 import subprocess
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fabric import Connection
@@ -41,11 +41,12 @@ class SshSession:
                        client.known_hosts, client.connect_timeout)
         return cls(client.name, conn, client.connect_timeout, user=client.ssh_user)
 
-    def run(self, script: str, upload: str | None = None, timeout: float = 600) -> tuple[int, str, str]:
+    def run(self, script: str, upload: str | None = None, timeout: float = 600,
+            progress: Callable[[int], None] | None = None) -> tuple[int, str, str]:
         self.commands += 1
         sudo = "sudo -n " if self.sudo else ""
         if upload:
-            rc, out, err = exec_command(self.conn, f"{sudo}sh -c {quote(script)}", gzip_chunks(upload),
+            rc, out, err = exec_command(self.conn, f"{sudo}sh -c {quote(script)}", counted(gzipped(upload), progress),
                                         self.timeout, timeout)
         else:
             rc, out, err = exec_command(self.conn, f"{sudo}sh -s", [script.encode()], self.timeout, timeout)
@@ -71,7 +72,9 @@ class LocalSession:
     def __init__(self) -> None:
         self.commands = 0
 
-    def run(self, script: str, upload: str | None = None, timeout: float = 600) -> tuple[int, str, str]:
+    def run(self, script: str, upload: str | None = None, timeout: float = 600,
+            progress: Callable[[int], None] | None = None) -> tuple[int, str, str]:
+        """(`progress` is for uploads over a link: a local file is read in place)"""
         self.commands += 1
         if upload:
             with open(upload, "rb") as f:
@@ -94,7 +97,23 @@ _gzipped: dict[tuple[str, float, int], list[bytes]] = {}
 _gzip_lock = threading.Lock()
 
 
-def gzip_chunks(path: str) -> Iterator[bytes]:
+def counted(chunks: list[bytes], progress: Callable[[int], None] | None) -> Iterator[bytes]:
+    """The chunks, telling `progress` how many bytes of them were handed over so far (sent once the next is
+    asked for)."""
+    sent = 0
+    for c in chunks:
+        yield c
+        sent += len(c)
+        if progress:
+            progress(sent)
+
+
+def upload_size(path: str) -> int:
+    """How many bytes an upload of `path` sends (compressed)."""
+    return sum(len(c) for c in gzipped(path))
+
+
+def gzipped(path: str) -> list[bytes]:
     """The file gzip-compressed (docker load reads gzip: a BuildKit image shrinks to a third). Compressed once
     per run and kept in memory while the run lasts: a fleet provisioned in parallel sends the same image to every
     host, and compressing it for each would cost the operator machine's CPU as many times."""
@@ -109,4 +128,4 @@ def gzip_chunks(path: str) -> Iterator[bytes]:
                     chunks.append(z.compress(chunk))
             chunks.append(z.flush())
             _gzipped[key] = [c for c in chunks if c]
-    yield from _gzipped[key]
+    return _gzipped[key]

@@ -6,6 +6,7 @@ import json
 import re
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from buildkit_ops.engine.contract import Outcome
+from buildkit_ops.report.progress import Transfers
 
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 _lock = threading.Lock()
@@ -94,6 +96,11 @@ class HostResult:
 class Reporter:
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
+        self._transfers = Transfers(err)
+
+    def transfer(self, result: HostResult, what: str, total: int) -> Callable[[int], None] | None:
+        """A tick for a long transfer's progress (None when quiet)."""
+        return None if self.quiet else self._transfers.start(result.host, what, total)
 
     def step(self, result: HostResult, role: str, name: str, status: str, detail: str = "",
              outcome: Outcome | None = None) -> None:
