@@ -77,11 +77,13 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/dockerd.log" >&2; exit 1; }
 fi
 
-# Python environment, keyed by the requirements file.
+# Python environment, keyed by the requirements file: every package at the exact version and hash of the lock
+# (requirements.txt, compiled from requirements.in by pip-compile --generate-hashes).
 req_hash=$(sha256sum requirements.txt | cut -c1-16)
 if [ ! -f .venv/.req-$req_hash ]; then
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt 2> >(grep -v "is ignored: it is neither" >&2)
+  .venv/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements.txt \
+    2> >(grep -v "is ignored: it is neither" >&2)
   rm -f .venv/.req-*
   touch .venv/.req-$req_hash
 fi
