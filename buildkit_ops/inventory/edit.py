@@ -1,14 +1,18 @@
-"""Add or remove a client in inventory.yml as text, so the file's comments (its
-documentation) survive. The result is parsed and validated before it replaces
-the file (atomically); anything unexpected leaves the file untouched."""
+"""Add, change or remove a client in inventory.yml with ruamel.yaml's round trip, which keeps the file's comments
+(its documentation), key order, quoting and layout by design: only the client's own lines change. The result
+is parsed and validated before it replaces the file (atomically); anything unexpected leaves the file
+untouched."""
 from __future__ import annotations
 
-import re
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError as RoundTripError
 
 from buildkit_ops import inventory
 from buildkit_ops.engine.local_files import atomic_write
@@ -20,99 +24,89 @@ class EditError(BkopsError):
     pass
 
 
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" "))
+def _yaml() -> YAML:
+    y = YAML()   # round trip
+    y.preserve_quotes = True
+    y.width = 4096                              # never folds a long line
+    y.indent(mapping=2, sequence=4, offset=2)   # the documented inventory's own layout
+    return y
 
 
-def _content(line: str) -> bool:
-    s = line.strip()
-    return bool(s) and not s.startswith("#")
+def _load(path: Path) -> tuple[YAML, Any]:
+    y = _yaml()
+    try:
+        return y, y.load(path.read_text())
+    except RoundTripError as e:
+        raise EditError(f"{path} is not YAML this tool can edit ({e}); fix it by hand first") from None
 
 
-def _hosts_block(lines: list[str]) -> tuple[int, int, int]:
-    """(index of the clients' `hosts:` line, its indent, index after the block's last content line)."""
-    ci = next((i for i, l in enumerate(lines) if re.match(r"^\s+clients:\s*(#.*)?$", l)), None)
-    if ci is None:
-        raise EditError("no `clients:` group under all.children; add `clients:` with `hosts:` first")
-    c_ind = _indent(lines[ci])
-    hi = None
-    end = len(lines)
-    for j in range(ci + 1, len(lines)):
-        if _content(lines[j]) and _indent(lines[j]) <= c_ind:
-            end = j
-            break
-        if re.match(r"^\s+hosts:\s*(\{\}\s*)?(#.*)?$", lines[j]) and _indent(lines[j]) > c_ind:
-            hi = j
-    if hi is None:
-        lines.insert(ci + 1, " " * (c_ind + 2) + "hosts:")
-        return _hosts_block(lines)
-    lines[hi] = re.sub(r"hosts:\s*\{\}", "hosts:", lines[hi])
-    h_ind = _indent(lines[hi])
-    last = hi
-    for j in range(hi + 1, end):
-        if _content(lines[j]):
-            if _indent(lines[j]) <= h_ind:
-                break
-            last = j
-    return hi, h_ind, last + 1
+def _dump(y: YAML, data: Any) -> str:
+    out = io.StringIO()
+    y.dump(data, out)
+    return out.getvalue()
+
+
+def _mapping(parent: Any, key: str, where: str) -> CommentedMap:
+    """parent[key] as a block mapping, made if it is missing or empty (`hosts: {}`)."""
+    if not isinstance(parent, dict):
+        raise EditError(f"{where} is not a mapping; edit the inventory by hand")
+    node = parent.get(key)
+    if node is None or (isinstance(node, dict) and not node):
+        node = CommentedMap()
+        parent[key] = node
+    if not isinstance(node, CommentedMap):
+        raise EditError(f"{where}.{key} is not a mapping; edit the inventory by hand")
+    node.fa.set_block_style()
+    return node
+
+
+def _clients(data: Any) -> CommentedMap:
+    children = _mapping(_mapping(data, "all", "the document"), "children", "all")
+    return _mapping(_mapping(children, "clients", "all.children"), "hosts", "all.children.clients")
+
+
+def _client(data: Any, name: str) -> CommentedMap:
+    hosts = _clients(data)
+    if name not in hosts:
+        raise EditError(f"client {name} not found under all.children.clients.hosts")
+    entry = hosts[name]
+    if entry is None or (isinstance(entry, dict) and not entry):
+        entry = CommentedMap()
+        hosts[name] = entry
+    if not isinstance(entry, CommentedMap):
+        raise EditError(f"client {name} is not a mapping of keys; edit it by hand")
+    entry.fa.set_block_style()
+    return entry
 
 
 def add_client(path: Path, name: str, values: dict[str, Any], write: bool = True) -> inventory.Inventory:
-    text = path.read_text()
-    lines = text.split("\n")
-    hi, h_ind, after = _hosts_block(lines)
-    entry_ind = next((_indent(l) for l in lines[hi + 1:after] if _content(l)), h_ind + 2)
-    new = [" " * entry_ind + f"{name}:"]
-    for k, v in values.items():
-        new.append(" " * (entry_ind + 2) + f"{k}: " + _scalar(v))
-    lines[after:after] = new
-    return _replace(path, "\n".join(lines), lambda inv: name in inv.clients and all(
+    y, data = _load(path)
+    _clients(data)[name] = CommentedMap(values)
+    return _replace(path, _dump(y, data), lambda inv: name in inv.clients and all(
         getattr(inv.clients[name], k) == v for k, v in values.items() if k in ("address", "connection")), write)
 
 
-def _client_block(lines: list[str], name: str) -> tuple[int, int]:
-    """(index of the client's `NAME:` line, index after its block)."""
-    hi, h_ind, after = _hosts_block(lines)
-    start = next((j for j in range(hi + 1, after) if re.fullmatch(rf"\s+{re.escape(name)}:\s*(\{{\}})?\s*(#.*)?",
-                                                                     lines[j])), None)
-    if start is None:
-        raise EditError(f"client {name} not found under all.children.clients.hosts")
-    ind = _indent(lines[start])
-    stop = start + 1
-    while stop < len(lines) and (not lines[stop].strip() or _indent(lines[stop]) > ind):
-        stop += 1
-    return start, stop
-
-
 def set_client_value(path: Path, name: str, key: str, value: Any, write: bool = True) -> inventory.Inventory:
-    """Set one key of a client (its `address` when it moved, its `home` when pinned): the key's line is
-    replaced, or added after the client's `address:` line."""
-    lines = path.read_text().split("\n")
-    start, stop = _client_block(lines, name)
-    line = next((j for j in range(start + 1, stop) if re.fullmatch(rf"\s+{re.escape(key)}:.*", lines[j])), None)
-    if line is None:
-        anchor = next((j for j in range(start + 1, stop) if re.fullmatch(r"\s+address:.*", lines[j])), None)
-        if anchor is None:
-            raise EditError(f"could not find the `address:` line of client {name} in {path}; edit it by hand")
-        lines.insert(anchor + 1, lines[anchor][:_indent(lines[anchor])] + f"{key}: " + _scalar(value))
+    """Set one key of a client (its `address` when it moved, its `home` when pinned): in place when it is there,
+    else right after the client's `address:`."""
+    y, data = _load(path)
+    entry = _client(data, name)
+    if key in entry:
+        entry[key] = value
     else:
-        lines[line] = lines[line][:_indent(lines[line])] + f"{key}: " + _scalar(value)
-    return _replace(path, "\n".join(lines), lambda inv: inv.clients.get(name) is not None
+        keys = list(entry)
+        entry.insert(keys.index("address") + 1 if "address" in keys else len(keys), key, value)
+    return _replace(path, _dump(y, data), lambda inv: inv.clients.get(name) is not None
                     and getattr(inv.clients[name], key) == value, write)
 
 
-def _scalar(v: Any) -> str:
-    """A YAML flow scalar for one value (the serializer quotes whatever needs it)."""
-    return yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("\n...").removesuffix("...").strip()
-
-
 def remove_client(path: Path, name: str, write: bool = True) -> inventory.Inventory:
-    lines = path.read_text().split("\n")
-    start, stop = _client_block(lines, name)
-    while stop > start + 1 and not lines[stop - 1].strip():
-        stop -= 1
-    del lines[start:stop]
-    return _replace(path, "\n".join(lines), lambda inv: name not in inv.clients, write)
+    y, data = _load(path)
+    hosts = _clients(data)
+    if name not in hosts:
+        raise EditError(f"client {name} not found under all.children.clients.hosts")
+    del hosts[name]
+    return _replace(path, _dump(y, data), lambda inv: name not in inv.clients, write)
 
 
 def _replace(path: Path, text: str, ok: Callable[[inventory.Inventory], bool], write: bool) -> inventory.Inventory:

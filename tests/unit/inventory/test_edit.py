@@ -56,3 +56,26 @@ def test_dry_edit_writes_nothing(inv_file):
     before = inv_file.read_text()
     inv = inventory_edit.add_client(inv_file, "x1", {"address": "10.77.0.41"}, write=False)
     assert "x1" in inv.clients and inv_file.read_text() == before
+
+
+def test_on_the_documented_inventory_only_the_clients_own_lines_change(inv_file):
+    import difflib
+    original = inv_file.read_text()
+
+    def changed_lines() -> list[str]:
+        return [d for d in difflib.unified_diff(original.splitlines(), inv_file.read_text().splitlines(), lineterm="",
+                                                n=0) if d[:1] in "+-" and not d.startswith(("+++", "---"))]
+    inventory_edit.add_client(inv_file, "ci-runner", {"address": "10.77.0.40", "connection": "none"})
+    assert changed_lines() == ["+        ci-runner:", "+          address: 10.77.0.40", "+          connection: none"]
+    inventory_edit.set_client_value(inv_file, "laptop", "home", "build2")
+    inventory_edit.set_client_value(inv_file, "laptop", "address", "10.77.0.29")
+    assert changed_lines() == ["-          address: 10.77.0.21", "+          address: 10.77.0.29",
+                               "+          home: build2",
+                               "+        ci-runner:", "+          address: 10.77.0.40", "+          connection: none"]
+
+
+def test_a_value_cannot_add_a_key_of_its_own(inv_file):
+    before = inv_file.read_text()
+    with pytest.raises(inventory_edit.EditError, match="would not be valid"):
+        inventory_edit.add_client(inv_file, "evil", {"address": "10.77.0.50\n          role: admin"})
+    assert inv_file.read_text() == before
