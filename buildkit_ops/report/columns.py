@@ -34,10 +34,12 @@ def rich_width(columns: tuple[str, ...], rows: list[list[str]]) -> int:
     return sum(widths) + 3 * len(columns) + 1
 
 
-def print_table(columns: tuple[str, ...], rows: list[list[str]], out: TextIO | None = None) -> None:
-    """`rows` hold raw values (from hosts and clients too): escaped here for whichever form is printed."""
+def print_table(columns: tuple[str, ...], rows: list[list[str]], out: TextIO | None = None,
+                width: int | None = None) -> None:
+    """`rows` hold raw values (from hosts and clients too): escaped here for whichever form is printed. `width`:
+    the terminal's (asked of it when not given)."""
     out = out or sys.stdout
-    width = shutil.get_terminal_size().columns
+    width = width or shutil.get_terminal_size().columns
     if out.isatty() and rich_width(columns, rows) <= width:
         t = Table()
         for c in columns:

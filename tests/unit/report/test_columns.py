@@ -27,17 +27,15 @@ def test_a_pipe_gets_whole_values_in_aligned_columns():
     assert "…" not in out.getvalue()
 
 
-def test_a_terminal_too_narrow_for_the_whole_values_gets_the_plain_columns(monkeypatch):
-    monkeypatch.setattr(columns.shutil, "get_terminal_size", lambda: __import__("os").terminal_size((80, 24)))
+def test_a_terminal_too_narrow_for_the_whole_values_gets_the_plain_columns():
     out = Tty()
-    columns.print_table(COLUMNS, ROWS, out)
+    columns.print_table(COLUMNS, ROWS, out, width=80)
     assert ROWS[0][2] in out.getvalue() and "┃" not in out.getvalue()
 
 
-def test_a_wide_terminal_gets_richs_table_with_whole_values(monkeypatch):
-    monkeypatch.setattr(columns.shutil, "get_terminal_size", lambda: __import__("os").terminal_size((300, 24)))
+def test_a_wide_terminal_gets_richs_table_with_whole_values():
     out = Tty()
-    columns.print_table(COLUMNS, ROWS, out)
+    columns.print_table(COLUMNS, ROWS, out, width=300)
     assert "┃" in out.getvalue() and ROWS[0][2] in out.getvalue() and ROWS[0][1] in out.getvalue()
 
 
