@@ -339,5 +339,49 @@ def pki_import(c: Context, file: str, identity: list[str] | None = None, replace
         print(f"{inv.pki_dir}: {out['files']} files imported from {file}{aside}", file=sys.stderr)
 
 
+def confirm_host_key(name: str, keys: list[Any]) -> bool:
+    """Show a machine's host keys and ask whether they match the provider's console (a terminal only)."""
+    print(f"{name}: SSH host keys", file=sys.stderr)
+    for k in keys:
+        print(f"  {k.kind:22} {k.fingerprint}", file=sys.stderr)
+    if not sys.stdin.isatty():
+        fail(f"{name}'s host key cannot be confirmed without a terminal: nothing was written\n  fix: pin it with "
+             f"--fingerprint {name}=SHA256:... (compare with the provider's console, or `ssh-keygen -lf` of "
+             f"/etc/ssh/ssh_host_ed25519_key.pub on the machine)", 2)
+    return input("Do these match what the machine's console shows? [y/N] ").strip().lower() in ("y", "yes")
+
+
+@task(help={"directory": "the deployment's folder (made if missing)",
+            "host": "a build host, NAME=ADDRESS (repeat for each)",
+            "client": "a client machine, NAME=ADDRESS (repeat for each)",
+            "ssh_user": "SSH user on every machine (default root; another needs passwordless sudo on build hosts)",
+            "ssh_key": "private key for SSH (default: the SSH agent and ~/.ssh keys)",
+            "ssh_port": "SSH port of every machine (default 22)",
+            "fingerprint": "a machine's expected SSH host key, NAME=SHA256:... (repeat; without it, the keys are "
+                           "shown and you are asked)",
+            "json": "print the result as JSON on stdout"},
+      iterable=["host", "client", "fingerprint"])
+@cli_errors
+def init(c: Context, directory: str, host: list[str] | None = None, client: list[str] | None = None,
+         ssh_user: str = "root", ssh_key: str | None = None, ssh_port: int = 22,
+         fingerprint: list[str] | None = None, json_: bool = False) -> None:
+    """Start a real deployment: DIRECTORY/inventory.yml (every key documented, your machines filled in), a
+    known_hosts with each machine's SSH host key checked against its fingerprint, and a .gitignore for the PKI."""
+    ssh: dict[str, Any] = {"ssh_user": ssh_user}
+    if ssh_key:
+        ssh["ssh_key"] = str(Path(ssh_key).expanduser().resolve())
+    if int(ssh_port) != 22:
+        ssh["ssh_port"] = int(ssh_port)
+    pairs = flows.init.pairs
+    out = flows.init.init(Path(directory), pairs("--host", host or []), pairs("--client", client or []), ssh,
+                          int(ssh_port), pairs("--fingerprint", fingerprint or []), confirm_host_key)
+    if json_:
+        print(json.dumps(out, indent=2))
+    for name, what in out["files"].items():
+        print(f"{Path(directory) / name}: {what}" + (" (there already: left as it is)" if what == "kept" else ""),
+              file=sys.stderr)
+    print(f"next: {out['next']}", file=sys.stderr)
+
+
 ns = Collection(provision, add_client, remove_client, list_clients, update_clients, rotate_certs, cache_prune, status,
-                builds, audit, doctor, k8s_manifests, pki_export, pki_import)
+                builds, audit, doctor, k8s_manifests, pki_export, pki_import, init)

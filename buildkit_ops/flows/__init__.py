@@ -7,6 +7,7 @@ from buildkit_ops.flows import (
     cache_prune,
     clients,
     doctor,
+    init,
     kubernetes,
     pki_backup,
     provision,
@@ -14,5 +15,5 @@ from buildkit_ops.flows import (
     status,
 )
 
-__all__ = ["audit", "builds", "cache_prune", "clients", "doctor", "kubernetes", "pki_backup", "provision", "rotation",
-           "status"]
+__all__ = ["audit", "builds", "cache_prune", "clients", "doctor", "init", "kubernetes", "pki_backup", "provision",
+           "rotation", "status"]

@@ -109,7 +109,8 @@ CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
     "role": ("enum:developer,admin", "developer",
              "what the client may ask the gateway: `developer` builds (Solve, Status, Session, ListWorkers, Info); "
              "`admin` also reads and prunes the whole cache and the build history (DiskUsage, Prune, history)"),
-    "limits": ("limits", None, "what the gateway lets the client run at once: `builds` (see below)"),
+    "limits": ("limits", None, "what the gateway lets the client run at once: `builds`, the most builds of the "
+                               "client at once on a host (more wait their turn; 0: no limit), e.g. {builds: 2}"),
     "allow_wide_network": ("bool", False, "let `address` be a network wider than /16 (IPv6 /32): a certificate that "
                                           "leaks then reaches the BuildKit port from anywhere in it"),
 }

@@ -7,7 +7,7 @@ from helpers import invoke
 
 INVENTORY_TASKS = ["provision", "add-client", "remove-client", "list-clients", "update-clients", "rotate-certs", "cache-prune",
                    "status", "doctor", "builds", "audit", "k8s-manifests", "pki-export", "pki-import"]
-ALL_TASKS = INVENTORY_TASKS + ["demo", "lab.up", "lab.down", "lab.status", "lab.run"]
+ALL_TASKS = INVENTORY_TASKS + ["init", "demo", "lab.up", "lab.down", "lab.status", "lab.run"]
 
 
 @pytest.mark.parametrize("task", ALL_TASKS)

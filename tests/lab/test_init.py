@@ -1,0 +1,44 @@
+"""bkops init against the lab, as an operator with a real VM would run it: the build host's SSH key is scanned and
+checked against the fingerprint pinned on the command line (here: the one the lab wrote down when it made the
+machine), the inventory it writes reaches the host with that known_hosts and nothing else, and without a
+fingerprint and without a terminal nothing is trusted and nothing is written."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from helpers import ROOT
+
+pytestmark = pytest.mark.lab
+
+
+def fingerprint(address: str) -> str:
+    line = next(line for line in (ROOT / ".lab/known_hosts").read_text().splitlines()
+                if line.split()[0] == address and "ed25519" in line)
+    r = subprocess.run(["ssh-keygen", "-lf", "-"], input=line + "\n", capture_output=True, text=True, check=True)
+    return r.stdout.split()[1]
+
+
+def bkops(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "invoke", "-r", str(ROOT), *args], cwd=cwd, capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL)
+
+
+def test_init_pins_the_host_key_and_its_inventory_reaches_the_host(lab, tmp_path):
+    team = tmp_path / "team"
+    common = ("--host", "build1=10.77.0.11", "--client", "laptop=10.77.0.21",
+              "--ssh-key", str(ROOT / ".lab/ssh/id_ed25519"))
+    r = bkops("init", str(team), *common)
+    assert r.returncode == 2 and "cannot be confirmed without a terminal: nothing was written" in r.stderr, r.stderr
+    assert "SHA256:" in r.stderr and not team.exists()
+    r = bkops("init", str(team), *common, "--fingerprint", f"build1={fingerprint('10.77.0.11')}",
+              "--fingerprint", f"laptop={fingerprint('10.77.0.21')}")
+    assert r.returncode == 0, r.stderr
+    assert f"next: bkops provision --check -i {team}/inventory.yml" in r.stderr
+    assert len((team / "known_hosts").read_text().splitlines()) == 2
+    r = bkops("provision", "--check", "--host", "build1", "-i", str(team / "inventory.yml"))
+    assert "host key" not in r.stderr.lower() and "unreachable" not in r.stderr, r.stderr
+    assert "build1" in r.stderr and "RECAP (check mode: nothing was changed)" in r.stderr, r.stderr
+    r = bkops("init", str(team), *common)      # a second run: everything kept, nothing asked
+    assert r.returncode == 0 and r.stderr.count("left as it is") == 3, r.stderr
