@@ -24,7 +24,7 @@ from buildkit_ops.engine.contract import Options
 from buildkit_ops.engine.local_files import atomic_write
 from buildkit_ops.inventory import DEFAULT_INVENTORY, load, values
 from buildkit_ops.pki import client_records
-from buildkit_ops.report import status_views
+from buildkit_ops.report import html_report, status_views
 from buildkit_ops.report.results import Reporter, emit_json
 from buildkit_ops.report.tables import print_audit, print_builds, print_clients, print_findings, print_revocation_note
 
@@ -339,6 +339,27 @@ def pki_import(c: Context, file: str, identity: list[str] | None = None, replace
         print(f"{inv.pki_dir}: {out['files']} files imported from {file}{aside}", file=sys.stderr)
 
 
+@task(help={"host": HOST_HELP, "since": "the window, e.g. 7d (default), 30d or 48h", "out": "the page to write "
+            "(default report.html)", "inventory": INV_HELP})
+@cli_errors
+def report(c: Context, host: str | None = None, since: str = "7d", out: str = "report.html",
+           inventory: str = DEFAULT_INVENTORY) -> None:
+    """Write one self-contained HTML page of charts: per host and per client, builds per day, median and p95
+    build time, the share of cached steps, and the cache against its GC limit and the disk."""
+    span = since_option(since)
+    inv = load(inventory)
+    hosts = inv.select(host)
+    inv.check_files(hosts)
+    st = flows.status.status(inv, hosts)
+    per_host = flows.builds.recent(inv, hosts, span)
+    builds = {h: doc.get("builds", []) for h, doc in per_host.items()}
+    days = max(1, -(-int(span.total_seconds()) // 86400))
+    html = html_report.page(st, builds, days, dt.datetime.now(dt.timezone.utc))
+    atomic_write(Path(out), html.encode(), 0o644)
+    print(f"{out}: {len(st.hosts)} host(s), {sum(len(b) for b in builds.values())} builds over {days} days",
+          file=sys.stderr)
+
+
 def confirm_host_key(name: str, keys: list[Any]) -> bool:
     """Show a machine's host keys and ask whether they match the provider's console (a terminal only)."""
     print(f"{name}: SSH host keys", file=sys.stderr)
@@ -384,4 +405,4 @@ def init(c: Context, directory: str, host: list[str] | None = None, client: list
 
 
 ns = Collection(provision, add_client, remove_client, list_clients, update_clients, rotate_certs, cache_prune, status,
-                builds, audit, doctor, k8s_manifests, pki_export, pki_import, init)
+                builds, audit, doctor, k8s_manifests, pki_export, pki_import, init, report)
