@@ -31,11 +31,12 @@ from buildkit_ops.inventory import Inventory
 
 class Session(Protocol):
     """Runs a shell script on a target; `upload`, a local file piped (gzip-compressed) into its stdin, telling
-    `progress` the bytes sent so far."""
+    `progress` the bytes sent so far; `notes`, each `@@note ` line the script writes on stderr, as it comes."""
     commands: int
 
     def run(self, script: str, upload: str | None = None, timeout: float = 600,
-            progress: Callable[[int], None] | None = None) -> tuple[int, str, str]: ...
+            progress: Callable[[int], None] | None = None,
+            notes: Callable[[str], None] | None = None) -> tuple[int, str, str]: ...
 
     def close(self) -> None: ...
 

@@ -102,7 +102,7 @@ def _handle_and_verify(sess: Session, plays: list[Play], notified: set[str], fac
             if check:
                 rep.step(res, r.name, title, "would change", "", handler.outcome)
                 continue
-            rc, out, err = sess.run(handler.script(c))
+            rc, out, err = sess.run(handler.script(c), notes=partial(rep.note, res, r.name))
             try:
                 result = handler.result(c, rc, sections(out), err)
             except HandlerFailed as e:

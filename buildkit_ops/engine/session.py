@@ -42,14 +42,15 @@ class SshSession:
         return cls(client.name, conn, client.connect_timeout, user=client.ssh_user)
 
     def run(self, script: str, upload: str | None = None, timeout: float = 600,
-            progress: Callable[[int], None] | None = None) -> tuple[int, str, str]:
+            progress: Callable[[int], None] | None = None,
+            notes: Callable[[str], None] | None = None) -> tuple[int, str, str]:
         self.commands += 1
         sudo = "sudo -n " if self.sudo else ""
         if upload:
             rc, out, err = exec_command(self.conn, f"{sudo}sh -c {quote(script)}", counted(gzipped(upload), progress),
-                                        self.timeout, timeout)
+                                        self.timeout, timeout, notes)
         else:
-            rc, out, err = exec_command(self.conn, f"{sudo}sh -s", [script.encode()], self.timeout, timeout)
+            rc, out, err = exec_command(self.conn, f"{sudo}sh -s", [script.encode()], self.timeout, timeout, notes)
         if self.sudo and rc != 0 and "password is required" in err:
             raise RemoteError(f"{self.name}: user {self.user} has no passwordless sudo; allow it (NOPASSWD) or set "
                               f"ssh_user: root in the inventory")
@@ -73,8 +74,10 @@ class LocalSession:
         self.commands = 0
 
     def run(self, script: str, upload: str | None = None, timeout: float = 600,
-            progress: Callable[[int], None] | None = None) -> tuple[int, str, str]:
-        """(`progress` is for uploads over a link: a local file is read in place)"""
+            progress: Callable[[int], None] | None = None,
+            notes: Callable[[str], None] | None = None) -> tuple[int, str, str]:
+        """(`progress` is for uploads over a link: a local file is read in place; a local script's notes stay in
+        its stderr)"""
         self.commands += 1
         if upload:
             with open(upload, "rb") as f:

@@ -5,7 +5,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +82,13 @@ def connect(name: str, address: str, user: str, port: int, key: str | None, know
     return conn
 
 
+NOTE = b"@@note "   # a line a remote script writes on stderr to tell the operator how it is doing, as it goes
+
+
 def exec_command(conn: Connection, command: str, stdin: Iterable[bytes], open_timeout: float = 10,
-                 timeout: float = 600) -> tuple[int, str, str]:
-    """Run one command on its own channel, feed it `stdin`, collect stdout, stderr and the exit status."""
+                 timeout: float = 600, notes: Callable[[str], None] | None = None) -> tuple[int, str, str]:
+    """Run one command on its own channel, feed it `stdin`, collect stdout, stderr and the exit status; each
+    `@@note ` line of its stderr goes to `notes` as soon as it arrives (and stays out of the stderr returned)."""
     chan = conn.client.get_transport().open_session(timeout=open_timeout)
     chan.settimeout(timeout)
     chan.exec_command(command)
@@ -97,6 +101,7 @@ def exec_command(conn: Connection, command: str, stdin: Iterable[bytes], open_ti
             out += chan.recv(65536)
         elif chan.recv_stderr_ready():
             err += chan.recv_stderr(65536)
+            err = _pass_notes(err, notes)
         elif chan.exit_status_ready():
             if not (chan.recv_ready() or chan.recv_stderr_ready()):
                 break
@@ -105,3 +110,18 @@ def exec_command(conn: Connection, command: str, stdin: Iterable[bytes], open_ti
     rc = chan.recv_exit_status()
     chan.close()
     return rc, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def _pass_notes(err: bytearray, notes: Callable[[str], None] | None) -> bytearray:
+    """Hand the complete note lines of `err` to `notes`; keep everything else (and a partial last line)."""
+    if NOTE not in err:
+        return err
+    kept = bytearray()
+    lines = err.split(b"\n")
+    for line in lines[:-1]:
+        if line.startswith(NOTE):
+            if notes:
+                notes(line[len(NOTE):].decode(errors="replace"))
+        else:
+            kept += line + b"\n"
+    return kept + lines[-1]

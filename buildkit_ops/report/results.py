@@ -112,6 +112,13 @@ class Reporter:
             d = f"  [dim]{shown(detail)}[/dim]" if detail else ""
             err.print(f"{shown(result.host):10} [{style}]{status:12}[/{style}] {shown(role)}: {shown(name)}{d}")
 
+    def note(self, result: HostResult, role: str, text: str) -> None:
+        """How a long step is doing, as it goes (a restart waiting for builds): shown, not recorded."""
+        if self.quiet:
+            return
+        with _lock:
+            err.print(f"{shown(result.host):10} [dim]{'waiting':12} {shown(role)}: {shown(text)}[/dim]")
+
     def text(self, text: str) -> None:
         if self.quiet:
             return

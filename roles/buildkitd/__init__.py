@@ -142,6 +142,11 @@ def drain_script(wait: int, force: bool) -> str:
       | grep -c running)
     [ "$n" -eq 0 ] && break
     if [ "$(date +%s)" -ge "$end" ]; then {give_up}; fi
+    # tell the operator as it goes: when the count changes, and every 30 s
+    if [ "$n" != "${{said:-}}" ] || [ $(( ($(date +%s) - end) % 30 )) -eq 0 ]; then
+      echo "@@note restart waits for $n running build(s) to finish ($(( end - $(date +%s) )) s left of --wait)" >&2
+      said=$n
+    fi
     sleep 1
   done
 fi
