@@ -229,7 +229,7 @@ def _run_batch(sess: Session, steps: list[Step], rep: Reporter, res: HostResult)
     scripts = [s for s in steps if s.changed and s.script]
     failed_at, output, told = None, "", {}
     if scripts:
-        rc, out, err = sess.run(batch_script(scripts))
+        rc, out, err = sess.run(batch_script(scripts), notes=partial(rep.note, res, scripts[0].role))
         told = sections(out)
         failed_at = next((i for i in range(len(scripts)) if f"failed{i}" in told), None)
         output = told.get(f"failed{failed_at}", "") if failed_at is not None else ""
@@ -250,8 +250,9 @@ def _run_batch(sess: Session, steps: list[Step], rep: Reporter, res: HostResult)
 
 def batch_script(steps: list[Step]) -> str:
     """Run steps' scripts in order; stop at the first failure and print its output under @@failedN."""
-    # Each step runs in its own `sh -e` (a subshell tested by `||` would silently ignore `set -e`).
-    out = 'T=$(mktemp)\n'
+    # Each step runs in its own `sh -e` (a subshell tested by `||` would silently ignore `set -e`); fd 3 stays
+    # the command's stderr, for the notes a long step gives as it goes (install-packages.sh).
+    out = 'exec 3>&2\nT=$(mktemp)\n'
     for i, st in enumerate(steps):
         out += (f"sh -e > \"$T\" 2>&1 <<'BKOPS_STEP_{i}'\n{st.script.strip()}\nBKOPS_STEP_{i}\n"
                 f"[ $? -eq 0 ] || {{ echo @@failed{i}; cat \"$T\"; rm -f \"$T\"; exit 1; }}\n"
