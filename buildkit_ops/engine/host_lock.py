@@ -72,14 +72,18 @@ def acquire(sess: SshSession, task: str, wait: int = WAIT_SECONDS, lease: int = 
     while b"@@locked\n" not in buf:
         data = chan.recv(4096)
         if not data:
+            rc = chan.recv_exit_status()
+            err = chan.recv_stderr(65536).decode(errors="replace") if chan.recv_stderr_ready() else ""
             chan.close()
+            sess.check_sudo(rc, err)
             held = next((line[7:] for line in buf.decode(errors="replace").splitlines()
                          if line.startswith("@@held ")), "")
             if held:
                 raise HostLocked(f"{sess.name}: another run holds the host's lock: {held.strip()}; waited {wait} s. "
                                  f"Nothing was changed: run again once it is done")
-            raise HostLocked(f"{sess.name}: the host's lock could not be taken ({buf.decode(errors='replace')[-200:]})"
-                             f"; check that `flock` (util-linux) is installed")
+            said = (buf.decode(errors="replace") + err).strip()[-200:]
+            raise HostLocked(f"{sess.name}: the host's lock could not be taken ({said or f'exit status {rc}'}); "
+                             f"check that `flock` (util-linux) is installed")
         buf += data
     busy = next((line[7:] for line in buf.decode(errors="replace").splitlines() if line.startswith("@@busy ")), "")
     return Held(time.monotonic() - t0, busy.strip(), chan)

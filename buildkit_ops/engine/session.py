@@ -51,10 +51,14 @@ class SshSession:
                                         self.timeout, timeout, notes)
         else:
             rc, out, err = exec_command(self.conn, f"{sudo}sh -s", [script.encode()], self.timeout, timeout, notes)
+        self.check_sudo(rc, err)
+        return rc, out, err
+
+    def check_sudo(self, rc: int, err: str) -> None:
+        """A command refused by sudo for want of a password is one clear error, whichever command it was."""
         if self.sudo and rc != 0 and "password is required" in err:
             raise RemoteError(f"{self.name}: user {self.user} has no passwordless sudo; allow it (NOPASSWD) or set "
                               f"ssh_user: root in the inventory")
-        return rc, out, err
 
     def open_channel(self, script: str, timeout: float = 900) -> Any:
         """A channel running `script` whose stdin stays open (for a process that lives as long as the run, such as
