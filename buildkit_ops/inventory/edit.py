@@ -69,14 +69,7 @@ def _client(data: Any, name: str) -> CommentedMap:
     hosts = _clients(data)
     if name not in hosts:
         raise EditError(f"client {name} not found under all.children.clients.hosts")
-    entry = hosts[name]
-    if entry is None or (isinstance(entry, dict) and not entry):
-        entry = CommentedMap()
-        hosts[name] = entry
-    if not isinstance(entry, CommentedMap):
-        raise EditError(f"client {name} is not a mapping of keys; edit it by hand")
-    entry.fa.set_block_style()
-    return entry
+    return _mapping(hosts, name, "all.children.clients.hosts")
 
 
 def add_client(path: Path, name: str, values: dict[str, Any], write: bool = True) -> inventory.Inventory:
