@@ -65,8 +65,9 @@ def lines(title: str, labels: list[str], series: dict[str, list[float | None]], 
     for i, (name, vs) in enumerate(series.items()):
         pts = " ".join(f"{_x(j, len(labels)):.1f},{_y(v, top):.1f}" for j, v in enumerate(vs) if v is not None)
         colour = PALETTE[i % 8]
-        body.append(f'<polyline class="series" data-series="{escape(name)}" fill="none" stroke="{colour}" '
-                    f'stroke-width="3" points="{pts}"/>')
+        shown = ",".join("" if v is None else f"{v:g}" for v in vs)   # (the figures, for a reader's tools)
+        body.append(f'<polyline class="series" data-series="{escape(name)}" data-values="{shown}" fill="none" '
+                    f'stroke="{colour}" stroke-width="3" points="{pts}"/>')
         body += [f'<circle cx="{_x(j, len(labels)):.1f}" cy="{_y(v, top):.1f}" r="4" fill="{colour}"/>'
                  for j, v in enumerate(vs) if v is not None]
     legend = _legend(list(series))

@@ -5,7 +5,9 @@ about to expire, buildkitd down), a leaf rotation that cannot reach a client, ad
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import shutil
 import subprocess
 import sys
 
@@ -13,6 +15,7 @@ import pytest
 from helpers import (
     INV,
     ROOT,
+    build,
     buildhosts,
     cache_total,
     inventory_variant,
@@ -270,3 +273,29 @@ def test_a_run_that_cannot_get_the_lock_stops_naming_its_holder_and_changes_noth
         assert invoke_json("status", "--host", "build1")[0] == 0
     finally:
         served.run("build1", "pkill -f 'sleep 40' || true")
+
+
+def test_the_pki_exported_deleted_and_imported_serves_as_before(served, reg, tmp_path):
+    env = dict(os.environ, BKOPS_PKI_PASSPHRASE="the lab's export passphrase")
+
+    def pki(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "invoke", *args, "-i", str(INV)], cwd=ROOT, capture_output=True,
+                              text=True, env=env, stdin=subprocess.DEVNULL)
+    assert pki("pki-export", str(tmp_path / "team-pki.age")).returncode == 0
+    kept = tmp_path / "pki-kept"
+    shutil.move(str(ROOT / ".pki"), kept)          # (put back below whatever happens)
+    try:
+        env["BKOPS_PKI_PASSPHRASE"] = "not the passphrase"
+        r = pki("pki-import", str(tmp_path / "team-pki.age"))
+        assert r.returncode == 1 and "wrong key or passphrase" in r.stderr and not (ROOT / ".pki").exists()
+        env["BKOPS_PKI_PASSPHRASE"] = "the lab's export passphrase"
+        r = pki("pki-import", str(tmp_path / "team-pki.age"))
+        assert r.returncode == 0, r.stderr
+        rc, doc, err = invoke_json("provision")
+        assert rc == 0 and not doc["changed"], err
+        r = build(served, "laptop", f"{reg['address']}/team/after-import:1")
+        assert r.returncode == 0, r.stderr[-2000:]
+    finally:
+        if kept.exists():
+            shutil.rmtree(ROOT / ".pki", ignore_errors=True)
+            shutil.move(str(kept), ROOT / ".pki")

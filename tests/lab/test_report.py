@@ -3,8 +3,10 @@ that built, and in headless Chromium every chart is drawn (not blank; the cache 
 line in its colour)."""
 from __future__ import annotations
 
+import re
+
 import pytest
-from helpers import build, invoke
+from helpers import build, invoke, invoke_json
 from screenshots import colours_drawn, ink, screenshot
 
 from buildkit_ops.report import charts
@@ -24,3 +26,19 @@ def test_the_report_of_the_lab_is_drawn(served, reg, tmp_path):
     img = screenshot(page, tmp_path / "report.png")
     assert ink(img) > 0.02
     assert colours_drawn(img) == charts.PALETTE[:3]
+
+
+def test_the_reports_figures_are_the_status_figures_and_tables_print_whole_values(served, tmp_path):
+    page = tmp_path / "report.html"
+    assert invoke("report", "--since", "7d", "--out", str(page)).returncode == 0
+    html = page.read_text()
+    rc, st, err = invoke_json("status")
+    for host in ("build1", "build2"):
+        chart = re.search(rf"{host}: builds per day.*?data-series=\"builds\" data-values=\"([^\"]*)\"", html)
+        assert chart, host
+        assert sum(float(v) for v in chart.group(1).split(",") if v) == st["hosts"][host]["builds"]["7d"]["builds"]
+    # in a pipe, every value whole (rich's 80 columns would cut them)
+    out = invoke("list-clients").stdout
+    assert re.search(r"^laptop\s+10\.77\.0\.21\s+ssh\s+buildkit-ops\s+", out, re.M), out
+    out = invoke("builds", "--since", "7d").stdout
+    assert "…" not in out and re.search(r"^build1\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+laptop\s", out, re.M), out
