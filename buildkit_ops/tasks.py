@@ -380,15 +380,17 @@ def confirm_host_key(name: str, keys: list[Any]) -> bool:
             "ssh_port": "SSH port of every machine (default 22)",
             "fingerprint": "a machine's expected SSH host key, NAME=SHA256:... (repeat; without it, the keys are "
                            "shown and you are asked)",
+            "set": "an inventory value for every host, KEY=VALUE (repeat), e.g. buildkit.max_parallelism=8 or "
+                   "buildkit.image_archive=/srv/buildkit.tar",
             "json": "print the result as JSON on stdout"},
-      iterable=["host", "client", "fingerprint"])
+      iterable=["host", "client", "fingerprint", "set"])
 @cli_errors
 def init(c: Context, directory: str, host: list[str] | None = None, client: list[str] | None = None,
          ssh_user: str = "root", ssh_key: str | None = None, ssh_port: int = 22,
-         fingerprint: list[str] | None = None, json_: bool = False) -> None:
+         fingerprint: list[str] | None = None, set_: list[str] | None = None, json_: bool = False) -> None:
     """Start a real deployment: DIRECTORY/inventory.yml (every key documented, your machines filled in), a
     known_hosts with each machine's SSH host key checked against its fingerprint, and a .gitignore for the PKI."""
-    ssh: dict[str, Any] = {"ssh_user": ssh_user}
+    ssh: dict[str, Any] = {**flows.init.settings(set_ or []), "ssh_user": ssh_user}
     if ssh_key:
         ssh["ssh_key"] = str(Path(ssh_key).expanduser().resolve())
     if int(ssh_port) != 22:

@@ -5,14 +5,17 @@ of the repository. A file that is there already is kept as it is: a second run c
 create. Nothing is written until every machine's key is accepted."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from buildkit_ops.engine import host_keys
 from buildkit_ops.engine.local_files import atomic_write
 from buildkit_ops.errors import BkopsError
-from buildkit_ops.inventory import documented, values
+from buildkit_ops.inventory import InventoryError, documented, loader, strict_yaml, values
 
 GITIGNORE = "# the PKI (CA key, client keys): never in the repository; keep `bkops pki export` files instead\n.pki/\n"
 Confirm = Callable[[str, list[host_keys.HostKey]], bool]
@@ -32,6 +35,29 @@ def pairs(option: str, given: list[str]) -> dict[str, str]:
         if name in out:
             raise InitError(f"{option}: {name} is given twice")
         out[name] = value
+    return out
+
+
+def settings(given: list[str]) -> dict[str, Any]:
+    """--set KEY=VALUE options (KEY dotted: buildkit.image, buildkit.gc.keep_storage; VALUE read as YAML) as the
+    nested mapping of all.vars they make; the schema checks them when the inventory is loaded."""
+    out: dict[str, Any] = {}
+    for g in given:
+        key, sep, text = g.partition("=")
+        if not sep or not re.fullmatch(r"[a-z_]+(\.[a-z_]+){0,2}", key):
+            raise InitError(f"--set {g!r}: write it as KEY=VALUE with a key of the inventory, e.g. --set "
+                            f"buildkit.max_parallelism=8")
+        try:
+            value = strict_yaml.load(text) if text else ""
+        except yaml.YAMLError:
+            raise InitError(f"--set {key}: {text!r} is not a YAML value") from None
+        node = out
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise InitError(f"--set {key}: {p} is given a value and keys both")
+        node[last] = value
     return out
 
 
@@ -82,10 +108,15 @@ def init(directory: Path, hosts: dict[str, str], clients: dict[str, str], ssh: d
     if len(machines) < len(hosts) + len(clients):
         raise InitError("a name is both a --host and a --client: give each machine a name of its own")
     inventory, known, ignore = directory / "inventory.yml", directory / "known_hosts", directory / ".gitignore"
+    text = documented.render(hosts, clients, {**ssh, "known_hosts": "known_hosts"})
+    try:   # (a value the schema refuses stops here, before any machine is asked or any file written)
+        loader.parse(strict_yaml.load(text), str(inventory), directory.resolve())
+    except (InventoryError, yaml.YAMLError) as e:
+        raise InitError(f"the inventory would not be valid: {e}") from None
     keys = accepted_keys(machines, port, pins, confirm, scan) if not known.exists() else []
     files: dict[str, str] = {}
     makers: list[tuple[Path, Callable[[], str]]] = [
-        (inventory, lambda: documented.render(hosts, clients, {**ssh, "known_hosts": "known_hosts"})),
+        (inventory, lambda: text),
         (known, lambda: "".join(k.line() + "\n" for k in keys)),
         (ignore, lambda: GITIGNORE)]
     for path, make in makers:

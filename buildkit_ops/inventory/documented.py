@@ -44,7 +44,7 @@ def _keys(table: dict[str, tuple[str, Any, str]], indent: int, values: dict[str,
           skip: frozenset[str] = frozenset()) -> list[str]:
     pad, out = " " * indent, []
     for key, (kind, default, text) in table.items():
-        if key in skip or kind in NESTED:
+        if key in skip or (kind in NESTED and key not in values):
             continue
         default = _shown(kind, default)
         out += _doc(key, default, text, indent)
@@ -57,18 +57,22 @@ def _keys(table: dict[str, tuple[str, Any, str]], indent: int, values: dict[str,
 
 
 def render(hosts: dict[str, str], clients: dict[str, str], ssh: dict[str, Any]) -> str:
-    """hosts and clients: name -> address; ssh: the all.vars values given (ssh_user, ssh_key, known_hosts)."""
+    """hosts and clients: name -> address; ssh: the all.vars values given (ssh_user, ssh_key, known_hosts, and
+    any other all.vars key; `buildkit` a mapping of its keys, whose `gc` a mapping of its own)."""
+    top = {k: v for k, v in ssh.items() if k != "buildkit"}
+    bk = dict(ssh.get("buildkit") or {})
+    gc = dict(bk.pop("gc", None) or {})
     lines = ["# buildkit-ops inventory, made by `bkops init`. Every key is documented above it; a commented key",
              "# shows its default: uncomment it to change it. A value set on a host overrides its group's, which",
              "# overrides all.vars (mappings such as `buildkit:` merge key by key). Relative paths are relative to",
              "# this file. Check it with `bkops provision --check`.", "", "all:", "  vars:"]
-    lines += _keys(ALL_VAR_KEYS, 4, {})
-    lines += _keys(HOST_KEYS, 4, ssh, skip=frozenset(PER_MACHINE))
+    lines += _keys(ALL_VAR_KEYS, 4, top)
+    lines += _keys(HOST_KEYS, 4, top, skip=frozenset(PER_MACHINE))
     lines += ["    # buildkit: BuildKit server settings, for every host (a host may set its own).", "    buildkit:"]
-    lines += _keys(BUILDKIT_KEYS, 6, {})
+    lines += _keys(BUILDKIT_KEYS, 6, bk)
     lines += ["      # gc: BuildKit's garbage collection of the cache (the GC policy is written in the terms of",
               "      # buildkit.version).", "      gc:"]
-    lines += _keys(GC_KEYS, 8, {})
+    lines += _keys(GC_KEYS, 8, gc)
     lines += ["        # policies: ordered GC rules, each with any of keep_duration, max_used, reserved, min_free,",
               "        # filters and all. Default: local sources and cache mounts 48h; anything unused 60 days; then",
               "        # 5GB; then everything down to 10GB.", "        # policies:",

@@ -4,6 +4,7 @@ machine), the inventory it writes reaches the host with that known_hosts and not
 fingerprint and without a terminal nothing is trusted and nothing is written."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -43,3 +44,37 @@ def test_init_pins_the_host_key_and_its_inventory_reaches_the_host(lab, tmp_path
     assert "RECAP (check mode: nothing was changed)" in r.stderr
     r = bkops("init", str(team), *common)      # a second run: everything kept, nothing asked
     assert r.returncode == 0 and r.stderr.count("left as it is") == 3, r.stderr
+
+
+def lab_settings() -> list[str]:
+    """The lab's own values (this machine has no Docker Hub: the images come from archives), as --set."""
+    import yaml
+    bk = yaml.safe_load((ROOT / "inventory.yml").read_text())["all"]["vars"]["buildkit"]
+    out = [f"buildkit.{k}={bk[k]}" for k in ("image", "version", "privileges", "gateway_image")]
+    out += [f"buildkit.{k}={ROOT / bk[k]}" for k in ("image_archive", "gateway_image_archive")]
+    registries = {host: {"ca": str(ROOT / conf["ca"])} for host, conf in bk["registries"].items()}
+    return out + ["allow_outdated_buildkit=true", f"buildkit.registries={json.dumps(registries)}"]
+
+
+def test_a_new_deployment_from_init_provisions_and_adds_a_client_and_then_refuses_a_changed_host_key(lab, tmp_path):
+    from helpers import invoke
+    lab.reset("build2")                            # a brand-new VM
+    team = tmp_path / "team"
+    r = bkops("init", str(team), "--host", "build2=10.77.0.12", "--client", "laptop2=10.77.0.22",
+              "--ssh-key", str(ROOT / ".lab/ssh/id_ed25519"),
+              "--fingerprint", f"build2={fingerprint('10.77.0.12')}", "--fingerprint",
+              f"laptop2={fingerprint('10.77.0.22')}", *(a for s in lab_settings() for a in ("--set", s)))
+    assert r.returncode == 0, r.stderr
+    inventory = str(team / "inventory.yml")
+    try:
+        r = bkops("provision", "-i", inventory)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert "answers over mutual TLS" in r.stderr
+        r = bkops("add-client", "laptop2", "-i", inventory)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert lab.run("laptop2", "docker buildx inspect buildkit-ops", capture=True).returncode == 0
+        lab.reset("build2")                        # the same address, another machine
+        r = bkops("provision", "-i", inventory)
+        assert r.returncode != 0 and "build2: the host key changed" in r.stderr, r.stderr[-2000:]
+    finally:
+        invoke("provision", "--host", "build2")   # (the session's build2 again, for the modules after this one)

@@ -92,3 +92,22 @@ def test_a_fingerprint_is_what_ssh_keygen_prints():
     key = HostKey("h", "ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl")
     r = subprocess.run(["ssh-keygen", "-lf", "-"], input=f"{key.kind} {key.blob}\n", capture_output=True, text=True)
     assert r.stdout.split()[1] == key.fingerprint
+
+
+def test_set_writes_inventory_values_and_the_schema_checks_them_before_anything(tmp_path):
+    s = init_flow.settings(["buildkit.max_parallelism=8", "buildkit.gc.keep_storage=20GB", "cert_days=400",
+                            'buildkit.registries={"reg.example:5000": {ca: /srv/ca.crt}}'])
+    assert s == {"buildkit": {"max_parallelism": 8, "gc": {"keep_storage": "20GB"},
+                              "registries": {"reg.example:5000": {"ca": "/srv/ca.crt"}}}, "cert_days": 400}
+    init_flow.init(tmp_path / "team", {"build1": "10.77.0.11"}, {}, s, 22, {}, lambda n, k: True, scan=scan)
+    inv = inventory.load(tmp_path / "team/inventory.yml")
+    bk = inv.hosts["build1"].buildkit
+    assert (bk.max_parallelism, bk.gc.keep_storage, inv.cert_days) == (8, 20 * 10**9, 400)
+    assert list(bk.registries) == ["reg.example:5000"]
+    with pytest.raises(init_flow.InitError, match="max_parallelism: must be a whole number from 1 to 1024"):
+        init_flow.init(tmp_path / "bad", {"build1": "10.77.0.11"}, {},
+                       init_flow.settings(["buildkit.max_parallelism=lots"]), 22, {}, lambda n, k: True, scan=scan)
+    assert not (tmp_path / "bad").exists()
+    for bad in (["buildkit"], ["Buildkit.x=1"], ["a.b.c.d=1"]):
+        with pytest.raises(init_flow.InitError):
+            init_flow.settings(bad)
