@@ -383,7 +383,7 @@ def confirm_host_key(name: str, keys: list[Any]) -> bool:
             "set": "an inventory value for every host, KEY=VALUE (repeat), e.g. buildkit.max_parallelism=8 or "
                    "buildkit.image_archive=/srv/buildkit.tar",
             "json": "print the result as JSON on stdout"},
-      iterable=["host", "client", "fingerprint", "set"])
+      iterable=["host", "client", "fingerprint", "set_"])
 @cli_errors
 def init(c: Context, directory: str, host: list[str] | None = None, client: list[str] | None = None,
          ssh_user: str = "root", ssh_key: str | None = None, ssh_port: int = 22,

@@ -75,6 +75,6 @@ def test_a_new_deployment_from_init_provisions_and_adds_a_client_and_then_refuse
         assert lab.run("laptop2", "docker buildx inspect buildkit-ops", capture=True).returncode == 0
         lab.reset("build2")                        # the same address, another machine
         r = bkops("provision", "-i", inventory)
-        assert r.returncode != 0 and "build2: the host key changed" in r.stderr, r.stderr[-2000:]
+        assert r.returncode != 0 and "build2 (root@10.77.0.12:22): the host key changed" in r.stderr, r.stderr[-2000:]
     finally:
         invoke("provision", "--host", "build2")   # (the session's build2 again, for the modules after this one)
