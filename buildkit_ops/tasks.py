@@ -54,7 +54,7 @@ def provision(c: Context, host: str | None = None, check: bool = False, json_: b
     inv = load(inventory)
     hosts = inv.select(host)
     inv.check_files(hosts)
-    rep = Reporter()
+    rep = Reporter(progress=not json_)
     results = flows.provision.provision(inv, hosts, Options(check, int(wait), force, prune_clients,
                                                              lock_wait=int(lock_wait)), rep)
     rep.recap(results, check)

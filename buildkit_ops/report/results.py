@@ -94,13 +94,14 @@ class HostResult:
 
 
 class Reporter:
-    def __init__(self, quiet: bool = False):
-        self.quiet = quiet
+    def __init__(self, quiet: bool = False, progress: bool = True):
+        """progress: show how long work is doing as it goes (off for --json: a script reads the result)."""
+        self.quiet, self.progress = quiet, progress and not quiet
         self._transfers = Transfers(err)
 
     def transfer(self, result: HostResult, what: str, total: int) -> Callable[[int], None] | None:
-        """A tick for a long transfer's progress (None when quiet)."""
-        return None if self.quiet else self._transfers.start(result.host, what, total)
+        """A tick for a long transfer's progress (None when there is no progress to show)."""
+        return self._transfers.start(result.host, what, total) if self.progress else None
 
     def step(self, result: HostResult, role: str, name: str, status: str, detail: str = "",
              outcome: Outcome | None = None) -> None:
@@ -114,7 +115,7 @@ class Reporter:
 
     def note(self, result: HostResult, role: str, text: str) -> None:
         """How a long step is doing, as it goes (a restart waiting for builds): shown, not recorded."""
-        if self.quiet:
+        if not self.progress:
             return
         with _lock:
             err.print(f"{shown(result.host):10} [dim]{'waiting':12} {shown(role)}: {shown(text)}[/dim]")

@@ -1,6 +1,6 @@
 """Long work shows its progress in a terminal: a provision of a brand-new build2, run under a pseudo-terminal as
-an operator's shell would, draws the image upload's progress bar (bytes and rate) while it uploads; the same
-run's `--json` output stays pure JSON."""
+an operator's shell would, draws the image upload's progress bar (bytes and rate) while it uploads; with
+`--json` there is no progress, and the output is pure JSON."""
 from __future__ import annotations
 
 import json
@@ -41,10 +41,14 @@ def run_in_a_terminal(args: list[str]) -> tuple[int, str, str]:
 
 
 def test_an_upload_shows_its_progress_in_a_terminal_and_json_stays_pure(lab):
+    provision = [sys.executable, "-m", "invoke", "provision", "--host", "build2", "-i", str(INV)]
     lab.reset("build2")   # (it lacks the BuildKit image: provision uploads it)
-    rc, out, screen = run_in_a_terminal([sys.executable, "-m", "invoke", "provision", "--host", "build2", "-i",
-                                         str(INV), "--json"])
+    rc, out, screen = run_in_a_terminal(provision)
     assert rc == 0, screen[-3000:]
     assert "upload buildkit.tar" in screen and "━" in screen and "MB" in screen, screen[-3000:]
+    lab.reset("build2")
+    rc, out, screen = run_in_a_terminal([*provision, "--json"])
+    assert rc == 0, screen[-3000:]
+    assert "━" not in screen and "upload buildkit.tar" not in screen
     doc = json.loads(out)                     # nothing but the JSON document on stdout
     assert doc["hosts"]["build2"]["changed"] > 5
