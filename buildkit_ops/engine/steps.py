@@ -1,12 +1,12 @@
 """The steps most roles plan: a managed file (compared by checksum, mode and owner), a systemd unit kept running,
-distribution packages installed by the runner."""
+distribution packages installed by the runner, an image pulled."""
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from buildkit_ops.engine.contract import Step
 from buildkit_ops.engine.render import MISSING, File, FileState, fix_mode_script, write_file_script
-from buildkit_ops.engine.shell import command
+from buildkit_ops.engine.shell import command, quote
 
 
 def file_steps(role: str, files: list[File], states: dict[str, FileState], notify: list[str],
@@ -48,3 +48,10 @@ def package_step(role: str, title: str, missing: list[str], ok_detail: str = "in
         return Step(role, title, False, ok_detail)
     return Step(role, title, True, f"install {' '.join(missing)}", script=script, packages=list(missing),
                 apt_source=apt_source)
+
+
+def pull_script(image: str, quiet: bool = False) -> str:
+    """`docker pull` of an image, saying so as it starts: a pull can take minutes, and a `@@note` on fd 3 (the
+    batch's own stderr, runner.batch_script) reaches the operator at once."""
+    note = "{ echo " + quote(f"@@note pulling {image}") + " >&3; } 2>/dev/null || true\n"
+    return note + command("docker", "pull", "-q", image) + (" >/dev/null" if quiet else "") + "\n"

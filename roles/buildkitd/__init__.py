@@ -25,7 +25,7 @@ from buildkit_ops.engine.contract import (
 )
 from buildkit_ops.engine.render import File, FileState
 from buildkit_ops.engine.shell import command, quote
-from buildkit_ops.engine.steps import file_steps
+from buildkit_ops.engine.steps import file_steps, pull_script
 from buildkit_ops.inventory import BuildHost, Inventory, security_floor
 from buildkit_ops.inventory import buildkit_versions as versions
 from buildkit_ops.roles.buildkitd.exports import CONTAINER, RESTART, RUNNING, SOCK
@@ -96,7 +96,7 @@ def plan(host: BuildHost, files: list[File], facts: BuildkitdFacts, states: dict
     elif image_id:
         image = Step("buildkitd", title, False, image_id[:19])
     elif not facts.image_id:
-        image = Step("buildkitd", title, True, "pull", script=command("docker", "pull", "-q", bk.image) + "\n",
+        image = Step("buildkitd", title, True, "pull", script=pull_script(bk.image),
                      notify=[RESTART])
     else:
         image = Step("buildkitd", title, False, facts.image_id[:19])

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from buildkit_ops.engine.contract import Context, Options, Role, Step
 from buildkit_ops.engine.render import FileState
-from buildkit_ops.engine.shell import command, quote
+from buildkit_ops.engine.shell import quote
+from buildkit_ops.engine.steps import pull_script
 from buildkit_ops.fleet import failover, placement
 from buildkit_ops.inventory import Client, Inventory
 
@@ -58,7 +59,7 @@ def plan(client: Client, proxy: failover.Proxy, facts: ProxyFacts) -> list[Step]
                           script="docker load -q >/dev/null\n", upload=client.failover_image_archive))
     else:
         steps.append(Step("failover_proxy", image, True, "pull",
-                          script=command("docker", "pull", "-q", client.failover_image) + " >/dev/null\n"))
+                          script=pull_script(client.failover_image, quiet=True)))
     title = f"failover proxy {failover.container_name(client)}"
     if facts.runs(proxy.config):
         steps.append(Step("failover_proxy", title, False, "running, configuration unchanged"))

@@ -28,7 +28,7 @@ from buildkit_ops.engine.contract import (
 )
 from buildkit_ops.engine.render import File, FileState
 from buildkit_ops.engine.shell import command, quote
-from buildkit_ops.engine.steps import file_steps
+from buildkit_ops.engine.steps import file_steps, pull_script
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.pki import certs, client_records
 from buildkit_ops.pki import crl as crls
@@ -109,8 +109,7 @@ def plan(host: BuildHost, files: list[File], facts: GatewayFacts, states: dict[s
         steps.append(Step("gateway", title, True, f"load {Path(bk.gateway_image_archive or '').name}",
                           script="docker load -q\n", upload=bk.gateway_image_archive, notify=[RELOAD]))
     elif not image_id and not facts.image_id:
-        steps.append(Step("gateway", title, True, "pull", script=command("docker", "pull", "-q", bk.gateway_image)
-                          + "\n", notify=[RELOAD]))
+        steps.append(Step("gateway", title, True, "pull", script=pull_script(bk.gateway_image), notify=[RELOAD]))
     else:
         steps.append(Step("gateway", title, False, (image_id or facts.image_id)[:19]))
     if facts.state != "running":
