@@ -155,3 +155,21 @@ def cache_total(lab, machine="build1") -> int:
     r = lab.run(machine, "docker exec buildkitd buildctl --addr unix:///run/buildkit/buildkitd.sock du "
                          "--format '{{json .}}'", capture=True)
     return sum(x["size"] for x in json.loads(r.stdout or "[]") or [])
+
+
+# ------------------------------------------------------------------ a new deployment of the lab's machines
+
+def fingerprint(address: str) -> str:
+    line = next(line for line in (ROOT / ".lab/known_hosts").read_text().splitlines()
+                if line.split()[0] == address and "ed25519" in line)
+    r = subprocess.run(["ssh-keygen", "-lf", "-"], input=line + "\n", capture_output=True, text=True, check=True)
+    return r.stdout.split()[1]
+
+
+def lab_settings() -> list[str]:
+    """The lab's own values (this machine has no Docker Hub: the images come from archives), as --set."""
+    bk = yaml.safe_load((ROOT / "inventory.yml").read_text())["all"]["vars"]["buildkit"]
+    out = [f"buildkit.{k}={bk[k]}" for k in ("image", "version", "privileges", "gateway_image")]
+    out += [f"buildkit.{k}={ROOT / bk[k]}" for k in ("image_archive", "gateway_image_archive")]
+    registries = {host: {"ca": str(ROOT / conf["ca"])} for host, conf in bk["registries"].items()}
+    return out + ["allow_outdated_buildkit=true", f"buildkit.registries={json.dumps(registries)}"]

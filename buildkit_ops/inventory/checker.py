@@ -79,7 +79,9 @@ class Checker:
             if key not in value or value[key] is None:
                 if key in required:
                     self.err(f"{path}.{key}", "is required and missing", f"add `{key}:` to {path}")
-                out[key] = copy.deepcopy(default)
+                # (a default path is relative to the inventory's folder too, as a written one is)
+                out[key] = (self.check(kind, default, f"{path}.{key}") if kind == "path" and default is not None
+                            else copy.deepcopy(default))
                 continue
             if kind in ("buildkit", "gc", "policies", "registries", "prune_schedule", "limits"):
                 out[key] = getattr(self, kind)(value[key], f"{path}.{key}")

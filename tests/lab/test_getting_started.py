@@ -10,8 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import ROOT, invoke, login, write_project
-from test_init import fingerprint, lab_settings
+from helpers import ROOT, fingerprint, invoke, lab_settings, login, write_project
 
 pytestmark = pytest.mark.lab
 

@@ -4,21 +4,13 @@ machine), the inventory it writes reaches the host with that known_hosts and not
 fingerprint and without a terminal nothing is trusted and nothing is written."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, fingerprint, lab_settings
 
 pytestmark = pytest.mark.lab
-
-
-def fingerprint(address: str) -> str:
-    line = next(line for line in (ROOT / ".lab/known_hosts").read_text().splitlines()
-                if line.split()[0] == address and "ed25519" in line)
-    r = subprocess.run(["ssh-keygen", "-lf", "-"], input=line + "\n", capture_output=True, text=True, check=True)
-    return r.stdout.split()[1]
 
 
 def bkops(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
@@ -44,16 +36,6 @@ def test_init_pins_the_host_key_and_its_inventory_reaches_the_host(lab, tmp_path
     assert "RECAP (check mode: nothing was changed)" in r.stderr
     r = bkops("init", str(team), *common)      # a second run: everything kept, nothing asked
     assert r.returncode == 0 and r.stderr.count("left as it is") == 3, r.stderr
-
-
-def lab_settings() -> list[str]:
-    """The lab's own values (this machine has no Docker Hub: the images come from archives), as --set."""
-    import yaml
-    bk = yaml.safe_load((ROOT / "inventory.yml").read_text())["all"]["vars"]["buildkit"]
-    out = [f"buildkit.{k}={bk[k]}" for k in ("image", "version", "privileges", "gateway_image")]
-    out += [f"buildkit.{k}={ROOT / bk[k]}" for k in ("image_archive", "gateway_image_archive")]
-    registries = {host: {"ca": str(ROOT / conf["ca"])} for host, conf in bk["registries"].items()}
-    return out + ["allow_outdated_buildkit=true", f"buildkit.registries={json.dumps(registries)}"]
 
 
 def test_a_new_deployment_from_init_provisions_and_adds_a_client_and_then_refuses_a_changed_host_key(lab, tmp_path):

@@ -173,3 +173,10 @@ def test_parse_duration(text, value):
     assert values.parse_duration(text) == value
 
 
+
+
+def test_a_default_path_is_beside_the_inventory_as_a_written_one_is(tmp_path):
+    def edit(d):
+        d["all"]["vars"].pop("pki_dir", None)
+    inv = load_text(tmp_path, mutate(edit))
+    assert inv.pki_dir == tmp_path / ".pki"
