@@ -78,7 +78,7 @@ def parse(text: str) -> list[Build]:
     return sorted(out, key=lambda b: b.created)
 
 
-def _percentile(values: list[float], p: float) -> float:
+def percentile(values: list[float], p: float) -> float:
     """Nearest-rank percentile of sorted-able values."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
@@ -109,7 +109,7 @@ def window(builds: list[Build], since: dt.timedelta, now: dt.datetime) -> Window
     return Window(len(chosen), sum(1 for b in chosen if b.failed and b.completed),
                   sum(1 for b in chosen if b.completed is None),
                   round(statistics.median(done), 3) if done else None,
-                  round(_percentile(done, 95), 3) if done else None,
+                  round(percentile(done, 95), 3) if done else None,
                   round(sum(b.cached for b in chosen) / total, 3) if total else None,
                   dict(sorted(per_client.items(), key=lambda kv: (-kv[1], kv[0]))))
 

@@ -10,6 +10,7 @@ from html import escape
 from typing import Any
 
 from buildkit_ops.flows.status_tree import Status
+from buildkit_ops.insights.builds import percentile
 from buildkit_ops.report import charts
 
 STYLE = ("body{font-family:sans-serif;margin:24px;color:#222}h1{font-size:22px}h2{font-size:18px;margin-top:28px}"
@@ -29,11 +30,6 @@ def _per_day(builds: list[dict[str, Any]], days: list[dt.date]) -> dict[dt.date,
     return out
 
 
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, -(-95 * len(ordered) // 100) - 1)]
-
-
 def host_charts(name: str, builds: list[dict[str, Any]], days: list[dt.date], cache: Any) -> list[str]:
     labels = [d.strftime("%m-%d") for d in days]
     by_day = _per_day(builds, days)
@@ -44,7 +40,7 @@ def host_charts(name: str, builds: list[dict[str, Any]], days: list[dt.date], ca
                "failed": [float(sum(1 for b in by_day[d] if b["result"] == "failed")) for d in days]}),
            charts.lines(f"{name}: build time", labels, {
                "median": [statistics.median(done[d]) if done[d] else None for d in days],
-               "p95": [_p95(done[d]) if done[d] else None for d in days]}, "s"),
+               "p95": [percentile(done[d], 95) if done[d] else None for d in days]}, "s"),
            charts.lines(f"{name}: share of cached steps", labels, {
                "cached steps": [steps[d][0] / steps[d][1] if steps[d][1] else None for d in days]}, "%")]
     if cache is not None:
