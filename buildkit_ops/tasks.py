@@ -22,7 +22,8 @@ from buildkit_ops import flows
 from buildkit_ops.cli import cli_errors, fail, passphrase, task
 from buildkit_ops.engine.contract import Options
 from buildkit_ops.engine.local_files import atomic_write
-from buildkit_ops.inventory import DEFAULT_INVENTORY, load, values
+from buildkit_ops.inventory import DEFAULT_INVENTORY, BuildHost, Inventory, load, values
+from buildkit_ops.inventory.model import DEFAULT_TENANT
 from buildkit_ops.pki import client_records
 from buildkit_ops.report import html_report, status_views
 from buildkit_ops.report.results import Reporter, emit_json
@@ -76,6 +77,8 @@ def provision(c: Context, host: str | None = None, check: bool = False, json_: b
             "host key", "builder": "name of the buildx builder created there (default buildkit-ops)",
             "default": "make it the client's default builder",
             "home": "pin this build host as the client's home (default: placement decides)",
+            "tenant": "the tenant whose own buildkitd serves the client; for a known client, moves it there (its "
+                      "builds then see only that tenant's cache)",
             "check": "show what would change (the inventory, the certificate, each host's firewall, the client "
                      "machine's builder) and change nothing",
             "inventory": INV_HELP}, auto_shortflags=False)
@@ -83,12 +86,12 @@ def provision(c: Context, host: str | None = None, check: bool = False, json_: b
 def add_client(c: Context, name: str, address: str | None = None, connection: str | None = None,
                ssh_address: str | None = None, ssh_user: str | None = None, ssh_port: str | None = None,
                ssh_key: str | None = None, known_hosts: str | None = None, builder: str | None = None,
-               default: bool = False, home: str | None = None, check: bool = False, json_: bool = False,
-               inventory: str = DEFAULT_INVENTORY) -> None:
+               default: bool = False, home: str | None = None, tenant: str | None = None, check: bool = False,
+               json_: bool = False, inventory: str = DEFAULT_INVENTORY) -> None:
     """Issue a client certificate, open the firewall for it, and set up its buildx builder (or, for a CI runner,
-    write its secrets and CI snippets)."""
+    write its secrets and CI snippets). For a known client: move it (--address, --home, --tenant)."""
     req = flows.clients.ClientRequest(name, address, connection, ssh_address, ssh_user, _port(ssh_port), ssh_key,
-                                     known_hosts, builder, default, home)
+                                     known_hosts, builder, default, home, tenant)
     rep = Reporter()
     result = flows.clients.add_client(Path(inventory), req, rep, check)
     rep.recap([result], check)
@@ -163,18 +166,21 @@ def rotate_certs(c: Context, host: str | None = None, client: str | None = None,
             "keep_duration": "keep records used within this duration, e.g. 48h or 7d",
             "filter": "only prune records matching a buildctl filter, e.g. type==exec.cachemount (repeatable)",
             "all": "include internal and frontend records", "check": "show the cache usage and change nothing",
-            "json": "print the per-host report as JSON on stdout", "inventory": INV_HELP}, iterable=["filter"])
+            "json": "print the per-host report as JSON on stdout",
+            "tenant": "prune this tenant's own cache (on its hosts) instead of the fleet buildkitd's",
+            "inventory": INV_HELP}, iterable=["filter"])
 @cli_errors
 def cache_prune(c: Context, host: str | None = None, keep_storage: str | None = None,
                 keep_duration: str | None = None, filter: list[str] | None = None, all: bool = False,
-                check: bool = False, json_: bool = False, inventory: str = DEFAULT_INVENTORY) -> None:
+                check: bool = False, json_: bool = False, tenant: str | None = None,
+                inventory: str = DEFAULT_INVENTORY) -> None:
     """Prune the BuildKit cache by size, age and filters; report what was freed."""
     inv = load(inventory)
-    hosts = inv.select(host)
+    hosts = tenant_hosts(inv, host, tenant)
     inv.check_files(hosts)
     what = flows.cache_prune.Criteria.parse(keep_storage, keep_duration, list(filter or []), all, check)
     rep = Reporter()
-    results = flows.cache_prune.cache_prune(inv, hosts, what, check, rep)
+    results = flows.cache_prune.cache_prune(inv, hosts, what, check, rep, tenant)
     rep.recap(results, check)
     if json_:
         emit_json(results, check=check)
@@ -205,17 +211,26 @@ def status(c: Context, host: str | None = None, json_: bool = False, prometheus:
         raise Exit(code=1)
 
 
+def tenant_hosts(inv: Inventory, host: str | None, tenant: str | None) -> list[BuildHost]:
+    """--host, or with --tenant and no --host the tenant's hosts ('default': the fleet's buildkitd, everywhere)."""
+    if tenant is not None and tenant != DEFAULT_TENANT:
+        t = inv.tenant(tenant)
+        return inv.select(host) if host else [inv.hosts[n] for n in t.hosts]
+    return inv.select(host)
+
+
 @task(help={"host": HOST_HELP, "since": "how far back, e.g. 24h, 30m or 7d (default 24h)",
+            "tenant": "only this tenant's builds ('default': the fleet buildkitd's)",
             "json": "print the builds as JSON on stdout", "inventory": INV_HELP})
 @cli_errors
-def builds(c: Context, host: str | None = None, since: str = "24h", json_: bool = False,
+def builds(c: Context, host: str | None = None, since: str = "24h", tenant: str | None = None, json_: bool = False,
            inventory: str = DEFAULT_INVENTORY) -> None:
     """Recent builds per host, newest first: when, client, target, duration, steps cached/total, result."""
     span = since_option(since)
     inv = load(inventory)
-    hosts = inv.select(host)
+    hosts = tenant_hosts(inv, host, tenant)
     inv.check_files(hosts)
-    per_host_report(flows.builds.recent(inv, hosts, span), json_, print_builds)
+    per_host_report(flows.builds.recent(inv, hosts, span, tenant), json_, print_builds)
 
 
 def since_option(since: str) -> dt.timedelta:
@@ -237,17 +252,20 @@ def per_host_report(doc: dict[str, Any], json_: bool, table: Callable[[dict[str,
 
 @task(help={"host": HOST_HELP, "client": "only this client's calls", "since": "how far back, e.g. 24h, 30m or 7d "
                                                                          "(default 24h)",
+            "tenant": "only the calls served by this tenant's buildkitd ('default': the fleet's)",
             "json": "print the calls as JSON on stdout", "inventory": INV_HELP})
 @cli_errors
-def audit(c: Context, host: str | None = None, client: str | None = None, since: str = "24h", json_: bool = False,
-          inventory: str = DEFAULT_INVENTORY) -> None:
+def audit(c: Context, host: str | None = None, client: str | None = None, since: str = "24h",
+          tenant: str | None = None, json_: bool = False, inventory: str = DEFAULT_INVENTORY) -> None:
     """The gateways' audit trail: one line per call with its client (from the certificate), method, duration,
     bytes each way and result."""
     span = since_option(since)
     inv = load(inventory)
     hosts = inv.select(host)
     inv.check_files(hosts)
-    per_host_report(flows.audit.trail(hosts, span, client), json_, print_audit)
+    if tenant is not None and tenant != DEFAULT_TENANT:
+        inv.tenant(tenant)   # (a known tenant, or a clear error)
+    per_host_report(flows.audit.trail(hosts, span, client, tenant), json_, print_audit)
 
 
 @task(help={"platform": "the platform of the node pool (default linux/amd64)", "replicas": "pods (default 2)",
@@ -406,5 +424,19 @@ def init(c: Context, directory: str, host: list[str] | None = None, client: list
     print(f"next: {out['next']}", file=sys.stderr)
 
 
+@task(help={"name": "the tenant to remove", "confirm": "remove its daemons and caches (without it: only show what "
+                                                       "would go)",
+            "wait": "wait this many seconds for the tenant's running builds (default 300)",
+            "force": "remove even if its builds still run after --wait", "inventory": INV_HELP})
+@cli_errors
+def remove_tenant(c: Context, name: str, confirm: bool = False, wait: int = 300, force: bool = False,
+                  inventory: str = DEFAULT_INVENTORY) -> None:
+    """Remove a tenant with no clients: drain and remove its buildkitd, cache volume, files and prune timer on
+    every host, then take it out of the inventory. Only with --confirm; without it, show what would go."""
+    rep = Reporter()
+    results = flows.tenants.remove_tenant(Path(inventory), name, confirm, rep, int(wait), force)
+    rep.recap(results, not confirm)
+
+
 ns = Collection(provision, add_client, remove_client, list_clients, update_clients, rotate_certs, cache_prune, status,
-                builds, audit, doctor, k8s_manifests, pki_export, pki_import, init, report)
+                builds, audit, doctor, k8s_manifests, pki_export, pki_import, init, report, remove_tenant)

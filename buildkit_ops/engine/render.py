@@ -92,6 +92,14 @@ def toml_key(k: str) -> Escaped:
     return Escaped(k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json_string(k))
 
 
+def compose_word(v: Any) -> Escaped:
+    """A bare word in docker-compose.yml (a project, container or volume name): lower-case letters, digits, '_',
+    '.' and '-' only, else refused (it can be neither quoted nor made to mean more)."""
+    if not isinstance(v, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,127}", v):
+        raise RenderError(f"{v!r} is not a plain name, which is all a docker-compose.yml name may be here")
+    return Escaped(v)
+
+
 def compose_value(v: Any) -> str:
     return _data_value(v, lambda s: json_string(s.replace("$", "$$")), "docker-compose.yml")
 
@@ -150,6 +158,8 @@ def shell_value(v: Any) -> str:
 
 
 def haproxy_value(v: Any) -> str:
+    if isinstance(v, Escaped):
+        return v
     if isinstance(v, bool) or not isinstance(v, (str, int)):
         raise RenderError(f"cannot write a {type(v).__name__} into an HAProxy configuration: {v!r}")
     s = str(v)
@@ -171,6 +181,7 @@ def environment(kind: str, directory: Path) -> Environment:
     env.filters["systemd_command"] = systemd_command
     env.filters["systemd_word"] = lambda s: Escaped(systemd_arg(str(s)))
     env.filters["toml_key"] = toml_key
+    env.filters["compose_word"] = compose_word
     return env
 
 

@@ -30,5 +30,5 @@ def builder_nodes(client: Client, hosts: list[placement.Placed], proxy: failover
 
 def client_nodes(inv: Inventory, client: Client, reported: Mapping[str, str]) -> list[Node]:
     """The client's builder nodes, from the inventory and what the build hosts report they build for."""
-    hosts = placement.placed(client, list(inv.hosts.values()), reported)
+    hosts = placement.placed(client, inv.hosts_for(client), reported)
     return builder_nodes(client, hosts, failover.proxy(client, hosts, failover.templates(inv)))

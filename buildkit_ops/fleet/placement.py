@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from buildkit_ops.inventory import BuildHost, Client
+from buildkit_ops.inventory import BuildHost, Client, Inventory
 
 
 def score(client: str, host: str, weight: int) -> float:
@@ -36,6 +36,11 @@ def order(client: Client, hosts: list[BuildHost]) -> list[BuildHost]:
 def homes(clients: list[Client], hosts: list[BuildHost]) -> dict[str, str]:
     """client name -> home host name."""
     return {c.name: order(c, hosts)[0].name for c in clients} if hosts else {}
+
+
+def client_homes(inv: Inventory) -> dict[str, str]:
+    """client name -> home host name, each client placed among the hosts that may serve it (its tenant's)."""
+    return {c.name: order(c, inv.hosts_for(c))[0].name for c in inv.clients.values() if inv.hosts_for(c)}
 
 
 @dataclass(frozen=True)

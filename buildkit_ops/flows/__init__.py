@@ -13,7 +13,8 @@ from buildkit_ops.flows import (
     provision,
     rotation,
     status,
+    tenants,
 )
 
 __all__ = ["audit", "builds", "cache_prune", "clients", "doctor", "init", "kubernetes", "pki_backup", "provision",
-           "rotation", "status"]
+           "rotation", "status", "tenants"]

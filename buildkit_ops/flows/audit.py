@@ -9,14 +9,16 @@ from buildkit_ops.engine.parallel import each_host
 from buildkit_ops.engine.session import SshSession
 from buildkit_ops.engine.shell import command
 from buildkit_ops.engine.ssh import RemoteError
+from buildkit_ops.insights.daemon_builds import tenant_of
 from buildkit_ops.inventory import BuildHost
 from buildkit_ops.report.results import HostResult
 from buildkit_ops.roles.gateway.exports import CONTAINER, parse_audit
 
 
-def trail(hosts: list[BuildHost], since: dt.timedelta, client: str | None = None) -> dict[str, Any]:
-    """Per host: the calls that ended within `since` (of `client` only, if given), or the error that kept us from
-    reading them."""
+def trail(hosts: list[BuildHost], since: dt.timedelta, client: str | None = None,
+          tenant: str | None = None) -> dict[str, Any]:
+    """Per host: the calls that ended within `since` (of `client` only, of `tenant`'s daemon only, if given), each
+    with its tenant, or the error that kept us from reading them."""
     seconds = max(1, int(since.total_seconds()))
 
     def work(h: BuildHost, sess: SshSession, res: HostResult) -> None:
@@ -24,6 +26,8 @@ def trail(hosts: list[BuildHost], since: dt.timedelta, client: str | None = None
                                 + " 2>&1\n")
         if rc != 0:
             raise RemoteError(f"cannot read the gateway's log: {(out or err).strip()[-200:]}")
-        res.info["calls"] = [a.as_json() for a in parse_audit(out) if client is None or a.client == client]
+        calls = [(a, tenant_of(a)) for a in parse_audit(out)]
+        res.info["calls"] = [{**a.as_json(), "tenant": t} for a, t in calls
+                             if (client is None or a.client == client) and (tenant is None or t == tenant)]
 
     return {r.host: ({"error": r.error} if r.error else {"calls": r.info["calls"]}) for r in each_host(hosts, work)}

@@ -7,22 +7,26 @@ from typing import Any
 from buildkit_ops.engine.facts import sections
 from buildkit_ops.engine.parallel import each_host
 from buildkit_ops.engine.session import SshSession
-from buildkit_ops.flows.cache_prune import CTL
 from buildkit_ops.insights import builds as insights
+from buildkit_ops.insights import daemon_builds
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.report.results import HostResult
+from buildkit_ops.roles.buildkitd.exports import daemons
 from buildkit_ops.roles.gateway.exports import parse_audit
 
 
-def recent(inv: Inventory, hosts: list[BuildHost], since: dt.timedelta) -> dict[str, Any]:
-    """Per host: its builds started within `since`, newest first, or the error that kept us from reading them."""
+def recent(inv: Inventory, hosts: list[BuildHost], since: dt.timedelta, tenant: str | None = None) -> dict[str, Any]:
+    """Per host: its builds started within `since` (of every daemon, or one tenant's), newest first, each with its
+    tenant, or the error that kept us from reading them."""
     now = dt.datetime.now(dt.timezone.utc)
 
     def work(h: BuildHost, sess: SshSession, res: HostResult) -> None:
-        rc, out, err = sess.run(insights.history_snippet(CTL) + "\n" + insights.solves_snippet() + "\n")
+        ds = [d for d in daemons(inv, h) if tenant is None or d.label == tenant]
+        rc, out, err = sess.run("\n".join(daemon_builds.snippets(ds)) + "\n" + insights.solves_snippet() + "\n")
         got = sections(out)
-        builds = insights.parse(got.get("history", ""))
-        insights.attribute(builds, parse_audit(got.get("solves", "")))
-        res.info["builds"] = [b.row() for b in reversed(builds) if b.created >= now - since]
+        per_daemon = daemon_builds.read(ds, got, parse_audit(got.get("solves", "")))
+        rows = [(b, label) for label, builds in per_daemon.items() for b in builds if b.created >= now - since]
+        res.info["builds"] = [{**b.row(), "tenant": label} for b, label in sorted(rows, key=lambda r: r[0].created,
+                                                                                 reverse=True)]
 
     return {r.host: ({"error": r.error} if r.error else {"builds": r.info["builds"]}) for r in each_host(hosts, work)}

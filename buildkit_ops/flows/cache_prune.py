@@ -1,4 +1,5 @@
-"""cache-prune: `buildctl prune` on each host by size, age and filters, with the usage before and after."""
+"""cache-prune: `buildctl prune` on each host by size, age and filters, with the usage before and after; of the
+fleet's buildkitd, or of one tenant's (`--tenant`): never of another tenant's cache."""
 from __future__ import annotations
 
 import json
@@ -17,9 +18,7 @@ from buildkit_ops.inventory import values as types
 from buildkit_ops.inventory.values import parse_duration, parse_size
 from buildkit_ops.report.results import HostResult, Reporter
 from buildkit_ops.report.tables import human_size as human
-from buildkit_ops.roles.buildkitd.exports import CONTAINER, SOCK
-
-CTL = f"docker exec {CONTAINER} buildctl --addr {SOCK}"
+from buildkit_ops.roles.buildkitd.exports import Daemon, fleet, of_tenant
 
 
 @dataclass
@@ -51,7 +50,7 @@ class Criteria:
         return cls(ks, kd, filters, all_)
 
 
-def prune_command(what: Criteria) -> str:
+def prune_command(what: Criteria, ctl: str) -> str:
     args = ["prune", "--format", "'{{json .}}'"]
     if what.keep_storage is not None:
         args += ["--keep-storage", f"{what.keep_storage / 1e6:.6f}"]   # buildctl counts MB of 10^6 bytes
@@ -61,18 +60,29 @@ def prune_command(what: Criteria) -> str:
         args += ["--filter", quote(f)]
     if what.all:
         args.append("--all")
-    return f"{CTL} {' '.join(args)}"
+    return f"{ctl} {' '.join(args)}"
+
+
+def daemon_for(inv: Inventory, h: BuildHost, tenant: str | None) -> Daemon:
+    """The daemon whose cache is pruned on a host: the fleet's, or the tenant's (an error where it has none)."""
+    d = of_tenant(inv, h, tenant) if tenant else fleet(h)
+    if d is None:
+        raise FlowError(f"tenant {tenant} has no buildkitd on {h.name} (its hosts: "
+                        f"{', '.join(inv.tenant(str(tenant)).hosts)}): leave --host out, or name one of them", 2)
+    return d
 
 
 def cache_prune(inv: Inventory, hosts: list[BuildHost], what: Criteria, check: bool,
-                rep: Reporter) -> list[HostResult]:
-    du = f"{CTL} du --format '{{{{json .}}}}'"
+                rep: Reporter, tenant: str | None = None) -> list[HostResult]:
+    daemons = {h.name: daemon_for(inv, h, tenant) for h in hosts}   # (all checked before any host is touched)
 
     def work(h: BuildHost, sess: SshSession, res: HostResult) -> None:
+        ctl = daemons[h.name].ctl
+        du = f"{ctl} du --format '{{{{json .}}}}'"
         if check:
             rc, out, err = sess.run(f"echo @@before; {du}")
         else:
-            prune = prune_command(what)
+            prune = prune_command(what, ctl)
             lock = host_lock.acquire(sess, "cache-prune")
             try:
                 rc, out, err = sess.run(f"set -e\necho @@before; {du}\necho @@pruned; {prune}\necho @@after; {du}\n")

@@ -25,6 +25,7 @@ from buildkit_ops.fleet.nodes import client_nodes
 from buildkit_ops.flows.provision import provision
 from buildkit_ops.inventory import Client, Inventory, values
 from buildkit_ops.inventory import edit as inventory_edit
+from buildkit_ops.inventory.model import DEFAULT_TENANT
 from buildkit_ops.pki import certs as pki
 from buildkit_ops.pki import client_records
 from buildkit_ops.report.results import HostResult, Reporter
@@ -51,14 +52,21 @@ class ClientRequest:
     builder: str | None = None
     default: bool = False
     home: str | None = None
+    tenant: str | None = None
 
     def values(self) -> dict[str, Any]:
         """The inventory keys of a new client (only those given)."""
         pairs = (("address", self.address), ("connection", self.connection), ("ssh_address", self.ssh_address),
                  ("ssh_user", self.ssh_user), ("ssh_port", self.ssh_port), ("ssh_key", self.ssh_key),
                  ("known_hosts", self.known_hosts), ("builder", self.builder),
-                 ("default_builder", self.default or None), ("home", self.home))
+                 ("default_builder", self.default or None), ("home", self.home),
+                 ("tenant", _tenant(self.tenant) if self.tenant else None))
         return {k: v for k, v in pairs if v is not None}
+
+
+def _tenant(name: str) -> str | None:
+    """--tenant as the inventory holds it: `default` (the fleet's own buildkitd) is no key at all."""
+    return None if name == DEFAULT_TENANT else name
 
 
 # ------------------------------------------------------------------ the machines (stand-ins in the unit tests)
@@ -139,7 +147,8 @@ def plan_change(inventory: Path, req: ClientRequest) -> Change:
         except inventory_edit.EditError as e:
             raise FlowError(str(e)) from None
         return Change(after, after.clients[name], True)
-    moved_from, edits = None, {}
+    moved_from: str | None = None
+    edits: dict[str, str | None] = {}
     if req.address:
         try:
             address = values.client_source(req.address)
@@ -149,6 +158,8 @@ def plan_change(inventory: Path, req: ClientRequest) -> Change:
             moved_from, edits["address"] = inv.clients[name].address, address
     if req.home and req.home != inv.clients[name].home:
         edits["home"] = req.home
+    if req.tenant and _tenant(req.tenant) != inv.clients[name].tenant:
+        edits["tenant"] = _tenant(req.tenant)
     for key, value in edits.items():
         try:
             inv = inventory_edit.set_client_value(inventory, name, key, value, write=False)
@@ -187,8 +198,8 @@ def add_client(inventory: Path, req: ClientRequest, rep: Reporter, check: bool =
         for key, value in ch.edits.items():
             inventory_edit.set_client_value(inventory, name, key, value)
         rep.step(res, "inventory", f"client {name}", "changed",
-                 ", ".join(f"address {ch.moved_from} -> {client.address}" if k == "address" else f"{k}: {v}"
-                           for k, v in ch.edits.items()))
+                 ", ".join(f"address {ch.moved_from} -> {client.address}" if k == "address" else
+                           f"{k}: {DEFAULT_TENANT if k == 'tenant' and v is None else v}" for k, v in ch.edits.items()))
     else:
         rep.step(res, "inventory", f"client {name}", "ok", client.address)
     leaf = pki.client_paths(inv.pki_dir, name)

@@ -57,7 +57,7 @@ def diagnose(inv: Inventory, client: Client, f: dict[str, str], now: dt.datetime
     """The ladder, per host: name resolution, TCP, a certificate at all, expiry, the CA that signed it, the CA
     the client trusts, the server's names, the builder. The first rung that fails is the finding."""
     findings: list[Finding] = []
-    ranked = placement.order(client, list(inv.hosts.values()))
+    ranked = placement.order(client, inv.hosts_for(client))
     home = ranked[0].name if ranked else None
     cert = x509.load_pem_x509_certificate(base64.b64decode(f["cert"])) if f.get("cert") else None
     bundle = x509.load_pem_x509_certificates(base64.b64decode(f["ca"])) if f.get("ca") else []

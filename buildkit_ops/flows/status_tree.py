@@ -62,6 +62,16 @@ class Revocations:
 
 
 @dataclass
+class TenantStatus:
+    """A tenant's own buildkitd on a host."""
+    state: str                   # running, exited, ... or absent
+    started: str | None
+    cache: Cache                 # its own cache volume, against its own GC limit
+    builds: dict[str, Window] = field(default_factory=dict)
+    fence_missing: list[str] = field(default_factory=list)
+
+
+@dataclass
 class HostStatus:
     reachable: bool
     home_of: list[str]
@@ -74,6 +84,8 @@ class HostStatus:
     server_certificate: ServerCertificate | None = None
     firewall: Firewall | None = None
     crl: Revocations | None = None
+    tenants: dict[str, TenantStatus] = field(default_factory=dict)   # the tenants' own daemons (builds: all)
+    stale_tenants: list[str] = field(default_factory=list)            # daemons of tenants no longer placed here
 
     def as_json(self) -> dict[str, Any]:
         if not self.reachable:

@@ -23,9 +23,9 @@ FORMAT = ('[{{json .Record.Ref}},{{json .Record.CreatedAt}},{{json .Record.Compl
           '{{json (index .Record.ExporterResponse "image.name")}},{{json (index .Record.FrontendAttrs "target")}}]')
 
 
-def history_snippet(ctl: str) -> str:
-    """Facts snippet: every build record buildkitd keeps (see buildkit.history in the inventory)."""
-    return f"echo @@history; {ctl} debug histories --format {quote(FORMAT)} 2>/dev/null || true"
+def history_snippet(ctl: str, section: str = "history") -> str:
+    """Facts snippet: every build record a buildkitd keeps (see buildkit.history in the inventory)."""
+    return f"echo @@{section}; {ctl} debug histories --format {quote(FORMAT)} 2>/dev/null || true"
 
 
 @dataclass

@@ -19,7 +19,9 @@ from buildkit_ops.inventory.model import (
     InventoryError,
     PruneSchedule,
     Registry,
+    Tenant,
 )
 
 __all__ = ["values", "DEFAULT_INVENTORY", "GC", "BuildHost", "BuildKit", "Client", "GCPolicy", "Inventory",
-           "InventoryError", "PruneSchedule", "Registry", "load"]
+           "InventoryError", "PruneSchedule", "Registry", "Tenant",
+           "load"]

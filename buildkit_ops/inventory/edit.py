@@ -1,5 +1,6 @@
-"""Add, change or remove a client in inventory.yml with ruamel.yaml's round trip, which keeps the file's comments
-(its documentation), key order, quoting and layout by design: only the client's own lines change. The result
+"""Add, change or remove a client (or remove a tenant) in inventory.yml with ruamel.yaml's round trip, which keeps
+the file's comments (its documentation), key order, quoting and layout by design: only the client's own lines
+change. The result
 is parsed and validated before it replaces the file (atomically); anything unexpected leaves the file
 untouched."""
 from __future__ import annotations
@@ -80,11 +81,13 @@ def add_client(path: Path, name: str, values: dict[str, Any], write: bool = True
 
 
 def set_client_value(path: Path, name: str, key: str, value: Any, write: bool = True) -> inventory.Inventory:
-    """Set one key of a client (its `address` when it moved, its `home` when pinned): in place when it is there,
-    else right after the client's `address:`."""
+    """Set one key of a client (its `address` when it moved, its `home` when pinned, its `tenant`): in place when
+    it is there, else right after the client's `address:`; None takes the key away (its default)."""
     y, data = _load(path)
     entry = _client(data, name)
-    if key in entry:
+    if value is None:
+        entry.pop(key, None)
+    elif key in entry:
         entry[key] = value
     else:
         keys = list(entry)
@@ -100,6 +103,19 @@ def remove_client(path: Path, name: str, write: bool = True) -> inventory.Invent
         raise EditError(f"client {name} not found under all.children.clients.hosts")
     del hosts[name]
     return _replace(path, _dump(y, data), lambda inv: name not in inv.clients, write)
+
+
+def remove_tenant(path: Path, name: str, write: bool = True) -> inventory.Inventory:
+    """Take a tenant out of all.vars.tenants (and the key itself when it was the last)."""
+    y, data = _load(path)
+    allvars = _mapping(_mapping(data, "all", "the document"), "vars", "all")
+    tenants = allvars.get("tenants")
+    if not isinstance(tenants, dict) or name not in tenants:
+        raise EditError(f"tenant {name} not found under all.vars.tenants")
+    del tenants[name]
+    if not tenants:
+        del allvars["tenants"]
+    return _replace(path, _dump(y, data), lambda inv: name not in inv.tenants, write)
 
 
 def _replace(path: Path, text: str, ok: Callable[[inventory.Inventory], bool], write: bool) -> inventory.Inventory:

@@ -17,6 +17,7 @@ Every error names the file, the key path, what is wrong and how to fix it.
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import re
@@ -28,8 +29,8 @@ import yaml
 from buildkit_ops.inventory import strict_yaml
 from buildkit_ops.inventory import values as types
 from buildkit_ops.inventory.checker import Checker, deep_merge
-from buildkit_ops.inventory.model import BuildHost, Client, Inventory, InventoryError
-from buildkit_ops.inventory.schema import ALL_VAR_KEYS, CLIENT_KEYS, HOST_KEYS
+from buildkit_ops.inventory.model import BuildHost, Client, Inventory, InventoryError, Tenant
+from buildkit_ops.inventory.schema import ALL_VAR_KEYS, CLIENT_KEYS, HOST_KEYS, TENANT_BUILDKIT_KEYS, TENANT_KEYS
 
 DEFAULT_INVENTORY = "inventory.yml"
 
@@ -96,11 +97,14 @@ def parse(data: Any, fname: str, base: Path) -> Inventory:
     chk.unknown(children, {"buildhosts", "clients"}, "all.children")
     if "buildhosts" not in children:
         chk.err("all.children.buildhosts", "no build hosts group", "add `buildhosts:` with `hosts:` under all.children")
+    tenants_value = allvars.pop("tenants", None)
     own = _own_vars(chk, {k: allvars.pop(k) for k in list(allvars) if k in ALL_VAR_KEYS})
-    hosts, groups = _build_hosts(chk, children["buildhosts"], allvars)
-    clients = _clients(chk, children.get("clients"), allvars, hosts)
+    hosts, groups, raw_buildkit = _build_hosts(chk, children["buildhosts"], allvars)
+    tenants = _tenants(chk, tenants_value, hosts, raw_buildkit)
+    clients = _clients(chk, children.get("clients"), allvars, hosts, tenants)
     return Inventory(file=Path(fname), hosts=hosts, clients=clients, groups=groups, pki_dir=Path(own["pki_dir"]),
-                     cert_days=own["cert_days"], cert_renew_days=own["cert_renew_days"], ca_days=own["ca_days"])
+                     cert_days=own["cert_days"], cert_renew_days=own["cert_renew_days"], ca_days=own["ca_days"],
+                     tenants=tenants)
 
 
 def _own_vars(chk: Checker, own: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +120,10 @@ def _own_vars(chk: Checker, own: dict[str, Any]) -> dict[str, Any]:
     return v
 
 
-def _build_hosts(chk: Checker, group: Any, shared: dict[str, Any]) -> tuple[dict[str, BuildHost], dict[str, list[str]]]:
+def _build_hosts(chk: Checker, group: Any, shared: dict[str, Any]
+                 ) -> tuple[dict[str, BuildHost], dict[str, list[str]], dict[str, dict[str, Any]]]:
+    """The build hosts, their groups, and each host's `buildkit:` as written (a tenant's settings merge into
+    it)."""
     groups: dict[str, list[str]] = {}
     found: dict[str, tuple[dict[str, Any], str]] = {}
     _walk_hosts(chk, chk.mapping(group, "all.children.buildhosts"), "all.children.buildhosts", shared, groups,
@@ -135,7 +142,49 @@ def _build_hosts(chk: Checker, group: Any, shared: dict[str, Any]) -> tuple[dict
         if hosts[name].buildkit.port == hosts[name].ssh_port:
             chk.err(f"{hp}.buildkit.port", "the BuildKit port equals the SSH port", "pick another port, e.g. 1234")
     _names_unique(chk, hosts, {n: hp for n, (_m, hp) in found.items()})
-    return hosts, groups
+    return hosts, groups, {n: chk.mapping(m.get("buildkit"), f"{hp}.buildkit") for n, (m, hp) in found.items()}
+
+
+SLOTS = 256   # tenants' step subnets: 10.11.<slot>.0/24 (roles/buildkitd/daemons.py)
+
+
+def _tenants(chk: Checker, value: Any, hosts: dict[str, BuildHost],
+             raw_buildkit: dict[str, dict[str, Any]]) -> dict[str, Tenant]:
+    """all.vars.tenants: each tenant's hosts, and its BuildKit settings on each of them (the host's, with the
+    tenant's own merged in key by key, checked as a host's are)."""
+    out: dict[str, Tenant] = {}
+    taken: set[int] = set()
+    table = chk.mapping(value, "all.vars.tenants")
+    if len(table) > SLOTS // 2:
+        chk.err("all.vars.tenants", f"{len(table)} tenants: at most {SLOTS // 2} fit a host's step subnets",
+                "merge tenants, or spread them over several inventories")
+    for name in sorted(table, key=str):
+        tp = f"all.vars.tenants.{name}"
+        chk.check("tenant_name", name, tp)
+        t = chk.mapping(table[name], tp)
+        chk.unknown(t, TENANT_KEYS, tp)
+        names = chk.check("name_list", t["hosts"], f"{tp}.hosts") if t.get("hosts") is not None else list(hosts)
+        for i, h in enumerate(names):
+            if h not in hosts:
+                chk.err(f"{tp}.hosts[{i}]", f"{h!r} is not a build host", "use one of: " + ", ".join(sorted(hosts)))
+        if not names:
+            chk.err(f"{tp}.hosts", "is empty: the tenant would run nowhere", "name at least one build host, or "
+                                                                              "leave `hosts:` out (every host)")
+        own = chk.mapping(t.get("buildkit"), f"{tp}.buildkit")
+        for key in own:
+            if key not in TENANT_BUILDKIT_KEYS:
+                chk.err(f"{tp}.buildkit.{key}", f"a tenant cannot set {key!r}: it is the host's (one image, port "
+                                                f"and gateway per host)",
+                        f"set it on the host; a tenant may set: {', '.join(TENANT_BUILDKIT_KEYS)}")
+        settings = {h: chk.buildkit(deep_merge(raw_buildkit[h], own), f"{tp}.buildkit")
+                    for h in hosts if h in names}
+        # a stable slot from the name (adding a tenant moves no other's subnet), the next free one on a clash
+        slot = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big") % SLOTS
+        while slot in taken:
+            slot = (slot + 1) % SLOTS
+        taken.add(slot)
+        out[name] = Tenant(name, [h for h in hosts if h in names], settings, slot)
+    return out
 
 
 def _names_unique(chk: Checker, hosts: dict[str, BuildHost], paths: dict[str, str]) -> None:
@@ -151,7 +200,8 @@ def _names_unique(chk: Checker, hosts: dict[str, BuildHost], paths: dict[str, st
             owner[n] = name
 
 
-def _clients(chk: Checker, group: Any, shared: dict[str, Any], hosts: dict[str, BuildHost]) -> dict[str, Client]:
+def _clients(chk: Checker, group: Any, shared: dict[str, Any], hosts: dict[str, BuildHost],
+             tenants: dict[str, Tenant]) -> dict[str, Client]:
     clients: dict[str, Client] = {}
     cgroup = chk.mapping(group, "all.children.clients")
     chk.unknown(cgroup, {"vars", "hosts"}, "all.children.clients")
@@ -166,7 +216,7 @@ def _clients(chk: Checker, group: Any, shared: dict[str, Any], hosts: dict[str, 
         if name in hosts:
             chk.err(cp, f"{name!r} is both a build host and a client", "give the client another name")
         f = chk.fields(deep_merge(defaults, chk.mapping(cv, cp)), CLIENT_KEYS, cp, required=("address",))
-        _check_client(chk, cp, f, hosts)
+        _check_client(chk, cp, f, hosts, tenants)
         f["ssh_address"] = f["ssh_address"] or f["address"]
         f["limits"] = f["limits"] or chk.limits({}, f"{cp}.limits")
         clients[name] = Client(name=name, **f)
@@ -179,8 +229,14 @@ def _clients(chk: Checker, group: Any, shared: dict[str, Any], hosts: dict[str, 
     return clients
 
 
-def _check_client(chk: Checker, cp: str, f: dict[str, Any], hosts: dict[str, BuildHost]) -> None:
-    """What a client's values mean together, and with the build hosts."""
+def _check_client(chk: Checker, cp: str, f: dict[str, Any], hosts: dict[str, BuildHost],
+                  tenants: dict[str, Tenant]) -> None:
+    """What a client's values mean together, and with the build hosts and tenants."""
+    if f["tenant"] is not None and f["tenant"] not in tenants:
+        chk.err(f"{cp}.tenant", f"{f['tenant']!r} is not a tenant",
+                "use one of: " + (", ".join(sorted(tenants)) or "(none yet: add it under all.vars.tenants)"))
+    if f["tenant"] is not None:
+        hosts = {n: hosts[n] for n in tenants[f["tenant"]].hosts}
     if types.too_wide(f["address"]) and not f["allow_wide_network"]:
         net = ipaddress.ip_network(f["address"])
         chk.err(f"{cp}.address", f"{f['address']} is a network wider than /{types.WIDEST[net.version]}: a client "
@@ -197,4 +253,5 @@ def _check_client(chk: Checker, cp: str, f: dict[str, Any], hosts: dict[str, Bui
         chk.err(f"{cp}.failover_port", f"{f['failover_port']} leaves no room for one port per build host "
                                        f"({len(hosts)})", "pick a lower port, e.g. 12340")
     if f["home"] is not None and f["home"] not in hosts:
-        chk.err(f"{cp}.home", f"{f['home']!r} is not a build host", "use one of: " + ", ".join(sorted(hosts)))
+        of = f" of tenant {f['tenant']}" if f["tenant"] else ""
+        chk.err(f"{cp}.home", f"{f['home']!r} is not a build host{of}", "use one of: " + ", ".join(sorted(hosts)))

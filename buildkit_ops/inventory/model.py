@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from buildkit_ops.errors import BkopsError
@@ -141,6 +141,21 @@ class Client:
     role: str                            # developer or admin: the gRPC methods the gateway lets it call
     allow_wide_network: bool             # its address may be a network wider than values.WIDEST
     limits: Limits                       # what the gateway lets it run at once
+    tenant: str | None                   # the tenant whose buildkitd serves it (None: the fleet's own)
+
+
+# The fleet's own buildkitd, which serves the clients of no tenant: how outputs name it.
+DEFAULT_TENANT = "default"
+
+
+@dataclass
+class Tenant:
+    """A team with a buildkitd of its own on each of its hosts: its own cache, history and GC budget; the gateway
+    sends each of its clients there (docs/tenants.md)."""
+    name: str
+    hosts: list[str]                     # the build hosts it runs on (the inventory's order)
+    buildkit: dict[str, BuildKit]        # host name -> its BuildKit settings there (the host's, with the tenant's)
+    slot: int                            # its build steps' subnet and bridge (roles/buildkitd/daemons.py)
 
 
 @dataclass
@@ -153,6 +168,24 @@ class Inventory:
     cert_days: int
     cert_renew_days: int
     ca_days: int
+    tenants: dict[str, Tenant] = field(default_factory=dict)
+
+    def hosts_for(self, client: Client) -> list[BuildHost]:
+        """The build hosts that may serve the client: its tenant's, or every one."""
+        if client.tenant is None:
+            return list(self.hosts.values())
+        return [self.hosts[n] for n in self.tenants[client.tenant].hosts]
+
+    def tenants_on(self, host: str) -> list[Tenant]:
+        """The tenants with a buildkitd on this host, by name."""
+        return [t for _n, t in sorted(self.tenants.items()) if host in t.hosts]
+
+    def tenant(self, name: str) -> Tenant:
+        if name not in self.tenants:
+            known = ", ".join(sorted(self.tenants)) or "none"
+            raise InventoryError(str(self.file), f"all.vars.tenants.{name}", f"no tenant named {name!r}",
+                                 f"known tenants: {known}; add it under all.vars.tenants")
+        return self.tenants[name]
 
     def select(self, spec: str | None) -> list[BuildHost]:
         """'build1,build2', a group name, 'all' or None (every build host)."""

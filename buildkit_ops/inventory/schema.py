@@ -111,6 +111,9 @@ CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
              "`admin` also reads and prunes the whole cache and the build history (DiskUsage, Prune, history)"),
     "limits": ("limits", None, "what the gateway lets the client run at once: `builds`, the most builds of the "
                                "client at once on a host (more wait their turn; 0: no limit), e.g. {builds: 2}"),
+    "tenant": ("tenant_name", None, "the tenant whose own buildkitd (cache, history, GC budget) serves the client; "
+                                    "its `role: admin` is then admin of that tenant only (default: the fleet's "
+                                    "own buildkitd, shared by every client of no tenant)"),
     "allow_wide_network": ("bool", False, "let `address` be a network wider than /16 (IPv6 /32): a certificate that "
                                           "leaks then reaches the BuildKit port from anywhere in it"),
 }
@@ -122,7 +125,22 @@ ALL_VAR_KEYS = {"pki_dir": ("path", ".pki",
                             "operator-side directory of the CA and certificates (CA key never leaves it)"),
                 "cert_days": ("int", 825, "validity of server and client certificates, at most 825"),
                 "cert_renew_days": ("int:1-824", 30, "reissue a certificate when it expires within this many days"),
-                "ca_days": ("int:1-36500", 3650, "validity of the CA, in days (at most 100 years)")}
+                "ca_days": ("int:1-36500", 3650, "validity of the CA, in days (at most 100 years)"),
+                "tenants": ("tenants", {}, "teams that share the build hosts but not a cache: each tenant gets a "
+                                           "buildkitd of its own (own cache volume, history, GC budget, prune "
+                                           "timer) on each of its `hosts:` (default: every build host), with "
+                                           "`buildkit:` settings of its own (max_parallelism, step_network, gc, "
+                                           "history_max_age, history_max_entries, prune_schedule; the host's "
+                                           "values are the defaults); a client joins one with `tenant: NAME`, e.g. "
+                                           "{red: {hosts: [build1], buildkit: {max_parallelism: 2}}}")}
+TENANT_KEYS: dict[str, tuple[str, Any, str]] = {
+    "hosts": ("name_list", None, "the build hosts the tenant's buildkitd runs on (default: every build host)"),
+    "buildkit": ("tenant_buildkit", None, "the tenant's own BuildKit settings; the host's are the defaults"),
+}
+# What a tenant may set for its own buildkitd; the rest (image, version, port, data_dir, registries,
+# privileges) is the host's: one image and one gateway per host.
+TENANT_BUILDKIT_KEYS = ("max_parallelism", "step_network", "gc", "history_max_age", "history_max_entries",
+                        "prune_schedule")
 
 DEFAULT_POLICIES = [
     {"keep_duration": "48h", "filters": ["type==source.local", "type==exec.cachemount", "type==source.git.checkout"]},

@@ -44,6 +44,16 @@ def machine_name(v: Any) -> str:
                       "use lower-case letters, digits and dashes, starting and ending with a letter or digit")
 
 
+def tenant_name(v: Any) -> str:
+    """A tenant's name becomes part of a container's, a volume's, a socket folder's and a systemd unit's name."""
+    name = _fullmatch(r"[a-z](?:[a-z0-9-]{0,18}[a-z0-9])?", v, "a tenant name",
+                      "use 1 to 20 lower-case letters, digits and dashes, starting with a letter, e.g. red")
+    if name == "default":
+        raise BadValue("'default' is the name of the fleet's own buildkitd (clients of no tenant)",
+                       "give the tenant another name")
+    return name
+
+
 def user_name(v: Any) -> str:
     return _fullmatch(r"[a-z_][a-z0-9_-]{0,31}", v, "a user name", "write a login name such as root or deploy")
 
@@ -334,7 +344,8 @@ def duration(v: Any) -> int:
 # Every kind the schema names, by name; `int:LO-HI` and `enum:A,B` are parametrised, `KIND_list` is a list of
 # KIND and `path` a local file (both handled by the checker: their items' key paths and the inventory's folder).
 KINDS: dict[str, Callable[[Any], Any]] = {
-    "name": machine_name, "user": user_name, "builder": builder_name, "address": host_address,
+    "name": machine_name, "tenant_name": tenant_name, "user": user_name, "builder": builder_name,
+    "address": host_address,
     "client_source": client_source, "registry_host": registry_host, "loopback_listen": loopback_listen,
     "image": image_ref, "version": buildkit_version, "filter": prune_filter, "remote_path": remote_path,
     "data_dir": data_dir,

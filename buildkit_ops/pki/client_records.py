@@ -12,6 +12,7 @@ import yaml
 from buildkit_ops.engine.local_files import atomic_write
 from buildkit_ops.fleet import placement
 from buildkit_ops.inventory import Inventory
+from buildkit_ops.inventory.model import DEFAULT_TENANT
 from buildkit_ops.pki import certs as pki
 
 
@@ -46,10 +47,11 @@ def client_rows(inv: Inventory) -> list[dict[str, Any]]:
     rows = []
     now = dt.datetime.now(dt.timezone.utc)
     ca = pki.load_ca(inv.pki_dir)
-    homes = placement.homes(list(inv.clients.values()), list(inv.hosts.values()))
+    homes = placement.client_homes(inv)
     for c in inv.clients.values():
         leaf = pki.client_paths(inv.pki_dir, c.name)
-        row = {"name": c.name, "address": c.address, "connection": c.connection, "builder": c.builder,
+        row = {"name": c.name, "tenant": c.tenant or DEFAULT_TENANT, "address": c.address,
+               "connection": c.connection, "builder": c.builder,
                "home": homes.get(c.name), "pinned": c.home is not None,
                "cert_expires": None, "status": "no certificate (run add-client)"}
         if leaf.crt.exists():

@@ -40,6 +40,14 @@ def human(st: Status) -> None:
             limit = human_size(c.gc_limit) if c.gc_limit is not None else "none (GC off)"
             err.print(f"  cache {human_size(c.total)} of a GC limit of {limit}; disk {human_size(c.disk_free)} "
                       f"free of {human_size(c.disk_size)}")
+        for tname, t in h.tenants.items():
+            limit = human_size(t.cache.gc_limit) if t.cache.gc_limit is not None else "none (GC off)"
+            day = t.builds.get("24h")
+            err.print(f"  tenant {shown(tname)}: buildkitd {t.state}{', fence DOWN' if t.fence_missing else ''}, cache "
+                      f"{human_size(t.cache.total)} in {t.cache.records} records of a GC limit of {limit}; builds "
+                      f"24h: {day.builds if day else 0}")
+        for tname in h.stale_tenants:
+            err.print(f"  [yellow]tenant {shown(tname)}: not placed here any more, daemon and cache kept[/yellow]")
         for window, w in h.builds.items():
             if not w.builds:
                 err.print(f"  builds {window}: none")
@@ -81,6 +89,10 @@ def prometheus(st: Status) -> str:
             continue
         c = h.cache
         samples["buildkit_ops_cache_bytes"].append(f"{{{hl}}} {c.total}")
+        for tname, t in h.tenants.items():   # (a tenant's own cache, beside the fleet daemon's)
+            samples["buildkit_ops_cache_bytes"].append(f'{{{hl},tenant="{_label(tname)}"}} {t.cache.total}')
+            if t.cache.gc_limit is not None:
+                samples["buildkit_ops_gc_limit_bytes"].append(f'{{{hl},tenant="{_label(tname)}"}} {t.cache.gc_limit}')
         if c.gc_limit is not None:
             samples["buildkit_ops_gc_limit_bytes"].append(f"{{{hl}}} {c.gc_limit}")
         if c.disk_free is not None:

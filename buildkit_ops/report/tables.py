@@ -7,13 +7,21 @@ from typing import Any
 
 from rich.console import Console
 
+from buildkit_ops.inventory.model import DEFAULT_TENANT
 from buildkit_ops.report.columns import print_table
 from buildkit_ops.report.results import err, shown
 
 
+def _tenants_shown(rows: list[dict[str, Any]]) -> bool:
+    """A tenant column only where there are tenants (an inventory without them prints what it always did)."""
+    return any(r.get("tenant") not in (None, DEFAULT_TENANT) for r in rows)
+
+
 def print_clients(rows: list[dict[str, Any]]) -> None:
-    print_table(("client", "address", "connection", "builder", "home", "cert expires", "status"),
-                [[r["name"], r["address"], r["connection"], r["builder"],
+    t = _tenants_shown(rows)
+    print_table(("client", *(("tenant",) if t else ()), "address", "connection", "builder", "home", "cert expires",
+                 "status"),
+                [[r["name"], *([r["tenant"]] if t else []), r["address"], r["connection"], r["builder"],
                   (r["home"] or "-") + (" (pinned)" if r["pinned"] else ""), r["cert_expires"] or "-", r["status"]]
                  for r in rows])
 
@@ -42,14 +50,16 @@ def print_findings(findings: list[tuple[str, str, str]]) -> None:
 def print_per_host(doc: dict[str, Any], key: str, columns: tuple[str, ...],
                    row: Callable[[dict[str, Any]], list[str]]) -> None:
     """One table of every host's `key` rows (a host's error said in red instead); `row` gives raw values (from
-    hosts and clients: print_table escapes them)."""
-    rows = []
+    hosts and clients: print_table escapes them). With tenants, each row says whose daemon it is."""
+    rows, items = [], []
     for host, h in doc.items():
         if "error" in h:
             err.print(f"[red]{shown(host)}: {shown(h['error'])}[/red]")
             continue
-        rows += [[host, *row(item)] for item in h[key]]
-    print_table(("host", *columns), rows)
+        items += [(host, item) for item in h[key]]
+    t = _tenants_shown([item for _h, item in items])
+    rows = [[host, *([item["tenant"]] if t else []), *row(item)] for host, item in items]
+    print_table(("host", *(("tenant",) if t else ()), *columns), rows)
 
 
 def print_audit(doc: dict[str, Any]) -> None:

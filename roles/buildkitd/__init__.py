@@ -28,7 +28,8 @@ from buildkit_ops.engine.shell import command, quote
 from buildkit_ops.engine.steps import file_steps, pull_script
 from buildkit_ops.inventory import BuildHost, Inventory, security_floor
 from buildkit_ops.inventory import buildkit_versions as versions
-from buildkit_ops.roles.buildkitd.exports import CONTAINER, RESTART, RUNNING, SOCK
+from buildkit_ops.roles.buildkitd.drain import drain_script
+from buildkit_ops.roles.buildkitd.exports import CONTAINER, RESTART, SOCK
 from buildkit_ops.roles.buildkitd.facts import BuildkitdFacts, parse
 from buildkit_ops.roles.buildkitd.files import config_hash, render, wanted_image_id
 
@@ -131,35 +132,13 @@ def fence_steps(host: BuildHost, facts: BuildkitdFacts, restarting: bool) -> lis
                  script=command("sh", f"{host.buildkit.data_dir}/fence.sh", "apply") + "\n")]
 
 
-def drain_script(wait: int, force: bool) -> str:
-    """Wait until no build runs (a new config or image restarts buildkitd); after `wait` seconds give up (exit
-    75) or, forced, go on."""
-    give_up = 'echo @@forced; echo "$n"; break' if force else 'echo @@busy; echo "$n"; exit 75'
-    return f"""if [ "$(docker inspect -f '{{{{.State.Running}}}}' {CONTAINER} 2>/dev/null)" = true ]; then
-  end=$(( $(date +%s) + {int(wait)} ))
-  while :; do
-    n=$(docker exec {CONTAINER} buildctl --addr {SOCK} debug histories --format '{RUNNING}' 2>/dev/null \
-      | grep -c running)
-    [ "$n" -eq 0 ] && break
-    if [ "$(date +%s)" -ge "$end" ]; then {give_up}; fi
-    # tell the operator as it goes: when the count changes, and every 30 s
-    if [ "$n" != "${{said:-}}" ] || [ $(( ($(date +%s) - end) % 30 )) -eq 0 ]; then
-      echo "@@note restart waits for $n running build(s) to finish ($(( end - $(date +%s) )) s left of --wait)" >&2
-      said=$n
-    fi
-    sleep 1
-  done
-fi
-"""
-
-
 def handler_script(host: BuildHost, files: list[File], image_id: str | None, wait: int = 300,
                    force: bool = False) -> str:
     """Wait for running builds, compose up with the new config hash (Compose recreates the container when it
     differs; the cache volume stays), then wait until buildkitd answers."""
     compose_file = quote(host.buildkit.data_dir + "/docker-compose.yml")
     h = config_hash(files, image_id or host.buildkit.image)
-    return drain_script(wait, force) + f"""T=$(mktemp)
+    return drain_script(wait, force, CONTAINER) + f"""T=$(mktemp)
 if ! BKOPS_CONFIG_HASH={h} docker compose -f {compose_file} up -d --remove-orphans --quiet-pull >"$T" 2>&1
 then tail -20 "$T" >&2; rm -f "$T"; exit 1; fi
 rm -f "$T"

@@ -13,14 +13,9 @@ from buildkit_ops.engine.contract import Templates
 from buildkit_ops.engine.render import File, safe_dirname
 from buildkit_ops.inventory import BuildHost
 from buildkit_ops.inventory import buildkit_versions as versions
-
-# The host folder of buildkitd's unix socket, mounted at /run/buildkit in its container and the gateway's.
-SOCKET_DIR = "/run/buildkit-ops"
+from buildkit_ops.roles.buildkitd.daemons import STEPS, Daemon, fleet
 
 TEMPLATES = Path(__file__).parent / "templates"
-# The bridge build steps run on (step_network: sandboxed); entrypoint.sh fences it off from the host.
-BRIDGE_NAME = "buildkit0"
-BRIDGE_SUBNET = "10.10.0.0/16"
 
 
 def wanted_image_id(host: BuildHost) -> str | None:
@@ -32,9 +27,11 @@ def registry_dir(name: str) -> str:
     return safe_dirname(name)
 
 
-def render(host: BuildHost, templates: Templates | None = None) -> list[File]:
-    """Every file this role manages on the host, rendered (pure)."""
-    bk = host.buildkit
+def render(host: BuildHost, templates: Templates | None = None, daemon: Daemon | None = None) -> list[File]:
+    """Every file of one daemon of the host (default: the fleet's), rendered (pure). The registries' CAs are the
+    host's, shared by its daemons."""
+    daemon = daemon or fleet(host)
+    bk = daemon.buildkit
     d = bk.data_dir
     # what the templates get: plain values, unset ones left out (they write only the keys that are set)
     registries = {}
@@ -55,17 +52,22 @@ def render(host: BuildHost, templates: Templates | None = None) -> list[File]:
                            worker_gc=versions.worker_gc(bk.gc, bk.version),
                            gc_policies=[versions.policy(p, bk.version, i) for i, p in enumerate(bk.gc.policies)],
                            history_max_age=bk.history_max_age, history_max_entries=bk.history_max_entries,
-                           registries=registries, step_network=bk.step_network, bridge_name=BRIDGE_NAME,
-                           bridge_subnet=BRIDGE_SUBNET)
+                           registries=registries, step_network=bk.step_network, bridge_name=daemon.bridge,
+                           bridge_subnet=daemon.subnet)
     entrypoint = templates.render("entrypoint.sh.j2", "shell", privileges=bk.privileges,
-                                 step_network=bk.step_network, bridge_name=BRIDGE_NAME)
-    fence = templates.render("fence.sh.j2", "shell", bridge_name=BRIDGE_NAME, bridge_subnet=BRIDGE_SUBNET)
+                                 step_network=bk.step_network, bridge_name=daemon.bridge)
+    # a tenant's fence also keeps its steps from every other daemon's, and every other daemon's from its own
+    fence = templates.render("fence.sh.j2", "shell", bridge_name=daemon.bridge, bridge_subnet=daemon.subnet,
+                             tenant=daemon.tenant, steps=STEPS)
+    own = daemon.files_dir
     compose = templates.render("docker-compose.yml.j2", "compose", host=host.name, image=bk.image,
-                              privileges=bk.privileges, data_dir=d, socket_dir=SOCKET_DIR)
-    return [File(f"{d}/docker-compose.yml", compose.encode()),
-            File(f"{d}/buildkitd.toml", toml.encode()),
-            File(f"{d}/entrypoint.sh", entrypoint.encode(), 0o755),
-            File(f"{d}/fence.sh", fence.encode(), 0o755)] + files
+                              privileges=bk.privileges, data_dir=d, socket_dir=daemon.socket_dir,
+                              project=daemon.project, container=daemon.container, volume=daemon.volume,
+                              files_dir=own)
+    return [File(f"{own}/docker-compose.yml", compose.encode()),
+            File(f"{own}/buildkitd.toml", toml.encode()),
+            File(f"{own}/entrypoint.sh", entrypoint.encode(), 0o755),
+            File(f"{own}/fence.sh", fence.encode(), 0o755)] + (files if daemon.tenant is None else [])
 
 
 def config_hash(files: list[File], image: str) -> str:

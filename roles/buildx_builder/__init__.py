@@ -46,7 +46,7 @@ def parse(sections: dict[str, str]) -> BuilderFacts:
 
 def prepare(inv: Inventory, client: Client, options: Options) -> BuilderInput:
     """Before the client's certificate exists (add-client's check of the machine), its files are placeholders."""
-    hosts = placement.placed(client, list(inv.hosts.values()), options.platforms)
+    hosts = placement.placed(client, inv.hosts_for(client), options.platforms)
     proxy = failover.proxy(client, hosts, failover.templates(inv))
     ns = builder_nodes(client, hosts, proxy)
     leaf = certs.client_paths(inv.pki_dir, client.name)

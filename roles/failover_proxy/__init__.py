@@ -80,7 +80,7 @@ class FailoverProxyRole(Role[Client, failover.Proxy, ProxyFacts]):
         return target.failover == "proxy"
 
     def prepare(self, inv: Inventory, target: Client, options: Options) -> failover.Proxy:
-        hosts = placement.placed(target, list(inv.hosts.values()), options.platforms)
+        hosts = placement.placed(target, inv.hosts_for(target), options.platforms)
         proxy = failover.proxy(target, hosts, failover.templates(inv))
         assert proxy is not None  # (applies: failover is proxy)
         return proxy

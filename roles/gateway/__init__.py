@@ -34,8 +34,9 @@ from buildkit_ops.pki import certs, client_records
 from buildkit_ops.pki import crl as crls
 from buildkit_ops.pki import server as server_pki
 from buildkit_ops.pki.certs import Leaf
+from buildkit_ops.roles.buildkitd.exports import tenants as tenant_daemons
 from buildkit_ops.roles.gateway.exports import CONTAINER, RELOAD, SOCKET_DIR
-from buildkit_ops.roles.gateway.files import client_limits, client_roles, compose_hash, render
+from buildkit_ops.roles.gateway.files import Routes, client_limits, client_roles, compose_hash, render, routes
 from buildkit_ops.roles.gateway.probe import Probe
 
 
@@ -64,13 +65,14 @@ def parse(sections: dict[str, str]) -> GatewayFacts:
 class GatewayInput:
     """What the gateway is planned from: the TLS files (CA bundle, the host's certificate and key), the CRL, each
     certificate name's role, the image id inside gateway_image_archive (if any), and the operator's
-    certificate for the mutual-TLS proof."""
+    certificate for the mutual-TLS proof, and where each client's builds go (its tenant's buildkitd)."""
     tls: dict[str, bytes]
     crl: bytes
     roles: dict[str, str]
     limits: dict[str, int]
     image_id: str | None
     operator: Leaf | None = None
+    tenants: Routes | None = None
 
 
 def prepare(inv: Inventory, host: BuildHost, options: Options) -> GatewayInput:
@@ -87,7 +89,8 @@ def prepare(inv: Inventory, host: BuildHost, options: Options) -> GatewayInput:
     roles = client_roles(inv)
     operator = None if options.check or ca is None else server_pki.operator_cert(inv, ca)
     image_id = image_archive.image_id(host.buildkit.gateway_image_archive, "gateway_image_archive")
-    return GatewayInput(tls, crl, roles, client_limits(inv), image_id, operator)
+    sockets = {d.label: d.gateway_socket for d in tenant_daemons(inv, host)}
+    return GatewayInput(tls, crl, roles, client_limits(inv), image_id, operator, routes(inv, host, sockets))
 
 
 Ctx = Context[BuildHost, GatewayInput]
@@ -175,7 +178,7 @@ class GatewayRole(Role[BuildHost, GatewayInput, GatewayFacts]):
 
     def files(self, ctx: Ctx) -> list[File]:
         i = ctx.input
-        return render(ctx.target, i.tls, i.crl, i.roles, i.limits, SOCKET_DIR, self.templates)
+        return render(ctx.target, i.tls, i.crl, i.roles, i.limits, SOCKET_DIR, self.templates, i.tenants)
 
     def plan(self, ctx: Ctx, facts: GatewayFacts, files: dict[str, FileState]) -> list[Step]:
         return plan(ctx.target, self.managed(ctx), facts, files, ctx.input.image_id)

@@ -10,7 +10,8 @@ from typing import Any
 
 _LINE = re.compile(r"(?P<logged>\S+) (?P<start>\S+) client=(?P<client>\S*) role=(?P<role>\S*) "
                    r'method="(?P<method>[^"]*)" result=(?P<result>\S+) status=(?P<status>-?\d+) ms=(?P<ms>-?\d+) '
-                   r"in=(?P<bytes_in>\d+) out=(?P<bytes_out>\d+) term=(?P<term>\S+)(?: waited=(?P<waited>\S+))?")
+                   r"in=(?P<bytes_in>\d+) out=(?P<bytes_out>\d+) term=(?P<term>\S+)(?: waited=(?P<waited>\S+))?"
+                   r"(?: tenant=(?P<tenant>\S+))?")
 
 
 @dataclass
@@ -27,6 +28,7 @@ class AuditLine:
     bytes_out: int
     term: str            # HAProxy's termination state (-- is a clean end)
     waited_ms: int = 0   # how long a Solve waited for its client's build limit (included in ms)
+    tenant: str = ""     # the tenant whose buildkitd served it (empty: an inventory without tenants)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,5 +59,5 @@ def parse_audit(text: str) -> list[AuditLine]:
         out.append(AuditLine(ended.isoformat(timespec="milliseconds") if ended else started, started, g["client"],
                              g["role"], g["method"], g["result"], int(g["status"]), int(g["ms"]),
                              int(g["bytes_in"]), int(g["bytes_out"]), g["term"],
-                             int(g["waited"]) if (g["waited"] or "").isdigit() else 0))
+                             int(g["waited"]) if (g["waited"] or "").isdigit() else 0, g["tenant"] or ""))
     return out

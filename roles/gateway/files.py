@@ -1,5 +1,6 @@
 """The gateway's files, rendered from templates/ and the inventory: haproxy.cfg, its compose file, the client map
-(who has which role), the server certificate with its key, the CA bundle and the CRL."""
+(who has which role), the tenants map (whose builds go to which buildkitd), the server certificate with its key,
+the CA bundle and the CRL."""
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from buildkit_ops.engine.contract import Templates
-from buildkit_ops.engine.render import File, RenderError
+from buildkit_ops.engine.render import Escaped, File, RenderError
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.pki import server as server_pki
 
@@ -91,15 +92,60 @@ def limits_map(limits: dict[str, int]) -> bytes:
     return "".join(f"{_word(name)} {int(n)}\n" for name, n in sorted(limits.items())).encode()
 
 
+@dataclass(frozen=True)
+class Routes:
+    """Where the gateway sends each client: its tenant's buildkitd. `clients`: client name -> tenant (clients of
+    no tenant, and the operator, go to the fleet's buildkitd); `here`: tenant -> its daemon's socket as the
+    gateway's container sees it, for the tenants on this host; `elsewhere`: the other tenants, refused here."""
+    clients: dict[str, str]
+    here: dict[str, str]
+    elsewhere: tuple[str, ...]
+
+
+def routes(inv: Inventory, host: BuildHost, sockets: dict[str, str]) -> Routes:
+    """`sockets`: the tenants on this host -> their daemons' sockets (roles/buildkitd/daemons.py)."""
+    return Routes({c.name: c.tenant for c in inv.clients.values() if c.tenant},
+                  sockets, tuple(sorted(set(inv.tenants) - set(sockets))))
+
+
+def _socket(path: str) -> Escaped:
+    if not re.fullmatch(r"/[a-z0-9][a-z0-9/._-]*\.sock", path) or ".." in path:
+        raise RenderError(f"{path!r} cannot be written into the gateway's configuration as a socket")
+    return Escaped(path)
+
+
+def tenants_map(clients: dict[str, str]) -> bytes:
+    """One `CN tenant` line per client of a tenant (both one word: never a second line)."""
+    return "".join(f"{_word(name)} {_word(t)}\n" for name, t in sorted(clients.items())).encode()
+
+
+def absent_refusal(tenant: str) -> Refusal:
+    return Refusal(f"absent-{_word(tenant)}.http", None, None, f"tenant {tenant} has no buildkitd on this host: "
+                                                               f"build on one of its hosts")
+
+
+def absent_response(message: str) -> bytes:
+    """gRPC's trailers-only UNAVAILABLE: a builder then tries its next node."""
+    return refusal_response(message).replace(b"grpc-status: 7\r\n", b"grpc-status: 14\r\n")
+
+
 def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, str], limits: dict[str, int],
-           socket_dir: str, templates: Templates | None = None) -> list[File]:
+           socket_dir: str, templates: Templates | None = None, tenants: Routes | None = None) -> list[File]:
     """Every file this role manages on the host (pure). `roles`: certificate name -> role; `limits`: client name
-    -> the most builds it runs at once."""
+    -> the most builds it runs at once; `tenants`: where each client's builds go, when there are tenants (none:
+    every client to the one buildkitd, and no file or line of tenants at all)."""
     bk, d = host.buildkit, host.buildkit.data_dir
     templates = templates or Templates(TEMPLATES)
     denied = refusals(roles)
+    routed = tenants if tenants and (tenants.here or tenants.elsewhere) else None
+    absent = {t: absent_refusal(t) for t in routed.elsewhere} if routed else {}
+    backends = {_word(t): _socket(sock) for t, sock in sorted(routed.here.items())} if routed else {}
     cfg = templates.render("haproxy.cfg.j2", "haproxy", port=bk.port, idle_timeout=bk.gateway_idle_timeout,
-                           refusals=denied)
+                           refusals=denied, tenants=bool(routed), backends=backends,
+                           absent=[(r.file, t) for t, r in absent.items()])
+    tenant_files = ([File(f"{d}/gateway/tenants.map", tenants_map(routed.clients))]
+                    + [File(f"{d}/gateway/{r.file}", absent_response(r.message)) for r in absent.values()]
+                    if routed else [])
     compose = templates.render("docker-compose.yml.j2", "compose", image=bk.gateway_image, data_dir=d,
                                socket_dir=socket_dir)
     return [File(f"{d}/gateway/docker-compose.yml", compose.encode()),
@@ -109,6 +155,7 @@ def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, 
             File(f"{d}/gateway/build_turns.lua", BUILD_TURNS.read_bytes()),
             File(f"{d}/gateway/crl.pem", crl),
             *(File(f"{d}/gateway/{r.file}", refusal_response(r.message)) for r in denied),
+            *tenant_files,
             File(f"{d}/gateway/server.pem", tls["server.crt"] + tls["server.key"], 0o600, secret=True),
             File(f"{d}/tls/ca.crt", tls["ca.crt"]),
             File(f"{d}/tls/server.crt", tls["server.crt"])]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 
 from buildkit_ops.engine.ssh import _pass_notes
-from buildkit_ops.roles.buildkitd import drain_script
+from buildkit_ops.roles.buildkitd.drain import drain_script
 
 
 def test_note_lines_are_handed_on_whole_and_the_rest_kept():
@@ -23,7 +23,7 @@ def test_a_restart_waiting_for_builds_says_so(tmp_path):
                       " 2>/dev/null || echo 0); echo $((n+1)) > " + str(tmp_path / "n") + "; "
                       "[ $n -lt 2 ] && printf 'running\\nrunning\\n' ;; esac\n")
     docker.chmod(0o755)
-    r = subprocess.run(["sh", "-c", drain_script(60, False)], capture_output=True, text=True, timeout=30,
+    r = subprocess.run(["sh", "-c", drain_script(60, False, "buildkitd")], capture_output=True, text=True, timeout=30,
                        env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr
     assert "@@note restart waits for 2 running build(s) to finish (" in r.stderr and "s left of --wait)" in r.stderr

@@ -13,7 +13,8 @@ from buildkit_ops.flows import cache_prune
 def test_the_criteria_become_one_buildctl_prune_with_each_value_one_word():
     what = cache_prune.Criteria.parse("5GB", "7d", ["type==exec.cachemount", "id!=x"], True, check=False)
     assert (what.keep_storage, what.keep_duration) == (5 * 10**9, 7 * 86400)
-    words = shlex.split(cache_prune.prune_command(what))
+    words = shlex.split(cache_prune.prune_command(what, "docker exec buildkitd buildctl --addr "
+                                                         "unix:///run/buildkit/buildkitd.sock"))
     assert words[:7] == ["docker", "exec", "buildkitd", "buildctl", "--addr", "unix:///run/buildkit/buildkitd.sock",
                          "prune"]
     assert words[7:] == ["--format", "{{json .}}", "--keep-storage", "5000.000000", "--keep-duration", "604800s",

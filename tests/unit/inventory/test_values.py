@@ -161,6 +161,8 @@ BAD = [
      "inv.yml: all.children.buildhosts.hosts.build1.buildkit.history_max_age: '7 days' is not a duration\n  fix: write a duration such as 48h, 30m or 7d"),
     ("emulated platform with a shell word", host(emulate=["linux/arm64;id"]),
      "inv.yml: all.children.buildhosts.hosts.build1.emulate[0]: 'linux/arm64;id' is not a platform (os/arch[/variant])\n  fix: write it as linux/amd64, linux/arm64 or linux/arm/v7"),
+    ("tenant with a shell word", client(tenant="red;id"),
+     "inv.yml: all.children.clients.hosts.laptop.tenant: 'red;id' is not a tenant name\n  fix: use 1 to 20 lower-case letters, digits and dashes, starting with a letter, e.g. red"),
     ("home with a shell word", client(home="build1;id"),
      "inv.yml: all.children.clients.hosts.laptop.home: 'build1;id' is not a valid name (lower-case letters, digits and dashes)\n  fix: use lower-case letters, digits and dashes, starting and ending with a letter or digit"),
     ("platform with a newline", host(platforms=["linux/amd64\n[grpc]"]),

@@ -148,9 +148,9 @@ def test_compose_keeps_its_structure_whatever_the_values(host, evil):
     assert svc["network_mode"] == "host" and svc["privileged"] is True
 
 
-def fence_script(bridge: str = files.BRIDGE_NAME) -> str:
+def fence_script(bridge: str = "buildkit0") -> str:
     return render.render(files.TEMPLATES / "fence.sh.j2", "shell", bridge_name=bridge,
-                         bridge_subnet=files.BRIDGE_SUBNET)
+                         bridge_subnet="10.10.0.0/16", tenant=None, steps="10.10.0.0/15")
 
 
 def test_entrypoint_runs_the_fence_and_buildkitd_with_exactly_the_rendered_words(tmp_path):

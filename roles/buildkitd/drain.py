@@ -1,0 +1,31 @@
+"""The drain before a daemon restarts: wait until none of its builds runs, telling the operator as it goes."""
+from __future__ import annotations
+
+from buildkit_ops.engine.shell import quote
+from buildkit_ops.roles.buildkitd.daemons import SOCK
+
+# Builds whose history record has no completion time are running (`buildctl debug histories --format`).
+RUNNING = "{{if .Record}}{{if not .Record.CompletedAt}}running{{end}}{{end}}"
+
+
+def drain_script(wait: int, force: bool, container: str) -> str:
+    """Wait until no build runs on a daemon (a new config or image restarts it); after `wait` seconds give up
+    (exit 75) or, forced, go on."""
+    give_up = 'echo @@forced; echo "$n"; break' if force else 'echo @@busy; echo "$n"; exit 75'
+    c = quote(container)
+    return f"""if [ "$(docker inspect -f '{{{{.State.Running}}}}' {c} 2>/dev/null)" = true ]; then
+  end=$(( $(date +%s) + {int(wait)} ))
+  while :; do
+    n=$(docker exec {c} buildctl --addr {SOCK} debug histories --format '{RUNNING}' 2>/dev/null \
+      | grep -c running)
+    [ "$n" -eq 0 ] && break
+    if [ "$(date +%s)" -ge "$end" ]; then {give_up}; fi
+    # tell the operator as it goes: when the count changes, and every 30 s
+    if [ "$n" != "${{said:-}}" ] || [ $(( ($(date +%s) - end) % 30 )) -eq 0 ]; then
+      echo "@@note restart waits for $n running build(s) to finish ($(( end - $(date +%s) )) s left of --wait)" >&2
+      said=$n
+    fi
+    sleep 1
+  done
+fi
+"""
