@@ -16,7 +16,7 @@ INV = ROOT / ".test-session-inventory.yml"
 # the name every server certificate also holds, which a client's failover proxy checks (fleet/failover.py)
 FLEET = "fleet.buildkit-ops.invalid"  # (not .test-inv-*.yml: those are variants, deleted after each module)
 INVENTORY_TASKS = {"provision", "add-client", "remove-client", "list-clients", "update-clients", "rotate-certs", "cache-prune",
-                   "status", "doctor", "builds", "k8s-manifests", "audit", "report"}
+                   "status", "doctor", "builds", "k8s-manifests", "audit", "report", "remove-tenant"}
 
 
 def invoke(*args: str, check: bool = False) -> subprocess.CompletedProcess:

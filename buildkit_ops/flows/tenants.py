@@ -7,7 +7,6 @@ removed, and last the tenant leaves the inventory. A tenant that still has clien
 (`add-client NAME --tenant OTHER`), so that nobody's builder is left pointing at nothing."""
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from buildkit_ops.engine.shell import command, quote
 from buildkit_ops.engine.ssh import RemoteError
 from buildkit_ops.errors import FlowError
 from buildkit_ops.flows.provision import provision
+from buildkit_ops.insights.usage import usage
 from buildkit_ops.inventory import BuildHost, Inventory, values
 from buildkit_ops.inventory import edit as inventory_edit
 from buildkit_ops.report.results import HostResult, Reporter
@@ -56,15 +56,6 @@ def remove_script(d: Daemon, wait: int, force: bool) -> str:
             + f"{command('rm', '-f', *units)}\nsystemctl daemon-reload\n")
 
 
-def _cache_bytes(du: str) -> int:
-    total = 0
-    for line in du.splitlines():
-        if line.strip().startswith("{"):
-            rec = json.loads(line)
-            total += int(rec.get("size", rec.get("Size", 0)) or 0)
-    return total
-
-
 def quiet_provision(inv: Inventory, options: Options) -> list[HostResult]:
     return provision(inv, inv.select(None), options, Reporter(quiet=True))
 
@@ -88,7 +79,7 @@ def remove_tenant(inventory: Path, name: str, confirm: bool, rep: Reporter, wait
         rc, out, err = sess.run(look_script(_daemon(h, name)))
         got = sections(out)
         res.info.update(state=got.get("state", "absent").strip() or "absent",
-                        volume=bool(got.get("volume", "").strip()), cache=_cache_bytes(got.get("du", "")))
+                        volume=bool(got.get("volume", "").strip()), cache=usage(got.get("du")).total)
 
     found = each_host(hosts, look)
     for r in found:

@@ -68,7 +68,8 @@ def client_rows(inv: Inventory) -> list[dict[str, Any]]:
                 row["status"] = "ok"
         rows.append(row)
     for r in revoked(inv):
-        rows.append({"name": r["name"], "address": "-", "connection": "-", "builder": "-", "home": None,
+        rows.append({"name": r["name"], "tenant": None, "address": "-", "connection": "-", "builder": "-",
+                     "home": None,
                      "pinned": False,
                      "cert_expires": r["not_after"][:10],
                      "status": f"revoked {r['revoked_at'][:10]} (on the CRL)"})

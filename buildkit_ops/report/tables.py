@@ -21,7 +21,7 @@ def print_clients(rows: list[dict[str, Any]]) -> None:
     t = _tenants_shown(rows)
     print_table(("client", *(("tenant",) if t else ()), "address", "connection", "builder", "home", "cert expires",
                  "status"),
-                [[r["name"], *([r["tenant"]] if t else []), r["address"], r["connection"], r["builder"],
+                [[r["name"], *([r["tenant"] or "-"] if t else []), r["address"], r["connection"], r["builder"],
                   (r["home"] or "-") + (" (pinned)" if r["pinned"] else ""), r["cert_expires"] or "-", r["status"]]
                  for r in rows])
 

@@ -149,19 +149,21 @@ def test_blues_admin_prunes_all_it_may_and_reds_cache_is_intact(teams):
 
 def test_operations_say_and_act_per_tenant(teams):
     lab, _ = teams
+    build(lab, "laptop", "/root/team")              # (one build of red's at least, whatever ran before)
     rc, st, err = invoke_json("status", "--host", "build1")
     tenants = st["hosts"]["build1"]["tenants"]
     assert {n: t["state"] for n, t in tenants.items()} == {"blue": "running", "red": "running"}, err
-    assert tenants["red"]["cache"]["total"] > 0 and tenants["red"]["builds"]["24h"]["builds"] >= 2
+    assert tenants["red"]["cache"]["total"] > 0 and tenants["red"]["builds"]["24h"]["builds"] >= 1
     rc, doc, err = invoke_json("builds", "--host", "build1", "--since", "1h", "--tenant", "red")
     assert rc == 0 and doc["build1"]["builds"], err
     assert {b["tenant"] for b in doc["build1"]["builds"]} == {"red"}
     assert {b["client"] for b in doc["build1"]["builds"]} <= {"laptop", None}
     rc, doc, err = invoke_json("audit", "--host", "build1", "--since", "1h", "--tenant", "blue")
     assert rc == 0 and {c["client"] for c in doc["build1"]["calls"]} == {"laptop2"}, doc
-    rows = {r["name"]: r["tenant"] for r in json.loads(invoke("list-clients", "--json").stdout)}
+    rows = {r["name"]: r["tenant"] for r in json.loads(invoke("list-clients", "--json").stdout)
+            if not r["status"].startswith("revoked")}
     assert rows["laptop"] == "red" and rows["laptop2"] == "blue"
-    assert "tenant" in invoke("list-clients").stdout.splitlines()[0]
+    assert "TENANT" in invoke("list-clients").stdout.splitlines()[0]
     r = invoke("cache-prune", "--tenant", "red", "--check")     # red's hosts only: build1
     assert r.returncode == 0 and "build1" in r.stderr and "build2" not in r.stderr, r.stderr
     r = invoke("cache-prune", "--tenant", "green", "--check")

@@ -6,7 +6,8 @@ import pytest
 from helpers import invoke
 
 INVENTORY_TASKS = ["provision", "add-client", "remove-client", "list-clients", "update-clients", "rotate-certs", "cache-prune",
-                   "status", "doctor", "builds", "audit", "report", "k8s-manifests", "pki-export", "pki-import"]
+                   "status", "doctor", "builds", "audit", "report", "k8s-manifests", "pki-export", "pki-import",
+                   "remove-tenant"]
 ALL_TASKS = INVENTORY_TASKS + ["init", "demo", "lab.up", "lab.down", "lab.status", "lab.run"]
 
 

@@ -86,3 +86,34 @@ def test_a_buildkit_below_the_security_floor_is_a_warning_naming_the_fixes_it_la
                                  "workers": "ID PLATFORMS\nw1 linux/amd64"})
     assert st.warnings == ["build1: BuildKit v0.31.2 lacks security fixes a shared server needs (v0.33.1: blob "
                            "digests are verified, to protect shared caches): run v0.33.1 or newer"]
+
+
+def test_each_tenants_daemon_is_judged_and_budgets_beyond_the_disk_are_a_warning(inv_path):
+    import yaml
+
+    from buildkit_ops.roles.buildkitd.exports import daemons
+    from buildkit_ops.roles.tenants import parse as parse_tenants
+    data = yaml.safe_load(inv_path.read_text())
+    data["all"]["vars"]["tenants"] = {"red": {"buildkit": {"gc": {"policies": [{"all": True, "max_used": "60GB"}]}}},
+                                      "blue": {"hosts": ["build2"]}}
+    inv_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    st, hs = judged(inv_path)          # the fleet's daemon: 10GB; red's 60GB; a 100 GB disk: fits
+    inv = I.load(inv_path)
+    h = inv.hosts["build1"]
+    tf = parse_tenants({"tenant_daemons": "buildkitd-red exited 2026-12-01T00:00:00Z x\n"
+                                          "buildkitd-old running 2026-12-01T00:00:00Z y",
+                        "tenant_fences": ""})
+    status.tenant_status(inv, h, daemons(inv, h), tf, {"disk": "50000000000 40000000000"},
+                         dt.datetime.now(dt.timezone.utc), hs)
+    assert set(hs.tenants) == {"red"} and hs.stale_tenants == ["old"]
+    assert hs.tenants["red"].cache.gc_limit == 60 * 10**9
+    hs.cache.disk_size = 50 * 10**9     # a smaller disk: 10 GB + 60 GB no longer fit
+    st = Status()
+    status.judge_tenants(h, hs, st)
+    assert st.warnings == [
+        "build1: tenant red's buildkitd is exited: run `invoke provision --host build1`",
+        "build1: buildkitd-old runs for a tenant no longer placed on this host (kept with its cache): `bkops "
+        "remove-tenant old --confirm` removes it",
+        "build1: the GC budgets of its daemons (default 10.0 GB, red 60.0 GB) add up to 70.0 GB, more than the disk's "
+        "50.0 GB: one tenant can fill the disk before another's GC acts; lower a tenant's buildkit.gc (max_used) or "
+        "add disk"]
