@@ -7,11 +7,21 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 
 import pytest
 import yaml
-from helpers import INV, cache_total, invoke, invoke_json, login, restore_inventory, wait_until_proxy_sends_home
+from helpers import (
+    INV,
+    cache_total,
+    invoke,
+    invoke_json,
+    login,
+    restore_inventory,
+    wait_for,
+    wait_until_proxy_sends_home,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -29,6 +39,21 @@ RUN --mount=type=cache,target=/c,id=team-cache echo "{nonce}" > /c/marker
 READER = """FROM {reg}/lab/busybox:latest
 ARG SEEN_AT
 RUN --mount=type=cache,target=/c,id=team-cache echo "at $SEEN_AT: $(cat /c/marker 2>/dev/null || echo NO-MARKER)"
+"""
+
+# red's step listens, and proves it answers on its own address (from inside its own network namespace: the fence
+# lets nothing else in, not even the host); blue's step then tries that address, and the registry (its network
+# works)
+LISTENER = """FROM {reg}/lab/busybox:latest
+ARG NONCE
+RUN echo "$NONCE"; (busybox nc -ll -p 8080 -e echo red-step &); sleep 1; \\
+    me=$(busybox ip -4 -o addr show eth0 | busybox awk '{{print $4}}' | busybox cut -d/ -f1); \\
+    busybox nc -w 2 "$me" 8080 </dev/null | busybox grep -q red-step && echo "LISTENING AT $me"; sleep 30
+"""
+PROBER = """FROM {reg}/lab/busybox:latest
+ARG TARGET
+RUN echo "REGISTRY $(busybox nc -w 3 {registry} </dev/null >/dev/null 2>&1 && echo reached)"; \\
+    echo "RED STEP $(busybox nc -w 3 $TARGET 8080 </dev/null 2>/dev/null | busybox grep red-step || echo unreached)"
 """
 
 
@@ -132,6 +157,23 @@ def test_a_cache_mount_of_one_tenant_is_not_visible_to_another(teams):
     assert f": {NONCE}" in seen, seen[-2000:]                                # (red sees its own marker)
     unseen = build(lab, "laptop2", "/root/reader", "--build-arg", f"SEEN_AT={time.time_ns()}")
     assert "NO-MARKER" in unseen and NONCE not in unseen, unseen[-2000:]
+
+
+def test_a_step_of_one_tenant_cannot_reach_a_step_of_another(teams):
+    lab, reg = teams
+    write(lab, "laptop", "/root/listener", LISTENER, reg)
+    write(lab, "laptop2", "/root/prober", PROBER.replace("{registry}", reg["address"].replace(":", " ")), reg)
+    subprocess.run(["docker", "exec", "-d", "bkops-laptop", "sh", "-c",
+                    f"docker buildx build --builder buildkit-ops --progress plain --build-arg NONCE={time.time_ns()} "
+                    f"/root/listener > /root/listener.log 2>&1; echo rc=$? >> /root/listener.log"], check=True)
+    at = wait_for(lambda: re.findall(r"LISTENING AT (10\.11\.\d+\.\d+)",
+                                     lab.run("laptop", "cat /root/listener.log", capture=True).stdout),
+                  timeout=40, what="red's step listening and answering itself")[0]
+    probed = build(lab, "laptop2", "/root/prober", "--build-arg", f"TARGET={at}")
+    assert "REGISTRY reached" in probed, probed[-2000:]                   # blue's step has a network
+    assert "RED STEP unreached" in probed and "RED STEP red-step" not in probed, probed[-2000:]
+    wait_for(lambda: "rc=0" in lab.run("laptop", "cat /root/listener.log", capture=True).stdout, timeout=60,
+             what="red's listening build to end")
 
 
 def test_blues_admin_prunes_all_it_may_and_reds_cache_is_intact(teams):
