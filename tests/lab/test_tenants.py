@@ -48,7 +48,7 @@ LISTENER = """FROM {reg}/lab/busybox:latest
 ARG NONCE
 RUN echo "$NONCE"; (busybox nc -ll -p 8080 -e echo red-step &); sleep 1; \\
     me=$(busybox ip -4 -o addr show eth0 | busybox awk '{{print $4}}' | busybox cut -d/ -f1); \\
-    busybox nc -w 2 "$me" 8080 </dev/null | busybox grep -q red-step && echo "LISTENING AT $me"; sleep 30
+    busybox nc -w 2 "$me" 8080 </dev/null | busybox grep -q red-step && echo "LISTENING AT $me"; sleep 15
 """
 PROBER = """FROM {reg}/lab/busybox:latest
 ARG TARGET
