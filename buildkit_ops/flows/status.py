@@ -3,7 +3,7 @@ its build steps run on, cache (against the GC limit and the disk), certificates 
 (clients, IPv6, rules of others), and the builds of the last 24 hours and 7 days (insights/builds.py). It reads
 the same facts provision reads (the roles' facts.sh), plus its own, in one command per host; the result is a
 typed tree (status_tree.py). The config doctor (insights/config_doctor.py) judges the GC rules and history
-buildkitd applies."""
+buildkitd applies; each tenant's own daemon is read and judged in status_tenants.py."""
 from __future__ import annotations
 
 import base64
@@ -17,7 +17,7 @@ from buildkit_ops.engine.runner import gather
 from buildkit_ops.engine.session import SshSession
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.fleet import placement
-from buildkit_ops.flows import pki_backup
+from buildkit_ops.flows import pki_backup, status_tenants
 from buildkit_ops.flows.status_tree import (
     Buildkitd,
     Cache,
@@ -28,7 +28,6 @@ from buildkit_ops.flows.status_tree import (
     Revocations,
     ServerCertificate,
     Status,
-    TenantStatus,
 )
 from buildkit_ops.insights import builds as insights
 from buildkit_ops.insights import capacity, config_doctor, daemon_builds
@@ -38,11 +37,10 @@ from buildkit_ops.pki import certs as pki
 from buildkit_ops.pki import client_records
 from buildkit_ops.pki import crl as crls
 from buildkit_ops.report.results import HostResult
-from buildkit_ops.roles.buildkitd.exports import BuildkitdFacts, Daemon, daemons
+from buildkit_ops.roles.buildkitd.exports import BuildkitdFacts, daemons
 from buildkit_ops.roles.engine.exports import EngineFacts
 from buildkit_ops.roles.firewall.exports import FirewallFacts, foreign_openings
 from buildkit_ops.roles.gateway.exports import parse_audit
-from buildkit_ops.roles.tenants.exports import TenantsFacts
 
 WARN_DAYS = 30
 
@@ -82,13 +80,16 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> Status:
         # the roles' own facts (the ones provision reads), plus the report's own, in one command: each daemon's
         # cache and history (the fleet's, then each tenant's)
         facts, _, f = gather(sess, roles, h, [], extra=[
-            *(f"echo @@{du_section(i)}; {d.ctl} du --format '{{{{json .}}}}' 2>/dev/null" for i, d in enumerate(ds)),
+            *(f"echo @@{status_tenants.du_section(i)}; {d.ctl} du --format '{{{{json .}}}}' 2>/dev/null"
+              for i, d in enumerate(ds)),
             f"echo @@servercert; base64 -w0 {server_crt} 2>/dev/null; echo",
             f"echo @@crl; cat {quote(h.buildkit.data_dir + '/gateway/crl.pem')} 2>/dev/null",
             capacity.DISK_SNIPPET, *daemon_builds.snippets(ds), insights.solves_snippet()])
-        hs = host_status(inv, h, facts["engine"], facts["firewall"], facts["buildkitd"], f, now)
+        per_daemon = daemon_builds.read(ds, f, parse_audit(f.get("solves", "")))
+        hs = host_status(inv, h, facts["engine"], facts["firewall"], facts["buildkitd"], f, now,
+                         [b for builds in per_daemon.values() for b in builds])
         hs.crl = revocations(f.get("crl", ""), issued)
-        tenant_status(inv, h, ds, facts["tenants"], f, now, hs)
+        status_tenants.read(ds, facts["tenants"], f, per_daemon, now, hs)
         res.info["status"] = hs
 
     homes = placement.client_homes(inv)
@@ -106,13 +107,11 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> Status:
 
 
 def host_status(inv: Inventory, h: BuildHost, engine: EngineFacts, fw: FirewallFacts, bk: BuildkitdFacts,
-                f: dict[str, str], now: dt.datetime) -> HostStatus:
-    """What one host's facts say, before any judgement."""
+                f: dict[str, str], now: dt.datetime, builds: list[insights.Build]) -> HostStatus:
+    """What one host's facts say, before any judgement; `builds`: of every daemon on it (the host's work)."""
     c = bk.container
     u = usage(f.get("du"))
     disk = capacity.disk(h.buildkit.gc, f.get("disk"))
-    per_daemon = daemon_builds.read(daemons(inv, h), f, parse_audit(f.get("solves", "")))
-    builds = sorted((b for bs in per_daemon.values() for b in bs), key=lambda b: b.created)
     wanted = {cl.address for cl in inv.clients.values()}
     allowed = {addr for (addr, port, _name) in fw.client_rules(wanted) if port == h.buildkit.port}
     return HostStatus(
@@ -121,34 +120,10 @@ def host_status(inv: Inventory, h: BuildHost, engine: EngineFacts, fw: FirewallF
                             bk.step_network, config_doctor.findings(h, bk.version, bk.gc_rules, disk.disk_size),
                             bk.fence_missing if h.buildkit.step_network == "sandboxed" else []),
         cache=Cache(u.records, u.total, u.reclaimable, disk.disk_size, disk.disk_free, disk.gc_limit),
-        builds=insights.summary(builds, now),
+        builds=insights.summary(sorted(builds, key=lambda b: b.created), now),
         server_certificate=server_certificate(h, f.get("servercert", "")),
         firewall=Firewall(fw.active, fw.ipv6 == "yes", sorted(allowed), sorted(wanted - allowed),
                           sorted(allowed - wanted), foreign_openings(fw, h.buildkit.port, wanted)))
-
-
-def du_section(i: int) -> str:
-    """The facts section of the i-th daemon's cache usage (the fleet's keeps the name it always had)."""
-    return "du" if i == 0 else f"du{i}"
-
-
-def tenant_status(inv: Inventory, h: BuildHost, ds: list[Daemon], tf: TenantsFacts, f: dict[str, str],
-                  now: dt.datetime, hs: HostStatus) -> None:
-    """Each tenant's daemon on the host: state, its own cache against its own GC limit, its builds; and the
-    daemons of tenants no longer placed here (kept until remove-tenant)."""
-    per_daemon = daemon_builds.read(ds, f, parse_audit(f.get("solves", "")))
-    for i, d in enumerate(ds):
-        if d.tenant is None:
-            continue
-        u = usage(f.get(du_section(i)))
-        disk = capacity.disk(d.buildkit.gc, f.get("disk"))
-        running = tf.daemons.get(d.tenant)
-        hs.tenants[d.tenant] = TenantStatus(
-            running.status if running else "absent", running.started if running else None,
-            Cache(u.records, u.total, u.reclaimable, disk.disk_size, disk.disk_free, disk.gc_limit),
-            insights.summary(per_daemon[d.label], now),
-            tf.fence_missing.get(d.tenant, []) if d.buildkit.step_network == "sandboxed" else [])
-    hs.stale_tenants = sorted(set(tf.daemons) - {d.tenant for d in ds})
 
 
 def revocations(pem: str, issued: tuple[int, str] | None) -> Revocations:
@@ -187,7 +162,7 @@ def judge(h: BuildHost, hs: HostStatus, st: Status) -> None:
         st.warnings.append(f"{h.name}: BuildKit {running} lacks security fixes a shared server needs "
                            f"({security_floor.describe(running)}): run {security_floor.FLOOR} or newer")
     st.warnings += [f"{h.name}: {finding}" for finding in hs.buildkitd.config_doctor]
-    judge_tenants(h, hs, st)
+    status_tenants.judge(h, hs, st)
     if hs.buildkitd.fence_missing and hs.buildkitd.state == "running":
         st.failures.append(f"{h.name}: the build-step fence is down ({len(hs.buildkitd.fence_missing)} rule(s) "
                            f"missing, e.g. {hs.buildkitd.fence_missing[0]}): build steps can reach the host and "
@@ -210,31 +185,3 @@ def judge(h: BuildHost, hs: HostStatus, st: Status) -> None:
         st.warnings.append(f"{h.name}: the firewall allowlist differs from the inventory's clients "
                            f"(missing {fw.missing}, extra {fw.extra}): {fix}")
 
-
-def judge_tenants(h: BuildHost, hs: HostStatus, st: Status) -> None:
-    """A tenant's daemon down or unfenced, daemons of tenants no longer placed here, and GC budgets that together
-    exceed the disk (each daemon enforces its own: together they may fill the disk before any GC acts)."""
-    fix = f"run `invoke provision --host {h.name}`"
-    for name, t in hs.tenants.items():
-        if t.state != "running":
-            st.warnings.append(f"{h.name}: tenant {name}'s buildkitd is {t.state}: {fix}")
-        if t.fence_missing and t.state == "running":
-            st.failures.append(f"{h.name}: tenant {name}'s build-step fence is down ({len(t.fence_missing)} rule(s) "
-                               f"missing, e.g. {t.fence_missing[0]}); {fix} to put it back (no restart)")
-    for name in hs.stale_tenants:
-        st.warnings.append(f"{h.name}: buildkitd-{name} runs for a tenant no longer placed on this host (kept with "
-                           f"its cache): `bkops remove-tenant {name} --confirm` removes it")
-    if not hs.tenants or hs.cache is None or hs.cache.disk_size is None:
-        return
-    budgets = {"default": hs.cache.gc_limit, **{n: t.cache.gc_limit for n, t in hs.tenants.items()}}
-    if any(b is None for b in budgets.values()):
-        unbounded = ", ".join(n for n, b in budgets.items() if b is None)
-        st.warnings.append(f"{h.name}: the GC of {unbounded} is off: that cache grows until the disk is full, "
-                           f"taking the other tenants' room")
-        return
-    total = sum(b for b in budgets.values() if b is not None)
-    if total > hs.cache.disk_size:
-        each = ", ".join(f"{n} {b / 1e9:.1f} GB" for n, b in budgets.items() if b is not None)
-        st.warnings.append(f"{h.name}: the GC budgets of its daemons ({each}) add up to {total / 1e9:.1f} GB, more "
-                           f"than the disk's {hs.cache.disk_size / 1e9:.1f} GB: one tenant can fill the disk before "
-                           f"another's GC acts; lower a tenant's buildkit.gc (max_used) or add disk")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from buildkit_ops import inventory as I
-from buildkit_ops.flows import status
+from buildkit_ops.flows import status, status_tenants
 from buildkit_ops.flows.status_tree import Status
 from buildkit_ops.roles.buildkitd.facts import parse as parse_buildkitd
 from buildkit_ops.roles.engine import parse as parse_engine
@@ -25,7 +25,7 @@ def judged(inv_path, fw=None, bk=None, disk="100000000000 50000000000") -> tuple
                                                  "version": "buildkitd github.com/moby/buildkit v0.35.1 x",
                                                  "workers": "ID PLATFORMS\nw1 linux/amd64", "step_network": "cni"})}
     hs = status.host_status(inv, h, facts["engine"], facts["firewall"], facts["buildkitd"], {"disk": disk},
-                            dt.datetime.now(dt.timezone.utc))
+                            dt.datetime.now(dt.timezone.utc), [])
     st = Status()
     status.judge(h, hs, st)
     return st, hs
@@ -103,13 +103,13 @@ def test_each_tenants_daemon_is_judged_and_budgets_beyond_the_disk_are_a_warning
     tf = parse_tenants({"tenant_daemons": "buildkitd-red exited 2026-12-01T00:00:00Z x\n"
                                           "buildkitd-old running 2026-12-01T00:00:00Z y",
                         "tenant_fences": ""})
-    status.tenant_status(inv, h, daemons(inv, h), tf, {"disk": "50000000000 40000000000"},
-                         dt.datetime.now(dt.timezone.utc), hs)
+    status_tenants.read(daemons(inv, h), tf, {"disk": "50000000000 40000000000"}, {"red": []},
+                        dt.datetime.now(dt.timezone.utc), hs)
     assert set(hs.tenants) == {"red"} and hs.stale_tenants == ["old"]
     assert hs.tenants["red"].cache.gc_limit == 60 * 10**9
     hs.cache.disk_size = 50 * 10**9     # a smaller disk: 10 GB + 60 GB no longer fit
     st = Status()
-    status.judge_tenants(h, hs, st)
+    status_tenants.judge(h, hs, st)
     assert st.warnings == [
         "build1: tenant red's buildkitd is exited: run `invoke provision --host build1`",
         "build1: buildkitd-old runs for a tenant no longer placed on this host (kept with its cache): `bkops "
