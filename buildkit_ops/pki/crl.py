@@ -9,6 +9,7 @@ because a CRL went stale."""
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,18 @@ def current(pki_dir: Path, revoked: list[dict[str, Any]], write: bool = True) ->
     cas = _cas(pki_dir)
     if not cas:
         return None
+    # One maker at a time: the hosts of a run are prepared in parallel threads (and a second operator's run may
+    # be under way), and two makers would each sign a CRL of the same number but other bytes (ECDSA), leaving
+    # one host with a CRL the operator no longer has (the next run would upload it again). Check mode writes
+    # nothing, not even the lock.
+    if not write:
+        return _current(pki_dir, cas, revoked, write)
+    with open(pki_dir / ".crl.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _current(pki_dir, cas, revoked, write)
+
+
+def _current(pki_dir: Path, cas: list[certs.CA], revoked: list[dict[str, Any]], write: bool) -> Crl:
     state_path, pem_path = pki_dir / "crl.yml", pki_dir / "crl.pem"
     state = yaml.safe_load(state_path.read_text()) if state_path.exists() else {}
     inputs = _inputs(cas, revoked)

@@ -49,3 +49,14 @@ def test_check_mode_signs_and_writes_nothing(tmp_path):
 
 def test_without_a_ca_there_is_no_crl(tmp_path):
     assert crl.current(tmp_path, []) is None and crl.number_of(b"not a crl") is None
+
+
+def test_hosts_prepared_at_once_get_one_crl(tmp_path):
+    """A run prepares its hosts in parallel: every one gets the same new CRL, the one the operator keeps."""
+    from concurrent.futures import ThreadPoolExecutor
+    ca, _ = certs.ensure_ca(tmp_path, 3650)
+    crl.current(tmp_path, [])
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        made = list(pool.map(lambda _: crl.current(tmp_path, [revoked(ca, "abc")]), range(8)))
+    assert len({m.pem for m in made}) == 1 and made[0].number == 2
+    assert (tmp_path / "crl.pem").read_bytes() == made[0].pem
