@@ -42,6 +42,16 @@ def mutate(edit):
     return yaml.safe_dump(data, sort_keys=False)
 
 
+def client_values(**kw):
+    """An edit of GOOD: these values on client laptop."""
+    return lambda d: d["all"]["children"]["clients"]["hosts"]["laptop"].update(kw)
+
+
+def top_values(**kw):
+    """An edit of GOOD: these values in all.vars."""
+    return lambda d: d["all"]["vars"].update(kw)
+
+
 def refusal(tmp_path, edit) -> str:
     """The message loading GOOD changed by edit(data) is refused with (scratch path left out)."""
     with pytest.raises(I.InventoryError) as e:

@@ -39,8 +39,7 @@ def look_script(d: Daemon) -> str:
     c = quote(d.container)
     return (f"echo @@state; docker inspect -f '{{{{.State.Status}}}}' {c} 2>/dev/null || echo absent\n"
             f"echo @@volume; docker volume inspect -f '{{{{.Name}}}}' {quote(d.volume)} 2>/dev/null || true\n"
-            f"echo @@du; docker exec {c} buildctl --addr unix:///run/buildkit/buildkitd.sock du --format "
-            f"'{{{{json .}}}}' 2>/dev/null || true\n")
+            f"echo @@du; {d.ctl} du --format '{{{{json .}}}}' 2>/dev/null || true\n")
 
 
 def remove_script(d: Daemon, wait: int, force: bool) -> str:

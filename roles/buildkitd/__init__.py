@@ -28,7 +28,7 @@ from buildkit_ops.engine.shell import command, quote
 from buildkit_ops.engine.steps import file_steps, pull_script
 from buildkit_ops.inventory import BuildHost, Inventory, security_floor
 from buildkit_ops.inventory import buildkit_versions as versions
-from buildkit_ops.roles.buildkitd.drain import drain_script
+from buildkit_ops.roles.buildkitd.drain import drain_script, refuse_if_busy
 from buildkit_ops.roles.buildkitd.exports import CONTAINER, RESTART, SOCK
 from buildkit_ops.roles.buildkitd.facts import BuildkitdFacts, parse
 from buildkit_ops.roles.buildkitd.files import config_hash, render, wanted_image_id
@@ -178,11 +178,7 @@ class Recreate(Handler[BuildHost, BuildkitdInput]):
         return handler_script(ctx.target, ctx.rendered or [], i.image_id, i.wait, i.force)
 
     def result(self, ctx: Ctx, rc: int, out: dict[str, str], err: str) -> HandlerResult:
-        wait = ctx.input.wait
-        if rc == 75 and out.get("busy"):
-            raise HandlerFailed(f"not restarted: {out['busy']} build(s) still running after {wait}s. The new "
-                                f"files are in place; re-run when the builds are done, or with --force to restart "
-                                f"now (running builds fail)", f"{out['busy']} build(s) still running after {wait}s")
+        refuse_if_busy(rc, out, ctx.input.wait)
         if rc != 0:
             raise HandlerFailed("buildkitd did not start: see `docker logs buildkitd` on the host",
                                 (err or "").strip()[-400:])

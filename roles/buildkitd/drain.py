@@ -1,6 +1,7 @@
 """The drain before a daemon restarts: wait until none of its builds runs, telling the operator as it goes."""
 from __future__ import annotations
 
+from buildkit_ops.engine.contract import HandlerFailed
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.roles.buildkitd.daemons import SOCK
 
@@ -29,3 +30,11 @@ def drain_script(wait: int, force: bool, container: str) -> str:
   done
 fi
 """
+
+
+def refuse_if_busy(rc: int, out: dict[str, str], wait: int, who: str = "") -> None:
+    """The drain's answer when builds still ran after the wait (exit 75, `@@busy N`): nothing restarted."""
+    if rc == 75 and out.get("busy"):
+        raise HandlerFailed(f"{who}not restarted: {out['busy']} build(s) still running after {wait}s. The new "
+                            f"files are in place; re-run when the builds are done, or with --force to restart now "
+                            f"(running builds fail)", f"{out['busy']} build(s) still running after {wait}s")

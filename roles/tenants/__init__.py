@@ -34,6 +34,7 @@ from buildkit_ops.roles.buildkitd.exports import (
     Daemon,
     config_hash,
     drain_script,
+    refuse_if_busy,
     render_files,
     tenants,
     wanted_image_id,
@@ -161,10 +162,7 @@ class Restart(Handler[BuildHost, TenantsInput]):
         return restart_script(i.daemons, ctx.rendered or [], i.image_id, i.wait, i.force)
 
     def result(self, ctx: Ctx, rc: int, out: dict[str, str], err: str) -> HandlerResult:
-        if rc == 75 and out.get("busy"):
-            raise HandlerFailed(f"a tenant's buildkitd was not restarted: {out['busy']} build(s) still running "
-                                f"after {ctx.input.wait}s. The new files are in place; re-run when the builds are "
-                                f"done, or with --force", f"{out['busy']} build(s) still running")
+        refuse_if_busy(rc, out, ctx.input.wait, "a tenant's buildkitd: ")
         if rc != 0:
             raise HandlerFailed("a tenant's buildkitd did not start: see `docker logs buildkitd-NAME` on the host",
                                 (err or "").strip()[-400:])

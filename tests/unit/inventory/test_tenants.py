@@ -4,16 +4,11 @@ wrong value refused at load with the key's path (the battery's cases for tenants
 from __future__ import annotations
 
 import pytest
+from unit_helpers import client_values as client
 from unit_helpers import load_text, mutate, refusal
+from unit_helpers import top_values as top
 
 from buildkit_ops.fleet import placement
-
-
-def client(**kw):
-    return lambda d: d["all"]["children"]["clients"]["hosts"]["laptop"].update(kw)
-def top(**kw):
-    return lambda d: d["all"]["vars"].update(kw)
-
 
 BAD = [
     ("tenant named like the fleet's own daemon", client(tenant="default"),

@@ -10,7 +10,9 @@ import re
 
 import pytest
 import yaml
+from unit_helpers import client_values as client
 from unit_helpers import load_text, mutate, refusal
+from unit_helpers import top_values as top
 
 
 def bk(**kw):
@@ -19,14 +21,10 @@ def gc(**kw):
     return lambda d: d["all"]["vars"].setdefault("buildkit", {}).setdefault("gc", {}).update(kw)
 def host(**kw):
     return lambda d: d["all"]["children"]["buildhosts"]["hosts"]["build1"].update(kw)
-def client(**kw):
-    return lambda d: d["all"]["children"]["clients"]["hosts"]["laptop"].update(kw)
 def new_host(name):
     return lambda d: d["all"]["children"]["buildhosts"]["hosts"].update({name: {"address": "10.0.0.9"}})
 def new_client(name):
     return lambda d: d["all"]["children"]["clients"]["hosts"].update({name: {"address": "10.0.0.9"}})
-def top(**kw):
-    return lambda d: d["all"]["vars"].update(kw)
 
 
 BAD = [
