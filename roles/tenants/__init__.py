@@ -81,17 +81,21 @@ class TenantsInput:
     image_id: str | None
     wait: int = 300
     force: bool = False
+    emulate: tuple[str, ...] = ()        # the host's emulated platforms
 
 
 Ctx = Context[BuildHost, TenantsInput]
 
 
-def wanted_hash(d: Daemon, files: list[File], image_id: str | None) -> str:
-    return config_hash([f for f in files if f.path.startswith(d.files_dir + "/")], image_id or d.buildkit.image)
+def wanted_hash(d: Daemon, files: list[File], image_id: str | None, emulate: tuple[str, ...] = ()) -> str:
+    """What the tenant's container must have started with: its files, the image, and the host's emulated
+    platforms (buildkitd finds the emulators as it starts: a new one restarts the tenants too, as the fleet's)."""
+    own = [f for f in files if f.path.startswith(d.files_dir + "/")]
+    return config_hash(own, (image_id or d.buildkit.image) + "".join(f" {p}" for p in emulate))
 
 
 def plan(host: BuildHost, daemons: tuple[Daemon, ...], files: list[File], facts: TenantsFacts,
-         states: dict[str, FileState], image_id: str | None) -> list[Step]:
+         states: dict[str, FileState], image_id: str | None, emulate: tuple[str, ...] = ()) -> list[Step]:
     steps: list[Step] = []
     data_dir = host.buildkit.data_dir
     for d in daemons:
@@ -104,7 +108,7 @@ def plan(host: BuildHost, daemons: tuple[Daemon, ...], files: list[File], facts:
             steps.append(Step("tenants", title, True, f"start ({d.container}, volume {d.volume})", notify=[RESTART]))
         elif c.status != "running":
             steps.append(Step("tenants", title, True, f"{c.status}: start", notify=[RESTART]))
-        elif c.config_hash != wanted_hash(d, files, image_id):
+        elif c.config_hash != wanted_hash(d, files, image_id, emulate):
             steps.append(Step("tenants", title, True, "runs another config or image: restart after its builds",
                               notify=[RESTART]))
         else:
@@ -124,12 +128,12 @@ def plan(host: BuildHost, daemons: tuple[Daemon, ...], files: list[File], facts:
 
 
 def restart_script(daemons: tuple[Daemon, ...], files: list[File], image_id: str | None, wait: int,
-                   force: bool) -> str:
+                   force: bool, emulate: tuple[str, ...] = ()) -> str:
     """For each tenant whose container runs another config (or none): wait for its builds, compose up with the
     new config hash (its cache volume stays), then wait until it answers. The others are left alone."""
     out = f"mkdir -p -m 0700 {quote(SOCKET_DIR)}\n"
     for d in daemons:
-        h = wanted_hash(d, files, image_id)
+        h = wanted_hash(d, files, image_id, emulate)
         c, compose_file = quote(d.container), quote(d.files_dir + "/docker-compose.yml")
         label = "{{index .Config.Labels \"org.buildkit-ops.config-hash\"}} {{.State.Running}}"
         out += f"""if [ "$(docker inspect -f '{label}' {c} 2>/dev/null)" != "{h} true" ]; then
@@ -159,7 +163,7 @@ class Restart(Handler[BuildHost, TenantsInput]):
 
     def script(self, ctx: Ctx) -> str:
         i = ctx.input
-        return restart_script(i.daemons, ctx.rendered or [], i.image_id, i.wait, i.force)
+        return restart_script(i.daemons, ctx.rendered or [], i.image_id, i.wait, i.force, i.emulate)
 
     def result(self, ctx: Ctx, rc: int, out: dict[str, str], err: str) -> HandlerResult:
         refuse_if_busy(rc, out, ctx.input.wait, "a tenant's buildkitd: ")
@@ -178,7 +182,8 @@ class TenantsRole(Role[BuildHost, TenantsInput, TenantsFacts]):
     parse = staticmethod(parse)
 
     def prepare(self, inv: Inventory, target: BuildHost, options: Options) -> TenantsInput:
-        return TenantsInput(tuple(tenants(inv, target)), wanted_image_id(target), options.wait, options.force)
+        return TenantsInput(tuple(tenants(inv, target)), wanted_image_id(target), options.wait, options.force,
+                            tuple(target.emulate))
 
     def fact_env(self, target: BuildHost) -> dict[str, str]:
         return {"BKOPS_DATA_DIR": target.buildkit.data_dir}
@@ -189,7 +194,8 @@ class TenantsRole(Role[BuildHost, TenantsInput, TenantsFacts]):
         return [f for d in ctx.input.daemons for f in render_files(ctx.target, templates, d)]
 
     def plan(self, ctx: Ctx, facts: TenantsFacts, files: dict[str, FileState]) -> list[Step]:
-        return plan(ctx.target, ctx.input.daemons, self.managed(ctx), facts, files, ctx.input.image_id)
+        i = ctx.input
+        return plan(ctx.target, i.daemons, self.managed(ctx), facts, files, i.image_id, i.emulate)
 
     def info(self, facts: TenantsFacts) -> dict[str, Any]:
         return {"tenants": {n: d.status for n, d in sorted(facts.daemons.items())}} if facts.daemons else {}

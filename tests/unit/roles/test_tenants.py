@@ -140,3 +140,14 @@ def test_a_tenants_prune_timer_is_its_own_and_one_of_no_tenant_here_is_removed(t
     assert [s.name for s in steps if s.changed] == ["buildkit-ops-prune-red.service", "buildkit-ops-prune-red.timer",
                                                     "red: timer enabled", "buildkit-ops-prune-gone.timer"]
     assert "rm -f /etc/systemd/system/buildkit-ops-prune-gone.timer" in steps[-1].script
+
+
+def test_a_new_emulated_platform_restarts_the_tenants_too(tmp_path):
+    """buildkitd finds the kernel's emulators as it starts: the fleet's is restarted for a new one, so are the
+    tenants' (each after its own builds)."""
+    inv, h = setup(tmp_path)
+    ds, files, facts = tenant_facts(inv, h)
+    assert changed(tenants.plan(h, ds, files, tenants.parse(facts), parse_file_states(facts["files"]), None)) == []
+    steps = tenants.plan(h, ds, files, tenants.parse(facts), parse_file_states(facts["files"]), None,
+                         ("linux/arm64",))
+    assert [s.notify for s in steps if s.changed] == [[tenants.RESTART]]
