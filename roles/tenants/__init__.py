@@ -54,7 +54,6 @@ class TenantDaemon:
 @dataclass
 class TenantsFacts:
     daemons: dict[str, TenantDaemon] = field(default_factory=dict)   # tenant name -> its container
-    volumes: list[str] = field(default_factory=list)                 # tenants whose cache volume exists
     fence_missing: dict[str, list[str]] = field(default_factory=dict)   # tenant -> its fence's missing rules
 
 
@@ -65,7 +64,6 @@ def parse(sections: dict[str, str]) -> TenantsFacts:
         if parts and parts[0].startswith("buildkitd-"):
             name = parts[0].removeprefix("buildkitd-")
             facts.daemons[name] = TenantDaemon(name, *(parts[1:4] + [""] * (4 - len(parts)))[:3])
-    facts.volumes = [v.removeprefix("buildkit-cache-") for v in (sections.get("tenant_volumes") or "").split()]
     for line in (sections.get("tenant_fences") or "").splitlines():
         name, _, rule = line.partition(" ")
         if rule.strip():

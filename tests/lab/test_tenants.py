@@ -95,18 +95,14 @@ def teams(lab):
     data = yaml.safe_load(saved)
     data["all"]["vars"]["tenants"] = {"red": {"hosts": ["build1"]},
                                       "blue": {"hosts": ["build1"], "buildkit": {"max_parallelism": 2}}}
+    data["all"]["children"]["clients"]["hosts"]["laptop2"] = {"address": "10.77.0.22", "tenant": "blue",
+                                                              "role": "admin"}
     INV.write_text(yaml.safe_dump(data, sort_keys=False))
-    r = invoke("provision", "--host", "build1")
-    assert r.returncode == 0, r.stderr
-    r = invoke("add-client", "laptop", "--tenant", "red")
+    r = invoke("add-client", "laptop", "--tenant", "red")     # the move: provisions the hosts (tenants and all)
     assert r.returncode == 0, r.stderr
     assert "tenant: red" in r.stderr, r.stderr
-    r = invoke("add-client", "laptop2", "--address", "10.77.0.22", "--tenant", "blue")
+    r = invoke("add-client", "laptop2")
     assert r.returncode == 0, r.stderr
-    data = yaml.safe_load(INV.read_text())
-    data["all"]["children"]["clients"]["hosts"]["laptop2"]["role"] = "admin"
-    INV.write_text(yaml.safe_dump(data, sort_keys=False))
-    assert invoke("provision", "--host", "build1").returncode == 0
     reg = lab.status()["registry"]
     for machine in ("laptop", "laptop2"):
         login(lab, machine, reg)
