@@ -24,12 +24,12 @@ from buildkit_ops.engine.contract import (
     Step,
 )
 from buildkit_ops.engine.render import File, FileState
-from buildkit_ops.engine.shell import command, quote
+from buildkit_ops.engine.shell import command
 from buildkit_ops.engine.steps import file_steps, pull_script
 from buildkit_ops.inventory import BuildHost, Inventory, security_floor
 from buildkit_ops.inventory import buildkit_versions as versions
-from buildkit_ops.roles.buildkitd.drain import drain_script, refuse_if_busy
-from buildkit_ops.roles.buildkitd.exports import CONTAINER, RESTART, SOCK
+from buildkit_ops.roles.buildkitd.drain import drain_script, refuse_if_busy, up_script
+from buildkit_ops.roles.buildkitd.exports import CONTAINER, RESTART
 from buildkit_ops.roles.buildkitd.facts import BuildkitdFacts, parse
 from buildkit_ops.roles.buildkitd.files import config_hash, render, wanted_image_id
 
@@ -136,17 +136,9 @@ def handler_script(host: BuildHost, files: list[File], image_id: str | None, wai
                    force: bool = False) -> str:
     """Wait for running builds, compose up with the new config hash (Compose recreates the container when it
     differs; the cache volume stays), then wait until buildkitd answers."""
-    compose_file = quote(host.buildkit.data_dir + "/docker-compose.yml")
     h = config_hash(files, image_id or host.buildkit.image)
-    return drain_script(wait, force, CONTAINER) + f"""T=$(mktemp)
-if ! BKOPS_CONFIG_HASH={h} docker compose -f {compose_file} up -d --remove-orphans --quiet-pull >"$T" 2>&1
-then tail -20 "$T" >&2; rm -f "$T"; exit 1; fi
-rm -f "$T"
-for i in $(seq 1 120); do
-  docker exec {CONTAINER} buildctl --addr {SOCK} debug workers >/dev/null 2>&1 && break
-  sleep 0.5
-done
-{VERIFY}"""
+    compose_file = host.buildkit.data_dir + "/docker-compose.yml"
+    return drain_script(wait, force, CONTAINER) + up_script(compose_file, h, CONTAINER) + VERIFY
 
 
 @dataclass(frozen=True)

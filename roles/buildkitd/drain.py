@@ -1,4 +1,5 @@
-"""The drain before a daemon restarts: wait until none of its builds runs, telling the operator as it goes."""
+"""A daemon's restart: the drain before it (wait until none of its builds runs, telling the operator as it goes),
+and the recreation (compose up with the new config hash, then wait until it answers)."""
 from __future__ import annotations
 
 from buildkit_ops.engine.contract import HandlerFailed
@@ -38,3 +39,19 @@ def refuse_if_busy(rc: int, out: dict[str, str], wait: int, who: str = "") -> No
         raise HandlerFailed(f"{who}not restarted: {out['busy']} build(s) still running after {wait}s. The new "
                             f"files are in place; re-run when the builds are done, or with --force to restart now "
                             f"(running builds fail)", f"{out['busy']} build(s) still running after {wait}s")
+
+
+def up_script(compose_file: str, config_hash: str, container: str) -> str:
+    """Compose up with the config hash (Compose recreates the container when it differs; the cache volume stays),
+    then wait until the daemon answers on its socket: `ok` is set when it did."""
+    c, f = quote(container), quote(compose_file)
+    return f"""T=$(mktemp)
+if ! BKOPS_CONFIG_HASH={config_hash} docker compose -f {f} up -d --remove-orphans --quiet-pull >"$T" 2>&1
+then tail -20 "$T" >&2; rm -f "$T"; exit 1; fi
+rm -f "$T"
+ok=
+for i in $(seq 1 120); do
+  docker exec {c} buildctl --addr {SOCK} debug workers >/dev/null 2>&1 && {{ ok=1; break; }}
+  sleep 0.5
+done
+"""

@@ -10,11 +10,11 @@ CONTAINER = "buildkitd"
 # see its change (emulation: a new emulator).
 RESTART = "recreate buildkitd"
 
-from buildkit_ops.roles.buildkitd.drain import RUNNING, drain_script, refuse_if_busy  # noqa: E402
+from buildkit_ops.roles.buildkitd.drain import RUNNING, drain_script, refuse_if_busy, up_script  # noqa: E402
 from buildkit_ops.roles.buildkitd.facts import BuildkitdFacts  # noqa: E402  (they use the names above)
 from buildkit_ops.roles.buildkitd.files import TEMPLATES, config_hash, wanted_image_id  # noqa: E402
 from buildkit_ops.roles.buildkitd.files import render as render_files  # noqa: E402
 
 __all__ = ["CONTAINER", "SOCK", "SOCKET_DIR", "RESTART", "RUNNING", "TEMPLATES", "BuildkitdFacts", "Daemon",
            "config_hash", "daemons", "drain_script", "fleet", "of_tenant", "refuse_if_busy", "render_files", "tenants",
-           "wanted_image_id"]
+           "up_script", "wanted_image_id"]

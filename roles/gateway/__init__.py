@@ -90,7 +90,7 @@ def prepare(inv: Inventory, host: BuildHost, options: Options) -> GatewayInput:
     operator = None if options.check or ca is None else server_pki.operator_cert(inv, ca)
     image_id = image_archive.image_id(host.buildkit.gateway_image_archive, "gateway_image_archive")
     sockets = {d.label: d.gateway_socket for d in tenant_daemons(inv, host)}
-    return GatewayInput(tls, crl, roles, client_limits(inv), image_id, operator, routes(inv, host, sockets))
+    return GatewayInput(tls, crl, roles, client_limits(inv), image_id, operator, routes(inv, sockets))
 
 
 Ctx = Context[BuildHost, GatewayInput]

@@ -102,7 +102,7 @@ class Routes:
     elsewhere: tuple[str, ...]
 
 
-def routes(inv: Inventory, host: BuildHost, sockets: dict[str, str]) -> Routes:
+def routes(inv: Inventory, sockets: dict[str, str]) -> Routes:
     """`sockets`: the tenants on this host -> their daemons' sockets (roles/buildkitd/daemons.py)."""
     return Routes({c.name: c.tenant for c in inv.clients.values() if c.tenant},
                   sockets, tuple(sorted(set(inv.tenants) - set(sockets))))

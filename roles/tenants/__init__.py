@@ -28,7 +28,6 @@ from buildkit_ops.engine.shell import command, quote
 from buildkit_ops.engine.steps import file_steps
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.roles.buildkitd.exports import (
-    SOCK,
     SOCKET_DIR,
     TEMPLATES,
     Daemon,
@@ -37,6 +36,7 @@ from buildkit_ops.roles.buildkitd.exports import (
     refuse_if_busy,
     render_files,
     tenants,
+    up_script,
     wanted_image_id,
 )
 
@@ -63,7 +63,8 @@ def parse(sections: dict[str, str]) -> TenantsFacts:
         parts = line.split()
         if parts and parts[0].startswith("buildkitd-"):
             name = parts[0].removeprefix("buildkitd-")
-            facts.daemons[name] = TenantDaemon(name, *(parts[1:4] + [""] * (4 - len(parts)))[:3])
+            status, started, config_hash_ = (parts[1:] + ["", "", ""])[:3]
+            facts.daemons[name] = TenantDaemon(name, status, started, config_hash_)
     for line in (sections.get("tenant_fences") or "").splitlines():
         name, _, rule = line.partition(" ")
         if rule.strip():
@@ -85,11 +86,15 @@ class TenantsInput:
 Ctx = Context[BuildHost, TenantsInput]
 
 
+def own_files(d: Daemon, files: list[File]) -> list[File]:
+    """The files of one tenant's daemon, among every tenant's on the host."""
+    return [f for f in files if f.path.startswith(d.files_dir + "/")]
+
+
 def wanted_hash(d: Daemon, files: list[File], image_id: str | None, emulate: tuple[str, ...] = ()) -> str:
     """What the tenant's container must have started with: its files, the image, and the host's emulated
     platforms (buildkitd finds the emulators as it starts: a new one restarts the tenants too, as the fleet's)."""
-    own = [f for f in files if f.path.startswith(d.files_dir + "/")]
-    return config_hash(own, (image_id or d.buildkit.image) + "".join(f" {p}" for p in emulate))
+    return config_hash(own_files(d, files), (image_id or d.buildkit.image) + "".join(f" {p}" for p in emulate))
 
 
 def plan(host: BuildHost, daemons: tuple[Daemon, ...], files: list[File], facts: TenantsFacts,
@@ -97,9 +102,8 @@ def plan(host: BuildHost, daemons: tuple[Daemon, ...], files: list[File], facts:
     steps: list[Step] = []
     data_dir = host.buildkit.data_dir
     for d in daemons:
-        own = [f for f in files if f.path.startswith(d.files_dir + "/")]
-        changed = file_steps("tenants", own, states, [RESTART], name=lambda f: f.path.removeprefix(data_dir + "/"))
-        steps += changed
+        steps += file_steps("tenants", own_files(d, files), states, [RESTART],
+                            name=lambda f: f.path.removeprefix(data_dir + "/"))
         c = facts.daemons.get(d.tenant or "")
         title = f"{d.tenant}: buildkitd"
         if c is None:
@@ -132,21 +136,13 @@ def restart_script(daemons: tuple[Daemon, ...], files: list[File], image_id: str
     out = f"mkdir -p -m 0700 {quote(SOCKET_DIR)}\n"
     for d in daemons:
         h = wanted_hash(d, files, image_id, emulate)
-        c, compose_file = quote(d.container), quote(d.files_dir + "/docker-compose.yml")
+        c = quote(d.container)
         label = "{{index .Config.Labels \"org.buildkit-ops.config-hash\"}} {{.State.Running}}"
         out += f"""if [ "$(docker inspect -f '{label}' {c} 2>/dev/null)" != "{h} true" ]; then
 (
 {drain_script(wait, force, d.container).strip()}
 ) || exit $?
-T=$(mktemp)
-if ! BKOPS_CONFIG_HASH={h} docker compose -f {compose_file} up -d --remove-orphans --quiet-pull >"$T" 2>&1
-then tail -20 "$T" >&2; rm -f "$T"; exit 1; fi
-rm -f "$T"
-ok=
-for i in $(seq 1 120); do
-  docker exec {c} buildctl --addr {SOCK} debug workers >/dev/null 2>&1 && {{ ok=1; break; }}
-  sleep 0.5
-done
+{up_script(d.files_dir + "/docker-compose.yml", h, d.container).strip()}
 [ -n "$ok" ] || {{ echo {quote(d.container)} does not answer >&2; docker logs --tail 20 {c} >&2; exit 1; }}
 echo @@restarted_{d.slot}; echo {quote(d.label)}
 fi

@@ -23,6 +23,8 @@ from helpers import (
     wait_until_proxy_sends_home,
 )
 
+from buildkit_ops import inventory
+
 pytestmark = pytest.mark.lab
 
 NONCE = str(time.time_ns())
@@ -93,7 +95,8 @@ def teams(lab):
     """red and blue on build1; laptop moved into red with one command, laptop2 added into blue as its admin."""
     saved = INV.read_text()
     data = yaml.safe_load(saved)
-    data["all"]["vars"]["tenants"] = {"red": {"hosts": ["build1"]},
+    data["all"]["vars"]["tenants"] = {"red": {"hosts": ["build1"], "buildkit": {
+                                          "prune_schedule": {"calendar": "Sun 03:00", "keep_storage": "5GB"}}},
                                       "blue": {"hosts": ["build1"], "buildkit": {"max_parallelism": 2}}}
     data["all"]["children"]["clients"]["hosts"]["laptop2"] = {"address": "10.77.0.22", "tenant": "blue",
                                                               "role": "admin"}
@@ -132,8 +135,22 @@ def test_each_tenant_has_its_own_daemon_volume_and_socket_behind_the_one_gateway
     workers = lab.run("build1", f"{daemon_ctl('blue')} debug workers -v", capture=True).stdout
     assert re.search(r"Parallelism:\s+2\b", workers) or "max-parallelism = 2" in lab.run(
         "build1", "cat /opt/buildkit-ops/tenants/blue/buildkitd.toml", capture=True).stdout
+    # red's own prune timer, on red's own daemon
+    assert lab.run("build1", "systemctl is-active buildkit-ops-prune-red.timer", capture=True).stdout.strip() == "active"
+    unit = lab.run("build1", "cat /etc/systemd/system/buildkit-ops-prune-red.service", capture=True).stdout
+    assert "exec buildkitd-red buildctl" in unit and "--keep-storage 5000" in unit, unit
     r = invoke("provision", "--host", "build1")      # converged: nothing changes, nothing restarts
     assert r.returncode == 0 and "no changes" in r.stderr, r.stderr
+    # a rule of red's fence taken away (a firewall reload): provision puts it back, without a restart
+    started = lab.run("build1", "docker inspect -f '{{.State.StartedAt}}' buildkitd-red", capture=True).stdout
+    bridge = f"buildkit-t{inventory.load(INV).tenants['red'].slot}"
+    rule = next(line.split(" ", 1)[1] for line in lab.run(
+        "build1", "iptables -t raw -S PREROUTING", capture=True).stdout.splitlines() if f" ! -i {bridge} " in line)
+    assert lab.run("build1", f"iptables -t raw -D {rule}").returncode == 0
+    r = invoke("provision", "--host", "build1")
+    assert r.returncode == 0 and "red: build-step fence" in r.stderr and "put back" in r.stderr, r.stderr
+    assert rule in lab.run("build1", "iptables -t raw -S PREROUTING", capture=True).stdout
+    assert lab.run("build1", "docker inspect -f '{{.State.StartedAt}}' buildkitd-red", capture=True).stdout == started
 
 
 def test_the_same_dockerfile_is_no_cache_hit_for_another_tenant_and_all_cached_again(teams):

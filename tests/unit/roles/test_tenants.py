@@ -104,7 +104,7 @@ def test_a_missing_fence_rule_of_a_tenant_is_put_back_without_a_restart(tmp_path
 
 def test_the_gateway_routes_each_client_to_its_tenants_daemon_and_refuses_a_tenant_not_here(tmp_path):
     inv, h = setup(tmp_path)
-    routes = gateway_files.routes(inv, h, {d.label: d.gateway_socket for d in daemons(inv, h)[1:]})
+    routes = gateway_files.routes(inv, {d.label: d.gateway_socket for d in daemons(inv, h)[1:]})
     out = {f.path.rsplit("/", 1)[1]: f.content.decode()
            for f in gateway_files.render(h, TLS, b"crl\n", {}, {}, "/run/buildkit-ops", tenants=routes)}
     assert out["tenants.map"] == "laptop red\nlaptop2 blue\n"
@@ -121,7 +121,7 @@ def test_without_tenants_the_gateways_and_buildkitds_files_are_as_before(tmp_pat
     h = inv.hosts["build1"]
     plain = gateway_files.render(h, TLS, b"crl\n", {}, {}, "/run/buildkit-ops")
     routed = gateway_files.render(h, TLS, b"crl\n", {}, {}, "/run/buildkit-ops",
-                                  tenants=gateway_files.routes(inv, h, {}))
+                                  tenants=gateway_files.routes(inv, {}))
     assert [(f.path, f.content) for f in plain] == [(f.path, f.content) for f in routed]
     assert not any("tenant" in f.content.decode(errors="replace") for f in plain if f.path.endswith(".cfg"))
     assert render_files(h) == render_files(h, None, fleet(h)) and daemons(inv, h) == [fleet(h)]
