@@ -143,21 +143,26 @@ def list_clients(c: Context, json_: bool = False, inventory: str = DEFAULT_INVEN
             "wait": "before restarting buildkitd, wait this many seconds for running builds (default 600)",
             "force": "restart even if builds still run after --wait; with --ca, strand unreachable clients",
             "ci_updated": "with --ca: the CI runners' secrets were updated after the pause, finish the rotation",
+            "revoke_old": "with --client (a key suspected stolen): revoke every earlier certificate of those clients "
+                          "on every host in the same run",
             "inventory": INV_HELP})
 @cli_errors
 def rotate_certs(c: Context, host: str | None = None, client: str | None = None, ca: bool = False, wait: int = 600,
-                 force: bool = False, ci_updated: bool = False, inventory: str = DEFAULT_INVENTORY) -> None:
+                 force: bool = False, ci_updated: bool = False, revoke_old: bool = False,
+                 inventory: str = DEFAULT_INVENTORY) -> None:
     """Reissue server and client certificates without stranding clients; the cache survives."""
     inv = load(inventory)
     inv.check_files(inv.select(None), list(inv.clients.values()))
     names = [n.strip() for n in client.split(",") if n.strip()] if client else None
+    if revoke_old and (ca or not names):
+        fail("--revoke-old goes with --client NAME: it revokes the earlier certificates of the clients rotated", 2)
     rep = Reporter()
     if ca:
         res = flows.rotation.rotate_ca(inv, rep, int(wait), force, ci_updated=ci_updated)
     else:
         res = flows.rotation.rotate_leaves(inv, host, [inv.client(n).name for n in names or []] or None, rep, int(wait),
                                      force, do_hosts=host is not None or client is None,
-                                     do_clients=client is not None or host is None)
+                                     do_clients=client is not None or host is None, revoke_old=revoke_old)
     rep.recap([res])
 
 

@@ -265,7 +265,7 @@ def remove_from_machine(inv: Inventory, client: Client) -> str:
 
 def remove_client(inventory: Path, name: str, rep: Reporter, provision_hosts: ProvisionHosts = provision_firewalls,
                   unbootstrap: Callable[[Inventory, Client], str] = remove_from_machine
-                  ) -> tuple[HostResult, dict[str, Any] | None]:
+                  ) -> tuple[HostResult, list[dict[str, Any]]]:
     """Revoke its certificate (the CRL every gateway enforces from this run on), close the firewall on every host
     (the client stays in the inventory if that fails), then drop it from the inventory and remove its builder
     where reachable."""
@@ -277,10 +277,10 @@ def remove_client(inventory: Path, name: str, rep: Reporter, provision_hosts: Pr
         after = inventory_edit.remove_client(inventory, name, write=False)
     except inventory_edit.EditError as e:
         raise FlowError(str(e)) from None
-    entry = client_records.record_revocation(inv, name)
-    if entry:
-        rep.step(res, "pki", "certificate revoked", "changed",
-                 f"serial {entry['serial']} on the CRL ({client_records.revoked_path(inv)})")
+    entries = client_records.revoke(inv, name)
+    if entries:
+        rep.step(res, "pki", "certificates revoked", "changed",
+                 f"serial {', '.join(e['serial'] for e in entries)} on the CRL ({client_records.revoked_path(inv)})")
     results = provision_hosts(after, Options(prune_clients=frozenset({name})))
     report_firewall(rep, res, results, f"port closed to {name} ({client.address}), its certificate refused")
     if any(r.failed for r in results):
@@ -293,7 +293,7 @@ def remove_client(inventory: Path, name: str, rep: Reporter, provision_hosts: Pr
     except (RemoteError, OSError) as e:
         rep.step(res, "client", f"builder {client.builder}", "skipped",
                  f"{name} unreachable ({e}); remove the builder there by hand: docker buildx rm {client.builder}")
-    return res, entry
+    return res, entries
 
 
 # ------------------------------------------------------------------ update-clients

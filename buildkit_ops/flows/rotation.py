@@ -28,6 +28,7 @@ from buildkit_ops.flows.clients import ClientError, check_machine, host_platform
 from buildkit_ops.flows.provision import provision
 from buildkit_ops.inventory import BuildHost, Client, Inventory
 from buildkit_ops.pki import certs as pki
+from buildkit_ops.pki import client_records
 from buildkit_ops.report.results import HostResult, Reporter
 from buildkit_ops.roles.ci_runner.exports import SECRETS, folder
 
@@ -93,7 +94,11 @@ class Fleet:
 
 
 def rotate_leaves(inv: Inventory, host_spec: str | None, client_names: list[str] | None, rep: Reporter,
-                  wait: int, force: bool, do_hosts: bool, do_clients: bool, fleet: Fleet | None = None) -> HostResult:
+                  wait: int, force: bool, do_hosts: bool, do_clients: bool, fleet: Fleet | None = None,
+                  revoke_old: bool = False) -> HostResult:
+    """New server and/or client certificates. With revoke_old (a key suspected stolen), every earlier certificate
+    of each rotated client goes on the CRL once its new one is in place, and every gateway gets that CRL in the
+    same run: the stolen key is refused from then on, from any address."""
     fleet = fleet or Fleet()
     res = HostResult("rotation")
     if pki.load_ca(inv.pki_dir) is None:
@@ -107,11 +112,25 @@ def rotate_leaves(inv: Inventory, host_spec: str | None, client_names: list[str]
         if platforms is None or set(platforms) != set(inv.hosts):
             platforms = fleet.platforms(inv)
         failed = [c.name for c in chosen if not fleet.rebootstrap(inv, c, rep, res, True, platforms)]
+        if revoke_old:
+            _revoke_older(inv, [c for c in chosen if c.name not in failed], rep, res, fleet, wait, force)
         if failed:
             raise RotationError(f"not rotated: {', '.join(failed)} (unreachable or failing, see above). Their "
                                 f"current certificates stay valid; re-run `invoke rotate-certs --client "
                                 f"{','.join(failed)}` when they are reachable")
     return res
+
+
+def _revoke_older(inv: Inventory, rotated: list[Client], rep: Reporter, res: HostResult, fleet: Fleet, wait: int,
+                  force: bool) -> None:
+    revoked = []
+    for c in rotated:
+        entries = client_records.revoke(inv, c.name, keep_current=True)
+        revoked += entries
+        rep.step(res, "pki", f"{c.name}: older certificates", "changed" if entries else "ok",
+                 f"revoked: serial {', '.join(e['serial'] for e in entries)}" if entries else "none left to revoke")
+    if revoked:
+        fleet.provision_all(inv, rep, res, "CRL with the older certificates", wait, force)
 
 
 def ci_runners(inv: Inventory) -> list[Client]:

@@ -28,6 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from buildkit_ops.engine.local_files import atomic_write
 from buildkit_ops.errors import BkopsError
+from buildkit_ops.pki import ledger
 
 UTC = dt.timezone.utc
 T = TypeVar("T")
@@ -213,6 +214,7 @@ def reissue_reason(crt_path: Path, key_path: Path, ca: CA, renew_days: int,
 class Leaf:
     crt: Path
     key: Path
+    ledger: Path | None = None   # the pki_dir whose ledger records every certificate issued here (clients)
 
 
 def server_paths(pki_dir: Path, host: str) -> Leaf:
@@ -222,7 +224,7 @@ def server_paths(pki_dir: Path, host: str) -> Leaf:
 
 def client_paths(pki_dir: Path, client: str) -> Leaf:
     d = pki_dir / "clients" / client
-    return Leaf(d / "client.crt", d / "client.key")
+    return Leaf(d / "client.crt", d / "client.key", pki_dir)
 
 
 _issuing = threading.Lock()
@@ -247,6 +249,9 @@ def _ensure_leaf(leaf: Leaf, ca: CA, cn: str, days: int, renew_days: int, server
     reason = reissue_reason(leaf.crt, leaf.key, ca, renew_days, server_names) or ("rotation" if force else None)
     if reason:
         crt, key = issue(ca, cn, days, server_names=server_names)
+        if leaf.ledger is not None:   # recorded before it is written: no certificate is ever out of the ledger
+            replaced = [load_cert(leaf.crt)] if leaf.crt.exists() else []
+            ledger.record(leaf.ledger, cn, *replaced, x509.load_pem_x509_certificate(crt))
         atomic_write(leaf.key, key, 0o600)
         atomic_write(leaf.crt, crt)
     return reason

@@ -14,6 +14,7 @@ from buildkit_ops.fleet import placement
 from buildkit_ops.inventory import Inventory
 from buildkit_ops.inventory.model import DEFAULT_TENANT
 from buildkit_ops.pki import certs as pki
+from buildkit_ops.pki import ledger
 
 
 def revoked_path(inv: Inventory) -> Path:
@@ -25,22 +26,43 @@ def revoked(inv: Inventory) -> list[dict[str, Any]]:
     return yaml.safe_load(p.read_text()) or [] if p.exists() else []
 
 
-def record_revocation(inv: Inventory, name: str) -> dict[str, Any] | None:
-    leaf = pki.client_paths(inv.pki_dir, name)
-    if not leaf.crt.exists():
-        return None
-    cert = pki.load_cert(leaf.crt)
-    entry = {"name": name, "serial": format(cert.serial_number, "x"),
-             "not_after": cert.not_valid_after_utc.isoformat(),
-             "issuer": cert.issuer.rfc4514_string(),
-             "revoked_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()}
-    entries = revoked(inv) + [entry]
-    atomic_write(revoked_path(inv), yaml.safe_dump(entries, sort_keys=False).encode(), 0o600)
-    leaf.key.unlink(missing_ok=True)
-    dest = inv.pki_dir / "revoked" / f"{name}-{entry['serial']}.crt"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    leaf.crt.replace(dest)
-    return entry
+def revoke(inv: Inventory, name: str, leaf: pki.Leaf | None = None, keep_current: bool = False
+           ) -> list[dict[str, Any]]:
+    """Put on the CRL every unexpired certificate ever issued to `name` (the ledger's, and the one in its folder,
+    recorded first if it predates the ledger), and return what was added. remove-client: all of them, and its
+    folder emptied (the key deleted, the certificate kept under revoked/). keep_current (a reissue for suspected
+    compromise): every one but the certificate in its folder now."""
+    leaf = leaf or pki.client_paths(inv.pki_dir, name)
+    current = pki.load_cert(leaf.crt) if leaf.crt.exists() else None
+    if current is not None:
+        ledger.record(inv.pki_dir, name, current)
+    keep = format(current.serial_number, "x") if keep_current and current is not None else None
+    done = {(r["issuer"], r["serial"]) for r in revoked(inv)}
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    entries = [{"name": name, "serial": i.serial, "not_after": i.not_after, "issuer": i.issuer,
+                "revoked_at": now.isoformat()}
+               for i in ledger.unexpired(inv.pki_dir, name, now)
+               if (i.issuer, i.serial) not in done and i.serial != keep]
+    if entries:
+        atomic_write(revoked_path(inv), yaml.safe_dump(revoked(inv) + entries, sort_keys=False).encode(), 0o600)
+    if current is not None and not keep_current:
+        leaf.key.unlink(missing_ok=True)
+        dest = inv.pki_dir / "revoked" / f"{name}-{format(current.serial_number, 'x')}.crt"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        leaf.crt.replace(dest)
+    return entries
+
+
+def live_certificates(inv: Inventory) -> dict[str, int]:
+    """How many certificates of each name a gateway would accept now: issued, unexpired and not on the CRL (a
+    reissue leaves the one it replaced live until it expires, unless `rotate-certs --revoke-old`)."""
+    done = {(r["issuer"], r["serial"]) for r in revoked(inv)}
+    now = dt.datetime.now(dt.timezone.utc)
+    live: dict[str, int] = {}
+    for i in ledger.read(inv.pki_dir):
+        if not i.expired(now) and (i.issuer, i.serial) not in done:
+            live[i.name] = live.get(i.name, 0) + 1
+    return live
 
 
 def client_rows(inv: Inventory) -> list[dict[str, Any]]:
@@ -48,12 +70,13 @@ def client_rows(inv: Inventory) -> list[dict[str, Any]]:
     now = dt.datetime.now(dt.timezone.utc)
     ca = pki.load_ca(inv.pki_dir)
     homes = placement.client_homes(inv)
+    live = live_certificates(inv)
     for c in inv.clients.values():
         leaf = pki.client_paths(inv.pki_dir, c.name)
         row = {"name": c.name, "tenant": c.tenant or DEFAULT_TENANT, "address": c.address,
                "connection": c.connection, "builder": c.builder,
                "home": homes.get(c.name), "pinned": c.home is not None,
-               "cert_expires": None, "status": "no certificate (run add-client)"}
+               "cert_expires": None, "live_certs": live.get(c.name, 0), "status": "no certificate (run add-client)"}
         if leaf.crt.exists():
             cert = pki.load_cert(leaf.crt)
             left = pki.days_left(cert, now)
@@ -67,10 +90,13 @@ def client_rows(inv: Inventory) -> list[dict[str, Any]]:
             else:
                 row["status"] = "ok"
         rows.append(row)
-    for r in revoked(inv):
-        rows.append({"name": r["name"], "tenant": None, "address": "-", "connection": "-", "builder": "-",
-                     "home": None,
-                     "pinned": False,
-                     "cert_expires": r["not_after"][:10],
-                     "status": f"revoked {r['revoked_at'][:10]} (on the CRL)"})
+    removals: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in revoked(inv):   # one row per removal (or --revoke-old), however many certificates it revoked
+        removals.setdefault((r["name"], r["revoked_at"]), []).append(r)
+    for (name, when), entries in removals.items():
+        rows.append({"name": name, "tenant": None, "address": "-", "connection": "-", "builder": "-",
+                     "home": None, "pinned": False, "live_certs": live.get(name, 0),
+                     "cert_expires": max(e["not_after"] for e in entries)[:10],
+                     "status": f"revoked {when[:10]} ({len(entries)} certificate{'s' * (len(entries) > 1)} on the "
+                               f"CRL)"})
     return rows

@@ -38,7 +38,7 @@ def ensure(inv: Inventory, host: BuildHost, check: bool, force: bool = False) ->
 def operator_cert(inv: Inventory, ca: pki.CA) -> pki.Leaf:
     """A client certificate kept on the operator machine, used only through an SSH tunnel to prove that the
     server answers mutual TLS (the firewall does not open the port to the operator)."""
-    leaf = pki.Leaf(inv.pki_dir / "operator" / "client.crt", inv.pki_dir / "operator" / "client.key")
+    leaf = pki.Leaf(inv.pki_dir / "operator" / "client.crt", inv.pki_dir / "operator" / "client.key", inv.pki_dir)
     pki.ensure_leaf(leaf, pki.signing_ca(inv.pki_dir, "client") or ca, OPERATOR_CN, inv.cert_days,
                     inv.cert_renew_days)
     return leaf

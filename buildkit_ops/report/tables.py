@@ -20,14 +20,18 @@ def _tenants_shown(rows: list[dict[str, Any]]) -> bool:
 def print_clients(rows: list[dict[str, Any]]) -> None:
     t = _tenants_shown(rows)
     print_table(("client", *(("tenant",) if t else ()), "address", "connection", "builder", "home", "cert expires",
-                 "status"),
+                 "live certs", "status"),
                 [[r["name"], *([r["tenant"] or "-"] if t else []), r["address"], r["connection"], r["builder"],
-                  (r["home"] or "-") + (" (pinned)" if r["pinned"] else ""), r["cert_expires"] or "-", r["status"]]
+                  (r["home"] or "-") + (" (pinned)" if r["pinned"] else ""), r["cert_expires"] or "-",
+                  str(r["live_certs"]), r["status"]]
                  for r in rows])
 
 
-def print_revocation_note(name: str, entry: dict[str, Any]) -> None:
-    err.print(f"[yellow]note:[/yellow] {shown(name)}'s certificate (valid until {entry['not_after'][:10]}) is on "
+def print_revocation_note(name: str, entries: list[dict[str, Any]]) -> None:
+    last = max(e["not_after"] for e in entries)[:10]
+    what = (f"certificate (valid until {last}) is" if len(entries) == 1 else
+            f"{len(entries)} certificates (every one issued to it and unexpired, the last valid until {last}) are")
+    err.print(f"[yellow]note:[/yellow] {shown(name)}'s {what} on "
               f"the CRL: every build host's gateway refuses it from any address, and the firewall blocks its "
               f"address. A host that was unreachable gets the CRL at its next `invoke provision`.")
 

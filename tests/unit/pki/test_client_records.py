@@ -14,13 +14,68 @@ def test_a_revocation_is_recorded_and_the_key_is_gone(inv_path):
     leaf = pki.client_paths(inv.pki_dir, "laptop")
     pki.ensure_leaf(leaf, pki.load_ca(inv.pki_dir), "laptop", 30, 1)
     serial = format(pki.load_cert(leaf.crt).serial_number, "x")
-    entry = client_records.record_revocation(inv, "laptop")
-    assert entry is not None and entry["serial"] == serial and entry["name"] == "laptop"
+    [entry] = client_records.revoke(inv, "laptop")
+    assert entry["serial"] == serial and entry["name"] == "laptop"
     assert not leaf.key.exists() and not leaf.crt.exists()
     assert (inv.pki_dir / "revoked" / f"laptop-{serial}.crt").exists()
     assert yaml.safe_load(client_records.revoked_path(inv).read_text()) == [entry]
     assert oct(client_records.revoked_path(inv).stat().st_mode)[-3:] == "600"
-    assert client_records.record_revocation(inv, "laptop") is None   # nothing left to revoke
+    assert client_records.revoke(inv, "laptop") == []   # nothing left to revoke
+
+
+def serial(leaf: pki.Leaf) -> str:
+    return format(pki.load_cert(leaf.crt).serial_number, "x")
+
+
+def test_removal_revokes_every_certificate_ever_issued_to_the_client(inv_path):
+    inv = I.load(inv_path)
+    ca = pki.load_ca(inv.pki_dir)
+    leaf = pki.client_paths(inv.pki_dir, "laptop")
+    pki.ensure_leaf(leaf, ca, "laptop", 30, 1)
+    first = serial(leaf)
+    pki.ensure_leaf(leaf, ca, "laptop", 30, 1, force=True)     # rotate-certs --client laptop
+    second = serial(leaf)
+    assert client_records.live_certificates(inv) == {"laptop": 2}
+    [row] = client_records.client_rows(inv)
+    assert row["live_certs"] == 2
+    entries = client_records.revoke(inv, "laptop")
+    assert sorted(e["serial"] for e in entries) == sorted([first, second])
+    assert client_records.live_certificates(inv) == {}
+    [_, removed] = client_records.client_rows(inv)
+    assert removed["status"].endswith("(2 certificates on the CRL)")
+
+
+def test_a_certificate_from_before_the_ledger_is_recorded_before_it_is_replaced(inv_path):
+    inv = I.load(inv_path)
+    ca = pki.load_ca(inv.pki_dir)
+    leaf = pki.client_paths(inv.pki_dir, "laptop")
+    crt, key = pki.issue(ca, "laptop", 30)         # written by an older version: in no ledger
+    leaf.crt.parent.mkdir(parents=True)
+    leaf.crt.write_bytes(crt)
+    leaf.key.write_bytes(key)
+    old = serial(leaf)
+    pki.ensure_leaf(leaf, ca, "laptop", 30, 1, force=True)
+    assert sorted(e["serial"] for e in client_records.revoke(inv, "laptop")) == sorted([old, serial_of(inv, old)])
+
+
+def serial_of(inv, other: str) -> str:
+    """The serial in revoked/ that is not `other` (the certificate the removal moved there)."""
+    [moved] = [p.name.split("-")[1][:-4] for p in (inv.pki_dir / "revoked").glob("laptop-*.crt")]
+    assert moved != other
+    return moved
+
+
+def test_revoke_old_keeps_only_the_current_certificate(inv_path):
+    inv = I.load(inv_path)
+    ca = pki.load_ca(inv.pki_dir)
+    leaf = pki.client_paths(inv.pki_dir, "laptop")
+    pki.ensure_leaf(leaf, ca, "laptop", 30, 1)
+    first = serial(leaf)
+    pki.ensure_leaf(leaf, ca, "laptop", 30, 1, force=True)
+    [entry] = client_records.revoke(inv, "laptop", keep_current=True)
+    assert entry["serial"] == first and leaf.crt.exists() and leaf.key.exists()
+    assert client_records.live_certificates(inv) == {"laptop": 1}
+    assert client_records.revoke(inv, "laptop", keep_current=True) == []
 
 
 def test_each_row_says_what_to_do_about_the_certificate(inv_path, tmp_path):
