@@ -61,7 +61,7 @@ def diagnose(inv: Inventory, client: Client, f: dict[str, str], now: dt.datetime
     home = ranked[0].name if ranked else None
     cert = x509.load_pem_x509_certificate(base64.b64decode(f["cert"])) if f.get("cert") else None
     bundle = x509.load_pem_x509_certificates(base64.b64decode(f["ca"])) if f.get("ca") else []
-    trusted = [c for c in (pki.load_ca(inv.pki_dir), pki.load_ca(inv.pki_dir / "next")) if c is not None]
+    trusted = [c for c in (pki.load_ca_cert(inv.pki_dir), pki.load_ca_cert(inv.pki_dir / "next")) if c is not None]
     for i, h in enumerate(inv.hosts.values()):
         where = f"{h.client_address}:{h.buildkit.port}"
         if f.get(f"resolve{i}") == "fail":
@@ -93,7 +93,7 @@ def diagnose(inv: Inventory, client: Client, f: dict[str, str], now: dt.datetime
                                                 f"expired on {cert.not_valid_after_utc:%Y-%m-%d}; run "
                                                 f"`invoke rotate-certs --client {client.name}`"))
             continue
-        if not any(pki.signed_by(cert, ca) for ca in trusted):
+        if not any(pki.issued_by(cert, ca) for ca in trusted):
             findings.append((h.name, "problem", f"TLS unknown CA: {client.name}'s certificate was issued by "
                                                 f"{cert.issuer.rfc4514_string()}, which {h.name} does not trust; run "
                                                 f"`invoke add-client {client.name}`"))

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from buildkit_ops.engine.local_files import atomic_write
+from buildkit_ops.engine.local_files import atomic_write, exchange_dirs
 from buildkit_ops.errors import BkopsError
 from buildkit_ops.pki import archive, sealed
 
@@ -81,14 +81,16 @@ def import_(pki_dir: Path, file: Path, keys: list[Path], phrase: str | None, rep
     tmp = Path(tempfile.mkdtemp(dir=pki_dir.parent, prefix=f".{pki_dir.name}.import-"))
     try:
         archive.unpack(data, tmp)
-        if aside is not None:
-            os.replace(pki_dir, aside)
-        elif pki_dir.exists():
-            pki_dir.rmdir()   # (an empty folder)
-        os.replace(tmp, pki_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if aside is None:
+        os.replace(tmp, pki_dir)   # (onto nothing, or an empty folder: one rename)
+    else:
+        # one step: a crash leaves the old state or the new one in pki_dir, never none; tmp then holds the old
+        # state, which gets its kept name
+        exchange_dirs(tmp, pki_dir)
+        os.replace(tmp, aside)
     return {"changed": True, "pki_dir": str(pki_dir), "files": sum(1 for v in incoming.values() if v[1] is not None),
             "moved_aside": str(aside) if aside else None}
 

@@ -10,6 +10,7 @@ import base64
 import datetime as dt
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from buildkit_ops.engine import role_path
 from buildkit_ops.engine.parallel import each_host
@@ -53,9 +54,9 @@ def certificate(pem: bytes) -> Certificate:
 
 def status(inv: Inventory, hosts: list[BuildHost]) -> Status:
     st = Status()
-    ca = pki.load_ca(inv.pki_dir)
+    ca = pki.load_ca_cert(inv.pki_dir)   # (status signs nothing: it works with the CA's key kept offline)
     if ca:
-        st.ca = certificate(ca.pem)
+        st.ca = certificate(ca.public_bytes(serialization.Encoding.PEM))
         if st.ca.days_left < WARN_DAYS:
             st.warnings.append(f"the CA expires in {st.ca.days_left} days: run `invoke rotate-certs --ca`")
         backup = pki_backup.warning(inv.pki_dir)

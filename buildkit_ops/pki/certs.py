@@ -75,9 +75,28 @@ def load_cert(path: Path) -> x509.Certificate:
     return read_pem(path, "certificate", x509.load_pem_x509_certificate)
 
 
+class CAKeyMissing(PKIError):
+    """The CA's certificate without its key: never a reason to make a new CA (every host would get a server
+    certificate no client trusts). An operator may keep the key offline and bring it only to sign."""
+
+
+def load_ca_cert(pki_dir: Path) -> x509.Certificate | None:
+    """The CA's certificate alone, for what only checks (status, list-clients, doctor): works without the key."""
+    crt = pki_dir / "ca.crt"
+    return load_cert(crt) if crt.exists() else None
+
+
 def load_ca(pki_dir: Path) -> CA | None:
+    """The CA to sign with; None where there is none yet. Half a CA stops whoever wants to sign."""
     crt, key = pki_dir / "ca.crt", pki_dir / "ca.key"
-    if not crt.exists() or not key.exists():
+    if crt.exists() and not key.exists():
+        raise CAKeyMissing(f"{key}: the CA's key is missing (its certificate is there); this would sign "
+                           f"certificates or a CRL, so it stops: nothing was changed\n  fix: put the key back (from "
+                           f"where you keep it offline, or your backup), or `invoke pki-import` your export")
+    if key.exists() and not crt.exists():
+        raise PKIError(f"{crt}: the CA's certificate is missing (its key is there): nothing was changed\n  fix: "
+                       f"restore ca.crt from your backup, or `invoke pki-import` your export")
+    if not crt.exists():
         return None
     return CA(load_cert(crt), read_pem(key, "private key", _ec_key))
 

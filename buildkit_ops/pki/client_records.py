@@ -68,7 +68,7 @@ def live_certificates(inv: Inventory) -> dict[str, int]:
 def client_rows(inv: Inventory) -> list[dict[str, Any]]:
     rows = []
     now = dt.datetime.now(dt.timezone.utc)
-    ca = pki.load_ca(inv.pki_dir)
+    ca = pki.load_ca_cert(inv.pki_dir)
     homes = placement.client_homes(inv)
     live = live_certificates(inv)
     for c in inv.clients.values():
@@ -81,7 +81,7 @@ def client_rows(inv: Inventory) -> list[dict[str, Any]]:
             cert = pki.load_cert(leaf.crt)
             left = pki.days_left(cert, now)
             row["cert_expires"] = cert.not_valid_after_utc.date().isoformat()
-            if ca is None or not pki.signed_by(cert, ca):
+            if ca is None or not pki.issued_by(cert, ca):
                 row["status"] = "certificate from another CA (run add-client)"
             elif left < 0:
                 row["status"] = "EXPIRED"

@@ -5,6 +5,7 @@ import datetime as dt
 import os
 import stat
 
+import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -79,3 +80,20 @@ def test_a_key_found_readable_by_others_is_tightened_and_the_folders_are_private
     assert stat.S_IMODE(leaf.key.stat().st_mode) == 0o600              # ...but the key is private again
     for d in (tmp_path, tmp_path / "clients", leaf.key.parent):
         assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
+
+
+def test_a_ca_without_its_key_is_never_replaced_and_signs_nothing(tmp_path):
+    """The key kept offline (or lost): whoever would sign stops, nothing is created over ca.crt; what only reads
+    the certificate still works."""
+    ca = pki.create_ca(tmp_path, 30)
+    (tmp_path / "ca.key").rename(tmp_path / "ca.key.offline")
+    before = (tmp_path / "ca.crt").read_bytes()
+    with pytest.raises(pki.CAKeyMissing, match="the CA's key is missing .* nothing was changed"):
+        pki.ensure_ca(tmp_path, 30)
+    with pytest.raises(pki.CAKeyMissing):
+        pki.signing_ca(tmp_path, "client")
+    assert (tmp_path / "ca.crt").read_bytes() == before and not (tmp_path / "ca.key").exists()
+    assert pki.load_ca_cert(tmp_path) == ca.cert
+    (tmp_path / "ca.key.offline").rename(tmp_path / "ca.key")
+    back, created = pki.ensure_ca(tmp_path, 30)
+    assert back.cert == ca.cert and not created

@@ -92,6 +92,25 @@ def test_another_state_is_never_overwritten_by_accident_and_kept_aside_with_repl
     assert files(tmp_path / "ops2" / got["moved_aside"].rsplit("/", 1)[1]) == theirs
 
 
+def test_an_import_cut_after_its_swap_leaves_the_new_state_and_keeps_the_old(pki_dir, tmp_path, ops_key,
+                                                                            monkeypatch):
+    """The swap is one step: a crash right after it (the old state not yet under its kept name) still leaves a
+    whole pki_dir, the imported one, and the old state in the import's hidden folder beside it."""
+    pki_backup.export(pki_dir, tmp_path / "pki.age", TO, None)
+    other = tmp_path / "ops2" / ".pki"
+    certs.create_ca(other, 30, name="someone else's CA")
+    theirs = files(other)
+
+    def crash(src, dst):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pki_backup.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        pki_backup.import_(other, tmp_path / "pki.age", ops_key, None, replace=True)
+    assert files(other) == files(pki_dir)
+    [kept] = (tmp_path / "ops2").glob(f".{other.name}.import-*")
+    assert files(kept) == theirs
+
+
 @pytest.mark.parametrize("name,kind", [("../escape", tarfile.REGTYPE), ("/etc/cron.d/x", tarfile.REGTYPE),
                                        ("link", tarfile.SYMTYPE), ("dev", tarfile.CHRTYPE)])
 def test_an_archive_naming_anything_but_files_below_pki_dir_is_refused_whole(tmp_path, name, kind, ops_key):
