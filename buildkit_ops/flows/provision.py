@@ -15,6 +15,7 @@ from buildkit_ops.engine.parallel import in_parallel
 from buildkit_ops.engine.session import SshSession
 from buildkit_ops.engine.ssh import RemoteError
 from buildkit_ops.inventory import BuildHost, Inventory
+from buildkit_ops.inventory import edit as inventory_edit
 from buildkit_ops.pki import certs
 from buildkit_ops.pki import server as server_pki
 from buildkit_ops.report.results import HostResult, Reporter
@@ -62,4 +63,7 @@ def provision(inv: Inventory, hosts: list[BuildHost], options: Options, rep: Rep
     role_path.load(inv.file.parent, "host")  # an operator's role that cannot load stops it too
     if len(hosts) > 1 and not options.check:
         certs.ensure_ca(inv.pki_dir, inv.ca_days)  # before the hosts run in parallel (each would create one)
+    new_slots = {t.name: t.slot for t in inv.tenants.values() if not t.slot_recorded}
+    if new_slots and not options.check:   # before any host gets a tenant's bridge: never moved after that
+        inventory_edit.record_tenant_slots(inv.file, new_slots)
     return in_parallel(hosts, lambda h: provision_host(inv, h, options, rep, reissue))

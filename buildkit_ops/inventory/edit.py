@@ -118,6 +118,19 @@ def remove_tenant(path: Path, name: str, write: bool = True) -> inventory.Invent
     return _replace(path, _dump(y, data), lambda inv: name not in inv.tenants, write)
 
 
+def record_tenant_slots(path: Path, slots: dict[str, int], write: bool = True) -> inventory.Inventory:
+    """Write each tenant's step subnet slot into the inventory (all.vars.tenants.NAME.step_slot), with a comment:
+    from then on, adding or removing another tenant cannot move it."""
+    y, data = _load(path)
+    tenants = _mapping(_mapping(_mapping(data, "all", "the document"), "vars", "all"), "tenants", "all.vars")
+    for name, slot in sorted(slots.items()):
+        entry = _mapping(tenants, name, "all.vars.tenants")
+        entry["step_slot"] = slot
+        entry.yaml_add_eol_comment(f"10.11.{slot}.0/24, recorded by buildkit-ops: never change it", "step_slot")
+    return _replace(path, _dump(y, data), lambda inv: all(
+        inv.tenants[n].slot == s and inv.tenants[n].slot_recorded for n, s in slots.items()), write)
+
+
 def _replace(path: Path, text: str, ok: Callable[[inventory.Inventory], bool], write: bool) -> inventory.Inventory:
     try:
         inv = loader.parse(strict_yaml.load(text), str(path), path.resolve().parent)

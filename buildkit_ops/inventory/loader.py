@@ -29,7 +29,7 @@ import yaml
 from buildkit_ops.inventory import strict_yaml
 from buildkit_ops.inventory import values as types
 from buildkit_ops.inventory.checker import Checker, deep_merge
-from buildkit_ops.inventory.model import BuildHost, Client, Inventory, InventoryError, Tenant
+from buildkit_ops.inventory.model import OPERATOR_NAME, BuildHost, Client, Inventory, InventoryError, Tenant
 from buildkit_ops.inventory.schema import ALL_VAR_KEYS, CLIENT_KEYS, HOST_KEYS, TENANT_BUILDKIT_KEYS, TENANT_KEYS
 
 DEFAULT_INVENTORY = "inventory.yml"
@@ -99,8 +99,8 @@ def parse(data: Any, fname: str, base: Path) -> Inventory:
         chk.err("all.children.buildhosts", "no build hosts group", "add `buildhosts:` with `hosts:` under all.children")
     tenants_value = allvars.pop("tenants", None)
     own = _own_vars(chk, {k: allvars.pop(k) for k in list(allvars) if k in ALL_VAR_KEYS})
-    hosts, groups, raw_buildkit = _build_hosts(chk, children["buildhosts"], allvars)
-    tenants = _tenants(chk, tenants_value, hosts, raw_buildkit)
+    hosts, groups, raw_buildkit, paths = _build_hosts(chk, children["buildhosts"], allvars)
+    tenants = _tenants(chk, tenants_value, hosts, raw_buildkit, paths)
     clients = _clients(chk, children.get("clients"), allvars, hosts, tenants)
     return Inventory(file=Path(fname), hosts=hosts, clients=clients, groups=groups, pki_dir=Path(own["pki_dir"]),
                      cert_days=own["cert_days"], cert_renew_days=own["cert_renew_days"], ca_days=own["ca_days"],
@@ -121,9 +121,9 @@ def _own_vars(chk: Checker, own: dict[str, Any]) -> dict[str, Any]:
 
 
 def _build_hosts(chk: Checker, group: Any, shared: dict[str, Any]
-                 ) -> tuple[dict[str, BuildHost], dict[str, list[str]], dict[str, dict[str, Any]]]:
-    """The build hosts, their groups, and each host's `buildkit:` as written (a tenant's settings merge into
-    it)."""
+                 ) -> tuple[dict[str, BuildHost], dict[str, list[str]], dict[str, dict[str, Any]], dict[str, str]]:
+    """The build hosts, their groups, each host's `buildkit:` as written (a tenant's settings merge into it), and
+    where in the file each host is."""
     groups: dict[str, list[str]] = {}
     found: dict[str, tuple[dict[str, Any], str]] = {}
     _walk_hosts(chk, chk.mapping(group, "all.children.buildhosts"), "all.children.buildhosts", shared, groups,
@@ -142,22 +142,23 @@ def _build_hosts(chk: Checker, group: Any, shared: dict[str, Any]
         if hosts[name].buildkit.port == hosts[name].ssh_port:
             chk.err(f"{hp}.buildkit.port", "the BuildKit port equals the SSH port", "pick another port, e.g. 1234")
     _names_unique(chk, hosts, {n: hp for n, (_m, hp) in found.items()})
-    return hosts, groups, {n: chk.mapping(m.get("buildkit"), f"{hp}.buildkit") for n, (m, hp) in found.items()}
+    return (hosts, groups, {n: chk.mapping(m.get("buildkit"), f"{hp}.buildkit") for n, (m, hp) in found.items()},
+            {n: hp for n, (_m, hp) in found.items()})
 
 
 SLOTS = 256   # tenants' step subnets: 10.11.<slot>.0/24 (roles/buildkitd/daemons.py)
 
 
-def _tenants(chk: Checker, value: Any, hosts: dict[str, BuildHost],
-             raw_buildkit: dict[str, dict[str, Any]]) -> dict[str, Tenant]:
+def _tenants(chk: Checker, value: Any, hosts: dict[str, BuildHost], raw_buildkit: dict[str, dict[str, Any]],
+             paths: dict[str, str]) -> dict[str, Tenant]:
     """all.vars.tenants: each tenant's hosts, and its BuildKit settings on each of them (the host's, with the
     tenant's own merged in key by key, checked as a host's are)."""
     out: dict[str, Tenant] = {}
-    taken: set[int] = set()
     table = chk.mapping(value, "all.vars.tenants")
     if len(table) > SLOTS // 2:
         chk.err("all.vars.tenants", f"{len(table)} tenants: at most {SLOTS // 2} fit a host's step subnets",
                 "merge tenants, or spread them over several inventories")
+    recorded: dict[str, int] = {}
     for name in sorted(table, key=str):
         tp = f"all.vars.tenants.{name}"
         chk.check("tenant_name", name, tp)
@@ -178,13 +179,61 @@ def _tenants(chk: Checker, value: Any, hosts: dict[str, BuildHost],
                         f"set it on the host; a tenant may set: {', '.join(TENANT_BUILDKIT_KEYS)}")
         settings = {h: chk.buildkit(deep_merge(raw_buildkit[h], own), f"{tp}.buildkit")
                     for h in hosts if h in names}
-        # a stable slot from the name (adding a tenant moves no other's subnet), the next free one on a clash
-        slot = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big") % SLOTS
-        while slot in taken:
-            slot = (slot + 1) % SLOTS
-        taken.add(slot)
-        out[name] = Tenant(name, [h for h in hosts if h in names], settings, slot)
+        for h, bk in settings.items():
+            if bk.step_network == "host":
+                chk.err(f"{tp}.buildkit.step_network", f"is host on {h} (a tenant's or its host's value): the "
+                                                       f"tenant's build steps would run in {h}'s own network, where "
+                                                       f"no fence applies, and reach the other tenants' steps and "
+                                                       f"the host itself", "use sandboxed (the default)")
+                break
+        if t.get("step_slot") is not None:
+            recorded[name] = chk.check("int:0-255", t["step_slot"], f"{tp}.step_slot")
+        out[name] = Tenant(name, [h for h in hosts if h in names], settings, -1, name in recorded)
+    _slots(chk, out, recorded)
+    _tenant_hosts(chk, out, hosts, paths)
     return out
+
+
+def _tenant_hosts(chk: Checker, tenants: dict[str, Tenant], hosts: dict[str, BuildHost],
+                  paths: dict[str, str]) -> None:
+    """What a host with tenants may not have: the fleet's own daemon on the host's network (its steps would reach
+    the tenants' steps), one debug listener address (every daemon would take it)."""
+    for h in hosts:
+        names = [t.name for t in tenants.values() if h in t.hosts]
+        if not names:
+            continue
+        if hosts[h].buildkit.step_network == "host":
+            chk.err(f"{paths[h]}.buildkit.step_network", f"is host on {h}, which runs the buildkitd of tenant "
+                                                         f"{names[0]} too: the fleet's build steps would run in "
+                                                         f"{h}'s own network, where no fence applies, and reach the "
+                                                         f"tenants' steps", "use sandboxed (the default)")
+        if hosts[h].buildkit.debug_address:
+            chk.err(f"{paths[h]}.buildkit.debug_address", f"is set on {h}, which runs tenant {names[0]}'s "
+                                                          f"buildkitd too: every daemon would take the same address, "
+                                                          f"and the tenants' daemons would not start",
+                    "leave debug_address out on hosts with tenants")
+
+
+def _slots(chk: Checker, tenants: dict[str, Tenant], recorded: dict[str, int]) -> None:
+    """Each tenant's step subnet: the one recorded in the inventory, else a stable one from the name, the next
+    free one on a clash. Recorded slots are taken first, so a new tenant never moves a recorded one; provision
+    records new ones (flows/provision.py) before any host uses them."""
+    owner: dict[int, str] = {}
+    for name, slot in sorted(recorded.items()):
+        if slot in owner:
+            chk.err(f"all.vars.tenants.{name}.step_slot", f"{slot} is also tenant {owner[slot]}'s: two tenants on "
+                                                          f"one subnet would share a bridge",
+                    "give it a free slot, or remove the key to have one chosen and recorded")
+        owner[slot] = name
+        tenants[name].slot = slot
+    for name, tenant in tenants.items():
+        if name in recorded:
+            continue
+        slot = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big") % SLOTS
+        while slot in owner:
+            slot = (slot + 1) % SLOTS
+        owner[slot] = name
+        tenant.slot = slot
 
 
 def _names_unique(chk: Checker, hosts: dict[str, BuildHost], paths: dict[str, str]) -> None:
@@ -215,6 +264,9 @@ def _clients(chk: Checker, group: Any, shared: dict[str, Any], hosts: dict[str, 
                     "use lower-case letters, digits and dashes (it becomes the certificate's CN)")
         if name in hosts:
             chk.err(cp, f"{name!r} is both a build host and a client", "give the client another name")
+        if name == OPERATOR_NAME:
+            chk.err(cp, f"{name!r} is the name of the operator's own certificate: a client of that name would get "
+                        f"the operator's role and its routing", "give the client another name")
         f = chk.fields(deep_merge(defaults, chk.mapping(cv, cp)), CLIENT_KEYS, cp, required=("address",))
         _check_client(chk, cp, f, hosts, tenants)
         f["ssh_address"] = f["ssh_address"] or f["address"]

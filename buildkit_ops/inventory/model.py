@@ -146,6 +146,8 @@ class Client:
 
 # The fleet's own buildkitd, which serves the clients of no tenant: how outputs name it.
 DEFAULT_TENANT = "default"
+# The operator's own certificate's name (pki/server.py): role operator, the fleet's daemon. No client may take it.
+OPERATOR_NAME = "buildkit-ops-operator"
 
 
 @dataclass
@@ -156,6 +158,7 @@ class Tenant:
     hosts: list[str]                     # the build hosts it runs on (the inventory's order)
     buildkit: dict[str, BuildKit]        # host name -> its BuildKit settings there (the host's, with the tenant's)
     slot: int                            # its build steps' subnet and bridge (roles/buildkitd/daemons.py)
+    slot_recorded: bool = True           # written in the inventory (step_slot); else chosen now, to be recorded
 
 
 @dataclass

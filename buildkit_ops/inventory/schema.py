@@ -136,6 +136,9 @@ ALL_VAR_KEYS = {"pki_dir": ("path", ".pki",
 TENANT_KEYS: dict[str, tuple[str, Any, str]] = {
     "hosts": ("name_list", None, "the build hosts the tenant's buildkitd runs on (default: every build host)"),
     "buildkit": ("tenant_buildkit", None, "the tenant's own BuildKit settings; the host's are the defaults"),
+    "step_slot": ("int:0-255", None, "its build steps' subnet, 10.11.N.0/24: written here by `provision` the first "
+                                     "time (from the name), then never moved by adding or removing another tenant; "
+                                     "do not change it while the tenant runs"),
 }
 # What a tenant may set for its own buildkitd; the rest (image, version, port, data_dir, registries,
 # privileges) is the host's: one image and one gateway per host.

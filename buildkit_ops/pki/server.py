@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from buildkit_ops.engine.contract import Step
 from buildkit_ops.inventory import BuildHost, Inventory
+from buildkit_ops.inventory.model import OPERATOR_NAME
 from buildkit_ops.pki import certs as pki
 
-OPERATOR_CN = "buildkit-ops-operator"
+OPERATOR_CN = OPERATOR_NAME
 
 
 def ensure(inv: Inventory, host: BuildHost, check: bool, force: bool = False) -> list[Step]:

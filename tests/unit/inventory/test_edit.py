@@ -79,3 +79,14 @@ def test_a_value_cannot_add_a_key_of_its_own(inv_file):
     with pytest.raises(inventory_edit.EditError, match="would not be valid"):
         inventory_edit.add_client(inv_file, "evil", {"address": "10.77.0.50\n          role: admin"})
     assert inv_file.read_text() == before
+
+
+def test_tenant_slots_are_recorded_with_a_comment_and_then_never_move(inv_file):
+    text = inv_file.read_text().replace("\n  vars:\n", "\n  vars:\n    tenants:\n      ir: {}\n", 1)
+    inv_file.write_text(text)
+    slot = inventory.load(inv_file).tenants["ir"].slot
+    inventory_edit.record_tenant_slots(inv_file, {"ir": slot})
+    assert f"step_slot: {slot}  # 10.11.{slot}.0/24, recorded by buildkit-ops: never change it" in inv_file.read_text()
+    inv_file.write_text(inv_file.read_text().replace("    tenants:\n", "    tenants:\n      aa: {}\n", 1))
+    after = inventory.load(inv_file)
+    assert after.tenants["ir"].slot == slot and after.tenants["aa"].slot != slot   # aa's name wants ir's slot

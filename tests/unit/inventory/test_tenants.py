@@ -23,7 +23,39 @@ BAD = [
      "inv.yml: all.vars.tenants.red.buildkit.image: a tenant cannot set 'image': it is the host's (one image, port and gateway per host)\n  fix: set it on the host; a tenant may set: max_parallelism, step_network, gc, history_max_age, history_max_entries, prune_schedule"),
     ("a tenant's parallelism out of range", top(tenants={"red": {"buildkit": {"max_parallelism": 0}}}),
      "inv.yml: all.vars.tenants.red.buildkit.max_parallelism: must be a whole number from 1 to 1024, got 0\n  fix: write a number from 1 to 1024, without quotes"),
+    ("a tenant's steps on the host's network", top(tenants={"red": {"buildkit": {"step_network": "host"}}}),
+     "inv.yml: all.vars.tenants.red.buildkit.step_network: is host on build1 (a tenant's or its host's value): the tenant's build steps would run in build1's own network, where no fence applies, and reach the other tenants' steps and the host itself\n  fix: use sandboxed (the default)"),
+    ("the fleet's steps on the network of a host with tenants",
+     lambda d: (top(tenants={"red": {"buildkit": {"step_network": "sandboxed"}}})(d),
+                d["all"]["children"]["buildhosts"]["hosts"]["build1"].update({"buildkit": {"step_network": "host"}})),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.step_network: is host on build1, which runs the buildkitd of tenant red too: the fleet's build steps would run in build1's own network, where no fence applies, and reach the tenants' steps\n  fix: use sandboxed (the default)"),
+    ("a debug listener on a host with tenants",
+     lambda d: (top(tenants={"red": {}})(d),
+                d["all"]["children"]["buildhosts"]["hosts"]["build1"].update(
+                    {"buildkit": {"debug_address": "127.0.0.1:6060"}})),
+     "inv.yml: all.children.buildhosts.hosts.build1.buildkit.debug_address: is set on build1, which runs tenant red's buildkitd too: every daemon would take the same address, and the tenants' daemons would not start\n  fix: leave debug_address out on hosts with tenants"),
+    ("two tenants recorded on one subnet", top(tenants={"red": {"step_slot": 7}, "blue": {"step_slot": 7}}),
+     "inv.yml: all.vars.tenants.red.step_slot: 7 is also tenant blue's: two tenants on one subnet would share a bridge\n  fix: give it a free slot, or remove the key to have one chosen and recorded"),
+    ("a step slot past the subnets", top(tenants={"red": {"step_slot": 256}}),
+     "inv.yml: all.vars.tenants.red.step_slot: must be a whole number from 0 to 255, got 256\n  fix: write a number from 0 to 255, without quotes"),
+    ("a client named like the operator's certificate", lambda d: d["all"]["children"]["clients"]["hosts"].update(
+        {"buildkit-ops-operator": {"address": "10.0.0.9"}}),
+     "inv.yml: all.children.clients.hosts.buildkit-ops-operator: 'buildkit-ops-operator' is the name of the operator's own certificate: a client of that name would get the operator's role and its routing\n  fix: give the client another name"),
 ]
+
+
+def test_a_recorded_slot_is_never_moved_by_a_new_tenant_whatever_its_name(tmp_path):
+    """`aa` and `ir` are the names the review found: `aa` sorts first and its name's slot is ir's (211), so
+    unrecorded, adding aa moved ir. Recorded, ir keeps its slot and aa takes the next free one; with both
+    recorded, either order of adding gives each the same subnet."""
+    ir_alone = load_text(tmp_path, mutate(top(tenants={"ir": {}}))).tenants["ir"].slot
+    aa_alone = load_text(tmp_path, mutate(top(tenants={"aa": {}}))).tenants["aa"].slot
+    assert aa_alone == ir_alone      # the clash that made the review's case (a positive control of the probe)
+    inv = load_text(tmp_path, mutate(top(tenants={"ir": {"step_slot": ir_alone}, "aa": {}})))
+    assert inv.tenants["ir"].slot == ir_alone and inv.tenants["aa"].slot != ir_alone
+    assert inv.tenants["ir"].slot_recorded and not inv.tenants["aa"].slot_recorded
+    unrecorded = load_text(tmp_path, mutate(top(tenants={"ir": {}, "aa": {}})))
+    assert unrecorded.tenants["ir"].slot != ir_alone   # what recording prevents
 
 
 @pytest.mark.parametrize("what,edit,message", BAD, ids=[b[0] for b in BAD])
