@@ -80,17 +80,17 @@ def passphrase(confirm: bool) -> str:
     """The PKI export's passphrase: from BKOPS_PKI_PASSPHRASE, else typed at a terminal (never echoed, never
     printed), twice when it seals."""
     phrase = os.environ.get(PASSPHRASE_ENV)
-    if phrase:
-        return phrase
-    if not sys.stdin.isatty():
-        fail(f"no passphrase: set {PASSPHRASE_ENV}, run it in a terminal to type one, or seal for age keys with "
-             f"--recipient", 2)
-    phrase = getpass.getpass("passphrase: ")
-    if confirm and getpass.getpass("passphrase again: ") != phrase:
-        fail("the two passphrases differ: nothing was written", 2)
+    if not phrase:
+        if not sys.stdin.isatty():
+            fail(f"no passphrase: set {PASSPHRASE_ENV}, run it in a terminal to type one, or seal for age keys with "
+                 f"--recipient", 2)
+        phrase = getpass.getpass("passphrase: ")
+        if confirm and getpass.getpass("passphrase again: ") != phrase:
+            fail("the two passphrases differ: nothing was written", 2)
+    # (sealing only: an export is opened with whatever it was sealed with)
     if len(phrase) < 12 and confirm:
         fail("a passphrase of fewer than 12 characters guards the CA key poorly: nothing was written\n  fix: "
-             "choose a longer one, or --recipient age1... keys", 2)
+             f"choose a longer one (typed, or in {PASSPHRASE_ENV}), or --recipient age1... keys", 2)
     return phrase
 
 

@@ -130,7 +130,9 @@ def host_status(inv: Inventory, h: BuildHost, engine: EngineFacts, fw: FirewallF
 def revocations(pem: str, issued: tuple[int, str] | None) -> Revocations:
     number = crls.number_of(pem.encode()) if pem.strip() else None
     signed = crls.made_at(pem.encode()) if pem.strip() else None
-    return Revocations(number, signed, issued is None or (number is not None and number >= issued[0]))
+    mine = issued[0] if issued else None
+    where = crls.standing(number, mine)
+    return Revocations(number, signed, where == "same", where, mine)
 
 
 def server_certificate(h: BuildHost, b64: str) -> ServerCertificate | None:
@@ -171,9 +173,12 @@ def judge(h: BuildHost, hs: HostStatus, st: Status) -> None:
     if hs.buildkitd.step_network == "host":
         st.warnings.append(f"{h.name}: build steps share the host's network (step_network: host): every build can "
                            f"reach the host's own services")
-    if hs.crl and not hs.crl.current:
+    if hs.crl and hs.crl.standing == "behind":
         st.failures.append(f"{h.name}: its gateway enforces CRL number {hs.crl.number} but the operator's newest is "
                            f"newer: a removed client may still build there; {fix}")
+    if hs.crl and hs.crl.standing == "ahead" and hs.crl.number is not None:
+        st.failures.append(crls.stale_pki(h.name, hs.crl.number, hs.crl.signed, hs.crl.operator)
+                           .replace("; nothing was changed", ""))
     fw = hs.firewall
     if fw.others_opening_port:
         st.failures.append(f"{h.name}: rules not made by buildkit-ops open port {h.buildkit.port}/tcp to more than "

@@ -59,6 +59,8 @@ class Revocations:
     number: int | None           # the CRL number the host's gateway enforces (None: no CRL there)
     signed: str | None           # when that CRL was signed (ISO 8601)
     current: bool                # the operator's newest
+    standing: str = "same"       # against the operator's: behind, same, or ahead (this operator's PKI is stale)
+    operator: int | None = None  # the number of this operator's newest CRL
 
 
 @dataclass

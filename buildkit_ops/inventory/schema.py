@@ -45,8 +45,8 @@ BUILDKIT_KEYS: dict[str, tuple[str, Any, str]] = {
                                             "the keys that version knows, the GC policy in its terms"),
     "port": ("port", 1234, "TCP port of the mutual-TLS listener (the gateway's; buildkitd itself listens on a "
                            "unix socket only)"),
-    "gateway_image": ("image", "haproxy:2.6", "image of the gateway in front of buildkitd (HAProxy 2.6 or newer), "
-                                              "pinned by tag or digest"),
+    "gateway_image": ("image", "haproxy:3.2", "image of the gateway in front of buildkitd (HAProxy 3.0 or newer: "
+                                              "a current LTS line), pinned by tag or digest"),
     "gateway_image_archive": ("path", None, "a `docker save` tarball of gateway_image, loaded on the host when it "
                                             "lacks the image (air-gapped hosts, the lab)"),
     "gateway_idle_timeout": ("duration", 7200, "how long the gateway keeps a silent build stream open: longer than "

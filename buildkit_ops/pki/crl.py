@@ -117,3 +117,23 @@ def number_of(pem: bytes) -> int | None:
         return int(crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number)
     except (ValueError, x509.ExtensionNotFound):
         return None
+
+
+def standing(host: int | None, mine: int | None) -> str:
+    """Where a host's CRL stands against the operator's: `behind` (the host lacks revocations: provision it),
+    `same`, or `ahead` (this operator's PKI state is older than one that provisioned the host: it would undo
+    revocations). A host without a CRL, or an operator without one, is `behind` / `same`."""
+    if host is None:
+        return "behind" if mine is not None else "same"
+    if mine is None or host > mine:
+        return "ahead"
+    return "same" if host == mine else "behind"
+
+
+def stale_pki(host_name: str, host: int, signed: str | None, mine: int | None) -> str:
+    """What a host whose CRL is newer than the operator's says: this PKI state is stale."""
+    when = f" of {signed[:10]}" if signed else ""
+    have = f"this PKI has {mine}" if mine is not None else "this PKI has none"
+    return (f"{host_name} enforces CRL {host}{when}, {have}: this PKI state is older than the one that last "
+            f"provisioned it and would undo its revocations; nothing was changed\n  fix: import the newest export "
+            f"(`invoke pki-import FILE --replace`), then run it again")

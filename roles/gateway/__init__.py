@@ -52,13 +52,17 @@ class GatewayFacts:
     compose_hash: str = ""             # the label provision set when it (re)created the container
     listener: str = ""                 # `ss` line of whoever listens on the BuildKit port
     old_key: bool = False              # data_dir/tls/server.key, buildkitd's before the gateway held the key
+    crl_number: int | None = None      # of the CRL the gateway enforces now (None: none there)
+    crl_signed: str | None = None
 
 
 def parse(sections: dict[str, str]) -> GatewayFacts:
     c = (sections.get("gw_container") or "").split()
+    crl = (sections.get("gw_crl") or "").strip().encode()
     return GatewayFacts(sections.get("gw_image", ""), c[0] if c else "absent", c[1] if len(c) > 1 else "",
                         c[2] if len(c) > 2 else "", sections.get("gw_port", ""),
-                        (sections.get("gw_old_key") or "").strip() == "present")
+                        (sections.get("gw_old_key") or "").strip() == "present",
+                        crls.number_of(crl) if crl else None, crls.made_at(crl) if crl else None)
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class GatewayInput:
     certificate for the mutual-TLS proof, and where each client's builds go (its tenant's buildkitd)."""
     tls: dict[str, bytes]
     crl: bytes
+    crl_number: int | None
     roles: dict[str, str]
     limits: dict[str, int]
     image_id: str | None
@@ -82,23 +87,31 @@ def prepare(inv: Inventory, host: BuildHost, options: Options) -> GatewayInput:
         tls = {"ca.crt": certs.trust_bundle(inv.pki_dir), "server.crt": srv.crt.read_bytes(),
                "server.key": srv.key.read_bytes()}
         made = crls.current(inv.pki_dir, client_records.revoked(inv), write=not options.check)
-        crl = made.pem if made else b""
+        crl, number = (made.pem, made.number) if made else (b"", None)
     else:   # check mode before a CA exists: placeholders that differ from anything on the host
         tls = {"ca.crt": b"(to be created)\n", "server.crt": b"(to be issued)\n", "server.key": b"(secret)\n"}
-        crl = b"(to be made)\n"
+        crl, number = b"(to be made)\n", None
     roles = client_roles(inv)
     operator = None if options.check or ca is None else server_pki.operator_cert(inv, ca)
     image_id = image_archive.image_id(host.buildkit.gateway_image_archive, "gateway_image_archive")
     sockets = {d.label: d.gateway_socket for d in tenant_daemons(inv, host)}
-    return GatewayInput(tls, crl, roles, client_limits(inv), image_id, operator, routes(inv, sockets))
+    return GatewayInput(tls, crl, number, roles, client_limits(inv), image_id, operator, routes(inv, sockets))
 
 
 Ctx = Context[BuildHost, GatewayInput]
 
 
+class StalePki(PlanError):
+    pass
+
+
 def plan(host: BuildHost, files: list[File], facts: GatewayFacts, states: dict[str, FileState],
-         image_id: str | None) -> list[Step]:
+         image_id: str | None, crl_number: int | None = None) -> list[Step]:
     bk = host.buildkit
+    # A PKI never goes back: a state older than the host's (a stale export, a second operator behind) would put
+    # back a CRL without the latest revocations, and the run stops on this host before any change of any role.
+    if facts.crl_number is not None and crls.standing(facts.crl_number, crl_number) == "ahead":
+        raise StalePki(crls.stale_pki(host.name, facts.crl_number, facts.crl_signed, crl_number))
     holder = facts.listener
     if holder and not any(name in holder for name in ('"haproxy"', '"buildkitd"')):
         raise PortTaken(f"port {bk.port} is already taken on {host.name} by: {holder.split('users:')[-1]}; stop "
@@ -181,7 +194,7 @@ class GatewayRole(Role[BuildHost, GatewayInput, GatewayFacts]):
         return render(ctx.target, i.tls, i.crl, i.roles, i.limits, SOCKET_DIR, self.templates, i.tenants)
 
     def plan(self, ctx: Ctx, facts: GatewayFacts, files: dict[str, FileState]) -> list[Step]:
-        return plan(ctx.target, self.managed(ctx), facts, files, ctx.input.image_id)
+        return plan(ctx.target, self.managed(ctx), facts, files, ctx.input.image_id, ctx.input.crl_number)
 
     def info(self, facts: GatewayFacts) -> dict[str, Any]:
         return {"gateway": facts.state}

@@ -8,10 +8,15 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-_LINE = re.compile(r"(?P<logged>\S+) (?P<start>\S+) client=(?P<client>\S*) role=(?P<role>\S*) "
-                   r'method="(?P<method>[^"]*)" result=(?P<result>\S+) status=(?P<status>-?\d+) ms=(?P<ms>-?\d+) '
+# (addr= since the gateway of 2026-12: older lines have none; a method's `"`, `\` and `]` come escaped with `\`)
+_LINE = re.compile(r"(?P<logged>\S+) (?P<start>\S+) client=(?P<client>\S*) (?:addr=(?P<addr>\S*) )?"
+                   r'role=(?P<role>\S*) method="(?P<method>(?:[^"\\]|\\.)*)" result=(?P<result>\S+) '
+                   r"status=(?P<status>-?\d+) ms=(?P<ms>-?\d+) "
                    r"in=(?P<bytes_in>\d+) out=(?P<bytes_out>\d+) term=(?P<term>\S+)(?: waited=(?P<waited>\S+))?"
                    r"(?: tenant=(?P<tenant>\S+))?")
+
+
+_UNESCAPE = re.compile(r"\\(.)")
 
 
 @dataclass
@@ -29,6 +34,7 @@ class AuditLine:
     term: str            # HAProxy's termination state (-- is a clean end)
     waited_ms: int = 0   # how long a Solve waited for its client's build limit (included in ms)
     tenant: str = ""     # the tenant whose buildkitd served it (empty: an inventory without tenants)
+    address: str = ""    # the client's address as the gateway saw it (empty on lines of older gateways)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,7 +63,8 @@ def parse_audit(text: str) -> list[AuditLine]:
         except ValueError:
             continue
         out.append(AuditLine(ended.isoformat(timespec="milliseconds") if ended else started, started, g["client"],
-                             g["role"], g["method"], g["result"], int(g["status"]), int(g["ms"]),
+                             g["role"], _UNESCAPE.sub(r"\1", g["method"]), g["result"], int(g["status"]), int(g["ms"]),
                              int(g["bytes_in"]), int(g["bytes_out"]), g["term"],
-                             int(g["waited"]) if (g["waited"] or "").isdigit() else 0, g["tenant"] or ""))
+                             int(g["waited"]) if (g["waited"] or "").isdigit() else 0, g["tenant"] or "",
+                             g["addr"] or ""))
     return out

@@ -5,3 +5,5 @@ echo @@gw_container; docker inspect --format '{{.State.Status}} {{.State.Started
 # the key buildkitd held before the gateway did (hosts provisioned by an earlier version)
 echo @@gw_old_key; [ -e "$BKOPS_DATA_DIR/tls/server.key" ] && echo present
 echo @@gw_port; ss -ltnpH "sport = :$BKOPS_PORT" 2>/dev/null | head -3 || true
+# the CRL the gateway enforces: a PKI state older than it must not replace it (roles/gateway plan)
+echo @@gw_crl; cat "$BKOPS_DATA_DIR/gateway/crl.pem" 2>/dev/null || true

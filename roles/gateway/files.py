@@ -20,6 +20,10 @@ OPERATOR_ROLE = "operator"
 # and method, then for any other certificate, then for a method on no list.
 ADMIN_METHODS = ("DiskUsage", "Prune", "ListenBuildHistory", "UpdateBuildHistory")
 CONTROL = "/moby.buildkit.v1.Control/"
+# Connections at once: in all (HAProxy's maxconn, which bounds its memory), and from one address (a shared NAT or
+# CI range may carry many clients; a flood from one address stops there, before the TLS handshake).
+MAX_CONNECTIONS = 4096
+MAX_CONNECTIONS_PER_ADDRESS = 256
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,7 @@ def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, 
     absent = {t: absent_refusal(t) for t in routed.elsewhere} if routed else {}
     backends = {_word(t): _socket(sock) for t, sock in sorted(routed.here.items())} if routed else {}
     cfg = templates.render("haproxy.cfg.j2", "haproxy", port=bk.port, idle_timeout=bk.gateway_idle_timeout,
+                           max_connections=MAX_CONNECTIONS, max_connections_per_address=MAX_CONNECTIONS_PER_ADDRESS,
                            refusals=denied, tenants=bool(routed), backends=backends,
                            absent=[(r.file, t) for t, r in absent.items()])
     tenant_files = ([File(f"{d}/gateway/tenants.map", tenants_map(routed.clients))]

@@ -67,3 +67,19 @@ def test_pki_export_and_import_from_the_command_line_with_the_passphrase_in_the_
     r = run("ops2", "pki-import", str(tmp_path / "pki.age"))
     assert r.returncode == 2 and "no passphrase: set BKOPS_PKI_PASSPHRASE" in r.stderr and "Traceback" not in r.stderr
     assert task_words(["bkops", "pki", "export", "f.age"]) == ["bkops", "pki-export", "f.age"]
+
+
+@pytest.mark.parametrize("phrase,ok", [("short-one", False), ("twelve-chars", True)])
+def test_the_passphrase_floor_holds_for_the_environment_too(monkeypatch, capsys, phrase, ok):
+    """BKOPS_PKI_PASSPHRASE is a source like the prompt: a short one seals nothing (and opens what it sealed)."""
+    from invoke.exceptions import Exit
+
+    from buildkit_ops import cli
+    monkeypatch.setenv(cli.PASSPHRASE_ENV, phrase)
+    if ok:
+        assert cli.passphrase(confirm=True) == phrase
+    else:
+        with pytest.raises(Exit):
+            cli.passphrase(confirm=True)
+        assert "fewer than 12 characters" in capsys.readouterr().err
+    assert cli.passphrase(confirm=False) == phrase
