@@ -23,8 +23,13 @@ describes the same keys):
            matches again (#6856: on v0.30 and older its filter matched no record)
   v0.32.0  no new key (v0.32.2 read at its tag)
   v0.33.0  no new key; `[history] maxEntries = 0` switches history off (#7040); v0.33.1 verifies blob digests
-  v0.34, v0.35: no new key in the config structs of the newest source read here (master of 2026-08-21, after
-           v0.32.2) nor in the release notes the issue cites; a key they add is not written until it is here.
+  v0.34.0  + [system] sessionAuthTimeout, [system.compaction] (enabled, idleTimeout, maxRetry, writesPerCheck,
+           sizeWatermark, sizeGrowthPercent, minReclaimBytes, minReclaimPercent, minReclaimPercentFloor),
+           worker.containerd.hypervIsolation (Windows); v0.34.2 no new key (it fixes GHSA-w26x-xg27-7qjc and
+           GHSA-2fqp-xg6f-v7gj: security_floor.py)
+  v0.35.0  no new key ([cache.gha] takes a signing config; url and token unchanged). v0.34.0, v0.34.2 and
+           v0.35.0 read at their tags from the Go module proxy; v0.35.1 is not served there (403, "not
+           available"), so it is taken to add no key (a patch release; its notes name none).
 The semantics carry over: v0.13's `keepBytes` is the size a rule prunes down to; from v0.17 a rule with only
 `maxUsedSpace` prunes down to it the same way (cache/manager.go calculateKeepBytes), and `reservedSpace` /
 `minFreeSpace` are new ideas with no v0.13 equivalent.
@@ -78,6 +83,10 @@ _ADDED = {
     29: {"cache.gha.url", "cache.gha.token"},
     30: {"log.level"},
     31: {"proxyNetwork", "system.maxRegistryConcurrency"},
+    34: {"system.sessionAuthTimeout", "worker.containerd.hypervIsolation",
+         *(f"system.compaction.{k}" for k in ("enabled", "idleTimeout", "maxRetry", "writesPerCheck", "sizeWatermark",
+                                              "sizeGrowthPercent", "minReclaimBytes", "minReclaimPercent",
+                                              "minReclaimPercentFloor"))},
 }
 
 

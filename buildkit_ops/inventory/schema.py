@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-# The newest BuildKit release whose image digest could be confirmed, pinned by tag and by the digest of its
-# multi-platform index: v0.33.1 (the security floor). That digest is pinned alike by many unrelated public
-# projects (Makefiles, CI workflows, release scripts: one digest everywhere); v0.34 and v0.35 could not be
-# confirmed so from here. Check it with `docker buildx imagetools inspect moby/buildkit:v0.33.1`.
-DEFAULT_IMAGE = "moby/buildkit:v0.33.1@sha256:cec9f139f45e93c5c69c60f8b07cfad9f43f4ef6b6a6cd917527fea5ff2e3dea"
-DEFAULT_VERSION = "v0.33.1"
+# The current BuildKit release, above the security floor (v0.34.2). Pinned by tag only: no public pin of its
+# image digest could be found from here (public pins agree up to v0.34.0), and a digest that cannot be
+# confirmed is not written as if it were. Pin yours: `image: moby/buildkit:v0.35.1@sha256:...`, the digest from
+# `docker buildx imagetools inspect moby/buildkit:v0.35.1`.
+DEFAULT_IMAGE = "moby/buildkit:v0.35.1"
+DEFAULT_VERSION = "v0.35.1"
 # key: (kind, default, documentation). The kind's check is values.kind(kind).
 
 def ssh_keys(user_note: str) -> dict[str, tuple[str, Any, str]]:
@@ -33,7 +33,7 @@ HOST_KEYS: dict[str, tuple[str, Any, str]] = {
     "emulate": ("emulated_platform_list", [], "platforms to emulate with qemu-user-static, e.g. [linux/arm64] "
                                               "(installed and registered by provision)"),
     "allow_outdated_buildkit": ("bool", False, "let the host serve more than one client with a BuildKit older than "
-                                               "the security floor (v0.33.1): clients could then attack each "
+                                               "the security floor (v0.34.2): clients could then attack each "
                                                "other through the fixes it lacks"),
     "buildkit": ("buildkit", None, "BuildKit server settings (see below)"),
 }

@@ -8,7 +8,10 @@ import re
 
 # (the release that fixed it, what it fixed)
 FIXES = [("v0.31.2", "a malicious client could bypass the validation of local-source uploads"),
-         ("v0.33.1", "blob digests are verified, to protect shared caches")]
+         ("v0.33.1", "blob digests are verified, to protect shared caches"),
+         ("v0.34.2", "GHSA-w26x-xg27-7qjc: a client of the control API could set xattrs outside the state directory "
+                     "(a path to root on the host); GHSA-2fqp-xg6f-v7gj: git resolver cache poisoning crashed the "
+                     "daemon")]
 FLOOR = FIXES[-1][0]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -28,7 +29,7 @@ from helpers import (
 
 pytestmark = pytest.mark.lab
 
-B1 = "10.77.0.11"
+B1, B2 = "10.77.0.11", "10.77.0.12"
 SOCK = "unix:///run/buildkit/buildkitd.sock"
 
 
@@ -56,17 +57,18 @@ def two(lab):
     assert invoke("provision", "--prune-clients").returncode == 0
 
 
-def as_laptop2_from_laptop(lab, address: str, args: str, servername: str = "build1"):
-    d = "/root/laptop2-cert"
+OLDER, NEWER = "/root/laptop2-cert", "/root/laptop2-newer"   # laptop2's certificates, as copied to laptop
+
+
+def as_laptop2_from_laptop(lab, address: str, args: str, servername: str = "build1", d: str = OLDER):
     return lab.run("laptop", f"timeout 60 buildctl --timeout 10 --addr tcp://{address} --tlsservername {servername} "
                              f"--tlscacert {d}/ca.crt --tlscert {d}/client.crt --tlskey {d}/client.key {args}",
                    capture=True)
 
 
-def handshake_as_laptop2_from_laptop(lab, address: str, servername: str) -> str:
+def handshake_as_laptop2_from_laptop(lab, address: str, servername: str, d: str = OLDER) -> str:
     """openssl's account of a TLS handshake with laptop2's certificate (it reads the server's alert, which a
     client that writes first may miss under TLS 1.3)."""
-    d = "/root/laptop2-cert"
     host, port = address.rsplit(":", 1)
     return lab.run("laptop", f"sleep 2 | timeout 10 openssl s_client -connect {host}:{port} -servername {servername} "
                              f"-CAfile {d}/ca.crt -cert {d}/client.crt -key {d}/client.key -alpn h2 2>&1",
@@ -198,19 +200,99 @@ def test_a_client_over_its_build_limit_waits_its_turn_while_another_client_build
 
 
 def test_a_removed_client_is_refused_at_once_from_any_address_without_a_restart(two):
+    """Every certificate laptop2 ever had: its first one (the copy on laptop, as a stolen key would be) outlives
+    a rotation, and both that and the reissued one are refused on every host once laptop2 is removed."""
     lab, _ = two
     since = started(lab)
-    assert as_laptop2_from_laptop(lab, f"{B1}:1234", "debug workers").returncode == 0
+    assert invoke("rotate-certs", "--client", "laptop2").returncode == 0
+    pki = ROOT / ".pki"
+    put_client_files(lab, "laptop", {"ca.crt": (pki / "ca.crt").read_bytes(),
+                                     "client.crt": (pki / "clients/laptop2/client.crt").read_bytes(),
+                                     "client.key": (pki / "clients/laptop2/client.key").read_bytes()},
+                     where=NEWER)
+    assert as_laptop2_from_laptop(lab, f"{B1}:1234", "debug workers").returncode == 0   # the first: still good
+    rows = {r["name"]: r for r in invoke_json("list-clients")[1]}
+    assert rows["laptop2"]["live_certs"] == 2, rows["laptop2"]
     r = invoke("remove-client", "laptop2")
     assert r.returncode == 0, r.stderr
-    # from laptop's (allowed) address, and through laptop's failover proxy: refused in the handshake
-    for address, servername in ((f"{B1}:1234", "build1"), ("127.0.0.1:12340", FLEET)):
-        r = as_laptop2_from_laptop(lab, address, "debug workers", servername)
-        assert r.returncode != 0 and "linux/amd64" not in r.stdout, r.stdout
-        said = handshake_as_laptop2_from_laptop(lab, address, servername)
-        assert "alert certificate revoked" in said and "SSL alert number 44" in said, said
+    # from laptop's (allowed) address, on both hosts, and through laptop's failover proxy: each certificate
+    # refused in the handshake
+    for address, servername in ((f"{B1}:1234", "build1"), (f"{B2}:1234", "build2"), ("127.0.0.1:12340", FLEET)):
+        for d in (OLDER, NEWER):
+            r = as_laptop2_from_laptop(lab, address, "debug workers", servername, d)
+            assert r.returncode != 0 and "linux/amd64" not in r.stdout, (d, address, r.stdout)
+            said = handshake_as_laptop2_from_laptop(lab, address, servername, d)
+            assert "alert certificate revoked" in said and "SSL alert number 44" in said, (d, address, said)
     assert started(lab) == since                                  # buildkitd was not restarted
     rc, doc, err = invoke_json("status", "--host", "build1")
     crl = doc["hosts"]["build1"]["crl"]
-    assert crl["current"] is True and crl["number"] >= 1, crl
+    assert crl["current"] is True and crl["standing"] == "same" and crl["number"] >= 1, crl
     assert lab.run("laptop", "docker buildx build --builder buildkit-ops /root/proj", capture=True).returncode == 0
+
+
+def crl_on(lab, host: str) -> str:
+    return lab.run(host, "cat /opt/buildkit-ops/gateway/crl.pem", capture=True).stdout
+
+
+def test_a_pki_state_older_than_a_host_changes_nothing_anywhere_and_status_calls_it_stale(two, tmp_path,
+                                                                                          monkeypatch):
+    """A second operator imports an export made before a remove-client: their provision would put back the
+    older CRL and reopen the firewall for the removed client. It stops before any change, on every host."""
+    lab, _ = two
+    saved = INV.read_text()
+    monkeypatch.setenv("BKOPS_PKI_PASSPHRASE", "correct horse battery staple")
+    r = invoke("add-client", "ci-gone", "--connection", "none", "--address", "10.77.0.41")
+    assert r.returncode == 0, r.stderr
+    stale_inv = ROOT / ".test-inv-stale.yml"
+    stale_inv.write_text(INV.read_text().replace("pki_dir: .pki", "pki_dir: .test-pki-stale"))
+    assert "pki_dir: .test-pki-stale" in stale_inv.read_text()
+    try:
+        assert invoke("pki-export", str(tmp_path / "before.age")).returncode == 0
+        assert invoke("remove-client", "ci-gone").returncode == 0
+        r = invoke("pki-import", str(tmp_path / "before.age"), "-i", str(stale_inv))
+        assert r.returncode == 0, r.stderr
+        before = {h: (crl_on(lab, h), lab.run(h, "ufw status", capture=True).stdout) for h in ("build1", "build2")}
+        assert "10.77.0.41" not in before["build1"][1]
+        r = invoke("provision", "-i", str(stale_inv))
+        assert r.returncode != 0
+        for h in ("build1", "build2"):
+            assert f"{h} enforces CRL" in r.stderr and "this PKI state is older" in r.stderr, r.stderr
+            assert (crl_on(lab, h), lab.run(h, "ufw status", capture=True).stdout) == before[h], h
+        rc, doc, err = invoke_json("status", "-i", str(stale_inv))
+        assert rc != 0 and doc["hosts"]["build1"]["crl"]["standing"] == "ahead", doc["hosts"]["build1"]["crl"]
+        assert any("this PKI state is older" in f for f in doc["failures"]), doc["failures"]
+        assert invoke("provision").returncode == 0            # (control: the current state provisions)
+    finally:
+        INV.write_text(saved)
+        shutil.rmtree(ROOT / ".test-pki-stale", ignore_errors=True)
+
+
+def test_without_the_ca_key_nothing_signs_nothing_changes_and_status_still_works(two):
+    lab, _ = two
+    pki = ROOT / ".pki"
+    saved = INV.read_text()
+    changed = INV.read_text().replace("\n    buildkit:\n", "\n    buildkit:\n      max_parallelism: 3\n", 1)
+    assert changed != saved, "the session inventory has no all.vars.buildkit to change"
+    config = lab.run("build1", "cat /opt/buildkit-ops/buildkitd.toml", capture=True).stdout
+    since = started(lab)
+    (pki / "ca.key").rename(pki / "ca.key.offline")
+    try:
+        INV.write_text(changed)
+        for args in (("provision",), ("add-client", "ci-new", "--connection", "none", "--address", "10.77.0.42")):
+            r = invoke(*args)
+            assert r.returncode != 0 and "the CA's key is missing" in r.stderr, (args, r.stderr)
+            assert "Traceback" not in r.stderr
+        assert "ci-new" not in INV.read_text() and not (pki / "clients" / "ci-new").exists()
+        assert "max_parallelism: 3" in INV.read_text()
+        assert lab.run("build1", "cat /opt/buildkit-ops/buildkitd.toml", capture=True).stdout == config
+        assert started(lab) == since and not (pki / "ca.key").exists()
+        rc, doc, err = invoke_json("status", "--host", "build1")
+        assert doc["hosts"]["build1"]["reachable"] and doc["ca"]["days_left"] > 0, err
+        assert doc["hosts"]["build1"]["buildkitd"]["state"] == "running", err
+        assert invoke("list-clients").returncode == 0
+    finally:
+        (pki / "ca.key.offline").rename(pki / "ca.key")
+        INV.write_text(saved)
+    r = invoke("add-client", "ci-new", "--connection", "none", "--address", "10.77.0.42")   # the key back: it signs
+    assert r.returncode == 0, r.stderr
+    assert invoke("remove-client", "ci-new").returncode == 0

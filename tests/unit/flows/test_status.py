@@ -85,7 +85,10 @@ def test_a_buildkit_below_the_security_floor_is_a_warning_naming_the_fixes_it_la
                                  "version": "buildkitd github.com/moby/buildkit v0.31.2 x",
                                  "workers": "ID PLATFORMS\nw1 linux/amd64"})
     assert st.warnings == ["build1: BuildKit v0.31.2 lacks security fixes a shared server needs (v0.33.1: blob "
-                           "digests are verified, to protect shared caches): run v0.33.1 or newer"]
+                           "digests are verified, to protect shared caches; v0.34.2: GHSA-w26x-xg27-7qjc: a client "
+                           "of the control API could set xattrs outside the state directory (a path to root on the "
+                           "host); GHSA-2fqp-xg6f-v7gj: git resolver cache poisoning crashed the daemon): run "
+                           "v0.34.2 or newer"]
 
 
 def test_each_tenants_daemon_is_judged_and_budgets_beyond_the_disk_are_a_warning(inv_path):

@@ -121,11 +121,12 @@ def test_keep_bytes_is_read_as_max_used_and_both_at_once_are_refused(tmp_path):
         buildkit={"gc": {"policies": [{"keep_bytes": "5GB", "max_used": "5GB"}]}}))
 
 
-def test_the_default_image_is_pinned_by_digest_at_the_security_floor_or_newer():
+def test_the_default_image_is_its_version_at_the_security_floor_or_newer():
+    """(By tag: no public pin of v0.35.1's digest could be confirmed; an unconfirmed digest is not written.)"""
     from buildkit_ops.inventory import security_floor
     from buildkit_ops.inventory.schema import BUILDKIT_KEYS, DEFAULT_IMAGE
     version = BUILDKIT_KEYS["version"][1]
-    assert DEFAULT_IMAGE.startswith(f"moby/buildkit:{version}@sha256:") and len(DEFAULT_IMAGE.split(":")[-1]) == 64
+    assert DEFAULT_IMAGE == f"moby/buildkit:{version}"
     assert BUILDKIT_KEYS["image"][1] == DEFAULT_IMAGE and versions.supported(version)
     assert not security_floor.missing(version)
     readme = (ROOT / "README.md").read_text()

@@ -238,7 +238,7 @@ def test_below_the_security_floor_a_server_serves_one_client_unless_the_host_say
     states = parse_file_states(file_facts(FILES))
     assert not changed(buildkitd.plan(old, FILES, facts, states, "sha256:abc", clients=1))
     with pytest.raises(buildkitd.BelowSecurityFloor, match=r"BuildKit v0.13.2 lacks fixes a server shared by 2 "
-                                                           r"clients needs \(v0.31.2: .*; v0.33.1: .*\): run v0.33.1"):
+                                                           r"clients needs \(v0.31.2: .*; v0.33.1: .*; v0.34.2: .*\): run v0.34.2"):
         buildkitd.plan(old, FILES, facts, states, "sha256:abc", clients=2)
     allowed = dataclasses.replace(old, allow_outdated_buildkit=True)
     assert not changed(buildkitd.plan(allowed, FILES, facts, states, "sha256:abc", clients=2))
