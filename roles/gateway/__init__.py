@@ -35,7 +35,7 @@ from buildkit_ops.pki import crl as crls
 from buildkit_ops.pki import server as server_pki
 from buildkit_ops.pki.certs import Leaf
 from buildkit_ops.roles.buildkitd.exports import tenants as tenant_daemons
-from buildkit_ops.roles.gateway.exports import CONTAINER, RELOAD, SOCKET_DIR
+from buildkit_ops.roles.gateway.exports import CONTAINER, CUT, RELOAD, SOCKET_DIR
 from buildkit_ops.roles.gateway.files import Routes, client_limits, client_roles, compose_hash, render, routes
 from buildkit_ops.roles.gateway.probe import Probe
 
@@ -78,6 +78,7 @@ class GatewayInput:
     image_id: str | None
     operator: Leaf | None = None
     tenants: Routes | None = None
+    revoked: tuple[str, ...] = ()      # serials on the CRL (lower-case hex): their open connections are ended
 
 
 def prepare(inv: Inventory, host: BuildHost, options: Options) -> GatewayInput:
@@ -95,7 +96,9 @@ def prepare(inv: Inventory, host: BuildHost, options: Options) -> GatewayInput:
     operator = None if options.check or ca is None else server_pki.operator_cert(inv, ca)
     image_id = image_archive.image_id(host.buildkit.gateway_image_archive, "gateway_image_archive")
     sockets = {d.label: d.gateway_socket for d in tenant_daemons(inv, host)}
-    return GatewayInput(tls, crl, number, roles, client_limits(inv), image_id, operator, routes(inv, sockets))
+    revoked = tuple(sorted({format(int(r["serial"], 16), "x") for r in client_records.revoked(inv)}))
+    return GatewayInput(tls, crl, number, roles, client_limits(inv), image_id, operator, routes(inv, sockets),
+                        revoked)
 
 
 Ctx = Context[BuildHost, GatewayInput]
@@ -117,6 +120,10 @@ def plan(host: BuildHost, files: list[File], facts: GatewayFacts, states: dict[s
         raise PortTaken(f"port {bk.port} is already taken on {host.name} by: {holder.split('users:')[-1]}; stop "
                         f"that service or set buildkit.port to a free port in the inventory")
     steps = file_steps("gateway", files, states, [RELOAD], name=lambda f: f.path.removeprefix(bk.data_dir + "/"))
+    # a new CRL also ends the open connections of the certificates it revokes (file_steps: one step per file)
+    for f, step in zip(files, steps, strict=True):
+        if step.changed and f.path == f"{bk.data_dir}/gateway/crl.pem":
+            step.notify.append(CUT)
     if facts.old_key:   # (the gateway holds the key in gateway/server.pem: no second copy lies around)
         steps.append(Step("gateway", "tls/server.key", True, "buildkitd's before the gateway: removed",
                           script=command("rm", "-f", f"{bk.data_dir}/tls/server.key") + "\n"))
@@ -175,9 +182,31 @@ class Reload(Handler[BuildHost, GatewayInput]):
         return HandlerResult("reloaded; buildkitd and running builds untouched", [], out)
 
 
+CUT_SCRIPT = (Path(__file__).parent / "cut.sh").read_text()
+
+
+class Cut(Handler[BuildHost, GatewayInput]):
+    """After the new CRL is in force: end the open connections of revoked certificates, in every worker (the
+    reload's old one too), at once; every other connection and build goes on."""
+    name = CUT
+    outcome = Outcome.RELOAD
+
+    def script(self, ctx: Ctx) -> str:
+        env = command("env", f"BKOPS_PORT={int(ctx.target.buildkit.port)}",
+                      "BKOPS_REVOKED=" + " ".join(ctx.input.revoked))
+        return f"{env} sh -s <<'BKOPS_CUT'\n{CUT_SCRIPT}BKOPS_CUT\n"
+
+    def result(self, ctx: Ctx, rc: int, out: dict[str, str], err: str) -> HandlerResult:
+        if rc != 0:
+            raise HandlerFailed("the open connections of revoked certificates could not be ended",
+                                (err or "").strip()[-400:])
+        n = (out.get("cut") or "0").strip()
+        return HandlerResult(f"ended {n} open connection(s) of revoked certificates; others untouched", [], out)
+
+
 class GatewayRole(Role[BuildHost, GatewayInput, GatewayFacts]):
     name = "gateway"
-    handlers = {RELOAD: Reload()}
+    handlers = {RELOAD: Reload(), CUT: Cut()}
     verify_title = "answers over mutual TLS"
 
     parse = staticmethod(parse)

@@ -6,10 +6,12 @@ CONTAINER = "buildkit-gateway"
 # The handler that starts the gateway or reloads it gracefully (new files: certificates, CRL, clients); builds in
 # flight keep their connections to the old worker.
 RELOAD = "reload gateway"
+# The handler that ends the open connections of revoked certificates after a CRL change (no other client's).
+CUT = "end revoked connections"
 from buildkit_ops.roles.buildkitd.exports import SOCKET_DIR  # noqa: E402  (buildkitd's socket, shared)
 from buildkit_ops.roles.gateway.audit import AuditLine, parse_audit  # noqa: E402
 from buildkit_ops.roles.gateway.files import client_limits, client_roles  # noqa: E402
 from buildkit_ops.roles.gateway.files import render as render_files  # noqa: E402
 
-__all__ = ["CONTAINER", "RELOAD", "SOCKET_DIR", "AuditLine", "client_limits", "client_roles", "parse_audit",
+__all__ = ["CONTAINER", "CUT", "RELOAD", "SOCKET_DIR", "AuditLine", "client_limits", "client_roles", "parse_audit",
            "render_files"]

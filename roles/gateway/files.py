@@ -15,6 +15,7 @@ from buildkit_ops.pki import server as server_pki
 
 TEMPLATES = Path(__file__).parent / "templates"
 BUILD_TURNS = Path(__file__).parent / "files" / "build_turns.lua"
+CONNECTIONS = Path(__file__).parent / "files" / "connections.lua"
 OPERATOR_ROLE = "operator"
 # The calls of role admin (haproxy.cfg's m_ ACLs), and the refusals written for them: one per developer client
 # and method, then for any other certificate, then for a method on no list.
@@ -158,6 +159,7 @@ def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, 
             File(f"{d}/gateway/clients.map", clients_map(roles)),
             File(f"{d}/gateway/limits.map", limits_map(limits)),
             File(f"{d}/gateway/build_turns.lua", BUILD_TURNS.read_bytes()),
+            File(f"{d}/gateway/connections.lua", CONNECTIONS.read_bytes()),
             File(f"{d}/gateway/crl.pem", crl),
             *(File(f"{d}/gateway/{r.file}", refusal_response(r.message)) for r in denied),
             *tenant_files,

@@ -39,7 +39,7 @@ def test_a_changed_certificate_or_crl_reloads_the_gateway_and_never_buildkitd():
     facts = converged()
     facts["files"] = file_facts(FILES, ("gateway/crl.pem", "0" * 64, "644"))
     steps = [s for s in plan(facts) if s.changed]
-    assert [(s.name, s.notify) for s in steps] == [("gateway/crl.pem", ["reload gateway"])]
+    assert [(s.name, s.notify) for s in steps] == [("gateway/crl.pem", ["reload gateway", "end revoked connections"])]
 
 
 def test_the_key_with_a_wrong_mode_is_fixed_and_never_travels():
