@@ -35,13 +35,13 @@ from buildkit_ops.insights import capacity, config_doctor, daemon_builds
 from buildkit_ops.insights.usage import usage
 from buildkit_ops.inventory import BuildHost, Inventory, security_floor
 from buildkit_ops.pki import certs as pki
-from buildkit_ops.pki import client_records
+from buildkit_ops.pki import client_records, generation
 from buildkit_ops.pki import crl as crls
 from buildkit_ops.report.results import HostResult
 from buildkit_ops.roles.buildkitd.exports import BuildkitdFacts, daemons
 from buildkit_ops.roles.engine.exports import EngineFacts
 from buildkit_ops.roles.firewall.exports import FirewallFacts, foreign_openings
-from buildkit_ops.roles.gateway.exports import parse_audit
+from buildkit_ops.roles.gateway.exports import GatewayFacts, parse_audit
 
 WARN_DAYS = 30
 
@@ -73,6 +73,7 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> Status:
                                f"run `invoke rotate-certs --client {row['name']}`")
     roles = role_path.load(inv.file.parent, "host")
     issued = crls.issued(inv.pki_dir)
+    mine = generation.current(inv.pki_dir)
     now = dt.datetime.now(dt.timezone.utc)
 
     def work(h: BuildHost, sess: SshSession, res: HostResult) -> None:
@@ -84,12 +85,11 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> Status:
             *(f"echo @@{status_tenants.du_section(i)}; {d.ctl} du --format '{{{{json .}}}}' 2>/dev/null"
               for i, d in enumerate(ds)),
             f"echo @@servercert; base64 -w0 {server_crt} 2>/dev/null; echo",
-            f"echo @@crl; cat {quote(h.buildkit.data_dir + '/gateway/crl.pem')} 2>/dev/null",
             capacity.DISK_SNIPPET, *daemon_builds.snippets(ds), insights.solves_snippet()])
         per_daemon = daemon_builds.read(ds, f, parse_audit(f.get("solves", "")))
         hs = host_status(inv, h, facts["engine"], facts["firewall"], facts["buildkitd"], f, now,
                          [b for builds in per_daemon.values() for b in builds])
-        hs.crl = revocations(f.get("crl", ""), issued)
+        hs.crl = revocations(facts["gateway"], issued, mine)
         status_tenants.read(ds, facts["tenants"], f, per_daemon, now, hs)
         res.info["status"] = hs
 
@@ -127,12 +127,11 @@ def host_status(inv: Inventory, h: BuildHost, engine: EngineFacts, fw: FirewallF
                           sorted(allowed - wanted), foreign_openings(fw, h.buildkit.port, wanted)))
 
 
-def revocations(pem: str, issued: tuple[int, str] | None) -> Revocations:
-    number = crls.number_of(pem.encode()) if pem.strip() else None
-    signed = crls.made_at(pem.encode()) if pem.strip() else None
+def revocations(gw: GatewayFacts, issued: tuple[int, str] | None, pki_generation: int) -> Revocations:
+    """The host's CRL and PKI generation (the gateway role's facts) against the operator's."""
     mine = issued[0] if issued else None
-    where = crls.standing(number, mine)
-    return Revocations(number, signed, where == "same", where, mine)
+    where = crls.standing(gw.crl_number, mine)
+    return Revocations(gw.crl_number, gw.crl_signed, where == "same", where, mine, gw.generation, pki_generation)
 
 
 def server_certificate(h: BuildHost, b64: str) -> ServerCertificate | None:
@@ -176,6 +175,10 @@ def judge(h: BuildHost, hs: HostStatus, st: Status) -> None:
     if hs.crl and hs.crl.standing == "behind":
         st.failures.append(f"{h.name}: its gateway enforces CRL number {hs.crl.number} but the operator's newest is "
                            f"newer: a removed client may still build there; {fix}")
+    if hs.crl and hs.crl.generation is not None and hs.crl.generation > (hs.crl.operator_generation or 0):
+        st.warnings.append(f"{h.name}: last provisioned from PKI generation {hs.crl.generation}, this operator's "
+                           f"state is at {hs.crl.operator_generation}: another operator's state is newer; import "
+                           f"their newest export (`invoke pki-import FILE --replace`)")
     if hs.crl and hs.crl.standing == "ahead" and hs.crl.number is not None:
         st.failures.append(crls.stale_pki(h.name, hs.crl.number, hs.crl.signed, hs.crl.operator)
                            .replace("; nothing was changed", ""))

@@ -61,6 +61,8 @@ class Revocations:
     current: bool                # the operator's newest
     standing: str = "same"       # against the operator's: behind, same, or ahead (this operator's PKI is stale)
     operator: int | None = None  # the number of this operator's newest CRL
+    generation: int | None = None           # of the PKI state that last provisioned the host
+    operator_generation: int | None = None  # of this operator's PKI state
 
 
 @dataclass

@@ -28,7 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from buildkit_ops.engine.local_files import atomic_write
 from buildkit_ops.errors import BkopsError
-from buildkit_ops.pki import ledger
+from buildkit_ops.pki import generation, ledger
 
 UTC = dt.timezone.utc
 T = TypeVar("T")
@@ -125,6 +125,7 @@ def create_ca(pki_dir: Path, days: int, name: str = "buildkit-ops CA") -> CA:
             .sign(key, hashes.SHA256()))
     atomic_write(pki_dir / "ca.key", _key_pem(key), 0o600)
     atomic_write(pki_dir / "ca.crt", cert.public_bytes(serialization.Encoding.PEM))
+    generation.bump(pki_dir)
     return CA(cert, key)
 
 

@@ -14,7 +14,7 @@ from buildkit_ops.fleet import placement
 from buildkit_ops.inventory import Inventory
 from buildkit_ops.inventory.model import DEFAULT_TENANT
 from buildkit_ops.pki import certs as pki
-from buildkit_ops.pki import ledger
+from buildkit_ops.pki import generation, ledger
 
 
 def revoked_path(inv: Inventory) -> Path:
@@ -45,6 +45,7 @@ def revoke(inv: Inventory, name: str, leaf: pki.Leaf | None = None, keep_current
                if (i.issuer, i.serial) not in done and i.serial != keep]
     if entries:
         atomic_write(revoked_path(inv), yaml.safe_dump(revoked(inv) + entries, sort_keys=False).encode(), 0o600)
+        generation.bump(inv.pki_dir)
     if current is not None and not keep_current:
         leaf.key.unlink(missing_ok=True)
         dest = inv.pki_dir / "revoked" / f"{name}-{format(current.serial_number, 'x')}.crt"

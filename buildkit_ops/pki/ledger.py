@@ -15,6 +15,7 @@ import yaml
 from cryptography import x509
 
 from buildkit_ops.engine.local_files import atomic_write
+from buildkit_ops.pki import generation
 
 FILE = "issued.yml"
 
@@ -53,6 +54,7 @@ def record(pki_dir: Path, name: str, *certs: x509.Certificate) -> None:
     if new:
         atomic_write(path(pki_dir), yaml.safe_dump([asdict(i) for i in known + new], sort_keys=False).encode(),
                      0o600)
+        generation.bump(pki_dir)
 
 
 def unexpired(pki_dir: Path, name: str, now: dt.datetime | None = None) -> list[Issued]:

@@ -30,39 +30,27 @@ from buildkit_ops.engine.render import File, FileState
 from buildkit_ops.engine.shell import command, quote
 from buildkit_ops.engine.steps import file_steps, pull_script
 from buildkit_ops.inventory import BuildHost, Inventory
-from buildkit_ops.pki import certs, client_records
+from buildkit_ops.pki import certs, client_records, generation
 from buildkit_ops.pki import crl as crls
 from buildkit_ops.pki import server as server_pki
 from buildkit_ops.pki.certs import Leaf
 from buildkit_ops.roles.buildkitd.exports import tenants as tenant_daemons
 from buildkit_ops.roles.gateway.exports import CONTAINER, CUT, RELOAD, SOCKET_DIR
-from buildkit_ops.roles.gateway.files import Routes, client_limits, client_roles, compose_hash, render, routes
+from buildkit_ops.roles.gateway.facts import GatewayFacts, parse
+from buildkit_ops.roles.gateway.files import (
+    GENERATION,
+    Routes,
+    client_limits,
+    client_roles,
+    compose_hash,
+    render,
+    routes,
+)
 from buildkit_ops.roles.gateway.probe import Probe
 
 
 class PortTaken(PlanError):
     pass
-
-
-@dataclass
-class GatewayFacts:
-    image_id: str = ""                 # of the pinned image on the host, empty when absent
-    state: str = "absent"              # the container's: running, exited, ... or absent
-    started: str = ""
-    compose_hash: str = ""             # the label provision set when it (re)created the container
-    listener: str = ""                 # `ss` line of whoever listens on the BuildKit port
-    old_key: bool = False              # data_dir/tls/server.key, buildkitd's before the gateway held the key
-    crl_number: int | None = None      # of the CRL the gateway enforces now (None: none there)
-    crl_signed: str | None = None
-
-
-def parse(sections: dict[str, str]) -> GatewayFacts:
-    c = (sections.get("gw_container") or "").split()
-    crl = (sections.get("gw_crl") or "").strip().encode()
-    return GatewayFacts(sections.get("gw_image", ""), c[0] if c else "absent", c[1] if len(c) > 1 else "",
-                        c[2] if len(c) > 2 else "", sections.get("gw_port", ""),
-                        (sections.get("gw_old_key") or "").strip() == "present",
-                        crls.number_of(crl) if crl else None, crls.made_at(crl) if crl else None)
 
 
 @dataclass(frozen=True)
@@ -79,6 +67,7 @@ class GatewayInput:
     operator: Leaf | None = None
     tenants: Routes | None = None
     revoked: tuple[str, ...] = ()      # serials on the CRL (lower-case hex): their open connections are ended
+    generation: int = 0                # of the operator's PKI state (written on the host, read by status)
 
 
 def prepare(inv: Inventory, host: BuildHost, options: Options) -> GatewayInput:
@@ -98,7 +87,7 @@ def prepare(inv: Inventory, host: BuildHost, options: Options) -> GatewayInput:
     sockets = {d.label: d.gateway_socket for d in tenant_daemons(inv, host)}
     revoked = tuple(sorted({format(int(r["serial"], 16), "x") for r in client_records.revoked(inv)}))
     return GatewayInput(tls, crl, number, roles, client_limits(inv), image_id, operator, routes(inv, sockets),
-                        revoked)
+                        revoked, generation.current(inv.pki_dir))
 
 
 Ctx = Context[BuildHost, GatewayInput]
@@ -124,6 +113,8 @@ def plan(host: BuildHost, files: list[File], facts: GatewayFacts, states: dict[s
     for f, step in zip(files, steps, strict=True):
         if step.changed and f.path == f"{bk.data_dir}/gateway/crl.pem":
             step.notify.append(CUT)
+        if f.path == f"{bk.data_dir}/gateway/{GENERATION}":
+            step.notify.clear()      # (a record for status: HAProxy never reads it)
     if facts.old_key:   # (the gateway holds the key in gateway/server.pem: no second copy lies around)
         steps.append(Step("gateway", "tls/server.key", True, "buildkitd's before the gateway: removed",
                           script=command("rm", "-f", f"{bk.data_dir}/tls/server.key") + "\n"))
@@ -220,7 +211,8 @@ class GatewayRole(Role[BuildHost, GatewayInput, GatewayFacts]):
 
     def files(self, ctx: Ctx) -> list[File]:
         i = ctx.input
-        return render(ctx.target, i.tls, i.crl, i.roles, i.limits, SOCKET_DIR, self.templates, i.tenants)
+        return render(ctx.target, i.tls, i.crl, i.roles, i.limits, SOCKET_DIR, self.templates, i.tenants,
+                      i.generation)
 
     def plan(self, ctx: Ctx, facts: GatewayFacts, files: dict[str, FileState]) -> list[Step]:
         return plan(ctx.target, self.managed(ctx), facts, files, ctx.input.image_id, ctx.input.crl_number)

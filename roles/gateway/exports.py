@@ -10,8 +10,9 @@ RELOAD = "reload gateway"
 CUT = "end revoked connections"
 from buildkit_ops.roles.buildkitd.exports import SOCKET_DIR  # noqa: E402  (buildkitd's socket, shared)
 from buildkit_ops.roles.gateway.audit import AuditLine, parse_audit  # noqa: E402
+from buildkit_ops.roles.gateway.facts import GatewayFacts  # noqa: E402
 from buildkit_ops.roles.gateway.files import client_limits, client_roles  # noqa: E402
 from buildkit_ops.roles.gateway.files import render as render_files  # noqa: E402
 
-__all__ = ["CONTAINER", "CUT", "RELOAD", "SOCKET_DIR", "AuditLine", "client_limits", "client_roles", "parse_audit",
-           "render_files"]
+__all__ = ["CONTAINER", "CUT", "RELOAD", "SOCKET_DIR", "AuditLine", "GatewayFacts", "client_limits", "client_roles",
+           "parse_audit", "render_files"]

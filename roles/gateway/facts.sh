@@ -7,3 +7,4 @@ echo @@gw_old_key; [ -e "$BKOPS_DATA_DIR/tls/server.key" ] && echo present
 echo @@gw_port; ss -ltnpH "sport = :$BKOPS_PORT" 2>/dev/null | head -3 || true
 # the CRL the gateway enforces: a PKI state older than it must not replace it (roles/gateway plan)
 echo @@gw_crl; cat "$BKOPS_DATA_DIR/gateway/crl.pem" 2>/dev/null || true
+echo @@gw_generation; cat "$BKOPS_DATA_DIR/gateway/pki-generation" 2>/dev/null || true

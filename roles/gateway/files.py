@@ -134,8 +134,12 @@ def absent_response(message: str) -> bytes:
     return refusal_response(message).replace(b"grpc-status: 7\r\n", b"grpc-status: 14\r\n")
 
 
+GENERATION = "pki-generation"   # the generation of the PKI state that last provisioned the host (status reads it)
+
+
 def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, str], limits: dict[str, int],
-           socket_dir: str, templates: Templates | None = None, tenants: Routes | None = None) -> list[File]:
+           socket_dir: str, templates: Templates | None = None, tenants: Routes | None = None,
+           pki_generation: int = 0) -> list[File]:
     """Every file this role manages on the host (pure). `roles`: certificate name -> role; `limits`: client name
     -> the most builds it runs at once; `tenants`: where each client's builds go, when there are tenants (none:
     every client to the one buildkitd, and no file or line of tenants at all)."""
@@ -161,6 +165,7 @@ def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, 
             File(f"{d}/gateway/build_turns.lua", BUILD_TURNS.read_bytes()),
             File(f"{d}/gateway/connections.lua", CONNECTIONS.read_bytes()),
             File(f"{d}/gateway/crl.pem", crl),
+            File(f"{d}/gateway/{GENERATION}", f"{int(pki_generation)}\n".encode()),
             *(File(f"{d}/gateway/{r.file}", refusal_response(r.message)) for r in denied),
             *tenant_files,
             File(f"{d}/gateway/server.pem", tls["server.crt"] + tls["server.key"], 0o600, secret=True),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -201,7 +200,7 @@ def test_a_client_over_its_build_limit_waits_its_turn_while_another_client_build
         assert invoke("provision", "--host", "build1").returncode == 0
 
 
-SLOW = """FROM {reg}/lab/busybox:latest
+MINUTE = """FROM {reg}/lab/busybox:latest
 ARG N
 RUN echo "$N" > /n && sleep 60
 """
@@ -210,7 +209,7 @@ RUN echo "$N" > /n && sleep 60
 def start_slow_build(lab, reg, machine: str) -> None:
     """A 60 s build of `machine` in the background; its outcome and end time in /root/slow.log."""
     lab.run(machine, "mkdir -p /root/slow && cat > /root/slow/Dockerfile", capture=True,
-            input=SLOW.format(reg=reg["address"]))
+            input=MINUTE.format(reg=reg["address"]))
     subprocess.run(["docker", "exec", "-d", f"bkops-{machine}", "sh", "-c",
                     f"docker buildx build --builder buildkit-ops --progress plain --build-arg N={time.time_ns()} "
                     f"/root/slow > /root/slow.log 2>&1; echo rc=$? ended=$(date +%s.%N) >> /root/slow.log"],
@@ -222,11 +221,11 @@ def slow_build_end(lab, machine: str) -> tuple[int, float] | None:
     return (int(m.group(1)), float(m.group(2))) if m else None
 
 
-def steps_running(lab, n: int) -> bool:
-    r = lab.run("build1", "docker exec buildkitd buildctl --addr unix:///run/buildkit/buildkitd.sock debug histories "
-                          "--format '{{if .Record}}{{if not .Record.CompletedAt}}running {{end}}{{end}}'",
-                capture=True)
-    return r.stdout.count("running") >= n
+def builds_running(lab) -> int:
+    """Builds under way on build1 and build2 (laptop2's home may be either)."""
+    return sum(lab.run(h, "docker exec buildkitd buildctl --addr unix:///run/buildkit/buildkitd.sock debug "
+                          "histories --format '{{if .Record}}{{if not .Record.CompletedAt}}running {{end}}{{end}}'",
+                       capture=True).stdout.count("running") for h in ("build1", "build2"))
 
 
 def test_a_removed_client_is_refused_at_once_from_any_address_without_a_restart(two):
@@ -247,13 +246,14 @@ def test_a_removed_client_is_refused_at_once_from_any_address_without_a_restart(
     wait_until_proxy_sends_home(lab)
     for machine in ("laptop", "laptop2"):
         start_slow_build(lab, reg, machine)
-    wait_for(lambda: steps_running(lab, 2), timeout=60, what="both 60 s builds running on build1")
+    wait_for(lambda: builds_running(lab) >= 2, timeout=60, what="both 60 s builds running")
     r = invoke("remove-client", "laptop2")
     returned = time.time()
     assert r.returncode == 0, r.stderr
     rc, ended = wait_for(lambda: slow_build_end(lab, "laptop2"), timeout=10, what="laptop2's build to end")
     print(f"laptop2's running build ended {ended - returned:+.2f} s after remove-client returned")
     assert rc != 0 and ended - returned < 5, (rc, ended - returned)
+    assert builds_running(lab) == 1                    # on the server too: only laptop's goes on
     # from laptop's (allowed) address, on both hosts, and through laptop's failover proxy: each certificate
     # refused in the handshake
     for address, servername in ((f"{B1}:1234", "build1"), (f"{B2}:1234", "build2"), ("127.0.0.1:12340", FLEET)):
@@ -269,73 +269,3 @@ def test_a_removed_client_is_refused_at_once_from_any_address_without_a_restart(
     rc, _ = wait_for(lambda: slow_build_end(lab, "laptop"), timeout=90, what="laptop's build to end")
     assert rc == 0, lab.run("laptop", "tail -20 /root/slow.log", capture=True).stdout   # laptop's build went on
     assert lab.run("laptop", "docker buildx build --builder buildkit-ops /root/proj", capture=True).returncode == 0
-
-
-def crl_on(lab, host: str) -> str:
-    return lab.run(host, "cat /opt/buildkit-ops/gateway/crl.pem", capture=True).stdout
-
-
-def test_a_pki_state_older_than_a_host_changes_nothing_anywhere_and_status_calls_it_stale(two, tmp_path,
-                                                                                          monkeypatch):
-    """A second operator imports an export made before a remove-client: their provision would put back the
-    older CRL and reopen the firewall for the removed client. It stops before any change, on every host."""
-    lab, _ = two
-    saved = INV.read_text()
-    monkeypatch.setenv("BKOPS_PKI_PASSPHRASE", "correct horse battery staple")
-    r = invoke("add-client", "ci-gone", "--connection", "none", "--address", "10.77.0.41")
-    assert r.returncode == 0, r.stderr
-    stale_inv = ROOT / ".test-inv-stale.yml"
-    stale_inv.write_text(INV.read_text().replace("pki_dir: .pki", "pki_dir: .test-pki-stale"))
-    assert "pki_dir: .test-pki-stale" in stale_inv.read_text()
-    try:
-        assert invoke("pki-export", str(tmp_path / "before.age")).returncode == 0
-        assert invoke("remove-client", "ci-gone").returncode == 0
-        r = invoke("pki-import", str(tmp_path / "before.age"), "-i", str(stale_inv))
-        assert r.returncode == 0, r.stderr
-        before = {h: (crl_on(lab, h), lab.run(h, "ufw status", capture=True).stdout) for h in ("build1", "build2")}
-        assert "10.77.0.41" not in before["build1"][1]
-        r = invoke("provision", "-i", str(stale_inv))
-        assert r.returncode != 0
-        for h in ("build1", "build2"):
-            assert f"{h} enforces CRL" in r.stderr and "this PKI state is older" in r.stderr, r.stderr
-            assert (crl_on(lab, h), lab.run(h, "ufw status", capture=True).stdout) == before[h], h
-        rc, doc, err = invoke_json("status", "-i", str(stale_inv))
-        assert rc != 0 and doc["hosts"]["build1"]["crl"]["standing"] == "ahead", doc["hosts"]["build1"]["crl"]
-        assert any("this PKI state is older" in f for f in doc["failures"]), doc["failures"]
-        assert invoke("provision").returncode == 0            # (control: the current state provisions)
-    finally:
-        INV.write_text(saved)
-        shutil.rmtree(ROOT / ".test-pki-stale", ignore_errors=True)
-
-
-def test_without_the_ca_key_nothing_signs_nothing_changes_and_status_still_works(two):
-    lab, _ = two
-    pki = ROOT / ".pki"
-    saved = INV.read_text()
-    data = yaml.safe_load(saved)
-    bk = data["all"]["vars"]["buildkit"]
-    bk["max_parallelism"] = bk.get("max_parallelism", 4) + 1   # (a change provision would make without signing)
-    changed = yaml.safe_dump(data, sort_keys=False)
-    config = lab.run("build1", "cat /opt/buildkit-ops/buildkitd.toml", capture=True).stdout
-    since = started(lab)
-    (pki / "ca.key").rename(pki / "ca.key.offline")
-    try:
-        INV.write_text(changed)
-        for args in (("provision",), ("add-client", "ci-new", "--connection", "none", "--address", "10.77.0.42")):
-            r = invoke(*args)
-            assert r.returncode != 0 and "the CA's key is missing" in r.stderr, (args, r.stderr)
-            assert "Traceback" not in r.stderr
-        assert "ci-new" not in INV.read_text() and not (pki / "clients" / "ci-new").exists()
-        assert INV.read_text() == changed
-        assert lab.run("build1", "cat /opt/buildkit-ops/buildkitd.toml", capture=True).stdout == config
-        assert started(lab) == since and not (pki / "ca.key").exists()
-        rc, doc, err = invoke_json("status", "--host", "build1")
-        assert doc["hosts"]["build1"]["reachable"] and doc["ca"]["days_left"] > 0, err
-        assert doc["hosts"]["build1"]["buildkitd"]["state"] == "running", err
-        assert invoke("list-clients").returncode == 0
-    finally:
-        (pki / "ca.key.offline").rename(pki / "ca.key")
-        INV.write_text(saved)
-    r = invoke("add-client", "ci-new", "--connection", "none", "--address", "10.77.0.42")   # the key back: it signs
-    assert r.returncode == 0, r.stderr
-    assert invoke("remove-client", "ci-new").returncode == 0

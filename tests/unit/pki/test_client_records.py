@@ -91,3 +91,18 @@ def test_each_row_says_what_to_do_about_the_certificate(inv_path, tmp_path):
     leaf.crt.write_bytes(crt)
     [row] = client_records.client_rows(inv)
     assert row["status"] == "certificate from another CA (run add-client)"
+
+
+def test_every_change_of_the_state_moves_its_generation_on_and_reading_it_does_not(inv_path):
+    from buildkit_ops.pki import generation
+    inv = I.load(inv_path)
+    ca = pki.load_ca(inv.pki_dir)
+    leaf = pki.client_paths(inv.pki_dir, "laptop")
+    g0 = generation.current(inv.pki_dir)
+    pki.ensure_leaf(leaf, ca, "laptop", 30, 1)
+    g1 = generation.current(inv.pki_dir)
+    client_records.client_rows(inv)
+    pki.ensure_leaf(leaf, ca, "laptop", 30, 1)          # nothing to issue
+    assert generation.current(inv.pki_dir) == g1 > g0
+    client_records.revoke(inv, "laptop")
+    assert generation.current(inv.pki_dir) > g1

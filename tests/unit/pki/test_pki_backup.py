@@ -10,7 +10,7 @@ import pytest
 from pyrage import x25519
 
 from buildkit_ops.flows import pki_backup
-from buildkit_ops.pki import archive, certs, sealed
+from buildkit_ops.pki import archive, certs, generation, sealed
 
 PHRASE = "correct horse battery staple"
 # (a passphrase costs scrypt's work each time: the tests that need no passphrase use age keys)
@@ -47,13 +47,14 @@ def files(d):
 
 def test_a_passphrase_export_opens_back_into_a_second_operators_empty_pki_dir(pki_dir, tmp_path):
     out = pki_backup.export(pki_dir, tmp_path / "pki.age", [], PHRASE)
-    assert out["files"] == 4 and (tmp_path / "pki.age").stat().st_mode & 0o777 == 0o600
+    assert out["files"] == 5 and (tmp_path / "pki.age").stat().st_mode & 0o777 == 0o600   # (with `generation`)
     blob = (tmp_path / "pki.age").read_bytes()
     assert blob.startswith(b"age-encryption.org/v1") and b"PRIVATE KEY" not in blob
     second = tmp_path / "ops2" / ".pki"
     got = pki_backup.import_(second, tmp_path / "pki.age", [], PHRASE, replace=False)
     assert got["changed"] and files(second) == files(pki_dir)
     assert (second / "ca.key").stat().st_mode & 0o777 == 0o600
+    assert generation.current(second) == generation.current(pki_dir) >= 1   # two operators can tell who is behind
     # the same file again: nothing changes
     assert pki_backup.import_(second, tmp_path / "pki.age", [], PHRASE, replace=False)["changed"] is False
 

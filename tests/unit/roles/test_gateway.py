@@ -130,3 +130,65 @@ def test_the_audit_trail_is_read_back_typed():
     assert [a.waited_ms for a in lines] == [0, 0, 4012]
     assert lines[0].started == "2026-12-01T18:08:29.707+00:00" and lines[0].ended.startswith("2026-12-01T18:08:29.839")
     assert lines[0].ms == 131 and lines[0].bytes_in == 378
+
+
+def test_the_audit_line_carries_the_address_and_survives_any_byte_in_a_path():
+    """HAProxy's +E escapes `"`, `\\` and `]` in the method; the reader takes them back whole. A line of an older
+    gateway (no addr=) still reads."""
+    [new, old, conn] = parse_audit(
+        '2026-12-06T18:00:00.000000000Z 06/Dec/2026:18:00:00.000 client=laptop addr=10.77.0.21 role=developer '
+        'method="/x\\"y\\\\z\\]" result=denied status=200 ms=1 in=1 out=1 term=--\n'
+        '2026-12-06T18:00:01.000000000Z 06/Dec/2026:18:00:01.000 client=laptop role=developer '
+        'method="/moby.buildkit.v1.Control/Solve" result=ok status=200 ms=1 in=1 out=1 term=--\n'
+        '2026-12-06T18:00:02.000000000Z connection client=laptop serial=0A1B addr=10.77.0.21:5000\n'
+        '2026-12-06T18:00:03.000000000Z 06/Dec/2026:18:00:03.000 client=laptop addr=10.77.0.21 role=developer '
+        'method="/moby.buildkit.v1.Control/Status" result=ok status=200 ms=1 in=1 out=1 term=--\n')
+    assert (new.method, new.address) == ('/x"y\\z]', "10.77.0.21")
+    assert (old.method, old.address) == ("/moby.buildkit.v1.Control/Solve", "")
+    assert conn.method.endswith("/Status")          # (the connection line is no call)
+
+
+def test_connections_are_bounded_and_a_handshake_gets_seconds():
+    cfg = text("haproxy.cfg")
+    assert f"maxconn {files.MAX_CONNECTIONS}" in cfg and "timeout client-hs 10s" in cfg
+    track = cfg.index("tcp-request connection track-sc0 src table per_address")
+    assert cfg.index(f"tcp-request connection reject if {{ sc0_conn_cur(per_address) gt "
+                     f"{files.MAX_CONNECTIONS_PER_ADDRESS} }}") > track
+    assert "%{+Q,+E}[var(txn.method)]" in cfg and " addr=%ci " in cfg
+    assert "http-request lua.note_connection if !{ var(sess.noted) -m found }" in cfg
+    assert "lua-load /usr/local/etc/haproxy/connections.lua" in cfg and text("connections.lua").startswith("--")
+
+
+def run_cut(tmp_path, log: str, revoked: str) -> list[str]:
+    """cut.sh with stand-ins for docker (the gateway's log) and ss (records what it was asked to kill)."""
+    import os
+    import subprocess
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (tmp_path / "log").write_text(log)
+    (bin_ / "docker").write_text(f"#!/bin/sh\ncat {tmp_path}/log\n")
+    (bin_ / "ss").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path}/killed\necho one\n')
+    for f in bin_.iterdir():
+        f.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}", "BKOPS_PORT": "1234", "BKOPS_REVOKED": revoked}
+    r = subprocess.run(["sh", "-s"], input=gateway.CUT_SCRIPT, env=env, capture_output=True, text=True, check=True)
+    killed = (tmp_path / "killed").read_text().splitlines() if (tmp_path / "killed").exists() else []
+    assert r.stdout.split("@@cut\n")[1].strip() == str(len(killed))
+    return killed
+
+
+def test_a_revocation_ends_only_the_revoked_certificates_connections(tmp_path):
+    log = ("connection client=laptop2 serial=00AB12 addr=10.77.0.22:5001\n"      # revoked (DER's leading zero)
+           "connection client=laptop2 serial=AB12 addr=10.77.0.21:6000\n"        # revoked, from laptop's address
+           "connection client=laptop serial=CD34 addr=10.77.0.21:6001\n"         # laptop's own: left alone
+           "connection client=laptop2 serial=AB12 addr=10.77.0.21:7000\n"
+           "connection client=laptop serial=CD34 addr=10.77.0.21:7000\n"         # port reused by laptop since
+           "connection client=x serial=EF addr=fd00::7:8000\n"                     # IPv6
+           "[NOTICE] Loading success\n")
+    killed = run_cut(tmp_path, log, "ab12 ef")
+    assert sorted(killed) == sorted([
+        "-K -tnH state established ( sport = :1234 and dst 10.77.0.22 and dport = :5001 )",
+        "-K -tnH state established ( sport = :1234 and dst 10.77.0.21 and dport = :6000 )",
+        "-K -tnH state established ( sport = :1234 and dst [fd00::7] and dport = :8000 )"])
+    (tmp_path / "none").mkdir()
+    assert run_cut(tmp_path / "none", log, "") == []

@@ -1,0 +1,33 @@
+"""What the gateway role knows of a host, parsed once from its facts.sh: the pinned image, the container, who
+listens on the BuildKit port, and the CRL and PKI generation the host holds."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from buildkit_ops.pki import crl as crls
+from buildkit_ops.pki import generation
+
+
+@dataclass
+class GatewayFacts:
+    image_id: str = ""                 # of the pinned image on the host, empty when absent
+    state: str = "absent"              # the container's: running, exited, ... or absent
+    started: str = ""
+    compose_hash: str = ""             # the label provision set when it (re)created the container
+    listener: str = ""                 # `ss` line of whoever listens on the BuildKit port
+    old_key: bool = False              # data_dir/tls/server.key, buildkitd's before the gateway held the key
+    crl_number: int | None = None      # of the CRL the gateway enforces now (None: none there)
+    crl_signed: str | None = None
+    generation: int | None = None      # of the PKI state that last provisioned the host (pki/generation.py)
+
+
+def parse(sections: dict[str, str]) -> GatewayFacts:
+    c = (sections.get("gw_container") or "").split()
+    crl = (sections.get("gw_crl") or "").strip().encode()
+    return GatewayFacts(sections.get("gw_image", ""), c[0] if c else "absent", c[1] if len(c) > 1 else "",
+                        c[2] if len(c) > 2 else "", sections.get("gw_port", ""),
+                        (sections.get("gw_old_key") or "").strip() == "present",
+                        crls.number_of(crl) if crl else None, crls.made_at(crl) if crl else None,
+                        generation.parse(sections.get("gw_generation") or ""))
+
+
