@@ -39,6 +39,12 @@ ROOT = Path(__file__).resolve().parent.parent
 LABDIR = ROOT / "lab"
 CACHE = Path(os.environ.get("BKOPS_CACHE", "/var/cache/buildkit-ops"))
 REGISTRY_PORT = 5000
+# The current BuildKit and buildx the lab also runs, built from their Go modules. The newest releases (BuildKit
+# v0.35.1, buildx v0.39.1) are not served by the Go module proxy here: `go mod download
+# github.com/moby/buildkit@v0.35.1` answers "403 Forbidden ... This module version is not available" (and so for
+# buildx@v0.39.1); these are the newest it serves.
+CURRENT_BUILDKIT = "v0.35.0"
+CURRENT_BUILDX = "v0.38.2"
 REGISTRY_USER = "developer"
 
 
@@ -172,6 +178,35 @@ class Lab:
                 if stale != archive:
                     stale.unlink()
         return self._publish(archive, "buildkit.tar")
+
+    def current_buildkit(self, log=print) -> Path:
+        """The lab's second BuildKit, the current release (CURRENT_BUILDKIT), built from its Go module: the image
+        archive, published as .lab/images/buildkit-current.tar. Built on first use (about 4 min), then cached."""
+        bindir = CACHE / f"buildkit-bin-{CURRENT_BUILDKIT}"
+        key = tree_hash(LABDIR / "go_module_build.py", LABDIR / "buildkit-image.sh")[:12]
+        archive = CACHE / f"buildkit-image-{CURRENT_BUILDKIT}-{key}.tar"
+        if not archive.exists():
+            if not (bindir / "buildctl").exists():
+                log(f"compiling BuildKit {CURRENT_BUILDKIT} from its Go module (about 4 min; cached afterwards)")
+                sh([sys.executable, str(LABDIR / "go_module_build.py"), "github.com/moby/buildkit", CURRENT_BUILDKIT,
+                    str(bindir), "./cmd/buildkitd", "./cmd/buildctl"], stdout=sys.stderr)
+            tag = f"buildkit-ops/buildkit:{CURRENT_BUILDKIT}"
+            sh(["bash", str(LABDIR / "buildkit-image.sh"), str(bindir), tag])
+            tmp_archive = quote(f"{archive}.tmp")
+            sh(["sh", "-c", f"docker save {quote(tag)} > {tmp_archive} && mv {tmp_archive} {quote(str(archive))}"])
+            for stale in CACHE.glob(f"buildkit-image-{CURRENT_BUILDKIT}-*.tar"):
+                if stale != archive:
+                    stale.unlink()
+        return self._publish(archive, "buildkit-current.tar")
+
+    def current_buildx(self, log=print) -> Path:
+        """A current buildx (CURRENT_BUILDX) built from its Go module, for the clients that test it."""
+        bindir = CACHE / f"buildx-bin-{CURRENT_BUILDX}"
+        if not (bindir / "buildx").exists():
+            log(f"compiling buildx {CURRENT_BUILDX} from its Go module (about 4 min; cached afterwards)")
+            sh([sys.executable, str(LABDIR / "go_module_build.py"), "github.com/docker/buildx", CURRENT_BUILDX,
+                str(bindir), "./cmd/buildx"], stdout=sys.stderr)
+        return bindir / "buildx"
 
     def _haproxy_image(self, log, droplet_tag: str) -> Path:
         """The clients' failover proxy (inventory: failover_image_archive), from Debian's haproxy."""
