@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from buildkit_ops.engine import image_pins
 from buildkit_ops.engine.contract import (
     Context,
     Handler,
@@ -85,7 +86,7 @@ def check_data_dir(host: BuildHost, parents: list[str]) -> None:
 
 
 def plan(host: BuildHost, files: list[File], facts: BuildkitdFacts, states: dict[str, FileState],
-         image_id: str | None, clients: int = 1) -> list[Step]:
+         image_id: str | None, clients: int = 1, pin: str | None = None) -> list[Step]:
     bk = host.buildkit
     check_floor(host, clients)
     check_data_dir(host, facts.data_dir_parents)
@@ -96,6 +97,9 @@ def plan(host: BuildHost, files: list[File], facts: BuildkitdFacts, states: dict
                      script="docker load -q\n", upload=bk.image_archive, notify=[RESTART])
     elif image_id:
         image = Step("buildkitd", title, False, image_id[:19])
+    elif pin:
+        have = image_pins.digest_for(facts.image_digests, bk.image)
+        image = image_pins.pinned_step("buildkitd", title, bk.image, have, pin, [RESTART])
     elif not facts.image_id:
         image = Step("buildkitd", title, True, "pull", script=pull_script(bk.image),
                      notify=[RESTART])
@@ -149,10 +153,15 @@ class BuildkitdInput:
     wait: int = 300
     force: bool = False
     clients: int = 0                 # how many clients the server serves (the security floor)
+    pin: str | None = None           # the image's digest in images.lock (a tag pulled from a registry)
+    lock: Path | None = None         # images.lock, where a tag pulled unpinned gets its pin
 
 
 def prepare(inv: Inventory, host: BuildHost, options: Options) -> BuildkitdInput:
-    return BuildkitdInput(wanted_image_id(host), options.wait, options.force, len(inv.clients))
+    bk = host.buildkit
+    lock = image_pins.lock_path(inv.file) if image_pins.pinnable(bk.image, bk.image_archive) else None
+    return BuildkitdInput(wanted_image_id(host), options.wait, options.force, len(inv.clients),
+                          image_pins.read(lock).get(bk.image) if lock else None, lock)
 
 
 Ctx = Context[BuildHost, BuildkitdInput]
@@ -203,7 +212,8 @@ class BuildkitdRole(Role[BuildHost, BuildkitdInput, BuildkitdFacts]):
         return render(ctx.target, self.templates)
 
     def plan(self, ctx: Ctx, facts: BuildkitdFacts, files: dict[str, FileState]) -> list[Step]:
-        return plan(ctx.target, self.managed(ctx), facts, files, ctx.input.image_id, ctx.input.clients)
+        return plan(ctx.target, self.managed(ctx), facts, files, ctx.input.image_id, ctx.input.clients,
+                    ctx.input.pin)
 
     def info(self, facts: BuildkitdFacts) -> dict[str, Any]:
         return {"platforms": facts.platforms, "buildkitd": facts.summary(), "step_network": facts.step_network}
@@ -211,6 +221,8 @@ class BuildkitdRole(Role[BuildHost, BuildkitdInput, BuildkitdFacts]):
     def verify(self, ctx: Ctx, facts: BuildkitdFacts, sess: Session, probe: Any, restarted: bool) -> str | None:
         if not facts.workers:
             raise HandlerFailed("buildkitd does not answer on its socket: see `docker logs buildkitd`")
+        if ctx.input.lock is not None and ctx.input.pin is None:   # pulled by tag: pinned from now on
+            image_pins.record_from_host(ctx.input.lock, ctx.target.buildkit.image, sess.run)
         if restarted:  # a new image: the version it runs is known only now
             try:
                 check_version(ctx.target, facts.version)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from buildkit_ops.engine import image_pins
 from buildkit_ops.inventory import buildkit_versions as versions
 
 
@@ -17,6 +18,7 @@ class Container:
 @dataclass
 class BuildkitdFacts:
     image_id: str = ""                 # of the pinned image on the host, empty when absent
+    image_digests: tuple[str, ...] = ()   # its repo digests (repo@sha256:...): images.lock's pins
     container: Container | None = None
     listener: str = ""                 # `ss` line of whoever listens on the BuildKit port
     version: str | None = None         # v0.13.2, from the running buildkitd
@@ -45,7 +47,8 @@ def parse(sections: dict[str, str]) -> BuildkitdFacts:
     c = (sections.get("container") or "").split()
     version = (sections.get("version") or "").split()
     return BuildkitdFacts(
-        image_id=sections.get("image", ""),
+        image_id=image_pins.split_fact(sections.get("image", ""))[0],
+        image_digests=image_pins.split_fact(sections.get("image", ""))[1],
         container=Container(c[0], c[1] if len(c) > 1 else "", c[2] if len(c) > 2 else "",
                             c[3] if len(c) > 3 else "") if c else None,
         listener=sections.get("port", ""), version=version[2] if len(version) >= 3 else None,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from buildkit_ops.engine import image_archive
+from buildkit_ops.engine import image_archive, image_pins
 from buildkit_ops.engine.contract import (
     Context,
     Handler,
@@ -68,6 +68,8 @@ class GatewayInput:
     tenants: Routes | None = None
     revoked: tuple[str, ...] = ()      # serials on the CRL (lower-case hex): their open connections are ended
     generation: int = 0                # of the operator's PKI state (written on the host, read by status)
+    pin: str | None = None             # the image's digest in images.lock (a tag pulled from a registry)
+    lock: Path | None = None           # images.lock, where a tag pulled unpinned gets its pin
 
 
 def prepare(inv: Inventory, host: BuildHost, options: Options) -> GatewayInput:
@@ -86,8 +88,11 @@ def prepare(inv: Inventory, host: BuildHost, options: Options) -> GatewayInput:
     image_id = image_archive.image_id(host.buildkit.gateway_image_archive, "gateway_image_archive")
     sockets = {d.label: d.gateway_socket for d in tenant_daemons(inv, host)}
     revoked = tuple(sorted({format(int(r["serial"], 16), "x") for r in client_records.revoked(inv)}))
+    bk = host.buildkit
+    lock = image_pins.lock_path(inv.file) if image_pins.pinnable(bk.gateway_image, bk.gateway_image_archive) else None
+    pin = image_pins.read(lock).get(bk.gateway_image) if lock else None
     return GatewayInput(tls, crl, number, roles, client_limits(inv), image_id, operator, routes(inv, sockets),
-                        revoked, generation.current(inv.pki_dir))
+                        revoked, generation.current(inv.pki_dir), pin, lock)
 
 
 Ctx = Context[BuildHost, GatewayInput]
@@ -98,7 +103,7 @@ class StalePki(PlanError):
 
 
 def plan(host: BuildHost, files: list[File], facts: GatewayFacts, states: dict[str, FileState],
-         image_id: str | None, crl_number: int | None = None) -> list[Step]:
+         image_id: str | None, crl_number: int | None = None, pin: str | None = None) -> list[Step]:
     bk = host.buildkit
     # A PKI never goes back: a state older than the host's (a stale export, a second operator behind) would put
     # back a CRL without the latest revocations, and the run stops on this host before any change of any role.
@@ -122,6 +127,10 @@ def plan(host: BuildHost, files: list[File], facts: GatewayFacts, states: dict[s
     if image_id and facts.image_id != image_id:
         steps.append(Step("gateway", title, True, f"load {Path(bk.gateway_image_archive or '').name}",
                           script="docker load -q\n", upload=bk.gateway_image_archive, notify=[RELOAD]))
+    elif pin:
+        steps.append(image_pins.pinned_step("gateway", title, bk.gateway_image,
+                                            image_pins.digest_for(facts.image_digests, bk.gateway_image), pin,
+                                            [RELOAD]))
     elif not image_id and not facts.image_id:
         steps.append(Step("gateway", title, True, "pull", script=pull_script(bk.gateway_image), notify=[RELOAD]))
     else:
@@ -215,7 +224,8 @@ class GatewayRole(Role[BuildHost, GatewayInput, GatewayFacts]):
                       i.generation)
 
     def plan(self, ctx: Ctx, facts: GatewayFacts, files: dict[str, FileState]) -> list[Step]:
-        return plan(ctx.target, self.managed(ctx), facts, files, ctx.input.image_id, ctx.input.crl_number)
+        return plan(ctx.target, self.managed(ctx), facts, files, ctx.input.image_id, ctx.input.crl_number,
+                    ctx.input.pin)
 
     def info(self, facts: GatewayFacts) -> dict[str, Any]:
         return {"gateway": facts.state}
@@ -224,6 +234,8 @@ class GatewayRole(Role[BuildHost, GatewayInput, GatewayFacts]):
         return Probe(sess, ctx.target, ctx.input.tls["ca.crt"], ctx.input.operator) if ctx.input.operator else None
 
     def verify(self, ctx: Ctx, facts: GatewayFacts, sess: Session, probe: Any, restarted: bool) -> str | None:
+        if ctx.input.lock is not None and ctx.input.pin is None:   # pulled by tag: pinned from now on
+            image_pins.record_from_host(ctx.input.lock, ctx.target.buildkit.gateway_image, sess.run)
         if restarted or probe is None:   # the first probe talked to the old gateway
             probe = self.start_probe(ctx, sess)
         if probe is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from buildkit_ops.engine import image_pins
 from buildkit_ops.pki import crl as crls
 from buildkit_ops.pki import generation
 
@@ -19,15 +20,17 @@ class GatewayFacts:
     crl_number: int | None = None      # of the CRL the gateway enforces now (None: none there)
     crl_signed: str | None = None
     generation: int | None = None      # of the PKI state that last provisioned the host (pki/generation.py)
+    image_digests: tuple[str, ...] = ()   # the image's repo digests (repo@sha256:...): images.lock's pins
 
 
 def parse(sections: dict[str, str]) -> GatewayFacts:
     c = (sections.get("gw_container") or "").split()
     crl = (sections.get("gw_crl") or "").strip().encode()
-    return GatewayFacts(sections.get("gw_image", ""), c[0] if c else "absent", c[1] if len(c) > 1 else "",
+    image_id, digests = image_pins.split_fact(sections.get("gw_image", ""))
+    return GatewayFacts(image_id, c[0] if c else "absent", c[1] if len(c) > 1 else "",
                         c[2] if len(c) > 2 else "", sections.get("gw_port", ""),
                         (sections.get("gw_old_key") or "").strip() == "present",
                         crls.number_of(crl) if crl else None, crls.made_at(crl) if crl else None,
-                        generation.parse(sections.get("gw_generation") or ""))
+                        generation.parse(sections.get("gw_generation") or ""), digests)
 
 

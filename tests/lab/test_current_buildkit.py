@@ -6,6 +6,7 @@ developer, allowed to an admin)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -78,9 +79,10 @@ def test_the_current_buildkit_takes_our_config_and_serves_a_current_buildx_throu
     assert r.returncode == 0, r.stderr
     workers = lab.run("build2", "docker exec buildkitd buildctl --addr unix:///run/buildkit/buildkitd.sock debug "
                                 "workers -v", capture=True).stdout
-    assert "network: cni" in workers or "worker.network: cni" in workers, workers
-    # the GC policy we wrote, in this version's own terms, is what it applies
-    assert "Max Used Space" in workers or "Reserved Space" in workers, workers
+    assert re.search(r"worker\.network:\s+cni", workers), workers
+    # the GC policy we wrote (the default, in this version's own terms) is what it applies
+    assert re.search(r"Filters:\s+type==source.local type==exec.cachemount type==source.git.checkout", workers)
+    assert re.search(r"All:\s+true\s+Maximum used space:\s+10GB", workers), workers
     r = lab.run("laptop2", f"{BUILDX} build --progress plain --push -t {reg['address']}/team/current:1 /root/proj",
                 capture=True)
     assert r.returncode == 0, r.stderr[-2500:]
