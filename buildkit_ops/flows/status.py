@@ -12,7 +12,7 @@ import datetime as dt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from buildkit_ops.engine import role_path
+from buildkit_ops.engine import image_pins, role_path
 from buildkit_ops.engine.parallel import each_host
 from buildkit_ops.engine.runner import gather
 from buildkit_ops.engine.session import SshSession
@@ -119,7 +119,8 @@ def host_status(inv: Inventory, h: BuildHost, engine: EngineFacts, fw: FirewallF
         reachable=True, home_of=[], docker=engine.docker or None, compose=engine.compose or None,
         buildkitd=Buildkitd(c.status if c else "absent", c.started if c else None, bk.version, bk.platforms,
                             bk.step_network, config_doctor.findings(h, bk.version, bk.gc_rules, disk.disk_size),
-                            bk.fence_missing if h.buildkit.step_network == "sandboxed" else []),
+                            bk.fence_missing if h.buildkit.step_network == "sandboxed" else [],
+                            image_pins.digest_for(bk.image_digests, h.buildkit.image)),
         cache=Cache(u.records, u.total, u.reclaimable, disk.disk_size, disk.disk_free, disk.gc_limit),
         builds=insights.summary(sorted(builds, key=lambda b: b.created), now),
         server_certificate=server_certificate(h, f.get("servercert", "")),

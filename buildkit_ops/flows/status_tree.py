@@ -32,6 +32,7 @@ class Buildkitd:
     step_network: str | None     # cni (sandboxed) or host
     config_doctor: list[str] = field(default_factory=list)   # what it found of the running GC and history
     fence_missing: list[str] = field(default_factory=list)   # build-step fence rules not in place (fence.sh check)
+    image_digest: str | None = None   # of the image's repository on the host (what images.lock pins a tag to)
 
 
 @dataclass

@@ -30,7 +30,7 @@ def human(st: Status) -> None:
         err.print(f"[bold]{shown(name)}[/bold]: docker {h.docker}, compose {h.compose}, buildkitd "
                   f"{bk.state} {bk.version or ''} ({bk.platforms}), build steps on network: {bk.step_network}"
                   f"{', fence DOWN' if bk.fence_missing else ', fenced' if bk.step_network == 'cni' else ''}"
-                  f"{crl_note(h.crl)}")
+                  f"{', image ' + bk.image_digest[:19] if bk.image_digest else ''}{crl_note(h.crl)}")
         err.print(f"  cache {human_size(c.total)} in {c.records} records; server cert "
                   f"expires {sc.expires[:10] if sc else '?'}, names {'match' if sc and sc.names_match else 'DIFFER'}; "
                   f"firewall {'active' if fw.active else 'INACTIVE'} "
