@@ -27,7 +27,8 @@ HEADER = ("# Image digests pinned at their first pull by buildkit-ops (`provisio
           "# line to pin that tag anew at the next pull.\n")
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 # what facts.sh prints for an image: its id, then its repo digests (repo@sha256:..., space-separated)
-FACT = "docker image inspect --format '{{.Id}} {{join .RepoDigests \" \"}}' %s 2>/dev/null || true"
+# (a range, not `join`: Docker 20.10's template takes RepoDigests as []interface{}, which join refuses)
+FACT = "docker image inspect --format '{{.Id}} {{range .RepoDigests}}{{.}} {{end}}' %s 2>/dev/null || true"
 
 
 def record_from_host(lock: Path, ref: str, run: Callable[[str], tuple[int, str, str]]) -> str | None:

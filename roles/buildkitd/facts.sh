@@ -3,7 +3,7 @@
 # container's identity and start, and on the emulators the kernel knows (they add platforms), and kept only
 # when buildkitd answered.
 # In: BKOPS_IMAGE, BKOPS_PORT (set in front of this script, quoted).
-echo @@image; docker image inspect --format '{{.Id}} {{join .RepoDigests " "}}' "$BKOPS_IMAGE" 2>/dev/null || true
+echo @@image; docker image inspect --format '{{.Id}} {{range .RepoDigests}}{{.}} {{end}}' "$BKOPS_IMAGE" 2>/dev/null || true
 _c=$(docker inspect --format '{{.State.Status}} {{.State.StartedAt}} {{.Image}} {{index .Config.Labels "org.buildkit-ops.config-hash"}} {{.Id}}' buildkitd 2>/dev/null)
 echo @@container; echo "${_c% *}"
 echo @@port; ss -ltnpH "sport = :$BKOPS_PORT" 2>/dev/null | head -3 || true

@@ -1,6 +1,6 @@
 # gateway: the pinned image on the host, the container, and who listens on the BuildKit port.
 # In: BKOPS_GATEWAY_IMAGE, BKOPS_PORT, BKOPS_DATA_DIR (set in front of this script, quoted).
-echo @@gw_image; docker image inspect --format '{{.Id}} {{join .RepoDigests " "}}' "$BKOPS_GATEWAY_IMAGE" 2>/dev/null || true
+echo @@gw_image; docker image inspect --format '{{.Id}} {{range .RepoDigests}}{{.}} {{end}}' "$BKOPS_GATEWAY_IMAGE" 2>/dev/null || true
 echo @@gw_container; docker inspect --format '{{.State.Status}} {{.State.StartedAt}} {{index .Config.Labels "org.buildkit-ops.config-hash"}}' buildkit-gateway 2>/dev/null || true
 # the key buildkitd held before the gateway did (hosts provisioned by an earlier version)
 echo @@gw_old_key; [ -e "$BKOPS_DATA_DIR/tls/server.key" ] && echo present

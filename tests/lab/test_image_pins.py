@@ -1,13 +1,13 @@
 """Images pinned on first pull, on the lab: the gateway's image named by tag alone in a registry (the lab's,
 standing in for Docker Hub), no archive. The first host to pull it records its digest in images.lock beside the
-inventory; then the tag is moved to other bytes (a BuildKit image: no gateway could start from it), and the
+inventory; then the tag is moved to other bytes (busybox: no gateway could start from it), and the
 second host still gets the pinned digest, and its gateway answers."""
 from __future__ import annotations
 
 import subprocess
 
 import pytest
-from helpers import ROOT, buildhosts, inventory_variant, invoke
+from helpers import ROOT, buildhosts, inventory_variant, invoke, login
 
 from buildkit_ops.engine import image_pins
 
@@ -16,8 +16,10 @@ pytestmark = pytest.mark.lab
 TAG = "lab/haproxy:pinned"
 
 
-def sh(*args: str) -> None:
-    subprocess.run(args, check=True, capture_output=True)
+def push_from_laptop(lab, image: str, ref: str) -> None:
+    """Tag an image laptop has and push it to the lab registry (laptop trusts the registry and is logged in)."""
+    r = lab.run("laptop", f"docker tag {image} {ref} && docker push -q {ref}", capture=True)
+    assert r.returncode == 0, r.stderr
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +28,11 @@ def registry_image(lab):
     login: what a private registry asks of a host) and without the image yet."""
     reg = lab.status()["registry"]
     ref = f"{reg['address']}/{TAG}"
-    subprocess.run(["docker", "login", "-u", reg["username"], "--password-stdin", reg["address"]], input=reg["password"],
-                   text=True, check=True, capture_output=True)
-    sh("docker", "tag", "buildkit-ops/haproxy:lab", ref)
-    sh("docker", "push", "-q", ref)
+    login(lab, "laptop", reg)
+    with open(ROOT / ".lab" / "images" / "haproxy.tar", "rb") as archive:
+        subprocess.run(["docker", "exec", "-i", "bkops-laptop", "docker", "load", "-q"], stdin=archive, check=True,
+                       capture_output=True)
+    push_from_laptop(lab, "buildkit-ops/haproxy:lab", ref)
     ca = (ROOT / ".lab" / "registry" / "ca.crt").read_text()
     for host in ("build1", "build2"):
         lab.run(host, f"mkdir -p /etc/docker/certs.d/{reg['address']} && cat > /etc/docker/certs.d/{reg['address']}/ca.crt",
@@ -70,8 +73,9 @@ def test_the_first_pull_pins_the_tag_and_a_moved_tag_never_reaches_another_host(
     pinned = image_pins.read(lock).get(ref)
     assert pinned and pinned == host_digest(lab, "build1", ref), lock.read_text() if lock.exists() else "no lock"
     # the tag moves to other bytes in the registry
-    sh("docker", "tag", "buildkit-ops/buildkit:v0.13.2", ref)
-    sh("docker", "push", "-q", ref)
+    r = lab.run("laptop", f"docker pull -q {lab.status()['registry']['address']}/lab/busybox:latest", capture=True)
+    assert r.returncode == 0, r.stderr
+    push_from_laptop(lab, f"{lab.status()['registry']['address']}/lab/busybox:latest", ref)
     r = invoke("provision", "--host", "build2", "-i", inv)
     assert r.returncode == 0, r.stderr
     assert host_digest(lab, "build2", ref) == pinned
