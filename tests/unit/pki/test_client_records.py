@@ -27,13 +27,19 @@ def serial(leaf: pki.Leaf) -> str:
     return format(pki.load_cert(leaf.crt).serial_number, "x")
 
 
-def test_removal_revokes_every_certificate_ever_issued_to_the_client(inv_path):
-    inv = I.load(inv_path)
+def issued_then_rotated(inv) -> tuple[pki.Leaf, str]:
+    """laptop's certificate, then a reissue as `rotate-certs --client laptop` makes; the first one's serial."""
     ca = pki.load_ca(inv.pki_dir)
     leaf = pki.client_paths(inv.pki_dir, "laptop")
     pki.ensure_leaf(leaf, ca, "laptop", 30, 1)
     first = serial(leaf)
-    pki.ensure_leaf(leaf, ca, "laptop", 30, 1, force=True)     # rotate-certs --client laptop
+    pki.ensure_leaf(leaf, ca, "laptop", 30, 1, force=True)
+    return leaf, first
+
+
+def test_removal_revokes_every_certificate_ever_issued_to_the_client(inv_path):
+    inv = I.load(inv_path)
+    leaf, first = issued_then_rotated(inv)
     second = serial(leaf)
     assert client_records.live_certificates(inv) == {"laptop": 2}
     [row] = client_records.client_rows(inv)
@@ -67,11 +73,7 @@ def serial_of(inv, other: str) -> str:
 
 def test_revoke_old_keeps_only_the_current_certificate(inv_path):
     inv = I.load(inv_path)
-    ca = pki.load_ca(inv.pki_dir)
-    leaf = pki.client_paths(inv.pki_dir, "laptop")
-    pki.ensure_leaf(leaf, ca, "laptop", 30, 1)
-    first = serial(leaf)
-    pki.ensure_leaf(leaf, ca, "laptop", 30, 1, force=True)
+    leaf, first = issued_then_rotated(inv)
     [entry] = client_records.revoke(inv, "laptop", keep_current=True)
     assert entry["serial"] == first and leaf.crt.exists() and leaf.key.exists()
     assert client_records.live_certificates(inv) == {"laptop": 1}
