@@ -62,7 +62,10 @@ def provision(inv: Inventory, hosts: list[BuildHost], options: Options, rep: Rep
     certs.load_ca(inv.pki_dir)  # a corrupt or unreadable CA stops the run before any host is contacted
     role_path.load(inv.file.parent, "host")  # an operator's role that cannot load stops it too
     if len(hosts) > 1 and not options.check:
-        certs.ensure_ca(inv.pki_dir, inv.ca_days)  # before the hosts run in parallel (each would create one)
+        ca, _ = certs.ensure_ca(inv.pki_dir, inv.ca_days)  # before the hosts run in parallel (each would create one)
+        # and the operator's certificate: issued while the hosts prepare, it would move the PKI's generation under
+        # some of them only (each host records the generation it was provisioned from)
+        server_pki.operator_cert(inv, ca)
     new_slots = {t.name: t.slot for t in inv.tenants.values() if not t.slot_recorded}
     if new_slots and not options.check:   # before any host gets a tenant's bridge: never moved after that
         inventory_edit.record_tenant_slots(inv.file, new_slots)

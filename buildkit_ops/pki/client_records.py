@@ -26,13 +26,12 @@ def revoked(inv: Inventory) -> list[dict[str, Any]]:
     return yaml.safe_load(p.read_text()) or [] if p.exists() else []
 
 
-def revoke(inv: Inventory, name: str, leaf: pki.Leaf | None = None, keep_current: bool = False
-           ) -> list[dict[str, Any]]:
+def revoke(inv: Inventory, name: str, keep_current: bool = False) -> list[dict[str, Any]]:
     """Put on the CRL every unexpired certificate ever issued to `name` (the ledger's, and the one in its folder,
     recorded first if it predates the ledger), and return what was added. remove-client: all of them, and its
     folder emptied (the key deleted, the certificate kept under revoked/). keep_current (a reissue for suspected
     compromise): every one but the certificate in its folder now."""
-    leaf = leaf or pki.client_paths(inv.pki_dir, name)
+    leaf = pki.client_paths(inv.pki_dir, name)
     current = pki.load_cert(leaf.crt) if leaf.crt.exists() else None
     if current is not None:
         ledger.record(inv.pki_dir, name, current)
