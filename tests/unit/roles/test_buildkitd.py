@@ -162,7 +162,8 @@ def test_entrypoint_runs_the_fence_and_buildkitd_with_exactly_the_rendered_words
     calls = run_with_stubs(tmp_path, script.replace("/etc/buildkit/fence.sh", str(fence)), {},
                            ["iptables", "ip6tables", "buildkitd"])
     fences = [c for c in calls if c[0] in ("iptables", "ip6tables")]
-    assert fences and all(c[c.index("-i") + 1] == SHELL_BREAKOUT for c in fences)
+    by_bridge = [c for c in fences if "-i" in c]     # (the OUTPUT rule names the subnet, not the bridge)
+    assert by_bridge and all(c[c.index("-i") + 1] == SHELL_BREAKOUT for c in by_bridge)
     assert calls[-1] == ["buildkitd", "--config", "/etc/buildkit/buildkitd.toml"]
     assert not (tmp_path / "pwned").exists()
 
@@ -191,6 +192,7 @@ def test_the_fence_check_lists_every_missing_rule_and_changes_nothing(tmp_path):
         "-i buildkit0 -m addrtype --dst-type BROADCAST", "-i buildkit0 -m addrtype --dst-type MULTICAST",
         "-i buildkit0 -d 169.254.0.0/16", "-i buildkit0 -d 10.10.0.0/16", "-i buildkit0 -o docker0",
         "-i buildkit0 -o br-+"}
+    assert "missing: iptables -t mangle OUTPUT -d 10.10.0.0/16 -m conntrack --ctstate NEW -j DROP" in missing
     if Path("/proc/net/if_inet6").exists():
         assert "missing: ip6tables -t raw PREROUTING -i buildkit0 -j DROP" in missing
     assert " -I " not in (tmp_path / "calls").read_text()
@@ -200,7 +202,7 @@ def test_the_fence_apply_adds_each_missing_rule_at_the_top(tmp_path):
     r = run_fence(tmp_path, "apply", {"iptables": ABSENT, "ip6tables": ABSENT})
     assert r.returncode == 0, r.stderr
     added = [c for c in (tmp_path / "calls").read_text().splitlines() if " -I " in c]
-    assert len(added) == len(r.stdout.splitlines()) + 7 + Path("/proc/net/if_inet6").exists()
+    assert len(added) == len(r.stdout.splitlines()) + 8 + Path("/proc/net/if_inet6").exists()
     assert "iptables -w -t mangle -I FORWARD 1 -i buildkit0 -o docker0 -j DROP" in added
 
 
