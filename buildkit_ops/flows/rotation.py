@@ -28,7 +28,7 @@ from buildkit_ops.flows.clients import ClientError, check_machine, host_platform
 from buildkit_ops.flows.provision import provision
 from buildkit_ops.inventory import BuildHost, Client, Inventory
 from buildkit_ops.pki import certs as pki
-from buildkit_ops.pki import client_records
+from buildkit_ops.pki import client_records, generation
 from buildkit_ops.report.results import HostResult, Reporter
 from buildkit_ops.roles.ci_runner.exports import SECRETS, folder
 
@@ -163,6 +163,7 @@ def rotate_ca(inv: Inventory, rep: Reporter, wait: int, force: bool, fleet: Flee
         if pki.load_ca(d / "next") is None:
             (d / "next").mkdir(mode=0o700, exist_ok=True)
             pki.create_ca(d / "next", inv.ca_days, name="buildkit-ops CA (next)")
+            generation.bump(d)
         mark("next-ca", old_serial=format(current.cert.serial_number, "x"), signing={"server": "current",
                                                                                      "client": "current"})
     if "servers-trust-both" not in done:
@@ -192,6 +193,7 @@ def rotate_ca(inv: Inventory, rep: Reporter, wait: int, force: bool, fleet: Flee
         mark("servers-new")
     if "drop-old" not in done:
         _promote(d, st["old_serial"])
+        generation.bump(d)
         st["signing"] = {"server": "current", "client": "current"}
         pki.save_rotation_state(d, st)
         platforms = fleet.provision_all(inv, rep, res, "trust only the new CA", wait, force)

@@ -125,7 +125,6 @@ def create_ca(pki_dir: Path, days: int, name: str = "buildkit-ops CA") -> CA:
             .sign(key, hashes.SHA256()))
     atomic_write(pki_dir / "ca.key", _key_pem(key), 0o600)
     atomic_write(pki_dir / "ca.crt", cert.public_bytes(serialization.Encoding.PEM))
-    generation.bump(pki_dir)
     return CA(cert, key)
 
 
@@ -136,7 +135,9 @@ def ensure_ca(pki_dir: Path, days: int) -> tuple[CA, bool]:
             os.chmod(pki_dir / "ca.key", 0o600)
         return ca, False
     pki_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return create_ca(pki_dir, days), True
+    ca = create_ca(pki_dir, days)
+    generation.bump(pki_dir)
+    return ca, True
 
 
 def _san_entries(names: list[str]) -> list[x509.GeneralName]:

@@ -29,6 +29,7 @@ def ops_key(tmp_path):
 def pki_dir(tmp_path):
     d = tmp_path / "ops1" / ".pki"
     ca = certs.create_ca(d, 30)
+    generation.bump(d)
     crt, key = certs.issue(ca, "laptop", 30)
     leaf = certs.client_paths(d, "laptop")
     leaf.crt.parent.mkdir(parents=True, mode=0o700)
