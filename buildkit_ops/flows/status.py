@@ -74,6 +74,7 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> Status:
     roles = role_path.load(inv.file.parent, "host")
     issued = crls.issued(inv.pki_dir)
     mine = generation.current(inv.pki_dir)
+    own_cas = crls.own_key_ids(inv.pki_dir)
     now = dt.datetime.now(dt.timezone.utc)
 
     def work(h: BuildHost, sess: SshSession, res: HostResult) -> None:
@@ -89,7 +90,7 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> Status:
         per_daemon = daemon_builds.read(ds, f, parse_audit(f.get("solves", "")))
         hs = host_status(inv, h, facts["engine"], facts["firewall"], facts["buildkitd"], f, now,
                          [b for builds in per_daemon.values() for b in builds])
-        hs.crl = revocations(facts["gateway"], issued, mine)
+        hs.crl = revocations(facts["gateway"], issued, mine, own_cas)
         status_tenants.read(ds, facts["tenants"], f, per_daemon, now, hs)
         res.info["status"] = hs
 
@@ -128,10 +129,11 @@ def host_status(inv: Inventory, h: BuildHost, engine: EngineFacts, fw: FirewallF
                           sorted(allowed - wanted), foreign_openings(fw, h.buildkit.port, wanted)))
 
 
-def revocations(gw: GatewayFacts, issued: tuple[int, str] | None, pki_generation: int) -> Revocations:
+def revocations(gw: GatewayFacts, issued: tuple[int, str] | None, pki_generation: int,
+                own_cas: frozenset[str]) -> Revocations:
     """The host's CRL and PKI generation (the gateway role's facts) against the operator's."""
     mine = issued[0] if issued else None
-    where = crls.standing(gw.crl_number, mine)
+    where = crls.standing(gw.crl_number, mine, gw.crl_issuer in own_cas or (gw.crl_issuer is None and mine is not None))
     return Revocations(gw.crl_number, gw.crl_signed, where == "same", where, mine, gw.generation, pki_generation)
 
 

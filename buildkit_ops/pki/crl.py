@@ -119,10 +119,35 @@ def number_of(pem: bytes) -> int | None:
         return None
 
 
-def standing(host: int | None, mine: int | None) -> str:
+def issuer_key_id(pem: bytes) -> str | None:
+    """The authority key id (hex) of the first CRL in a PEM file: which CA signed it."""
+    try:
+        crl = x509.load_pem_x509_crl(pem)
+        aki = crl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    except (ValueError, x509.ExtensionNotFound):
+        return None
+    return aki.hex() if aki else None
+
+
+def own_key_ids(pki_dir: Path) -> frozenset[str]:
+    """The key ids of every CA this PKI state has had (the CA, the next one, the retired ones): a host whose CRL
+    another CA signed belongs to another deployment, and is no judge of this state's age."""
+    crts = [pki_dir / "ca.crt", pki_dir / "next" / "ca.crt", *sorted((pki_dir / "retired").glob("*.crt"))]
+    ids = set()
+    for p in crts:
+        if p.exists():
+            key = certs.load_cert(p).public_key()
+            ids.add(x509.SubjectKeyIdentifier.from_public_key(key).digest.hex())
+    return frozenset(ids)
+
+
+def standing(host: int | None, mine: int | None, ours: bool = True) -> str:
     """Where a host's CRL stands against the operator's: `behind` (the host lacks revocations: provision it),
     `same`, or `ahead` (this operator's PKI state is older than one that provisioned the host: it would undo
-    revocations). A host without a CRL, or an operator without one, is `behind` / `same`."""
+    revocations). A host without a CRL is `behind`; so is a host whose CRL a CA of another PKI signed (`ours`
+    false: another deployment's, replaced by this one's as before)."""
+    if not ours:
+        return "behind"
     if host is None:
         return "behind" if mine is not None else "same"
     if mine is None or host > mine:

@@ -70,6 +70,7 @@ class GatewayInput:
     generation: int = 0                # of the operator's PKI state (written on the host, read by status)
     pin: str | None = None             # the image's digest in images.lock (a tag pulled from a registry)
     lock: Path | None = None           # images.lock, where a tag pulled unpinned gets its pin
+    own_cas: frozenset[str] = frozenset()   # key ids of every CA of this PKI state (a host's CRL of ours or not)
 
 
 def prepare(inv: Inventory, host: BuildHost, options: Options) -> GatewayInput:
@@ -92,7 +93,7 @@ def prepare(inv: Inventory, host: BuildHost, options: Options) -> GatewayInput:
     lock = image_pins.lock_path(inv.file) if image_pins.pinnable(bk.gateway_image, bk.gateway_image_archive) else None
     pin = image_pins.read(lock).get(bk.gateway_image) if lock else None
     return GatewayInput(tls, crl, number, roles, client_limits(inv), image_id, operator, routes(inv, sockets),
-                        revoked, generation.current(inv.pki_dir), pin, lock)
+                        revoked, generation.current(inv.pki_dir), pin, lock, crls.own_key_ids(inv.pki_dir))
 
 
 Ctx = Context[BuildHost, GatewayInput]
@@ -103,11 +104,14 @@ class StalePki(PlanError):
 
 
 def plan(host: BuildHost, files: list[File], facts: GatewayFacts, states: dict[str, FileState],
-         image_id: str | None, crl_number: int | None = None, pin: str | None = None) -> list[Step]:
+         image_id: str | None, crl_number: int | None = None, pin: str | None = None,
+         own_cas: frozenset[str] = frozenset()) -> list[Step]:
     bk = host.buildkit
     # A PKI never goes back: a state older than the host's (a stale export, a second operator behind) would put
     # back a CRL without the latest revocations, and the run stops on this host before any change of any role.
-    if facts.crl_number is not None and crls.standing(facts.crl_number, crl_number) == "ahead":
+    # (a CRL of another deployment's CA says nothing of this state's age: it is replaced, as before)
+    ours = facts.crl_issuer in own_cas or (facts.crl_issuer is None and crl_number is not None)
+    if facts.crl_number is not None and crls.standing(facts.crl_number, crl_number, ours) == "ahead":
         raise StalePki(crls.stale_pki(host.name, facts.crl_number, facts.crl_signed, crl_number))
     holder = facts.listener
     if holder and not any(name in holder for name in ('"haproxy"', '"buildkitd"')):
@@ -225,7 +229,7 @@ class GatewayRole(Role[BuildHost, GatewayInput, GatewayFacts]):
 
     def plan(self, ctx: Ctx, facts: GatewayFacts, files: dict[str, FileState]) -> list[Step]:
         return plan(ctx.target, self.managed(ctx), facts, files, ctx.input.image_id, ctx.input.crl_number,
-                    ctx.input.pin)
+                    ctx.input.pin, ctx.input.own_cas)
 
     def info(self, facts: GatewayFacts) -> dict[str, Any]:
         return {"gateway": facts.state}

@@ -19,6 +19,7 @@ class GatewayFacts:
     old_key: bool = False              # data_dir/tls/server.key, buildkitd's before the gateway held the key
     crl_number: int | None = None      # of the CRL the gateway enforces now (None: none there)
     crl_signed: str | None = None
+    crl_issuer: str | None = None      # the key id of the CA that signed it (crl.own_key_ids: this PKI's or not)
     generation: int | None = None      # of the PKI state that last provisioned the host (pki/generation.py)
     image_digests: tuple[str, ...] = ()   # the image's repo digests (repo@sha256:...): images.lock's pins
 
@@ -30,7 +31,9 @@ def parse(sections: dict[str, str]) -> GatewayFacts:
     return GatewayFacts(image_id, c[0] if c else "absent", c[1] if len(c) > 1 else "",
                         c[2] if len(c) > 2 else "", sections.get("gw_port", ""),
                         (sections.get("gw_old_key") or "").strip() == "present",
-                        crls.number_of(crl) if crl else None, crls.made_at(crl) if crl else None,
-                        generation.parse(sections.get("gw_generation") or ""), digests)
+                        crl_number=crls.number_of(crl) if crl else None,
+                        crl_signed=crls.made_at(crl) if crl else None,
+                        crl_issuer=crls.issuer_key_id(crl) if crl else None,
+                        generation=generation.parse(sections.get("gw_generation") or ""), image_digests=digests)
 
 

@@ -60,3 +60,20 @@ def test_hosts_prepared_at_once_get_one_crl(tmp_path):
         made = list(pool.map(lambda _: crl.current(tmp_path, [revoked(ca, "abc")]), range(8)))
     assert len({m.pem for m in made}) == 1 and made[0].number == 2
     assert (tmp_path / "crl.pem").read_bytes() == made[0].pem
+
+
+def test_a_crl_is_judged_against_this_pki_only_when_one_of_its_cas_signed_it(tmp_path):
+    """A host's CRL newer than the operator's is `ahead` (this state is stale) only when this PKI's CA (the CA,
+    the next, a retired one) signed it; another deployment's CRL says nothing of this state's age."""
+    ca, _ = certs.ensure_ca(tmp_path / "mine", 3650)
+    mine = crl.current(tmp_path / "mine", [])
+    other_ca, _ = certs.ensure_ca(tmp_path / "other", 3650)
+    theirs = crl.current(tmp_path / "other", [revoked(other_ca, "ab")])
+    own = crl.own_key_ids(tmp_path / "mine")
+    assert crl.issuer_key_id(mine.pem) in own and crl.issuer_key_id(theirs.pem) not in own
+    assert crl.standing(9, 5) == "ahead" and crl.standing(5, 9) == "behind" and crl.standing(5, 5) == "same"
+    assert crl.standing(9, None) == "ahead" and crl.standing(None, 5) == "behind"
+    assert crl.standing(9, 5, ours=False) == "behind" and crl.standing(9, None, ours=False) == "behind"
+    (tmp_path / "mine" / "retired").mkdir()
+    (tmp_path / "mine" / "ca.crt").rename(tmp_path / "mine" / "retired" / "ca-1.crt")
+    assert crl.issuer_key_id(mine.pem) in crl.own_key_ids(tmp_path / "mine")   # a retired CA is still ours

@@ -192,3 +192,21 @@ def test_a_revocation_ends_only_the_revoked_certificates_connections(tmp_path):
         "-K -tnH state established ( sport = :1234 and dst [fd00::7] and dport = :8000 )"])
     (tmp_path / "none").mkdir()
     assert run_cut(tmp_path / "none", log, "") == []
+
+
+def test_a_host_whose_crl_is_newer_stops_the_run_only_when_this_pki_signed_it(tmp_path):
+    """The stale-PKI refusal (before any change of any role) is for this deployment's own CRLs; a host that
+    another deployment provisioned is taken over as before."""
+    from buildkit_ops.pki import certs, crl
+    ca, _ = certs.ensure_ca(tmp_path, 3650)
+    for _ in range(3):   # CRL number 3, signed by this PKI's CA
+        made = crl.current(tmp_path, [{"name": "x", "serial": format(_ + 1, "x"), "issuer":
+                                       ca.cert.subject.rfc4514_string(), "revoked_at": "2026-12-01T10:00:00+00:00"}])
+    facts = converged() | {"gw_crl": made.pem.decode()}
+    own = crl.own_key_ids(tmp_path)
+    with pytest.raises(gateway.StalePki, match=r"build1 enforces CRL 3 of \d{4}-\d\d-\d\d, this PKI has 2: "):
+        gateway.plan(HOST, FILES, gateway.parse(facts), parse_file_states(facts["files"]), "sha256:abc", 2,
+                     own_cas=own)
+    gateway.plan(HOST, FILES, gateway.parse(facts), parse_file_states(facts["files"]), "sha256:abc", 3, own_cas=own)
+    gateway.plan(HOST, FILES, gateway.parse(facts), parse_file_states(facts["files"]), "sha256:abc", None,
+                 own_cas=frozenset({"another deployment's"}))
