@@ -221,7 +221,9 @@ def test_the_failover_proxy_answers_on_the_clients_loopback_only(served):
 def test_the_labs_buildkit_is_below_the_security_floor_and_a_second_client_needs_the_override(served):
     doc = json.loads(invoke("status", "--json").stdout)
     assert any(w.startswith("build1: BuildKit v0.13.2 lacks security fixes a shared server needs (v0.31.2: ")
-               and "v0.33.1: blob digests are verified" in w for w in doc["warnings"]), doc["warnings"]
+               and "v0.33.1: blob digests are verified" in w and "v0.34.2: GHSA-w26x-xg27-7qjc" in w
+               and "GHSA-2fqp-xg6f-v7gj" in w and w.endswith("run v0.34.2 or newer") for w in doc["warnings"]), \
+        doc["warnings"]
 
     def without_override(d):
         d["all"]["vars"].pop("allow_outdated_buildkit")
