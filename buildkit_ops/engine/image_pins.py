@@ -20,6 +20,7 @@ import yaml
 from buildkit_ops.engine.contract import Step
 from buildkit_ops.engine.local_files import atomic_write
 from buildkit_ops.engine.shell import command, quote
+from buildkit_ops.errors import BkopsError
 
 FILE = "images.lock"
 HEADER = ("# Image digests pinned at their first pull by buildkit-ops (`provision`): every host and run gets\n"
@@ -54,11 +55,26 @@ def repository(ref: str) -> str:
     return ref.rsplit(":", 1)[0] if ":" in last[-1] else ref
 
 
+class LockError(BkopsError):
+    """images.lock cannot be read: which file, what is wrong, what to do (nothing was changed)."""
+
+
 def read(path: Path) -> dict[str, str]:
+    """The pins, each a reference and a sha256 digest; a file that is not exactly that is refused, never guessed."""
     if not path.exists():
         return {}
-    data = yaml.safe_load(path.read_text()) or {}
-    return {str(k): str(v) for k, v in data.items() if DIGEST.fullmatch(str(v))}
+    fix = "fix the line, or delete it (or the file) to pin the tag anew at its next pull; nothing was changed"
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise LockError(f"{path}: not YAML ({getattr(e, 'problem', None) or e})\n  fix: {fix}") from None
+    if not isinstance(data, dict):
+        raise LockError(f"{path}: not a mapping of image references to digests\n  fix: {fix}")
+    for ref, digest in data.items():
+        if not isinstance(ref, str) or not isinstance(digest, str) or not DIGEST.fullmatch(digest):
+            raise LockError(f"{path}: {ref!r}: {digest!r} is not a sha256 digest (sha256: and 64 hex digits)\n"
+                            f"  fix: {fix}")
+    return dict(data)
 
 
 def record(path: Path, ref: str, digest: str) -> str:

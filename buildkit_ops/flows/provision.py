@@ -9,7 +9,7 @@ import time
 
 import paramiko
 
-from buildkit_ops.engine import host_lock, role_path, runner
+from buildkit_ops.engine import host_lock, image_pins, role_path, runner
 from buildkit_ops.engine.contract import HandlerFailed, Options, PlanError
 from buildkit_ops.engine.parallel import in_parallel
 from buildkit_ops.engine.session import SshSession
@@ -61,6 +61,7 @@ def provision(inv: Inventory, hosts: list[BuildHost], options: Options, rep: Rep
               reissue: bool = False) -> list[HostResult]:
     certs.load_ca(inv.pki_dir)  # a corrupt or unreadable CA stops the run before any host is contacted
     role_path.load(inv.file.parent, "host")  # an operator's role that cannot load stops it too
+    image_pins.read(image_pins.lock_path(inv.file))   # and an images.lock that is not exactly pins
     if len(hosts) > 1 and not options.check:
         ca, _ = certs.ensure_ca(inv.pki_dir, inv.ca_days)  # before the hosts run in parallel (each would create one)
         # and the operator's certificate: issued while the hosts prepare, it would move the PKI's generation under

@@ -64,3 +64,24 @@ def test_after_an_unpinned_pull_the_hosts_digest_is_recorded_with_one_command(tm
     assert image_pins.record_from_host(lock, "haproxy:3.2", run) == B
     assert len(asked) == 1 and asked[0].endswith(" haproxy:3.2 2>/dev/null || true")   # (quoted: a plain word)
     assert image_pins.record_from_host(lock, "haproxy:3.2", lambda s: (0, f"sha256:id haproxy@{A}", "")) == B
+
+
+@pytest.mark.parametrize("text,says", [("haproxy:3.2: [", "not YAML"), ("- haproxy:3.2\n", "not a mapping"),
+                                       ("haproxy:3.2: sha256:abc\n", "'sha256:abc' is not a sha256 digest")])
+def test_a_lock_file_that_is_not_exactly_pins_is_refused_with_what_to_do(tmp_path, text, says):
+    lock = tmp_path / image_pins.FILE
+    lock.write_text(text)
+    with pytest.raises(image_pins.LockError, match=says) as e:
+        image_pins.read(lock)
+    assert str(lock) in str(e.value) and "nothing was changed" in str(e.value)
+
+
+def test_provision_refuses_a_broken_lock_before_it_reaches_any_host(inv_path):
+    from buildkit_ops import inventory
+    from buildkit_ops.engine.contract import Options
+    from buildkit_ops.flows.provision import provision
+    from buildkit_ops.report.results import Reporter
+    inv = inventory.load(inv_path)
+    image_pins.lock_path(inv.file).write_text("haproxy:3.2: latest\n")
+    with pytest.raises(image_pins.LockError, match="is not a sha256 digest"):
+        provision(inv, list(inv.hosts.values()), Options(), Reporter(quiet=True))   # (no host answers here)
