@@ -133,7 +133,7 @@ def revocations(gw: GatewayFacts, issued: tuple[int, str] | None, pki_generation
                 own_cas: frozenset[str]) -> Revocations:
     """The host's CRL and PKI generation (the gateway role's facts) against the operator's."""
     mine = issued[0] if issued else None
-    where = crls.standing(gw.crl_number, mine, gw.crl_issuer in own_cas or (gw.crl_issuer is None and mine is not None))
+    where = crls.standing(gw.crl_number, mine, crls.of_this_pki(gw.crl_issuer, own_cas, mine))
     return Revocations(gw.crl_number, gw.crl_signed, where == "same", where, mine, gw.generation, pki_generation)
 
 

@@ -141,6 +141,12 @@ def own_key_ids(pki_dir: Path) -> frozenset[str]:
     return frozenset(ids)
 
 
+def of_this_pki(issuer: str | None, own: frozenset[str], mine: int | None) -> bool:
+    """Whether a host's CRL (its signer's key id) is this PKI's to judge; a CRL of an older format names no
+    signer, and is judged as ours when this PKI has a CRL of its own."""
+    return issuer in own or (issuer is None and mine is not None)
+
+
 def standing(host: int | None, mine: int | None, ours: bool = True) -> str:
     """Where a host's CRL stands against the operator's: `behind` (the host lacks revocations: provision it),
     `same`, or `ahead` (this operator's PKI state is older than one that provisioned the host: it would undo

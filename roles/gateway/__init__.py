@@ -110,7 +110,7 @@ def plan(host: BuildHost, files: list[File], facts: GatewayFacts, states: dict[s
     # A PKI never goes back: a state older than the host's (a stale export, a second operator behind) would put
     # back a CRL without the latest revocations, and the run stops on this host before any change of any role.
     # (a CRL of another deployment's CA says nothing of this state's age: it is replaced, as before)
-    ours = facts.crl_issuer in own_cas or (facts.crl_issuer is None and crl_number is not None)
+    ours = crls.of_this_pki(facts.crl_issuer, own_cas, crl_number)
     if facts.crl_number is not None and crls.standing(facts.crl_number, crl_number, ours) == "ahead":
         raise StalePki(crls.stale_pki(host.name, facts.crl_number, facts.crl_signed, crl_number))
     holder = facts.listener
