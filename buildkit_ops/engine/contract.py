@@ -13,14 +13,17 @@ A role is a folder (roles/<name>/ of this repository, or of the operator's, besi
   templates/    Jinja templates of its files, rendered through the escaping environment of their file type.
 
 A role works on one kind of target: build hosts ("host", as root over SSH) or client machines ("client", as
-the client's user: over SSH, on this machine, or, for a CI runner, in a folder on this machine).
+the client's user: over SSH, on this machine, or, for a CI runner, in a folder on this machine). A role may be
+applied once per item of its target (Ansible's role with a loop): `instances` names the items (buildkitd's: the
+host's daemons), and each instance is a play of its own, with its own input, facts, files, handlers and verify;
+the item named None is the role's default instance, whose names are the role's own.
 """
 from __future__ import annotations
 
 import copy
 import enum
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -64,6 +67,8 @@ class Step:
     outcome: Outcome | None = None
     sensitive: bool = False          # its script carries a secret (a key): never shown, not even in check mode
     tells: bool = False              # lines its script prints as `bkops-told: ...` are added to its report
+    instance: str | None = None      # the role's instance that planned it (set by the runner; None: the default)
+    pending: bool = False            # outside this run's roles (--roles): reported as pending, never applied
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,11 @@ class Options:
     prune_clients: bool | frozenset[str] = False   # close firewall rules of clients no longer in the inventory
     platforms: Mapping[str, str] = field(default_factory=dict)   # build host -> platforms its buildkitd reports
     lock_wait: int = 120             # seconds to wait for another run's lock on a host
+    # the roles this run applies (None: all); the others are planned too, and what they would change is reported
+    # as pending ("run provision"), never applied behind the operator's back
+    roles: frozenset[str] | None = None
+    # instances the operator confirmed for removal (remove-tenant --confirm): their data (a cache) goes with them
+    remove: frozenset[str] = frozenset()
 
 
 T = TypeVar("T")          # the target: a build host or a client
@@ -89,6 +99,8 @@ class Context(Generic[T, In]):
     target: T
     input: In
     rendered: list[File] | None = None    # the role's files, rendered once per run (plan, handler, runner)
+    instance: str | None = None           # the instance's name (None: the role's default instance)
+    item: Any = None                      # what this instance of the role is applied to (a daemon)
 
 
 class PlanError(Exception):
@@ -171,6 +183,23 @@ class Role(Generic[T, In, F]):
         m = re.search(r"^echo @@(\w+)", self.facts_file, re.M)
         return m.group(1) if m else None
 
+    def instances(self, inv: Inventory, target: T) -> Sequence[Any]:
+        """The items the role is applied to on this target, once each (default: once, the item None). Pure and
+        cheap: status reads every instance's facts without preparing anything."""
+        return (None,)
+
+    def instance_name(self, item: Any) -> str | None:
+        """An item's instance name, shown beside the role's (buildkitd[red]); None for the default instance."""
+        return None
+
+    def item_env(self, item: Any) -> dict[str, str]:
+        """Values an instance's facts.sh needs of its item (a container's name), besides fact_env's."""
+        return {}
+
+    def prepare_item(self, inv: Inventory, target: T, options: Options, item: Any) -> In:
+        """The input of one instance (default: prepare's, the same for every instance)."""
+        return self.prepare(inv, target, options)
+
     def applies(self, target: T) -> bool:
         """Whether the role has anything to do with this target (a client without failover has no proxy)."""
         return True
@@ -210,3 +239,8 @@ class Role(Generic[T, In, F]):
     def verify(self, ctx: Context[T, In], facts: F, sess: Session, probe: Any, restarted: bool) -> str | None:
         """After the changes (never in check mode): prove the role's service works; the detail, or None."""
         return None
+
+
+def play_key(role: Role[Any, Any, Any], ctx: Context[Any, Any]) -> str:
+    """How a run names one instance of a role: its facts, its report (buildkitd, buildkitd[red])."""
+    return role.name if ctx.instance is None else f"{role.name}[{ctx.instance}]"

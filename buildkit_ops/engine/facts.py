@@ -2,6 +2,7 @@
 `@@name` sections, split again here."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -9,10 +10,23 @@ from buildkit_ops.engine.contract import Role
 from buildkit_ops.engine.shell import quote
 
 
-def facts_snippet(role: Role[Any, Any, Any], target: Any) -> str:
-    """The role's facts.sh, with its values as quoted shell variables in front."""
-    env = "".join(f"{k}={quote(v)}\n" for k, v in role.fact_env(target).items())
-    return env + role.facts_script
+def facts_snippet(role: Role[Any, Any, Any], target: Any, item: Any = None, prefix: str = "") -> str:
+    """The role's facts.sh, with its values (the target's, then its instance's item's) as quoted shell variables
+    in front. An instance's sections are printed under its prefix (`@@buildkitd[red].container`): every instance
+    of a role runs the same facts.sh in the same command."""
+    values = {**role.fact_env(target), **role.item_env(item)}
+    script = "".join(f"{k}={quote(v)}\n" for k, v in values.items()) + role.facts_script
+    if not prefix:
+        return script
+    replacement = re.sub(r"([/&\\])", r"\\\1", prefix)
+    return "{\n" + script.strip() + "\n} | sed " + quote(f"s/^@@/@@{replacement}/")
+
+
+def own_sections(got: dict[str, str], prefix: str) -> dict[str, str]:
+    """The sections one instance printed (under its prefix), by their own names."""
+    if not prefix:
+        return got
+    return {k[len(prefix):]: v for k, v in got.items() if k.startswith(prefix)}
 
 
 def sections(output: str) -> dict[str, str]:

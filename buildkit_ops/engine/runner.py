@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from buildkit_ops.engine import rolling
-from buildkit_ops.engine.contract import Context, HandlerFailed, Options, Outcome, Role, Session, Step
-from buildkit_ops.engine.facts import facts_snippet, parallel, sections
+from buildkit_ops.engine.contract import Context, HandlerFailed, Options, Outcome, Role, Session, Step, play_key
+from buildkit_ops.engine.facts import facts_snippet, own_sections, parallel, sections
 from buildkit_ops.engine.render import FileState, files_fact, parse_file_states, unified_diff
 from buildkit_ops.engine.session import upload_size
 from buildkit_ops.engine.shell import command, quote
@@ -40,16 +40,31 @@ Play = tuple[Role[Any, Any, Any], Context[Any, Any]]
 
 
 def prepare(inv: Inventory, target: Any, roles: list[Role[Any, Any, Any]], options: Options) -> list[Play]:
-    """Each role that applies to the target, with the input it prepares for it on the operator machine."""
-    return [(r, Context(target, r.prepare(inv, target, options))) for r in roles if r.applies(target)]
+    """Each instance of each role that applies to the target, with the input it prepares for it on the operator
+    machine."""
+    return [(r, Context(target, r.prepare_item(inv, target, options, item), instance=r.instance_name(item),
+                        item=item))
+            for r in roles if r.applies(target) for item in r.instances(inv, target)]
 
 
-def gather(sess: Session, roles: list[Role[Any, Any, Any]], target: Any, paths: list[str],
+def fact_plays(inv: Inventory, target: Any, roles: list[Role[Any, Any, Any]]) -> list[Play]:
+    """Each instance of each role, without input: enough to read their facts (status)."""
+    return [(r, Context(target, None, instance=r.instance_name(item), item=item))
+            for r in roles if r.applies(target) for item in r.instances(inv, target)]
+
+
+def prefix(play: Play) -> str:
+    """Where an instance's facts sections are (none for a default instance: its sections keep their names)."""
+    return "" if play[1].instance is None else play_key(*play) + "."
+
+
+def gather(sess: Session, plays: list[Play], target: Any, paths: list[str],
            extra: Sequence[str] = ()) -> tuple[dict[str, Any], dict[str, FileState], dict[str, str]]:
-    """(role name -> parsed facts, path -> file state, raw sections) in one remote command. `extra` snippets
+    """(play key -> parsed facts, path -> file state, raw sections) in one remote command. `extra` snippets
     (a status report's own) ride along in the same command."""
-    script = parallel([files_fact(paths), *(facts_snippet(r, target) for r in roles), *extra])
-    expected = {r.sentinel for r in roles if r.sentinel}
+    script = parallel([files_fact(paths), *(facts_snippet(r, target, c.item, prefix((r, c))) for r, c in plays),
+                       *extra])
+    expected = {prefix((r, c)) + r.sentinel for r, c in plays if r.sentinel}
     for attempt in (1, 2):
         rc, out, err = sess.run(script)
         if rc != 0:
@@ -62,27 +77,63 @@ def gather(sess: Session, roles: list[Role[Any, Any, Any]], target: Any, paths: 
         # rather than plan from facts that say "nothing is installed"
         if attempt == 2:
             raise RemoteError(f"reading the target's state failed: no answer for {', '.join(missing)}; re-run")
-    return {r.name: r.parse(got) for r in roles}, parse_file_states(got.get("files", "")), got
+    facts = {play_key(r, c): r.parse(own_sections(got, prefix((r, c)))) for r, c in plays}
+    return facts, parse_file_states(got.get("files", "")), got
 
 
-def run(sess: Session, plays: list[Play], check: bool, rep: Reporter, res: HostResult) -> dict[str, Any]:
-    """gather, plan, check or apply, handlers, verify; returns each role's facts as they are at the end."""
-    roles = [r for r, _ in plays]
+def plan(plays: list[Play], facts: dict[str, Any], states: dict[str, FileState],
+         options: Options) -> list[list[Step]]:
+    """Each play's steps, marked with its instance. A role outside the run's roles (options.roles) is planned
+    too: what it would change is pending (reported, never applied, notifying nothing: in_run)."""
+    planned = []
+    for r, c in plays:
+        steps = r.plan(c, facts[play_key(r, c)], states)
+        for s in steps:
+            s.instance = s.instance or c.instance
+            if s.changed and not in_run(s, options.roles):
+                s.pending, s.changed, s.notify = True, False, []
+        planned.append(steps)
+    return planned
+
+
+def in_run(s: Step, roles: frozenset[str] | None) -> bool:
+    """Whether this run applies the step: every step without --roles; else a step of a named role, or of a named
+    instance of one (role[name]: what is planned for that instance, also its removal)."""
+    return roles is None or s.role in roles or f"{s.role}[{s.instance}]" in roles
+
+
+def notified_handlers(plays: list[Play], planned: list[list[Step]]) -> list[set[str]]:
+    """The handlers each play runs: those its own steps notified, and those a step of another role notified
+    (a new emulator restarts every instance of the daemon's role, each after its own builds)."""
+    own = [{n for s in steps if s.changed for n in s.notify if n in r.handlers}
+           for (r, _), steps in zip(plays, planned, strict=True)]
+    foreign = {n for (r, _), steps in zip(plays, planned, strict=True) for s in steps if s.changed
+               for n in s.notify if n not in r.handlers}
+    return [mine | (foreign & set(r.handlers)) for (r, _), mine in zip(plays, own, strict=True)]
+
+
+def run(sess: Session, plays: list[Play], check: bool, rep: Reporter, res: HostResult,
+        options: Options | None = None) -> dict[str, Any]:
+    """gather, plan, check or apply, handlers, verify; returns each play's facts (by play key) as they are at the
+    end. `options.roles`: the roles (or role instances) this run applies; the others' changes are pending."""
     target = plays[0][1].target if plays else None
     managed = [f for r, c in plays for f in r.managed(c)]
-    probes = {} if check else {r.name: r.start_probe(c, sess) for r, c in plays}
-    facts, states, raw = gather(sess, roles, target, [f.path for f in managed])
-    for r in roles:
-        res.info.update(r.info(facts[r.name]))
+    probes = {} if check else {play_key(r, c): r.start_probe(c, sess) for r, c in plays}
+    facts, states, raw = gather(sess, plays, target, [f.path for f in managed])
+    for r, c in plays:
+        _info(res, r, c, facts)
 
-    steps = with_packages([s for r, c in plays for s in r.plan(c, facts[r.name], states)])
+    planned = plan(plays, facts, states, options or Options(check=check))
+    steps = with_packages([s for each in planned for s in each])
     if check:
         _attach_diffs(sess, steps)
-    notified = _apply(sess, steps, check, rep, res)
+    _apply(sess, steps, check, rep, res)
+    notified = notified_handlers(plays, planned)
 
     with ExitStack() as turn:
-        if not check and any(h.outcome is Outcome.RESTART for r, _ in plays for n, h in r.handlers.items()
-                             if n in notified):
+        restarts = [r.handlers[n].outcome is Outcome.RESTART for (r, _), names in zip(plays, notified, strict=True)
+                    for n in names]
+        if not check and any(restarts):
             waited = turn.enter_context(rolling.TURNS.turn())
             if waited >= 1:
                 rep.step(res, "fleet", "restart turn", "ok", f"waited {waited:.0f} s for another host's restart "
@@ -90,38 +141,50 @@ def run(sess: Session, plays: list[Play], check: bool, rep: Reporter, res: HostR
         return _handle_and_verify(sess, plays, notified, facts, raw, probes, check, rep, res)
 
 
-def _handle_and_verify(sess: Session, plays: list[Play], notified: set[str], facts: dict[str, Any],
+def _info(res: HostResult, r: Role[Any, Any, Any], c: Context[Any, Any], facts: dict[str, Any]) -> None:
+    """What a role tells of the target: a default instance's at the top of the result, another's under its
+    role and name (instances -> role -> name)."""
+    told = r.info(facts[play_key(r, c)])
+    if c.instance is None:
+        res.info.update(told)
+    elif told:
+        res.info.setdefault("instances", {}).setdefault(r.name, {})[c.instance] = told
+
+
+def _handle_and_verify(sess: Session, plays: list[Play], notified: list[set[str]], facts: dict[str, Any],
                        raw: dict[str, str], probes: dict[str, Any], check: bool, rep: Reporter,
                        res: HostResult) -> dict[str, Any]:
     restarted: set[str] = set()
-    for r, c in plays:
+    for (r, c), names in zip(plays, notified, strict=True):
+        key = play_key(r, c)
         for name, handler in r.handlers.items():
-            if name not in notified:
+            if name not in names:
                 continue
             title = f"{name} (handler)"
             if check:
-                rep.step(res, r.name, title, "would change", "", handler.outcome)
+                rep.step(res, r.name, title, "would change", "", handler.outcome, c.instance)
                 continue
-            rc, out, err = sess.run(handler.script(c), notes=partial(rep.note, res, r.name))
+            rc, out, err = sess.run(handler.script(c), notes=partial(rep.note, res, key))
             try:
                 result = handler.result(c, rc, sections(out), err)
             except HandlerFailed as e:
-                rep.step(res, r.name, title, "failed", e.detail, handler.outcome)
+                rep.step(res, r.name, title, "failed", e.detail, handler.outcome, c.instance)
                 raise
             for extra_name, detail in result.extra_steps:
-                rep.step(res, r.name, extra_name, "changed", detail)
-            rep.step(res, r.name, title, "changed", result.detail, handler.outcome)
-            raw.update(result.sections)
-            facts[r.name] = r.parse(raw)
-            restarted.add(r.name)
+                rep.step(res, r.name, extra_name, "changed", detail, instance=c.instance)
+            rep.step(res, r.name, title, "changed", result.detail, handler.outcome, c.instance)
+            raw.update({prefix((r, c)) + k: v for k, v in result.sections.items()})
+            facts[key] = r.parse(own_sections(raw, prefix((r, c))))
+            restarted.add(key)
 
     if check:
         return facts
     for r, c in plays:
-        verified = r.verify(c, facts[r.name], sess, probes.get(r.name), r.name in restarted)
+        key = play_key(r, c)
+        verified = r.verify(c, facts[key], sess, probes.get(key), key in restarted)
         if verified is not None:
-            res.info.update(r.info(facts[r.name]))
-            rep.step(res, "verify", r.verify_title, "ok", verified)
+            _info(res, r, c, facts)
+            rep.step(res, "verify", r.verify_title, "ok", verified, instance=c.instance)
     return facts
 
 
@@ -162,13 +225,18 @@ def _attach_diffs(sess: Session, steps: list[Step]) -> None:
             s.diff = unified_diff(s.file, current.get(s.file.path))
 
 
-def _apply(sess: Session, steps: list[Step], check: bool, rep: Reporter, res: HostResult) -> set[str]:
-    """Report or apply the steps in order; returns the handlers they notified. Consecutive scripts run as one
-    batch (one round trip); an upload runs on its own channel, started at once so that it overlaps the rest."""
-    notified = {n for s in steps if s.changed for n in s.notify}
+def _report(rep: Reporter, res: HostResult, s: Step, status: str, detail: str | None = None) -> None:
+    """One step as it went; a step outside this run's roles as pending, whatever it would have done."""
+    rep.step(res, s.role, s.name, "pending" if s.pending else status, s.detail if detail is None else detail,
+             s.outcome, s.instance)
+
+
+def _apply(sess: Session, steps: list[Step], check: bool, rep: Reporter, res: HostResult) -> None:
+    """Report or apply the steps in order. Consecutive scripts run as one batch (one round trip); an upload runs
+    on its own channel, started at once so that it overlaps the rest."""
     if check:
         _show(steps, rep, res)
-        return notified
+        return
     uploads = _start_uploads(sess, steps, rep, res)
     pending: list[Step] = []
     for s in steps:
@@ -177,23 +245,22 @@ def _apply(sess: Session, steps: list[Step], check: bool, rep: Reporter, res: Ho
             pending.clear()
             rc, out, err = uploads[id(s)]()
             if rc != 0:
-                rep.step(res, s.role, s.name, "failed", (err or out).strip()[-400:])
+                _report(rep, res, s, "failed", (err or out).strip()[-400:])
                 raise RemoteError(f"{s.role}: {s.name} failed; the steps before it were applied, re-run provision "
                                   f"after fixing the cause")
-            rep.step(res, s.role, s.name, "changed", s.detail, s.outcome)
+            _report(rep, res, s, "changed")
         else:
             pending.append(s)
     _run_batch(sess, pending, rep, res)
-    return notified
 
 
 def _show(steps: list[Step], rep: Reporter, res: HostResult) -> None:
     """Check mode: each step as it would go, with the diff of a file or the commands of a script."""
     for s in steps:
         if not s.changed:
-            rep.step(res, s.role, s.name, "ok", s.detail, s.outcome)
+            _report(rep, res, s, "ok")
             continue
-        rep.step(res, s.role, s.name, "would change", s.detail, s.outcome)
+        _report(rep, res, s, "would change")
         if s.diff:
             rep.text(s.diff.rstrip("\n"))
         elif s.script and s.file is None and not s.upload and not s.sensitive:
@@ -237,15 +304,15 @@ def _run_batch(sess: Session, steps: list[Step], rep: Reporter, res: HostResult)
             failed_at, output = len(scripts) - 1, err or out
     for s in steps:
         if not s.changed:
-            rep.step(res, s.role, s.name, "ok", s.detail, s.outcome)
+            _report(rep, res, s, "ok")
             continue
         i = next((k for k, x in enumerate(scripts) if x is s), None)
         if i is not None and i == failed_at:
-            rep.step(res, s.role, s.name, "failed", output.strip()[-400:])
+            _report(rep, res, s, "failed", output.strip()[-400:])
             raise RemoteError(f"{s.role}: {s.name} failed; the steps before it were applied, re-run provision after "
                               f"fixing the cause")
         said = told.get(f"told{i}", "") if i is not None else ""
-        rep.step(res, s.role, s.name, "changed", f"{s.detail}; {said}" if said else s.detail, s.outcome)
+        _report(rep, res, s, "changed", f"{s.detail}; {said}" if said else s.detail)
 
 
 def batch_script(steps: list[Step]) -> str:

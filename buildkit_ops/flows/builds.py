@@ -10,8 +10,8 @@ from buildkit_ops.engine.session import SshSession
 from buildkit_ops.insights import builds as insights
 from buildkit_ops.insights import daemon_builds
 from buildkit_ops.inventory import BuildHost, Inventory
+from buildkit_ops.inventory.daemons import daemons
 from buildkit_ops.report.results import HostResult
-from buildkit_ops.roles.buildkitd.exports import daemons
 from buildkit_ops.roles.gateway.exports import parse_audit
 
 

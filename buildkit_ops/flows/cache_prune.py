@@ -15,10 +15,10 @@ from buildkit_ops.errors import FlowError
 from buildkit_ops.insights.usage import usage
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.inventory import values as types
+from buildkit_ops.inventory.daemons import Daemon, fleet, of_tenant
 from buildkit_ops.inventory.values import parse_duration, parse_size
 from buildkit_ops.report.results import HostResult, Reporter
 from buildkit_ops.report.tables import human_size as human
-from buildkit_ops.roles.buildkitd.exports import Daemon, fleet, of_tenant
 
 
 @dataclass

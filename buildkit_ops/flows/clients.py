@@ -22,7 +22,7 @@ from buildkit_ops.engine.contract import HandlerFailed, Options, Outcome, PlanEr
 from buildkit_ops.engine.ssh import RemoteError
 from buildkit_ops.errors import BkopsError, FlowError
 from buildkit_ops.fleet.nodes import client_nodes
-from buildkit_ops.flows.provision import provision
+from buildkit_ops.flows.provision import ACCESS, provision, report_pending
 from buildkit_ops.inventory import Client, Inventory, values
 from buildkit_ops.inventory import edit as inventory_edit
 from buildkit_ops.inventory.model import DEFAULT_TENANT
@@ -84,7 +84,7 @@ def setup_client(inv: Inventory, client: Client, options: Options, rep: Reporter
         raise ClientError(f"cannot reach {client.name}: {e}") from None
     try:
         plays = runner.prepare(inv, client, role_path.load(inv.file.parent, "client"), options)
-        runner.run(sess, plays, options.check, rep, res)
+        runner.run(sess, plays, options.check, rep, res, options)
         if client.connection == "none":
             res.info["ci"] = summary(inv, client, client_nodes(inv, client, options.platforms))
     except (PlanError, HandlerFailed) as e:
@@ -104,7 +104,8 @@ def check_machine(inv: Inventory, client: Client, options: Options) -> None:
 
 
 def provision_firewalls(inv: Inventory, options: Options) -> list[HostResult]:
-    """Bring every build host to the inventory (quietly): for a client, that is its firewall rule."""
+    """Bring every build host's access to the inventory (quietly; options.roles: the firewall's rule, the gateway's
+    maps and CRL)."""
     return provision(inv, inv.select(None), options, Reporter(quiet=True))
 
 
@@ -121,6 +122,7 @@ def report_firewall(rep: Reporter, res: HostResult, results: list[HostResult], w
         fw = r.step_for(Outcome.FIREWALL)
         rep.step(res, "firewall", f"{r.host}: {what}", "failed" if r.failed else (fw.status if fw else "ok"),
                  r.error or (fw.detail if fw else ""))
+    report_pending(rep, res, results)
 
 
 # ------------------------------------------------------------------ add-client
@@ -206,7 +208,7 @@ def add_client(inventory: Path, req: ClientRequest, rep: Reporter, check: bool =
     reason = pki.ensure_leaf(leaf, ca, name, inv.cert_days, inv.cert_renew_days)
     rep.step(res, "pki", "client certificate", "changed" if reason else "ok",
              f"issued ({reason}), CN={name}, clientAuth" if reason else f"valid until {pki.expiry(leaf.crt):%Y-%m-%d}")
-    results = provision_hosts(inv, Options(prune_clients=drop))
+    results = provision_hosts(inv, Options(prune_clients=drop, roles=ACCESS))
     report_firewall(rep, res, results, f"port open to {name} ({client.address})"
                     + (f", closed to {ch.moved_from}" if ch.moved_from else ""))
     if any(r.failed for r in results):
@@ -237,7 +239,7 @@ def _show_add(inventory: Path, ch: Change, rep: Reporter, provision_hosts: Provi
     reason = pki.reissue_reason(leaf.crt, leaf.key, ca, inv.cert_renew_days) if ca else "no CA"
     rep.step(res, "pki", "client certificate", "would change" if reason else "ok",
              f"would issue ({reason}), CN={name}" if reason else f"valid until {pki.expiry(leaf.crt):%Y-%m-%d}")
-    results = provision_hosts(inv, Options(check=True, prune_clients=drop))
+    results = provision_hosts(inv, Options(check=True, prune_clients=drop, roles=ACCESS))
     report_firewall(rep, res, results, f"port open to {name} ({client.address})")
     try:
         setup(inv, client, Options(check=True, platforms={r.host: r.info.get("platforms", "") for r in results}),
@@ -281,7 +283,7 @@ def remove_client(inventory: Path, name: str, rep: Reporter, provision_hosts: Pr
     if entries:
         rep.step(res, "pki", "certificates revoked", "changed",
                  f"serial {', '.join(e['serial'] for e in entries)} on the CRL ({client_records.revoked_path(inv)})")
-    results = provision_hosts(after, Options(prune_clients=frozenset({name})))
+    results = provision_hosts(after, Options(prune_clients=frozenset({name}), roles=ACCESS))
     report_firewall(rep, res, results, f"port closed to {name} ({client.address}), its certificate refused")
     if any(r.failed for r in results):
         raise FlowError(f"the firewall could not be closed on every host; {name} stays in the inventory: fix the "

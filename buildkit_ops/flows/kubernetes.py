@@ -22,11 +22,12 @@ import yaml
 
 from buildkit_ops.errors import BkopsError
 from buildkit_ops.inventory import BuildHost, Inventory
+from buildkit_ops.inventory.daemons import SOCK
 from buildkit_ops.inventory.model import FLEET_NAME
 from buildkit_ops.pki import certs as pki
 from buildkit_ops.pki import client_records
 from buildkit_ops.pki import crl as crls
-from buildkit_ops.roles.buildkitd.exports import RUNNING, SOCK, render_files
+from buildkit_ops.roles.buildkitd.exports import RUNNING, render_files
 from buildkit_ops.roles.gateway.exports import client_limits, client_roles
 from buildkit_ops.roles.gateway.exports import render_files as gateway_files
 
@@ -66,6 +67,12 @@ def network_policy(inv: Inventory, name: str, meta: dict[str, Any], port: int) -
 def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, replicas: int, storage: str,
               wait: int = 600, cpu: str = "4", memory: str = "8Gi") -> list[dict[str, Any]]:
     """The manifests, in apply order. `like`: the build host whose buildkit settings the pods take."""
+    if inv.tenants:
+        # one StatefulSet serves every client here: a tenant's clients would share the fleet's daemon and its
+        # cache, and a tenant's admin could prune everyone's
+        raise K8sError(f"{inv.file}: all.vars.tenants ({', '.join(sorted(inv.tenants))}): k8s-manifests renders one "
+                       f"daemon, the fleet's, and a tenant's clients would share it and its cache; render from an "
+                       f"inventory without tenants (their daemons run on build hosts: `invoke provision`)")
     n = names(namespace, platform, replicas)
     ca = pki.load_ca(inv.pki_dir)
     if ca is None:

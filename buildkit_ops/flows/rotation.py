@@ -25,7 +25,7 @@ from typing import Any
 from buildkit_ops.engine.contract import Options
 from buildkit_ops.errors import BkopsError
 from buildkit_ops.flows.clients import ClientError, check_machine, host_platforms, setup_client
-from buildkit_ops.flows.provision import provision
+from buildkit_ops.flows.provision import ACCESS, provision, report_pending
 from buildkit_ops.inventory import BuildHost, Client, Inventory
 from buildkit_ops.pki import certs as pki
 from buildkit_ops.pki import client_records, generation
@@ -42,13 +42,15 @@ class RotationError(BkopsError):
 def _provision_all(inv: Inventory, rep: Reporter, res: HostResult, what: str, wait: int, force: bool,
                    reissue: bool = False, hosts: list[BuildHost] | None = None) -> dict[str, str]:
     """Provision (all) hosts; returns each host's platforms for the clients' builder nodes."""
-    results = provision(inv, hosts or inv.select(None), Options(wait=wait, force=force), Reporter(quiet=True), reissue)
+    results = provision(inv, hosts or inv.select(None), Options(wait=wait, force=force, roles=ACCESS),
+                        Reporter(quiet=True), reissue)
     for r in results:
         restarted, reloaded = r.restarted, r.reloaded
         rep.step(res, "server", f"{r.host}: {what}", "failed" if r.failed else
                  ("changed" if restarted or reloaded else "ok"),
                  r.error or ("restarted once no build was running; cache kept" if restarted else
                              "gateway reloaded; buildkitd and running builds untouched" if reloaded else "up to date"))
+    report_pending(rep, res, results)
     bad = [r.host for r in results if r.failed]
     if bad:
         raise RotationError(f"{', '.join(bad)}: {what} failed (see above); fix it and re-run rotate-certs: it "

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 
 from buildkit_ops.engine import image_pins, role_path
 from buildkit_ops.engine.parallel import each_host
-from buildkit_ops.engine.runner import gather
+from buildkit_ops.engine.runner import fact_plays, gather
 from buildkit_ops.engine.session import SshSession
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.fleet import placement
@@ -34,11 +34,12 @@ from buildkit_ops.insights import builds as insights
 from buildkit_ops.insights import capacity, config_doctor, daemon_builds
 from buildkit_ops.insights.usage import usage
 from buildkit_ops.inventory import BuildHost, Inventory, security_floor
+from buildkit_ops.inventory.daemons import daemons
 from buildkit_ops.pki import certs as pki
 from buildkit_ops.pki import client_records, generation
 from buildkit_ops.pki import crl as crls
 from buildkit_ops.report.results import HostResult
-from buildkit_ops.roles.buildkitd.exports import BuildkitdFacts, daemons
+from buildkit_ops.roles.buildkitd.exports import BuildkitdFacts
 from buildkit_ops.roles.engine.exports import EngineFacts
 from buildkit_ops.roles.firewall.exports import FirewallFacts, foreign_openings
 from buildkit_ops.roles.gateway.exports import GatewayFacts, parse_audit
@@ -82,7 +83,7 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> Status:
         ds = daemons(inv, h)
         # the roles' own facts (the ones provision reads), plus the report's own, in one command: each daemon's
         # cache and history (the fleet's, then each tenant's)
-        facts, _, f = gather(sess, roles, h, [], extra=[
+        facts, _, f = gather(sess, fact_plays(inv, h, roles), h, [], extra=[
             *(f"echo @@{status_tenants.du_section(i)}; {d.ctl} du --format '{{{{json .}}}}' 2>/dev/null"
               for i, d in enumerate(ds)),
             f"echo @@servercert; base64 -w0 {server_crt} 2>/dev/null; echo",
@@ -91,7 +92,7 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> Status:
         hs = host_status(inv, h, facts["engine"], facts["firewall"], facts["buildkitd"], f, now,
                          [b for builds in per_daemon.values() for b in builds])
         hs.crl = revocations(facts["gateway"], issued, mine, own_cas)
-        status_tenants.read(ds, facts["tenants"], f, per_daemon, now, hs)
+        status_tenants.read(ds, facts, f, per_daemon, now, hs)
         res.info["status"] = hs
 
     homes = placement.client_homes(inv)

@@ -4,6 +4,7 @@ a stale daemon, GC budgets that together exceed the disk."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from buildkit_ops.flows.status_tree import Cache, HostStatus, Status, TenantStatus
 from buildkit_ops.insights import builds as insights
@@ -11,8 +12,8 @@ from buildkit_ops.insights import capacity
 from buildkit_ops.insights.builds import Build
 from buildkit_ops.insights.usage import usage
 from buildkit_ops.inventory import BuildHost
-from buildkit_ops.roles.buildkitd.exports import Daemon
-from buildkit_ops.roles.tenants.exports import TenantsFacts
+from buildkit_ops.inventory.daemons import Daemon
+from buildkit_ops.roles.buildkitd.exports import BuildkitdFacts
 
 
 def du_section(i: int) -> str:
@@ -20,22 +21,24 @@ def du_section(i: int) -> str:
     return "du" if i == 0 else f"du{i}"
 
 
-def read(ds: list[Daemon], tf: TenantsFacts, f: dict[str, str], per_daemon: dict[str, list[Build]],
+def read(ds: list[Daemon], facts: dict[str, Any], f: dict[str, str], per_daemon: dict[str, list[Build]],
          now: dt.datetime, hs: HostStatus) -> None:
-    """Each tenant's daemon on the host: state, its own cache against its own GC limit, its builds; and the
-    daemons of tenants no longer placed here (kept until remove-tenant)."""
+    """Each tenant's daemon on the host (its instance of the buildkitd role: facts["buildkitd[NAME]"]): state,
+    its own cache against its own GC limit, its builds; and the daemons of tenants no longer placed here (kept
+    until remove-tenant), which the default instance finds."""
     for i, d in enumerate(ds):
-        if d.tenant is None:
+        if d.instance is None:
             continue
         u = usage(f.get(du_section(i)))
         disk = capacity.disk(d.buildkit.gc, f.get("disk"))
-        running = tf.daemons.get(d.tenant)
-        hs.tenants[d.tenant] = TenantStatus(
-            running.status if running else "absent", running.started if running else None,
+        bk: BuildkitdFacts = facts[f"buildkitd[{d.instance}]"]
+        c = bk.container
+        hs.tenants[d.instance] = TenantStatus(
+            c.status if c else "absent", c.started if c else None,
             Cache(u.records, u.total, u.reclaimable, disk.disk_size, disk.disk_free, disk.gc_limit),
             insights.summary(per_daemon[d.label], now),
-            tf.fence_missing.get(d.tenant, []) if d.buildkit.step_network == "sandboxed" else [])
-    hs.stale_tenants = sorted(set(tf.daemons) - {d.tenant for d in ds})
+            bk.fence_missing if d.buildkit.step_network == "sandboxed" else [])
+    hs.stale_tenants = sorted(set(facts["buildkitd"].tenant_daemons) - {d.instance for d in ds})
 
 
 def judge(h: BuildHost, hs: HostStatus, st: Status) -> None:
@@ -49,8 +52,8 @@ def judge(h: BuildHost, hs: HostStatus, st: Status) -> None:
             st.failures.append(f"{h.name}: tenant {name}'s build-step fence is down ({len(t.fence_missing)} rule(s) "
                                f"missing, e.g. {t.fence_missing[0]}); {fix} to put it back (no restart)")
     for name in hs.stale_tenants:
-        st.warnings.append(f"{h.name}: buildkitd-{name} runs for a tenant no longer placed on this host (kept with "
-                           f"its cache): `bkops remove-tenant {name} --confirm` removes it")
+        st.warnings.append(f"{h.name}: the daemon of tenant {name}, no longer placed on this host, is kept with its "
+                           f"cache: `bkops remove-tenant {name} --confirm` removes it")
     if not hs.tenants or hs.cache is None or hs.cache.disk_size is None:
         return
     budgets = {"default": hs.cache.gc_limit, **{n: t.cache.gc_limit for n, t in hs.tenants.items()}}

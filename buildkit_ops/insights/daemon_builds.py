@@ -4,8 +4,8 @@ another tenant's client."""
 from __future__ import annotations
 
 from buildkit_ops.insights.builds import Build, attribute, history_snippet, parse
+from buildkit_ops.inventory.daemons import Daemon
 from buildkit_ops.inventory.model import DEFAULT_TENANT
-from buildkit_ops.roles.buildkitd.exports import Daemon
 from buildkit_ops.roles.gateway.exports import AuditLine
 
 

@@ -36,20 +36,29 @@ def shown(text: str) -> str:
     return escape(safe(text))
 
 
-STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "skipped": "dim", "would change": "yellow"}
+STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "skipped": "dim", "would change": "yellow",
+         "pending": "magenta"}
 
 
 @dataclass
 class StepResult:
-    """One step as it happened: `status` is ok, changed, would change, failed or skipped."""
+    """One step as it happened: `status` is ok, changed, would change, failed, skipped or pending (a change outside
+    the run's roles, left for a provision)."""
     role: str
     name: str
     status: str
     detail: str = ""
     outcome: Outcome | None = None
+    instance: str | None = None          # the role's instance (None: its default one)
 
-    def as_json(self) -> dict[str, str]:
-        return {"role": self.role, "name": self.name, "status": self.status, "detail": self.detail}
+    @property
+    def who(self) -> str:
+        """The role, and its instance when it is not the default one: buildkitd[red]."""
+        return self.role if self.instance is None else f"{self.role}[{self.instance}]"
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"role": self.role, "instance": self.instance, "name": self.name, "status": self.status,
+                "detail": self.detail}
 
 
 @dataclass
@@ -63,7 +72,7 @@ class HostResult:
 
     @property
     def counts(self) -> dict[str, int]:
-        c = {"ok": 0, "changed": 0, "failed": 0, "skipped": 0}
+        c = {"ok": 0, "changed": 0, "failed": 0, "skipped": 0, "pending": 0}
         for s in self.steps:
             c["changed" if s.status in ("changed", "would change") else s.status] += 1
         if self.error and not any(s.status == "failed" for s in self.steps):
@@ -104,14 +113,15 @@ class Reporter:
         return self._transfers.start(result.host, what, total) if self.progress else None
 
     def step(self, result: HostResult, role: str, name: str, status: str, detail: str = "",
-             outcome: Outcome | None = None) -> None:
-        result.steps.append(StepResult(role, name, status, detail, outcome))
+             outcome: Outcome | None = None, instance: str | None = None) -> None:
+        done = StepResult(role, name, status, detail, outcome, instance)
+        result.steps.append(done)
         if self.quiet:
             return
         with _lock:
             style = STYLE.get(status, "")
             d = f"  [dim]{shown(detail)}[/dim]" if detail else ""
-            err.print(f"{shown(result.host):10} [{style}]{status:12}[/{style}] {shown(role)}: {shown(name)}{d}")
+            err.print(f"{shown(result.host):10} [{style}]{status:12}[/{style}] {shown(done.who)}: {shown(name)}{d}")
 
     def note(self, result: HostResult, role: str, text: str) -> None:
         """How a long step is doing, as it goes (a restart waiting for builds): shown, not recorded."""
@@ -141,9 +151,12 @@ class Reporter:
                 changed_word = "would_change" if check else "changed"
                 line = (f"{r.host:10} : ok={c['ok']} {changed_word}={c['changed']} "
                         f"unreachable={int(r.unreachable)} failed={c['failed']}"
-                        + (f" skipped={c['skipped']}" if c["skipped"] else ""))
+                        + (f" skipped={c['skipped']}" if c["skipped"] else "")
+                        + (f" pending={c['pending']}" if c["pending"] else ""))
                 style = "red" if r.failed else ("yellow" if c["changed"] else "green")
                 verdict = "" if r.failed or c["changed"] else "  no changes"
+                if c["pending"] and not r.failed:
+                    verdict += f"  ({c['pending']} pending: run `invoke provision --host {r.host}`)"
                 err.print(f"[{style}]{escape(line)}[/{style}]{verdict}")
 
 

@@ -1,13 +1,16 @@
-"""buildkitd: render docker-compose.yml, buildkitd.toml, entrypoint.sh and fence.sh from templates/ and the
-inventory, upload them only when their checksum, mode or owner differs (temp file + rename), make sure the
-pinned image is on the host (from an archive for air-gapped hosts), and start or update buildkitd through
-Compose. The handler recreates the container only when the config or the image changed, after running builds
-finish; the named cache volume always survives. buildkitd listens on a unix socket only: the gateway role
-holds the BuildKit port, the certificates and the mutual-TLS proof."""
+"""buildkitd: one instance per daemon of the host (buildkit_ops/inventory/daemons.py): the fleet's own (the
+default instance, with the names buildkit-ops always used) and each tenant's placed there. For each, render
+docker-compose.yml, buildkitd.toml, entrypoint.sh and fence.sh from templates/ and the inventory, upload them only
+when their checksum, mode or owner differs (temp file + rename), make sure the pinned image is on the host (from
+an archive for air-gapped hosts), and start or update it through Compose. Its handler recreates that daemon alone,
+when its config or image changed, after its own running builds finish; its cache volume always survives. Every
+daemon listens on a unix socket only: the gateway role holds the BuildKit port, the certificates and the
+mutual-TLS proof. The daemons of tenants no longer placed on the host are the default instance's to plan
+(absent.py)."""
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,170 +22,152 @@ from buildkit_ops.engine.contract import (
     HandlerResult,
     Options,
     Outcome,
-    PlanError,
     Role,
     Session,
     Step,
 )
 from buildkit_ops.engine.render import File, FileState
-from buildkit_ops.engine.shell import command
+from buildkit_ops.engine.shell import command, quote
 from buildkit_ops.engine.steps import file_steps, pull_script
-from buildkit_ops.inventory import BuildHost, Inventory, security_floor
-from buildkit_ops.inventory import buildkit_versions as versions
+from buildkit_ops.inventory import BuildHost, Inventory
+from buildkit_ops.inventory.daemons import SOCKET_DIR, Daemon, daemons, fleet
+from buildkit_ops.roles.buildkitd import absent
+from buildkit_ops.roles.buildkitd.checks import (
+    BelowSecurityFloor,
+    UnsafeDataDir,
+    WrongVersion,
+    check_data_dir,
+    check_floor,
+    check_version,
+)
 from buildkit_ops.roles.buildkitd.drain import drain_script, refuse_if_busy, up_script
-from buildkit_ops.roles.buildkitd.exports import CONTAINER, RESTART
+from buildkit_ops.roles.buildkitd.exports import RESTART
 from buildkit_ops.roles.buildkitd.facts import BuildkitdFacts, parse
 from buildkit_ops.roles.buildkitd.files import config_hash, render, wanted_image_id
+
+__all__ = ["BelowSecurityFloor", "UnsafeDataDir", "WrongVersion", "check_version", "parse", "plan", "ROLE"]
 
 VERIFY = (Path(__file__).parent / "verify.sh").read_text()
 
 
-class WrongVersion(PlanError):
-    pass
+@dataclass(frozen=True)
+class BuildkitdInput:
+    """What one daemon is planned from, besides the host: the image id inside image_archive (if any), how long a
+    restart waits for its running builds and whether it may interrupt them, how many clients the server serves
+    (the security floor), its image's pin; for the default instance, the tenants wanted on the host and those the
+    operator confirmed for removal."""
+    daemon: Daemon
+    image_id: str | None
+    wait: int = 300
+    force: bool = False
+    clients: int = 0
+    pin: str | None = None           # the image's digest in images.lock (a tag pulled from a registry)
+    lock: Path | None = None         # images.lock, where a tag pulled unpinned gets its pin
+    own_image: bool = True           # False: the default instance's image step brings its image
+    wanted: frozenset[str] = field(default_factory=frozenset)   # the tenants' daemons wanted on the host
+    remove: frozenset[str] = field(default_factory=frozenset)   # daemons the operator confirmed for removal
 
 
-def check_version(host: BuildHost, running: str | None) -> None:
-    """The config is written in the terms of the inventory's buildkit.version: refuse to write it for a buildkitd
-    of another minor version (BuildKit would ignore the keys it does not know, the GC policy among them)."""
-    if running is None or not re.fullmatch(r"v0\.[0-9]+\.[0-9]+", running):
-        return   # (not answering, or a development build: nothing to compare with)
-    want = host.buildkit.version
-    if versions.minor(running) != versions.minor(want):
-        raise WrongVersion(f"{host.name} runs BuildKit {running} from {host.buildkit.image}, but the inventory says "
-                           f"buildkit.version {want}: its buildkitd.toml would be written in another version's terms "
-                           f"and BuildKit ignores the keys it does not know. Set buildkit.version to {running}, or "
-                           f"change buildkit.image to a {want} image; nothing was changed")
+def prepare(inv: Inventory, host: BuildHost, options: Options, daemon: Daemon | None = None) -> BuildkitdInput:
+    d = daemon or fleet(host)
+    bk = d.buildkit
+    own_image = d.instance is None or (bk.image, bk.image_archive) != (host.buildkit.image, host.buildkit.image_archive)
+    lock = image_pins.lock_path(inv.file) if image_pins.pinnable(bk.image, bk.image_archive) else None
+    pin = image_pins.read(lock).get(bk.image) if lock else None
+    wanted = frozenset(t.instance for t in daemons(inv, host) if t.instance) if d.instance is None else frozenset()
+    return BuildkitdInput(d, wanted_image_id(host), options.wait, options.force, len(inv.clients), pin,
+                          lock if own_image else None, own_image, wanted, options.remove)
 
 
-class UnsafeDataDir(PlanError):
-    pass
-
-
-class BelowSecurityFloor(PlanError):
-    pass
-
-
-def check_floor(host: BuildHost, clients: int) -> None:
-    """A BuildKit without the fixes a shared server needs serves one client only, unless the host says so."""
-    version = host.buildkit.version
-    if clients > 1 and security_floor.missing(version) and not host.allow_outdated_buildkit:
-        raise BelowSecurityFloor(
-            f"{host.name}: BuildKit {version} lacks fixes a server shared by {clients} clients needs "
-            f"({security_floor.describe(version)}): run {security_floor.FLOOR} or newer (buildkit.image and "
-            f"buildkit.version), or set allow_outdated_buildkit: true on the host to accept that risk; nothing "
-            f"was changed")
-
-
-def check_data_dir(host: BuildHost, parents: list[str]) -> None:
-    """Root writes data_dir's files: a folder on its way that someone else owns or may write to would let them
-    swap it for a link to anywhere. Refused before any change."""
-    for line in parents:
-        owner, mode, path = (line.split(" ", 2) + ["", ""])[:3]
-        if owner != "root" or not mode.isdigit() or int(mode, 8) & 0o022:
-            raise UnsafeDataDir(f"{host.name}: {path}, on the way to buildkit.data_dir {host.buildkit.data_dir}, is "
-                                f"owned by {owner} with mode {mode}: someone other than root could replace what "
-                                f"provision writes there. Make it root's and not group- or world-writable (chown "
-                                f"root {path}; chmod go-w {path}), or choose another data_dir; nothing was changed")
+def image_step(d: Daemon, facts: BuildkitdFacts, i: BuildkitdInput) -> Step | None:
+    """The daemon's image on the host: loaded from the archive, pulled by its pin, or pulled by tag; none for a
+    tenant's daemon that runs the fleet's image (the default instance's step brings it)."""
+    bk = d.buildkit
+    title = f"image {bk.image}"
+    if not i.own_image:
+        return None
+    if i.image_id and facts.image_id != i.image_id:
+        return Step("buildkitd", title, True, f"load {Path(bk.image_archive or '').name} ({i.image_id[:19]})",
+                    script="docker load -q\n", upload=bk.image_archive, notify=[RESTART])
+    if i.image_id:
+        return Step("buildkitd", title, False, i.image_id[:19])
+    if i.pin:
+        have = image_pins.digest_for(facts.image_digests, bk.image)
+        return image_pins.pinned_step("buildkitd", title, bk.image, have, i.pin, [RESTART])
+    if not facts.image_id:
+        return Step("buildkitd", title, True, "pull", script=pull_script(bk.image), notify=[RESTART])
+    return Step("buildkitd", title, False, facts.image_id[:19])
 
 
 def plan(host: BuildHost, files: list[File], facts: BuildkitdFacts, states: dict[str, FileState],
-         image_id: str | None, clients: int = 1, pin: str | None = None) -> list[Step]:
-    bk = host.buildkit
-    check_floor(host, clients)
+         i: BuildkitdInput) -> list[Step]:
+    d = i.daemon
+    check_floor(host, i.clients, d)
     check_data_dir(host, facts.data_dir_parents)
-    steps = file_steps("buildkitd", files, states, [RESTART], name=lambda f: f.path.removeprefix(bk.data_dir + "/"))
-    title = f"image {bk.image}"
-    if image_id and facts.image_id != image_id:
-        image = Step("buildkitd", title, True, f"load {Path(bk.image_archive or '').name} ({image_id[:19]})",
-                     script="docker load -q\n", upload=bk.image_archive, notify=[RESTART])
-    elif image_id:
-        image = Step("buildkitd", title, False, image_id[:19])
-    elif pin:
-        have = image_pins.digest_for(facts.image_digests, bk.image)
-        image = image_pins.pinned_step("buildkitd", title, bk.image, have, pin, [RESTART])
-    elif not facts.image_id:
-        image = Step("buildkitd", title, True, "pull", script=pull_script(bk.image),
-                     notify=[RESTART])
-    else:
-        image = Step("buildkitd", title, False, facts.image_id[:19])
-    steps.append(image)
+    steps = file_steps("buildkitd", files, states, [RESTART], name=lambda f: f.path.removeprefix(d.files_dir + "/"))
+    image = image_step(d, facts, i)
+    steps += [image] if image else []
     c = facts.container
-    if c is not None and c.status == "running" and not image.changed:
-        check_version(host, facts.version)
+    if c is not None and c.status == "running" and not (image and image.changed):
+        check_version(host, facts.version, d)
     if c is None:
-        steps.append(Step("buildkitd", "service", True, "start", notify=[RESTART]))
+        steps.append(Step("buildkitd", "service", True, f"start ({d.container}, volume {d.volume})",
+                          notify=[RESTART]))
     elif c.status != "running":
         steps.append(Step("buildkitd", "service", True, f"{c.status}: start", notify=[RESTART]))
-    elif c.config_hash != config_hash(files, image_id or bk.image) and not any(s.notify for s in steps):
+    elif c.config_hash != config_hash(files, i.image_id or d.buildkit.image) and not any(s.notify for s in steps):
         # nothing to upload, yet the container started with other files (a run stopped before the restart,
         # or a manual `docker compose up`): restart it with the known state
         steps.append(Step("buildkitd", "service", True, "runs another config, certificate or image",
                           notify=[RESTART]))
     else:
         steps.append(Step("buildkitd", "service", False, f"running since {c.started[:19]}Z"))
-    steps += fence_steps(host, facts, restarting=any(s.notify for s in steps))
+    steps += fence_steps(d, facts, restarting=any(s.notify for s in steps))
+    if d.instance is None:
+        steps += absent.steps(host, facts.tenant_daemons, set(i.wanted), i.remove, i.wait, i.force)
     return steps
 
 
-def fence_steps(host: BuildHost, facts: BuildkitdFacts, restarting: bool) -> list[Step]:
-    """The build steps' fence stays up while buildkitd runs: a firewall reload or `nft flush ruleset` can take its
-    rules away without a restart. Put back at once (fence.sh apply), no restart; a restart applies it anyway."""
-    if host.buildkit.step_network != "sandboxed" or restarting:
+def fence_steps(d: Daemon, facts: BuildkitdFacts, restarting: bool) -> list[Step]:
+    """The build steps' fence stays up while the daemon runs: a firewall reload or `nft flush ruleset` can take
+    its rules away without a restart. Put back at once (fence.sh apply), no restart; a restart applies it anyway."""
+    if d.buildkit.step_network != "sandboxed" or restarting:
         return []
     if not facts.fence_missing:
         return [Step("buildkitd", "build-step fence", False, "in place")]
     return [Step("buildkitd", "build-step fence", True,
                  f"{len(facts.fence_missing)} rule(s) missing: put back ({facts.fence_missing[0]})",
-                 script=command("sh", f"{host.buildkit.data_dir}/fence.sh", "apply") + "\n")]
+                 script=command("sh", f"{d.files_dir}/fence.sh", "apply") + "\n")]
 
 
-def handler_script(host: BuildHost, files: list[File], image_id: str | None, wait: int = 300,
-                   force: bool = False) -> str:
-    """Wait for running builds, compose up with the new config hash (Compose recreates the container when it
-    differs; the cache volume stays), then wait until buildkitd answers."""
-    h = config_hash(files, image_id or host.buildkit.image)
-    compose_file = host.buildkit.data_dir + "/docker-compose.yml"
-    return drain_script(wait, force, CONTAINER) + up_script(compose_file, h, CONTAINER) + VERIFY
-
-
-@dataclass(frozen=True)
-class BuildkitdInput:
-    """What buildkitd is planned from, besides the host: the image id inside image_archive (if any), how long a
-    restart waits for running builds and whether it may interrupt them, and how many clients it serves."""
-    image_id: str | None
-    wait: int = 300
-    force: bool = False
-    clients: int = 0                 # how many clients the server serves (the security floor)
-    pin: str | None = None           # the image's digest in images.lock (a tag pulled from a registry)
-    lock: Path | None = None         # images.lock, where a tag pulled unpinned gets its pin
-
-
-def prepare(inv: Inventory, host: BuildHost, options: Options) -> BuildkitdInput:
-    bk = host.buildkit
-    lock = image_pins.lock_path(inv.file) if image_pins.pinnable(bk.image, bk.image_archive) else None
-    return BuildkitdInput(wanted_image_id(host), options.wait, options.force, len(inv.clients),
-                          image_pins.read(lock).get(bk.image) if lock else None, lock)
+def handler_script(d: Daemon, files: list[File], image_id: str | None, wait: int = 300, force: bool = False) -> str:
+    """Wait for the daemon's running builds, compose up with the new config hash (Compose recreates the container
+    when it differs; the cache volume stays), then wait until it answers, and read what it says of itself."""
+    h = config_hash(files, image_id or d.buildkit.image)
+    return (f"mkdir -p -m 0700 {quote(SOCKET_DIR)}\n" + drain_script(wait, force, d.container)
+            + up_script(d.files_dir + "/docker-compose.yml", h, d.container)
+            + f"BKOPS_CONTAINER={quote(d.container)}\n" + VERIFY)
 
 
 Ctx = Context[BuildHost, BuildkitdInput]
 
 
 class Recreate(Handler[BuildHost, BuildkitdInput]):
-    """Recreate the container once no build runs. Its protocol with the host: exit 75 and `@@busy N` when
-    builds still run after the wait; `@@forced N` when they were interrupted (--force); then the fresh
-    facts of verify.sh."""
+    """Recreate one daemon's container once none of its builds runs. Its protocol with the host: exit 75 and
+    `@@busy N` when builds still run after the wait; `@@forced N` when they were interrupted (--force); then the
+    fresh facts of verify.sh."""
     name = RESTART
     outcome = Outcome.RESTART
 
     def script(self, ctx: Ctx) -> str:
         i = ctx.input
-        return handler_script(ctx.target, ctx.rendered or [], i.image_id, i.wait, i.force)
+        return handler_script(i.daemon, ctx.rendered or [], i.image_id, i.wait, i.force)
 
     def result(self, ctx: Ctx, rc: int, out: dict[str, str], err: str) -> HandlerResult:
         refuse_if_busy(rc, out, ctx.input.wait)
         if rc != 0:
-            raise HandlerFailed("buildkitd did not start: see `docker logs buildkitd` on the host",
-                                (err or "").strip()[-400:])
+            raise HandlerFailed(f"{ctx.input.daemon.container} did not start: see `docker logs "
+                                f"{ctx.input.daemon.container}` on the host", (err or "").strip()[-400:])
         extra = [("running builds", f"{out['forced']} build(s) interrupted (--force)")] if out.get("forced") else []
         return HandlerResult("cache volume kept", extra, out)
 
@@ -198,34 +183,44 @@ class BuildkitdRole(Role[BuildHost, BuildkitdInput, BuildkitdFacts]):
         return (f"bkops_verify() {{\n_v=$({VERIFY.strip()}\n)\nprintf '%s\\n' \"$_v\"\n"
                 f"printf '%s\\n' \"$_v\" | grep -q '^ID'\n}}\n" + super().facts_script)
 
-    def prepare(self, inv: Inventory, target: BuildHost, options: Options) -> BuildkitdInput:
-        return prepare(inv, target, options)
+    def instances(self, inv: Inventory, target: BuildHost) -> Sequence[Daemon]:
+        return daemons(inv, target)
+
+    def instance_name(self, item: Daemon) -> str | None:
+        return item.instance
+
+    def prepare_item(self, inv: Inventory, target: BuildHost, options: Options, item: Daemon) -> BuildkitdInput:
+        return prepare(inv, target, options, item)
 
     def fact_env(self, target: BuildHost) -> dict[str, str]:
-        return {"BKOPS_IMAGE": target.buildkit.image, "BKOPS_PORT": str(target.buildkit.port),
-                "BKOPS_DATA_DIR": target.buildkit.data_dir}
+        return {"BKOPS_DATA_DIR": target.buildkit.data_dir}
+
+    def item_env(self, item: Daemon) -> dict[str, str]:
+        # the default instance also finds the daemons of tenants no longer placed on the host (absent.py)
+        return {"BKOPS_IMAGE": item.buildkit.image, "BKOPS_CONTAINER": item.container,
+                "BKOPS_FILES_DIR": item.files_dir, "BKOPS_CENSUS": "yes" if item.instance is None else ""}
 
     def parse(self, sections: dict[str, str]) -> BuildkitdFacts:
         return parse(sections)
 
     def files(self, ctx: Ctx) -> list[File]:
-        return render(ctx.target, self.templates)
+        return render(ctx.target, self.templates, ctx.input.daemon)
 
     def plan(self, ctx: Ctx, facts: BuildkitdFacts, files: dict[str, FileState]) -> list[Step]:
-        return plan(ctx.target, self.managed(ctx), facts, files, ctx.input.image_id, ctx.input.clients,
-                    ctx.input.pin)
+        return plan(ctx.target, self.managed(ctx), facts, files, ctx.input)
 
     def info(self, facts: BuildkitdFacts) -> dict[str, Any]:
         return {"platforms": facts.platforms, "buildkitd": facts.summary(), "step_network": facts.step_network}
 
     def verify(self, ctx: Ctx, facts: BuildkitdFacts, sess: Session, probe: Any, restarted: bool) -> str | None:
+        d = ctx.input.daemon
         if not facts.workers:
-            raise HandlerFailed("buildkitd does not answer on its socket: see `docker logs buildkitd`")
+            raise HandlerFailed(f"{d.container} does not answer on its socket: see `docker logs {d.container}`")
         if ctx.input.lock is not None and ctx.input.pin is None:   # pulled by tag: pinned from now on
-            image_pins.record_from_host(ctx.input.lock, ctx.target.buildkit.image, sess.run)
+            image_pins.record_from_host(ctx.input.lock, d.buildkit.image, sess.run)
         if restarted:  # a new image: the version it runs is known only now
             try:
-                check_version(ctx.target, facts.version)
+                check_version(ctx.target, facts.version, d)
             except WrongVersion as e:
                 raise HandlerFailed(str(e).replace("nothing was changed", "then re-run provision"),
                                     f"runs {facts.version}") from None

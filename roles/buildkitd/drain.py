@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from buildkit_ops.engine.contract import HandlerFailed
 from buildkit_ops.engine.shell import quote
-from buildkit_ops.roles.buildkitd.daemons import SOCK
+from buildkit_ops.inventory.daemons import SOCK
 
 # Builds whose history record has no completion time are running (`buildctl debug histories --format`).
 RUNNING = "{{if .Record}}{{if not .Record.CompletedAt}}running{{end}}{{end}}"

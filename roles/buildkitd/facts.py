@@ -1,4 +1,5 @@
-"""buildkitd's facts, parsed once: the image, the container, who holds the port, what buildkitd reports."""
+"""One daemon's facts, parsed once: the image, the container, what it reports of itself, its fence; for the
+default instance, the tenants' daemons found on the host."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,13 +21,13 @@ class BuildkitdFacts:
     image_id: str = ""                 # of the pinned image on the host, empty when absent
     image_digests: tuple[str, ...] = ()   # its repo digests (repo@sha256:...): images.lock's pins
     container: Container | None = None
-    listener: str = ""                 # `ss` line of whoever listens on the BuildKit port
     version: str | None = None         # v0.13.2, from the running buildkitd
     workers: str = ""                  # `buildctl debug workers`
     step_network: str | None = None    # cni (sandboxed) or host
     data_dir_parents: list[str] = field(default_factory=list)   # `owner mode path` of data_dir and its ancestors
     gc_rules: list[dict[str, str]] = field(default_factory=list)  # the GC rules it applies, in the inventory's names
     fence_missing: list[str] = field(default_factory=list)   # the build steps' fence rules not in place (fence.sh)
+    tenant_daemons: list[str] = field(default_factory=list)  # tenants with a container or cache volume on the host
 
     @property
     def platforms(self) -> str:
@@ -51,9 +52,10 @@ def parse(sections: dict[str, str]) -> BuildkitdFacts:
         image_digests=image_pins.split_fact(sections.get("image", ""))[1],
         container=Container(c[0], c[1] if len(c) > 1 else "", c[2] if len(c) > 2 else "",
                             c[3] if len(c) > 3 else "") if c else None,
-        listener=sections.get("port", ""), version=version[2] if len(version) >= 3 else None,
+        version=version[2] if len(version) >= 3 else None,
         workers=sections.get("workers", ""), step_network=sections.get("step_network") or None,
         data_dir_parents=(sections.get("data_dir_parents") or "").splitlines(),
         gc_rules=versions.reported_rules(sections.get("gc_rules", "")),
         fence_missing=[line.removeprefix("missing: ") for line in (sections.get("fence") or "").splitlines()
-                       if line.strip()])
+                       if line.strip()],
+        tenant_daemons=sorted(set((sections.get("tenant_daemons") or "").split())))

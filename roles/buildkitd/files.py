@@ -13,7 +13,7 @@ from buildkit_ops.engine.contract import Templates
 from buildkit_ops.engine.render import File, safe_dirname
 from buildkit_ops.inventory import BuildHost
 from buildkit_ops.inventory import buildkit_versions as versions
-from buildkit_ops.roles.buildkitd.daemons import STEPS, Daemon, fleet
+from buildkit_ops.inventory.daemons import STEPS, Daemon, fleet
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -29,7 +29,7 @@ def registry_dir(name: str) -> str:
 
 def render(host: BuildHost, templates: Templates | None = None, daemon: Daemon | None = None) -> list[File]:
     """Every file of one daemon of the host (default: the fleet's), rendered (pure). The registries' CAs are the
-    host's, shared by its daemons."""
+    host's, shared by its daemons: the default instance writes them."""
     daemon = daemon or fleet(host)
     bk = daemon.buildkit
     d = bk.data_dir
@@ -67,7 +67,7 @@ def render(host: BuildHost, templates: Templates | None = None, daemon: Daemon |
     return [File(f"{own}/docker-compose.yml", compose.encode()),
             File(f"{own}/buildkitd.toml", toml.encode()),
             File(f"{own}/entrypoint.sh", entrypoint.encode(), 0o755),
-            File(f"{own}/fence.sh", fence.encode(), 0o755)] + (files if daemon.tenant is None else [])
+            File(f"{own}/fence.sh", fence.encode(), 0o755)] + (files if daemon.instance is None else [])
 
 
 def config_hash(files: list[File], image: str) -> str:

@@ -30,11 +30,11 @@ from buildkit_ops.engine.render import File, FileState
 from buildkit_ops.engine.shell import command, quote
 from buildkit_ops.engine.steps import file_steps, pull_script
 from buildkit_ops.inventory import BuildHost, Inventory
+from buildkit_ops.inventory.daemons import tenants as tenant_daemons
 from buildkit_ops.pki import certs, client_records, generation
 from buildkit_ops.pki import crl as crls
 from buildkit_ops.pki import server as server_pki
 from buildkit_ops.pki.certs import Leaf
-from buildkit_ops.roles.buildkitd.exports import tenants as tenant_daemons
 from buildkit_ops.roles.gateway.exports import CONTAINER, CUT, RELOAD, SOCKET_DIR
 from buildkit_ops.roles.gateway.facts import GatewayFacts, parse
 from buildkit_ops.roles.gateway.files import (

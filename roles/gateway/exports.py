@@ -8,7 +8,7 @@ CONTAINER = "buildkit-gateway"
 RELOAD = "reload gateway"
 # The handler that ends the open connections of revoked certificates after a CRL change (no other client's).
 CUT = "end revoked connections"
-from buildkit_ops.roles.buildkitd.exports import SOCKET_DIR  # noqa: E402  (buildkitd's socket, shared)
+from buildkit_ops.inventory.daemons import SOCKET_DIR  # noqa: E402  (the daemons' sockets' folder)
 from buildkit_ops.roles.gateway.audit import AuditLine, parse_audit  # noqa: E402
 from buildkit_ops.roles.gateway.facts import GatewayFacts  # noqa: E402
 from buildkit_ops.roles.gateway.files import client_limits, client_roles  # noqa: E402

@@ -1,8 +1,10 @@
-"""prune: an optional scheduled `buildctl prune` on the host (a systemd timer) for each of its daemons (the
-fleet's, and each tenant's with its own schedule), from the inventory's buildkit.prune_schedule; removed again
-when the key goes. It complements BuildKit's own GC policy with a hard size or age cap."""
+"""prune: an optional scheduled `buildctl prune` (a systemd timer), once per daemon of the host (the fleet's, the
+default instance; each tenant's with its own schedule), from buildkit.prune_schedule; removed again when the key
+goes. It complements BuildKit's own GC policy with a hard size or age cap. The timers of tenants no longer placed
+on the host are removed by the default instance (a timer is no data: the daemon and its cache are buildkitd's)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,21 +13,24 @@ from buildkit_ops.engine.render import File, FileState
 from buildkit_ops.engine.shell import command
 from buildkit_ops.engine.steps import unit_steps
 from buildkit_ops.inventory import BuildHost, Inventory, PruneSchedule
-from buildkit_ops.roles.buildkitd.exports import SOCK, Daemon, fleet, tenants
+from buildkit_ops.inventory.daemons import SOCK, Daemon, daemons, fleet
 
 UNIT = "buildkit-ops-prune"
-PATHS = [f"/etc/systemd/system/{UNIT}.service", f"/etc/systemd/system/{UNIT}.timer"]
 
 
 def unit_of(daemon: Daemon) -> str:
-    return f"{UNIT}-{daemon.tenant}" if daemon.tenant else UNIT
+    return UNIT if daemon.instance is None else f"{UNIT}-{daemon.instance}"
+
+
+def unit_paths(unit: str) -> list[str]:
+    return [f"/etc/systemd/system/{unit}.service", f"/etc/systemd/system/{unit}.timer"]
 
 
 @dataclass
 class PruneFacts:
-    units: list[str] = field(default_factory=list)   # installed unit files
-    timer: list[str] = field(default_factory=list)   # `is-enabled`, `is-active` of the timer
-    tenant_units: dict[str, list[str]] = field(default_factory=dict)   # a tenant's unit file -> is-enabled, is-active
+    units: list[str] = field(default_factory=list)   # its installed unit files
+    timer: list[str] = field(default_factory=list)   # `is-enabled`, `is-active` of its timer
+    tenant_timers: list[str] = field(default_factory=list)   # (default instance) every tenant's timer on the host
 
     @property
     def timer_running(self) -> bool:
@@ -33,10 +38,9 @@ class PruneFacts:
 
 
 def parse(sections: dict[str, str]) -> PruneFacts:
-    lines = (sections.get("prune_tenant_units") or "").splitlines()
-    tenant_units = {line.split()[0]: line.split()[1:] for line in lines if line.strip()}
     return PruneFacts(units=(sections.get("prune_units") or "").split(),
-                      timer=(sections.get("prune_timer") or "").split(), tenant_units=tenant_units)
+                      timer=(sections.get("prune_timer") or "").split(),
+                      tenant_timers=(sections.get("prune_tenant_timers") or "").split())
 
 
 def prune_command(sched: PruneSchedule, container: str = "buildkitd") -> list[str]:
@@ -60,61 +64,65 @@ def render(host: BuildHost, templates: Templates | None = None, daemon: Daemon |
     sched = daemon.buildkit.prune_schedule
     if not sched:
         return []
-    unit = unit_of(daemon)
     service = templates.render(f"{UNIT}.service.j2", "systemd", command=prune_command(sched, daemon.container))
     timer = templates.render(f"{UNIT}.timer.j2", "systemd", calendar=sched.calendar)
-    return [File(f"/etc/systemd/system/{unit}.service", service.encode()),
-            File(f"/etc/systemd/system/{unit}.timer", timer.encode())]
+    service_path, timer_path = unit_paths(unit_of(daemon))
+    return [File(service_path, service.encode()), File(timer_path, timer.encode())]
 
 
-def plan(host: BuildHost, files: list[File], facts: PruneFacts, states: dict[str, FileState]) -> list[Step]:
-    """The fleet daemon's timer (files: its units, or none)."""
-    if not files:
-        if not facts.units:
-            return []
-        return [Step("prune", "scheduled prune", True, "removed (no buildkit.prune_schedule)",
-                     script=f"systemctl disable --now {UNIT}.timer 2>/dev/null || true\n"
-                            f"rm -f {' '.join(PATHS)}\nsystemctl daemon-reload\n")]
-    return unit_steps("prune", files, states, f"{UNIT}.timer", facts.timer_running, "timer enabled", "active")
+def removal(unit: str, why: str, instance: str | None = None) -> Step:
+    return Step("prune", f"{unit}.timer", True, f"removed ({why})", instance=instance,
+                script=f"systemctl disable --now {command(unit + '.timer')} 2>/dev/null || true\n"
+                       f"{command('rm', '-f', *unit_paths(unit))}\nsystemctl daemon-reload\n")
 
 
-def tenant_plan(daemons: list[Daemon], files: list[File], facts: PruneFacts,
-                states: dict[str, FileState]) -> list[Step]:
-    """Each tenant daemon's timer; the timers of tenants with no schedule here any more are removed (a timer is
-    no data: the daemon and its cache stay until remove-tenant)."""
-    steps: list[Step] = []
-    for d in daemons:
-        unit = unit_of(d)
-        own = [f for f in files if f.path.rsplit("/", 1)[1].rsplit(".", 1)[0] == unit]
-        if own:
-            running = facts.tenant_units.get(f"{unit}.timer", [])[:2] == ["enabled", "active"]
-            steps += unit_steps("prune", own, states, f"{unit}.timer", running, f"{d.tenant}: timer enabled", "active")
-    wanted = {f.path.rsplit("/", 1)[1] for f in files}
-    for unit_file in sorted(set(facts.tenant_units) - wanted):
-        if unit_file.endswith(".timer"):
-            paths = [f"/etc/systemd/system/{unit_file.removesuffix('.timer')}.{kind}" for kind in ("timer", "service")]
-            steps.append(Step("prune", unit_file, True, "removed (no such tenant schedule here)",
-                              script=f"systemctl disable --now {command(unit_file)} 2>/dev/null || true\n"
-                                     f"{command('rm', '-f', *paths)}\nsystemctl daemon-reload\n"))
+def plan(host: BuildHost, files: list[File], facts: PruneFacts, states: dict[str, FileState],
+         daemon: Daemon | None = None, wanted: frozenset[str] = frozenset()) -> list[Step]:
+    """One daemon's timer (files: its units, or none); for the default instance, also the removal of the
+    timers of tenants not wanted on the host (`wanted`: the tenants' daemons placed there)."""
+    d = daemon or fleet(host)
+    unit = unit_of(d)
+    if files:
+        steps = unit_steps("prune", files, states, f"{unit}.timer", facts.timer_running, "timer enabled", "active")
+    else:
+        steps = [removal(unit, "no buildkit.prune_schedule")] if facts.units else []
+    if d.instance is None:
+        keep = {f"{UNIT}-{name}.timer" for name in wanted}
+        for timer in sorted(set(facts.tenant_timers) - keep):
+            unit = timer.removesuffix(".timer")
+            steps.append(removal(unit, "no such tenant here", unit.removeprefix(f"{UNIT}-")))
     return steps
 
 
-class PruneRole(Role[BuildHost, tuple[Daemon, ...], PruneFacts]):
+@dataclass(frozen=True)
+class PruneInput:
+    daemon: Daemon
+    wanted: frozenset[str] = frozenset()   # (default instance) the tenants' daemons placed on the host
+
+
+class PruneRole(Role[BuildHost, PruneInput, PruneFacts]):
     name = "prune"
 
     parse = staticmethod(parse)
 
-    def prepare(self, inv: Inventory, target: BuildHost, options: Options) -> tuple[Daemon, ...]:
-        return tuple(tenants(inv, target))
+    def instances(self, inv: Inventory, target: BuildHost) -> Sequence[Daemon]:
+        return daemons(inv, target)
 
-    def files(self, ctx: Context[BuildHost, tuple[Daemon, ...]]) -> list[File]:
-        return [f for d in (fleet(ctx.target), *ctx.input) for f in render(ctx.target, self.templates, d)]
+    def instance_name(self, item: Daemon) -> str | None:
+        return item.instance
 
-    def plan(self, ctx: Context[BuildHost, tuple[Daemon, ...]], facts: PruneFacts,
-             files: dict[str, FileState]) -> list[Step]:
-        own = [f for f in self.managed(ctx) if f.path in PATHS]
-        theirs = [f for f in self.managed(ctx) if f.path not in PATHS]
-        return plan(ctx.target, own, facts, files) + tenant_plan(list(ctx.input), theirs, facts, files)
+    def item_env(self, item: Daemon) -> dict[str, str]:
+        return {"BKOPS_UNIT": unit_of(item), "BKOPS_CENSUS": "yes" if item.instance is None else ""}
+
+    def prepare_item(self, inv: Inventory, target: BuildHost, options: Options, item: Daemon) -> PruneInput:
+        wanted = frozenset(d.instance for d in daemons(inv, target) if d.instance) if item.instance is None else None
+        return PruneInput(item, wanted or frozenset())
+
+    def files(self, ctx: Context[BuildHost, PruneInput]) -> list[File]:
+        return render(ctx.target, self.templates, ctx.input.daemon)
+
+    def plan(self, ctx: Context[BuildHost, PruneInput], facts: PruneFacts, files: dict[str, FileState]) -> list[Step]:
+        return plan(ctx.target, self.managed(ctx), facts, files, ctx.input.daemon, ctx.input.wanted)
 
 
 ROLE = PruneRole()

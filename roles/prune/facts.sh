@@ -1,13 +1,13 @@
-# prune: which of its units are installed, and whether the timer is enabled and active (the fleet daemon's), and
-# the same of each tenant daemon's timer (buildkit-ops-prune-TENANT)
+# prune, for one daemon's timer (BKOPS_UNIT): which of its unit files are installed, and whether the timer is
+# enabled and active; the default instance (BKOPS_CENSUS) also lists the tenants' timers found on the host
+# (buildkit-ops-prune-TENANT), wanted or not.
+# In: BKOPS_UNIT, BKOPS_CENSUS (set in front of this script, quoted).
 echo @@prune_units
-for f in /etc/systemd/system/buildkit-ops-prune.service /etc/systemd/system/buildkit-ops-prune.timer; do
+for f in "/etc/systemd/system/$BKOPS_UNIT.service" "/etc/systemd/system/$BKOPS_UNIT.timer"; do
   [ -f "$f" ] && echo "$f"
 done
-echo @@prune_timer; systemctl is-enabled buildkit-ops-prune.timer 2>/dev/null; systemctl is-active buildkit-ops-prune.timer 2>/dev/null || true
-echo @@prune_tenant_units
-for f in /etc/systemd/system/buildkit-ops-prune-*.service /etc/systemd/system/buildkit-ops-prune-*.timer; do
-  [ -f "$f" ] || continue
-  u=${f##*/}
-  echo "$u $(systemctl is-enabled "$u" 2>/dev/null) $(systemctl is-active "$u" 2>/dev/null)"
-done
+echo @@prune_timer; systemctl is-enabled "$BKOPS_UNIT.timer" 2>/dev/null; systemctl is-active "$BKOPS_UNIT.timer" 2>/dev/null || true
+if [ -n "$BKOPS_CENSUS" ]; then
+  echo @@prune_tenant_timers
+  for f in /etc/systemd/system/buildkit-ops-prune-*.timer; do [ -f "$f" ] && echo "${f##*/}"; done
+fi

@@ -52,7 +52,7 @@ def test_code_outside_a_role_reaches_it_only_through_its_exports():
 
 def test_the_shared_context_holds_only_what_more_than_one_role_reads():
     fields = {f.name for f in dataclasses.fields(Context)}
-    assert fields == {"target", "input", "rendered"}
+    assert fields == {"target", "input", "rendered", "instance", "item"}
     readers: dict[str, set[str]] = {f: set() for f in fields}
     for role in ROLES:
         text = "".join(p.read_text() for p in role.rglob("*.py"))
@@ -60,9 +60,11 @@ def test_the_shared_context_holds_only_what_more_than_one_role_reads():
             if re.search(rf"\bctx\.{f}\b", text):
                 readers[f].add(role.name)
     # `input` is each role's own (prepared by it), `target` is every role's; `rendered` is the runner's cache of a
-    # role's files, read through Role.managed (a handler may read it too)
+    # role's files, read through Role.managed (a handler may read it too); `instance` and `item` are the runner's
+    # (an instance's name and what it is applied to: a role reads its item through its own input)
     assert len(readers["target"]) >= 2 and len(readers["input"]) >= 2, readers
-    assert readers["rendered"] <= {"buildkitd", "tenants", "gateway"}, readers
+    assert readers["rendered"] <= {"buildkitd", "gateway"}, readers
+    assert readers["instance"] == readers["item"] == set(), readers
 
 
 def test_no_code_matches_a_step_by_its_title():

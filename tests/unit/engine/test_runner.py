@@ -128,11 +128,11 @@ def test_facts_that_did_not_run_at_all_are_read_again_never_planned_from(tmp_pat
     role = Greeter(tmp_path)
     assert role.sentinel == "greeter_marker"
     sess = Flaky(1)
-    facts, _, _ = gather(sess, [role], tmp_path, [])
+    facts, _, _ = gather(sess, [(role, Context(tmp_path, None))], tmp_path, [])
     assert sess.commands == 2 and "greeter" in facts
     sess = Flaky(2)
     try:
-        gather(sess, [role], tmp_path, [])
+        gather(sess, [(role, Context(tmp_path, None))], tmp_path, [])
         raise AssertionError("planned from facts that never came")
     except RemoteError as e:
         assert "no answer for greeter_marker" in str(e) and sess.commands == 2

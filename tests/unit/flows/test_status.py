@@ -94,8 +94,8 @@ def test_a_buildkit_below_the_security_floor_is_a_warning_naming_the_fixes_it_la
 def test_each_tenants_daemon_is_judged_and_budgets_beyond_the_disk_are_a_warning(inv_path):
     import yaml
 
-    from buildkit_ops.roles.buildkitd.exports import daemons
-    from buildkit_ops.roles.tenants import parse as parse_tenants
+    from buildkit_ops.inventory.daemons import daemons
+    from buildkit_ops.roles.buildkitd import parse
     data = yaml.safe_load(inv_path.read_text())
     data["all"]["vars"]["tenants"] = {"red": {"buildkit": {"gc": {"policies": [{"all": True, "max_used": "60GB"}]}}},
                                       "blue": {"hosts": ["build2"]}}
@@ -103,10 +103,9 @@ def test_each_tenants_daemon_is_judged_and_budgets_beyond_the_disk_are_a_warning
     st, hs = judged(inv_path)          # the fleet's daemon: 10GB; red's 60GB; a 100 GB disk: fits
     inv = I.load(inv_path)
     h = inv.hosts["build1"]
-    tf = parse_tenants({"tenant_daemons": "buildkitd-red exited 2026-12-01T00:00:00Z x\n"
-                                          "buildkitd-old running 2026-12-01T00:00:00Z y",
-                        "tenant_fences": ""})
-    status_tenants.read(daemons(inv, h), tf, {"disk": "50000000000 40000000000"}, {"red": []},
+    facts = {"buildkitd": parse({"tenant_daemons": "old\nred"}),           # the daemons found on the host
+             "buildkitd[red]": parse({"container": "exited 2026-12-01T00:00:00Z sha256:x x"})}
+    status_tenants.read(daemons(inv, h), facts, {"disk": "50000000000 40000000000"}, {"red": []},
                         dt.datetime.now(dt.timezone.utc), hs)
     assert set(hs.tenants) == {"red"} and hs.stale_tenants == ["old"]
     assert hs.tenants["red"].cache.gc_limit == 60 * 10**9
@@ -115,7 +114,7 @@ def test_each_tenants_daemon_is_judged_and_budgets_beyond_the_disk_are_a_warning
     status_tenants.judge(h, hs, st)
     assert st.warnings == [
         "build1: tenant red's buildkitd is exited: run `invoke provision --host build1`",
-        "build1: buildkitd-old runs for a tenant no longer placed on this host (kept with its cache): `bkops "
+        "build1: the daemon of tenant old, no longer placed on this host, is kept with its cache: `bkops "
         "remove-tenant old --confirm` removes it",
         "build1: the GC budgets of its daemons (default 10.0 GB, red 60.0 GB) add up to 70.0 GB, more than the disk's "
         "50.0 GB: one tenant can fill the disk before another's GC acts; lower a tenant's buildkit.gc (max_used) or "

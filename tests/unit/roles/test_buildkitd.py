@@ -18,8 +18,9 @@ from buildkit_ops import inventory as I
 from buildkit_ops.engine import render
 from buildkit_ops.engine.render import parse_file_states
 from buildkit_ops.inventory import buildkit_versions as versions
+from buildkit_ops.inventory.daemons import fleet
 from buildkit_ops.roles import buildkitd
-from buildkit_ops.roles.buildkitd import files
+from buildkit_ops.roles.buildkitd import BuildkitdInput, files
 
 FILES = files.render(HOST)
 
@@ -40,7 +41,13 @@ def converged_facts():
 
 def bk_plan(facts):
     """buildkitd's plan from facts as the host prints them (sections), for build1 and its rendered files."""
-    return buildkitd.plan(HOST, FILES, buildkitd.parse(facts), parse_file_states(facts.get("files", "")), "sha256:abc")
+    return buildkitd.plan(HOST, FILES, buildkitd.parse(facts), parse_file_states(facts.get("files", "")),
+                          inp(HOST))
+
+
+def inp(host, clients=1):
+    """The fleet daemon's input, as the image archive's id says (sha256:abc)."""
+    return BuildkitdInput(fleet(host), "sha256:abc", clients=clients)
 
 
 def test_buildkitd_converged_plans_nothing():
@@ -238,9 +245,9 @@ def test_below_the_security_floor_a_server_serves_one_client_unless_the_host_say
     old = dataclasses.replace(HOST, allow_outdated_buildkit=False)   # (HOST runs v0.13.2, the lab's)
     facts = buildkitd.parse(converged_facts())
     states = parse_file_states(file_facts(FILES))
-    assert not changed(buildkitd.plan(old, FILES, facts, states, "sha256:abc", clients=1))
+    assert not changed(buildkitd.plan(old, FILES, facts, states, inp(old, 1)))
     with pytest.raises(buildkitd.BelowSecurityFloor, match=r"BuildKit v0.13.2 lacks fixes a server shared by 2 "
                                                            r"clients needs \(v0.31.2: .*; v0.33.1: .*; v0.34.2: .*\): run v0.34.2"):
-        buildkitd.plan(old, FILES, facts, states, "sha256:abc", clients=2)
+        buildkitd.plan(old, FILES, facts, states, inp(old, 2))
     allowed = dataclasses.replace(old, allow_outdated_buildkit=True)
-    assert not changed(buildkitd.plan(allowed, FILES, facts, states, "sha256:abc", clients=2))
+    assert not changed(buildkitd.plan(allowed, FILES, facts, states, inp(allowed, 2)))

@@ -1,12 +1,13 @@
-"""The buildkitd daemons of a build host: the fleet's own, which serves every client of no tenant (its names are
-the ones buildkit-ops always used), and one per tenant placed on the host, each with a container, cache volume,
-Compose project, files folder, unix socket, step bridge and subnet of its own (docs/tenants.md)."""
+"""The buildkitd daemons of a build host, a domain type of the inventory: the fleet's own, which serves every
+client of no tenant (its names are the ones buildkit-ops always used), and one per tenant placed on the host, each
+with a container, cache volume, Compose project, files folder, unix socket, step bridge and subnet of its own
+(docs/tenants.md). The roles that run once per daemon (buildkitd, prune) take one of these as their instance; the
+fleet's daemon is their default instance (no name)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from buildkit_ops.inventory import BuildHost, BuildKit, Inventory
-from buildkit_ops.inventory.model import DEFAULT_TENANT
+from buildkit_ops.inventory.model import DEFAULT_TENANT, BuildHost, BuildKit, Inventory
 
 # The host folder of the daemons' unix sockets, mounted at /run/buildkit in the gateway's container; the fleet's
 # daemon mounts it at /run/buildkit too, a tenant's daemon its own subfolder.
@@ -23,6 +24,11 @@ class Daemon:
     tenant: str | None                   # None: the fleet's own
     buildkit: BuildKit                   # its settings on this host
     slot: int = 0                        # a tenant's subnet and bridge number (inventory: Tenant.slot)
+
+    @property
+    def instance(self) -> str | None:
+        """Its name as an instance of the roles applied once per daemon (None: the fleet's, the default)."""
+        return self.tenant
 
     @property
     def label(self) -> str:
@@ -82,6 +88,12 @@ def tenants(inv: Inventory, host: BuildHost) -> list[Daemon]:
 def daemons(inv: Inventory, host: BuildHost) -> list[Daemon]:
     """Every daemon of the host: the fleet's first."""
     return [fleet(host), *tenants(inv, host)]
+
+
+def named(host: BuildHost, tenant: str) -> Daemon:
+    """A tenant's daemon's names on a host, whatever the inventory says of it now (a tenant no longer placed there:
+    what is left of it is found, and removed, by these names)."""
+    return Daemon(tenant, host.buildkit)
 
 
 def of_tenant(inv: Inventory, host: BuildHost, tenant: str | None) -> Daemon | None:
