@@ -36,7 +36,7 @@ COPY --from=prober /b /b
 
 @pytest.fixture(scope="module")
 def served(lab):
-    r = invoke("provision", "--host", "build1")
+    r = invoke("provision")
     assert r.returncode == 0, r.stderr
     r = invoke("add-client", "laptop")
     assert r.returncode == 0, r.stderr

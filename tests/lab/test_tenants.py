@@ -101,9 +101,11 @@ def teams(lab):
     data["all"]["children"]["clients"]["hosts"]["laptop2"] = {"address": "10.77.0.22", "tenant": "blue",
                                                               "role": "admin"}
     INV.write_text(yaml.safe_dump(data, sort_keys=False))
-    r = invoke("add-client", "laptop", "--tenant", "red")     # the move: provisions the hosts (tenants and all)
+    r = invoke("provision")                                   # the tenants' daemons (add-client changes access only)
     assert r.returncode == 0, r.stderr
-    assert "tenant: red" in r.stderr, r.stderr
+    r = invoke("add-client", "laptop", "--tenant", "red")     # the move: firewall, gateway routes, the builder
+    assert r.returncode == 0, r.stderr
+    assert "tenant: red" in r.stderr and "pending" not in r.stderr, r.stderr
     r = invoke("add-client", "laptop2")
     assert r.returncode == 0, r.stderr
     reg = lab.status()["registry"]
@@ -240,8 +242,12 @@ def test_a_tenant_is_removed_only_when_confirmed_and_not_while_it_has_clients(te
     assert "buildkitd-green" in lab.run("build1", "docker ps --format '{{.Names}}'", capture=True).stdout
     r = invoke("remove-tenant", "green", "--confirm")
     assert r.returncode == 0, r.stderr
+    # nothing of it is left on the host: container, volume, files, socket
     assert "buildkitd-green" not in lab.run("build1", "docker ps -a --format '{{.Names}}'", capture=True).stdout
     assert "buildkit-cache-green" not in lab.run("build1", "docker volume ls -q", capture=True).stdout
+    left = lab.run("build1", "ls /opt/buildkit-ops/tenants /run/buildkit-ops/tenants /etc/systemd/system",
+                   capture=True).stdout
+    assert "green" not in left and "red" in left, left          # (red's are there: the listing is real)
     assert "green" not in (yaml.safe_load(INV.read_text())["all"]["vars"]["tenants"])
     r = invoke("provision", "--host", "build1")
     assert r.returncode == 0 and "no changes" in r.stderr, r.stderr
