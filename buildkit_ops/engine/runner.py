@@ -140,9 +140,9 @@ def run(sess: Session, plays: list[Play], check: bool, rep: Reporter, res: HostR
                 rep.step(res, "fleet", "restart turn", "ok", f"waited {waited:.0f} s for another host's restart "
                                                              f"(one host at a time)")
         # (a role outside the run is not verified: it was not asked to work, and was told pending)
-        verified = [(r, c) for r, c in plays if options.roles is None or r.name in options.roles
-                    or play_key(r, c) in options.roles]
-        return _handle_and_verify(sess, plays, notified, facts, raw, probes, check, rep, res, verified)
+        applied = [(r, c) for r, c in plays if options.roles is None or r.name in options.roles
+                   or play_key(r, c) in options.roles]
+        return _handle_and_verify(sess, plays, notified, facts, raw, probes, check, rep, res, applied)
 
 
 def _info(res: HostResult, r: Role[Any, Any, Any], c: Context[Any, Any], facts: dict[str, Any]) -> None:
@@ -157,7 +157,7 @@ def _info(res: HostResult, r: Role[Any, Any, Any], c: Context[Any, Any], facts: 
 
 def _handle_and_verify(sess: Session, plays: list[Play], notified: list[set[str]], facts: dict[str, Any],
                        raw: dict[str, str], probes: dict[str, Any], check: bool, rep: Reporter,
-                       res: HostResult, verified: list[Play]) -> dict[str, Any]:
+                       res: HostResult, applied: list[Play]) -> dict[str, Any]:
     restarted: set[str] = set()
     for (r, c), names in zip(plays, notified, strict=True):
         key = play_key(r, c)
@@ -183,7 +183,7 @@ def _handle_and_verify(sess: Session, plays: list[Play], notified: list[set[str]
 
     if check:
         return facts
-    for r, c in verified:
+    for r, c in applied:
         key = play_key(r, c)
         verified = r.verify(c, facts[key], sess, probes.get(key), key in restarted)
         if verified is not None:
