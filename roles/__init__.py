@@ -5,3 +5,7 @@ failover_proxy, buildx_builder. Each folder holds facts.sh, __init__.py (ROLE), 
 may use) and templates/; the contract is buildkit_ops/engine/contract.py, the order buildkit_ops/engine/
 role_path.py, and docs/roles.md says how to write one of your own (a roles/ folder beside your inventory).
 """
+
+if __name__ != "buildkit_ops.roles":
+    # imported as `roles` (this folder on sys.path): a second copy of every role, with ROLE objects of its own
+    raise ImportError(f"the built-in roles are imported as buildkit_ops.roles, not as {__name__}")

@@ -86,8 +86,15 @@ SHELL_BREAKOUT = "x'; touch /tmp/pwned; echo '\n$(id)`id`"
 HOSTILE = [TOML_BREAKOUT, YAML_BREAKOUT, SYSTEMD_BREAKOUT, SHELL_BREAKOUT, "\x00\x7f\x1b[31m\u2028"]
 
 
-def run_with_stubs(tmp_path, script: str, env: dict[str, str], commands: list[str]) -> list[list[str]]:
-    """Run a generated shell script with stub commands that record their argv; return the calls."""
+# A /proc of a test's making, in namespaces of its own (network and mounts): br_netfilter's switch on, IPv6 on.
+FAKE_PROC = ("mount -t tmpfs bkops-test-proc /proc && mkdir -p /proc/sys/net/bridge /proc/net && "
+             "echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables && touch /proc/net/if_inet6 && ")
+
+
+def run_with_stubs(tmp_path, script: str, env: dict[str, str], commands: list[str],
+                   isolated: bool = False) -> list[list[str]]:
+    """Run a generated shell script with stub commands that record their argv; return the calls. `isolated`: in
+    its own network and mount namespaces over FAKE_PROC (a script that would write the machine's settings)."""
     stubs = tmp_path / "stubs"
     stubs.mkdir(exist_ok=True)
     log = tmp_path / "calls"
@@ -96,8 +103,9 @@ def run_with_stubs(tmp_path, script: str, env: dict[str, str], commands: list[st
         p.write_text(f'#!/bin/sh\nprintf "%s\\0" {c} "$@" >> {shlex.quote(str(log))}\nprintf "\\n\\0" >> '
                      f'{shlex.quote(str(log))}\nexit 0\n')
         p.chmod(p.stat().st_mode | stat.S_IEXEC)
-    r = subprocess.run(["sh", "-c", script], env={"PATH": f"{stubs}:/usr/bin:/bin", **env}, capture_output=True,
-                       text=True, cwd=tmp_path)
+    argv = ["unshare", "--net", "--mount", "sh", "-c", FAKE_PROC + script] if isolated else ["sh", "-c", script]
+    r = subprocess.run(argv, env={"PATH": f"{stubs}:/usr/bin:/bin", **env}, capture_output=True, text=True,
+                       cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     calls = [c.split("\0")[:-1] for c in log.read_text().split("\n\0")] if log.exists() else []
     return [c for c in calls if c]

@@ -17,7 +17,7 @@ from typing import Any
 from buildkit_ops.engine.contract import Role
 from buildkit_ops.errors import BkopsError
 
-BUILTIN = Path(__file__).parent.parent / "roles"
+BUILTIN = Path(importlib.import_module("buildkit_ops.roles").__path__[0])
 # The built-in roles, in the order their changes are applied. Build hosts: the firewall lets SSH in before it
 # is enabled; buildkitd needs the engine, and detects the emulators when it starts; its instances (the host's
 # daemons: the fleet's and each tenant's) come up before the gateway routes to them. Clients: a CI runner's
@@ -40,11 +40,12 @@ def load(inventory_dir: Path | None = None, targets: str = "host") -> list[Role[
 
 def site_folder(inventory_dir: Path | None, name: str) -> Path | None:
     """The operator's roles/ or templates/ beside the inventory, if there is one. In a checkout of buildkit-ops
-    the inventory sits beside the product's own (with buildkit_ops/ beside them), which are not the operator's."""
+    the roles/ beside the inventory are the built-in ones, not the operator's; its templates/ is the operator's
+    place for overrides, as anywhere."""
     if inventory_dir is None or not (inventory_dir / name).is_dir():
         return None
     folder = (inventory_dir / name).resolve()
-    if folder == (BUILTIN.parent / name).resolve() or (inventory_dir / "buildkit_ops" / "engine").is_dir():
+    if folder == BUILTIN.resolve():
         return None
     return folder
 

@@ -19,10 +19,10 @@ class Node:
     platforms: str           # declared, comma-separated ("" declares none)
 
 
-def builder_nodes(client: Client, hosts: list[placement.Placed], proxy: failover.Proxy | None) -> list[Node]:
-    if proxy is not None:
+def builder_nodes(client: Client, hosts: list[placement.Placed]) -> list[Node]:
+    if client.failover == "proxy":
         return [Node(f"{client.builder}-{li.name}", f"tcp://127.0.0.1:{li.port}", FLEET_NAME, ",".join(p.declares))
-                for li, p in zip(proxy.listeners, hosts, strict=True)]
+                for li, p in zip(failover.listeners(client, hosts), hosts, strict=True)]
     # (an IPv6 address in brackets: tcp://[2001:db8::5]:1234)
     return [Node(f"{client.builder}-{p.host.name}", f"tcp://{failover.endpoint(p.host)}", p.host.client_address,
                  ",".join(p.declares)) for p in hosts]
@@ -31,4 +31,4 @@ def builder_nodes(client: Client, hosts: list[placement.Placed], proxy: failover
 def client_nodes(inv: Inventory, client: Client, reported: Mapping[str, str]) -> list[Node]:
     """The client's builder nodes, from the inventory and what the build hosts report they build for."""
     hosts = placement.placed(client, inv.hosts_for(client), reported)
-    return builder_nodes(client, hosts, failover.proxy(client, hosts, failover.templates(inv)))
+    return builder_nodes(client, hosts)

@@ -15,11 +15,13 @@ from typing import Any
 from buildkit_ops.engine.contract import Context, HandlerFailed, Options, PlanError, Role, Session, Step
 from buildkit_ops.engine.render import FileState, safe_dirname
 from buildkit_ops.engine.shell import quote
-from buildkit_ops.fleet import failover, placement
+from buildkit_ops.fleet import placement
 from buildkit_ops.fleet.nodes import Node, builder_nodes
 from buildkit_ops.inventory import Client, Inventory
 from buildkit_ops.pki import certs
 from buildkit_ops.roles.buildx_builder.exports import CERT_FILES, folder_script, parse_nodes_status
+from buildkit_ops.roles.failover_proxy.exports import proxy as failover_proxy
+from buildkit_ops.roles.failover_proxy.exports import templates as proxy_templates
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,8 @@ def parse(sections: dict[str, str]) -> BuilderFacts:
 def prepare(inv: Inventory, client: Client, options: Options) -> BuilderInput:
     """Before the client's certificate exists (add-client's check of the machine), its files are placeholders."""
     hosts = placement.placed(client, inv.hosts_for(client), options.platforms)
-    proxy = failover.proxy(client, hosts, failover.templates(inv))
-    ns = builder_nodes(client, hosts, proxy)
+    proxy = failover_proxy(client, hosts, proxy_templates(inv))
+    ns = builder_nodes(client, hosts)
     leaf = certs.client_paths(inv.pki_dir, client.name)
     if leaf.crt.exists() and leaf.key.exists():
         files = {"ca.pem": certs.trust_bundle(inv.pki_dir), "cert.pem": leaf.crt.read_bytes(),

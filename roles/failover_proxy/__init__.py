@@ -1,6 +1,6 @@
 """failover_proxy: on a client with `failover: proxy`, a small HAProxy container that its builder's nodes point at
 (127.0.0.1 only); each listener forwards to its build host and, while that host fails its checks, to the next
-one serving the same platforms (buildkit_ops/fleet/failover.py decides the listeners and renders the
+one serving the same platforms (buildkit_ops/fleet/failover.py decides the listeners, proxy_config.py renders the
 configuration). The image is loaded from failover_image_archive when the client lacks it, else pulled; the
 container is recreated only when its configuration changed or it does not run."""
 from __future__ import annotations
@@ -15,6 +15,8 @@ from buildkit_ops.engine.shell import quote
 from buildkit_ops.engine.steps import pull_script
 from buildkit_ops.fleet import failover, placement
 from buildkit_ops.inventory import Client, Inventory
+from buildkit_ops.roles.failover_proxy.proxy_config import Proxy, config_hash
+from buildkit_ops.roles.failover_proxy.proxy_config import proxy as proxy_for
 
 
 @dataclass
@@ -23,14 +25,14 @@ class ProxyFacts:
     state: str = ""              # "true HASH": running, with that configuration
 
     def runs(self, config: str) -> bool:
-        return self.state == f"true {failover.config_hash(config)}"
+        return self.state == f"true {config_hash(config)}"
 
 
 def parse(sections: dict[str, str]) -> ProxyFacts:
     return ProxyFacts(sections.get("proxy_image", ""), sections.get("proxy", ""))
 
 
-def start_script(client: Client, proxy: failover.Proxy) -> str:
+def start_script(client: Client, proxy: Proxy) -> str:
     """(Re)create the proxy container with this configuration, copied in (no bind mount, so it also works with a
     remote or Desktop Docker daemon), restarted with the Docker daemon, and checked to be running. It shares the
     client's network and binds 127.0.0.1 only: published ports of a container on a bridge (`-p 127.0.0.1:...`)
@@ -41,7 +43,7 @@ def start_script(client: Client, proxy: failover.Proxy) -> str:
     return (f'T=$(mktemp -d)\necho {b64} | base64 -d > "$T/haproxy.cfg"\nchmod 644 "$T/haproxy.cfg"\n'
             f"docker rm -f {c} >/dev/null 2>&1 || true\n"
             f"docker create --name {c} --restart unless-stopped "
-            f"--label org.buildkit-ops.proxy-config={failover.config_hash(proxy.config)} --network host "
+            f"--label org.buildkit-ops.proxy-config={config_hash(proxy.config)} --network host "
             f"--entrypoint haproxy {quote(client.failover_image)} -W -db -f {failover.CONFIG_IN_CONTAINER} >/dev/null\n"
             f'docker cp "$T/haproxy.cfg" {c}:{failover.CONFIG_IN_CONTAINER}\nrm -rf "$T"\n'
             f"docker start {c} >/dev/null\nsleep 1\n"
@@ -49,7 +51,7 @@ def start_script(client: Client, proxy: failover.Proxy) -> str:
             f"docker logs --tail 20 {c} >&2; exit 1; fi\n")
 
 
-def plan(client: Client, proxy: failover.Proxy, facts: ProxyFacts) -> list[Step]:
+def plan(client: Client, proxy: Proxy, facts: ProxyFacts) -> list[Step]:
     steps = []
     image = f"image {client.failover_image}"
     if facts.image_id:
@@ -72,16 +74,16 @@ def plan(client: Client, proxy: failover.Proxy, facts: ProxyFacts) -> list[Step]
     return steps
 
 
-class FailoverProxyRole(Role[Client, failover.Proxy, ProxyFacts]):
+class FailoverProxyRole(Role[Client, Proxy, ProxyFacts]):
     name = "failover_proxy"
     targets = "client"
 
     def applies(self, target: Client) -> bool:
         return target.failover == "proxy"
 
-    def prepare(self, inv: Inventory, target: Client, options: Options) -> failover.Proxy:
+    def prepare(self, inv: Inventory, target: Client, options: Options) -> Proxy:
         hosts = placement.placed(target, inv.hosts_for(target), options.platforms)
-        proxy = failover.proxy(target, hosts, failover.templates(inv))
+        proxy = proxy_for(target, hosts, self.templates)
         assert proxy is not None  # (applies: failover is proxy)
         return proxy
 
@@ -91,7 +93,7 @@ class FailoverProxyRole(Role[Client, failover.Proxy, ProxyFacts]):
     def parse(self, sections: dict[str, str]) -> ProxyFacts:
         return parse(sections)
 
-    def plan(self, ctx: Context[Client, failover.Proxy], facts: ProxyFacts,
+    def plan(self, ctx: Context[Client, Proxy], facts: ProxyFacts,
              files: dict[str, FileState]) -> list[Step]:
         return plan(ctx.target, ctx.input, facts)
 

@@ -259,7 +259,9 @@ def test_a_run_that_cannot_get_the_lock_stops_naming_its_holder_and_changes_noth
     from buildkit_ops.engine import host_lock
     holder = host_lock.script("carol@ops-laptop (rotate-certs, since 2026-12-01T21:00:00+00:00)", 1, 60)
     served.run("build1", "cat > /tmp/hold-lock.sh", input=holder)
-    served.run("build1", "setsid sh -c 'sleep 40 | sh /tmp/hold-lock.sh > /tmp/hold-lock.out' >/dev/null 2>&1 &")
+    # (its own process group, recorded: ended by that, never by a name another process may share)
+    served.run("build1", "setsid sh -c 'echo $$ > /tmp/hold-lock.pid; sleep 40 | sh /tmp/hold-lock.sh > "
+                         "/tmp/hold-lock.out' >/dev/null 2>&1 &")
     wait_for(lambda: "@@locked" in served.run("build1", "cat /tmp/hold-lock.out", capture=True).stdout,
              timeout=10, what="the other operator's lock")
     toml = served.run("build1", "sha256sum /opt/buildkit-ops/buildkitd.toml", capture=True).stdout
@@ -274,7 +276,7 @@ def test_a_run_that_cannot_get_the_lock_stops_naming_its_holder_and_changes_noth
         assert invoke("provision", "--host", "build1", "--check", "-i", inv).returncode == 0
         assert invoke_json("status", "--host", "build1")[0] == 0
     finally:
-        served.run("build1", "pkill -f 'sleep 40' || true")
+        served.run("build1", "kill -- -$(cat /tmp/hold-lock.pid) 2>/dev/null || true")
 
 
 def test_the_pki_exported_deleted_and_imported_serves_as_before(served, reg, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from helpers import ROOT, buildhosts, inventory_variant, invoke, invoke_json
+from helpers import ROOT, buildhosts, inventory_variant, invoke, invoke_json, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -69,11 +69,12 @@ def test_user_without_sudo_is_refused_before_any_change(fresh):
 
 
 def test_port_already_taken_is_refused_before_any_change(fresh):
-    fresh.run("build2", "nohup nc -lk 1234 >/dev/null 2>&1 & sleep 0.3", capture=True)
+    fresh.run("build2", "nohup nc -lk 1234 >/dev/null 2>&1 & echo $! > /tmp/nc.pid", capture=True)
+    wait_for(lambda: ":1234 " in fresh.run("build2", "ss -ltnH", capture=True).stdout, what="nc on port 1234")
     try:
         r = invoke("provision", "--host", "build2")
     finally:
-        fresh.run("build2", "pkill -f 'nc -lk 1234'", capture=True)
+        fresh.run("build2", "kill $(cat /tmp/nc.pid)", capture=True)
     assert r.returncode == 1
     assert "port 1234 is already taken on build2 by" in r.stderr and "nc" in r.stderr
     nothing_changed_on_build2(fresh)

@@ -53,9 +53,9 @@ def fleet(lab, reg):
                 input=reg["password"])
     assert r.returncode == 0, r.stderr
     lab.run("intruder", "mkdir -p /srv/www && echo lab-file-ok > /srv/www/f.txt && cd /srv/www && "
-                        "(setsid python3 -m http.server 8080 >/dev/null 2>&1 &)", capture=True)
+                        "(setsid python3 -m http.server 8080 >/dev/null 2>&1 & echo $! > /tmp/www.pid)", capture=True)
     yield lab
-    lab.run("intruder", "pkill -f 'http.server 8080'", capture=True)
+    lab.run("intruder", "kill $(cat /tmp/www.pid)", capture=True)
     restore_inventory(saved)
     r = invoke("provision", "--prune-clients")
     assert r.returncode == 0, r.stderr
@@ -86,7 +86,8 @@ def test_build_steps_cannot_reach_the_build_host_but_reach_the_network(fleet, re
     assert r.returncode == 0, r.stderr
     # a metadata service on build1 itself, at the address clouds use
     on_build1(fleet, f"ip addr add {METADATA}/32 dev lo; mkdir -p /srv/md && echo metadata-secret > /srv/md/x && "
-                     f"cd /srv/md && (setsid python3 -m http.server 80 --bind {METADATA} >/dev/null 2>&1 &)")
+                     f"cd /srv/md && (setsid python3 -m http.server 80 --bind {METADATA} >/dev/null 2>&1 & "
+                     f"echo $! > /tmp/md.pid)")
     try:
         # everything answers on build1 itself: the probe below would see it if the sandbox leaked
         wait_for(lambda: "metadata-secret" in on_build1(fleet, f"curl -s -m 3 http://{METADATA}/x"),
@@ -96,7 +97,7 @@ def test_build_steps_cannot_reach_the_build_host_but_reach_the_network(fleet, re
         wait_until_proxy_sends_home(fleet)   # (build1 was just restarted: the probe must run there)
         got = probe(fleet, reg)
     finally:
-        on_build1(fleet, f"pkill -f 'http.server 80 --bind'; ip addr del {METADATA}/32 dev lo")
+        on_build1(fleet, f"kill $(cat /tmp/md.pid); ip addr del {METADATA}/32 dev lo")
     assert {t: got.get(t) for t in TARGETS} == {
         "127.0.0.1:6060": "closed", "127.0.0.1:22": "closed", f"{B1}:22": "closed", f"{B1}:1234": "closed",
         "10.10.0.1:22": "closed", f"{METADATA}:80": "closed",  # the host, its bridge address, the metadata range

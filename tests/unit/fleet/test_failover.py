@@ -14,6 +14,7 @@ from buildkit_ops.engine.render import RenderError
 from buildkit_ops.fleet import failover, placement
 from buildkit_ops.fleet.nodes import client_nodes
 from buildkit_ops.inventory.model import FLEET_NAME
+from buildkit_ops.roles.failover_proxy import proxy_config
 
 
 def lab_inventory(tmp_path, edit=lambda d: None) -> I.Inventory:
@@ -57,7 +58,7 @@ def test_a_node_falls_back_only_to_hosts_that_serve_all_its_platforms(tmp_path):
     # build1 (amd64) can be replaced by build2 (amd64 and more); build2 (arm64 too) by nobody
     assert [(li.name, li.port, [s.name for s in li.servers]) for li in ls] == [
         ("build1", 12340, ["build1", "build2"]), ("build2", 12341, ["build2"])]
-    text = failover.config(ls)
+    text = proxy_config.config(ls)
     assert "listen build1\n    bind 127.0.0.1:12340\n    server build1 10.77.0.11:1234\n    server build2 10.77.0.12:1234 backup" \
         in text
     assert "on-error mark-down" in text and "option redispatch" in text
@@ -69,7 +70,7 @@ def test_a_host_address_cannot_add_a_line_to_the_proxy_configuration(tmp_path):
     ls = failover.listeners(laptop, placement.placed(laptop, list(inv.hosts.values()), REPORTED))
     ls[0].servers[0] = failover.Server("build1", "10.77.0.11:1234\n    server evil 192.0.2.1:1234")
     with pytest.raises(RenderError, match="not one plain word"):
-        failover.config(ls)
+        proxy_config.config(ls)
 
 
 def test_an_ipv6_host_is_written_in_brackets(tmp_path):

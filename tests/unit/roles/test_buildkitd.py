@@ -6,12 +6,11 @@ from __future__ import annotations
 import copy
 import subprocess
 import tomllib
-from pathlib import Path
 
 import pytest
 import yaml
 from conftest import ROOT
-from unit_helpers import HOST, HOSTILE, SHELL_BREAKOUT, changed, file_facts, run_with_stubs
+from unit_helpers import FAKE_PROC, HOST, HOSTILE, SHELL_BREAKOUT, changed, file_facts, run_with_stubs
 
 from buildkit_ops import inventory
 from buildkit_ops import inventory as I
@@ -167,7 +166,7 @@ def test_entrypoint_runs_the_fence_and_buildkitd_with_exactly_the_rendered_words
                            step_network="sandboxed", bridge_name=SHELL_BREAKOUT)
     assert script.index("fence.sh apply") < script.index("exec buildkitd")
     calls = run_with_stubs(tmp_path, script.replace("/etc/buildkit/fence.sh", str(fence)), {},
-                           ["iptables", "ip6tables", "buildkitd"])
+                           ["iptables", "ip6tables", "buildkitd"], isolated=True)
     fences = [c for c in calls if c[0] in ("iptables", "ip6tables")]
     by_bridge = [c for c in fences if "-i" in c]     # (the OUTPUT rule names the subnet, not the bridge)
     assert by_bridge and all(c[c.index("-i") + 1] == SHELL_BREAKOUT for c in by_bridge)
@@ -175,23 +174,31 @@ def test_entrypoint_runs_the_fence_and_buildkitd_with_exactly_the_rendered_words
     assert not (tmp_path / "pwned").exists()
 
 
-def run_fence(tmp_path, mode: str, tools: dict[str, str]) -> subprocess.CompletedProcess:
-    """fence.sh with stand-in iptables tools (name -> shell body; `$1`... are its arguments)."""
+def run_fence(tmp_path, mode: str, tools: dict[str, str], ipv6: bool = True,
+              bridge_nf: str = "1") -> subprocess.CompletedProcess:
+    """fence.sh with stand-in iptables tools (name -> shell body; `$1`... are its arguments), in namespaces of its
+    own (network and mounts) over a /proc of the test's making: whether IPv6 is on, and br_netfilter's switch, are
+    the test's to set, and what the fence writes there never reaches the machine's settings."""
     stubs = tmp_path / "bin"
     stubs.mkdir(exist_ok=True)
     for name, body in tools.items():
         (stubs / name).write_text(f"#!/bin/sh\necho \"{name} $*\" >> {tmp_path}/calls\n{body}\n")
         (stubs / name).chmod(0o755)
     (tmp_path / "fence.sh").write_text(fence_script())
-    return subprocess.run(["/bin/sh", str(tmp_path / "fence.sh"), mode], capture_output=True, text=True,
-                          env={"PATH": f"{stubs}:/usr/bin:/bin"})
+    fake_proc = (FAKE_PROC.replace("echo 1", f"echo {bridge_nf}").replace("touch /proc/net/if_inet6 && ",
+                                                                          "touch /proc/net/if_inet6 && " * ipv6)
+                 + f"/bin/sh {tmp_path}/fence.sh {mode}; rc=$?; "
+                 f"cat /proc/sys/net/bridge/bridge-nf-call-iptables > {tmp_path}/bridge_nf; exit $rc")
+    return subprocess.run(["unshare", "--net", "--mount", "/bin/sh", "-c", fake_proc], capture_output=True,
+                          text=True, env={"PATH": f"{stubs}:/usr/bin:/bin"})
 
 
 ABSENT = 'for a; do [ "$a" = -C ] && exit 1; done; exit 0'   # -C: rule absent; -I: added
 
 
-def test_the_fence_check_lists_every_missing_rule_and_changes_nothing(tmp_path):
-    r = run_fence(tmp_path, "check", {"iptables": ABSENT, "ip6tables": ABSENT})
+@pytest.mark.parametrize("ipv6", [True, False], ids=["IPv6 on", "IPv6 off"])
+def test_the_fence_check_lists_every_missing_rule_and_changes_nothing(tmp_path, ipv6):
+    r = run_fence(tmp_path, "check", {"iptables": ABSENT, "ip6tables": ABSENT}, ipv6=ipv6, bridge_nf="0")
     missing = r.stdout.splitlines()
     assert r.returncode == 0 and "missing: iptables -t raw PREROUTING -i buildkit0 -m addrtype --dst-type LOCAL " \
                                   "-j DROP" in missing
@@ -200,54 +207,30 @@ def test_the_fence_check_lists_every_missing_rule_and_changes_nothing(tmp_path):
         "-i buildkit0 -d 169.254.0.0/16", "-i buildkit0 -d 10.10.0.0/16", "-i buildkit0 -o docker0",
         "-i buildkit0 -o br-+"}
     assert "missing: iptables -t mangle OUTPUT -d 10.10.0.0/16 -m conntrack --ctstate NEW -j DROP" in missing
-    if Path("/proc/net/if_inet6").exists():
-        assert "missing: ip6tables -t raw PREROUTING -i buildkit0 -j DROP" in missing
+    assert "missing: bridged traffic bypasses iptables (/proc/sys/net/bridge/bridge-nf-call-iptables is not 1)" \
+           in missing
+    assert ("missing: ip6tables -t raw PREROUTING -i buildkit0 -j DROP" in missing) is ipv6
     assert " -I " not in (tmp_path / "calls").read_text()
+    assert (tmp_path / "bridge_nf").read_text() == "0\n"       # check changes nothing
 
 
-def test_the_fence_apply_adds_each_missing_rule_at_the_top(tmp_path):
-    r = run_fence(tmp_path, "apply", {"iptables": ABSENT, "ip6tables": ABSENT})
+@pytest.mark.parametrize("ipv6", [True, False], ids=["IPv6 on", "IPv6 off"])
+def test_the_fence_apply_adds_each_missing_rule_at_the_top(tmp_path, ipv6):
+    r = run_fence(tmp_path, "apply", {"iptables": ABSENT, "ip6tables": ABSENT}, ipv6=ipv6, bridge_nf="0")
     assert r.returncode == 0, r.stderr
     added = [c for c in (tmp_path / "calls").read_text().splitlines() if " -I " in c]
-    assert len(added) == len(r.stdout.splitlines()) + 8 + Path("/proc/net/if_inet6").exists()
+    assert len(added) == 8 + ipv6
     assert "iptables -w -t mangle -I FORWARD 1 -i buildkit0 -o docker0 -j DROP" in added
+    assert ("ip6tables -w -t raw -I PREROUTING 1 -i buildkit0 -j DROP" in added) is ipv6
+    assert (tmp_path / "bridge_nf").read_text() == "1\n"       # br_netfilter switched on
 
 
 def test_the_fence_fails_closed(tmp_path):
     r = run_fence(tmp_path, "apply", {"iptables": 'for a; do [ "$a" = -I ] && exit 4; done; exit 1'})
     assert r.returncode == 1 and "refusing to run build steps without the fence" in r.stderr
-    if Path("/proc/net/if_inet6").exists():   # IPv6 on, no ip6tables: never silently skipped
-        r = run_fence(tmp_path, "apply", {"iptables": "exit 0"})
-        assert r.returncode == 1 and "IPv6 is on and ip6tables is not installed" in r.stderr, r.stderr
-        r = run_fence(tmp_path, "check", {"iptables": "exit 0"})
-        assert r.stdout == "missing: IPv6 is on and ip6tables is not installed\n"
-
-
-@pytest.mark.parametrize("parents,refused", [
-    (["root 755 /opt", "root 755 /"], None),
-    (["root 777 /opt", "root 755 /"], "/opt, on the way to buildkit.data_dir /opt/buildkit-ops, is owned by root with mode 777"),
-    (["alice 755 /opt/buildkit-ops", "root 755 /opt", "root 755 /"], "is owned by alice with mode 755"),
-    (["root 1777 /opt", "root 755 /"], "with mode 1777"),
-])
-def test_data_dirs_folders_must_be_roots_alone_before_anything_is_written(parents, refused):
-    facts = converged_facts()
-    facts["data_dir_parents"] = "\n".join(parents)
-    if refused is None:
-        assert not changed(bk_plan(facts))
-        return
-    with pytest.raises(buildkitd.UnsafeDataDir, match=refused.replace("(", r"\(")):
-        bk_plan(facts)
-
-
-
-def test_below_the_security_floor_a_server_serves_one_client_unless_the_host_says_so():
-    import dataclasses
-    old = dataclasses.replace(HOST, allow_outdated_buildkit=False)   # (HOST runs v0.13.2, the lab's)
-    facts = buildkitd.parse(converged_facts())
-    states = parse_file_states(file_facts(FILES))
-    assert not changed(buildkitd.plan(old, FILES, facts, states, inp(old, 1)))
-    with pytest.raises(buildkitd.BelowSecurityFloor, match=r"BuildKit v0.13.2 lacks fixes a server shared by 2 "
-                                                           r"clients needs \(v0.31.2: .*; v0.33.1: .*; v0.34.2: .*\): run v0.34.2"):
-        buildkitd.plan(old, FILES, facts, states, inp(old, 2))
-    allowed = dataclasses.replace(old, allow_outdated_buildkit=True)
-    assert not changed(buildkitd.plan(allowed, FILES, facts, states, inp(allowed, 2)))
+    # IPv6 on, no ip6tables: never silently skipped
+    r = run_fence(tmp_path, "apply", {"iptables": "exit 0"})
+    assert r.returncode == 1 and "IPv6 is on and ip6tables is not installed" in r.stderr, r.stderr
+    r = run_fence(tmp_path, "check", {"iptables": "exit 0"})
+    assert r.stdout == "missing: IPv6 is on and ip6tables is not installed\n"
+    assert run_fence(tmp_path, "apply", {"iptables": "exit 0"}, ipv6=False).returncode == 0   # (the control)
