@@ -6,7 +6,6 @@ typed tree (status_tree.py). The config doctor (insights/config_doctor.py) judge
 buildkitd applies; each tenant's own daemon is read and judged in status_tenants.py."""
 from __future__ import annotations
 
-import base64
 import datetime as dt
 
 from cryptography import x509
@@ -16,7 +15,6 @@ from buildkit_ops.engine import image_pins, role_path
 from buildkit_ops.engine.parallel import each_host
 from buildkit_ops.engine.runner import fact_plays, gather
 from buildkit_ops.engine.session import SshSession
-from buildkit_ops.engine.shell import quote
 from buildkit_ops.fleet import placement
 from buildkit_ops.flows import pki_backup, status_tenants
 from buildkit_ops.flows.status_tree import (
@@ -79,17 +77,15 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> Status:
     now = dt.datetime.now(dt.timezone.utc)
 
     def work(h: BuildHost, sess: SshSession, res: HostResult) -> None:
-        server_crt = quote(h.buildkit.data_dir + "/tls/server.crt")
         ds = daemons(inv, h)
         # the roles' own facts (the ones provision reads), plus the report's own, in one command: each daemon's
         # cache and history (the fleet's, then each tenant's)
         facts, _, f = gather(sess, fact_plays(inv, h, roles), h, [], extra=[
             *(f"echo @@{status_tenants.du_section(i)}; {d.ctl} du --format '{{{{json .}}}}' 2>/dev/null"
               for i, d in enumerate(ds)),
-            f"echo @@servercert; base64 -w0 {server_crt} 2>/dev/null; echo",
             capacity.DISK_SNIPPET, *daemon_builds.snippets(ds), insights.solves_snippet()])
         per_daemon = daemon_builds.read(ds, f, parse_audit(f.get("solves", "")))
-        hs = host_status(inv, h, facts["engine"], facts["firewall"], facts["buildkitd"], f, now,
+        hs = host_status(inv, h, facts["engine"], facts["firewall"], facts["buildkitd"], facts["gateway"], f, now,
                          [b for builds in per_daemon.values() for b in builds])
         hs.crl = revocations(facts["gateway"], issued, mine, own_cas)
         status_tenants.read(ds, facts, f, per_daemon, now, hs)
@@ -110,7 +106,7 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> Status:
 
 
 def host_status(inv: Inventory, h: BuildHost, engine: EngineFacts, fw: FirewallFacts, bk: BuildkitdFacts,
-                f: dict[str, str], now: dt.datetime, builds: list[insights.Build]) -> HostStatus:
+                gw: GatewayFacts, f: dict[str, str], now: dt.datetime, builds: list[insights.Build]) -> HostStatus:
     """What one host's facts say, before any judgement; `builds`: of every daemon on it (the host's work)."""
     c = bk.container
     u = usage(f.get("du"))
@@ -125,7 +121,7 @@ def host_status(inv: Inventory, h: BuildHost, engine: EngineFacts, fw: FirewallF
                             image_pins.digest_for(bk.image_digests, h.buildkit.image)),
         cache=Cache(u.records, u.total, u.reclaimable, disk.disk_size, disk.disk_free, disk.gc_limit),
         builds=insights.summary(sorted(builds, key=lambda b: b.created), now),
-        server_certificate=server_certificate(h, f.get("servercert", "")),
+        server_certificate=server_certificate(h, gw.server_cert),
         firewall=Firewall(fw.active, fw.ipv6 == "yes", sorted(allowed), sorted(wanted - allowed),
                           sorted(allowed - wanted), foreign_openings(fw, h.buildkit.port, wanted)))
 
@@ -138,10 +134,10 @@ def revocations(gw: GatewayFacts, issued: tuple[int, str] | None, pki_generation
     return Revocations(gw.crl_number, gw.crl_signed, where == "same", where, mine, gw.generation, pki_generation)
 
 
-def server_certificate(h: BuildHost, b64: str) -> ServerCertificate | None:
-    if not b64:
+def server_certificate(h: BuildHost, pem: bytes) -> ServerCertificate | None:
+    if not pem:
         return None
-    c = certificate(base64.b64decode(b64))
+    c = certificate(pem)
     missing, extra = sorted(set(h.sans) - set(c.names)), sorted(set(c.names) - set(h.sans))
     return ServerCertificate(c.expires, c.days_left, c.issuer, c.names, not missing and not extra, missing, extra)
 

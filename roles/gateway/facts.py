@@ -1,7 +1,8 @@
 """What the gateway role knows of a host, parsed once from its facts.sh: the pinned image, the container, who
-listens on the BuildKit port, and the CRL and PKI generation the host holds."""
+listens on the BuildKit port, the CRL and PKI generation the host holds, and the certificate it presents."""
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 
 from buildkit_ops.engine import image_pins
@@ -22,6 +23,7 @@ class GatewayFacts:
     crl_issuer: str | None = None      # the key id of the CA that signed it (crl.own_key_ids: this PKI's or not)
     generation: int | None = None      # of the PKI state that last provisioned the host (pki/generation.py)
     image_digests: tuple[str, ...] = ()   # the image's repo digests (repo@sha256:...): images.lock's pins
+    server_cert: bytes = b""           # the certificate it presents (PEM), empty when none
 
 
 def parse(sections: dict[str, str]) -> GatewayFacts:
@@ -34,6 +36,7 @@ def parse(sections: dict[str, str]) -> GatewayFacts:
                         crl_number=crls.number_of(crl) if crl else None,
                         crl_signed=crls.made_at(crl) if crl else None,
                         crl_issuer=crls.issuer_key_id(crl) if crl else None,
-                        generation=generation.parse(sections.get("gw_generation") or ""), image_digests=digests)
+                        generation=generation.parse(sections.get("gw_generation") or ""), image_digests=digests,
+                        server_cert=base64.b64decode(sections.get("gw_server_cert") or ""))
 
 

@@ -8,3 +8,5 @@ echo @@gw_port; ss -ltnpH "sport = :$BKOPS_PORT" 2>/dev/null | head -3 || true
 # the CRL the gateway enforces: a PKI state older than it must not replace it (roles/gateway plan)
 echo @@gw_crl; cat "$BKOPS_DATA_DIR/gateway/crl.pem" 2>/dev/null || true
 echo @@gw_generation; cat "$BKOPS_DATA_DIR/gateway/pki-generation" 2>/dev/null || true
+# the server certificate it presents (status: expiry and names)
+echo @@gw_server_cert; base64 -w0 "$BKOPS_DATA_DIR/tls/server.crt" 2>/dev/null; echo

@@ -134,3 +134,39 @@ def test_no_test_file_is_longer_than_about_300_lines():
     long = [(str(p.relative_to(ROOT)), n) for p in (ROOT / "tests").rglob("test_*.py")
             if (n := len(p.read_text().splitlines())) > 320]
     assert long == []
+
+
+def managed_names(tmp_path) -> set[str]:
+    """What the host roles manage, as code elsewhere would name it: each file's path under data_dir when it has a
+    folder (gateway/crl.pem, tls/server.crt, tenants/...), and each systemd unit's name; from the files the roles
+    render for an inventory with a tenant and a prune schedule."""
+    from unit_helpers import load_text, mutate
+
+    from buildkit_ops.engine import runner
+    from buildkit_ops.engine.contract import Options
+
+    def edit(d):
+        d["all"]["vars"]["tenants"] = {"red": {}}
+        d["all"]["vars"]["buildkit"] = {"prune_schedule": {"calendar": "daily", "all": True}}
+    inv = load_text(tmp_path, mutate(edit))
+    h = inv.hosts["build1"]
+    paths = {f.path for r, c in runner.prepare(inv, h, role_path.load(None), Options(check=True)) for f in r.managed(c)}
+    names = set()
+    for p in paths:
+        under = p.removeprefix(h.buildkit.data_dir + "/")
+        if p.startswith("/etc/systemd/"):
+            names.add(Path(p).stem.removesuffix("-red"))
+        elif "/" in under:
+            names.add(under.replace("/red/", "/"))
+    return names
+
+
+def test_no_module_outside_a_role_names_a_file_a_role_manages(tmp_path):
+    """A role's files, units and folders are its own: others use what its exports.py offers (a fact, a name)."""
+    names = managed_names(tmp_path)
+    assert {"gateway/crl.pem", "tls/server.crt", "tenants/fence.sh", "buildkit-ops-prune"} <= names, names
+    found = []
+    for f in PRODUCT:
+        text = f.read_text()
+        found += [f"{f.relative_to(ROOT)} names {n}" for n in sorted(names) if n in text]
+    assert found == []

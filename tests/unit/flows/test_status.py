@@ -10,6 +10,7 @@ from buildkit_ops.flows.status_tree import Status
 from buildkit_ops.roles.buildkitd.facts import parse as parse_buildkitd
 from buildkit_ops.roles.engine import parse as parse_engine
 from buildkit_ops.roles.firewall import parse as parse_firewall
+from buildkit_ops.roles.gateway.exports import GatewayFacts
 
 LAPTOP_RULE = "ufw allow from 10.77.0.21 to any port 1234 proto tcp comment 'buildkit-ops client laptop'"
 ACTIVE = "Status: active\nDefault: deny (incoming), allow (outgoing), deny (routed)"
@@ -24,8 +25,8 @@ def judged(inv_path, fw=None, bk=None, disk="100000000000 50000000000") -> tuple
              "buildkitd": parse_buildkitd(bk or {"container": "running 2026-12-01T00:00:00Z sha256:a x",
                                                  "version": "buildkitd github.com/moby/buildkit v0.35.1 x",
                                                  "workers": "ID PLATFORMS\nw1 linux/amd64", "step_network": "cni"})}
-    hs = status.host_status(inv, h, facts["engine"], facts["firewall"], facts["buildkitd"], {"disk": disk},
-                            dt.datetime.now(dt.timezone.utc), [])
+    hs = status.host_status(inv, h, facts["engine"], facts["firewall"], facts["buildkitd"], GatewayFacts(),
+                            {"disk": disk}, dt.datetime.now(dt.timezone.utc), [])
     st = Status()
     status.judge(h, hs, st)
     return st, hs
