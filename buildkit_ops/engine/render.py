@@ -110,13 +110,19 @@ def _no_control(s: str) -> None:
         raise RenderError(f"{s!r} holds the control character {bad!r}, which a systemd unit cannot carry")
 
 
+def _scalar(v: Any, into: str) -> str:
+    """A string or a number as text; anything else (a list, a mapping, a boolean) is refused: it has no one
+    spelling in every file type."""
+    if isinstance(v, bool) or not isinstance(v, (str, int)):
+        raise RenderError(f"cannot write a {type(v).__name__} into {into}: {v!r}")
+    return str(v)
+
+
 def systemd_value(v: Any) -> str:
     """A plain unit file value (the rest of the line after `Key=`)."""
     if isinstance(v, Escaped):
         return v
-    if isinstance(v, bool) or not isinstance(v, (str, int)):
-        raise RenderError(f"cannot write a {type(v).__name__} into a systemd unit: {v!r}")
-    s = str(v)
+    s = _scalar(v, "a systemd unit")
     _no_control(s)
     if s.endswith("\\"):
         raise RenderError(f"{s!r} ends in a backslash, which would join the next line of the unit to it")
@@ -152,17 +158,13 @@ def systemd_command(words: list[str]) -> Escaped:
 def shell_value(v: Any) -> str:
     if isinstance(v, Escaped):
         return v
-    if isinstance(v, bool) or not isinstance(v, (str, int)):
-        raise RenderError(f"cannot write a {type(v).__name__} into a shell script: {v!r}")
-    return quote(v)
+    return quote(_scalar(v, "a shell script"))
 
 
 def haproxy_value(v: Any) -> str:
     if isinstance(v, Escaped):
         return v
-    if isinstance(v, bool) or not isinstance(v, (str, int)):
-        raise RenderError(f"cannot write a {type(v).__name__} into an HAProxy configuration: {v!r}")
-    s = str(v)
+    s = _scalar(v, "an HAProxy configuration")
     if not re.fullmatch(r"[A-Za-z0-9._:\[\]-]{1,253}", s):
         raise RenderError(f"{s!r} is not one plain word, which is all an HAProxy configuration value may be here")
     return s

@@ -23,7 +23,7 @@ from buildkit_ops.flows.provision import provision, report_pending
 from buildkit_ops.insights.usage import usage
 from buildkit_ops.inventory import BuildHost, Inventory, values
 from buildkit_ops.inventory import edit as inventory_edit
-from buildkit_ops.inventory.daemons import Daemon, named
+from buildkit_ops.inventory.daemons import Daemon, tenant_daemon
 from buildkit_ops.report.results import HostResult, Reporter
 from buildkit_ops.report.tables import human_size
 
@@ -63,7 +63,7 @@ def remove_tenant(inventory: Path, name: str, confirm: bool, rep: Reporter, wait
     after = inventory_edit.remove_tenant(inventory, name, write=False) if name in inv.tenants else inv
 
     def look(h: BuildHost, sess: SshSession, res: HostResult) -> None:
-        rc, out, err = sess.run(look_script(named(h, name)))
+        rc, out, err = sess.run(look_script(tenant_daemon(h, name)))
         got = sections(out)
         res.info.update(state=got.get("state", "absent").strip() or "absent",
                         volume=bool(got.get("volume", "").strip()), cache=usage(got.get("du")).total)

@@ -21,8 +21,18 @@ STEPS = "10.10.0.0/15"
 
 @dataclass(frozen=True)
 class Daemon:
+    """One daemon's names on its host, fixed when it is made: fleet() gives the fleet's (the names buildkit-ops
+    always used), tenant_daemon() a tenant's (each name its own)."""
     tenant: str | None                   # None: the fleet's own
     buildkit: BuildKit                   # its settings on this host
+    container: str
+    volume: str                          # its cache
+    project: str                         # its Compose project: each daemon's `up --remove-orphans` leaves the others be
+    files_dir: str                       # its files on the host
+    socket_dir: str                      # its socket's folder on the host
+    gateway_socket: str                  # its socket as the gateway's container sees it
+    bridge: str                          # its build steps' bridge
+    subnet: str                          # and their addresses
     slot: int = 0                        # a tenant's subnet and bridge number (inventory: Tenant.slot)
 
     @property
@@ -35,65 +45,33 @@ class Daemon:
         return self.tenant or DEFAULT_TENANT
 
     @property
-    def container(self) -> str:
-        return f"buildkitd-{self.tenant}" if self.tenant else "buildkitd"
-
-    @property
-    def volume(self) -> str:
-        return f"buildkit-cache-{self.tenant}" if self.tenant else "buildkit-cache"
-
-    @property
-    def project(self) -> str:
-        """Its Compose project: each daemon's `up --remove-orphans` leaves the others alone."""
-        return f"buildkit-ops-tenant-{self.tenant}" if self.tenant else "buildkit-ops"
-
-    @property
-    def files_dir(self) -> str:
-        d = self.buildkit.data_dir
-        return f"{d}/tenants/{self.tenant}" if self.tenant else d
-
-    @property
-    def socket_dir(self) -> str:
-        """Its socket's folder on the host."""
-        return f"{SOCKET_DIR}/tenants/{self.tenant}" if self.tenant else SOCKET_DIR
-
-    @property
-    def gateway_socket(self) -> str:
-        """Its socket as the gateway's container sees it."""
-        return f"/run/buildkit/tenants/{self.tenant}/buildkitd.sock" if self.tenant else "/run/buildkit/buildkitd.sock"
-
-    @property
-    def bridge(self) -> str:
-        return f"buildkit-t{self.slot}" if self.tenant else "buildkit0"
-
-    @property
-    def subnet(self) -> str:
-        return f"10.11.{self.slot}.0/24" if self.tenant else "10.10.0.0/16"
-
-    @property
     def ctl(self) -> str:
         """buildctl against it, from the host."""
         return f"docker exec {self.container} buildctl --addr {SOCK}"
 
 
 def fleet(host: BuildHost) -> Daemon:
-    return Daemon(None, host.buildkit)
+    return Daemon(None, host.buildkit, "buildkitd", "buildkit-cache", "buildkit-ops", host.buildkit.data_dir,
+                  SOCKET_DIR, "/run/buildkit/buildkitd.sock", "buildkit0", "10.10.0.0/16")
+
+
+def tenant_daemon(host: BuildHost, name: str, buildkit: BuildKit | None = None, slot: int = 0) -> Daemon:
+    """A tenant's daemon on a host (buildkit: its settings there; none for what is left of a tenant no longer
+    placed there, found and removed by these names)."""
+    return Daemon(name, buildkit or host.buildkit, f"buildkitd-{name}", f"buildkit-cache-{name}",
+                  f"buildkit-ops-tenant-{name}", f"{host.buildkit.data_dir}/tenants/{name}",
+                  f"{SOCKET_DIR}/tenants/{name}", f"/run/buildkit/tenants/{name}/buildkitd.sock", f"buildkit-t{slot}",
+                  f"10.11.{slot}.0/24", slot)
 
 
 def tenants(inv: Inventory, host: BuildHost) -> list[Daemon]:
     """The tenants' daemons on the host, by tenant name."""
-    return [Daemon(t.name, t.buildkit[host.name], t.slot) for t in inv.tenants_on(host.name)]
+    return [tenant_daemon(host, t.name, t.buildkit[host.name], t.slot) for t in inv.tenants_on(host.name)]
 
 
 def daemons(inv: Inventory, host: BuildHost) -> list[Daemon]:
     """Every daemon of the host: the fleet's first."""
     return [fleet(host), *tenants(inv, host)]
-
-
-def named(host: BuildHost, tenant: str) -> Daemon:
-    """A tenant's daemon's names on a host, whatever the inventory says of it now (a tenant no longer placed there:
-    what is left of it is found, and removed, by these names)."""
-    return Daemon(tenant, host.buildkit)
 
 
 def of_tenant(inv: Inventory, host: BuildHost, tenant: str | None) -> Daemon | None:

@@ -10,6 +10,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from buildkit_ops.errors import BkopsError
 
@@ -184,11 +185,8 @@ class Inventory:
         return [t for _n, t in sorted(self.tenants.items()) if host in t.hosts]
 
     def tenant(self, name: str) -> Tenant:
-        if name not in self.tenants:
-            known = ", ".join(sorted(self.tenants)) or "none"
-            raise InventoryError(str(self.file), f"all.vars.tenants.{name}", f"no tenant named {name!r}",
-                                 f"known tenants: {known}; add it under all.vars.tenants")
-        return self.tenants[name]
+        return _known(self.file, self.tenants, name, f"all.vars.tenants.{name}", "tenant",
+                      "known tenants: {known}; add it under all.vars.tenants", "none")
 
     def select(self, spec: str | None) -> list[BuildHost]:
         """'build1,build2', a group name, 'all' or None (every build host)."""
@@ -230,11 +228,19 @@ class Inventory:
                                                      "`invoke lab.up` builds it)")
 
     def client(self, name: str) -> Client:
-        if name not in self.clients:
-            known = ", ".join(sorted(self.clients)) or "none yet"
-            raise InventoryError(str(self.file), f"all.children.clients.hosts.{name}", f"no client named {name!r}",
-                                 f"known clients: {known}; or give --address to add a new one")
-        return self.clients[name]
+        return _known(self.file, self.clients, name, f"all.children.clients.hosts.{name}", "client",
+                      "known clients: {known}; or give --address to add a new one", "none yet")
+
+
+K = TypeVar("K")
+
+
+def _known(file: Path, items: dict[str, K], name: str, key: str, noun: str, fix: str, none: str) -> K:
+    """items[name], or a clear error that lists the known names."""
+    if name not in items:
+        known = ", ".join(sorted(items)) or none
+        raise InventoryError(str(file), key, f"no {noun} named {name!r}", fix.format(known=known))
+    return items[name]
 
 
 def _need_file(file: str, key: str, path: str | None, what: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from buildkit_ops.engine.contract import Step
 from buildkit_ops.engine.shell import command, quote
 from buildkit_ops.inventory import BuildHost
-from buildkit_ops.inventory.daemons import Daemon, named
+from buildkit_ops.inventory.daemons import Daemon, tenant_daemon
 from buildkit_ops.roles.buildkitd.drain import drain_script
 
 
@@ -32,7 +32,7 @@ def steps(host: BuildHost, found: list[str], wanted: set[str], remove: frozenset
     for name in sorted(set(found) - wanted):
         if name in remove:
             out.append(Step("buildkitd", f"{name}: daemon", True, "drained; container, cache volume, files and socket "
-                            "removed", script=remove_script(named(host, name), wait, force), instance=name))
+                            "removed", script=remove_script(tenant_daemon(host, name), wait, force), instance=name))
         else:
             # (never removed by a provision: an inventory edit does not take a team's cache away)
             out.append(Step("buildkitd", f"{name}: daemon", False, f"not a tenant of this host in the inventory: kept "
