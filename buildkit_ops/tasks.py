@@ -7,6 +7,7 @@ these; in a checkout, `invoke` runs them with the lab's tasks beside them (tasks
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import re
 import sys
@@ -278,11 +279,13 @@ def audit(c: Context, host: str | None = None, client: str | None = None, since:
             "like": "the build host whose buildkit settings the pods take (default: the first)",
             "out": "file to write (default buildkitd-ARCH.k8s.yaml; mode 0600: it holds the server key)",
             "cpu": "CPU per pod, requested and the limit (default 4)",
-            "memory": "memory per pod, requested and the limit (default 8Gi)", "inventory": INV_HELP})
+            "memory": "memory per pod, requested and the limit (default 8Gi)",
+            "deny_egress": "CIDRs build steps may not reach, comma-separated: the cluster's own pod, service and node "
+                           "ranges (default: every private range; `none`: link-local only)", "inventory": INV_HELP})
 @cli_errors
 def k8s_manifests(c: Context, platform: str = "linux/amd64", replicas: int = 2, namespace: str = "buildkit",
                   storage: str = "100Gi", like: str | None = None, out: str | None = None, cpu: str = "4",
-                  memory: str = "8Gi", inventory: str = DEFAULT_INVENTORY) -> None:
+                  memory: str = "8Gi", deny_egress: str | None = None, inventory: str = DEFAULT_INVENTORY) -> None:
     """Write the Kubernetes manifests of a BuildKit StatefulSet with our TLS (never applied here: no cluster)."""
     try:
         platform = values.platform(platform)
@@ -298,13 +301,29 @@ def k8s_manifests(c: Context, platform: str = "linux/amd64", replicas: int = 2, 
         fail(f"--memory: {memory!r} is not a memory size Kubernetes takes here\n  fix: write e.g. 8Gi or 512Mi", 2)
     if not 1 <= int(replicas) <= 100:
         fail(f"--replicas: {replicas} is out of range\n  fix: 1 to 100", 2)
+    deny = flows.kubernetes.CLUSTER_RANGES if deny_egress is None else egress_ranges(deny_egress)
     inv = load(inventory)
     host = inv.select(like)[0]
-    docs = flows.kubernetes.manifests(inv, host, namespace, platform, int(replicas), storage, cpu=cpu, memory=memory)
+    docs = flows.kubernetes.manifests(inv, host, namespace, platform, int(replicas), storage, cpu=cpu, memory=memory,
+                                      deny_egress=deny)
     path = Path(out or f"buildkitd-{platform.split('/')[1]}.k8s.yaml")
     atomic_write(path, flows.kubernetes.dump(docs).encode(), 0o600)
     print(f"{path}: {', '.join(d['kind'] for d in docs)} (mode 0600: the Secret holds the server key); "
           f"apply with `kubectl apply -f {path}`", file=sys.stderr)
+
+
+def egress_ranges(text: str) -> tuple[str, ...]:
+    """--deny-egress: CIDRs (a network, written as one), or `none`."""
+    if text.strip() == "none":
+        return ()
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        try:
+            out.append(str(ipaddress.ip_network(part, strict=True)))
+        except ValueError:
+            fail(f"--deny-egress: {part!r} is not a network in CIDR form\n  fix: write e.g. 10.96.0.0/12,10.244.0.0/16 "
+                 f"(or none)", 2)
+    return tuple(out)
 
 
 @task(help={"client": "the client to diagnose", "inventory": INV_HELP})

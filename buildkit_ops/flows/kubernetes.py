@@ -51,21 +51,33 @@ def drain_command(wait: int) -> list[str]:
     return ["/bin/sh", "-c", script]
 
 
-def network_policy(inv: Inventory, name: str, meta: dict[str, Any], port: int) -> dict[str, Any]:
+# What a build step may not reach, like the fence on a VM: link-local (cloud metadata services) always; and by
+# default the private ranges a cluster's pods, services and nodes live in (k8s-manifests --deny-egress narrows or
+# widens it, e.g. to the cluster's own pod and service CIDRs when its registry is in a private range).
+ALWAYS_DENIED = ("169.254.0.0/16", "fe80::/10")
+CLUSTER_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+
+
+def network_policy(inv: Inventory, name: str, meta: dict[str, Any], port: int,
+                   deny: tuple[str, ...] = CLUSTER_RANGES) -> dict[str, Any]:
     """In: the BuildKit port from the inventory's client addresses only (none: nobody). Out: anything but the
-    link-local ranges (cloud metadata services), as the build-step fence does on a host."""
+    link-local ranges and `deny` (the cluster's own ranges), as the build-step fence does on a host."""
     sources = sorted({c.address if "/" in c.address else f"{c.address}/{128 if ':' in c.address else 32}"
                       for c in inv.clients.values()})
+    denied = sorted(set(ALWAYS_DENIED) | set(deny))
+    v4 = [d for d in denied if ":" not in d]
+    v6 = [d for d in denied if ":" in d]
     return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": name, **meta},
             "spec": {"podSelector": {"matchLabels": meta["labels"]}, "policyTypes": ["Ingress", "Egress"],
                      "ingress": [{"from": [{"ipBlock": {"cidr": s}} for s in sources],
                                   "ports": [{"protocol": "TCP", "port": port}]}] if sources else [],
-                     "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16"]}},
-                                        {"ipBlock": {"cidr": "::/0", "except": ["fe80::/10"]}}]}]}}
+                     "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": v4}},
+                                        {"ipBlock": {"cidr": "::/0", "except": v6}}]}]}}
 
 
 def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, replicas: int, storage: str,
-              wait: int = 600, cpu: str = "4", memory: str = "8Gi") -> list[dict[str, Any]]:
+              wait: int = 600, cpu: str = "4", memory: str = "8Gi",
+              deny_egress: tuple[str, ...] = CLUSTER_RANGES) -> list[dict[str, Any]]:
     """The manifests, in apply order. `like`: the build host whose buildkit settings the pods take."""
     if inv.tenants:
         # one StatefulSet serves every client here: a tenant's clients would share the fleet's daemon and its
@@ -181,7 +193,7 @@ def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, re
             "volumeClaimTemplates": [{"metadata": {"name": "cache"},
                                       "spec": {"accessModes": ["ReadWriteOnce"],
                                                "resources": {"requests": {"storage": storage}}}}]}}
-    policy = network_policy(inv, n["name"], meta, like.buildkit.port)
+    policy = network_policy(inv, n["name"], meta, like.buildkit.port, deny_egress)
     return [config, registries, secret, service, pdb, policy, statefulset]
 
 

@@ -74,6 +74,9 @@ def test_the_pod_keeps_what_it_does_not_need_out(manifest):
     policy = d["NetworkPolicy/buildkitd-arm64"]["spec"]
     assert policy["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 1234}]
     assert {b["ipBlock"]["cidr"] for b in policy["ingress"][0]["from"]} == {"10.77.0.21/32"}   # the clients
-    assert policy["egress"][0]["to"][0]["ipBlock"]["except"] == ["169.254.0.0/16"]
+    # out: not the cluster's own ranges (every private one by default), nor link-local, as the fence on a VM
+    assert policy["egress"][0]["to"][0]["ipBlock"]["except"] == ["10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16",
+                                                                 "172.16.0.0/12", "192.168.0.0/16"]
+    assert policy["egress"][0]["to"][1]["ipBlock"]["except"] == ["fc00::/7", "fe80::/10"]
     # (the entrypoint does not claim the host's network namespace in a pod)
     assert "in a Kubernetes pod, the pod's" in d["ConfigMap/buildkitd-arm64-config"]["data"]["entrypoint.sh"]
