@@ -234,3 +234,33 @@ def test_the_fence_fails_closed(tmp_path):
     r = run_fence(tmp_path, "check", {"iptables": "exit 0"})
     assert r.stdout == "missing: IPv6 is on and ip6tables is not installed\n"
     assert run_fence(tmp_path, "apply", {"iptables": "exit 0"}, ipv6=False).returncode == 0   # (the control)
+
+
+@pytest.mark.parametrize("parents,refused", [
+    (["root 755 /opt", "root 755 /"], None),
+    (["root 777 /opt", "root 755 /"], "/opt, on the way to buildkit.data_dir /opt/buildkit-ops, is owned by root with mode 777"),
+    (["alice 755 /opt/buildkit-ops", "root 755 /opt", "root 755 /"], "is owned by alice with mode 755"),
+    (["root 1777 /opt", "root 755 /"], "with mode 1777"),
+])
+def test_data_dirs_folders_must_be_roots_alone_before_anything_is_written(parents, refused):
+    facts = converged_facts()
+    facts["data_dir_parents"] = "\n".join(parents)
+    if refused is None:
+        assert not changed(bk_plan(facts))
+        return
+    with pytest.raises(buildkitd.UnsafeDataDir, match=refused.replace("(", r"\(")):
+        bk_plan(facts)
+
+
+
+def test_below_the_security_floor_a_server_serves_one_client_unless_the_host_says_so():
+    import dataclasses
+    old = dataclasses.replace(HOST, allow_outdated_buildkit=False)   # (HOST runs v0.13.2, the lab's)
+    facts = buildkitd.parse(converged_facts())
+    states = parse_file_states(file_facts(FILES))
+    assert not changed(buildkitd.plan(old, FILES, facts, states, inp(old, 1)))
+    with pytest.raises(buildkitd.BelowSecurityFloor, match=r"BuildKit v0.13.2 lacks fixes a server shared by 2 "
+                                                           r"clients needs \(v0.31.2: .*; v0.33.1: .*; v0.34.2: .*\): run v0.34.2"):
+        buildkitd.plan(old, FILES, facts, states, inp(old, 2))
+    allowed = dataclasses.replace(old, allow_outdated_buildkit=True)
+    assert not changed(buildkitd.plan(allowed, FILES, facts, states, inp(allowed, 2)))
