@@ -12,6 +12,7 @@ from buildkit_ops.engine.session import SshSession
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.engine.ssh import RemoteError
 from buildkit_ops.errors import FlowError
+from buildkit_ops.insights.daemon_queries import disk_usage
 from buildkit_ops.insights.usage import usage
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.inventory import values as types
@@ -78,7 +79,7 @@ def cache_prune(inv: Inventory, hosts: list[BuildHost], what: Criteria, check: b
 
     def work(h: BuildHost, sess: SshSession, res: HostResult) -> None:
         ctl = daemons[h.name].ctl
-        du = f"{ctl} du --format '{{{{json .}}}}'"
+        du = disk_usage(ctl)
         if check:
             rc, out, err = sess.run(f"echo @@before; {du}")
         else:

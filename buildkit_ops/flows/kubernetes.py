@@ -21,13 +21,14 @@ from typing import Any
 import yaml
 
 from buildkit_ops.errors import BkopsError
+from buildkit_ops.insights.daemon_queries import running_builds
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.inventory.daemons import SOCK
 from buildkit_ops.inventory.model import FLEET_NAME
 from buildkit_ops.pki import certs as pki
 from buildkit_ops.pki import client_records
 from buildkit_ops.pki import crl as crls
-from buildkit_ops.roles.buildkitd.exports import RUNNING, render_files
+from buildkit_ops.roles.buildkitd.exports import render_files
 from buildkit_ops.roles.gateway.exports import client_limits, client_roles
 from buildkit_ops.roles.gateway.exports import render_files as gateway_files
 
@@ -46,7 +47,7 @@ def names(namespace: str, platform: str, replicas: int) -> dict[str, Any]:
 def drain_command(wait: int) -> list[str]:
     """preStop: wait (at most `wait` seconds) until no build runs, as the recreate handler does."""
     script = (f"end=$(( $(date +%s) + {int(wait)} )); while [ \"$(date +%s)\" -lt \"$end\" ]; do "
-              f"buildctl --addr {SOCK} debug histories --format '{RUNNING}' | grep -q running || exit 0; "
+              f"[ \"$({running_builds(f'buildctl --addr {SOCK}')})\" = 0 ] && exit 0; "
               f"sleep 1; done")
     return ["/bin/sh", "-c", script]
 

@@ -30,6 +30,7 @@ from buildkit_ops.flows.status_tree import (
 )
 from buildkit_ops.insights import builds as insights
 from buildkit_ops.insights import capacity, config_doctor, daemon_builds
+from buildkit_ops.insights.daemon_queries import disk_usage
 from buildkit_ops.insights.usage import usage
 from buildkit_ops.inventory import BuildHost, Inventory, security_floor
 from buildkit_ops.inventory.daemons import daemons
@@ -81,7 +82,7 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> Status:
         # the roles' own facts (the ones provision reads), plus the report's own, in one command: each daemon's
         # cache and history (the fleet's, then each tenant's)
         facts, _, f = gather(sess, fact_plays(inv, h, roles), h, [], extra=[
-            *(f"echo @@{status_tenants.du_section(i)}; {d.ctl} du --format '{{{{json .}}}}' 2>/dev/null"
+            *(f"echo @@{status_tenants.du_section(i)}; {disk_usage(d.ctl)} 2>/dev/null"
               for i, d in enumerate(ds)),
             capacity.DISK_SNIPPET, *daemon_builds.snippets(ds), insights.solves_snippet()])
         per_daemon = daemon_builds.read(ds, f, parse_audit(f.get("solves", "")))

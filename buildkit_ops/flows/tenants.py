@@ -20,6 +20,7 @@ from buildkit_ops.engine.session import SshSession
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.errors import FlowError
 from buildkit_ops.flows.provision import provision, report_pending
+from buildkit_ops.insights.daemon_queries import disk_usage
 from buildkit_ops.insights.usage import usage
 from buildkit_ops.inventory import BuildHost, Inventory, values
 from buildkit_ops.inventory import edit as inventory_edit
@@ -34,7 +35,7 @@ def look_script(d: Daemon) -> str:
     c = quote(d.container)
     return (f"echo @@state; docker inspect -f '{{{{.State.Status}}}}' {c} 2>/dev/null || echo absent\n"
             f"echo @@volume; docker volume inspect -f '{{{{.Name}}}}' {quote(d.volume)} 2>/dev/null || true\n"
-            f"echo @@du; {d.ctl} du --format '{{{{json .}}}}' 2>/dev/null || true\n")
+            f"echo @@du; {disk_usage(d.ctl)} 2>/dev/null || true\n")
 
 
 def quiet_provision(inv: Inventory, options: Options) -> list[HostResult]:

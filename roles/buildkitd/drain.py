@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from buildkit_ops.engine.contract import HandlerFailed
 from buildkit_ops.engine.shell import quote
+from buildkit_ops.insights.daemon_queries import answers, running_builds
 from buildkit_ops.inventory.daemons import SOCK
-
-# Builds whose history record has no completion time are running (`buildctl debug histories --format`).
-RUNNING = "{{if .Record}}{{if not .Record.CompletedAt}}running{{end}}{{end}}"
 
 
 def drain_script(wait: int, force: bool, container: str) -> str:
@@ -18,8 +16,7 @@ def drain_script(wait: int, force: bool, container: str) -> str:
     return f"""if [ "$(docker inspect -f '{{{{.State.Running}}}}' {c} 2>/dev/null)" = true ]; then
   end=$(( $(date +%s) + {int(wait)} ))
   while :; do
-    n=$(docker exec {c} buildctl --addr {SOCK} debug histories --format '{RUNNING}' 2>/dev/null \
-      | grep -c running)
+    n=$({running_builds(f"docker exec {c} buildctl --addr {SOCK}")})
     [ "$n" -eq 0 ] && break
     if [ "$(date +%s)" -ge "$end" ]; then {give_up}; fi
     # tell the operator as it goes: when the count changes, and every 30 s
@@ -51,7 +48,7 @@ then tail -20 "$T" >&2; rm -f "$T"; exit 1; fi
 rm -f "$T"
 ok=
 for i in $(seq 1 120); do
-  docker exec {c} buildctl --addr {SOCK} debug workers >/dev/null 2>&1 && {{ ok=1; break; }}
+  {answers(f"docker exec {c} buildctl --addr {SOCK}")} && {{ ok=1; break; }}
   sleep 0.5
 done
 """
