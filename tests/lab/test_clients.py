@@ -137,7 +137,8 @@ def test_remove_client_closes_the_port(servers):
     assert servers.run("laptop2", f"nc -z -w3 {B1} 1234", capture=True).returncode == 0
     r = invoke("remove-client", "laptop2")
     assert r.returncode == 0, r.stderr
-    assert "is on the CRL: every build host's gateway refuses it" in r.stderr
+    # (one certificate, or more when an earlier module issued laptop2 one too: every one is revoked)
+    assert re.search(r"(is|are) on the CRL: every build host's gateway refuses it", r.stderr), r.stderr
     assert servers.run("laptop2", f"nc -z -w3 {B1} 1234", capture=True).returncode != 0
     assert servers.run("laptop2", "docker buildx inspect buildkit-ops", capture=True).returncode != 0
     assert servers.run("laptop2", "test -e /root/.docker/buildkit-ops/buildkit-ops").returncode != 0   # its files

@@ -150,7 +150,7 @@ def test_each_tenant_has_its_own_daemon_volume_and_socket_behind_the_one_gateway
         "build1", "iptables -t raw -S PREROUTING", capture=True).stdout.splitlines() if f" ! -i {bridge} " in line)
     assert lab.run("build1", f"iptables -t raw -D {rule}").returncode == 0
     r = invoke("provision", "--host", "build1")
-    assert r.returncode == 0 and "red: build-step fence" in r.stderr and "put back" in r.stderr, r.stderr
+    assert r.returncode == 0 and "buildkitd[red]: build-step fence" in r.stderr and "put back" in r.stderr, r.stderr
     assert rule in lab.run("build1", "iptables -t raw -S PREROUTING", capture=True).stdout
     assert lab.run("build1", "docker inspect -f '{{.State.StartedAt}}' buildkitd-red", capture=True).stdout == started
 
