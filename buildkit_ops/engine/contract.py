@@ -84,7 +84,8 @@ class Options:
     # the roles this run applies (None: all); the others are planned too, and what they would change is reported
     # as pending ("run provision"), never applied behind the operator's back
     roles: frozenset[str] | None = None
-    # instances the operator confirmed for removal (remove-tenant --confirm): their data (a cache) goes with them
+    # what the operator confirmed for removal: a tenant's instances (remove-tenant --confirm; their cache goes with
+    # them), a client (remove-client: its builder and proxy)
     remove: frozenset[str] = frozenset()
 
 

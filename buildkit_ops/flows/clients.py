@@ -29,9 +29,7 @@ from buildkit_ops.inventory.model import DEFAULT_TENANT
 from buildkit_ops.pki import certs as pki
 from buildkit_ops.pki import client_records
 from buildkit_ops.report.results import HostResult, Reporter
-from buildkit_ops.roles.buildx_builder.exports import remove_script as remove_builder
 from buildkit_ops.roles.ci_runner.exports import SECRETS, folder, summary
-from buildkit_ops.roles.failover_proxy.exports import remove_script as remove_proxy
 
 
 class ClientError(BkopsError):
@@ -252,17 +250,18 @@ def _show_add(inventory: Path, ch: Change, rep: Reporter, provision_hosts: Provi
 # ------------------------------------------------------------------ remove-client
 
 def remove_from_machine(inv: Inventory, client: Client) -> str:
-    """The builder, its certificates and the failover proxy removed from the client's machine; for a CI runner,
-    its folder here."""
+    """What the client's roles leave once it is removed: its builder, certificates and failover proxy gone from
+    its machine (the roles plan their absence); for a CI runner, its folder here."""
     if client.connection == "none":
         shutil.rmtree(folder(inv, client), ignore_errors=True)
         return f"CI runner: {folder(inv, client)} removed; delete its CI secrets {', '.join(SECRETS.values())}"
-    sess = session.to_client(client)
+    res = HostResult(client.name)
     try:
-        rc, out, err = sess.run(remove_builder(client) + remove_proxy(client))
-        return "builder and certificates removed" if rc == 0 else f"cleanup failed: {err.strip()}"
-    finally:
-        sess.close()
+        setup_client(inv, client, Options(remove=frozenset({client.name})), Reporter(quiet=True), res)
+    except ClientError as e:
+        raise RemoteError(str(e)) from None
+    done = [s.detail for s in res.steps if s.status == "changed"]
+    return "; ".join(done) if done else "nothing of it was left there"
 
 
 def remove_client(inventory: Path, name: str, rep: Reporter, provision_hosts: ProvisionHosts = provision_firewalls,

@@ -20,6 +20,7 @@ from buildkit_ops.fleet.nodes import Node, builder_nodes
 from buildkit_ops.inventory import Client, Inventory
 from buildkit_ops.pki import certs
 from buildkit_ops.roles.buildx_builder.exports import CERT_FILES, folder_script, parse_nodes_status
+from buildkit_ops.roles.buildx_builder.removal import remove_script
 from buildkit_ops.roles.failover_proxy.exports import proxy as failover_proxy
 from buildkit_ops.roles.failover_proxy.exports import templates as proxy_templates
 
@@ -29,6 +30,7 @@ class BuilderInput:
     nodes: list[Node]
     files: dict[str, bytes]  # ca.pem, cert.pem, key.pem
     state: str               # hash of what the builder is made of: recreated when it changes
+    absent: bool = False     # the client was removed (remove-client): its builder and certificates go
 
 
 @dataclass
@@ -48,6 +50,8 @@ def parse(sections: dict[str, str]) -> BuilderFacts:
 
 def prepare(inv: Inventory, client: Client, options: Options) -> BuilderInput:
     """Before the client's certificate exists (add-client's check of the machine), its files are placeholders."""
+    if client.name in options.remove:
+        return BuilderInput([], {}, "", absent=True)
     hosts = placement.placed(client, inv.hosts_for(client), options.platforms)
     proxy = failover_proxy(client, hosts, proxy_templates(inv))
     ns = builder_nodes(client, hosts)
@@ -99,7 +103,18 @@ class NoBuildx(PlanError):
     pass
 
 
+def removal(client: Client, facts: BuilderFacts) -> list[Step]:
+    """A removed client: its builder and its folder of certificates go (the key with them)."""
+    title = f"builder {client.builder}"
+    if not facts.present and not facts.state and not facts.certsums.strip():
+        return [Step("buildx_builder", title, False, "absent")]
+    return [Step("buildx_builder", title, True, f"removed, with its certificates ({facts.docker_config}/buildkit-ops/"
+                 f"{safe_dirname(client.builder)})", script=remove_script(client))]
+
+
 def plan(client: Client, want: BuilderInput, facts: BuilderFacts) -> list[Step]:
+    if want.absent:
+        return removal(client, facts)
     if not facts.buildx:
         raise NoBuildx(f"{client.name}: `docker buildx` is not installed there; install the docker CLI and the buildx "
                        f"plugin (Debian: docker.io and docker-buildx), then re-run")
@@ -142,6 +157,8 @@ class BuildxBuilderRole(Role[Client, BuilderInput, BuilderFacts]):
 
     def verify(self, ctx: Context[Client, BuilderInput], facts: BuilderFacts, sess: Session, probe: Any,
                restarted: bool) -> str | None:
+        if ctx.input.absent:
+            return None
         rc, out, err = sess.run(verify_script(ctx.target))
         statuses = parse_nodes_status(out)
         if rc != 0 or not statuses or any(s != "running" for _, s in statuses):

@@ -1,5 +1,5 @@
 """What others may use of the buildx builder role: the builder's nodes as `docker buildx inspect` reports them
-(doctor), and how to remove the builder and its certificates from a client (remove-client)."""
+(doctor), and where its files are on a client (folder_script)."""
 from __future__ import annotations
 
 from buildkit_ops.engine.render import safe_dirname
@@ -14,10 +14,6 @@ def folder_script(client: Client) -> str:
     Every value is a quoted word; the paths are built from $D."""
     return (f'D=${{DOCKER_CONFIG:-$HOME/.docker}}\nB={quote(client.builder)}\n'
             f'F="$D/buildkit-ops/"{quote(safe_dirname(client.builder))}\n')
-
-
-def remove_script(client: Client) -> str:
-    return folder_script(client) + 'docker buildx rm "$B" >/dev/null 2>&1 || true\nrm -rf "$F"\n'
 
 
 def parse_nodes_status(inspect: str) -> list[tuple[str, str]]:

@@ -74,14 +74,26 @@ def plan(client: Client, proxy: Proxy, facts: ProxyFacts) -> list[Step]:
     return steps
 
 
-class FailoverProxyRole(Role[Client, Proxy, ProxyFacts]):
+def removal(client: Client, facts: ProxyFacts) -> list[Step]:
+    """A removed client: its proxy container goes (the image stays: it may serve others)."""
+    c = failover.container_name(client)
+    if not facts.state:
+        return [Step("failover_proxy", "proxy", False, "absent")]
+    return [Step("failover_proxy", "proxy", True, f"{c} removed",
+                 script=f"docker rm -f {quote(c)} >/dev/null 2>&1 || true\n")]
+
+
+class FailoverProxyRole(Role[Client, Proxy | None, ProxyFacts]):
     name = "failover_proxy"
     targets = "client"
 
     def applies(self, target: Client) -> bool:
         return target.failover == "proxy"
 
-    def prepare(self, inv: Inventory, target: Client, options: Options) -> Proxy:
+    def prepare(self, inv: Inventory, target: Client, options: Options) -> Proxy | None:
+        """The proxy wanted on the client; None for a removed client."""
+        if target.name in options.remove:
+            return None
         hosts = placement.placed(target, inv.hosts_for(target), options.platforms)
         proxy = proxy_for(target, hosts, self.templates)
         assert proxy is not None  # (applies: failover is proxy)
@@ -93,9 +105,9 @@ class FailoverProxyRole(Role[Client, Proxy, ProxyFacts]):
     def parse(self, sections: dict[str, str]) -> ProxyFacts:
         return parse(sections)
 
-    def plan(self, ctx: Context[Client, Proxy], facts: ProxyFacts,
+    def plan(self, ctx: Context[Client, Proxy | None], facts: ProxyFacts,
              files: dict[str, FileState]) -> list[Step]:
-        return plan(ctx.target, ctx.input, facts)
+        return removal(ctx.target, facts) if ctx.input is None else plan(ctx.target, ctx.input, facts)
 
 
 ROLE = FailoverProxyRole()

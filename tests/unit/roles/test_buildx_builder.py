@@ -72,3 +72,26 @@ def test_a_machine_without_buildx_or_with_the_default_toml_trap_is_refused_befor
         buildx_builder.plan(LAPTOP, WANT, facts(buildx=""))
     with pytest.raises(PlanError, match=r"buildkitd.default.toml exists; .*\(mv /root/.docker/buildx/"):
         buildx_builder.plan(LAPTOP, WANT, facts(trap="/root/.docker/buildx/buildkitd.default.toml"))
+
+
+def test_a_removed_clients_builder_and_proxy_are_planned_away_and_an_absent_one_is_left_alone(tmp_path):
+    """Absent is a state: remove-client runs the client's roles with its removal confirmed (Options.remove)."""
+    from buildkit_ops.engine.contract import Options
+    from buildkit_ops.roles import failover_proxy
+    inv = load_text(tmp_path, GOOD)
+    client = inv.clients["laptop"]                       # (failover: proxy in the lab's inventory)
+    gone = buildx_builder.prepare(inv, client, Options(remove=frozenset({"laptop"})))
+    there = buildx_builder.parse({"docker_config": "/root/.docker", "buildx": "v0.13", "state": "abc",
+                                  "certsums": "x\ny\nz", "builder": "present"})
+    [step] = buildx_builder.plan(client, gone, there)
+    assert step.changed and 'docker buildx rm "$B"' in step.script and 'rm -rf "$F"' in step.script
+    [step] = buildx_builder.plan(client, gone, buildx_builder.parse({"builder": "absent"}))
+    assert not step.changed and step.detail == "absent"
+    # (the control: the same client not removed is planned as a builder, with its checks)
+    with pytest.raises(buildx_builder.NoBuildx):
+        buildx_builder.plan(client, buildx_builder.prepare(inv, client, Options()), buildx_builder.parse({}))
+    role = failover_proxy.ROLE
+    assert role.prepare(inv, client, Options(remove=frozenset({"laptop"}))) is None
+    [step] = failover_proxy.removal(client, failover_proxy.parse({"proxy": "true 1234"}))
+    assert step.changed and step.script.startswith("docker rm -f buildkit-ops-proxy-")
+    assert not failover_proxy.removal(client, failover_proxy.parse({}))[0].changed
