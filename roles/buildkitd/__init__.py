@@ -10,14 +10,13 @@ mutual-TLS proof. The daemons of tenants no longer placed on the host are the de
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from buildkit_ops.engine import image_pins
+from buildkit_ops.engine import image_pins, service
 from buildkit_ops.engine.contract import HandlerFailed, Options, Role, Session, Step
 from buildkit_ops.engine.render import File, FileState
 from buildkit_ops.engine.shell import command
-from buildkit_ops.engine.steps import file_steps, pull_script
+from buildkit_ops.engine.steps import file_steps
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.inventory.daemons import Daemon, daemons, fleet
 from buildkit_ops.roles.buildkitd import absent
@@ -48,23 +47,12 @@ def prepare(inv: Inventory, host: BuildHost, options: Options, daemon: Daemon | 
 
 
 def image_step(d: Daemon, facts: BuildkitdFacts, i: BuildkitdInput) -> Step | None:
-    """The daemon's image on the host: loaded from the archive, pulled by its pin, or pulled by tag; none for a
-    tenant's daemon that runs the fleet's image (the default instance's step brings it)."""
-    bk = d.buildkit
-    title = f"image {bk.image}"
+    """The daemon's image on the host; none for a tenant's daemon that runs the fleet's image (the default
+    instance's step brings it)."""
     if not i.own_image:
         return None
-    if i.image_id and facts.image_id != i.image_id:
-        return Step("buildkitd", title, True, f"load {Path(bk.image_archive or '').name} ({i.image_id[:19]})",
-                    script="docker load -q\n", upload=bk.image_archive, notify=[RESTART])
-    if i.image_id:
-        return Step("buildkitd", title, False, i.image_id[:19])
-    if i.pin:
-        have = image_pins.digest_for(facts.image_digests, bk.image)
-        return image_pins.pinned_step("buildkitd", title, bk.image, have, i.pin, [RESTART])
-    if not facts.image_id:
-        return Step("buildkitd", title, True, "pull", script=pull_script(bk.image), notify=[RESTART])
-    return Step("buildkitd", title, False, facts.image_id[:19])
+    want = service.Image(d.buildkit.image, d.buildkit.image_archive, i.image_id, i.pin)
+    return service.image_step("buildkitd", want, facts.image_id, facts.image_digests, [RESTART])
 
 
 def plan(host: BuildHost, files: list[File], facts: BuildkitdFacts, states: dict[str, FileState],
@@ -78,18 +66,10 @@ def plan(host: BuildHost, files: list[File], facts: BuildkitdFacts, states: dict
     c = facts.container
     if c is not None and c.status == "running" and not (image and image.changed):
         check_version(host, facts.version, d)
-    if c is None:
-        steps.append(Step("buildkitd", "service", True, f"start ({d.container}, volume {d.volume})",
-                          notify=[RESTART]))
-    elif c.status != "running":
-        steps.append(Step("buildkitd", "service", True, f"{c.status}: start", notify=[RESTART]))
-    elif c.config_hash != config_hash(files, i.image_id or d.buildkit.image) and not any(s.notify for s in steps):
-        # nothing to upload, yet the container started with other files (a run stopped before the restart,
-        # or a manual `docker compose up`): restart it with the known state
-        steps.append(Step("buildkitd", "service", True, "runs another config, certificate or image",
-                          notify=[RESTART]))
-    else:
-        steps.append(Step("buildkitd", "service", False, f"running since {c.started[:19]}Z"))
+    steps.append(service.service_step("buildkitd", c.status if c else "absent", c.started if c else "",
+                                      c.config_hash if c else "", config_hash(files, i.image_id or d.buildkit.image),
+                                      any(s.notify for s in steps), [RESTART],
+                                      start=f"start ({d.container}, volume {d.volume})"))
     steps += fence_steps(d, facts, restarting=any(s.notify for s in steps))
     if d.instance is None:
         steps += absent.steps(host, facts.tenant_daemons, set(i.wanted), i.remove, i.wait, i.force)

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from pathlib import Path
 
+from buildkit_ops.engine import service
 from buildkit_ops.engine.contract import Context, Options, Role, Step
 from buildkit_ops.engine.render import FileState
 from buildkit_ops.engine.shell import quote
-from buildkit_ops.engine.steps import pull_script
 from buildkit_ops.fleet import failover, placement
 from buildkit_ops.inventory import Client, Inventory
 from buildkit_ops.roles.failover_proxy.proxy_config import Proxy, config_hash
@@ -52,16 +51,8 @@ def start_script(client: Client, proxy: Proxy) -> str:
 
 
 def plan(client: Client, proxy: Proxy, facts: ProxyFacts) -> list[Step]:
-    steps = []
-    image = f"image {client.failover_image}"
-    if facts.image_id:
-        steps.append(Step("failover_proxy", image, False, facts.image_id[:19]))
-    elif client.failover_image_archive:
-        steps.append(Step("failover_proxy", image, True, f"load {Path(client.failover_image_archive).name}",
-                          script="docker load -q >/dev/null\n", upload=client.failover_image_archive))
-    else:
-        steps.append(Step("failover_proxy", image, True, "pull",
-                          script=pull_script(client.failover_image, quiet=True)))
+    want = service.Image(client.failover_image, client.failover_image_archive)
+    steps = [service.image_step("failover_proxy", want, facts.image_id, (), [], quiet=True)]
     title = f"failover proxy {failover.container_name(client)}"
     if facts.runs(proxy.config):
         steps.append(Step("failover_proxy", title, False, "running, configuration unchanged"))

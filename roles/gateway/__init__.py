@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from buildkit_ops.engine import image_archive, image_pins
+from buildkit_ops.engine import image_archive, image_pins, service
 from buildkit_ops.engine.contract import (
     Context,
     Handler,
@@ -28,7 +28,7 @@ from buildkit_ops.engine.contract import (
 )
 from buildkit_ops.engine.render import File, FileState
 from buildkit_ops.engine.shell import command, quote
-from buildkit_ops.engine.steps import file_steps, pull_script
+from buildkit_ops.engine.steps import file_steps
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.inventory.daemons import tenants as tenant_daemons
 from buildkit_ops.pki import certs, client_records, generation
@@ -127,24 +127,11 @@ def plan(host: BuildHost, files: list[File], facts: GatewayFacts, states: dict[s
     if facts.old_key:   # (the gateway holds the key in gateway/server.pem: no second copy lies around)
         steps.append(Step("gateway", "tls/server.key", True, "buildkitd's before the gateway: removed",
                           script=command("rm", "-f", f"{bk.data_dir}/tls/server.key") + "\n"))
-    title = f"image {bk.gateway_image}"
-    if image_id and facts.image_id != image_id:
-        steps.append(Step("gateway", title, True, f"load {Path(bk.gateway_image_archive or '').name}",
-                          script="docker load -q\n", upload=bk.gateway_image_archive, notify=[RELOAD]))
-    elif pin:
-        steps.append(image_pins.pinned_step("gateway", title, bk.gateway_image,
-                                            image_pins.digest_for(facts.image_digests, bk.gateway_image), pin,
-                                            [RELOAD]))
-    elif not image_id and not facts.image_id:
-        steps.append(Step("gateway", title, True, "pull", script=pull_script(bk.gateway_image), notify=[RELOAD]))
-    else:
-        steps.append(Step("gateway", title, False, (image_id or facts.image_id)[:19]))
-    if facts.state != "running":
-        steps.append(Step("gateway", "service", True, f"{facts.state}: start", notify=[RELOAD]))
-    elif facts.compose_hash != compose_hash(files, image_id or bk.gateway_image) and not any(s.notify for s in steps):
-        steps.append(Step("gateway", "service", True, "runs another image or compose file", notify=[RELOAD]))
-    else:
-        steps.append(Step("gateway", "service", False, f"running since {facts.started[:19]}Z"))
+    want = service.Image(bk.gateway_image, bk.gateway_image_archive, image_id, pin)
+    steps.append(service.image_step("gateway", want, facts.image_id, facts.image_digests, [RELOAD]))
+    steps.append(service.service_step("gateway", facts.state, facts.started, facts.compose_hash,
+                                      compose_hash(files, image_id or bk.gateway_image), any(s.notify for s in steps),
+                                      [RELOAD], start="absent: start"))
     return steps
 
 
