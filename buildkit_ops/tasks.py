@@ -21,6 +21,7 @@ from invoke.exceptions import Exit
 
 from buildkit_ops import flows
 from buildkit_ops.cli import cli_errors, fail, passphrase, task
+from buildkit_ops.engine import role_path
 from buildkit_ops.engine.contract import Options
 from buildkit_ops.engine.local_files import atomic_write
 from buildkit_ops.inventory import DEFAULT_INVENTORY, BuildHost, Inventory, load, values
@@ -47,23 +48,39 @@ def _port(value: str | None) -> int | None:
             "prune_clients": "close the firewall for addresses of clients no longer in the inventory, and rules "
                              "of others that open the BuildKit port",
             "lock_wait": "wait this many seconds for another run's lock on a host (default 120), then stop there",
+            "roles": "apply only these roles, comma-separated (e.g. firewall,gateway, or one daemon: buildkitd[red]); "
+                     "what the others would change is reported as pending",
             "inventory": INV_HELP})
 @cli_errors
 def provision(c: Context, host: str | None = None, check: bool = False, json_: bool = False, wait: int = 300,
-              force: bool = False, prune_clients: bool = False, lock_wait: int = 120,
+              force: bool = False, prune_clients: bool = False, lock_wait: int = 120, roles: str | None = None,
               inventory: str = DEFAULT_INVENTORY) -> None:
     """Make build host(s) a mutual-TLS BuildKit server: engine, PKI, config, firewall, service."""
     inv = load(inventory)
     hosts = inv.select(host)
+    only = None if roles is None else run_roles(inv, roles)
     inv.check_files(hosts)
     rep = Reporter(progress=not json_)
     results = flows.provision.provision(inv, hosts, Options(check, int(wait), force, prune_clients,
-                                                             lock_wait=int(lock_wait)), rep)
+                                                             lock_wait=int(lock_wait), roles=only), rep)
     rep.recap(results, check)
     if json_:
         emit_json(results, check=check)
     if any(r.failed for r in results):
         raise Exit(code=1)
+
+
+def run_roles(inv: Inventory, text: str) -> frozenset[str]:
+    """--roles: names of the build hosts' roles, or one instance of one (buildkitd[red]); anything else refused."""
+    known = [r.name for r in role_path.load(inv.file.parent, "host")]
+    out = set()
+    for part in (p.strip() for p in text.split(",")):
+        m = re.fullmatch(r"([a-z][a-z0-9_]*)(?:\[([a-z0-9][a-z0-9-]*)\])?", part)
+        if not m or m.group(1) not in known:
+            fail(f"--roles: {part!r} is not a role of the build hosts\n  fix: name some of {', '.join(known)}, or "
+                 f"one instance of one as buildkitd[TENANT]", 2)
+        out.add(part)
+    return frozenset(out)
 
 
 @task(help={"name": "client name: its certificate's CN and its key in the inventory",

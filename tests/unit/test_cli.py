@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import invoke
+from helpers import ROOT, invoke
 
 INVENTORY_TASKS = ["provision", "add-client", "remove-client", "list-clients", "update-clients", "rotate-certs", "cache-prune",
                    "status", "doctor", "builds", "audit", "report", "k8s-manifests", "pki-export", "pki-import",
@@ -83,3 +83,15 @@ def test_the_passphrase_floor_holds_for_the_environment_too(monkeypatch, capsys,
             cli.passphrase(confirm=True)
         assert "fewer than 12 characters" in capsys.readouterr().err
     assert cli.passphrase(confirm=False) == phrase
+
+
+def test_provision_roles_takes_role_names_and_instances_and_refuses_anything_else():
+    r = invoke("provision", "--check", "--roles", "firewall,bogus", "-i", str(ROOT / "inventory.yml"))
+    assert r.returncode == 2 and "--roles: 'bogus' is not a role of the build hosts" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    r = invoke("provision", "--check", "--roles", "buildkitd[red];id", "-i", str(ROOT / "inventory.yml"))
+    assert r.returncode == 2 and "one instance of one as buildkitd[TENANT]" in r.stderr
+    from buildkit_ops import inventory
+    from buildkit_ops.tasks import run_roles
+    inv = inventory.load(ROOT / "inventory.yml")
+    assert run_roles(inv, "firewall, buildkitd[red]") == frozenset({"firewall", "buildkitd[red]"})
