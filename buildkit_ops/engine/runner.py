@@ -1,10 +1,12 @@
 """The runner: one target (a build host, a client machine), its ordered roles, and nothing else. It names no
 role.
 
-  prepare  each role makes its own input on the operator machine (certificates, an allowlist, an image);
+  prepare  each role makes its own input on the operator machine (certificates, an allowlist, an image), once
+           per instance for a role applied to several items of the target (buildkitd: each daemon);
   gather   every role's facts.sh and the state of every managed file, in ONE remote command (run in
            parallel on the host), while each role's probe (if any) starts on its own channel;
-  plan     each role's pure plan from its parsed facts: steps, ok or changed. A PlanError (known before any
+  plan     each role's pure plan from its parsed facts: steps, ok or changed (pending, for a role outside a run
+           limited to some roles: reported, never applied). A PlanError (known before any
            change) stops the target here, nothing changed. The packages every role needs are installed in one
            apt transaction, first;
   check    in check mode: the unified diff of every file whose content would change (secrets masked), the
