@@ -40,12 +40,12 @@ def load(inventory_dir: Path | None = None, targets: str = "host") -> list[Role[
 
 def site_folder(inventory_dir: Path | None, name: str) -> Path | None:
     """The operator's roles/ or templates/ beside the inventory, if there is one. In a checkout of buildkit-ops
-    the roles/ beside the inventory are the built-in ones, not the operator's; its templates/ is the operator's
-    place for overrides, as anywhere."""
+    (buildkit_ops/ beside the inventory) the roles/ there are the built-in ones, not the operator's, whichever
+    copy of buildkit-ops runs; its templates/ is the operator's place for overrides, as anywhere."""
     if inventory_dir is None or not (inventory_dir / name).is_dir():
         return None
     folder = (inventory_dir / name).resolve()
-    if folder == BUILTIN.resolve():
+    if name == "roles" and (folder == BUILTIN.resolve() or (inventory_dir / "buildkit_ops" / "engine").is_dir()):
         return None
     return folder
 

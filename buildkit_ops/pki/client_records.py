@@ -50,6 +50,11 @@ def revoke(inv: Inventory, name: str, keep_current: bool = False) -> list[dict[s
         dest = inv.pki_dir / "revoked" / f"{name}-{format(current.serial_number, 'x')}.crt"
         dest.parent.mkdir(parents=True, exist_ok=True)
         leaf.crt.replace(dest)
+    if not keep_current:
+        try:
+            leaf.crt.parent.rmdir()     # (nothing of a removed client is left in its folder: the folder goes too)
+        except OSError:
+            pass                        # (not there, or something else was put there: kept)
     return entries
 
 

@@ -29,7 +29,6 @@ def test_add_client_with_a_gc_change_pending_touches_access_only_and_says_so(ser
     lab = served
     started = on_build1(lab, "docker inspect -f '{{.State.StartedAt}}' buildkitd")
     toml = on_build1(lab, "sha256sum /opt/buildkit-ops/buildkitd.toml")
-    gateway_maps = on_build1(lab, "cat /opt/buildkit-ops/gateway/clients.map")
     data = yaml.safe_load(INV.read_text())
     data["all"]["children"]["buildhosts"]["hosts"]["build1"].setdefault("buildkit", {})["max_parallelism"] = 3
     INV.write_text(yaml.safe_dump(data, sort_keys=False))                 # the pending change (an operator's edit)
@@ -41,9 +40,9 @@ def test_add_client_with_a_gc_change_pending_touches_access_only_and_says_so(ser
         r.stderr
     assert on_build1(lab, "docker inspect -f '{{.State.StartedAt}}' buildkitd") == started     # not restarted
     assert on_build1(lab, "sha256sum /opt/buildkit-ops/buildkitd.toml") == toml                # not written
-    assert on_build1(lab, "cat /opt/buildkit-ops/gateway/clients.map") != gateway_maps          # access changed
     assert lab.run("laptop2", f"nc -z -w3 {B1} 1234", capture=True).returncode == 0            # the firewall too
-    assert lab.run("laptop2", "docker buildx inspect buildkit-ops", capture=True).returncode == 0   # its builder
+    # its builder (verified by add-client with a build through build1's gateway, which accepts its certificate)
+    assert lab.run("laptop2", "docker buildx inspect buildkit-ops", capture=True).returncode == 0
 
     r = invoke("provision", "--host", "build1")                         # the operator applies it, when they choose
     assert r.returncode == 0 and "buildkitd.toml" in r.stderr and "recreate buildkitd (handler)" in r.stderr, r.stderr

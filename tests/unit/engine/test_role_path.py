@@ -62,3 +62,13 @@ def test_a_role_that_cannot_be_used_is_refused_with_its_file(tmp_path, folder, i
     with pytest.raises(RoleError, match=message.replace("(", r"\(").replace(")", r"\)")) as e:
         role_path.load(tmp_path)
     assert str(tmp_path) in str(e.value) and e.value.code == 2
+
+
+def test_the_roles_beside_an_inventory_in_a_checkout_are_the_built_in_ones_whichever_copy_runs(tmp_path):
+    """An installed bkops run against a checkout's inventory: its roles/ are not an operator's (they would clash
+    with the built-in names); its templates/ is the operator's override folder, as anywhere."""
+    (tmp_path / "buildkit_ops" / "engine").mkdir(parents=True)
+    (tmp_path / "roles" / "buildkitd").mkdir(parents=True)
+    (tmp_path / "templates").mkdir()
+    assert role_path.site_folder(tmp_path, "roles") is None
+    assert role_path.site_folder(tmp_path, "templates") == (tmp_path / "templates").resolve()

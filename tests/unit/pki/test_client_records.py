@@ -49,6 +49,8 @@ def test_removal_revokes_every_certificate_ever_issued_to_the_client(inv_path):
     assert client_records.live_certificates(inv) == {}
     [_, removed] = client_records.client_rows(inv)
     assert removed["status"].endswith("(2 certificates on the CRL)")
+    assert not leaf.crt.parent.exists()          # nothing of it is left in its folder, nor the folder
+    assert (inv.pki_dir / "revoked" / f"laptop-{second}.crt").exists()
 
 
 def test_a_certificate_from_before_the_ledger_is_recorded_before_it_is_replaced(inv_path):
