@@ -211,8 +211,11 @@ def add_client(inventory: Path, req: ClientRequest, rep: Reporter, check: bool =
                     + (f", closed to {ch.moved_from}" if ch.moved_from else ""))
     if any(r.failed for r in results):
         bad = ", ".join(r.host for r in results if r.failed)
+        behind = [r.host for r in results if r.failed and r.counts["pending"]]
         raise FlowError(f"the firewall could not be updated on {bad}; the client's builder was not set up. Fix "
-                        f"that host (see above) and re-run `invoke add-client {name}`")
+                        f"that host (see above) and re-run `invoke add-client {name}`"
+                        + (f"; {', '.join(behind)} also has changes pending (a host never provisioned has them "
+                           f"all): `invoke provision --host {behind[0]}` first" if behind else ""))
     platforms = {r.host: r.info.get("platforms", "") for r in results}
     try:
         setup(inv, client, Options(platforms=platforms), rep, res)
