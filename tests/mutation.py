@@ -23,7 +23,7 @@ WORK = ROOT / ".test-mutation"
 TARGETS = ["buildkit_ops/inventory", "buildkit_ops/pki", "buildkit_ops/fleet", "roles/gateway/files.py",
            "roles/buildkitd/__init__.py", "roles/buildkitd/checks.py", "roles/buildkitd/absent.py",
            "roles/buildkitd/files.py"]
-TESTS = ["tests/unit/inventory", "tests/unit/fleet", "tests/unit/pki", "tests/unit/roles", "tests/unit/flows/test_status.py"]
+TESTS = ["tests/unit/engine/test_service.py", "tests/unit/inventory", "tests/unit/fleet", "tests/unit/pki", "tests/unit/roles", "tests/unit/flows/test_status.py"]
 
 
 def venv() -> Path:
