@@ -70,9 +70,10 @@ def live_certificates(inv: Inventory) -> dict[str, int]:
     return live
 
 
-def client_rows(inv: Inventory) -> list[dict[str, Any]]:
+def client_rows(inv: Inventory, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """list-clients' rows: each client's, then one per removal. `now`: the clock certificates are judged by."""
     rows = []
-    now = dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.timezone.utc)
     ca = pki.load_ca_cert(inv.pki_dir)
     homes = placement.client_homes(inv)
     live = live_certificates(inv)
