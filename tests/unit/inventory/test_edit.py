@@ -90,3 +90,18 @@ def test_tenant_slots_are_recorded_with_a_comment_and_then_never_move(inv_file):
     inv_file.write_text(inv_file.read_text().replace("    tenants:\n", "    tenants:\n      aa: {}\n", 1))
     after = inventory.load(inv_file)
     assert after.tenants["ir"].slot == slot and after.tenants["aa"].slot != slot   # aa's name wants ir's slot
+
+
+def test_remove_tenant_takes_out_its_lines_and_the_key_with_the_last_one(inv_file):
+    text = inv_file.read_text().replace("\n  vars:\n", "\n  vars:\n    tenants:\n      red: {}\n      blue:\n"
+                                        "        hosts: [build1]\n", 1)
+    inv_file.write_text(text)
+    dry = inventory_edit.remove_tenant(inv_file, "red", write=False)
+    assert set(dry.tenants) == {"blue"} and inv_file.read_text() == text          # (a dry edit writes nothing)
+    inventory_edit.remove_tenant(inv_file, "red")
+    assert set(inventory.load(inv_file).tenants) == {"blue"} and "      red: {}\n" not in inv_file.read_text()
+    inventory_edit.remove_tenant(inv_file, "blue")
+    assert "\n    tenants:\n" not in inv_file.read_text() and inventory.load(inv_file).tenants == {}
+    assert inv_file.read_text() == (ROOT / "inventory.yml").read_text()          # every other line as it was
+    with pytest.raises(inventory_edit.EditError, match="tenant blue not found under all.vars.tenants"):
+        inventory_edit.remove_tenant(inv_file, "blue")
