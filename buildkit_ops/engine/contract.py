@@ -242,6 +242,10 @@ class Role(Generic[T, In, F]):
         return None
 
 
+def instance_key(role: str, instance: str | None) -> str:
+    """How one instance of a role is named everywhere (its facts, its report, --roles): role, or role[name]."""
+    return role if instance is None else f"{role}[{instance}]"
+
+
 def play_key(role: Role[Any, Any, Any], ctx: Context[Any, Any]) -> str:
-    """How a run names one instance of a role: its facts, its report (buildkitd, buildkitd[red])."""
-    return role.name if ctx.instance is None else f"{role.name}[{ctx.instance}]"
+    return instance_key(role.name, ctx.instance)

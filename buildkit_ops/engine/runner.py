@@ -29,7 +29,17 @@ from pathlib import Path
 from typing import Any
 
 from buildkit_ops.engine import rolling
-from buildkit_ops.engine.contract import Context, HandlerFailed, Options, Outcome, Role, Session, Step, play_key
+from buildkit_ops.engine.contract import (
+    Context,
+    HandlerFailed,
+    Options,
+    Outcome,
+    Role,
+    Session,
+    Step,
+    instance_key,
+    play_key,
+)
 from buildkit_ops.engine.facts import facts_snippet, own_sections, parallel, sections
 from buildkit_ops.engine.render import FileState, files_fact, parse_file_states, unified_diff
 from buildkit_ops.engine.session import upload_size
@@ -44,13 +54,13 @@ Play = tuple[Role[Any, Any, Any], Context[Any, Any]]
 def prepare(inv: Inventory, target: Any, roles: list[Role[Any, Any, Any]], options: Options) -> list[Play]:
     """Each instance of each role that applies to the target, with the input it prepares for it on the operator
     machine."""
-    return [(r, Context(target, r.prepare_item(inv, target, options, item), instance=r.instance_name(item),
-                        item=item))
-            for r in roles if r.applies(target) for item in r.instances(inv, target)]
+    return [(r, Context(target, r.prepare_item(inv, target, options, c.item), instance=c.instance, item=c.item))
+            for r, c in fact_plays(inv, target, roles)]
 
 
 def fact_plays(inv: Inventory, target: Any, roles: list[Role[Any, Any, Any]]) -> list[Play]:
-    """Each instance of each role, without input: enough to read their facts (status)."""
+    """Each instance of each role that applies to the target, without input: enough to read their facts
+    (status)."""
     return [(r, Context(target, None, instance=r.instance_name(item), item=item))
             for r in roles if r.applies(target) for item in r.instances(inv, target)]
 
@@ -101,7 +111,7 @@ def plan(plays: list[Play], facts: dict[str, Any], states: dict[str, FileState],
 def in_run(s: Step, roles: frozenset[str] | None) -> bool:
     """Whether this run applies the step: every step without --roles; else a step of a named role, or of a named
     instance of one (role[name]: what is planned for that instance, also its removal)."""
-    return roles is None or s.role in roles or f"{s.role}[{s.instance}]" in roles
+    return roles is None or s.role in roles or instance_key(s.role, s.instance) in roles
 
 
 def notified_handlers(plays: list[Play], planned: list[list[Step]]) -> list[set[str]]:

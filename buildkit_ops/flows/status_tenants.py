@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from buildkit_ops.engine.contract import instance_key
 from buildkit_ops.flows.status_tree import Cache, HostStatus, Status, TenantStatus
 from buildkit_ops.insights import builds as insights
 from buildkit_ops.insights import capacity
@@ -31,7 +32,7 @@ def read(ds: list[Daemon], facts: dict[str, Any], f: dict[str, str], per_daemon:
             continue
         u = usage(f.get(du_section(i)))
         disk = capacity.disk(d.buildkit.gc, f.get("disk"))
-        bk: BuildkitdFacts = facts[f"buildkitd[{d.instance}]"]
+        bk: BuildkitdFacts = facts[instance_key("buildkitd", d.instance)]
         c = bk.container
         hs.tenants[d.instance] = TenantStatus(
             c.status if c else "absent", c.started if c else None,

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from buildkit_ops import inventory as inv_mod
-from buildkit_ops.engine.contract import Options
+from buildkit_ops.engine.contract import Options, instance_key
 from buildkit_ops.engine.facts import sections
 from buildkit_ops.engine.parallel import each_host
 from buildkit_ops.engine.session import SshSession
@@ -45,7 +45,7 @@ def quiet_provision(inv: Inventory, options: Options) -> list[HostResult]:
 def removal(name: str, wait: int, force: bool) -> Options:
     """The run that removes a tenant: its removal confirmed, and only what it touches applied."""
     return Options(wait=wait, force=force, remove=frozenset({name}),
-                   roles=frozenset({"gateway", f"buildkitd[{name}]", f"prune[{name}]"}))
+                   roles=frozenset({"gateway", instance_key("buildkitd", name), instance_key("prune", name)}))
 
 
 def remove_tenant(inventory: Path, name: str, confirm: bool, rep: Reporter, wait: int = 300, force: bool = False,

@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from buildkit_ops.engine.contract import Outcome
+from buildkit_ops.engine.contract import Outcome, instance_key
 from buildkit_ops.report.progress import Transfers
 
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
@@ -54,7 +54,7 @@ class StepResult:
     @property
     def who(self) -> str:
         """The role, and its instance when it is not the default one: buildkitd[red]."""
-        return self.role if self.instance is None else f"{self.role}[{self.instance}]"
+        return instance_key(self.role, self.instance)
 
     def as_json(self) -> dict[str, str | None]:
         return {"role": self.role, "instance": self.instance, "name": self.name, "status": self.status,

@@ -38,12 +38,11 @@ __all__ = ["BelowSecurityFloor", "UnsafeDataDir", "WrongVersion", "check_version
 def prepare(inv: Inventory, host: BuildHost, options: Options, daemon: Daemon | None = None) -> BuildkitdInput:
     d = daemon or fleet(host)
     bk = d.buildkit
-    own_image = d.instance is None or (bk.image, bk.image_archive) != (host.buildkit.image, host.buildkit.image_archive)
     lock = image_pins.lock_path(inv.file) if image_pins.pinnable(bk.image, bk.image_archive) else None
     pin = image_pins.read(lock).get(bk.image) if lock else None
     wanted = frozenset(t.instance for t in daemons(inv, host) if t.instance) if d.instance is None else frozenset()
     return BuildkitdInput(d, wanted_image_id(host), options.wait, options.force, len(inv.clients), pin,
-                          lock if own_image else None, own_image, wanted, options.remove)
+                          lock if d.instance is None else None, wanted, options.remove)
 
 
 def image_step(d: Daemon, facts: BuildkitdFacts, i: BuildkitdInput) -> Step | None:

@@ -30,9 +30,14 @@ class BuildkitdInput:
     clients: int = 0
     pin: str | None = None           # the image's digest in images.lock (a tag pulled from a registry)
     lock: Path | None = None         # images.lock, where a tag pulled unpinned gets its pin
-    own_image: bool = True           # False: the default instance's image step brings its image
     wanted: frozenset[str] = field(default_factory=frozenset)   # the tenants' daemons wanted on the host
     remove: frozenset[str] = field(default_factory=frozenset)   # daemons the operator confirmed for removal
+
+    @property
+    def own_image(self) -> bool:
+        """Whether this daemon's plan brings its image: the default instance's; a tenant runs the host's image
+        (a tenant cannot set one), which the default instance brings and pins."""
+        return self.daemon.instance is None
 
 
 

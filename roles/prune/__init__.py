@@ -89,8 +89,8 @@ def plan(host: BuildHost, files: list[File], facts: PruneFacts, states: dict[str
     if d.instance is None:
         keep = {f"{UNIT}-{name}.timer" for name in wanted}
         for timer in sorted(set(facts.tenant_timers) - keep):
-            unit = timer.removesuffix(".timer")
-            steps.append(removal(unit, "no such tenant here", unit.removeprefix(f"{UNIT}-")))
+            left = timer.removesuffix(".timer")
+            steps.append(removal(left, "no such tenant here", left.removeprefix(f"{UNIT}-")))
     return steps
 
 
