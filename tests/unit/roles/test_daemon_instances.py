@@ -250,3 +250,16 @@ def test_a_tenants_prune_timer_is_its_own_and_one_of_no_tenant_here_is_removed(t
     assert [(s.instance, s.name) for s in steps] == [("gone", "buildkit-ops-prune-gone.timer")]
     assert "rm -f /etc/systemd/system/buildkit-ops-prune-gone.service /etc/systemd/system/buildkit-ops-prune-gone" \
            ".timer" in steps[0].script
+
+
+def test_a_run_limited_to_one_instance_applies_what_is_planned_for_it_and_only_that(tmp_path):
+    """remove-tenant's run: `buildkitd[old]` applies the removal the default instance plans for old; the fleet's
+    own drift stays pending."""
+    inv, h = setup(tmp_path)
+    before, states = converged(inv, h, host_plays(inv, h), tenant_daemons=["old"])
+    inv, h = setup(tmp_path, gc_of("fleet"))
+    plays = host_plays(inv, h, Options(remove=frozenset({"old"})))
+    planned = runner.plan(plays, before, states, Options(roles=frozenset({"buildkitd[old]"})))
+    steps = [s for each in planned for s in each]
+    assert [(s.instance, s.name) for s in steps if s.changed] == [("old", "old: daemon")]
+    assert [(s.instance, s.name) for s in steps if s.pending] == [(None, "buildkitd.toml")]
