@@ -13,6 +13,7 @@ import yaml
 from conftest import ROOT
 
 from buildkit_ops import inventory as I
+from buildkit_ops.pki import certs as pki
 
 GOOD = """
 all:
@@ -220,3 +221,21 @@ def ssh_key(path) -> str:
     path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
                                        serialization.NoEncryption()))
     return str(path)
+
+
+def inventory_with_tenants(tmp_path):
+    """The lab's inventory with tenants red and blue on build1 (laptop is red's, a CI runner blue's), green on
+    build2, a client of no tenant, and a CA."""
+    data = yaml.safe_load((ROOT / "inventory.yml").read_text())
+    data["all"]["vars"]["pki_dir"] = str(tmp_path / "pki")
+    data["all"]["vars"]["buildkit"].pop("registries")
+    data["all"]["vars"]["tenants"] = {"red": {"hosts": ["build1"], "buildkit": {"gc": {"keep_storage": "7GB"}}},
+                                      "blue": {"hosts": ["build1", "build2"]}, "green": {"hosts": ["build2"]}}
+    clients = data["all"]["children"]["clients"]["hosts"]
+    clients["laptop"]["tenant"] = "red"
+    clients.update({"ci1": {"address": "10.77.0.31", "connection": "none", "tenant": "blue"},
+                    "dev": {"address": "10.77.0.41", "connection": "none"}})
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(data))
+    inv = I.load(tmp_path / "inventory.yml")
+    pki.ensure_ca(inv.pki_dir, 3650)
+    return inv

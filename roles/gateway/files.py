@@ -11,6 +11,7 @@ from pathlib import Path
 from buildkit_ops.engine.contract import Templates
 from buildkit_ops.engine.render import Escaped, File, RenderError
 from buildkit_ops.inventory import BuildHost, Inventory
+from buildkit_ops.inventory.model import DEFAULT_TENANT
 from buildkit_ops.pki import server as server_pki
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -101,10 +102,13 @@ def limits_map(limits: dict[str, int]) -> bytes:
 class Routes:
     """Where the gateway sends each client: its tenant's buildkitd. `clients`: client name -> tenant (clients of
     no tenant, and the operator, go to the fleet's buildkitd); `here`: tenant -> its daemon's socket as the
-    gateway's container sees it, for the tenants on this host; `elsewhere`: the other tenants, refused here."""
+    gateway's container sees it, for the tenants on this host; `elsewhere`: the other tenants, refused here;
+    `fleet_here`: whether the fleet's buildkitd is behind this gateway (always on a host; in a tenant's pod of the
+    Kubernetes manifests, not: the fleet's clients are refused there like another tenant's)."""
     clients: dict[str, str]
     here: dict[str, str]
     elsewhere: tuple[str, ...]
+    fleet_here: bool = True
 
 
 def routes(inv: Inventory, sockets: dict[str, str]) -> Routes:
@@ -125,6 +129,9 @@ def tenants_map(clients: dict[str, str]) -> bytes:
 
 
 def absent_refusal(tenant: str) -> Refusal:
+    if tenant == DEFAULT_TENANT:
+        return Refusal(f"absent-{DEFAULT_TENANT}.http", None, None, "the fleet's buildkitd is not behind this gateway "
+                                                                     "(it serves one tenant's): build on the fleet's")
     return Refusal(f"absent-{_word(tenant)}.http", None, None, f"tenant {tenant} has no buildkitd on this host: "
                                                                f"build on one of its hosts")
 
@@ -147,7 +154,8 @@ def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, 
     templates = templates or Templates(TEMPLATES)
     denied = refusals(roles)
     routed = tenants if tenants and (tenants.here or tenants.elsewhere) else None
-    absent = {t: absent_refusal(t) for t in routed.elsewhere} if routed else {}
+    away = (*routed.elsewhere, *(() if routed.fleet_here else (DEFAULT_TENANT,))) if routed else ()
+    absent = {t: absent_refusal(t) for t in away}
     backends = {_word(t): _socket(sock) for t, sock in sorted(routed.here.items())} if routed else {}
     cfg = templates.render("haproxy.cfg.j2", "haproxy", port=bk.port, idle_timeout=bk.gateway_idle_timeout,
                            max_connections=MAX_CONNECTIONS, max_connections_per_address=MAX_CONNECTIONS_PER_ADDRESS,

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tomllib
 
-import pytest
 import yaml
 from conftest import ROOT
 from cryptography import x509
@@ -103,14 +102,8 @@ def test_the_command_writes_a_0600_file_and_prints_no_key(tmp_path):
     assert r.returncode == 2 and "is not a Kubernetes namespace" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_egress_denies_the_ranges_given_and_link_local_always_and_tenants_are_refused(tmp_path):
+def test_egress_denies_the_ranges_given_and_link_local_always(tmp_path):
     inv = I.load(ROOT / "inventory.yml")
     meta = {"labels": {"app": "x"}}
     narrow = kubernetes.network_policy(inv, "x", meta, 1234, ("10.96.0.0/12",))["spec"]["egress"][0]["to"]
     assert [b["ipBlock"]["except"] for b in narrow] == [["10.96.0.0/12", "169.254.0.0/16"], ["fe80::/10"]]
-    data = yaml.safe_load((ROOT / "inventory.yml").read_text())
-    data["all"]["vars"]["tenants"] = {"red": {}}
-    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(data))
-    with_tenants = I.load(tmp_path / "inventory.yml")
-    with pytest.raises(kubernetes.K8sError, match=r"all.vars.tenants \(red\): k8s-manifests renders one daemon"):
-        kubernetes.manifests(with_tenants, with_tenants.hosts["build1"], "buildkit", "linux/amd64", 2, "100Gi")
