@@ -151,6 +151,13 @@ def start_long_build(lab, reg, tag):
              what="the long build to start on build1")
 
 
+def gateway_loads(lab, host: str = "build1") -> int:
+    """How many times a host's gateway has loaded its configuration (its start and each reload, as its master
+    logs them): unchanged across a run that changed the gateway in place."""
+    out = lab.run(host, "docker logs buildkit-gateway 2>&1 | grep -c 'Loading success' || true", capture=True).stdout
+    return int(out.strip() or 0)
+
+
 def cache_total(lab, machine="build1") -> int:
     r = lab.run(machine, "docker exec buildkitd buildctl --addr unix:///run/buildkit/buildkitd.sock du "
                          "--format '{{json .}}'", capture=True)

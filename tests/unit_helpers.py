@@ -177,11 +177,12 @@ def _host():
 HOST = _host()   # build1 of the shipped inventory
 
 
-def file_facts(files, override=None):
+def file_facts(files, *overrides):
+    """The files' facts as the host reports them; each override (path suffix, sha256, mode) changes one."""
     lines = []
     for f in files:
         sha, mode = f.sha256, f"{f.mode:o}"
-        if override and f.path.endswith(override[0]):
+        for override in (o for o in overrides if o and f.path.endswith(o[0])):
             sha, mode = override[1], override[2]
         lines.append(f"{sha} {mode} root:root {f.path}")
     return "\n".join(lines)

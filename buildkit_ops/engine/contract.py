@@ -48,6 +48,7 @@ class Outcome(enum.Enum):
     """What a flow may need to know of a run, whatever role caused it (never read from a step's title)."""
     RESTART = "restart"        # a service that serves builds was restarted (its handler ran)
     RELOAD = "reload"          # a service read its new files without a restart (builds in flight untouched)
+    IN_PLACE = "in place"      # a service took a change while running: no restart, no reload
     FIREWALL = "firewall"      # the step that decides who may reach the BuildKit port
 
 

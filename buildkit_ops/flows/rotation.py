@@ -45,11 +45,12 @@ def _provision_all(inv: Inventory, rep: Reporter, res: HostResult, what: str, wa
     results = provision(inv, hosts or inv.select(None), Options(wait=wait, force=force, roles=ACCESS),
                         Reporter(quiet=True), reissue)
     for r in results:
-        restarted, reloaded = r.restarted, r.reloaded
+        restarted, reloaded, in_place = r.restarted, r.reloaded, r.changed_in_place
         rep.step(res, "server", f"{r.host}: {what}", "failed" if r.failed else
-                 ("changed" if restarted or reloaded else "ok"),
+                 ("changed" if restarted or reloaded or in_place else "ok"),
                  r.error or ("restarted once no build was running; cache kept" if restarted else
-                             "gateway reloaded; buildkitd and running builds untouched" if reloaded else "up to date"))
+                             "gateway reloaded; buildkitd and running builds untouched" if reloaded else
+                             "gateway's maps and CRL changed in place; no reload" if in_place else "up to date"))
     report_pending(rep, res, results)
     bad = [r.host for r in results if r.failed]
     if bad:

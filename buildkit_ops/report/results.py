@@ -98,6 +98,11 @@ class HostResult:
         return any(s.outcome is Outcome.RELOAD and s.status == "changed" for s in self.steps)
 
     @property
+    def changed_in_place(self) -> bool:
+        """A service took a change while running (the gateway's maps, its CRL): no restart, no reload."""
+        return any(s.outcome is Outcome.IN_PLACE and s.status == "changed" for s in self.steps)
+
+    @property
     def firewall_changed(self) -> bool:
         return any(s.outcome is Outcome.FIREWALL and s.status == "changed" for s in self.steps)
 

@@ -24,6 +24,9 @@ class GatewayFacts:
     generation: int | None = None      # of the PKI state that last provisioned the host (pki/generation.py)
     image_digests: tuple[str, ...] = ()   # the image's repo digests (repo@sha256:...): images.lock's pins
     server_cert: bytes = b""           # the certificate it presents (PEM), empty when none
+    admin: bool = False                # its runtime API's socket is there (a gateway of this version runs)
+    socat: bool = False                # the host has socat, which update.sh talks to the runtime API with
+    replies: tuple[str, ...] = ()      # the refusal replies (*.http) in its folder
 
 
 def parse(sections: dict[str, str]) -> GatewayFacts:
@@ -32,11 +35,17 @@ def parse(sections: dict[str, str]) -> GatewayFacts:
     image_id, digests = image_pins.split_fact(sections.get("gw_image", ""))
     return GatewayFacts(image_id, c[0] if c else "absent", c[1] if len(c) > 1 else "",
                         c[2] if len(c) > 2 else "", sections.get("gw_port", ""),
-                        (sections.get("gw_old_key") or "").strip() == "present",
+                        _present(sections, "gw_old_key"),
                         crl_number=crls.number_of(crl) if crl else None,
                         crl_signed=crls.made_at(crl) if crl else None,
                         crl_issuer=crls.issuer_key_id(crl) if crl else None,
                         generation=generation.parse(sections.get("gw_generation") or ""), image_digests=digests,
-                        server_cert=base64.b64decode(sections.get("gw_server_cert") or ""))
+                        server_cert=base64.b64decode(sections.get("gw_server_cert") or ""),
+                        admin=_present(sections, "gw_admin"), socat=_present(sections, "gw_socat"),
+                        replies=tuple(sorted((sections.get("gw_replies") or "").split())))
+
+
+def _present(sections: dict[str, str], name: str) -> bool:
+    return (sections.get(name) or "").strip() == "present"
 
 

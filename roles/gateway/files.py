@@ -18,43 +18,28 @@ TEMPLATES = Path(__file__).parent / "templates"
 BUILD_TURNS = Path(__file__).parent / "files" / "build_turns.lua"
 CONNECTIONS = Path(__file__).parent / "files" / "connections.lua"
 OPERATOR_ROLE = "operator"
-# The calls of role admin (haproxy.cfg's m_ ACLs), and the refusals written for them: one per developer client
-# and method, then for any other certificate, then for a method on no list.
-ADMIN_METHODS = ("DiskUsage", "Prune", "ListenBuildHistory", "UpdateBuildHistory")
-CONTROL = "/moby.buildkit.v1.Control/"
 # Connections at once: in all (HAProxy's maxconn, which bounds its memory), and from one address (a shared NAT or
 # CI range may carry many clients; a flood from one address stops there, before the TLS handshake).
 MAX_CONNECTIONS = 4096
 MAX_CONNECTIONS_PER_ADDRESS = 256
+# HAProxy's runtime API, as the gateway's container sees it (in the daemons' socket folder, which the fleet's
+# buildkitd mounts too, and no tenant's daemon: each mounts its own subfolder), and as the host does.
+ADMIN_SOCKET = "/run/buildkit/gateway-admin.sock"
+# The files the runtime API changes in place (roles/gateway/update.sh): a client's role, limit, tenant and the CRL.
+IN_PLACE = ("clients.map", "limits.map", "tenants.map", "crl.pem")
 
 
 @dataclass(frozen=True)
 class Refusal:
     file: str              # under /usr/local/etc/haproxy
-    client: str | None     # None: any certificate
-    method: str | None     # an ADMIN_METHODS name; None: a method on no role's list
     message: str
 
 
-def refusals(roles: dict[str, str]) -> list[Refusal]:
-    """The refusal files, most specific first (haproxy.cfg takes the first that matches)."""
-    out = []
-    for name in sorted(n for n, r in roles.items() if r == "developer"):
-        _word(name)
-        out += [Refusal(f"denied-{name}-{m}.http", name, m, f"{name} (role developer) may not call {CONTROL}{m}: it "
-                        f"needs role admin") for m in ADMIN_METHODS]
-        out.append(Refusal(f"denied-{name}.http", name, None, f"{name} (role developer) may not call this method: "
-                                                              f"no role may call it"))
-    out += [Refusal(f"denied-any-{m}.http", None, m, f"this certificate (role developer) may not call {CONTROL}{m}: "
-                    f"it needs role admin") for m in ADMIN_METHODS]
-    out.append(Refusal("denied-any.http", None, None, "no role may call this method"))
-    return out
-
-
-def refusal_response(message: str) -> bytes:
-    """A whole HTTP response (HAProxy's errorfile, CRLF line ends): gRPC's trailers-only PERMISSION_DENIED."""
-    return (f"HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\ngrpc-status: 7\r\ngrpc-message: {message}\r\n"
-            f"content-length: 0\r\n\r\n").encode()
+def refusal_response(message: str, status: int) -> bytes:
+    """A whole HTTP response (HAProxy's errorfile, CRLF line ends): gRPC's trailers-only answer with this status
+    (7: PERMISSION_DENIED, 14: UNAVAILABLE)."""
+    return (f"HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\ngrpc-status: {int(status)}\r\n"
+            f"grpc-message: {message}\r\ncontent-length: 0\r\n\r\n").encode()
 
 
 WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
@@ -130,15 +115,15 @@ def tenants_map(clients: dict[str, str]) -> bytes:
 
 def absent_refusal(tenant: str) -> Refusal:
     if tenant == DEFAULT_TENANT:
-        return Refusal(f"absent-{DEFAULT_TENANT}.http", None, None, "the fleet's buildkitd is not behind this gateway "
-                                                                     "(it serves one tenant's): build on the fleet's")
-    return Refusal(f"absent-{_word(tenant)}.http", None, None, f"tenant {tenant} has no buildkitd on this host: "
-                                                               f"build on one of its hosts")
+        return Refusal(f"absent-{DEFAULT_TENANT}.http", "the fleet's buildkitd is not behind this gateway (it serves "
+                                                        "one tenant's): build on the fleet's")
+    return Refusal(f"absent-{_word(tenant)}.http", f"tenant {tenant} has no buildkitd on this host: build on one of "
+                                                   f"its hosts")
 
 
 def absent_response(message: str) -> bytes:
     """gRPC's trailers-only UNAVAILABLE: a builder then tries its next node."""
-    return refusal_response(message).replace(b"grpc-status: 7\r\n", b"grpc-status: 14\r\n")
+    return refusal_response(message, 14)
 
 
 GENERATION = "pki-generation"   # the generation of the PKI state that last provisioned the host (status reads it)
@@ -152,14 +137,13 @@ def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, 
     every client to the one buildkitd, and no file or line of tenants at all)."""
     bk, d = host.buildkit, host.buildkit.data_dir
     templates = templates or Templates(TEMPLATES)
-    denied = refusals(roles)
     routed = tenants if tenants and (tenants.here or tenants.elsewhere) else None
     away = (*routed.elsewhere, *(() if routed.fleet_here else (DEFAULT_TENANT,))) if routed else ()
     absent = {t: absent_refusal(t) for t in away}
     backends = {_word(t): _socket(sock) for t, sock in sorted(routed.here.items())} if routed else {}
     cfg = templates.render("haproxy.cfg.j2", "haproxy", port=bk.port, idle_timeout=bk.gateway_idle_timeout,
                            max_connections=MAX_CONNECTIONS, max_connections_per_address=MAX_CONNECTIONS_PER_ADDRESS,
-                           refusals=denied, tenants=bool(routed), backends=backends,
+                           admin_socket=_socket(ADMIN_SOCKET), tenants=bool(routed), backends=backends,
                            absent=[(r.file, t) for t, r in absent.items()])
     tenant_files = ([File(f"{d}/gateway/tenants.map", tenants_map(routed.clients))]
                     + [File(f"{d}/gateway/{r.file}", absent_response(r.message)) for r in absent.values()]
@@ -174,7 +158,6 @@ def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, 
             File(f"{d}/gateway/connections.lua", CONNECTIONS.read_bytes()),
             File(f"{d}/gateway/crl.pem", crl),
             File(f"{d}/gateway/{GENERATION}", f"{int(pki_generation)}\n".encode()),
-            *(File(f"{d}/gateway/{r.file}", refusal_response(r.message)) for r in denied),
             *tenant_files,
             File(f"{d}/gateway/server.pem", tls["server.crt"] + tls["server.key"], 0o600, secret=True),
             File(f"{d}/tls/ca.crt", tls["ca.crt"]),

@@ -18,6 +18,7 @@ from helpers import (
     INV,
     ROOT,
     cache_total,
+    gateway_loads,
     invoke,
     invoke_json,
     login,
@@ -164,8 +165,12 @@ def test_a_client_over_its_build_limit_waits_its_turn_while_another_client_build
     data["all"]["children"]["clients"]["hosts"]["laptop"]["limits"] = {"builds": 1}
     INV.write_text(yaml.safe_dump(data, sort_keys=False))
     try:
+        loads = gateway_loads(lab)
         r = invoke("provision", "--host", "build1")
-        assert r.returncode == 0 and "reloaded" in r.stderr, r.stdout + r.stderr
+        # the new limit is put in force in place, through the runtime API: no reload (the builds below prove it)
+        assert r.returncode == 0 and "clients.map, limits.map, crl.pem in force in place" in r.stderr, \
+            r.stdout + r.stderr
+        assert gateway_loads(lab) == loads
         wait_until_proxy_sends_home(lab)
         for machine, d in (("laptop", "/root/slow1"), ("laptop", "/root/slow2"), ("laptop2", "/root/slow")):
             lab.run(machine, f"mkdir -p {d} && cat > {d}/Dockerfile", capture=True, input=SLOW.format(reg=reg["address"]))

@@ -1,11 +1,12 @@
 """A narrow change stays narrow: with a GC change pending on build1, add-client laptop2 changes who may build
 (the firewall, the gateway's maps and CRL) and laptop2's builder, says the GC change is pending, and leaves
-buildkitd alone; provision then applies it. remove-client leaves nothing of laptop2 on its machine."""
+buildkitd alone, and the gateway unreloaded; provision then applies it. remove-client leaves nothing of laptop2 on
+its machine, and puts the new CRL in force on build1's gateway in place (the runtime API), without a reload."""
 from __future__ import annotations
 
 import pytest
 import yaml
-from helpers import INV, invoke, restore_inventory
+from helpers import INV, gateway_loads, invoke, restore_inventory
 
 pytestmark = pytest.mark.lab
 
@@ -34,8 +35,10 @@ def test_add_client_with_a_gc_change_pending_touches_access_only_and_says_so(ser
     INV.write_text(yaml.safe_dump(data, sort_keys=False))                 # the pending change (an operator's edit)
     assert lab.run("laptop2", f"nc -z -w3 {B1} 1234", capture=True).returncode != 0   # (not a client yet)
 
+    loads = gateway_loads(lab)
     r = invoke("add-client", "laptop2", "--address", "10.77.0.22")
     assert r.returncode == 0, r.stderr
+    assert gateway_loads(lab) == loads                                                  # no reload: nothing for it
     assert "pending: build1: buildkitd: buildkitd.toml  content: run `invoke provision --host build1`" in r.stderr, \
         r.stderr
     assert on_build1(lab, "docker inspect -f '{{.State.StartedAt}}' buildkitd") == started     # not restarted
@@ -55,8 +58,13 @@ def test_remove_client_leaves_nothing_of_it_on_its_machine(served):
     lab = served
     if "  laptop2:" not in INV.read_text():
         assert invoke("add-client", "laptop2", "--address", "10.77.0.22").returncode == 0
+    crl = "echo 'show ssl crl-file /usr/local/etc/haproxy/crl.pem:1' | socat stdio /run/buildkit-ops/gateway-admin.sock"
+    revoked = on_build1(lab, crl).count("Serial Number:")
+    loads = gateway_loads(lab)
     r = invoke("remove-client", "laptop2")
     assert r.returncode == 0, r.stderr
+    # the CRL that revokes laptop2 is in force in build1's running gateway, which was not reloaded for it
+    assert on_build1(lab, crl).count("Serial Number:") > revoked and gateway_loads(lab) == loads
     builders = lab.run("laptop2", "docker buildx ls", capture=True).stdout
     containers = lab.run("laptop2", "docker ps -a --format '{{.Names}}'", capture=True).stdout
     files = lab.run("laptop2", "ls -A /root/.docker/buildkit-ops", capture=True).stdout

@@ -61,7 +61,7 @@ def test_the_sidecar_has_every_file_its_haproxy_cfg_names(tmp_path):
     sources = next(v for v in pod["volumes"] if v["name"] == "gateway")["projected"]["sources"]
     mounted = {i["path"] for s in sources for i in (s.get("configMap") or s.get("secret"))["items"]}
     named = set(re.findall(r"/usr/local/etc/haproxy/([A-Za-z0-9._-]+)", config["haproxy.cfg"]))
-    assert {"build_turns.lua", "limits.map", "clients.map", "crl.pem", "server.pem", "denied-any.http"} <= named
+    assert {"build_turns.lua", "limits.map", "clients.map", "crl.pem", "server.pem", "connections.lua"} <= named
     assert named <= mounted and named - {"server.pem"} <= set(config)
 
 

@@ -107,4 +107,5 @@ def test_without_tenants_the_fleet_keeps_its_names_labels_and_no_tenant_file(tmp
         "app.kubernetes.io/name": "buildkitd", "app.kubernetes.io/managed-by": "buildkit-ops",
         "buildkit-ops/platform": "amd64"}
     config = made[1]["data"]
-    assert "tenants.map" not in config and "tenant" not in config["haproxy.cfg"]
+    assert "tenants.map" not in config and "tenants.map" not in config["haproxy.cfg"]
+    assert not [k for k in config if k.endswith(".http")]

@@ -10,6 +10,7 @@ from unit_helpers import HOST, changed, file_facts
 from buildkit_ops.engine.render import RenderError, parse_file_states
 from buildkit_ops.roles import gateway
 from buildkit_ops.roles.gateway import files
+from buildkit_ops.roles.gateway import handlers as gateway_handlers
 from buildkit_ops.roles.gateway.exports import parse_audit
 
 TLS = {"ca.crt": b"ca\n", "server.crt": b"crt\n", "server.key": b"key\n"}
@@ -24,7 +25,8 @@ def text(name: str) -> str:
 def converged():
     return {"files": file_facts(FILES), "gw_image": "sha256:abc",
             "gw_container": f"running 2026-01-01T00:00:00Z {files.compose_hash(FILES, 'sha256:abc')}",
-            "gw_port": 'LISTEN 0 4096 0.0.0.0:1234 0.0.0.0:* users:(("haproxy",pid=9,fd=7))'}
+            "gw_port": 'LISTEN 0 4096 0.0.0.0:1234 0.0.0.0:* users:(("haproxy",pid=9,fd=7))',
+            "gw_admin": "present", "gw_socat": "present"}
 
 
 def plan(facts):
@@ -35,11 +37,55 @@ def test_converged_plans_nothing():
     assert changed(plan(converged())) == []
 
 
-def test_a_changed_certificate_or_crl_reloads_the_gateway_and_never_buildkitd():
+def test_a_changed_certificate_reloads_the_gateway_and_never_buildkitd():
     facts = converged()
-    facts["files"] = file_facts(FILES, ("gateway/crl.pem", "0" * 64, "644"))
+    facts["files"] = file_facts(FILES, ("tls/server.crt", "0" * 64, "644"))
     steps = [s for s in plan(facts) if s.changed]
-    assert [(s.name, s.notify) for s in steps] == [("gateway/crl.pem", ["reload gateway", "end revoked connections"])]
+    assert [(s.name, s.notify) for s in steps] == [("tls/server.crt", ["reload gateway"])]
+
+
+@pytest.mark.parametrize("name", ["gateway/clients.map", "gateway/limits.map", "gateway/crl.pem"])
+def test_a_changed_map_or_crl_alone_is_put_in_force_in_place_without_a_reload(name):
+    facts = converged()
+    facts["files"] = file_facts(FILES, (name, "0" * 64, "644"))
+    steps = [s for s in plan(facts) if s.changed]
+    cut = ["end revoked connections"] if name.endswith("crl.pem") else []
+    assert [(s.name, s.notify) for s in steps] == [(name, ["update gateway in place", *cut])]
+
+
+@pytest.mark.parametrize("why,facts_change", [
+    ("haproxy.cfg changed too", {"files": ("gateway/haproxy.cfg", "0" * 64, "644")}),
+    ("the gateway has no runtime API yet (an earlier version)", {"gw_admin": ""}),
+    ("the gateway is not running", {"gw_container": "exited 2026-01-01T00:00:00Z x"}),
+    ("it runs another image", {"gw_image": "sha256:other"})])
+def test_maps_and_crl_go_with_a_reload_when_anything_else_reloads_or_no_runtime_api_runs(why, facts_change):
+    facts = converged()
+    changed_files = [("gateway/crl.pem", "0" * 64, "644")]
+    if "files" in facts_change:
+        changed_files.append(facts_change.pop("files"))
+    facts["files"] = file_facts(FILES, *changed_files)
+    facts.update(facts_change)
+    crl = next(s for s in plan(facts) if s.name == "gateway/crl.pem")
+    assert crl.notify == ["reload gateway", "end revoked connections"], why
+
+
+def test_the_in_place_handler_is_given_the_maps_the_gateway_reads_and_the_crl():
+    env = gateway_handlers.update_env(HOST, FILES)
+    assert env["BKOPS_MAPS"] == "clients.map limits.map" and env["BKOPS_CRL"] == "1"   # no tenants: no tenants.map
+    assert env["BKOPS_SOCK"] == "/run/buildkit-ops/gateway-admin.sock" and env["BKOPS_CONF"] == "/usr/local/etc/haproxy"
+    assert "stats socket /run/buildkit/gateway-admin.sock mode 600 level admin" in text("haproxy.cfg")
+
+
+def test_replies_no_longer_rendered_are_removed_and_socat_is_installed_where_missing():
+    facts = converged()
+    facts["gw_replies"] = "denied-laptop.http\ndenied-any.http\n"
+    facts["gw_socat"] = ""
+    steps = [s for s in plan(facts) if s.changed]
+    assert [(s.name, s.notify) for s in steps] == [("replies no longer used", []),
+                                                     ("socat (the runtime API's client)", [])]
+    assert steps[0].script == ("rm -f /opt/buildkit-ops/gateway/denied-any.http "
+                               "/opt/buildkit-ops/gateway/denied-laptop.http\n")
+    assert steps[1].packages == ["socat"]
 
 
 def test_the_key_with_a_wrong_mode_is_fixed_and_never_travels():
@@ -81,18 +127,20 @@ def test_the_config_terminates_mutual_tls_with_the_crl_and_forwards_to_the_socke
     assert compose["logging"]["options"] == {"max-size": "20m", "max-file": "5"}
 
 
-def test_a_refusal_names_the_client_its_role_and_the_method():
+def test_a_refusal_names_the_client_its_role_and_the_method_whoever_the_client_is():
     cfg = text("haproxy.cfg")
-    assert ("http-request return status 200 errorfile /usr/local/etc/haproxy/denied-laptop-Prune.http if "
-            "{ var(txn.why) -m found } { var(txn.client) -m str laptop } m_Prune") in cfg
-    reply = text("denied-laptop-Prune.http")
-    assert reply.startswith("HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\ngrpc-status: 7\r\n")
-    assert ("grpc-message: laptop (role developer) may not call /moby.buildkit.v1.Control/Prune: it needs role "
-            "admin\r\n") in reply
-    # the most specific refusal first; no file for an admin; a fallback for any other certificate
-    lines = [line for line in cfg.splitlines() if "errorfile" in line]
-    assert lines[-1].endswith("denied-any.http if { var(txn.why) -m found }")
-    assert not any("alice" in line for line in lines)
+    replies = [line.strip() for line in cfg.splitlines() if "grpc-status 7" in line]
+    assert replies == [
+        'http-request return status 200 hdr grpc-status 7 hdr grpc-message "%[var(txn.client)] (role '
+        '%[var(txn.role)]) may not call %[var(txn.method)]: it needs role admin" if admin_call !admin',
+        # a method on no list: never echoed (the client made up the path)
+        'http-request return status 200 hdr grpc-status 7 hdr grpc-message "%[var(txn.client)] (role '
+        '%[var(txn.role)]) may not call this method: no role may call it" if { var(txn.why) -m found }']
+    assert ("http-after-response set-header content-type application/grpc if { var(txn.result) -m str denied }"
+            in cfg)
+    # no client's name in the configuration: a client added, removed or given a role changes maps only
+    assert not any(name in cfg for name in ("laptop", "alice"))
+    assert not [f for f in FILES if f.path.endswith(".http")]
 
 
 def test_the_client_map_holds_one_word_each_and_refuses_anything_else():
@@ -110,7 +158,7 @@ def test_build_limits_are_one_word_and_number_each_and_wait_in_lua_before_the_so
     assert "lua-load /usr/local/etc/haproxy/build_turns.lua" in cfg
     wait, track = (cfg.index("http-request lua.build_turn if limited m_Solve or limited m_Status or limited m_LLBBridge"),
                    cfg.index("http-request track-sc2 var(sess.conn) table build_turns if limited m_Solve"))
-    assert max(cfg.index(line) for line in cfg.splitlines() if "errorfile" in line) < wait < track
+    assert max(cfg.index(line) for line in cfg.splitlines() if "grpc-status 7" in line) < wait < track
     assert text("build_turns.lua").startswith("-- build_turns.lua")
 
 
@@ -171,7 +219,7 @@ def run_cut(tmp_path, log: str, revoked: str) -> list[str]:
     for f in bin_.iterdir():
         f.chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}", "BKOPS_PORT": "1234", "BKOPS_REVOKED": revoked}
-    r = subprocess.run(["sh", "-s"], input=gateway.CUT_SCRIPT, env=env, capture_output=True, text=True, check=True)
+    r = subprocess.run(["sh", "-s"], input=gateway_handlers.CUT_SCRIPT, env=env, capture_output=True, text=True, check=True)
     killed = (tmp_path / "killed").read_text().splitlines() if (tmp_path / "killed").exists() else []
     assert r.stdout.split("@@cut\n")[1].strip() == str(len(killed))
     return killed

@@ -1,4 +1,4 @@
-"""The gateway's per-client files, exactly: the refusals (most specific first), the map of roles above developer,
+"""The gateway's per-client files, exactly: the answer to a tenant not on the host, the map of roles above developer,
 each certificate name's role (a still-valid certificate of a client left out of the inventory keeps building as a
 developer), and the build limits."""
 from __future__ import annotations
@@ -9,22 +9,17 @@ from unit_helpers import load_text, mutate
 from buildkit_ops.engine.render import RenderError
 from buildkit_ops.roles.gateway import files as G
 
-ADMIN = "/moby.buildkit.v1.Control/"
 
-
-def test_refusals_name_the_client_the_method_and_the_role_it_needs_most_specific_first():
-    got = [(r.file, r.client, r.method, r.message) for r in G.refusals({"ann": "developer", "boss": "admin",
-                                                                          "op": "operator"})]
-    ann = [(f"denied-ann-{m}.http", "ann", m, f"ann (role developer) may not call {ADMIN}{m}: it needs role admin")
-           for m in G.ADMIN_METHODS]
-    anyone = [(f"denied-any-{m}.http", None, m, f"this certificate (role developer) may not call {ADMIN}{m}: it "
-               f"needs role admin") for m in G.ADMIN_METHODS]
-    assert got == [*ann, ("denied-ann.http", "ann", None, "ann (role developer) may not call this method: no role "
-                                                          "may call it"),
-                   *anyone, ("denied-any.http", None, None, "no role may call this method")]
-    assert G.ADMIN_METHODS == ("DiskUsage", "Prune", "ListenBuildHistory", "UpdateBuildHistory")
+def test_a_tenant_not_here_is_answered_unavailable_so_that_the_builder_tries_its_next_node():
+    red, fleet = G.absent_refusal("red"), G.absent_refusal("default")
+    assert (red.file, fleet.file) == ("absent-red.http", "absent-default.http")
+    reply = G.absent_response(red.message).decode()
+    assert reply == ("HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\ngrpc-status: 14\r\n"
+                     "grpc-message: tenant red has no buildkitd on this host: build on one of its hosts\r\n"
+                     "content-length: 0\r\n\r\n")
+    assert fleet.message == "the fleet's buildkitd is not behind this gateway (it serves one tenant's): build on the fleet's"
     with pytest.raises(RenderError, match="cannot be written into the gateway's configuration"):
-        G.refusals({"a\nb": "developer"})
+        G.absent_refusal("a\nb")
 
 
 def test_the_client_map_holds_the_roles_above_developer_one_word_a_line():
