@@ -95,7 +95,8 @@ def manifests(inv: Inventory, like: BuildHost, namespace: str, platform: str, re
         raise K8sError(f"there is no CA in {inv.pki_dir} yet: run `invoke provision` first")
     arch = platform.split("/")[1]
     # the files a host would get, for a pod: same settings; the host's own paths become mounts
-    host = replace(like, buildkit=replace(like.buildkit, data_dir="/etc/buildkit"))
+    # (a pod listens on its own addresses: a host's private address means nothing there)
+    host = replace(like, buildkit=replace(like.buildkit, data_dir="/etc/buildkit"), private_address=None)
     fleet_files = render_files(host)
     registry_files = {f.path.removeprefix("/etc/buildkit/"): f.content for f in fleet_files
                       if f.path.startswith("/etc/buildkit/registries/")}

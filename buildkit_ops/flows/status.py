@@ -113,7 +113,7 @@ def host_status(inv: Inventory, h: BuildHost, engine: EngineFacts, fw: FirewallF
     u = usage(f.get("du"))
     disk = capacity.disk(h.buildkit.gc, f.get("disk"))
     wanted = {cl.address for cl in inv.clients.values()}
-    allowed = {addr for (addr, port, _name) in fw.client_rules(wanted) if port == h.buildkit.port}
+    allowed = {addr for (addr, _dest, port, _name) in fw.client_rules(wanted) if port == h.buildkit.port}
     return HostStatus(
         reachable=True, home_of=[], docker=engine.docker or None, compose=engine.compose or None,
         buildkitd=Buildkitd(c.status if c else "absent", c.started if c else None, bk.version, bk.platforms,

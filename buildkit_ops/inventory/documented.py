@@ -13,8 +13,8 @@ from buildkit_ops.inventory.schema import ALL_VAR_KEYS, BUILDKIT_KEYS, CLIENT_KE
 
 WIDTH = 100
 # keys a host or client sets for itself (documented once, under its group), and the nested tables
-PER_MACHINE = {"address", "names", "client_address", "weight", "platforms", "emulate", "home", "connection",
-               "ssh_address", "builder", "default_builder", "failover", "failover_port", "failover_image",
+PER_MACHINE = {"address", "names", "client_address", "private_address", "weight", "platforms", "emulate", "home",
+               "connection", "ssh_address", "builder", "default_builder", "failover", "failover_port", "failover_image",
                "failover_image_archive", "role", "limits", "allow_wide_network"}
 NESTED = {"buildkit", "gc", "policies", "registries", "prune_schedule"}
 

@@ -137,7 +137,7 @@ def _build_hosts(chk: Checker, group: Any, shared: dict[str, Any]
         f = chk.fields(merged, HOST_KEYS, hp, required=("address",))
         if f["buildkit"] is None:
             f["buildkit"] = chk.buildkit({}, f"{hp}.buildkit")
-        f["client_address"] = f["client_address"] or f["address"]
+        f["client_address"] = f["client_address"] or f["private_address"] or f["address"]
         hosts[name] = BuildHost(name=name, **f)
         if hosts[name].buildkit.port == hosts[name].ssh_port:
             chk.err(f"{hp}.buildkit.port", "the BuildKit port equals the SSH port", "pick another port, e.g. 1234")
@@ -241,7 +241,7 @@ def _names_unique(chk: Checker, hosts: dict[str, BuildHost], paths: dict[str, st
     reached is the one it meant by those names. (FLEET_NAME is in every one: docs/security.md.)"""
     owner: dict[str, str] = {}
     for name, h in hosts.items():
-        for n in {h.address, h.client_address, *h.names, name}:
+        for n in {h.address, h.client_address, *([h.private_address] if h.private_address else []), *h.names, name}:
             if n in owner and owner[n] != name:
                 chk.err(f"{paths[name]}.names", f"{n} is also a name of build host {owner[n]!r}: either certificate "
                                                 f"would then pass for the other host",

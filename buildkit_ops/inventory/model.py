@@ -106,11 +106,18 @@ class BuildHost:
     platforms: list[str] | None          # the platforms it builds for (None: what its buildkitd reports)
     emulate: list[str]                   # platforms emulated with qemu-user-static
     allow_outdated_buildkit: bool        # serve several clients below the security floor (security_floor.py)
+    private_address: str | None          # private mode: the one address the BuildKit port listens on
+
+    @property
+    def listen(self) -> str:
+        """Where the gateway listens: the private address, or every IPv4 address."""
+        return self.private_address or "0.0.0.0"
 
     @property
     def sans(self) -> list[str]:
         out: list[str] = []
-        for n in [self.address, self.client_address, *self.names, self.name, FLEET_NAME]:
+        for n in [self.address, self.client_address, *([self.private_address] if self.private_address else []),
+                  *self.names, self.name, FLEET_NAME]:
             if n not in out:
                 out.append(n)
         return out

@@ -25,7 +25,12 @@ def ssh_keys(user_note: str) -> dict[str, tuple[str, Any, str]]:
 HOST_KEYS: dict[str, tuple[str, Any, str]] = {
     "address": ("address", None, "IP address or DNS name that SSH connects to"),
     "names": ("address_list", [], "extra DNS names and IPs clients use to reach the host (server cert SANs)"),
-    "client_address": ("address", None, "the name or address clients' builders connect to (default: address)"),
+    "client_address": ("address", None, "the name or address clients' builders connect to (default: "
+                                        "private_address, else address)"),
+    "private_address": ("private_ip", None, "private mode: the host's address on a private network (a cloud's "
+                                            "VPC); the gateway listens there only and the firewall opens the "
+                                            "BuildKit port there only (default: none: every address, opened to "
+                                            "the clients' addresses)"),
     **ssh_keys("a non-root user needs passwordless sudo"),
     "weight": ("int:1-1000", 100, "the host's share of the clients: twice the weight, about twice the clients"),
     "platforms": ("platform_list", None, "platforms it builds for, e.g. [linux/amd64] (default: what buildkitd "

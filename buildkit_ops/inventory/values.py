@@ -120,6 +120,26 @@ def too_wide(address: str) -> bool:
     return net.prefixlen < WIDEST[net.version]
 
 
+# Where private mode may listen: RFC 1918, the shared address space (RFC 6598) and unique local IPv6 addresses.
+PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                                                            "100.64.0.0/10", "fc00::/7"))
+
+
+def private_ip(v: Any) -> str:
+    """A host's address on a private network (a cloud's VPC), where private mode opens the BuildKit port."""
+    fix = "write the host's address on its private network, such as 10.0.0.5, or leave the key out"
+    s = _str(v, "a private IP address", fix)
+    if not is_ip(s):
+        raise BadValue(f"{s!r} is not an IP address: the gateway listens on one address of the host", fix)
+    ip = _ip(s)
+    if not any(ip in n for n in PRIVATE_NETWORKS if n.version == ip.version):
+        raise BadValue(f"{s!r} is a public address: private mode opens the BuildKit port on a private network only "
+                       f"(10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, fc00::/7)",
+                       "use the host's address on its private network, or leave private_address out (the port then "
+                       "listens on every address, opened to the clients' addresses only)")
+    return str(ip)
+
+
 def registry_host(v: Any) -> str:
     """host[:port] of a registry or mirror: a DNS name, an IPv4 address or a bracketed IPv6 address."""
     fix = "write it as registry.example.com, registry.example.com:5000 or 10.0.0.5:5000"
@@ -345,7 +365,7 @@ def duration(v: Any) -> int:
 # KIND and `path` a local file (both handled by the checker: their items' key paths and the inventory's folder).
 KINDS: dict[str, Callable[[Any], Any]] = {
     "name": machine_name, "tenant_name": tenant_name, "user": user_name, "builder": builder_name,
-    "address": host_address,
+    "address": host_address, "private_ip": private_ip,
     "client_source": client_source, "registry_host": registry_host, "loopback_listen": loopback_listen,
     "image": image_ref, "version": buildkit_version, "filter": prune_filter, "remote_path": remote_path,
     "data_dir": data_dir,

@@ -1,7 +1,7 @@
 """firewall: ufw denies inbound by default, over IPv4 and IPv6; SSH is allowed
 before anything else (so the operator is never locked out, with zero clients
 too, or if a run stops half-way); the BuildKit port opens only to the
-inventory's clients.
+inventory's clients (in private mode: on the host's private address only).
 
 buildkitd runs with host networking, so Docker adds no NAT rule that would
 bypass ufw (see LAB-NOTES: a published port is reachable by everyone).
@@ -24,7 +24,8 @@ from buildkit_ops.engine.steps import package_step
 from buildkit_ops.inventory import BuildHost, Inventory, values
 
 TAG = "buildkit-ops"
-CLIENT_RULE = re.compile(r"ufw allow from (\S+) to any port (\d+) proto tcp comment '" + TAG + r" client (\S+)'")
+CLIENT_RULE = re.compile(r"ufw allow from (\S+) to (\S+) port (\d+) proto tcp comment '" + TAG + r" client (\S+)'")
+ANY = "any"   # a client rule's destination: every address of the host (private mode: its private address)
 
 
 class FirewallConflict(PlanError):
@@ -39,28 +40,31 @@ class FirewallFacts:
     ipv6: str = "yes"              # IPV6= of /etc/default/ufw ("yes": rules apply to IPv6 too)
     rules: list[str] = field(default_factory=list)   # `ufw show added` lines
 
-    def client_rules(self, wide_ok: Collection[str] = ()) -> dict[tuple[str, int, str], str]:
-        """Our client rules: (address, port, client name) -> rule. A rule is ours only if it is exactly one we would
-        write: a comment that says `buildkit-ops` proves nothing (anyone can write one, for 0.0.0.0/0 too). A network
-        wider than a client may be is ours only for the clients allowed one (`wide_ok`, their addresses)."""
+    def client_rules(self, wide_ok: Collection[str] = ()) -> dict[tuple[str, str, int, str], str]:
+        """Our client rules: (address, destination, port, client name) -> rule. A rule is ours only if it is exactly
+        one we would write: a comment that says `buildkit-ops` proves nothing (anyone can write one, for 0.0.0.0/0
+        too). A network wider than a client may be is ours only for the clients allowed one (`wide_ok`, their
+        addresses)."""
         out = {}
         for r in self.rules:
             m = CLIENT_RULE.fullmatch(r)
-            if m and _would_write(m.group(1), int(m.group(2)), m.group(3), wide_ok) == r:
-                out[(m.group(1), int(m.group(2)), m.group(3))] = r
+            if m and _would_write(m.group(1), m.group(2), int(m.group(3)), m.group(4), wide_ok) == r:
+                out[(m.group(1), m.group(2), int(m.group(3)), m.group(4))] = r
         return out
 
 
-def _would_write(address: str, port: int, name: str, wide_ok: Collection[str]) -> str | None:
+def _would_write(address: str, dest: str, port: int, name: str, wide_ok: Collection[str]) -> str | None:
     """The rule this role would write for that client, or None if no client could have those values."""
     try:
         if values.client_source(address) != address or not re.fullmatch(values.NAME, name) or not 1 <= port <= 65535:
+            return None
+        if dest != ANY and values.private_ip(dest) != dest:
             return None
     except values.BadValue:
         return None
     if values.too_wide(address) and address not in wide_ok:
         return None
-    return ufw(client_rule(address, port, name)).strip()
+    return ufw(client_rule(address, port, name, dest)).strip()
 
 
 def parse(sections: dict[str, str]) -> FirewallFacts:
@@ -75,8 +79,8 @@ def ssh_rule(ssh_port: int) -> list[str]:
     return ["allow", f"{ssh_port}/tcp", "comment", f"{TAG} ssh"]
 
 
-def client_rule(address: str, port: int, name: str) -> list[str]:
-    return ["allow", "from", address, "to", "any", "port", str(port), "proto", "tcp", "comment", f"{TAG} client {name}"]
+def client_rule(address: str, port: int, name: str, dest: str = ANY) -> list[str]:
+    return ["allow", "from", address, "to", dest, "port", str(port), "proto", "tcp", "comment", f"{TAG} client {name}"]
 
 
 def ufw(words: list[str]) -> str:
@@ -145,14 +149,15 @@ class FirewallInput:
 
 
 def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str],
-         drop: bool | frozenset[str] = False) -> list[Step]:
-    """clients: name -> address of every client that may reach `port`.
-    A rule for a client that is not in the inventory (or no longer at that address) is kept (a client is never
-    dropped by accident) unless drop is True (`provision --prune-clients`) or names it (`remove-client NAME`,
-    `add-client NAME --address NEW`)."""
+         drop: bool | frozenset[str] = False, dest: str = ANY) -> list[Step]:
+    """clients: name -> address of every client that may reach `port` (on `dest`: the host's private address in
+    private mode, else any). A rule for a client that is not in the inventory (or no longer at that address) is
+    kept (a client is never dropped by accident) unless drop is True (`provision --prune-clients`) or names it
+    (`remove-client NAME`, `add-client NAME --address NEW`); one of a client still there for another destination
+    (private mode switched on or off, a new private address) is replaced."""
     if not facts.present:
         return [package_step("firewall", "ufw installed", ["ufw"])] + \
-            plan(FirewallFacts(present=True), ssh_port, port, clients, drop)
+            plan(FirewallFacts(present=True), ssh_port, port, clients, drop, dest)
     rules, active = facts.rules, facts.active
     steps: list[Step] = []
 
@@ -181,19 +186,20 @@ def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str]
         steps.append(Step("firewall", f"ssh {ssh_port}/tcp allowed", True, "allow SSH first", script=want_ssh))
 
     have_clients = facts.client_rules(clients.values())
-    want = {(addr, port, name) for name, addr in clients.items()}
-    add = sorted(want - set(have_clients), key=lambda t: t[2])
-    stale = sorted(set(have_clients) - want, key=lambda t: t[2])
-    gone = [t for t in stale if drop is True or (drop and t[2] in drop)]
+    want = {(addr, dest, port, name) for name, addr in clients.items()}
+    add = sorted(want - set(have_clients), key=lambda t: t[3])
+    stale = sorted(set(have_clients) - want, key=lambda t: t[3])
+    moved = {(a, p, n) for a, _d, p, n in want}      # (a rule of these for another destination is replaced)
+    gone = [t for t in stale if drop is True or (drop and t[3] in drop) or (t[0], t[2], t[3]) in moved]
     kept = [t for t in stale if t not in gone]
-    script = "".join(ufw(client_rule(a, p, n)) for a, p, n in add)
-    script += "".join(command("ufw", "delete", "allow", "from", a, "to", "any", "port", str(p), "proto", "tcp") + "\n"
-                      for a, p, n in gone)
-    detail = ", ".join([f"+{n} ({a})" for a, p, n in add] + [f"-{n} ({a})" for a, p, n in gone])
+    script = "".join(ufw(client_rule(a, p, n, d)) for a, d, p, n in add)
+    script += "".join(command("ufw", "delete", "allow", "from", a, "to", d, "port", str(p), "proto", "tcp") + "\n"
+                      for a, d, p, n in gone)
+    detail = ", ".join([f"+{n} ({a})" for a, d, p, n in add] + [f"-{n} ({a})" for a, d, p, n in gone])
     names = ", ".join(sorted(clients)) or "no clients"
     steps.append(Step("firewall", f"port {port}/tcp open to: {names}", bool(script), detail, script=script,
                       outcome=Outcome.FIREWALL))
-    for a, _port, n in kept:
+    for a, _dest, _port, n in kept:
         steps.append(Step("firewall", f"rule for {n} ({a}) kept", False,
                           f"{n} is not in the inventory at {a}: `invoke remove-client {n}` or "
                           f"`provision --prune-clients` closes it"))
@@ -228,7 +234,8 @@ class FirewallRole(Role[BuildHost, FirewallInput, FirewallFacts]):
     def plan(self, ctx: Context[BuildHost, FirewallInput], facts: FirewallFacts,
              files: dict[str, FileState]) -> list[Step]:
         host = ctx.target
-        return plan(facts, host.ssh_port, host.buildkit.port, ctx.input.clients, ctx.input.drop)
+        return plan(facts, host.ssh_port, host.buildkit.port, ctx.input.clients, ctx.input.drop,
+                    host.private_address or ANY)
 
 
 ROLE = FirewallRole()

@@ -77,6 +77,10 @@ class StalePki(PlanError):
     pass
 
 
+class NotHostAddress(PlanError):
+    pass
+
+
 def plan(host: BuildHost, files: list[File], facts: GatewayFacts, states: dict[str, FileState],
          image_id: str | None, crl_number: int | None = None, pin: str | None = None,
          own_cas: frozenset[str] = frozenset()) -> list[Step]:
@@ -87,6 +91,11 @@ def plan(host: BuildHost, files: list[File], facts: GatewayFacts, states: dict[s
     ours = crls.of_this_pki(facts.crl_issuer, own_cas, crl_number)
     if facts.crl_number is not None and crls.standing(facts.crl_number, crl_number, ours) == "ahead":
         raise StalePki(crls.stale_pki(host.name, facts.crl_number, facts.crl_signed, crl_number))
+    if host.private_address and host.private_address not in facts.addresses:
+        raise NotHostAddress(f"{host.name}: private_address {host.private_address} is not an address of {host.name} "
+                             f"(it has {', '.join(facts.addresses) or 'none that `ip addr` shows'}): the gateway could "
+                             f"not listen there; nothing was changed. Fix: write {host.name}'s address on its private "
+                             f"network in the inventory")
     holder = facts.listener
     if holder and not any(name in holder for name in ('"haproxy"', '"buildkitd"')):
         raise PortTaken(f"port {bk.port} is already taken on {host.name} by: {holder.split('users:')[-1]}; stop "

@@ -27,6 +27,7 @@ class GatewayFacts:
     admin: bool = False                # its runtime API's socket is there (a gateway of this version runs)
     socat: bool = False                # the host has socat, which update.sh talks to the runtime API with
     replies: tuple[str, ...] = ()      # the refusal replies (*.http) in its folder
+    addresses: tuple[str, ...] = ()    # the host's own IP addresses
 
 
 def parse(sections: dict[str, str]) -> GatewayFacts:
@@ -42,7 +43,8 @@ def parse(sections: dict[str, str]) -> GatewayFacts:
                         generation=generation.parse(sections.get("gw_generation") or ""), image_digests=digests,
                         server_cert=base64.b64decode(sections.get("gw_server_cert") or ""),
                         admin=_present(sections, "gw_admin"), socat=_present(sections, "gw_socat"),
-                        replies=tuple(sorted((sections.get("gw_replies") or "").split())))
+                        replies=tuple(sorted((sections.get("gw_replies") or "").split())),
+                        addresses=tuple((sections.get("gw_addresses") or "").split()))
 
 
 def _present(sections: dict[str, str], name: str) -> bool:

@@ -15,3 +15,5 @@ echo @@gw_admin; [ -S "$BKOPS_ADMIN_SOCKET" ] && echo present
 echo @@gw_socat; command -v socat >/dev/null 2>&1 && echo present
 # the refusal replies in its folder (one no longer rendered, of an earlier version or a tenant gone, is removed)
 echo @@gw_replies; ls "$BKOPS_DATA_DIR/gateway" 2>/dev/null | grep '\.http$' || true
+# the host's own addresses (private mode listens on one of them)
+echo @@gw_addresses; ip -o addr show 2>/dev/null | awk '{print $4}' | cut -d/ -f1

@@ -130,9 +130,24 @@ def test_firewall_commands_are_single_words(evil):
 ])
 def test_a_rule_is_ours_only_if_it_is_exactly_one_we_would_write(rule):
     facts = firewall.parse({"ufw_present": "yes", "ufw_status": ACTIVE, "ufw_rules": "\n".join([SSH, LAPTOP, rule])})
-    assert list(facts.client_rules()) == [("10.0.0.21", 1234, "laptop")]
+    assert list(facts.client_rules()) == [("10.0.0.21", "any", 1234, "laptop")]
     assert firewall.foreign_openings(facts, 1234) == [rule]
     with pytest.raises(firewall.FirewallConflict, match="not made by buildkit-ops open port 1234/tcp"):
         firewall.plan(facts, 22, 1234, {"laptop": "10.0.0.21"})
     pruned = firewall.plan(facts, 22, 1234, {"laptop": "10.0.0.21"}, drop=True)
     assert [s.detail for s in pruned if s.name.startswith("rules of others")] == [f"deleted: {rule}"]
+
+
+def test_private_mode_opens_the_port_on_the_private_address_only_and_replaces_the_rules_for_any():
+    private = "ufw allow from 10.0.0.21 to 10.0.0.11 port 1234 proto tcp comment 'buildkit-ops client laptop'"
+    facts = firewall.parse({"ufw_present": "yes", "ufw_status": ACTIVE, "ufw_rules": "\n".join([SSH, LAPTOP, OLD])})
+    steps = firewall.plan(facts, 22, 1234, {"laptop": "10.0.0.21"}, dest="10.0.0.11")
+    step = next(s for s in steps if s.outcome is Outcome.FIREWALL)
+    # laptop's rule for any address goes (laptop is still a client: its rule moved); old's is kept (not dropped)
+    assert step.script == (f"{private}\nufw delete allow from 10.0.0.21 to any port 1234 proto tcp\n")
+    assert [s.name for s in steps if s.name.startswith("rule for")] == ["rule for old (10.0.0.9) kept"]
+    converged = firewall.parse({"ufw_present": "yes", "ufw_status": ACTIVE, "ufw_rules": "\n".join([SSH, private])})
+    assert changed(firewall.plan(converged, 22, 1234, {"laptop": "10.0.0.21"}, dest="10.0.0.11")) == []
+    # a rule to a public destination is not one we would write: someone else's, opening the port
+    public = private.replace("to 10.0.0.11", "to 198.51.100.7")
+    assert firewall.parse({"ufw_rules": public}).client_rules() == {}

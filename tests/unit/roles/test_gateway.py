@@ -3,6 +3,8 @@ the compose file), its plan (converged, a key's mode, the port held by another p
 handler's script, and the audit trail read back."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import yaml
 from unit_helpers import HOST, changed, file_facts
@@ -258,3 +260,18 @@ def test_a_host_whose_crl_is_newer_stops_the_run_only_when_this_pki_signed_it(tm
     gateway.plan(HOST, FILES, gateway.parse(facts), parse_file_states(facts["files"]), "sha256:abc", 3, own_cas=own)
     gateway.plan(HOST, FILES, gateway.parse(facts), parse_file_states(facts["files"]), "sha256:abc", None,
                  own_cas=frozenset({"another deployment's"}))
+
+
+def test_private_mode_listens_on_the_private_address_only_which_must_be_the_hosts():
+    host = dataclasses.replace(HOST, private_address="10.0.0.11")
+    rendered = files.render(host, TLS, b"crl\n", ROLES, {}, "/run/buildkit-ops")
+    cfg = next(f for f in rendered if f.path.endswith("haproxy.cfg")).content.decode()
+    assert [line.split()[1] for line in cfg.splitlines() if line.strip().startswith("bind ")] == ["10.0.0.11:1234"]
+    assert "    bind 0.0.0.0:1234 " in text("haproxy.cfg")                         # (without it: every address)
+    facts = converged()
+    facts["gw_addresses"] = "127.0.0.1\n10.0.0.11\n"
+    gateway.plan(host, rendered, gateway.parse(facts), parse_file_states(file_facts(rendered)), "sha256:abc")
+    facts["gw_addresses"] = "127.0.0.1\n10.0.0.12\n"
+    with pytest.raises(gateway.NotHostAddress, match=r"build1: private_address 10.0.0.11 is not an address of build1 "
+                                                     r"\(it has 127.0.0.1, 10.0.0.12\)"):
+        gateway.plan(host, rendered, gateway.parse(facts), parse_file_states(file_facts(rendered)), "sha256:abc")
