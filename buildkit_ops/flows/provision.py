@@ -84,4 +84,6 @@ def provision(inv: Inventory, hosts: list[BuildHost], options: Options, rep: Rep
     new_slots = {t.name: t.slot for t in inv.tenants.values() if not t.slot_recorded}
     if new_slots and not options.check:   # before any host gets a tenant's bridge: never moved after that
         inventory_edit.record_tenant_slots(inv.file, new_slots)
+    if inv.vpn_unrecorded and not options.check:   # before any peer is configured with them: never moved after
+        inventory_edit.record_vpn_addresses(inv.file, inv.vpn_unrecorded)
     return in_parallel(hosts, lambda h: provision_host(inv, h, options, rep, reissue))

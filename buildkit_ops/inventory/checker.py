@@ -10,7 +10,16 @@ from typing import Any, NoReturn
 
 from buildkit_ops.inventory import buildkit_versions as versions
 from buildkit_ops.inventory import values as types
-from buildkit_ops.inventory.model import GC, BuildKit, GCPolicy, InventoryError, Limits, PruneSchedule, Registry
+from buildkit_ops.inventory.model import (
+    GC,
+    BuildKit,
+    GCPolicy,
+    InventoryError,
+    Limits,
+    PruneSchedule,
+    Registry,
+    Vpn,
+)
 from buildkit_ops.inventory.schema import (
     BUILDKIT_KEYS,
     DEFAULT_POLICIES,
@@ -20,6 +29,7 @@ from buildkit_ops.inventory.schema import (
     POLICY_KEYS,
     PRUNE_KEYS,
     REGISTRY_KEYS,
+    VPN_KEYS,
 )
 
 
@@ -83,7 +93,7 @@ class Checker:
                 out[key] = (self.check(kind, default, f"{path}.{key}") if kind == "path" and default is not None
                             else copy.deepcopy(default))
                 continue
-            if kind in ("buildkit", "gc", "policies", "registries", "prune_schedule", "limits"):
+            if kind in ("buildkit", "gc", "policies", "registries", "prune_schedule", "limits", "vpn"):
                 out[key] = getattr(self, kind)(value[key], f"{path}.{key}")
             else:
                 out[key] = self.check(kind, value[key], f"{path}.{key}")
@@ -149,6 +159,15 @@ class Checker:
 
     def limits(self, value: Any, path: str) -> Limits:
         return Limits(**self.fields(self.mapping(value, path), LIMIT_KEYS, path))
+
+    def vpn(self, value: Any, path: str) -> Vpn:
+        table = self.mapping(value, path)
+        for key in table:
+            if "key" in str(key).lower():
+                self.err(f"{path}.{key}", "a key is never an inventory value: each machine makes its own key pair "
+                                          "and keeps the private key (buildkit-ops keeps the public keys in "
+                                          "pki_dir/vpn/)", f"remove `{key}:`")
+        return Vpn(**self.fields(table, VPN_KEYS, path))
 
     def registries(self, value: Any, path: str) -> dict[str, Registry]:
         out = {}

@@ -131,6 +131,35 @@ def record_tenant_slots(path: Path, slots: dict[str, int], write: bool = True) -
         inv.tenants[n].slot == s and inv.tenants[n].slot_recorded for n, s in slots.items()), write)
 
 
+def _host_entry(group: Any, name: str) -> CommentedMap | None:
+    """A build host's own mapping, wherever in the buildhosts group tree it is written."""
+    if not isinstance(group, dict):
+        return None
+    hosts = group.get("hosts")
+    if isinstance(hosts, dict) and name in hosts:
+        return _mapping(hosts, name, "hosts")
+    for child in (group.get("children") or {}).values() if isinstance(group.get("children"), dict) else ():
+        found = _host_entry(child, name)
+        if found is not None:
+            return found
+    return None
+
+
+def record_vpn_addresses(path: Path, addresses: dict[str, str], write: bool = True) -> inventory.Inventory:
+    """Write each machine's (build host's or client's) address in the VPN as its `vpn_address`, with a comment:
+    from then on, adding or removing another machine cannot move it."""
+    y, data = _load(path)
+    children = _mapping(_mapping(data, "all", "the document"), "children", "all")
+    for name, address in sorted(addresses.items()):
+        entry = _host_entry(children.get("buildhosts"), name)
+        if entry is None:
+            entry = _client(data, name)
+        entry["vpn_address"] = address
+        entry.yaml_add_eol_comment("recorded by buildkit-ops: never change it", "vpn_address")
+    return _replace(path, _dump(y, data), lambda inv: all(
+        (inv.hosts.get(n) or inv.clients[n]).vpn_address == a for n, a in addresses.items()), write)
+
+
 def _replace(path: Path, text: str, ok: Callable[[inventory.Inventory], bool], write: bool) -> inventory.Inventory:
     try:
         inv = loader.parse(strict_yaml.load(text), str(path), path.resolve().parent)

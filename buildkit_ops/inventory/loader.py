@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from buildkit_ops.inventory import strict_yaml
+from buildkit_ops.inventory import strict_yaml, vpn_addresses
 from buildkit_ops.inventory import values as types
 from buildkit_ops.inventory.checker import Checker, deep_merge
 from buildkit_ops.inventory.model import OPERATOR_NAME, BuildHost, Client, Inventory, InventoryError, Tenant
@@ -99,12 +99,13 @@ def parse(data: Any, fname: str, base: Path) -> Inventory:
         chk.err("all.children.buildhosts", "no build hosts group", "add `buildhosts:` with `hosts:` under all.children")
     tenants_value = allvars.pop("tenants", None)
     own = _own_vars(chk, {k: allvars.pop(k) for k in list(allvars) if k in ALL_VAR_KEYS})
-    hosts, groups, raw_buildkit, paths = _build_hosts(chk, children["buildhosts"], allvars)
+    hosts, groups, raw_buildkit, paths = _build_hosts(chk, children["buildhosts"], allvars, own["vpn"] is not None)
     tenants = _tenants(chk, tenants_value, hosts, raw_buildkit, paths)
     clients = _clients(chk, children.get("clients"), allvars, hosts, tenants)
+    chosen = vpn_addresses.assign(chk, own["vpn"], hosts, clients, paths) if own["vpn"] else {}
     return Inventory(file=Path(fname), hosts=hosts, clients=clients, groups=groups, pki_dir=Path(own["pki_dir"]),
                      cert_days=own["cert_days"], cert_renew_days=own["cert_renew_days"], ca_days=own["ca_days"],
-                     tenants=tenants)
+                     tenants=tenants, vpn=own["vpn"], vpn_unrecorded=chosen)
 
 
 def _own_vars(chk: Checker, own: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +121,7 @@ def _own_vars(chk: Checker, own: dict[str, Any]) -> dict[str, Any]:
     return v
 
 
-def _build_hosts(chk: Checker, group: Any, shared: dict[str, Any]
+def _build_hosts(chk: Checker, group: Any, shared: dict[str, Any], vpn: bool = False
                  ) -> tuple[dict[str, BuildHost], dict[str, list[str]], dict[str, dict[str, Any]], dict[str, str]]:
     """The build hosts, their groups, each host's `buildkit:` as written (a tenant's settings merge into it), and
     where in the file each host is."""
@@ -135,6 +136,9 @@ def _build_hosts(chk: Checker, group: Any, shared: dict[str, Any]
         for k in [k for k in merged if k in CLIENT_KEYS and k not in HOST_KEYS]:   # (all.vars meant for clients)
             merged.pop(k)
         f = chk.fields(merged, HOST_KEYS, hp, required=("address",))
+        if vpn and f["client_address"] is not None:
+            chk.err(f"{hp}.client_address", "clients reach a host through the VPN, at its vpn_address",
+                    "remove client_address (or all.vars.vpn)")
         if f["buildkit"] is None:
             f["buildkit"] = chk.buildkit({}, f"{hp}.buildkit")
         f["client_address"] = f["client_address"] or f["private_address"] or f["address"]

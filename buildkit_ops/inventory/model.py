@@ -107,6 +107,7 @@ class BuildHost:
     emulate: list[str]                   # platforms emulated with qemu-user-static
     allow_outdated_buildkit: bool        # serve several clients below the security floor (security_floor.py)
     private_address: str | None          # private mode: the one address the BuildKit port listens on
+    vpn_address: str | None              # its address in the VPN (Inventory.vpn), when there is one
 
     @property
     def listen(self) -> str:
@@ -150,6 +151,7 @@ class Client:
     allow_wide_network: bool             # its address may be a network wider than values.WIDEST
     limits: Limits                       # what the gateway lets it run at once
     tenant: str | None                   # the tenant whose buildkitd serves it (None: the fleet's own)
+    vpn_address: str | None              # its address in the VPN (Inventory.vpn), when there is one
 
 
 # The fleet's own buildkitd, which serves the clients of no tenant: how outputs name it.
@@ -169,6 +171,15 @@ class Tenant:
     slot_recorded: bool = True           # written in the inventory (step_slot); else chosen now, to be recorded
 
 
+@dataclass(frozen=True)
+class Vpn:
+    """A WireGuard tunnel between the build hosts and the clients: the BuildKit port opens only inside it."""
+    kind: str
+    subnet: str
+    port: int                            # UDP, on the build hosts
+    allow_from: list[str]                # who may reach that port (empty: anywhere)
+
+
 @dataclass
 class Inventory:
     file: Path
@@ -180,6 +191,8 @@ class Inventory:
     cert_renew_days: int
     ca_days: int
     tenants: dict[str, Tenant] = field(default_factory=dict)
+    vpn: Vpn | None = None
+    vpn_unrecorded: dict[str, str] = field(default_factory=dict)   # machine -> tunnel address chosen, to write
 
     def hosts_for(self, client: Client) -> list[BuildHost]:
         """The build hosts that may serve the client: its tenant's, or every one."""

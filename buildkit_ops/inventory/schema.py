@@ -27,6 +27,8 @@ HOST_KEYS: dict[str, tuple[str, Any, str]] = {
     "names": ("address_list", [], "extra DNS names and IPs clients use to reach the host (server cert SANs)"),
     "client_address": ("address", None, "the name or address clients' builders connect to (default: "
                                         "private_address, else address)"),
+    "vpn_address": ("vpn_ip", None, "its address inside the VPN (all.vars.vpn): chosen and written here by "
+                                    "`provision` the first time; never change it"),
     "private_address": ("private_ip", None, "private mode: the host's address on a private network (a cloud's "
                                             "VPC); the gateway listens there only and the firewall opens the "
                                             "BuildKit port there only (default: none: every address, opened to "
@@ -121,6 +123,8 @@ CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
                                     "own buildkitd, shared by every client of no tenant)"),
     "allow_wide_network": ("bool", False, "let `address` be a network wider than /16 (IPv6 /32): a certificate that "
                                           "leaks then reaches the BuildKit port from anywhere in it"),
+    "vpn_address": ("vpn_ip", None, "its address inside the VPN (all.vars.vpn): chosen and written here by "
+                                    "`add-client`; never change it"),
 }
 LIMIT_KEYS: dict[str, tuple[str, Any, str]] = {
     "builds": ("int:0-1000", 0, "the most builds (buildx invocations: a bake is one) the client runs on a host at "
@@ -137,7 +141,19 @@ ALL_VAR_KEYS = {"pki_dir": ("path", ".pki",
                                            "`buildkit:` settings of its own (max_parallelism, step_network, gc, "
                                            "history_max_age, history_max_entries, prune_schedule; the host's "
                                            "values are the defaults); a client joins one with `tenant: NAME`, e.g. "
-                                           "{red: {hosts: [build1], buildkit: {max_parallelism: 2}}}")}
+                                           "{red: {hosts: [build1], buildkit: {max_parallelism: 2}}}"),
+                "vpn": ("vpn", None, "a VPN in front of the BuildKit port (docs/vpn.md): the port then opens only "
+                                     "inside the tunnel, and clients build from whatever address they have; e.g. "
+                                     "{kind: wireguard} (default: none)")}
+VPN_KEYS: dict[str, tuple[str, Any, str]] = {
+    "kind": ("enum:wireguard", "wireguard", "the tunnel: `wireguard` (the kernel's where the host has it, "
+                                            "wireguard-go in user space where not)"),
+    "subnet": ("vpn_subnet", "10.213.0.0/24", "the tunnel's addresses, one per build host and client: a private "
+                                              "network that collides with no address of the inventory"),
+    "port": ("int:1-65535", 51820, "the UDP port the build hosts take the tunnel on"),
+    "allow_from": ("client_source_list", [], "networks that may reach the UDP port (default: anywhere, so that "
+                                             "clients build from any address)"),
+}
 TENANT_KEYS: dict[str, tuple[str, Any, str]] = {
     "hosts": ("name_list", None, "the build hosts the tenant's buildkitd runs on (default: every build host)"),
     "buildkit": ("tenant_buildkit", None, "the tenant's own BuildKit settings; the host's are the defaults"),

@@ -140,6 +140,42 @@ def private_ip(v: Any) -> str:
     return str(ip)
 
 
+def vpn_subnet(v: Any) -> str:
+    """The tunnel's network: a /16 to /28 (IPv6 /64 to /124) of a private range, written as its network."""
+    fix = "write a private network such as 10.213.0.0/24"
+    s = _str(v, "a private network", fix)
+    try:
+        net = ipaddress.ip_network(s, strict=True)
+    except ValueError:
+        raise BadValue(f"{s!r} is not a network in CIDR form (the network's own address, e.g. 10.213.0.0/24)",
+                       fix) from None
+    if not any(net.subnet_of(n) for n in PRIVATE_NETWORKS if n.version == net.version):  # type: ignore[arg-type]
+        raise BadValue(f"{s!r} is not in a private range: the tunnel's addresses would be someone else's on the "
+                       f"internet", fix)
+    lo, hi = (16, 28) if net.version == 4 else (64, 124)
+    if not lo <= net.prefixlen <= hi:
+        raise BadValue(f"{s!r} is a /{net.prefixlen}: the tunnel's network is a /{lo} to a /{hi}", fix)
+    return str(net)
+
+
+def vpn_ip(v: Any) -> str:
+    """A machine's one address inside the tunnel (WireGuard's allowed-ips for it is this address alone)."""
+    fix = "leave the key out (buildkit-ops chooses one and writes it here), or write one address such as 10.213.0.7"
+    s = _str(v, "an IP address", fix)
+    if "/" in s:
+        try:
+            wide = ipaddress.ip_network(s, strict=False).num_addresses > 1
+        except ValueError:
+            wide = False
+        if wide:
+            raise BadValue(f"{s!r} is a network, wider than the machine's own tunnel address: its peer would be "
+                           f"allowed to send as any address in it (WireGuard's allowed-ips)", fix)
+        s = s.split("/")[0]
+    if not is_ip(s):
+        raise BadValue(f"{s!r} is not an IP address", fix)
+    return str(_ip(s))
+
+
 def registry_host(v: Any) -> str:
     """host[:port] of a registry or mirror: a DNS name, an IPv4 address or a bracketed IPv6 address."""
     fix = "write it as registry.example.com, registry.example.com:5000 or 10.0.0.5:5000"
@@ -365,7 +401,7 @@ def duration(v: Any) -> int:
 # KIND and `path` a local file (both handled by the checker: their items' key paths and the inventory's folder).
 KINDS: dict[str, Callable[[Any], Any]] = {
     "name": machine_name, "tenant_name": tenant_name, "user": user_name, "builder": builder_name,
-    "address": host_address, "private_ip": private_ip,
+    "address": host_address, "private_ip": private_ip, "vpn_subnet": vpn_subnet, "vpn_ip": vpn_ip,
     "client_source": client_source, "registry_host": registry_host, "loopback_listen": loopback_listen,
     "image": image_ref, "version": buildkit_version, "filter": prune_filter, "remote_path": remote_path,
     "data_dir": data_dir,

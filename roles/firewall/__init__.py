@@ -22,10 +22,12 @@ from buildkit_ops.engine.render import FileState
 from buildkit_ops.engine.shell import command
 from buildkit_ops.engine.steps import package_step
 from buildkit_ops.inventory import BuildHost, Inventory, values
+from buildkit_ops.roles.vpn import exports as vpn
 
 TAG = "buildkit-ops"
 CLIENT_RULE = re.compile(r"ufw allow from (\S+) to (\S+) port (\d+) proto tcp comment '" + TAG + r" client (\S+)'")
 ANY = "any"   # a client rule's destination: every address of the host (private mode: its private address)
+VPN_TAG = f"{TAG} vpn"
 
 
 class FirewallConflict(PlanError):
@@ -134,22 +136,50 @@ def opens_port(rule: str, port: int) -> bool:
     return "from" in words  # `allow from X [port P]`: to every port here (a source port is the client's to pick)
 
 
-def foreign_openings(facts: FirewallFacts, port: int, wide_ok: Collection[str] = ()) -> list[str]:
+@dataclass(frozen=True)
+class Tunnel:
+    """The VPN's rules: the BuildKit port on the tunnel's interface (WireGuard lets in only a peer's own tunnel
+    address, so that is every client), and the tunnel's UDP port from `allow_from` (empty: anywhere)."""
+    interface: str
+    udp_port: int
+    allow_from: tuple[str, ...] = ()
+
+    def rules(self, port: int) -> list[list[str]]:
+        comment = ["comment", VPN_TAG]
+        udp = ([["allow", "from", a, "to", "any", "port", str(self.udp_port), "proto", "udp", *comment]
+                for a in self.allow_from] if self.allow_from else [["allow", f"{self.udp_port}/udp", *comment]])
+        return [["allow", "in", "on", self.interface, "to", "any", "port", str(port), "proto", "tcp", *comment], *udp]
+
+
+def vpn_rules(facts: FirewallFacts) -> list[str]:
+    """Our VPN rules on the host (the comment, and a shape this role writes)."""
+    shapes = (r"ufw allow in on [a-z0-9-]+ to any port \d+ proto tcp", r"ufw allow \d+/udp",
+              r"ufw allow from \S+ to any port \d+ proto udp")
+    return [r for r in facts.rules if r.endswith(f" comment '{VPN_TAG}'")
+            and any(re.fullmatch(f"{shape} comment '{VPN_TAG}'", r) for shape in shapes)]
+
+
+def foreign_openings(facts: FirewallFacts, port: int, wide_ok: Collection[str] = (),
+                     tunnel: Tunnel | None = None) -> list[str]:
     """Rules that open the BuildKit port and are not exactly one of ours."""
     ours = set(facts.client_rules(wide_ok).values())
+    if tunnel is not None:
+        ours |= {ufw(r).strip() for r in tunnel.rules(port)}
     return [r for r in facts.rules if r not in ours and opens_port(r, port)]
 
 
 @dataclass(frozen=True)
 class FirewallInput:
     """Who may reach the BuildKit port: client name -> the address its connections come from; and the rules of
-    clients no longer in the inventory to close (True: all of them, with rules of others opening the port)."""
+    clients no longer in the inventory to close (True: all of them, with rules of others opening the port); with a
+    VPN, the tunnel's rules instead of the clients' (theirs are closed: the port opens inside the tunnel only)."""
     clients: dict[str, str]
     drop: bool | frozenset[str] = False
+    tunnel: Tunnel | None = None
 
 
 def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str],
-         drop: bool | frozenset[str] = False, dest: str = ANY) -> list[Step]:
+         drop: bool | frozenset[str] = False, dest: str = ANY, tunnel: Tunnel | None = None) -> list[Step]:
     """clients: name -> address of every client that may reach `port` (on `dest`: the host's private address in
     private mode, else any). A rule for a client that is not in the inventory (or no longer at that address) is
     kept (a client is never dropped by accident) unless drop is True (`provision --prune-clients`) or names it
@@ -157,11 +187,11 @@ def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str]
     (private mode switched on or off, a new private address) is replaced."""
     if not facts.present:
         return [package_step("firewall", "ufw installed", ["ufw"])] + \
-            plan(FirewallFacts(present=True), ssh_port, port, clients, drop, dest)
+            plan(FirewallFacts(present=True), ssh_port, port, clients, drop, dest, tunnel)
     rules, active = facts.rules, facts.active
     steps: list[Step] = []
 
-    foreign = foreign_openings(facts, port, clients.values())
+    foreign = foreign_openings(facts, port, clients.values(), tunnel)
     if foreign and drop is not True:
         raise FirewallConflict(
             f"ufw rules not made by buildkit-ops open port {port}/tcp beyond the clients: "
@@ -197,8 +227,10 @@ def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str]
                       for a, d, p, n in gone)
     detail = ", ".join([f"+{n} ({a})" for a, d, p, n in add] + [f"-{n} ({a})" for a, d, p, n in gone])
     names = ", ".join(sorted(clients)) or "no clients"
-    steps.append(Step("firewall", f"port {port}/tcp open to: {names}", bool(script), detail, script=script,
-                      outcome=Outcome.FIREWALL))
+    title = f"port {port}/tcp open to: {names}" if tunnel is None else \
+        f"port {port}/tcp open to client addresses: none (inside the tunnel instead)"
+    steps.append(Step("firewall", title, bool(script), detail, script=script,
+                      outcome=Outcome.FIREWALL if tunnel is None else None))
     for a, _dest, _port, n in kept:
         steps.append(Step("firewall", f"rule for {n} ({a}) kept", False,
                           f"{n} is not in the inventory at {a}: `invoke remove-client {n}` or "
@@ -207,6 +239,9 @@ def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str]
         steps.append(Step("firewall", f"rules of others opening port {port}/tcp", True,
                           "deleted: " + "; ".join(foreign),
                           script="".join(command("ufw", "delete", *_rule_words(r)) + "\n" for r in foreign)))
+
+    if tunnel is not None or vpn_rules(facts):
+        steps.append(tunnel_step(facts, port, tunnel))
 
     defaults_ok = facts.defaults_ok
     if defaults_ok and active:
@@ -222,10 +257,26 @@ def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str]
     return steps
 
 
+def tunnel_step(facts: FirewallFacts, port: int, tunnel: Tunnel | None) -> Step:
+    """The VPN's rules, wanted or not: those of an earlier setting (another UDP port, allow_from) are replaced."""
+    want = [ufw(r).strip() for r in tunnel.rules(port)] if tunnel else []
+    have = vpn_rules(facts)
+    add, gone = [r for r in want if r not in have], [r for r in have if r not in want]
+    script = "".join(r + "\n" for r in add) + "".join(command("ufw", "delete", *_rule_words(r)) + "\n" for r in gone)
+    title = (f"port {port}/tcp open inside the tunnel ({tunnel.interface}), UDP {tunnel.udp_port} to it" if tunnel
+             else "no VPN rules")
+    return Step("firewall", title, bool(script), f"{len(add)} added, {len(gone)} deleted" if script else "",
+                script=script, outcome=Outcome.FIREWALL if tunnel else None)
+
+
 class FirewallRole(Role[BuildHost, FirewallInput, FirewallFacts]):
     name = "firewall"
 
     def prepare(self, inv: Inventory, target: BuildHost, options: Options) -> FirewallInput:
+        if inv.vpn is not None:   # (the clients' own rules go: they build through the tunnel, from any address)
+            gone = options.prune_clients if options.prune_clients is True else \
+                frozenset(inv.clients) | (options.prune_clients or frozenset())
+            return FirewallInput({}, gone, Tunnel(vpn.tunnel.IFACE, inv.vpn.port, tuple(inv.vpn.allow_from)))
         return FirewallInput({c.name: c.address for c in inv.clients.values()}, options.prune_clients)
 
     def parse(self, sections: dict[str, str]) -> FirewallFacts:
@@ -235,7 +286,7 @@ class FirewallRole(Role[BuildHost, FirewallInput, FirewallFacts]):
              files: dict[str, FileState]) -> list[Step]:
         host = ctx.target
         return plan(facts, host.ssh_port, host.buildkit.port, ctx.input.clients, ctx.input.drop,
-                    host.private_address or ANY)
+                    host.private_address or ANY, ctx.input.tunnel)
 
 
 ROLE = FirewallRole()

@@ -1,0 +1,94 @@
+"""vpn_client: the client's end of the WireGuard tunnel (all.vars.vpn; docs/vpn.md). The client makes its own key
+pair (the private key never leaves it; add-client learns the public key from its facts and gives it to the build
+hosts), and gets one interface with its tunnel address and one peer per build host it may build on (the host's
+public key, its address and UDP port, and a keepalive, so that a client behind NAT or on a new address goes on
+building with no operator action: WireGuard follows a peer that roams). Its builder's nodes are the hosts' tunnel
+addresses (the inventory gives each host's as its client_address). A removed client's tunnel is taken away."""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from buildkit_ops.engine.contract import Context, Options, Role, Step
+from buildkit_ops.engine.render import File, FileState
+from buildkit_ops.inventory import Client, Inventory
+from buildkit_ops.inventory.model import Vpn
+from buildkit_ops.pki import vpn_keys
+from buildkit_ops.roles.vpn.exports import conf, tunnel
+
+KEEPALIVE = 25   # seconds: a NAT mapping on the way stays open, and the hosts learn a new address at once
+
+
+@dataclass(frozen=True)
+class ClientVpnInput:
+    vpn: Vpn | None                                      # None: no tunnel wanted (no VPN, or the client removed)
+    address: str | None
+    peers: list[conf.Peer] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)     # hosts whose public key is not known yet
+
+
+def endpoint(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def prepare(inv: Inventory, client: Client, options: Options) -> ClientVpnInput:
+    if inv.vpn is None or client.name in options.remove or client.vpn_address is None:
+        return ClientVpnInput(None, None)
+    peers, unknown = [], []
+    for h in inv.hosts_for(client):
+        key = vpn_keys.read(inv.pki_dir, "hosts", h.name)
+        if key is None or h.vpn_address is None:
+            unknown.append(h.name)
+        else:
+            peers.append(conf.Peer(h.name, key, h.vpn_address, endpoint(h.address, inv.vpn.port), KEEPALIVE))
+    return ClientVpnInput(inv.vpn, client.vpn_address, peers, unknown)
+
+
+Ctx = Context[Client, ClientVpnInput]
+
+
+class VpnClientRole(Role[Client, ClientVpnInput, tunnel.TunnelFacts]):
+    name = "vpn_client"
+    targets = "client"
+    handlers = {tunnel.SYNC: tunnel.Sync()}
+    verify_title = "tunnel up"
+
+    parse = staticmethod(tunnel.parse)
+
+    @property
+    def facts_file(self) -> str:
+        """The vpn role's facts.sh: a tunnel is a tunnel, on either end."""
+        return (Path(tunnel.__file__).parent / "facts.sh").read_text()
+
+    def applies(self, target: Client) -> bool:
+        return target.connection != "none"
+
+    def prepare(self, inv: Inventory, target: Client, options: Options) -> ClientVpnInput:
+        return prepare(inv, target, options)
+
+    def fact_env(self, target: Client) -> dict[str, str]:
+        return dict(tunnel.ENV)
+
+    def files(self, ctx: Ctx) -> list[File]:
+        i = ctx.input
+        if i.vpn is None or i.address is None:
+            return []
+        prefix = ipaddress.ip_network(i.vpn.subnet).prefixlen
+        return [File(tunnel.CONF, conf.render(i.address, prefix, tunnel.KEY, i.peers), 0o600)]
+
+    def plan(self, ctx: Ctx, facts: tunnel.TunnelFacts, files: dict[str, FileState]) -> list[Step]:
+        if ctx.input.vpn is None:
+            return tunnel.remove_steps("vpn_client", facts)
+        steps = tunnel.steps("vpn_client", facts, self.managed(ctx)[0], files)
+        if ctx.input.unknown:
+            steps.append(Step("vpn_client", "build hosts without a key yet", False,
+                              f"{', '.join(ctx.input.unknown)}: `invoke provision` makes it on the host"))
+        return steps
+
+    def info(self, facts: tunnel.TunnelFacts) -> dict[str, Any]:
+        return {"vpn_public_key": facts.public_key} if facts.public_key else {}
+
+
+ROLE = VpnClientRole()
