@@ -27,7 +27,7 @@ from buildkit_ops.inventory import Client, Inventory, values
 from buildkit_ops.inventory import edit as inventory_edit
 from buildkit_ops.inventory.model import DEFAULT_TENANT
 from buildkit_ops.pki import certs as pki
-from buildkit_ops.pki import client_records
+from buildkit_ops.pki import client_records, vpn_keys
 from buildkit_ops.report.results import HostResult, Reporter
 from buildkit_ops.roles.ci_runner.exports import SECRETS, folder, summary
 
@@ -206,6 +206,8 @@ def add_client(inventory: Path, req: ClientRequest, rep: Reporter, check: bool =
     reason = pki.ensure_leaf(leaf, ca, name, inv.cert_days, inv.cert_renew_days)
     rep.step(res, "pki", "client certificate", "changed" if reason else "ok",
              f"issued ({reason}), CN={name}, clientAuth" if reason else f"valid until {pki.expiry(leaf.crt):%Y-%m-%d}")
+    if inv.vpn is not None:
+        inv, client = vpn_key_first(inventory, inv, client, setup, rep, res)
     results = provision_hosts(inv, Options(prune_clients=drop, roles=ACCESS))
     report_firewall(rep, res, results, f"port open to {name} ({client.address})"
                     + (f", closed to {ch.moved_from}" if ch.moved_from else ""))
@@ -224,6 +226,43 @@ def add_client(inventory: Path, req: ClientRequest, rep: Reporter, check: bool =
                         f"and its certificate is issued: fix the cause and re-run `invoke add-client {name}`, or "
                         f"`invoke remove-client {name}` to close it again") from None
     return res
+
+
+def vpn_key_first(inventory: Path, inv: Inventory, client: Client, setup: Setup, rep: Reporter,
+                  res: HostResult) -> tuple[Inventory, Client]:
+    """With a VPN, the client's end comes first: its tunnel address written down, then its key pair made on the
+    machine (its tunnel role alone), whose public key the build hosts then take as a peer."""
+    if inv.vpn_unrecorded:
+        inv = inventory_edit.record_vpn_addresses(inventory, inv.vpn_unrecorded)
+        client = inv.clients[client.name]
+    try:
+        setup(inv, client, Options(roles=frozenset({"vpn_client"})), Reporter(quiet=True), res)
+    except ClientError as e:
+        raise FlowError(f"{e}\n  its certificate is issued, no firewall was opened: fix the cause and re-run "
+                        f"`invoke add-client {client.name}`") from None
+    key = res.info.get("vpn_public_key")
+    if not key:
+        raise FlowError(f"{client.name} made no WireGuard key pair (see above): fix the cause and re-run "
+                        f"`invoke add-client {client.name}`")
+    changed = vpn_keys.record(inv.pki_dir, "clients", client.name, key)
+    rep.step(res, "vpn", "client's key pair", "changed" if changed else "ok",
+             f"made on {client.name}, public key {key}; tunnel address {client.vpn_address}")
+    return inv, client
+
+
+def vpn_keys_first(inventory: Path, inv: Inventory, setup: Setup, rep: Reporter) -> Inventory:
+    """update-clients with a VPN: every reachable client's key pair first (a client new to the VPN makes one), then
+    the build hosts take them as peers; the clients' tunnels and builders follow."""
+    known = [c for c in inv.clients.values() if c.connection != "none"
+             and pki.client_paths(inv.pki_dir, c.name).crt.exists()]
+    for client in known:
+        res = HostResult(client.name)
+        try:
+            inv, _ = vpn_key_first(inventory, inv, inv.clients[client.name], setup, Reporter(quiet=True), res)
+        except FlowError as e:
+            rep.step(res, "vpn", "client's key pair", "skipped", str(e).splitlines()[0])
+    provision_firewalls(inv, Options(roles=ACCESS))
+    return inv
 
 
 def _show_add(inventory: Path, ch: Change, rep: Reporter, provision_hosts: ProvisionHosts, setup: Setup,
@@ -297,6 +336,7 @@ def remove_client(inventory: Path, name: str, rep: Reporter, provision_hosts: Pr
     except (RemoteError, OSError) as e:
         rep.step(res, "client", f"builder {client.builder}", "skipped",
                  f"{name} unreachable ({e}); remove the builder there by hand: docker buildx rm {client.builder}")
+    vpn_keys.forget(inv.pki_dir, "clients", name)   # (no host has it as a peer any more)
     return res, entries
 
 
@@ -310,6 +350,8 @@ def update_clients(inventory: Path, check: bool, rep: Reporter,
     builders keep working with the hosts they know."""
     inv = inv_mod.load(inventory)
     inv.check_files(inv.select(None), list(inv.clients.values()))
+    if inv.vpn is not None and not check:
+        inv = vpn_keys_first(inventory, inv, setup, rep)
     options = Options(check=check, platforms=platforms_of(inv))
     results = []
     for client in inv.clients.values():

@@ -16,7 +16,7 @@ from buildkit_ops.engine.session import SshSession
 from buildkit_ops.engine.ssh import RemoteError
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.inventory import edit as inventory_edit
-from buildkit_ops.pki import certs
+from buildkit_ops.pki import certs, vpn_keys
 from buildkit_ops.pki import server as server_pki
 from buildkit_ops.report.results import HostResult, Reporter
 
@@ -58,8 +58,9 @@ def provision_host(inv: Inventory, host: BuildHost, options: Options, rep: Repor
 
 
 # The roles a change of who may build touches (add-client, remove-client, rotate-certs): the firewall's allowlist,
-# the gateway's certificates, maps and CRL. Those runs apply nothing else: other drift is reported as pending.
-ACCESS = frozenset({"firewall", "gateway"})
+# the gateway's certificates, maps and CRL, the VPN's peers. Those runs apply nothing else: other drift is reported
+# as pending.
+ACCESS = frozenset({"firewall", "gateway", "vpn"})
 
 
 def report_pending(rep: Reporter, res: HostResult, results: list[HostResult]) -> None:
@@ -86,4 +87,15 @@ def provision(inv: Inventory, hosts: list[BuildHost], options: Options, rep: Rep
         inventory_edit.record_tenant_slots(inv.file, new_slots)
     if inv.vpn_unrecorded and not options.check:   # before any peer is configured with them: never moved after
         inventory_edit.record_vpn_addresses(inv.file, inv.vpn_unrecorded)
-    return in_parallel(hosts, lambda h: provision_host(inv, h, options, rep, reissue))
+    results = in_parallel(hosts, lambda h: provision_host(inv, h, options, rep, reissue))
+    if not options.check:
+        record_vpn_keys(inv, results)
+    return results
+
+
+def record_vpn_keys(inv: Inventory, results: list[HostResult]) -> None:
+    """Each build host's public key, as its tunnel reports it (a client's peers are made from them)."""
+    for r in results:
+        key = (r.info.get("vpn") or {}).get("public_key")
+        if key:
+            vpn_keys.record(inv.pki_dir, "hosts", r.host, key)

@@ -16,7 +16,7 @@ from buildkit_ops.engine.parallel import each_host
 from buildkit_ops.engine.runner import fact_plays, gather
 from buildkit_ops.engine.session import SshSession
 from buildkit_ops.fleet import placement
-from buildkit_ops.flows import pki_backup, status_tenants
+from buildkit_ops.flows import pki_backup, status_tenants, status_vpn
 from buildkit_ops.flows.status_tree import (
     Buildkitd,
     Cache,
@@ -40,8 +40,9 @@ from buildkit_ops.pki import crl as crls
 from buildkit_ops.report.results import HostResult
 from buildkit_ops.roles.buildkitd.exports import BuildkitdFacts
 from buildkit_ops.roles.engine.exports import EngineFacts
-from buildkit_ops.roles.firewall.exports import FirewallFacts, foreign_openings
+from buildkit_ops.roles.firewall.exports import FirewallFacts, Tunnel, foreign_openings
 from buildkit_ops.roles.gateway.exports import GatewayFacts, parse_audit
+from buildkit_ops.roles.vpn.exports import tunnel as vpn_tunnel
 
 WARN_DAYS = 30
 
@@ -90,6 +91,7 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> Status:
                          [b for builds in per_daemon.values() for b in builds])
         hs.crl = revocations(facts["gateway"], issued, mine, own_cas)
         status_tenants.read(ds, facts, f, per_daemon, now, hs)
+        hs.vpn = status_vpn.read(inv, h, facts["vpn"], now)
         res.info["status"] = hs
 
     homes = placement.client_homes(inv)
@@ -112,7 +114,8 @@ def host_status(inv: Inventory, h: BuildHost, engine: EngineFacts, fw: FirewallF
     c = bk.container
     u = usage(f.get("du"))
     disk = capacity.disk(h.buildkit.gc, f.get("disk"))
-    wanted = {cl.address for cl in inv.clients.values()}
+    # (with a VPN no client has a rule of its own: the port opens inside the tunnel, for its peers)
+    wanted = {cl.address for cl in inv.clients.values()} if inv.vpn is None else set()
     allowed = {addr for (addr, _dest, port, _name) in fw.client_rules(wanted) if port == h.buildkit.port}
     return HostStatus(
         reachable=True, home_of=[], docker=engine.docker or None, compose=engine.compose or None,
@@ -124,7 +127,11 @@ def host_status(inv: Inventory, h: BuildHost, engine: EngineFacts, fw: FirewallF
         builds=insights.summary(sorted(builds, key=lambda b: b.created), now),
         server_certificate=server_certificate(h, gw.server_cert),
         firewall=Firewall(fw.active, fw.ipv6 == "yes", sorted(allowed), sorted(wanted - allowed),
-                          sorted(allowed - wanted), foreign_openings(fw, h.buildkit.port, wanted)))
+                          sorted(allowed - wanted), foreign_openings(fw, h.buildkit.port, wanted, tunnel_of(inv, h))))
+
+
+def tunnel_of(inv: Inventory, h: BuildHost) -> Tunnel | None:
+    return None if inv.vpn is None else Tunnel(vpn_tunnel.IFACE, inv.vpn.port, tuple(inv.vpn.allow_from))
 
 
 def revocations(gw: GatewayFacts, issued: tuple[int, str] | None, pki_generation: int,
@@ -166,6 +173,7 @@ def judge(h: BuildHost, hs: HostStatus, st: Status) -> None:
                            f"({security_floor.describe(running)}): run {security_floor.FLOOR} or newer")
     st.warnings += [f"{h.name}: {finding}" for finding in hs.buildkitd.config_doctor]
     status_tenants.judge(h, hs, st)
+    status_vpn.judge(h, hs, st)
     if hs.buildkitd.fence_missing and hs.buildkitd.state == "running":
         st.failures.append(f"{h.name}: the build-step fence is down ({len(hs.buildkitd.fence_missing)} rule(s) "
                            f"missing, e.g. {hs.buildkitd.fence_missing[0]}): build steps can reach the host and "

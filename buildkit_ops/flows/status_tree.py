@@ -77,6 +77,25 @@ class TenantStatus:
 
 
 @dataclass
+class TunnelPeer:
+    client: str | None           # the client whose public key it is (None: no client of the inventory)
+    public_key: str
+    endpoint: str | None         # where its packets come from now (None: no handshake yet)
+    handshake_age: int | None    # seconds since its latest handshake (None: never)
+    received: int                # bytes
+    sent: int
+
+
+@dataclass
+class VpnStatus:
+    up: bool
+    address: str | None          # the host's in the tunnel
+    port: int | None             # its UDP port
+    peers: list[TunnelPeer] = field(default_factory=list)
+    without_peer: list[str] = field(default_factory=list)   # clients that should be peers and are not
+
+
+@dataclass
 class HostStatus:
     reachable: bool
     home_of: list[str]
@@ -91,6 +110,7 @@ class HostStatus:
     crl: Revocations | None = None
     tenants: dict[str, TenantStatus] = field(default_factory=dict)   # the tenants' own daemons (builds: all)
     stale_tenants: list[str] = field(default_factory=list)            # daemons of tenants no longer placed here
+    vpn: VpnStatus | None = None                                      # the VPN's tunnel, when there is one
 
     def as_json(self) -> dict[str, Any]:
         if not self.reachable:

@@ -46,6 +46,14 @@ def human(st: Status) -> None:
             err.print(f"  tenant {shown(tname)}: buildkitd {t.state}{', fence DOWN' if t.fence_missing else ''}, cache "
                       f"{human_size(t.cache.total)} in {t.cache.records} records of a GC limit of {limit}; builds "
                       f"24h: {day.builds if day else 0}")
+        if h.vpn is not None:
+            v = h.vpn
+            err.print(f"  vpn: tunnel {'up' if v.up else 'DOWN'} {v.address or '?'} UDP {v.port or '?'}, "
+                      f"{len(v.peers)} peer(s)")
+            for p in v.peers:
+                age = f"{p.handshake_age} s ago" if p.handshake_age is not None else "never"
+                err.print(f"    {shown(p.client or 'UNKNOWN ' + p.public_key)}: handshake {age}, from "
+                          f"{shown(p.endpoint or '-')}, {human_size(p.received)} in, {human_size(p.sent)} out")
         for tname in h.stale_tenants:
             err.print(f"  [yellow]tenant {shown(tname)}: not placed here any more, daemon and cache kept[/yellow]")
         for window, w in h.builds.items():

@@ -1,0 +1,168 @@
+"""The VPN on the lab (docs/vpn.md): WireGuard in user space (wireguard-go: these machines share a kernel without
+the module) on build1, build2, laptop and laptop2. Both clients build and push through the tunnel; the BuildKit
+port answers nobody outside it (laptop, laptop2, intruder); laptop goes on building from a new address with no
+operator command; intruder's own handshakes get no answer; remove-client laptop2 stops it at both walls (no
+handshake, certificate revoked) while laptop's running build goes on and neither buildkitd nor a tunnel restarts.
+Private mode: the gateway listens on the host's named address only, and a client of that network builds."""
+from __future__ import annotations
+
+import pytest
+import yaml
+from helpers import (
+    INV,
+    build,
+    gateway_loads,
+    invoke,
+    login,
+    restore_inventory,
+    start_long_build,
+    wait_for,
+    write_project,
+)
+
+pytestmark = pytest.mark.lab
+
+B1, B1_TUNNEL = "10.77.0.11", "10.213.0.1"
+UNIT = "wg-quick@bkops-vpn"
+
+
+@pytest.fixture(scope="module")
+def reg(lab):
+    return lab.status()["registry"]
+
+
+@pytest.fixture(scope="module")
+def tunnel(lab, reg):
+    """The shipped inventory with a VPN: both hosts provisioned, laptop and laptop2 clients through it."""
+    saved = INV.read_text()
+    data = yaml.safe_load(saved)
+    data["all"]["vars"]["vpn"] = {"kind": "wireguard"}
+    INV.write_text(yaml.safe_dump(data, sort_keys=False))
+    r = invoke("provision")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for args in (["laptop"], ["laptop2", "--address", "10.77.0.22"]):
+        r = invoke("add-client", *args)
+        assert r.returncode == 0, r.stdout + r.stderr
+    for machine in ("laptop", "laptop2"):
+        login(lab, machine, reg)
+        write_project(lab, machine, reg)
+    yield lab
+    restore_inventory(saved)
+    assert invoke("provision", "--prune-clients").returncode == 0       # the tunnels and their rules go
+    assert invoke("update-clients").returncode == 0                     # and the clients' ends
+    for machine in ("laptop", "laptop2"):
+        lab.run(machine, f"systemctl disable -q --now {UNIT} 2>/dev/null; rm -f /etc/wireguard/bkops-vpn.*",
+                capture=True)
+
+
+def reaches(lab, machine: str, address: str, port: int = 1234) -> bool:
+    return lab.run(machine, f"nc -z -w3 {address} {port}", capture=True).returncode == 0
+
+
+def test_both_clients_build_and_push_through_the_tunnel_and_nobody_reaches_the_port_outside_it(tunnel, reg):
+    lab = tunnel
+    for machine in ("laptop", "laptop2"):
+        r = build(lab, machine, f"{reg['address']}/team/vpn-{machine}:1")
+        assert r.returncode == 0, r.stderr[-2000:]
+        nodes = lab.run(machine, "docker buildx inspect buildkit-ops", capture=True).stdout
+        assert f"tcp://{B1_TUNNEL}:1234" in nodes or "tcp://127.0.0.1:" in nodes, nodes   # (laptop: its proxy)
+    for machine in ("laptop", "laptop2", "intruder"):
+        assert not reaches(lab, machine, B1), f"{machine} reached {B1}:1234 outside the tunnel"
+    assert reaches(lab, "laptop", B1_TUNNEL)                                          # (positive control)
+    tls = lab.run("laptop", f"echo | openssl s_client -connect {B1_TUNNEL}:1234 2>&1 | head -20", capture=True).stdout
+    assert "BEGIN CERTIFICATE" in tls or "Server certificate" in tls, tls             # mutual TLS inside it
+    peers = lab.run("build1", "wg show bkops-vpn peers", capture=True).stdout.split()
+    assert len(peers) == 2, peers                                                     # laptop, laptop2: no host
+
+
+def test_a_client_on_a_new_address_goes_on_building_with_no_operator_command(tunnel, reg):
+    lab = tunnel
+    move = ("ip addr add 10.77.0.29/24 dev eth0 && ip addr del 10.77.0.21/24 dev eth0 && "
+            "ip route replace default via 10.77.0.1 dev eth0 src 10.77.0.29 2>/dev/null; true")
+    lab.run("laptop", move, capture=True)
+    try:
+        assert "10.77.0.21/" not in lab.run("laptop", "ip -o addr show dev eth0", capture=True).stdout
+        r = build(lab, "laptop", f"{reg['address']}/team/vpn-laptop:moved")
+        assert r.returncode == 0, r.stderr[-2000:]
+        endpoints = lab.run("build1", "wg show bkops-vpn endpoints", capture=True).stdout
+        assert "10.77.0.29:" in endpoints, endpoints                                  # the host followed it
+    finally:
+        lab.run("laptop", "ip addr add 10.77.0.21/24 dev eth0 2>/dev/null; ip addr del 10.77.0.29/24 dev eth0; "
+                          "ip route replace default via 10.77.0.1 dev eth0 2>/dev/null; true", capture=True)
+
+
+def test_a_strangers_handshakes_get_no_answer(tunnel):
+    lab = tunnel
+    public = lab.run("build1", "wg show bkops-vpn public-key", capture=True).stdout.strip()
+    calls = lab.run("build1", "docker logs buildkit-gateway 2>&1 | grep -c 'client=' || true", capture=True).stdout
+    setup = ("command -v wg >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q wireguard-tools "
+             "wireguard-go >/dev/null 2>&1; mkdir -p /dev/net; [ -c /dev/net/tun ] || mknod /dev/net/tun c 10 200; "
+             "umask 077; wg genkey > /tmp/stranger.key; ip link del stranger 2>/dev/null; "
+             "(wireguard-go stranger >/dev/null 2>&1); sleep 1; ip addr add 10.213.0.250/24 dev stranger; "
+             f"wg set stranger private-key /tmp/stranger.key peer {public} endpoint {B1}:51820 "
+             f"allowed-ips {B1_TUNNEL}/32 persistent-keepalive 1; ip link set stranger up")
+    r = lab.run("intruder", setup, capture=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    try:
+        lab.run("intruder", f"ping -c 3 -W 1 {B1_TUNNEL}", capture=True)
+        handshake = lab.run("intruder", "wg show stranger latest-handshakes", capture=True).stdout.split()
+        assert handshake[-1] == "0", handshake                                        # never answered
+        sent = lab.run("intruder", "wg show stranger transfer", capture=True).stdout.split()
+        assert int(sent[-1]) > 0, sent                                                # (it did send)
+        assert not reaches(lab, "intruder", B1_TUNNEL)
+        after = lab.run("build1", "docker logs buildkit-gateway 2>&1 | grep -c 'client=' || true", capture=True).stdout
+        assert after == calls                                                         # nothing reached the gateway
+    finally:
+        lab.run("intruder", "ip link del stranger 2>/dev/null; true", capture=True)
+
+
+def test_remove_client_stops_it_at_both_walls_and_restarts_nothing(tunnel, reg):
+    lab = tunnel
+    lab.run("laptop", "mkdir -p /root/l2", capture=True)
+    saved = {n: lab.run("laptop2", f"cat /root/.docker/buildkit-ops/buildkit-ops/{n}", capture=True).stdout
+             for n in ("ca.pem", "cert.pem", "key.pem")}
+    started = lab.run("build1", "docker inspect -f '{{.State.StartedAt}}' buildkitd", capture=True).stdout
+    up = lab.run("build1", f"systemctl show -p ActiveEnterTimestamp {UNIT}", capture=True).stdout
+    loads = gateway_loads(lab)
+    start_long_build(lab, reg, f"{reg['address']}/team/vpn-long:1")
+    r = invoke("remove-client", "laptop2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    # the tunnel: build1 no longer has laptop2 as a peer, and laptop2's next build fails
+    assert len(lab.run("build1", "wg show bkops-vpn peers", capture=True).stdout.split()) == 1
+    again = build(lab, "laptop2", f"{reg['address']}/team/vpn-laptop2:2")
+    assert again.returncode != 0
+    # TLS: laptop2's certificate, used from inside laptop's tunnel, is refused as revoked
+    for n, text in saved.items():
+        lab.run("laptop", f"cat > /root/l2/{n}", capture=True, input=text)
+    tls = lab.run("laptop", f"echo | openssl s_client -connect {B1_TUNNEL}:1234 -cert /root/l2/cert.pem "
+                            f"-key /root/l2/key.pem -CAfile /root/l2/ca.pem 2>&1; true", capture=True).stdout
+    assert "revoked" in tls, tls[-1500:]
+    wait_for(lambda: "rc=" in lab.run("laptop", "cat /root/long.log", capture=True).stdout, timeout=120,
+             what="laptop's long build")
+    assert "rc=0" in lab.run("laptop", "cat /root/long.log", capture=True).stdout
+    assert lab.run("build1", "docker inspect -f '{{.State.StartedAt}}' buildkitd", capture=True).stdout == started
+    assert lab.run("build1", f"systemctl show -p ActiveEnterTimestamp {UNIT}", capture=True).stdout == up
+    assert gateway_loads(lab) == loads
+
+
+def test_private_mode_listens_on_the_named_address_only(lab, reg):
+    saved = INV.read_text()
+    data = yaml.safe_load(saved)
+    data["all"]["children"]["buildhosts"]["hosts"]["build1"]["private_address"] = B1
+    INV.write_text(yaml.safe_dump(data, sort_keys=False))
+    lab.run("build1", "ip addr add 10.77.0.111/24 dev eth0 2>/dev/null; true", capture=True)   # a second address
+    try:
+        r = invoke("provision", "--host", "build1")
+        assert r.returncode == 0, r.stdout + r.stderr
+        listeners = lab.run("build1", "ss -ltnH 'sport = :1234'", capture=True).stdout
+        assert f"{B1}:1234" in listeners and "0.0.0.0:1234" not in listeners, listeners
+        assert invoke("add-client", "laptop").returncode == 0
+        login(lab, "laptop", reg)
+        write_project(lab, "laptop", reg)
+        r = build(lab, "laptop", f"{reg['address']}/team/private:1")
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert reaches(lab, "laptop", B1) and not reaches(lab, "laptop", "10.77.0.111")
+    finally:
+        lab.run("build1", "ip addr del 10.77.0.111/24 dev eth0 2>/dev/null; true", capture=True)
+        restore_inventory(saved)
+        assert invoke("provision", "--host", "build1").returncode == 0
