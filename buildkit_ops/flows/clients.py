@@ -30,6 +30,7 @@ from buildkit_ops.pki import certs as pki
 from buildkit_ops.pki import client_records, vpn_keys
 from buildkit_ops.report.results import HostResult, Reporter
 from buildkit_ops.roles.ci_runner.exports import SECRETS, folder, summary
+from buildkit_ops.roles.vpn_client import ROLE_NAME as VPN_CLIENT
 
 
 class ClientError(BkopsError):
@@ -236,7 +237,7 @@ def vpn_key_first(inventory: Path, inv: Inventory, client: Client, setup: Setup,
         inv = inventory_edit.record_vpn_addresses(inventory, inv.vpn_unrecorded)
         client = inv.clients[client.name]
     try:
-        setup(inv, client, Options(roles=frozenset({"vpn_client"})), Reporter(quiet=True), res)
+        setup(inv, client, Options(roles=frozenset({VPN_CLIENT})), Reporter(quiet=True), res)
     except ClientError as e:
         raise FlowError(f"{e}\n  its certificate is issued, no firewall was opened: fix the cause and re-run "
                         f"`invoke add-client {client.name}`") from None

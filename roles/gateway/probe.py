@@ -20,7 +20,7 @@ def mtls_probe(sess: Any, host: BuildHost, ca_pem: bytes, leaf: Leaf | None, tim
     negotiated protocol. Raises ssl.SSLError (e.g. 'certificate required', 'unknown ca') when the server refuses
     us."""
     chan = sess.conn.client.get_transport().open_channel(
-        "direct-tcpip", ("127.0.0.1", host.buildkit.port), ("127.0.0.1", 0), timeout=timeout)
+        "direct-tcpip", (host.private_address or "127.0.0.1", host.buildkit.port), ("127.0.0.1", 0), timeout=timeout)
     chan.settimeout(timeout)
     ctx = ssl.create_default_context(cadata=ca_pem.decode())
     if leaf:

@@ -10,7 +10,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
-from buildkit_ops.engine.contract import Context, HandlerFailed, Options, Role, Step
+from buildkit_ops.engine.contract import Context, Options, Role, Step
 from buildkit_ops.engine.render import File, FileState
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.inventory.model import Vpn
@@ -83,11 +83,7 @@ class VpnRole(Role[BuildHost, VpnInput, tunnel.TunnelFacts]):
     def verify(self, ctx: Ctx, facts: tunnel.TunnelFacts, sess: Any, probe: Any, restarted: bool) -> str | None:
         if ctx.input.vpn is None:
             return None
-        rc, out, _ = sess.run(f"ip -o addr show dev {tunnel.IFACE}")
-        if rc != 0 or f" {ctx.input.address}/" not in out:
-            raise HandlerFailed(f"the tunnel {tunnel.IFACE} is not up with {ctx.input.address}: see "
-                                f"`journalctl -u {tunnel.UNIT}` on the host")
-        return f"{tunnel.IFACE} {ctx.input.address}, UDP {ctx.input.vpn.port}, {len(ctx.input.peers)} peer(s)"
+        return f"{tunnel.verify_up(sess, ctx.input.address, len(ctx.input.peers))}, UDP {ctx.input.vpn.port}"
 
 
 ROLE = VpnRole()

@@ -8,4 +8,6 @@ echo @@vpn_tun; [ -c /dev/net/tun ] && echo yes; true
 echo @@vpn_public; [ -s "$BKOPS_VPN_KEY" ] && wg pubkey < "$BKOPS_VPN_KEY" 2>/dev/null; true
 echo @@vpn_active; systemctl is-active "wg-quick@$BKOPS_VPN_IF" 2>/dev/null; true
 echo @@vpn_port; wg show "$BKOPS_VPN_IF" listen-port 2>/dev/null; true
+echo @@vpn_in_force; wg show "$BKOPS_VPN_IF" public-key 2>/dev/null; true
+echo @@vpn_now; date +%s
 echo @@vpn_peers; wg show "$BKOPS_VPN_IF" dump 2>/dev/null | tail -n +2; true

@@ -6,6 +6,7 @@ dropped tunnel."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from buildkit_ops.engine.contract import Handler, HandlerFailed, HandlerResult, Outcome, Step
 from buildkit_ops.engine.render import File, FileState
@@ -18,6 +19,7 @@ CONF = f"{DIR}/{IFACE}.conf"
 KEY = f"{DIR}/{IFACE}.key"
 UNIT = f"wg-quick@{IFACE}"
 SYNC = "sync vpn peers"
+LIVE_SECONDS = 180
 ENV = {"BKOPS_VPN_IF": IFACE, "BKOPS_VPN_KEY": KEY}
 
 
@@ -40,6 +42,13 @@ class TunnelFacts:
     active: bool = False
     port: int | None = None
     peers: list[PeerState] = field(default_factory=list)
+    in_force: str = ""         # the public key of the private key the interface holds ("": none)
+    now: int = 0               # the machine's clock (unix time), for the handshakes' ages
+
+    def live(self, public_key: str) -> bool:
+        """A peer with a recent handshake (a client's keepalive renews it every two minutes)."""
+        return any(p.public_key == public_key and p.handshake and self.now - p.handshake < LIVE_SECONDS
+                   for p in self.peers)
 
 
 def parse(sections: dict[str, str]) -> TunnelFacts:
@@ -53,7 +62,8 @@ def parse(sections: dict[str, str]) -> TunnelFacts:
     return TunnelFacts(set((sections.get("vpn_tools") or "").split()), (sections.get("vpn_kernel") or "").strip()
                        == "yes", (sections.get("vpn_tun") or "").strip() == "yes", public if is_key(public) else "",
                        (sections.get("vpn_active") or "").strip() == "active", int(port) if port.isdigit() else None,
-                       peers)
+                       peers, (sections.get("vpn_in_force") or "").strip(),
+                       int(now) if (now := (sections.get("vpn_now") or "").strip()).isdigit() else 0)
 
 
 def steps(role: str, facts: TunnelFacts, conf: File, states: dict[str, FileState]) -> list[Step]:
@@ -73,11 +83,30 @@ def steps(role: str, facts: TunnelFacts, conf: File, states: dict[str, FileState
                         script=f"umask 077\nmkdir -p {DIR}\n[ -s {KEY} ] || {{ wg genkey > {KEY}.tmp && "
                                f"mv {KEY}.tmp {KEY}; }}\n"))
     out += file_steps(role, [conf], states, [SYNC] if facts.active else [], name=lambda f: f.path)
-    if facts.active:
+    if facts.active and facts.public_key and facts.in_force != facts.public_key:
+        out.append(Step(role, IFACE, True, "up without its key: key put in force",
+                        script=f"wg set {IFACE} private-key {KEY}\n"))
+    elif facts.active:
         out.append(Step(role, IFACE, False, "up"))
     else:
         out.append(Step(role, IFACE, True, "start (and at every boot)",
                         script=f"systemctl enable -q {UNIT}\nsystemctl restart {UNIT}\n", notify=[SYNC]))
+    return out
+
+
+def reach_steps(role: str, facts: TunnelFacts, peers: list[tuple[str, str, str]]) -> list[Step]:
+    """A client's tunnel to each build host carries traffic before its builder needs it: one without a recent
+    handshake (just made, or the host took this client as a peer only now) is brought up by sending through it,
+    for at most 20 s; a host that does not answer yet is said, not failed (the builder's own check follows).
+    peers: (host name, public key, tunnel address)."""
+    out = []
+    for name, key, address in peers:
+        if facts.live(key):
+            out.append(Step(role, f"tunnel to {name}", False, "live"))
+            continue
+        out.append(Step(role, f"tunnel to {name}", True, f"brought up ({address})",
+                        script=f"for i in $(seq 1 20); do ping -c1 -W1 {address} >/dev/null 2>&1 && exit 0; done\n"
+                               f"echo '@@note {name} does not answer through the tunnel yet' >&3 2>/dev/null; true\n"))
     return out
 
 
@@ -89,15 +118,28 @@ def remove_steps(role: str, facts: TunnelFacts) -> list[Step]:
                  script=f"systemctl disable -q --now {UNIT} 2>/dev/null || true\nrm -f {CONF} {KEY}\n")]
 
 
+def verify_up(sess: Any, address: str | None, peers: int) -> str:
+    """The interface is up with the machine's tunnel address (the detail of the roles' verify)."""
+    rc, out, _ = sess.run(f"ip -o addr show dev {IFACE}")
+    if rc != 0 or f" {address}/" not in out:
+        raise HandlerFailed(f"the tunnel {IFACE} is not up with {address}: see `journalctl -u {UNIT}`")
+    return f"{IFACE} {address}, {peers} peer(s)"
+
+
 class Sync(Handler[object, object]):
     """A running tunnel takes its new peers in place: no restart, no dropped tunnel."""
     name = SYNC
     outcome = Outcome.IN_PLACE
 
     def script(self, ctx: object) -> str:
-        return (f"T=$(mktemp)\nwg-quick strip {IFACE} > \"$T\" && wg syncconf {IFACE} \"$T\"\nrc=$?\nrm -f \"$T\"\n"
-                f"[ $rc = 0 ] || exit $rc\necho @@vpn_peers\nwg show {IFACE} dump | tail -n +2\n"
-                f"echo @@vpn_public\nwg pubkey < {KEY}\necho @@vpn_active\nsystemctl is-active {UNIT}\n")
+        # syncconf sets every interface value its file has and clears the ones it lacks: the private key goes in
+        # the file it reads (a 0600 file in memory, removed at once; the key is never a command's argument)
+        return (f"umask 077\nK=$(mktemp -p /run)\nT=$(mktemp -p /run)\n"
+                f"{{ printf 'PrivateKey = '; cat {KEY}; }} > \"$K\"\n"
+                f"wg-quick strip {IFACE} | sed \"/^\\[Interface\\]/r $K\" > \"$T\" && wg syncconf {IFACE} \"$T\"\n"
+                f"rc=$?\nrm -f \"$K\" \"$T\"\n[ $rc = 0 ] || exit $rc\n"
+                f"echo @@vpn_peers\nwg show {IFACE} dump | tail -n +2\necho @@vpn_public\nwg pubkey < {KEY}\n"
+                f"echo @@vpn_in_force\nwg show {IFACE} public-key\necho @@vpn_active\nsystemctl is-active {UNIT}\n")
 
     def result(self, ctx: object, rc: int, out: dict[str, str], err: str) -> HandlerResult:
         if rc != 0:

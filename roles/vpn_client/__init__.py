@@ -19,6 +19,7 @@ from buildkit_ops.pki import vpn_keys
 from buildkit_ops.roles.vpn.exports import conf, tunnel
 
 KEEPALIVE = 25   # seconds: a NAT mapping on the way stays open, and the hosts learn a new address at once
+ROLE_NAME = "vpn_client"
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class ClientVpnInput:
     address: str | None
     peers: list[conf.Peer] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)     # hosts whose public key is not known yet
+    reach: bool = True                                   # bring each tunnel to a host up before the builder
 
 
 def endpoint(address: str, port: int) -> str:
@@ -43,14 +45,16 @@ def prepare(inv: Inventory, client: Client, options: Options) -> ClientVpnInput:
             unknown.append(h.name)
         else:
             peers.append(conf.Peer(h.name, key, h.vpn_address, endpoint(h.address, inv.vpn.port), KEEPALIVE))
-    return ClientVpnInput(inv.vpn, client.vpn_address, peers, unknown)
+    # run alone (add-client's first step: the client's key pair, before the hosts know it), no host can answer yet
+    alone = options.roles == frozenset({ROLE_NAME})
+    return ClientVpnInput(inv.vpn, client.vpn_address, peers, unknown, reach=not alone)
 
 
 Ctx = Context[Client, ClientVpnInput]
 
 
 class VpnClientRole(Role[Client, ClientVpnInput, tunnel.TunnelFacts]):
-    name = "vpn_client"
+    name = ROLE_NAME
     targets = "client"
     handlers = {tunnel.SYNC: tunnel.Sync()}
     verify_title = "tunnel up"
@@ -82,6 +86,9 @@ class VpnClientRole(Role[Client, ClientVpnInput, tunnel.TunnelFacts]):
         if ctx.input.vpn is None:
             return tunnel.remove_steps("vpn_client", facts)
         steps = tunnel.steps("vpn_client", facts, self.managed(ctx)[0], files)
+        if ctx.input.reach:
+            steps += tunnel.reach_steps("vpn_client", facts, [(p.name, p.public_key, p.address)
+                                                              for p in ctx.input.peers])
         if ctx.input.unknown:
             steps.append(Step("vpn_client", "build hosts without a key yet", False,
                               f"{', '.join(ctx.input.unknown)}: `invoke provision` makes it on the host"))
@@ -89,6 +96,11 @@ class VpnClientRole(Role[Client, ClientVpnInput, tunnel.TunnelFacts]):
 
     def info(self, facts: tunnel.TunnelFacts) -> dict[str, Any]:
         return {"vpn_public_key": facts.public_key} if facts.public_key else {}
+
+    def verify(self, ctx: Ctx, facts: tunnel.TunnelFacts, sess: Any, probe: Any, restarted: bool) -> str | None:
+        if ctx.input.vpn is None:
+            return None
+        return tunnel.verify_up(sess, ctx.input.address, len(ctx.input.peers))
 
 
 ROLE = VpnClientRole()

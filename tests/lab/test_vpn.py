@@ -2,8 +2,7 @@
 the module) on build1, build2, laptop and laptop2. Both clients build and push through the tunnel; the BuildKit
 port answers nobody outside it (laptop, laptop2, intruder); laptop goes on building from a new address with no
 operator command; intruder's own handshakes get no answer; remove-client laptop2 stops it at both walls (no
-handshake, certificate revoked) while laptop's running build goes on and neither buildkitd nor a tunnel restarts.
-Private mode: the gateway listens on the host's named address only, and a client of that network builds."""
+handshake, certificate revoked) while laptop's running build goes on and neither buildkitd nor a tunnel restarts."""
 from __future__ import annotations
 
 import pytest
@@ -77,8 +76,8 @@ def test_both_clients_build_and_push_through_the_tunnel_and_nobody_reaches_the_p
 
 def test_a_client_on_a_new_address_goes_on_building_with_no_operator_command(tunnel, reg):
     lab = tunnel
-    move = ("ip addr add 10.77.0.29/24 dev eth0 && ip addr del 10.77.0.21/24 dev eth0 && "
-            "ip route replace default via 10.77.0.1 dev eth0 src 10.77.0.29 2>/dev/null; true")
+    # (the old address first: removing a primary address removes its secondaries with it)
+    move = "ip addr del 10.77.0.21/24 dev eth0 && ip addr add 10.77.0.29/24 dev eth0"
     lab.run("laptop", move, capture=True)
     try:
         assert "10.77.0.21/" not in lab.run("laptop", "ip -o addr show dev eth0", capture=True).stdout
@@ -87,7 +86,7 @@ def test_a_client_on_a_new_address_goes_on_building_with_no_operator_command(tun
         endpoints = lab.run("build1", "wg show bkops-vpn endpoints", capture=True).stdout
         assert "10.77.0.29:" in endpoints, endpoints                                  # the host followed it
     finally:
-        lab.run("laptop", "ip addr add 10.77.0.21/24 dev eth0 2>/dev/null; ip addr del 10.77.0.29/24 dev eth0; "
+        lab.run("laptop", "ip addr del 10.77.0.29/24 dev eth0; ip addr add 10.77.0.21/24 dev eth0 2>/dev/null; "
                           "ip route replace default via 10.77.0.1 dev eth0 2>/dev/null; true", capture=True)
 
 
@@ -95,8 +94,8 @@ def test_a_strangers_handshakes_get_no_answer(tunnel):
     lab = tunnel
     public = lab.run("build1", "wg show bkops-vpn public-key", capture=True).stdout.strip()
     calls = lab.run("build1", "docker logs buildkit-gateway 2>&1 | grep -c 'client=' || true", capture=True).stdout
-    setup = ("command -v wg >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q wireguard-tools "
-             "wireguard-go >/dev/null 2>&1; mkdir -p /dev/net; [ -c /dev/net/tun ] || mknod /dev/net/tun c 10 200; "
+    setup = ("command -v wg >/dev/null || { apt-get update -q >/dev/null 2>&1; DEBIAN_FRONTEND=noninteractive "
+             "apt-get install -y -q wireguard-tools wireguard-go >/dev/null 2>&1; }; mkdir -p /dev/net; [ -c /dev/net/tun ] || mknod /dev/net/tun c 10 200; "
              "umask 077; wg genkey > /tmp/stranger.key; ip link del stranger 2>/dev/null; "
              "(wireguard-go stranger >/dev/null 2>&1); sleep 1; ip addr add 10.213.0.250/24 dev stranger; "
              f"wg set stranger private-key /tmp/stranger.key peer {public} endpoint {B1}:51820 "
@@ -134,35 +133,14 @@ def test_remove_client_stops_it_at_both_walls_and_restarts_nothing(tunnel, reg):
     # TLS: laptop2's certificate, used from inside laptop's tunnel, is refused as revoked
     for n, text in saved.items():
         lab.run("laptop", f"cat > /root/l2/{n}", capture=True, input=text)
-    tls = lab.run("laptop", f"echo | openssl s_client -connect {B1_TUNNEL}:1234 -cert /root/l2/cert.pem "
-                            f"-key /root/l2/key.pem -CAfile /root/l2/ca.pem 2>&1; true", capture=True).stdout
-    assert "revoked" in tls, tls[-1500:]
+    # (openssl reads the server's alert, which a client that writes first may miss under TLS 1.3)
+    tls = lab.run("laptop", f"sleep 2 | timeout 10 openssl s_client -connect {B1_TUNNEL}:1234 -servername build1 "
+                            f"-cert /root/l2/cert.pem -key /root/l2/key.pem -CAfile /root/l2/ca.pem -alpn h2 2>&1; true",
+                  capture=True).stdout
+    assert "alert certificate revoked" in tls, tls[-1500:]
     wait_for(lambda: "rc=" in lab.run("laptop", "cat /root/long.log", capture=True).stdout, timeout=120,
              what="laptop's long build")
     assert "rc=0" in lab.run("laptop", "cat /root/long.log", capture=True).stdout
     assert lab.run("build1", "docker inspect -f '{{.State.StartedAt}}' buildkitd", capture=True).stdout == started
     assert lab.run("build1", f"systemctl show -p ActiveEnterTimestamp {UNIT}", capture=True).stdout == up
     assert gateway_loads(lab) == loads
-
-
-def test_private_mode_listens_on_the_named_address_only(lab, reg):
-    saved = INV.read_text()
-    data = yaml.safe_load(saved)
-    data["all"]["children"]["buildhosts"]["hosts"]["build1"]["private_address"] = B1
-    INV.write_text(yaml.safe_dump(data, sort_keys=False))
-    lab.run("build1", "ip addr add 10.77.0.111/24 dev eth0 2>/dev/null; true", capture=True)   # a second address
-    try:
-        r = invoke("provision", "--host", "build1")
-        assert r.returncode == 0, r.stdout + r.stderr
-        listeners = lab.run("build1", "ss -ltnH 'sport = :1234'", capture=True).stdout
-        assert f"{B1}:1234" in listeners and "0.0.0.0:1234" not in listeners, listeners
-        assert invoke("add-client", "laptop").returncode == 0
-        login(lab, "laptop", reg)
-        write_project(lab, "laptop", reg)
-        r = build(lab, "laptop", f"{reg['address']}/team/private:1")
-        assert r.returncode == 0, r.stderr[-2000:]
-        assert reaches(lab, "laptop", B1) and not reaches(lab, "laptop", "10.77.0.111")
-    finally:
-        lab.run("build1", "ip addr del 10.77.0.111/24 dev eth0 2>/dev/null; true", capture=True)
-        restore_inventory(saved)
-        assert invoke("provision", "--host", "build1").returncode == 0
