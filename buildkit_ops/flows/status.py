@@ -40,9 +40,8 @@ from buildkit_ops.pki import crl as crls
 from buildkit_ops.report.results import HostResult
 from buildkit_ops.roles.buildkitd.exports import BuildkitdFacts
 from buildkit_ops.roles.engine.exports import EngineFacts
-from buildkit_ops.roles.firewall.exports import FirewallFacts, Tunnel, foreign_openings
+from buildkit_ops.roles.firewall.exports import FirewallFacts, foreign_openings
 from buildkit_ops.roles.gateway.exports import GatewayFacts, parse_audit
-from buildkit_ops.roles.vpn.exports import tunnel as vpn_tunnel
 
 WARN_DAYS = 30
 
@@ -127,11 +126,7 @@ def host_status(inv: Inventory, h: BuildHost, engine: EngineFacts, fw: FirewallF
         builds=insights.summary(sorted(builds, key=lambda b: b.created), now),
         server_certificate=server_certificate(h, gw.server_cert),
         firewall=Firewall(fw.active, fw.ipv6 == "yes", sorted(allowed), sorted(wanted - allowed),
-                          sorted(allowed - wanted), foreign_openings(fw, h.buildkit.port, wanted, tunnel_of(inv, h))))
-
-
-def tunnel_of(inv: Inventory, h: BuildHost) -> Tunnel | None:
-    return None if inv.vpn is None else Tunnel(vpn_tunnel.IFACE, inv.vpn.port, tuple(inv.vpn.allow_from))
+                          sorted(allowed - wanted), foreign_openings(fw, h.buildkit.port, wanted)))
 
 
 def revocations(gw: GatewayFacts, issued: tuple[int, str] | None, pki_generation: int,

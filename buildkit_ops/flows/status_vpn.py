@@ -38,7 +38,7 @@ def judge(h: BuildHost, hs: HostStatus, st: Status) -> None:
     for p in v.peers:
         if p.client is None:
             st.warnings.append(f"{h.name}: the tunnel has a peer that is no client of the inventory (public key "
-                               f"{p.public_key}): {fix} takes it away")
+                               f"{p.public_key}): {fix} to take it away")
     if v.without_peer:
         st.warnings.append(f"{h.name}: client(s) {', '.join(v.without_peer)} have no peer in the tunnel: run "
                            f"`invoke add-client NAME` for each")

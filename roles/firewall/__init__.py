@@ -153,18 +153,16 @@ class Tunnel:
 
 def vpn_rules(facts: FirewallFacts) -> list[str]:
     """Our VPN rules on the host (the comment, and a shape this role writes)."""
-    shapes = (r"ufw allow in on [a-z0-9-]+ to any port \d+ proto tcp", r"ufw allow \d+/udp",
+    shapes = (rf"ufw allow in on {re.escape(vpn.tunnel.IFACE)} to any port \d+ proto tcp", r"ufw allow \d+/udp",
               r"ufw allow from \S+ to any port \d+ proto udp")
     return [r for r in facts.rules if r.endswith(f" comment '{VPN_TAG}'")
             and any(re.fullmatch(f"{shape} comment '{VPN_TAG}'", r) for shape in shapes)]
 
 
-def foreign_openings(facts: FirewallFacts, port: int, wide_ok: Collection[str] = (),
-                     tunnel: Tunnel | None = None) -> list[str]:
+def foreign_openings(facts: FirewallFacts, port: int, wide_ok: Collection[str] = ()) -> list[str]:
     """Rules that open the BuildKit port and are not exactly one of ours."""
-    ours = set(facts.client_rules(wide_ok).values())
-    if tunnel is not None:
-        ours |= {ufw(r).strip() for r in tunnel.rules(port)}
+    # (our VPN rules: the tunnel's, also of an earlier setting or with the VPN switched off, until deleted)
+    ours = set(facts.client_rules(wide_ok).values()) | set(vpn_rules(facts))
     return [r for r in facts.rules if r not in ours and opens_port(r, port)]
 
 
@@ -191,7 +189,7 @@ def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str]
     rules, active = facts.rules, facts.active
     steps: list[Step] = []
 
-    foreign = foreign_openings(facts, port, clients.values(), tunnel)
+    foreign = foreign_openings(facts, port, clients.values())
     if foreign and drop is not True:
         raise FirewallConflict(
             f"ufw rules not made by buildkit-ops open port {port}/tcp beyond the clients: "

@@ -2,6 +2,6 @@
 others that open the BuildKit port (status reports both)."""
 from __future__ import annotations
 
-from buildkit_ops.roles.firewall import FirewallFacts, Tunnel, foreign_openings
+from buildkit_ops.roles.firewall import FirewallFacts, foreign_openings
 
-__all__ = ["FirewallFacts", "Tunnel", "foreign_openings"]
+__all__ = ["FirewallFacts", "foreign_openings"]

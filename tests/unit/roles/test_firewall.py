@@ -151,3 +151,26 @@ def test_private_mode_opens_the_port_on_the_private_address_only_and_replaces_th
     # a rule to a public destination is not one we would write: someone else's, opening the port
     public = private.replace("to 10.0.0.11", "to 198.51.100.7")
     assert firewall.parse({"ufw_rules": public}).client_rules() == {}
+
+
+def test_with_a_vpn_the_port_opens_on_the_tunnel_only_and_the_clients_own_rules_go():
+    tunnel = firewall.Tunnel("bkops-vpn", 51820)
+    facts = firewall.parse({"ufw_present": "yes", "ufw_status": ACTIVE, "ufw_rules": "\n".join([SSH, LAPTOP])})
+    steps = firewall.plan(facts, 22, 1234, {}, frozenset({"laptop"}), tunnel=tunnel)
+    scripts = [s.script for s in steps if s.changed]
+    assert scripts == ["ufw delete allow from 10.0.0.21 to any port 1234 proto tcp\n",
+                       "ufw allow in on bkops-vpn to any port 1234 proto tcp comment 'buildkit-ops vpn'\n"
+                       "ufw allow 51820/udp comment 'buildkit-ops vpn'\n"]
+    assert next(s for s in steps if s.outcome is Outcome.FIREWALL).name.startswith("port 1234/tcp open inside")
+    vpn_rules = ["ufw allow in on bkops-vpn to any port 1234 proto tcp comment 'buildkit-ops vpn'",
+                 "ufw allow 51820/udp comment 'buildkit-ops vpn'"]
+    converged = firewall.parse({"ufw_present": "yes", "ufw_status": ACTIVE, "ufw_rules": "\n".join([SSH, *vpn_rules])})
+    assert changed(firewall.plan(converged, 22, 1234, {}, tunnel=tunnel)) == []
+    # allow_from narrows the UDP port; the VPN switched off takes its rules away (they open the port no more)
+    narrow = firewall.Tunnel("bkops-vpn", 51820, ("198.51.100.0/24",))
+    assert [s.script for s in firewall.plan(converged, 22, 1234, {}, tunnel=narrow) if s.changed] == [
+        "ufw allow from 198.51.100.0/24 to any port 51820 proto udp comment 'buildkit-ops vpn'\n"
+        "ufw delete allow 51820/udp\n"]
+    off = [s.script for s in firewall.plan(converged, 22, 1234, {"laptop": "10.0.0.21"}) if s.changed]
+    assert off == [f"{LAPTOP}\n", "ufw delete allow in on bkops-vpn to any port 1234 proto tcp\n"
+                                  "ufw delete allow 51820/udp\n"]
