@@ -29,8 +29,8 @@ from buildkit_ops.inventory.model import DEFAULT_TENANT
 from buildkit_ops.pki import certs as pki
 from buildkit_ops.pki import client_records, vpn_keys
 from buildkit_ops.report.results import HostResult, Reporter
-from buildkit_ops.roles.ci_runner.exports import SECRETS, folder, summary
-from buildkit_ops.roles.vpn_client import ROLE_NAME as VPN_CLIENT
+from buildkit_ops.roles.ci_runner.exports import SECRETS, VPN_KEY, folder, summary
+from buildkit_ops.roles.vpn_client.exports import NAME as VPN_CLIENT
 
 
 class ClientError(BkopsError):
@@ -210,8 +210,9 @@ def add_client(inventory: Path, req: ClientRequest, rep: Reporter, check: bool =
     if inv.vpn is not None:
         inv, client = vpn_key_first(inventory, inv, client, setup, rep, res)
     results = provision_hosts(inv, Options(prune_clients=drop, roles=ACCESS))
-    report_firewall(rep, res, results, f"port open to {name} ({client.address})"
-                    + (f", closed to {ch.moved_from}" if ch.moved_from else ""))
+    report_firewall(rep, res, results, f"{name} a peer of the tunnel ({client.vpn_address})" if inv.vpn else
+                    f"port open to {name} ({client.address})" + (f", closed to {ch.moved_from}" if ch.moved_from
+                                                                  else ""))
     if any(r.failed for r in results):
         bad = ", ".join(r.host for r in results if r.failed)
         behind = [r.host for r in results if r.failed and r.counts["pending"]]
@@ -236,26 +237,31 @@ def vpn_key_first(inventory: Path, inv: Inventory, client: Client, setup: Setup,
     if inv.vpn_unrecorded:
         inv = inventory_edit.record_vpn_addresses(inventory, inv.vpn_unrecorded)
         client = inv.clients[client.name]
+    if client.connection == "none":   # (a CI runner: its key pair made here, to travel as a CI secret)
+        key = vpn_keys.local_pair(folder(inv, client) / VPN_KEY)
+        changed = vpn_keys.record(inv.pki_dir, "clients", client.name, key)
+        rep.step(res, "vpn", "runner's key pair", "changed" if changed else "ok",
+                 f"made here, in {folder(inv, client)} (0600): public key {key}; tunnel address {client.vpn_address}")
+        return inv, client
     try:
         setup(inv, client, Options(roles=frozenset({VPN_CLIENT})), Reporter(quiet=True), res)
     except ClientError as e:
         raise FlowError(f"{e}\n  its certificate is issued, no firewall was opened: fix the cause and re-run "
                         f"`invoke add-client {client.name}`") from None
-    key = res.info.get("vpn_public_key")
-    if not key:
+    made = res.info.get("vpn_public_key")
+    if not isinstance(made, str) or not made:
         raise FlowError(f"{client.name} made no WireGuard key pair (see above): fix the cause and re-run "
                         f"`invoke add-client {client.name}`")
-    changed = vpn_keys.record(inv.pki_dir, "clients", client.name, key)
+    changed = vpn_keys.record(inv.pki_dir, "clients", client.name, made)
     rep.step(res, "vpn", "client's key pair", "changed" if changed else "ok",
-             f"made on {client.name}, public key {key}; tunnel address {client.vpn_address}")
+             f"made on {client.name}, public key {made}; tunnel address {client.vpn_address}")
     return inv, client
 
 
 def vpn_keys_first(inventory: Path, inv: Inventory, setup: Setup, rep: Reporter) -> Inventory:
     """update-clients with a VPN: every reachable client's key pair first (a client new to the VPN makes one), then
     the build hosts take them as peers; the clients' tunnels and builders follow."""
-    known = [c for c in inv.clients.values() if c.connection != "none"
-             and pki.client_paths(inv.pki_dir, c.name).crt.exists()]
+    known = [c for c in inv.clients.values() if pki.client_paths(inv.pki_dir, c.name).crt.exists()]
     for client in known:
         res = HostResult(client.name)
         try:
@@ -326,7 +332,8 @@ def remove_client(inventory: Path, name: str, rep: Reporter, provision_hosts: Pr
         rep.step(res, "pki", "certificates revoked", "changed",
                  f"serial {', '.join(e['serial'] for e in entries)} on the CRL ({client_records.revoked_path(inv)})")
     results = provision_hosts(after, Options(prune_clients=frozenset({name}), roles=ACCESS))
-    report_firewall(rep, res, results, f"port closed to {name} ({client.address}), its certificate refused")
+    report_firewall(rep, res, results, (f"{name} no peer of the tunnel" if inv.vpn else
+                                        f"port closed to {name} ({client.address})") + ", its certificate refused")
     if any(r.failed for r in results):
         raise FlowError(f"the firewall could not be closed on every host; {name} stays in the inventory: fix the "
                         f"host and re-run `invoke remove-client {name}`")

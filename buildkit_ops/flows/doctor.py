@@ -15,10 +15,12 @@ from buildkit_ops.engine.facts import sections
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.engine.ssh import RemoteError
 from buildkit_ops.fleet import placement
-from buildkit_ops.inventory import Client, Inventory
+from buildkit_ops.inventory import BuildHost, Client, Inventory
 from buildkit_ops.inventory.values import is_ip
 from buildkit_ops.pki import certs as pki
+from buildkit_ops.pki import vpn_keys
 from buildkit_ops.roles.buildx_builder.exports import folder_script
+from buildkit_ops.roles.vpn.exports import tunnel
 
 Finding = tuple[str, str, str]   # (host, "ok" | "problem", one line)
 
@@ -39,6 +41,10 @@ def look(inv: Inventory, client: Client) -> dict[str, str]:
              'echo @@cert; base64 -w0 "$F/cert.pem" 2>/dev/null; echo\n'
              'echo @@ca; base64 -w0 "$F/ca.pem" 2>/dev/null; echo\n'
              'echo @@builder; docker buildx inspect "$B" >/dev/null 2>&1 && echo present || echo absent\n']
+    if inv.vpn is not None:   # the tunnel's rungs: its interface, each host's latest handshake (public keys only)
+        parts.append(f"echo @@vpn_if; ip -o addr show dev {tunnel.IFACE} 2>/dev/null | grep -q . && echo up || "
+                     f"echo down\necho @@vpn_handshakes; wg show {tunnel.IFACE} latest-handshakes 2>/dev/null\n"
+                     f"echo @@now; date +%s\n")
     for i, h in enumerate(inv.hosts.values()):  # sections are numbered: no value is ever a marker
         a, p = quote(h.client_address), h.buildkit.port
         if not is_ip(h.client_address):
@@ -53,6 +59,25 @@ def look(inv: Inventory, client: Client) -> dict[str, str]:
     return sections(out)
 
 
+def vpn_rung(inv: Inventory, client: Client, h: BuildHost, f: dict[str, str]) -> str | None:
+    """With a VPN: the client's interface is up, and its tunnel to the host had a handshake lately."""
+    if inv.vpn is None:
+        return None
+    if f.get("vpn_if") != "up":
+        return (f"tunnel down: {client.name} has no {tunnel.IFACE} interface up; run `invoke add-client "
+                f"{client.name}`")
+    key = vpn_keys.read(inv.pki_dir, "hosts", h.name)
+    seen = dict(line.split("\t", 1) for line in (f.get("vpn_handshakes") or "").splitlines() if "\t" in line)
+    now = int(f["now"]) if (f.get("now") or "").isdigit() else 0
+    raw = seen.get(key) if key else None
+    last = int(raw) if raw and raw.isdigit() else 0
+    if key is None or not last or now - last > tunnel.LIVE_SECONDS:
+        return (f"no tunnel: no handshake with {h.name} " + (f"for {now - last} s" if last else "yet")
+                + f" (UDP {inv.vpn.port} to {h.address} blocked on the way, or {h.name} does not know "
+                  f"{client.name}'s key); run `invoke add-client {client.name}`")
+    return None
+
+
 def diagnose(inv: Inventory, client: Client, f: dict[str, str], now: dt.datetime) -> list[Finding]:
     """The ladder, per host: name resolution, TCP, a certificate at all, expiry, the CA that signed it, the CA
     the client trusts, the server's names, the builder. The first rung that fails is the finding."""
@@ -64,6 +89,10 @@ def diagnose(inv: Inventory, client: Client, f: dict[str, str], now: dt.datetime
     trusted = [c for c in (pki.load_ca_cert(inv.pki_dir), pki.load_ca_cert(inv.pki_dir / "next")) if c is not None]
     for i, h in enumerate(inv.hosts.values()):
         where = f"{h.client_address}:{h.buildkit.port}"
+        tunnel_problem = vpn_rung(inv, client, h, f)
+        if tunnel_problem:
+            findings.append((h.name, "problem", tunnel_problem))
+            continue
         if f.get(f"resolve{i}") == "fail":
             findings.append((h.name, "problem", f"name resolution: {h.client_address} does not resolve on "
                                                 f"{client.name}; add it to DNS or /etc/hosts there"))

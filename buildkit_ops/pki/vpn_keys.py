@@ -4,8 +4,12 @@ after provision, a client's after add-client made it) and hands it to the other 
 secrets, yet they live with the PKI state (pki-export carries them): a key is never an inventory value."""
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from buildkit_ops.engine.local_files import atomic_write
 
@@ -42,3 +46,26 @@ def record(pki_dir: Path, kind: str, name: str, key: str) -> bool:
 
 def forget(pki_dir: Path, kind: str, name: str) -> None:
     _path(pki_dir, kind, name).unlink(missing_ok=True)
+
+
+def _raw(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def public_of(private: str) -> str:
+    key = X25519PrivateKey.from_private_bytes(base64.b64decode(private))
+    return _raw(key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+
+
+def local_pair(path: Path) -> str:
+    """The key pair of a machine the operator cannot reach (a CI runner): made here once, its private key kept in
+    `path` (0600, in the runner's 0700 folder, to travel as a CI secret as its client key does). Returns the public
+    key."""
+    try:
+        private = path.read_text().strip()
+    except FileNotFoundError:
+        key = X25519PrivateKey.generate()
+        private = _raw(key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                         serialization.NoEncryption()))
+        atomic_write(path, f"{private}\n".encode(), 0o600)
+    return public_of(private)

@@ -5,10 +5,14 @@ then keeps, instead of a builder, a folder on the operator machine (0700, files 
   ca.pem, cert.pem, key.pem   the three values to store as the CI secrets BUILDKIT_OPS_CA, _CERT and _KEY
   github-actions.yml          a docker/setup-buildx-action step (snippets.py)
   gitlab-ci.yml               a GitLab CI job template creating the same builder
+  bkops-vpn.conf              with a VPN: the runner's WireGuard configuration, to store as BUILDKIT_OPS_WIREGUARD
+                              (its key pair made here once, by add-client: wireguard.key)
 
 The folder is this role's target: its files are managed like any host's (checksum, mode, atomic rename), in a
 session on this machine."""
 from __future__ import annotations
+
+import ipaddress
 
 from buildkit_ops.engine.contract import Context, Options, Role, Step
 from buildkit_ops.engine.render import File, FileState
@@ -16,8 +20,9 @@ from buildkit_ops.engine.steps import file_steps
 from buildkit_ops.fleet.nodes import client_nodes
 from buildkit_ops.inventory import Client, Inventory
 from buildkit_ops.pki import certs
-from buildkit_ops.roles.ci_runner.exports import SECRETS, folder
+from buildkit_ops.roles.ci_runner.exports import SECRETS, VPN_KEY, VPN_SECRET, folder
 from buildkit_ops.roles.ci_runner.snippets import github_actions, gitlab_ci
+from buildkit_ops.roles.vpn.exports import conf
 
 
 def prepare(inv: Inventory, client: Client, options: Options) -> list[File]:
@@ -30,10 +35,30 @@ def prepare(inv: Inventory, client: Client, options: Options) -> list[File]:
                "cert.pem": leaf.crt.read_bytes() if issued else b"(to be issued)\n",
                "key.pem": leaf.key.read_bytes() if issued else b"(secret)\n"}
     d = folder(inv, client)
+    tunnel = vpn_conf(inv, client)
+    if tunnel is not None:
+        secrets[VPN_SECRET[0]] = tunnel
+    vpn = tunnel is not None
     return ([File(str(d / name), content, 0o600, secret=True, owner=None, dir_mode=0o700)
              for name, content in secrets.items()]
-            + [File(str(d / "github-actions.yml"), github_actions(ns).encode(), 0o600, owner=None, dir_mode=0o700),
-               File(str(d / "gitlab-ci.yml"), gitlab_ci(client, ns).encode(), 0o600, owner=None, dir_mode=0o700)])
+            + [File(str(d / "github-actions.yml"), github_actions(ns, vpn).encode(), 0o600, owner=None,
+                    dir_mode=0o700),
+               File(str(d / "gitlab-ci.yml"), gitlab_ci(client, ns, vpn).encode(), 0o600, owner=None,
+                    dir_mode=0o700)])
+
+
+def vpn_conf(inv: Inventory, client: Client) -> bytes | None:
+    """With a VPN: the runner's tunnel configuration, its private key in it (made by add-client, kept in the
+    folder: before that, a placeholder)."""
+    if inv.vpn is None or client.vpn_address is None:
+        return None
+    try:
+        private = (folder(inv, client) / VPN_KEY).read_text().strip()
+    except FileNotFoundError:
+        return b"(made by add-client)\n"
+    peers, _unknown = conf.host_peers(inv, client)
+    return conf.render(client.vpn_address, ipaddress.ip_network(inv.vpn.subnet).prefixlen, "/unused", peers,
+                       private_key=private)
 
 
 class CiRunnerRole(Role[Client, list[File], None]):
@@ -51,9 +76,11 @@ class CiRunnerRole(Role[Client, list[File], None]):
 
     def plan(self, ctx: Context[Client, list[File]], facts: None, files: dict[str, FileState]) -> list[Step]:
         steps = file_steps("ci_runner", self.managed(ctx), files, [], name=lambda f: f.path.rsplit("/", 1)[1])
+        vpn = f"; {VPN_SECRET[0]} as {VPN_SECRET[1]}" if ctx.input and any(
+            f.path.endswith("/" + VPN_SECRET[0]) for f in ctx.input) else ""
         return steps + [Step("ci_runner", "CI secrets", False,
-                             f"store ca.pem, cert.pem, key.pem as {', '.join(SECRETS.values())}; github-actions.yml "
-                             f"and gitlab-ci.yml set up the builder")]
+                             f"store ca.pem, cert.pem, key.pem as {', '.join(SECRETS.values())}{vpn}; "
+                             f"github-actions.yml and gitlab-ci.yml set up the builder")]
 
 
 ROLE = CiRunnerRole()

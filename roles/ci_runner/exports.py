@@ -10,6 +10,9 @@ from buildkit_ops.fleet.nodes import Node
 from buildkit_ops.inventory import Client, Inventory
 
 SECRETS = {"ca.pem": "BUILDKIT_OPS_CA", "cert.pem": "BUILDKIT_OPS_CERT", "key.pem": "BUILDKIT_OPS_KEY"}
+# With a VPN: the runner's tunnel configuration (its private key in it), a fourth secret; its key alone, kept here
+VPN_SECRET = ("bkops-vpn.conf", "BUILDKIT_OPS_WIREGUARD")
+VPN_KEY = "wireguard.key"
 
 
 def folder(inv: Inventory, client: Client) -> Path:
@@ -18,7 +21,8 @@ def folder(inv: Inventory, client: Client) -> Path:
 
 def summary(inv: Inventory, client: Client, nodes: list[Node]) -> dict[str, Any]:
     d = folder(inv, client)
-    return {"folder": str(d), "secrets": {v: str(d / k) for k, v in SECRETS.items()},
+    secrets = {**SECRETS, **(dict([VPN_SECRET]) if inv.vpn is not None else {})}
+    return {"folder": str(d), "secrets": {v: str(d / k) for k, v in secrets.items()},
             "github_actions": str(d / "github-actions.yml"), "gitlab_ci": str(d / "gitlab-ci.yml"),
             "nodes": [{"endpoint": n.endpoint, "servername": n.servername, "platforms": n.platforms}
                       for n in nodes]}

@@ -17,7 +17,7 @@ import yaml
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.fleet.nodes import Node
 from buildkit_ops.inventory import Client
-from buildkit_ops.roles.ci_runner.exports import SECRETS
+from buildkit_ops.roles.ci_runner.exports import SECRETS, VPN_SECRET
 
 SETUP_BUILDX = "docker/setup-buildx-action@v3"
 
@@ -33,7 +33,12 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
-def github_actions(nodes: list[Node]) -> str:
+# With a VPN: the tunnel first (the BuildKit port answers inside it only). wg-quick names the interface after the
+# file, so the secret is copied to bkops-vpn.conf.
+TUNNEL_UP = ("install -m 600 /dev/null /etc/wireguard/bkops-vpn.conf", "wg-quick up bkops-vpn")
+
+
+def github_actions(nodes: list[Node], vpn: bool = False) -> str:
     def env(i: int) -> dict[str, str]:
         return {f"BUILDER_NODE_{i}_AUTH_TLS_{part}": f"${{{{ secrets.{SECRETS[f]} }}}}"
                 for part, f in (("CACERT", "ca.pem"), ("CERT", "cert.pem"), ("KEY", "key.pem"))}
@@ -51,7 +56,16 @@ def github_actions(nodes: list[Node]) -> str:
             "env": {k: v for i in range(len(nodes)) for k, v in env(i).items()}}
     head = ("# GitHub Actions: store ca.pem, cert.pem and key.pem of this folder as the secrets "
             + ", ".join(SECRETS.values()) + ",\n# then use this step before docker/build-push-action.\n")
-    return head + yaml.dump([step], Dumper=_Dumper, sort_keys=False, width=1000)
+    steps = [step]
+    if vpn:
+        head += f"# With the VPN, also {VPN_SECRET[0]} as {VPN_SECRET[1]}: the tunnel comes up first.\n"
+        run = ("sudo apt-get install -y -q wireguard-tools\nsudo mkdir -p /etc/wireguard\n"
+               f"sudo {TUNNEL_UP[0]}\n"
+               "printf '%s\\n' \"$CONF\" | sudo tee /etc/wireguard/bkops-vpn.conf >/dev/null\n"
+               f"sudo {TUNNEL_UP[1]}\n")
+        steps.insert(0, {"name": "Bring up the buildkit-ops tunnel",
+                         "env": {"CONF": f"${{{{ secrets.{VPN_SECRET[1]} }}}}"}, "run": run})
+    return head + yaml.dump(steps, Dumper=_Dumper, sort_keys=False, width=1000)
 
 
 def buildx_commands(client: Client, nodes: list[Node]) -> list[str]:
@@ -68,9 +82,15 @@ def buildx_commands(client: Client, nodes: list[Node]) -> list[str]:
     return out
 
 
-def gitlab_ci(client: Client, nodes: list[Node]) -> str:
+def gitlab_ci(client: Client, nodes: list[Node], vpn: bool = False) -> str:
     head = ("# GitLab CI: add the CI/CD variables " + ", ".join(SECRETS.values()) + " of type File (Settings >\n"
             "# CI/CD > Variables) holding ca.pem, cert.pem and key.pem of this folder, then extend this template:\n"
             "#   build: {extends: .buildkit-ops, script: [docker buildx build --push -t ... .]}\n")
-    return head + yaml.safe_dump({".buildkit-ops": {"before_script": buildx_commands(client, nodes)}},
+    tunnel = []
+    if vpn:
+        head += (f"# With the VPN, also {VPN_SECRET[1]} (type File) holding {VPN_SECRET[0]}, and a runner that may "
+                 f"create a network interface (wireguard-tools installed): the tunnel comes up first.\n")
+        tunnel = ["mkdir -p /etc/wireguard", TUNNEL_UP[0],
+                  f'cat "${VPN_SECRET[1]}" > /etc/wireguard/bkops-vpn.conf', TUNNEL_UP[1]]
+    return head + yaml.safe_dump({".buildkit-ops": {"before_script": tunnel + buildx_commands(client, nodes)}},
                                  sort_keys=False, width=1000)

@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass
 
 from buildkit_ops.engine.render import RenderError
-from buildkit_ops.inventory import values
+from buildkit_ops.inventory import Client, Inventory, values
+from buildkit_ops.pki import vpn_keys
 from buildkit_ops.pki.vpn_keys import is_key
 
 
@@ -45,16 +46,21 @@ def _key(text: str) -> str:
     return text
 
 
-def render(address: str, prefix: int, key_file: str, peers: list[Peer], listen_port: int | None = None) -> bytes:
+def render(address: str, prefix: int, key_file: str, peers: list[Peer], listen_port: int | None = None,
+           private_key: str | None = None) -> bytes:
     """The interface (its tunnel address in the tunnel's network, its UDP port on a build host) and one section per
-    peer, in name order."""
+    peer, in name order. `private_key`: only for a machine the operator cannot reach (a CI runner's configuration,
+    a secret of its own), whose file then holds the key instead of naming a key file."""
     if not re.fullmatch(r"/[a-z0-9/._-]+", key_file) or not 8 <= int(prefix) <= 128:
         raise RenderError(f"{key_file!r} / {prefix!r} cannot be written into a WireGuard configuration")
     lines = ["# written by buildkit-ops from inventory.yml: do not edit here (docs/vpn.md)", "[Interface]",
              f"Address = {_address(address)}/{int(prefix)}"]
     if listen_port is not None:
         lines.append(f"ListenPort = {int(listen_port)}")
-    lines.append(f"PostUp = wg set %i private-key {key_file}")
+    if private_key is not None:
+        lines.append(f"PrivateKey = {_key(private_key)}")
+    else:
+        lines.append(f"PostUp = wg set %i private-key {key_file}")
     for p in sorted(peers, key=lambda p: p.name):
         if not re.fullmatch(values.NAME, p.name):
             raise RenderError(f"{p.name!r} cannot be written into a WireGuard configuration as a name")
@@ -65,3 +71,23 @@ def render(address: str, prefix: int, key_file: str, peers: list[Peer], listen_p
         if p.keepalive:
             lines.append(f"PersistentKeepalive = {int(p.keepalive)}")
     return ("\n".join(lines) + "\n").encode()
+
+
+KEEPALIVE = 25   # seconds: a NAT mapping on the way stays open, and the hosts learn a client's new address at once
+
+
+def endpoint(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def host_peers(inv: Inventory, client: Client) -> tuple[list[Peer], list[str]]:
+    """A client's peers: the build hosts it may build on whose public key is known (and those whose is not yet)."""
+    assert inv.vpn is not None
+    peers, unknown = [], []
+    for h in inv.hosts_for(client):
+        key = vpn_keys.read(inv.pki_dir, "hosts", h.name)
+        if key is None or h.vpn_address is None:
+            unknown.append(h.name)
+        else:
+            peers.append(Peer(h.name, key, h.vpn_address, endpoint(h.address, inv.vpn.port), KEEPALIVE))
+    return peers, unknown

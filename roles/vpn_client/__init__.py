@@ -15,11 +15,8 @@ from buildkit_ops.engine.contract import Context, Options, Role, Step
 from buildkit_ops.engine.render import File, FileState
 from buildkit_ops.inventory import Client, Inventory
 from buildkit_ops.inventory.model import Vpn
-from buildkit_ops.pki import vpn_keys
 from buildkit_ops.roles.vpn.exports import conf, tunnel
-
-KEEPALIVE = 25   # seconds: a NAT mapping on the way stays open, and the hosts learn a new address at once
-ROLE_NAME = "vpn_client"
+from buildkit_ops.roles.vpn_client.exports import NAME as ROLE_NAME
 
 
 @dataclass(frozen=True)
@@ -31,20 +28,10 @@ class ClientVpnInput:
     reach: bool = True                                   # bring each tunnel to a host up before the builder
 
 
-def endpoint(address: str, port: int) -> str:
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-
-
 def prepare(inv: Inventory, client: Client, options: Options) -> ClientVpnInput:
     if inv.vpn is None or client.name in options.remove or client.vpn_address is None:
         return ClientVpnInput(None, None)
-    peers, unknown = [], []
-    for h in inv.hosts_for(client):
-        key = vpn_keys.read(inv.pki_dir, "hosts", h.name)
-        if key is None or h.vpn_address is None:
-            unknown.append(h.name)
-        else:
-            peers.append(conf.Peer(h.name, key, h.vpn_address, endpoint(h.address, inv.vpn.port), KEEPALIVE))
+    peers, unknown = conf.host_peers(inv, client)
     # run alone (add-client's first step: the client's key pair, before the hosts know it), no host can answer yet
     alone = options.roles == frozenset({ROLE_NAME})
     return ClientVpnInput(inv.vpn, client.vpn_address, peers, unknown, reach=not alone)

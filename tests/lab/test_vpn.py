@@ -72,6 +72,8 @@ def test_both_clients_build_and_push_through_the_tunnel_and_nobody_reaches_the_p
     assert "BEGIN CERTIFICATE" in tls or "Server certificate" in tls, tls             # mutual TLS inside it
     peers = lab.run("build1", "wg show bkops-vpn peers", capture=True).stdout.split()
     assert len(peers) == 2, peers                                                     # laptop, laptop2: no host
+    r = invoke("doctor", "laptop2")                                                   # its tunnel's rungs pass
+    assert r.returncode == 0 and "problem" not in r.stdout + r.stderr, r.stdout + r.stderr
 
 
 def test_a_client_on_a_new_address_goes_on_building_with_no_operator_command(tunnel, reg):
