@@ -6,7 +6,6 @@ travels between them (a project's cache moves through the registry). Without a V
 left from before is taken away."""
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,10 +58,7 @@ class VpnRole(Role[BuildHost, VpnInput, tunnel.TunnelFacts]):
 
     def files(self, ctx: Ctx) -> list[File]:
         i = ctx.input
-        if i.vpn is None or i.address is None:
-            return []
-        prefix = ipaddress.ip_network(i.vpn.subnet).prefixlen
-        return [File(tunnel.CONF, conf.render(i.address, prefix, tunnel.KEY, i.peers, i.vpn.port), 0o600)]
+        return tunnel.conf_files(i.vpn, i.address, i.peers, i.vpn.port if i.vpn else None)
 
     def plan(self, ctx: Ctx, facts: tunnel.TunnelFacts, files: dict[str, FileState]) -> list[Step]:
         if ctx.input.vpn is None:

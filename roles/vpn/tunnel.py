@@ -5,13 +5,16 @@ A changed configuration reaches a running tunnel through `wg syncconf`: peers ad
 dropped tunnel."""
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
 from buildkit_ops.engine.contract import Handler, HandlerFailed, HandlerResult, Outcome, Step
 from buildkit_ops.engine.render import File, FileState
 from buildkit_ops.engine.steps import file_steps, package_step
+from buildkit_ops.inventory.model import Vpn
 from buildkit_ops.pki.vpn_keys import is_key
+from buildkit_ops.roles.vpn import conf
 
 IFACE = "bkops-vpn"
 DIR = "/etc/wireguard"
@@ -66,7 +69,16 @@ def parse(sections: dict[str, str]) -> TunnelFacts:
                        int(now) if (now := (sections.get("vpn_now") or "").strip()).isdigit() else 0)
 
 
-def steps(role: str, facts: TunnelFacts, conf: File, states: dict[str, FileState]) -> list[Step]:
+def conf_files(vpn: Vpn | None, address: str | None, peers: list[conf.Peer],
+               listen_port: int | None = None) -> list[File]:
+    """The tunnel's configuration on a machine of the VPN (none without one)."""
+    if vpn is None or address is None:
+        return []
+    prefix = ipaddress.ip_network(vpn.subnet).prefixlen
+    return [File(CONF, conf.render(address, prefix, KEY, peers, listen_port), 0o600)]
+
+
+def steps(role: str, facts: TunnelFacts, conf_file: File, states: dict[str, FileState]) -> list[Step]:
     missing = [] if {"wg", "wg-quick"} <= facts.tools else ["wireguard-tools"]
     userspace = not facts.kernel
     if userspace and "wireguard-go" not in facts.tools:
@@ -82,7 +94,7 @@ def steps(role: str, facts: TunnelFacts, conf: File, states: dict[str, FileState
         out.append(Step(role, "key pair", True, "made here; the private key never leaves this machine",
                         script=f"umask 077\nmkdir -p {DIR}\n[ -s {KEY} ] || {{ wg genkey > {KEY}.tmp && "
                                f"mv {KEY}.tmp {KEY}; }}\n"))
-    out += file_steps(role, [conf], states, [SYNC] if facts.active else [], name=lambda f: f.path)
+    out += file_steps(role, [conf_file], states, [SYNC] if facts.active else [], name=lambda f: f.path)
     if facts.active and facts.public_key and facts.in_force != facts.public_key:
         out.append(Step(role, IFACE, True, "up without its key: key put in force",
                         script=f"wg set {IFACE} private-key {KEY}\n"))

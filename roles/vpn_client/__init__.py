@@ -6,7 +6,6 @@ building with no operator action: WireGuard follows a peer that roams). Its buil
 addresses (the inventory gives each host's as its client_address). A removed client's tunnel is taken away."""
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,11 +62,7 @@ class VpnClientRole(Role[Client, ClientVpnInput, tunnel.TunnelFacts]):
         return dict(tunnel.ENV)
 
     def files(self, ctx: Ctx) -> list[File]:
-        i = ctx.input
-        if i.vpn is None or i.address is None:
-            return []
-        prefix = ipaddress.ip_network(i.vpn.subnet).prefixlen
-        return [File(tunnel.CONF, conf.render(i.address, prefix, tunnel.KEY, i.peers), 0o600)]
+        return tunnel.conf_files(ctx.input.vpn, ctx.input.address, ctx.input.peers)
 
     def plan(self, ctx: Ctx, facts: tunnel.TunnelFacts, files: dict[str, FileState]) -> list[Step]:
         if ctx.input.vpn is None:
