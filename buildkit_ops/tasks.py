@@ -163,15 +163,26 @@ def list_clients(c: Context, json_: bool = False, inventory: str = DEFAULT_INVEN
             "ci_updated": "with --ca: the CI runners' secrets were updated after the pause, finish the rotation",
             "revoke_old": "with --client (a key suspected stolen): revoke every earlier certificate of those clients "
                           "on every host in the same run",
+            "vpn_keys": "new WireGuard key pairs instead of certificates: of the --host hosts or of the --client "
+                        "clients (one of the two), made on each machine; the other side learns them in the same run",
             "inventory": INV_HELP})
 @cli_errors
 def rotate_certs(c: Context, host: str | None = None, client: str | None = None, ca: bool = False, wait: int = 600,
-                 force: bool = False, ci_updated: bool = False, revoke_old: bool = False,
+                 force: bool = False, ci_updated: bool = False, revoke_old: bool = False, vpn_keys: bool = False,
                  inventory: str = DEFAULT_INVENTORY) -> None:
     """Reissue server and client certificates without stranding clients; the cache survives."""
     inv = load(inventory)
     inv.check_files(inv.select(None), list(inv.clients.values()))
     names = [n.strip() for n in client.split(",") if n.strip()] if client else None
+    if vpn_keys:
+        if ca or revoke_old or (host is None) == (names is None):
+            fail("--vpn-keys goes with --host HOSTS or --client NAMES (one kind at a time), without --ca and "
+                 "--revoke-old", 2)
+        rep = Reporter()
+        res = (flows.vpn_rotation.rotate_host_keys(inv, inv.select(host), rep) if host is not None else
+               flows.vpn_rotation.rotate_client_keys(inv, [inv.client(n) for n in names or []], rep))
+        rep.recap([res])
+        return
     if revoke_old and (ca or not names):
         fail("--revoke-old goes with --client NAME: it revokes the earlier certificates of the clients rotated", 2)
     rep = Reporter()

@@ -88,6 +88,8 @@ class Options:
     # what the operator confirmed for removal: a tenant's instances (remove-tenant --confirm; their cache goes with
     # them), a client (remove-client: its builder and proxy)
     remove: frozenset[str] = frozenset()
+    # machines whose own key pairs (the VPN's) are made anew in this run (rotate-certs --vpn-keys)
+    renew: frozenset[str] = frozenset()
 
 
 T = TypeVar("T")          # the target: a build host or a client

@@ -14,7 +14,8 @@ from buildkit_ops.flows import (
     rotation,
     status,
     tenants,
+    vpn_rotation,
 )
 
 __all__ = ["audit", "builds", "cache_prune", "clients", "doctor", "init", "kubernetes", "pki_backup", "provision",
-           "rotation", "status", "tenants"]
+           "rotation", "status", "tenants", "vpn_rotation"]

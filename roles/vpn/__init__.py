@@ -23,9 +23,10 @@ class VpnInput:
     address: str | None                                 # the host's in the tunnel
     peers: list[conf.Peer] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)    # clients whose public key is not known yet
+    renew: bool = False                                 # its key pair made anew (rotate-certs --vpn-keys)
 
 
-def prepare(inv: Inventory, host: BuildHost) -> VpnInput:
+def prepare(inv: Inventory, host: BuildHost, renew: bool = False) -> VpnInput:
     if inv.vpn is None:
         return VpnInput(None, None)
     peers, unknown = [], []
@@ -37,7 +38,7 @@ def prepare(inv: Inventory, host: BuildHost) -> VpnInput:
             unknown.append(c.name)
         else:
             peers.append(conf.Peer(c.name, key, c.vpn_address))
-    return VpnInput(inv.vpn, host.vpn_address, peers, unknown)
+    return VpnInput(inv.vpn, host.vpn_address, peers, unknown, renew)
 
 
 Ctx = Context[BuildHost, VpnInput]
@@ -51,7 +52,7 @@ class VpnRole(Role[BuildHost, VpnInput, tunnel.TunnelFacts]):
     parse = staticmethod(tunnel.parse)
 
     def prepare(self, inv: Inventory, target: BuildHost, options: Options) -> VpnInput:
-        return prepare(inv, target)
+        return prepare(inv, target, target.name in options.renew)
 
     def fact_env(self, target: BuildHost) -> dict[str, str]:
         return dict(tunnel.ENV)
@@ -63,7 +64,7 @@ class VpnRole(Role[BuildHost, VpnInput, tunnel.TunnelFacts]):
     def plan(self, ctx: Ctx, facts: tunnel.TunnelFacts, files: dict[str, FileState]) -> list[Step]:
         if ctx.input.vpn is None:
             return tunnel.remove_steps("vpn", facts)
-        steps = tunnel.steps("vpn", facts, self.managed(ctx)[0], files)
+        steps = tunnel.steps("vpn", facts, self.managed(ctx)[0], files, ctx.input.renew)
         if ctx.input.unknown:
             steps.append(Step("vpn", "clients without a key yet", False,
                               f"{', '.join(ctx.input.unknown)}: `invoke add-client NAME` makes it on the client"))

@@ -78,7 +78,8 @@ def conf_files(vpn: Vpn | None, address: str | None, peers: list[conf.Peer],
     return [File(CONF, conf.render(address, prefix, KEY, peers, listen_port), 0o600)]
 
 
-def steps(role: str, facts: TunnelFacts, conf_file: File, states: dict[str, FileState]) -> list[Step]:
+def steps(role: str, facts: TunnelFacts, conf_file: File, states: dict[str, FileState],
+          renew: bool = False) -> list[Step]:
     missing = [] if {"wg", "wg-quick"} <= facts.tools else ["wireguard-tools"]
     userspace = not facts.kernel
     if userspace and "wireguard-go" not in facts.tools:
@@ -88,7 +89,13 @@ def steps(role: str, facts: TunnelFacts, conf_file: File, states: dict[str, File
         # (wireguard-go needs the tun device; a container made without one, as the lab's machines are, lacks it)
         out.append(Step(role, "tun device", True, "made: /dev/net/tun", script="mkdir -p /dev/net\n"
                         "[ -c /dev/net/tun ] || mknod -m 0600 /dev/net/tun c 10 200\n"))
-    if facts.public_key:
+    if facts.public_key and renew:
+        # the new key in force at once (the peers that knew the old one learn the new one in the same rotation)
+        out.append(Step(role, "key pair", True, "made anew; the old one is gone",
+                        script=f"umask 077\nwg genkey > {KEY}.tmp && mv {KEY}.tmp {KEY}\n"
+                               + (f"wg set {IFACE} private-key {KEY}\n" if facts.active else ""),
+                        notify=[SYNC] if facts.active else []))
+    elif facts.public_key:
         out.append(Step(role, "key pair", False, f"public key {facts.public_key}"))
     else:
         out.append(Step(role, "key pair", True, "made here; the private key never leaves this machine",

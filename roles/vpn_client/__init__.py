@@ -15,7 +15,7 @@ from buildkit_ops.engine.render import File, FileState
 from buildkit_ops.inventory import Client, Inventory
 from buildkit_ops.inventory.model import Vpn
 from buildkit_ops.roles.vpn.exports import conf, tunnel
-from buildkit_ops.roles.vpn_client.exports import NAME as ROLE_NAME
+from buildkit_ops.roles.vpn_client.exports import NAME
 
 
 @dataclass(frozen=True)
@@ -24,23 +24,21 @@ class ClientVpnInput:
     address: str | None
     peers: list[conf.Peer] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)     # hosts whose public key is not known yet
-    reach: bool = True                                   # bring each tunnel to a host up before the builder
+    renew: bool = False                                  # its key pair made anew (rotate-certs --vpn-keys)
 
 
 def prepare(inv: Inventory, client: Client, options: Options) -> ClientVpnInput:
     if inv.vpn is None or client.name in options.remove or client.vpn_address is None:
         return ClientVpnInput(None, None)
     peers, unknown = conf.host_peers(inv, client)
-    # run alone (add-client's first step: the client's key pair, before the hosts know it), no host can answer yet
-    alone = options.roles == frozenset({ROLE_NAME})
-    return ClientVpnInput(inv.vpn, client.vpn_address, peers, unknown, reach=not alone)
+    return ClientVpnInput(inv.vpn, client.vpn_address, peers, unknown, renew=client.name in options.renew)
 
 
 Ctx = Context[Client, ClientVpnInput]
 
 
 class VpnClientRole(Role[Client, ClientVpnInput, tunnel.TunnelFacts]):
-    name = ROLE_NAME
+    name = NAME
     targets = "client"
     handlers = {tunnel.SYNC: tunnel.Sync()}
     verify_title = "tunnel up"
@@ -67,8 +65,10 @@ class VpnClientRole(Role[Client, ClientVpnInput, tunnel.TunnelFacts]):
     def plan(self, ctx: Ctx, facts: tunnel.TunnelFacts, files: dict[str, FileState]) -> list[Step]:
         if ctx.input.vpn is None:
             return tunnel.remove_steps("vpn_client", facts)
-        steps = tunnel.steps("vpn_client", facts, self.managed(ctx)[0], files)
-        if ctx.input.reach:
+        steps = tunnel.steps("vpn_client", facts, self.managed(ctx)[0], files, ctx.input.renew)
+        # (a key pair made in this run, new or anew, is no host's peer yet: add-client and rotate-certs tell the
+        # hosts, then run this role again, which brings each tunnel up before the builder needs it)
+        if facts.public_key and not ctx.input.renew:
             steps += tunnel.reach_steps("vpn_client", facts, [(p.name, p.public_key, p.address)
                                                               for p in ctx.input.peers])
         if ctx.input.unknown:

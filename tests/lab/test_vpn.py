@@ -92,6 +92,28 @@ def test_a_client_on_a_new_address_goes_on_building_with_no_operator_command(tun
                           "ip route replace default via 10.77.0.1 dev eth0 2>/dev/null; true", capture=True)
 
 
+def test_new_key_pairs_for_a_client_and_for_a_host_strand_nobody(tunnel, reg):
+    lab = tunnel
+
+    def key(machine: str) -> str:
+        return lab.run(machine, "wg show bkops-vpn public-key", capture=True).stdout.strip()
+
+    before = key("laptop")
+    r = invoke("rotate-certs", "--vpn-keys", "--client", "laptop")
+    assert r.returncode == 0, r.stdout + r.stderr
+    peers = lab.run("build1", "wg show bkops-vpn peers", capture=True).stdout.split()
+    assert key("laptop") != before and key("laptop") in peers and before not in peers
+    assert build(lab, "laptop", f"{reg['address']}/team/vpn-laptop:client-key").returncode == 0
+    host_before = key("build1")
+    r = invoke("rotate-certs", "--vpn-keys", "--host", "build1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    mine = lab.run("laptop", "wg show bkops-vpn peers", capture=True).stdout.split()
+    assert key("build1") != host_before and key("build1") in mine and host_before not in mine
+    r = lab.run("laptop", "nc -z -w3 10.213.0.1 1234", capture=True)
+    assert r.returncode == 0                                                        # build1 itself, in the tunnel
+    assert build(lab, "laptop", f"{reg['address']}/team/vpn-laptop:host-key").returncode == 0
+
+
 def test_a_strangers_handshakes_get_no_answer(tunnel):
     lab = tunnel
     public = lab.run("build1", "wg show bkops-vpn public-key", capture=True).stdout.strip()
