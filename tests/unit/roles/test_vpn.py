@@ -101,3 +101,11 @@ def test_a_machine_without_a_vpn_loses_its_tunnel_and_one_that_never_had_one_is_
     assert gone[0].changed and "systemctl disable -q --now wg-quick@bkops-vpn" in gone[0].script
     assert "rm -f /etc/wireguard/bkops-vpn.conf /etc/wireguard/bkops-vpn.key" in gone[0].script
     assert not tunnel.remove_steps("vpn", facts(vpn_public="", vpn_active="inactive"))[0].changed
+
+
+def test_a_key_pair_made_anew_is_in_force_at_once_and_its_new_public_key_read_back():
+    [step] = [s for s in tunnel.steps("vpn", facts(), CONF, {tunnel.CONF: _state(CONF)}, renew=True) if s.changed]
+    assert step.name == "key pair" and step.notify == [tunnel.SYNC]
+    assert step.script == ("umask 077\nwg genkey > /etc/wireguard/bkops-vpn.key.tmp && mv /etc/wireguard/bkops-vpn.key"
+                           ".tmp /etc/wireguard/bkops-vpn.key\nwg set bkops-vpn private-key /etc/wireguard/bkops-vpn.key\n")
+    assert "@@vpn_public" in tunnel.Sync().script(None)           # the handler reads the new public key back
