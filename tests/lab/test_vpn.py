@@ -12,6 +12,7 @@ from helpers import (
     build,
     gateway_loads,
     invoke,
+    invoke_json,
     login,
     restore_inventory,
     start_long_build,
@@ -74,6 +75,10 @@ def test_both_clients_build_and_push_through_the_tunnel_and_nobody_reaches_the_p
     assert len(peers) == 2, peers                                                     # laptop, laptop2: no host
     r = invoke("doctor", "laptop2")                                                   # its tunnel's rungs pass
     assert r.returncode == 0 and "problem" not in r.stdout + r.stderr, r.stdout + r.stderr
+    rc, doc, err = invoke_json("status", "--host", "build1")                          # each peer, by name
+    vpn = doc["hosts"]["build1"]["vpn"]
+    assert vpn["up"] and {p["client"] for p in vpn["peers"]} == {"laptop", "laptop2"}, vpn
+    assert all(p["handshake_age"] is not None and p["received"] > 0 for p in vpn["peers"]), vpn
 
 
 def test_a_client_on_a_new_address_goes_on_building_with_no_operator_command(tunnel, reg):

@@ -8,6 +8,8 @@ import pytest
 import yaml
 from unit_helpers import GOOD, load_text, refusal
 
+from buildkit_ops.inventory import values
+
 
 def host(**kw):
     return lambda d: d["all"]["children"]["buildhosts"]["hosts"]["build1"].update(kw)
@@ -89,3 +91,59 @@ def test_two_machines_on_one_tunnel_address_and_a_client_address_with_a_vpn_are_
                                            client_address="build1.example.com")))
     assert got.startswith("inv.yml: all.children.buildhosts.hosts.build1.client_address: clients reach a host "
                           "through the VPN, at its vpn_address")
+
+
+def said(kind, value):
+    with pytest.raises(values.BadValue) as e:
+        kind(value)
+    return e.value.problem, e.value.fix
+
+
+SUBNET_FIX = "write a private network such as 10.213.0.0/24"
+IP_FIX = "leave the key out (buildkit-ops chooses one and writes it here), or write one address such as 10.213.0.7"
+PRIVATE_FIX = "write the host's address on its private network, such as 10.0.0.5, or leave the key out"
+
+
+@pytest.mark.parametrize("value,ok", [("10.212.0.0/16", True), ("10.212.0.0/15", False), ("10.213.0.0/28", True),
+                                      ("10.213.0.0/29", False), ("fd00:213::/64", True), ("fd00:213::/63", False),
+                                      ("fd00:213::/124", True), ("fd00:213::/125", False)])
+def test_the_tunnels_network_is_a_16_to_a_28_or_an_ipv6_64_to_124(value, ok):
+    if ok:
+        assert values.vpn_subnet(value) == value
+    else:
+        lo, hi = ("16", "28") if "." in value else ("64", "124")
+        assert said(values.vpn_subnet, value) == (f"{value!r} is a /{value.split('/')[1]}: the tunnel's network is a "
+                                                  f"/{lo} to a /{hi}", SUBNET_FIX)
+
+
+def test_each_vpn_value_says_what_it_wanted_and_how_to_write_it():
+    assert said(values.vpn_subnet, 24) == ("must be a private network, got 24", SUBNET_FIX)
+    assert said(values.vpn_subnet, "10.213.0.1/24") == (
+        "'10.213.0.1/24' is not a network in CIDR form (the network's own address, e.g. 10.213.0.0/24)", SUBNET_FIX)
+    assert said(values.vpn_ip, 7) == ("must be an IP address, got 7", IP_FIX)
+    assert said(values.vpn_ip, "10.213.0.0/31") == (
+        "'10.213.0.0/31' is a network, wider than the machine's own tunnel address: its peer would be allowed to send "
+        "as any address in it (WireGuard's allowed-ips)", IP_FIX)
+    assert said(values.vpn_ip, "laptop/32") == ("'laptop' is not an IP address", IP_FIX)
+    assert values.vpn_ip("10.213.0.7/32") == "10.213.0.7" and values.vpn_ip("FD00::7") == "fd00::7"
+    assert said(values.private_ip, None) == ("must be a private IP address, got None", PRIVATE_FIX)
+    assert values.private_ip("fd00::5") == "fd00::5" and values.private_ip("100.64.0.9") == "100.64.0.9"
+    assert said(values.private_ip, "2001:db8::5")[0].startswith("'2001:db8::5' is a public address")
+
+
+def test_a_client_in_the_tunnels_network_a_taken_address_and_a_full_network_are_refused_exactly(tmp_path):
+    data = yaml.safe_load(with_vpn())
+    data["all"]["vars"]["vpn"]["subnet"] = "10.0.1.0/24"
+    data["all"]["children"]["clients"]["hosts"]["laptop"].update(address="10.0.1.0/25", ssh_address="10.0.0.21")
+    got = refusal(tmp_path, lambda d: d.update(data))
+    assert got == ("inv.yml: all.vars.vpn.subnet: 10.0.1.0/24 overlaps 10.0.1.0/25, client laptop's address: the "
+                   "tunnel would take its traffic\n  fix: pick a network no host or client address is in")
+    taken = refusal(tmp_path, lambda d: d.update(yaml.safe_load(with_vpn(written={"build1": "10.213.0.1",
+                                                                                  "laptop": "10.213.0.1"}))))
+    assert taken == ("inv.yml: all.children.clients.hosts.laptop.vpn_address: 10.213.0.1 is already build1's\n  fix: "
+                     "leave the key out: buildkit-ops chooses one and writes it here")
+    full = yaml.safe_load(with_vpn(extra_clients=[f"c{i}" for i in range(14)]))
+    full["all"]["vars"]["vpn"]["subnet"] = "10.213.0.0/28"                           # 14 addresses, 16 machines
+    got = refusal(tmp_path, lambda d: d.update(full))
+    assert got.startswith("inv.yml: all.vars.vpn.subnet: 10.213.0.0/28 has no address left for ") and \
+        got.endswith("\n  fix: pick a wider network")
