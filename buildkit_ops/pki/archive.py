@@ -61,14 +61,23 @@ def members(data: bytes) -> dict[str, tuple[int, bytes | None]]:
     return out
 
 
+def _folders(path: Path) -> None:
+    """A folder and every missing one above it, each 0700 (mkdir's parents= would make those above 0755)."""
+    if not path.is_dir():
+        _folders(path.parent)
+        path.mkdir(mode=0o700)
+        path.chmod(0o700)
+
+
 def unpack(data: bytes, dest: Path) -> None:
-    """Write the archive's files into `dest` (a new, empty folder): folders 0700, keys as they were (0600)."""
+    """Write the archive's files into `dest` (a new, empty folder): folders 0700 (or as they were, never less for
+    their owner), keys as they were (0600)."""
     for rel, (mode, content) in sorted(members(data).items()):
         path = dest / rel
         if content is None:
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _folders(path)
             path.chmod(mode | 0o700)
         else:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _folders(path.parent)
             path.write_bytes(content)
             path.chmod(mode)
