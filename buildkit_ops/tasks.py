@@ -171,13 +171,15 @@ def rotate_certs(c: Context, host: str | None = None, client: str | None = None,
                  force: bool = False, ci_updated: bool = False, revoke_old: bool = False, vpn_keys: bool = False,
                  inventory: str = DEFAULT_INVENTORY) -> None:
     """Reissue server and client certificates without stranding clients; the cache survives."""
-    inv = load(inventory)
-    inv.check_files(inv.select(None), list(inv.clients.values()))
     names = [n.strip() for n in client.split(",") if n.strip()] if client else None
+    if vpn_keys and (ca or revoke_old or (host is None) == (names is None)):
+        fail("--vpn-keys goes with --host HOSTS or --client NAMES (one kind at a time), without --ca and "
+             "--revoke-old", 2)
+    inv = load(inventory)
+    if vpn_keys and inv.vpn is None:
+        fail(f"{inv.file}: there is no VPN in the inventory (all.vars.vpn): no key pair to rotate", 2)
+    inv.check_files(inv.select(None), list(inv.clients.values()))
     if vpn_keys:
-        if ca or revoke_old or (host is None) == (names is None):
-            fail("--vpn-keys goes with --host HOSTS or --client NAMES (one kind at a time), without --ca and "
-                 "--revoke-old", 2)
         rep = Reporter()
         res = (flows.vpn_rotation.rotate_host_keys(inv, inv.select(host), rep) if host is not None else
                flows.vpn_rotation.rotate_client_keys(inv, [inv.client(n) for n in names or []], rep))
