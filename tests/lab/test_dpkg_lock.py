@@ -53,7 +53,9 @@ def test_a_provision_interrupted_at_any_moment_converges_on_the_next_run(lab, af
                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(after)
     run.send_signal(signal.SIGINT)
-    _, err = run.communicate(timeout=60)
+    # (it ends once the remote step it was in ends: an apt transaction downloading from Debian's archive can take
+    # minutes on a slow day; what is asserted is that it ends cleanly and the next run converges)
+    _, err = run.communicate(timeout=300)
     assert "Traceback" not in err
     rc, doc, err = invoke_json("provision", "--host", "build2")
     assert rc == 0, err
