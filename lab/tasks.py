@@ -48,8 +48,10 @@ def demo(c, host="build1", client="laptop"):
     say = lambda m: err.print(f"[bold cyan]==>[/bold cyan] {m}")  # noqa: E731
     say("bringing the lab up")
     lab.up(log=lambda m: print(m, file=sys.stderr))
-    say(f"provisioning {host}")
-    provision(c, host=host)
+    # every build host: the client's builder has a node on each, and adding it opens each host's firewall, which
+    # needs a provisioned host (on a fresh lab, build2 too)
+    say("provisioning the build hosts")
+    provision(c)
     say(f"adding {client} as a client")
     add_client(c, client)
     st = lab.status()["registry"]
