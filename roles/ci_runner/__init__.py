@@ -57,7 +57,7 @@ def vpn_conf(inv: Inventory, client: Client) -> bytes | None:
     except FileNotFoundError:
         return b"(made by add-client)\n"
     peers, _unknown = conf.host_peers(inv, client)
-    return conf.render(client.vpn_address, ipaddress.ip_network(inv.vpn.subnet).prefixlen, "/unused", peers,
+    return conf.render(client.vpn_address, ipaddress.ip_network(inv.vpn.subnet).prefixlen, None, peers,
                        private_key=private)
 
 

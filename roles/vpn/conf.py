@@ -46,12 +46,14 @@ def _key(text: str) -> str:
     return text
 
 
-def render(address: str, prefix: int, key_file: str, peers: list[Peer], listen_port: int | None = None,
+def render(address: str, prefix: int, key_file: str | None, peers: list[Peer], listen_port: int | None = None,
            private_key: str | None = None) -> bytes:
     """The interface (its tunnel address in the tunnel's network, its UDP port on a build host) and one section per
     peer, in name order. `private_key`: only for a machine the operator cannot reach (a CI runner's configuration,
-    a secret of its own), whose file then holds the key instead of naming a key file."""
-    if not re.fullmatch(r"/[a-z0-9/._-]+", key_file) or not 8 <= int(prefix) <= 128:
+    a secret of its own), whose file then holds the key instead of naming a key file (key_file None)."""
+    if (key_file is None) == (private_key is None):
+        raise RenderError("a WireGuard configuration names its key file or holds its key, one of the two")
+    if (key_file is not None and not re.fullmatch(r"/[a-z0-9/._-]+", key_file)) or not 8 <= int(prefix) <= 128:
         raise RenderError(f"{key_file!r} / {prefix!r} cannot be written into a WireGuard configuration")
     lines = ["# written by buildkit-ops from inventory.yml: do not edit here (docs/vpn.md)", "[Interface]",
              f"Address = {_address(address)}/{int(prefix)}"]
