@@ -6,7 +6,9 @@ then keeps, instead of a builder, a folder on the operator machine (0700, files 
   github-actions.yml          a docker/setup-buildx-action step (snippets.py)
   gitlab-ci.yml               a GitLab CI job template creating the same builder
   bkops-vpn.conf              with a VPN: the runner's WireGuard configuration, to store as BUILDKIT_OPS_WIREGUARD
-                              (its key pair made here once, by add-client: wireguard.key)
+                              (its key pair made here once, by add-client: wireguard.key); on a developer's
+                              macOS or Windows machine, the file the WireGuard app imports
+  buildx-builder.sh           the builder's commands for a person at such a machine (the folder copied there)
 
 The folder is this role's target: its files are managed like any host's (checksum, mode, atomic rename), in a
 session on this machine."""
@@ -21,7 +23,7 @@ from buildkit_ops.fleet.nodes import client_nodes
 from buildkit_ops.inventory import Client, Inventory
 from buildkit_ops.pki import certs
 from buildkit_ops.roles.ci_runner.exports import SECRETS, VPN_KEY, VPN_SECRET, folder
-from buildkit_ops.roles.ci_runner.snippets import github_actions, gitlab_ci
+from buildkit_ops.roles.ci_runner.snippets import github_actions, gitlab_ci, workstation_script
 from buildkit_ops.roles.vpn.exports import conf
 
 
@@ -44,7 +46,9 @@ def prepare(inv: Inventory, client: Client, options: Options) -> list[File]:
             + [File(str(d / "github-actions.yml"), github_actions(ns, vpn).encode(), 0o600, owner=None,
                     dir_mode=0o700),
                File(str(d / "gitlab-ci.yml"), gitlab_ci(client, ns, vpn).encode(), 0o600, owner=None,
-                    dir_mode=0o700)])
+                    dir_mode=0o700),
+               File(str(d / "buildx-builder.sh"), workstation_script(client, ns, vpn).encode(), 0o600,
+                    owner=None, dir_mode=0o700)])
 
 
 def vpn_conf(inv: Inventory, client: Client) -> bytes | None:
@@ -78,9 +82,11 @@ class CiRunnerRole(Role[Client, list[File], None]):
         steps = file_steps("ci_runner", self.managed(ctx), files, [], name=lambda f: f.path.rsplit("/", 1)[1])
         vpn = f"; {VPN_SECRET[0]} as {VPN_SECRET[1]}" if ctx.input and any(
             f.path.endswith("/" + VPN_SECRET[0]) for f in ctx.input) else ""
+        app = (f"; a macOS or Windows machine imports {VPN_SECRET[0]} in the WireGuard app and runs "
+               f"buildx-builder.sh") if vpn else "; a developer's machine runs buildx-builder.sh"
         return steps + [Step("ci_runner", "CI secrets", False,
                              f"store ca.pem, cert.pem, key.pem as {', '.join(SECRETS.values())}{vpn}; "
-                             f"github-actions.yml and gitlab-ci.yml set up the builder")]
+                             f"github-actions.yml and gitlab-ci.yml set up the builder{app}")]
 
 
 ROLE = CiRunnerRole()

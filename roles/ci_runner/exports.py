@@ -24,5 +24,6 @@ def summary(inv: Inventory, client: Client, nodes: list[Node]) -> dict[str, Any]
     secrets = {**SECRETS, **(dict([VPN_SECRET]) if inv.vpn is not None else {})}
     return {"folder": str(d), "secrets": {v: str(d / k) for k, v in secrets.items()},
             "github_actions": str(d / "github-actions.yml"), "gitlab_ci": str(d / "gitlab-ci.yml"),
+            "workstation": str(d / "buildx-builder.sh"),
             "nodes": [{"endpoint": n.endpoint, "servername": n.servername, "platforms": n.platforms}
                       for n in nodes]}

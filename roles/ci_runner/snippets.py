@@ -6,8 +6,10 @@
                               GitHub Actions builder", TLS authentication)
   gitlab-ci.yml               a job template whose before_script creates the same builder with
                               `docker buildx create`, from three CI/CD variables of type File
+  buildx-builder.sh           the same commands for a person: a developer's machine the operator cannot reach
+                              (macOS, Windows), to which the folder is copied
 
-Both snippets are made by serializers (YAML dump, shell quoting): no inventory value can add a line to them."""
+The snippets are made by serializers (YAML dump, shell quoting): no inventory value can add a line to them."""
 from __future__ import annotations
 
 from typing import Any
@@ -94,3 +96,16 @@ def gitlab_ci(client: Client, nodes: list[Node], vpn: bool = False) -> str:
                   f'cat "${VPN_SECRET[1]}" > /etc/wireguard/bkops-vpn.conf', TUNNEL_UP[1]]
     return head + yaml.safe_dump({".buildkit-ops": {"before_script": tunnel + buildx_commands(client, nodes)}},
                                  sort_keys=False, width=1000)
+
+
+def workstation_script(client: Client, nodes: list[Node], vpn: bool = False) -> str:
+    """A developer machine this tool cannot set up (macOS, Windows: `connection: none`) gets the folder and runs
+    this in it (Windows: in Git Bash or WSL). With the VPN, the tunnel is the WireGuard app's: it imports
+    bkops-vpn.conf (its private key is in it, so the copy on the operator machine goes once imported)."""
+    head = ["#!/bin/sh", f"# buildkit-ops: the builder {client.builder} of {client.name}, made from this folder's "
+            "ca.pem, cert.pem and key.pem.", "# Run it in this folder on the developer's machine: sh buildx-builder.sh"]
+    if vpn:
+        head += [f"# First import {VPN_SECRET[0]} in the WireGuard app (macOS: the App Store's WireGuard; Windows:",
+                 "# wireguard.com/install) with \"Import tunnel(s) from file\", and activate the tunnel."]
+    env = [f'{var}="$PWD/{name}"' for name, var in SECRETS.items()]
+    return "\n".join([*head, "set -e", 'cd "$(dirname "$0")"', *env, *buildx_commands(client, nodes)]) + "\n"

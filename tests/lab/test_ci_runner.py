@@ -41,7 +41,7 @@ def test_add_client_for_a_ci_runner_writes_secrets_and_snippets_and_prints_no_ke
         assert "PRIVATE KEY" not in text and "BEGIN CERTIFICATE" not in text
     folder = Path(ci["folder"])
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-    for name in ("ca.pem", "cert.pem", "key.pem", "github-actions.yml", "gitlab-ci.yml"):
+    for name in ("ca.pem", "cert.pem", "key.pem", "github-actions.yml", "gitlab-ci.yml", "buildx-builder.sh"):
         assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600, name
     assert set(ci["secrets"]) == {"BUILDKIT_OPS_CA", "BUILDKIT_OPS_CERT", "BUILDKIT_OPS_KEY"}
     # no builder was set up over SSH: the machine was never touched
@@ -69,12 +69,32 @@ def test_the_runner_builds_and_pushes_with_only_the_written_files(runner, lab_st
     r = lab.run("laptop2", f"docker login -u {reg['username']} --password-stdin {reg['address']}", capture=True,
                 input=reg["password"])
     assert r.returncode == 0, r.stderr
+    build_and_push(lab, reg)
+
+
+def build_and_push(lab, reg) -> None:
     tag = f"{reg['address']}/team/ci:{secrets.token_hex(4)}"
     lab.run("laptop2", "mkdir -p /root/cip && cat > /root/cip/Dockerfile", capture=True,
             input=f"FROM {reg['address']}/lab/busybox:latest\nRUN echo {secrets.token_hex(8)} > /ci\n")
     r = lab.run("laptop2", f"docker buildx build --progress plain --push -t {tag} /root/cip", capture=True)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "pushing manifest" in r.stderr
+
+
+def test_a_developer_machine_out_of_reach_builds_with_the_folders_own_script(runner, lab_status):
+    """A developer's macOS or Windows machine is a client this tool cannot set up: the folder is copied there and
+    its buildx-builder.sh run in it (laptop2 stands in: a shell and Docker's buildx, nothing of ours)."""
+    lab, reg = runner, lab_status["registry"]
+    folder = I.load(INV).pki_dir / "ci" / NAME
+    lab.run("laptop2", "docker buildx rm buildkit-ops; rm -rf /root/copied", capture=True)
+    for name in ("ca.pem", "cert.pem", "key.pem", "buildx-builder.sh"):
+        lab.run("laptop2", f"mkdir -p /root/copied && cat > /root/copied/{name}", capture=True,
+                input=(folder / name).read_text())
+    r = lab.run("laptop2", "cd / && sh /root/copied/buildx-builder.sh", capture=True)
+    assert r.returncode == 0, r.stderr
+    nodes = lab.run("laptop2", "docker buildx inspect buildkit-ops", capture=True).stdout
+    assert nodes.count("buildkit-ops-build") == len(I.load(INV).hosts), nodes
+    build_and_push(lab, reg)
 
 
 def test_rotate_certs_names_the_runner_as_needing_new_secrets(runner):

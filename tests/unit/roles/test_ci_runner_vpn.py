@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import stat
+import subprocess
 
 import yaml
 from unit_helpers import GOOD, load_text
@@ -53,3 +54,44 @@ def test_the_runners_folder_gets_its_tunnel_configuration_as_a_secret_and_snippe
                           'cat "$BUILDKIT_OPS_WIREGUARD" > /etc/wireguard/bkops-vpn.conf', "wg-quick up bkops-vpn"]
     # without a VPN: the three secrets as before, no tunnel anywhere
     assert "wg-quick" not in ci_snippets.github_actions(NODES) + ci_snippets.gitlab_ci(runner, NODES)
+
+
+# What the WireGuard apps of macOS and Windows take in an imported file: wg-quick's format without its script
+# hooks (PreUp, PostUp, ... are refused by the App Store app and need a registry switch on Windows).
+APP_KEYS = {"Interface": {"PrivateKey", "Address", "ListenPort", "DNS", "MTU"},
+            "Peer": {"PublicKey", "PresharedKey", "AllowedIPs", "Endpoint", "PersistentKeepalive"}}
+
+
+def test_a_developers_macos_or_windows_machine_gets_a_file_the_wireguard_app_imports_and_a_builder_script(tmp_path):
+    data = yaml.safe_load(GOOD)
+    data["all"]["vars"].update(vpn={"kind": "wireguard"}, pki_dir=str(tmp_path / "pki"))
+    data["all"]["children"]["clients"]["hosts"]["mac1"] = {"address": "10.0.0.32", "connection": "none"}
+    inv = load_text(tmp_path, yaml.safe_dump(data))
+    vpn_keys.record(inv.pki_dir, "hosts", "build1", HOST_KEY)
+    mac = inv.clients["mac1"]
+    vpn_keys.local_pair(ci_exports.folder(inv, mac) / ci_exports.VPN_KEY)
+    files = {f.path.rsplit("/", 1)[1]: f for f in prepare(inv, mac, Options())}
+    section, seen = None, {}
+    for line in files["bkops-vpn.conf"].content.decode().splitlines():
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+            seen.setdefault(section, 0)
+            seen[section] += 1
+        elif line and not line.startswith("#"):
+            key, sep, value = line.partition(" = ")
+            assert sep and value and key in APP_KEYS[section], line
+    assert seen == {"Interface": 1, "Peer": 1}
+    # the builder's commands, run in the copied folder against a stand-in `docker` that prints its arguments
+    script = files["buildx-builder.sh"]
+    assert script.mode == 0o600 and "Import tunnel(s) from file" in script.content.decode()
+    copy = tmp_path / "on-the-mac"
+    copy.mkdir()
+    (copy / "buildx-builder.sh").write_bytes(script.content)
+    (tmp_path / "docker").write_text('#!/bin/sh\nfor a in "$@"; do echo "$a"; done; echo --\n')
+    (tmp_path / "docker").chmod(0o755)
+    out = subprocess.run(["sh", str(copy / "buildx-builder.sh")], env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
+                         capture_output=True, text=True, check=True).stdout
+    create = out.split("--\n")[0].split("\n")
+    assert create[:2] == ["buildx", "create"] and \
+        f"cacert={copy}/ca.pem,cert={copy}/cert.pem,key={copy}/key.pem,servername=" in "\n".join(create)
+    assert out.split("--\n")[-2].split() == ["buildx", "use", mac.builder]
