@@ -10,16 +10,13 @@ need_update=0
 mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
 [ -n "$mirror" ] || mirror=$(awk '$1=="deb"{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
 [ -n "$mirror" ] || { echo "cannot find the Debian mirror in /etc/apt/sources.list(.d)" >&2; exit 1; }
-if [ ! -f /etc/apt/sources.list.d/buildkit-ops-trixie.sources ]; then
-  cat >/etc/apt/sources.list.d/buildkit-ops-trixie.sources <<SRC
-Types: deb deb-src
-URIs: $mirror
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
+add_source() {   # add_source NAME TYPES SUITE: one more apt source of Debian's mirror, once
+  [ -f "/etc/apt/sources.list.d/$1.sources" ] && return 0
+  printf 'Types: %s\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: %s\n' "$2" "$mirror" "$3" \
+    /usr/share/keyrings/debian-archive-keyring.gpg >"/etc/apt/sources.list.d/$1.sources"
   need_update=1
-fi
+}
+add_source buildkit-ops-trixie "deb deb-src" trixie
 if [ ! -f /etc/apt/preferences.d/buildkit-ops-trixie ]; then
   # Trixie only when asked for by name: a plain install must never upgrade libc6.
   cat >/etc/apt/preferences.d/buildkit-ops-trixie <<'PIN'
@@ -28,16 +25,7 @@ Pin: release n=trixie
 Pin-Priority: 100
 PIN
 fi
-if [ ! -f /etc/apt/sources.list.d/buildkit-ops-bookworm-src.sources ]; then
-  cat >/etc/apt/sources.list.d/buildkit-ops-bookworm-src.sources <<SRC
-Types: deb-src
-URIs: $mirror
-Suites: bookworm
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-  need_update=1
-fi
+add_source buildkit-ops-bookworm-src deb-src bookworm
 
 # (chromium: the report test looks at `bkops report`'s page as a person would, in a headless browser)
 pkgs=(docker.io runc busybox-static containernetworking-plugins debootstrap patch patchutils apt-utils iptables iproute2 openssh-client rsync xz-utils dpkg-dev curl ca-certificates chromium)

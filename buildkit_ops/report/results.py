@@ -87,24 +87,28 @@ class HostResult:
         """The step a role marked as deciding this outcome (e.g. who may reach the BuildKit port)."""
         return next((s for s in self.steps if s.outcome is outcome), None)
 
+    def changed_by(self, outcome: Outcome) -> bool:
+        """A step of that outcome changed something in this run."""
+        return any(s.outcome is outcome and s.status == "changed" for s in self.steps)
+
     @property
     def restarted(self) -> bool:
         """A service that serves builds was restarted in this run."""
-        return any(s.outcome is Outcome.RESTART and s.status == "changed" for s in self.steps)
+        return self.changed_by(Outcome.RESTART)
 
     @property
     def reloaded(self) -> bool:
         """A service read new files (certificates, CRL, clients) without a restart in this run."""
-        return any(s.outcome is Outcome.RELOAD and s.status == "changed" for s in self.steps)
+        return self.changed_by(Outcome.RELOAD)
 
     @property
     def changed_in_place(self) -> bool:
         """A service took a change while running (the gateway's maps, its CRL): no restart, no reload."""
-        return any(s.outcome is Outcome.IN_PLACE and s.status == "changed" for s in self.steps)
+        return self.changed_by(Outcome.IN_PLACE)
 
     @property
     def firewall_changed(self) -> bool:
-        return any(s.outcome is Outcome.FIREWALL and s.status == "changed" for s in self.steps)
+        return self.changed_by(Outcome.FIREWALL)
 
 
 class Reporter:
