@@ -14,6 +14,8 @@ hash of their inputs, so a warm `lab.up` takes seconds.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -76,11 +78,32 @@ def default_machines(build_hosts: int = DEFAULT_BUILD_HOSTS) -> list[Machine]:
 
 @dataclass
 class Lab:
-    """One lab instance. `prefix` and `subnet` let a test run a second, tiny lab."""
+    """One lab instance. `prefix` and `subnet` let a test run a second, tiny lab; `Lab.for_slot` names the two
+    full labs the suite runs its lab modules on at once (tests/two_labs.py)."""
     prefix: str = "bkops"
     subnet: str = "10.77.0"
     state: Path = ROOT / ".lab"
+    images: bool = True        # build and publish the BuildKit and proxy images (a tiny lab needs neither)
     _buildctl: Path | None = field(default=None, init=False, repr=False)  # a static buildctl for clients
+
+    @classmethod
+    def for_slot(cls, slot: str) -> Lab:
+        """The lab of a slot: "" is the lab of inventory.yml (10.77.0.0/24, .lab); "b" a second one beside it
+        (10.79.0.0/24, .lab-b, containers bkopsb-*), whose tests get inventory.yml with its addresses and paths."""
+        if slot == "":
+            return cls()
+        if slot == "b":
+            return cls(prefix="bkopsb", subnet="10.79.0", state=ROOT / ".lab-b")
+        raise LabError(f"no lab slot {slot!r}: the slots are '' (the default lab) and 'b'")
+
+    def translate(self, text: str) -> str:
+        """inventory.yml's text (or a README line) for this lab: its addresses, its state folder, its PKI."""
+        default = Lab()
+        if self.subnet == default.subnet:
+            return text
+        return (text.replace(f"{default.subnet}.", f"{self.subnet}.")
+                .replace(f"{default.state.name}/", f"{self.state.name}/")
+                .replace("pki_dir: .pki", f"pki_dir: .pki{self.state.name.removeprefix(default.state.name)}"))
 
     # ------------------------------------------------------------ naming
     @property
@@ -114,10 +137,11 @@ class Lab:
         self.state.mkdir(parents=True, exist_ok=True)
         CACHE.mkdir(parents=True, exist_ok=True)
         self._operator_key()
-        droplet_tag = self._droplet_image(log)
-        if self.state == ROOT / ".lab":
-            self._buildkit_image(log)
-            self._haproxy_image(log, droplet_tag)
+        with _images_lock():   # two labs coming up at once (the suite's) build each cached image once
+            droplet_tag = self._droplet_image(log)
+            if self.images:
+                self._buildkit_image(log)
+                self._haproxy_image(log, droplet_tag)
         self._network()
         self._fence_link_local()
         if any(m.role == "registry" for m in machines):
@@ -532,6 +556,13 @@ def busybox_rootfs(binary: Path) -> bytes:
             add(f"bin/{app}", tarfile.SYMTYPE, link="busybox", mode=0o777)
         add("etc/passwd", tarfile.REGTYPE, b"root:x:0:0:root:/root:/bin/sh\n", 0o644)
     return buf.getvalue()
+
+
+@contextlib.contextmanager
+def _images_lock():
+    with open(CACHE / "lab-images.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
 
 
 def sh(args, check=True, capture=False, input=None, env=None, stdout=None):

@@ -6,7 +6,6 @@ Lab tests never write the tracked inventory.yml: they work on a session copy bes
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))   # conftest, helpers, unit_helpers (tests import by --import-mode=importlib)
 
-from helpers import INV  # noqa: E402
+from helpers import INV, LAB, lab_inventory  # noqa: E402
 
 from buildkit_ops.engine import ssh as remote  # noqa: E402
 from lab.machines import Lab  # noqa: E402
@@ -40,9 +39,9 @@ TRACKED = pytest.StashKey[bytes]()
 
 @pytest.fixture(scope="session")
 def lab() -> Lab:
-    lab = Lab()
+    lab = LAB
     lab.up(log=lambda m: print(m, file=sys.stderr))
-    shutil.copy(ROOT / "inventory.yml", INV)
+    INV.write_text(lab_inventory())
     yield lab
     INV.unlink(missing_ok=True)
 

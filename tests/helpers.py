@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -10,13 +11,29 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from lab.machines import Lab  # noqa: E402
+
+# The lab this test process runs on: the suite runs its lab modules on two labs at once (tests/two_labs.py),
+# each process on the lab of its slot; run alone, a module gets the default one (inventory.yml's).
+SLOT = os.environ.get("BKOPS_LAB_SLOT", "")
+LAB = Lab.for_slot(SLOT)
 # The lab tests' inventory: a copy of inventory.yml beside it (relative paths keep working), made when the lab
 # comes up; tasks get it as -i unless a test names another. The tracked inventory.yml is never written.
-INV = ROOT / ".test-session-inventory.yml"
+INV = ROOT / f".test-session-inventory{SLOT}.yml"
+PKI = ROOT / f".pki{'-' + SLOT if SLOT else ''}"     # its pki_dir
+STATE = LAB.state                                    # the lab's operator key, known_hosts, registry CA, images
+VARIANTS = f".test{'-' + SLOT if SLOT else ''}-inv-"  # test variants of it: VARIANTS + name + .yml
+
+
+def lab_ip(last: int) -> str:
+    """An address of this lab's network that no machine has (a test's stand-in: a moved client, a CI runner)."""
+    return f"{LAB.subnet}.{last}"
 # the name every server certificate also holds, which a client's failover proxy checks (fleet/failover.py)
 FLEET = "fleet.buildkit-ops.invalid"  # (not .test-inv-*.yml: those are variants, deleted after each module)
 INVENTORY_TASKS = {"provision", "add-client", "remove-client", "list-clients", "update-clients", "rotate-certs", "cache-prune",
-                   "status", "doctor", "builds", "k8s-manifests", "audit", "report", "remove-tenant"}
+                   "status", "doctor", "builds", "k8s-manifests", "audit", "report", "remove-tenant", "pki-export",
+                   "pki-import"}
 
 
 def invoke(*args: str, check: bool = False) -> subprocess.CompletedProcess:
@@ -37,11 +54,16 @@ def invoke_json(*args: str) -> tuple[int, dict, str]:
     return r.returncode, doc, r.stderr
 
 
+def lab_inventory() -> str:
+    """inventory.yml as this process's lab has it (the default lab: as tracked)."""
+    return LAB.translate((ROOT / "inventory.yml").read_text())
+
+
 def inventory_variant(name: str, edit) -> str:
     """A copy of inventory.yml beside it (so relative paths keep working), changed by edit(data)."""
-    data = yaml.safe_load((ROOT / "inventory.yml").read_text())
+    data = yaml.safe_load(lab_inventory())
     edit(data)
-    path = ROOT / f".test-inv-{name}.yml"
+    path = ROOT / f"{VARIANTS}{name}.yml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return str(path)
 
@@ -84,7 +106,7 @@ def restore_inventory(saved: str, temporary_clients=("laptop2", "operator")) -> 
         if f"  {name}:" in INV.read_text():
             invoke("remove-client", name)
     INV.write_text(saved)
-    for f in ROOT.glob(".test-inv-*.yml"):
+    for f in ROOT.glob(f"{VARIANTS}*.yml"):
         f.unlink()
 
 
@@ -141,7 +163,7 @@ def start_long_build(lab, reg, tag):
     wait_until_proxy_sends_home(lab)   # (it must run on build1, whose restart waits for it)
     lab.run("laptop", "mkdir -p /root/long && echo long > /root/long/app.txt && cat > /root/long/Dockerfile",
             capture=True, input=LONG.format(reg=reg["address"]))
-    subprocess.run(["docker", "exec", "-d", "bkops-laptop", "sh", "-c",
+    subprocess.run(["docker", "exec", "-d", lab.container("laptop"), "sh", "-c",
                     f"docker buildx build --builder buildkit-ops --progress plain --push -t {tag} "
                     f"--build-arg N={time.time_ns()} /root/long > /root/long.log 2>&1; echo rc=$? >> /root/long.log"],
                    check=True)
@@ -167,7 +189,7 @@ def cache_total(lab, machine="build1") -> int:
 # ------------------------------------------------------------------ a new deployment of the lab's machines
 
 def fingerprint(address: str) -> str:
-    line = next(line for line in (ROOT / ".lab/known_hosts").read_text().splitlines()
+    line = next(line for line in (STATE / "known_hosts").read_text().splitlines()
                 if line.split()[0] == address and "ed25519" in line)
     r = subprocess.run(["ssh-keygen", "-lf", "-"], input=line + "\n", capture_output=True, text=True, check=True)
     return r.stdout.split()[1]
@@ -175,7 +197,7 @@ def fingerprint(address: str) -> str:
 
 def lab_settings() -> list[str]:
     """The lab's own values (this machine has no Docker Hub: the images come from archives), as --set."""
-    bk = yaml.safe_load((ROOT / "inventory.yml").read_text())["all"]["vars"]["buildkit"]
+    bk = yaml.safe_load(lab_inventory())["all"]["vars"]["buildkit"]
     out = [f"buildkit.{k}={bk[k]}" for k in ("image", "version", "privileges", "gateway_image")]
     out += [f"buildkit.{k}={ROOT / bk[k]}" for k in ("image_archive", "gateway_image_archive")]
     registries = {host: {"ca": str(ROOT / conf["ca"])} for host, conf in bk["registries"].items()}

@@ -3,7 +3,18 @@ own fresh droplets)."""
 from __future__ import annotations
 
 import pytest
-from helpers import INV, ROOT, invoke, invoke_json, login, put_client_files, restore_inventory, write_project
+from helpers import (
+    INV,
+    PKI,
+    ROOT,
+    VARIANTS,
+    invoke,
+    invoke_json,
+    login,
+    put_client_files,
+    restore_inventory,
+    write_project,
+)
 
 from buildkit_ops.pki import certs as pki
 
@@ -14,7 +25,7 @@ def fresh(lab):
     lab.reset("build1")
     lab.reset("build2")
     yield lab
-    for f in ROOT.glob(".test-inv-*.yml"):
+    for f in ROOT.glob(f"{VARIANTS}*.yml"):
         f.unlink()
 
 
@@ -30,7 +41,7 @@ def provisioned(fresh):
 @pytest.fixture(scope="module")
 def client_files(provisioned, fresh, tmp_path_factory):
     """A client certificate for laptop, signed by the CA (what add-client will issue)."""
-    pki_dir = ROOT / ".pki"
+    pki_dir = PKI
     ca = pki.load_ca(pki_dir)
     crt, key = pki.issue(ca, "laptop", 30)
     files = {"ca.crt": (pki_dir / "ca.crt").read_bytes(), "client.crt": crt, "client.key": key}

@@ -10,13 +10,13 @@ import re
 import subprocess
 
 import pytest
-from helpers import buildhosts, inventory_variant, invoke, invoke_json, login, write_project
+from helpers import LAB, STATE, buildhosts, inventory_variant, invoke, invoke_json, login, write_project
 
 from lab.machines import CURRENT_BUILDKIT, CURRENT_BUILDX
 
 pytestmark = pytest.mark.lab
 
-B2 = "10.77.0.12"
+B2 = LAB.address("build2")
 BUILDX = "docker buildx --builder buildkit-ops"
 FENCED = """FROM {reg}/lab/busybox:latest
 ARG N
@@ -43,11 +43,11 @@ def current(data: dict, role: str = "developer", tenant: bool = False) -> None:
     hosts = buildhosts(data)
     hosts.pop("build1")
     hosts["build2"]["buildkit"] = {"image": f"buildkit-ops/buildkit:{CURRENT_BUILDKIT}", "version": CURRENT_BUILDKIT,
-                                   "image_archive": ".lab/images/buildkit-current.tar"}
+                                   "image_archive": f"{STATE.name}/images/buildkit-current.tar"}
     hosts["build2"]["allow_outdated_buildkit"] = False
     clients = data["all"]["children"]["clients"]["hosts"]
     clients.clear()
-    clients["laptop2"] = {"address": "10.77.0.22", "role": role, **({"tenant": "red"} if tenant else {})}
+    clients["laptop2"] = {"address": LAB.address("laptop2"), "role": role, **({"tenant": "red"} if tenant else {})}
     if tenant:
         data["all"]["vars"]["tenants"] = {"red": {"hosts": ["build2"]}}
 
@@ -57,8 +57,8 @@ def current_lab(lab):
     lab.current_buildkit(log=print)
     buildx = lab.current_buildx(log=print)
     lab.reset("build2")
-    subprocess.run(["docker", "exec", "bkops-laptop2", "mkdir", "-p", "/root/.docker/cli-plugins"], check=True)
-    subprocess.run(["docker", "cp", str(buildx), "bkops-laptop2:/root/.docker/cli-plugins/docker-buildx"], check=True)
+    subprocess.run(["docker", "exec", LAB.container("laptop2"), "mkdir", "-p", "/root/.docker/cli-plugins"], check=True)
+    subprocess.run(["docker", "cp", str(buildx), f"{LAB.container('laptop2')}:/root/.docker/cli-plugins/docker-buildx"], check=True)
     inv = inventory_variant("current", current)
     reg = lab.status()["registry"]
     login(lab, "laptop2", reg)

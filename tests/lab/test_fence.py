@@ -127,7 +127,7 @@ def step_reached_from_the_host(lab, reg) -> str:
     `syn` if one arrived. (The markers are split in the Dockerfile: the plain progress shows each RUN line.)"""
     lab.run("laptop", "mkdir -p /root/listen && cat > /root/listen/Dockerfile", capture=True,
             input=LISTENER.format(reg=reg["address"]))
-    subprocess.run(["docker", "exec", "-d", "bkops-laptop", "sh", "-c",
+    subprocess.run(["docker", "exec", "-d", lab.container("laptop"), "sh", "-c",
                     f"docker buildx build --builder buildkit-ops --progress plain --build-arg NONCE="
                     f"{secrets.token_hex(8)} /root/listen > /root/listen.log 2>&1"], check=True)
     ip = wait_for(lambda: (re.findall(r"MYIP (10\.10\.[0-9.]+)", lab.run("laptop", "cat /root/listen.log",

@@ -32,7 +32,7 @@ def fleet(lab):
     reg = lab.status()["registry"]
     assert invoke("provision").returncode == 0
     for name, args in (("laptop", ["--home", "build1"]),
-                       ("laptop2", ["--address", "10.77.0.22", "--home", "build2"])):
+                       ("laptop2", ["--address", lab.address("laptop2"), "--home", "build2"])):
         # (the names alone put both on build1: pinned apart, as an operator would)
         r = invoke("add-client", name, *args)
         assert r.returncode == 0, r.stderr
@@ -227,7 +227,7 @@ def test_a_third_host_joins_every_builder_once_and_moves_only_the_clients_whose_
     lab.up(names=["build3"], log=lambda m: None)
     try:
         data = yaml.safe_load(saved)
-        data["all"]["children"]["buildhosts"]["hosts"]["build3"] = {"address": "10.77.0.13", "names": ["build3.lab"],
+        data["all"]["children"]["buildhosts"]["hosts"]["build3"] = {"address": lab.address("build3"), "names": ["build3.lab"],
                                                                     "platforms": ["linux/amd64"], "weight": 1000}
         data["all"]["children"]["clients"]["hosts"]["laptop2"].pop("home")
         INV.write_text(yaml.safe_dump(data, sort_keys=False))

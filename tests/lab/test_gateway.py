@@ -16,7 +16,8 @@ import yaml
 from helpers import (
     FLEET,
     INV,
-    ROOT,
+    LAB,
+    PKI,
     cache_total,
     gateway_loads,
     invoke,
@@ -31,7 +32,7 @@ from helpers import (
 
 pytestmark = pytest.mark.lab
 
-B1, B2 = "10.77.0.11", "10.77.0.12"
+B1, B2 = LAB.address("build1"), LAB.address("build2")
 SOCK = "unix:///run/buildkit/buildkitd.sock"
 
 
@@ -41,14 +42,14 @@ def two(lab):
     laptop, as a leaked one would be; everything put back afterwards."""
     saved = INV.read_text()
     assert invoke("provision").returncode == 0      # (both hosts: add-client changes access only)
-    for name, address in (("laptop", None), ("laptop2", "10.77.0.22")):
+    for name, address in (("laptop", None), ("laptop2", lab.address("laptop2"))):
         r = invoke("add-client", name, *(("--address", address) if address else ()))
         assert r.returncode == 0, r.stderr
     reg = lab.status()["registry"]
     for machine in ("laptop", "laptop2"):
         login(lab, machine, reg)
         write_project(lab, machine, reg)
-    pki = ROOT / ".pki"
+    pki = PKI
     put_client_files(lab, "laptop", {"ca.crt": (pki / "ca.crt").read_bytes(),
                                      "client.crt": (pki / "clients/laptop2/client.crt").read_bytes(),
                                      "client.key": (pki / "clients/laptop2/client.key").read_bytes()},
@@ -102,7 +103,7 @@ def test_a_developer_may_build_but_neither_list_nor_prune_the_shared_cache(two):
                                                          "PermissionDenied: "), r.stderr
     assert cache_total(lab) == before > 0         # laptop's cache survived
     # the operator's certificate may (from build1 itself, through the gateway's port)
-    pki = ROOT / ".pki"
+    pki = PKI
     for name in ("client.crt", "client.key"):
         lab.run("build1", f"cat > /tmp/op-{name}", capture=True, input=(pki / "operator" / name).read_text())
     lab.run("build1", "cp /opt/buildkit-ops/tls/ca.crt /tmp/op-ca.crt && docker cp /tmp/op-ca.crt buildkitd:/tmp/ && "
@@ -215,7 +216,7 @@ def start_slow_build(lab, reg, machine: str) -> None:
     """A 60 s build of `machine` in the background; its outcome and end time in /root/slow.log."""
     lab.run(machine, "mkdir -p /root/slow && cat > /root/slow/Dockerfile", capture=True,
             input=MINUTE.format(reg=reg["address"]))
-    subprocess.run(["docker", "exec", "-d", f"bkops-{machine}", "sh", "-c",
+    subprocess.run(["docker", "exec", "-d", lab.container(machine), "sh", "-c",
                     f"docker buildx build --builder buildkit-ops --progress plain --build-arg N={time.time_ns()} "
                     f"/root/slow > /root/slow.log 2>&1; echo rc=$? ended=$(date +%s.%N) >> /root/slow.log"],
                    check=True)
@@ -246,7 +247,7 @@ def test_a_removed_client_is_refused_at_once_from_any_address_without_a_restart(
     lab, reg = two
     since = started(lab)
     assert invoke("rotate-certs", "--client", "laptop2").returncode == 0
-    pki = ROOT / ".pki"
+    pki = PKI
     put_client_files(lab, "laptop", {"ca.crt": (pki / "ca.crt").read_bytes(),
                                      "client.crt": (pki / "clients/laptop2/client.crt").read_bytes(),
                                      "client.key": (pki / "clients/laptop2/client.key").read_bytes()},
@@ -263,7 +264,7 @@ def test_a_removed_client_is_refused_at_once_from_any_address_without_a_restart(
     assert r.returncode == 0, r.stderr
     # on the servers, laptop2's build is over and none of its connections is left, within 5 s (in fact before
     # remove-client returned); laptop's goes on
-    wait_for(lambda: builds_running(lab) == 1 and not connections_of(lab, "10.77.0.22"), timeout=5,
+    wait_for(lambda: builds_running(lab) == 1 and not connections_of(lab, lab.address("laptop2")), timeout=5,
              what="laptop2's build and connections to end on the servers")
     gone = time.time()
     rc, ended = wait_for(lambda: slow_build_end(lab, "laptop2"), timeout=90, what="laptop2's buildx to give up")

@@ -8,11 +8,11 @@ import re
 import time
 
 import pytest
-from helpers import INV, build, invoke, wait_until_proxy_sends_home
+from helpers import INV, LAB, build, invoke, wait_until_proxy_sends_home
 
 pytestmark = pytest.mark.lab
 
-B1 = "10.77.0.11"
+B1 = LAB.address("build1")
 # Each connection sends a TLS record header announcing a ClientHello that never comes, then holds. The program
 # counts, every second, how many of its connections the gateway has closed (a read returns b"" or fails).
 FLOOD = r"""
@@ -62,7 +62,7 @@ def test_half_open_handshakes_from_an_allowed_address_do_not_hold_the_gateway(se
     lab = served
     saved = INV.read_text()
     try:
-        r = invoke("add-client", "intruder", "--address", "10.77.0.31", "--connection", "none")
+        r = invoke("add-client", "intruder", "--address", LAB.address("intruder"), "--connection", "none")
         assert r.returncode == 0, r.stderr
         wait_until_proxy_sends_home(lab)
         rebuild_seconds(lab, reg)                            # (warm: the next ones are cached rebuilds)

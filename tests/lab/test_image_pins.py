@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from helpers import ROOT, buildhosts, inventory_variant, invoke, login
+from helpers import LAB, ROOT, STATE, buildhosts, inventory_variant, invoke, login
 
 from buildkit_ops.engine import image_pins
 
@@ -29,11 +29,11 @@ def registry_image(lab):
     reg = lab.status()["registry"]
     ref = f"{reg['address']}/{TAG}"
     login(lab, "laptop", reg)
-    with open(ROOT / ".lab" / "images" / "haproxy.tar", "rb") as archive:
-        subprocess.run(["docker", "exec", "-i", "bkops-laptop", "docker", "load", "-q"], stdin=archive, check=True,
+    with open(STATE / "images" / "haproxy.tar", "rb") as archive:
+        subprocess.run(["docker", "exec", "-i", LAB.container("laptop"), "docker", "load", "-q"], stdin=archive, check=True,
                        capture_output=True)
     push_from_laptop(lab, "buildkit-ops/haproxy:lab", ref)
-    ca = (ROOT / ".lab" / "registry" / "ca.crt").read_text()
+    ca = (STATE / "registry" / "ca.crt").read_text()
     for host in ("build1", "build2"):
         lab.run(host, f"mkdir -p /etc/docker/certs.d/{reg['address']} && cat > /etc/docker/certs.d/{reg['address']}/ca.crt",
                 capture=True, input=ca)

@@ -87,7 +87,7 @@ def test_lab_run_streams_output_and_exit_status(lab):
 
 def test_lab_down_leaves_nothing_behind(lab, tmp_path):
     # A second, tiny lab on its own subnet, so the shared lab stays up.
-    small = Lab(prefix="bkopstest", subnet="10.78.0", state=tmp_path / "state")
+    small = Lab(prefix="bkopstest", subnet="10.78.0", state=tmp_path / "state", images=False)
     try:
         small.up(["intruder", "laptop"], log=lambda m: None)
         assert small.status()["machines"]["intruder"]["state"] == "running"

@@ -13,6 +13,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from helpers import (
+    INV,
+    LAB,
+    PKI,
     ROOT,
     buildctl,
     buildhosts,
@@ -41,7 +44,7 @@ def build(lab, machine, tag, **kw):
     return build_now(lab, machine, tag, **kw)
 
 
-B1 = "10.77.0.11"
+B1 = LAB.address("build1")
 
 
 def test_rotate_certs_waits_for_a_running_build_and_keeps_the_cache(served, reg):
@@ -49,10 +52,10 @@ def test_rotate_certs_waits_for_a_running_build_and_keeps_the_cache(served, reg)
     assert first.returncode == 0, first.stderr[-2000:]
     tag = f"{reg['address']}/team/long:1"
     start_long_build(served, reg, tag)
-    old = pki.client_paths(ROOT / ".pki", "laptop").crt.read_bytes()
+    old = pki.client_paths(PKI, "laptop").crt.read_bytes()
     r = invoke("rotate-certs")
     assert r.returncode == 0, r.stderr
-    assert pki.client_paths(ROOT / ".pki", "laptop").crt.read_bytes() != old
+    assert pki.client_paths(PKI, "laptop").crt.read_bytes() != old
     # laptop's builder was refreshed, not reshaped: add-client finds nothing to change
     r = invoke("add-client", "laptop")
     assert r.returncode == 0 and "changed=0" in r.stderr, r.stderr
@@ -82,7 +85,7 @@ def test_rotate_certs_goes_on_over_a_running_build_which_finishes(served, reg):
 
 
 def test_ca_rotation_survives_a_kill_and_then_refuses_old_certificates(served, reg, tmp_path):
-    d = ROOT / ".pki"
+    d = PKI
     old_ca = (d / "ca.crt").read_bytes()
     old_leaf = pki.client_paths(d, "laptop")
     put_client_files(served, "laptop", {"ca.crt": old_ca, "client.crt": old_leaf.crt.read_bytes(),
@@ -90,8 +93,8 @@ def test_ca_rotation_survives_a_kill_and_then_refuses_old_certificates(served, r
     assert buildctl(served, "laptop", B1, "debug workers", where="/root/bk-old").returncode == 0
 
     # kill the rotation once phase 2 is done
-    p = subprocess.Popen([sys.executable, "-m", "invoke", "rotate-certs", "--ca"], cwd=ROOT, stderr=subprocess.PIPE,
-                         stdout=subprocess.DEVNULL, text=True)
+    p = subprocess.Popen([sys.executable, "-m", "invoke", "rotate-certs", "--ca", "-i", str(INV)], cwd=ROOT,
+                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     seen = []
     for line in p.stderr:
         seen.append(line)
@@ -135,7 +138,7 @@ RUN echo "$N" > /n && sleep 20
 def test_sixteen_builds_of_two_clients_survive_a_ca_rotation_and_buildkitd_is_never_restarted(served, reg):
     """CA rotation provisions every host three times and every client once: the servers' new files reach the
     gateways by graceful reloads (each old worker finishes its connections), so builds in flight all finish."""
-    r = invoke("add-client", "laptop2", "--address", "10.77.0.22")
+    r = invoke("add-client", "laptop2", "--address", LAB.address("laptop2"))
     assert r.returncode == 0, r.stderr
     login(served, "laptop2", reg)
     for machine in ("laptop", "laptop2"):
@@ -146,7 +149,7 @@ def test_sixteen_builds_of_two_clients_survive_a_ca_rotation_and_buildkitd_is_ne
     wait_until_proxy_sends_home(served)
     runs = [(machine, i) for machine in ("laptop", "laptop2") for i in range(8)]
     for machine, i in runs:
-        subprocess.run(["docker", "exec", "-d", f"bkops-{machine}", "sh", "-c",
+        subprocess.run(["docker", "exec", "-d", served.container(machine), "sh", "-c",
                         f"docker buildx build --builder buildkit-ops --progress plain --build-arg N={time.time_ns()} "
                         f"/root/many > /root/many-{i}.log 2>&1; echo rc=$? >> /root/many-{i}.log"], check=True)
 
@@ -206,7 +209,7 @@ def test_status_reports_expiry_and_flags_names_that_no_longer_match(served):
     assert doc["ca"]["days_left"] > 3000
     b1 = doc["hosts"]["build1"]
     assert b1["server_certificate"]["names_match"] and b1["server_certificate"]["days_left"] > 800
-    assert b1["buildkitd"]["state"] == "running" and b1["firewall"]["allowed"] == ["10.77.0.21"]
+    assert b1["buildkitd"]["state"] == "running" and b1["firewall"]["allowed"] == [LAB.address("laptop")]
     assert doc["clients"]["laptop"]["certificate"]["expires"]
     inv = inventory_variant("names", lambda d: buildhosts(d)["build1"].update(names=["build1.lab", "build1.example"]))
     rc, doc, err = invoke_json("status", "-i", inv)
@@ -252,15 +255,15 @@ def test_doctor_says_what_is_wrong_in_one_line(served, tmp_path):
 
     # intruder: a machine that thinks it is a client, but the firewall does not know it
     inv = inventory_variant("intruder", lambda d: d["all"]["children"]["clients"]["hosts"].update(
-        intruder={"address": "10.77.0.31"}))
+        intruder={"address": LAB.address("intruder")}))
     r = invoke("doctor", "intruder", "-i", inv)
     assert r.returncode == 1
-    assert "build1: TCP blocked: intruder cannot connect to 10.77.0.11:1234" in r.stdout
+    assert f"build1: TCP blocked: intruder cannot connect to {B1}:1234" in r.stdout
 
     # laptop2, set up properly, then given an expired certificate, then one from another CA
-    assert invoke("add-client", "laptop2", "--address", "10.77.0.22").returncode == 0
+    assert invoke("add-client", "laptop2", "--address", LAB.address("laptop2")).returncode == 0
     files = "/root/.docker/buildkit-ops/buildkit-ops"
-    crt, key = expired_cert(pki.load_ca(ROOT / ".pki"), "laptop2")
+    crt, key = expired_cert(pki.load_ca(PKI), "laptop2")
     put_client_files(served, "laptop2", {"cert.pem": crt, "key.pem": key}, where=files)
     r = invoke("doctor", "laptop2")
     assert r.returncode == 1

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from helpers import INV, gateway_loads, invoke, restore_inventory
+from helpers import INV, LAB, gateway_loads, invoke, restore_inventory
 
 pytestmark = pytest.mark.lab
 
-B1 = "10.77.0.11"
+B1 = LAB.address("build1")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_add_client_with_a_gc_change_pending_touches_access_only_and_says_so(ser
     assert lab.run("laptop2", f"nc -z -w3 {B1} 1234", capture=True).returncode != 0   # (not a client yet)
 
     loads = gateway_loads(lab)
-    r = invoke("add-client", "laptop2", "--address", "10.77.0.22")
+    r = invoke("add-client", "laptop2", "--address", LAB.address("laptop2"))
     assert r.returncode == 0, r.stderr
     assert gateway_loads(lab) == loads                                                  # no reload: nothing for it
     assert "pending: build1: buildkitd: buildkitd.toml  content: run `invoke provision --host build1`" in r.stderr, \
@@ -57,7 +57,7 @@ def test_add_client_with_a_gc_change_pending_touches_access_only_and_says_so(ser
 def test_remove_client_leaves_nothing_of_it_on_its_machine(served):
     lab = served
     if "  laptop2:" not in INV.read_text():
-        assert invoke("add-client", "laptop2", "--address", "10.77.0.22").returncode == 0
+        assert invoke("add-client", "laptop2", "--address", LAB.address("laptop2")).returncode == 0
     crl = "echo 'show ssl crl-file /usr/local/etc/haproxy/crl.pem:1' | socat stdio /run/buildkit-ops/gateway-admin.sock"
     revoked = on_build1(lab, crl).count("Serial Number:")
     loads = gateway_loads(lab)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from helpers import INV, build, invoke, login, restore_inventory, write_project
+from helpers import INV, LAB, build, invoke, lab_ip, login, restore_inventory, write_project
 
 pytestmark = pytest.mark.lab
 
-B1 = "10.77.0.11"
+B1 = LAB.address("build1")
+SECOND = lab_ip(111)          # a second address of build1's
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def test_private_mode_listens_on_the_named_address_only(lab, reg):
     data = yaml.safe_load(saved)
     data["all"]["children"]["buildhosts"]["hosts"]["build1"]["private_address"] = B1
     INV.write_text(yaml.safe_dump(data, sort_keys=False))
-    lab.run("build1", "ip addr add 10.77.0.111/24 dev eth0 2>/dev/null; true", capture=True)   # a second address
+    lab.run("build1", f"ip addr add {SECOND}/24 dev eth0 2>/dev/null; true", capture=True)   # a second address
     try:
         r = invoke("provision")
         assert r.returncode == 0, r.stdout + r.stderr
@@ -37,8 +38,8 @@ def test_private_mode_listens_on_the_named_address_only(lab, reg):
         write_project(lab, "laptop", reg)
         r = build(lab, "laptop", f"{reg['address']}/team/private:1")
         assert r.returncode == 0, r.stderr[-2000:]
-        assert reaches(lab, "laptop", B1) and not reaches(lab, "laptop", "10.77.0.111")
+        assert reaches(lab, "laptop", B1) and not reaches(lab, "laptop", SECOND)
     finally:
-        lab.run("build1", "ip addr del 10.77.0.111/24 dev eth0 2>/dev/null; true", capture=True)
+        lab.run("build1", f"ip addr del {SECOND}/24 dev eth0 2>/dev/null; true", capture=True)
         restore_inventory(saved)
         assert invoke("provision", "--host", "build1").returncode == 0

@@ -6,14 +6,14 @@ import os
 import stat
 
 import pytest
-from helpers import INV, ROOT, buildctl, buildhosts, inventory_variant, invoke_json, wait_for
+from helpers import INV, LAB, PKI, STATE, buildctl, buildhosts, inventory_variant, invoke_json, wait_for
 
 from buildkit_ops.pki import certs as pki
 
 pytestmark = pytest.mark.lab
 
-B1 = "10.77.0.11"
-B2 = "10.77.0.12"
+B1 = LAB.address("build1")
+B2 = LAB.address("build2")
 SOCK = "unix:///run/buildkit/buildkitd.sock"
 
 
@@ -88,7 +88,7 @@ def test_tls_alert_says_why_a_client_is_refused(provisioned, tmp_path, which, re
     sess = SshSession.to_host(inv.hosts["build1"])
     try:
         with pytest.raises(ssl.SSLError, match=reason):
-            mtls_probe(sess, inv.hosts["build1"], (ROOT / ".pki/ca.crt").read_bytes(), leaf)
+            mtls_probe(sess, inv.hosts["build1"], (PKI / "ca.crt").read_bytes(), leaf)
     finally:
         sess.close()
 
@@ -128,7 +128,7 @@ def test_cache_survives_container_restart_and_machine_reboot(client_files, fresh
     wait_for(lambda: buildctl(fresh, "laptop", B1, "debug workers").returncode == 0, what="buildkitd after restart")
     assert ids <= cache_ids(fresh)
 
-    os.system("docker restart bkops-build1 >/dev/null")
+    os.system(f"docker restart {LAB.container('build1')} >/dev/null")
     wait_for(lambda: buildctl(fresh, "laptop", B1, "debug workers").returncode == 0, timeout=120,
              what="buildkitd after the machine restarted")
     assert ids <= cache_ids(fresh)
@@ -196,7 +196,7 @@ def applied_gc_rules(lab) -> list[dict]:
 
 
 def test_two_hosts_in_parallel_one_through_sudo(provisioned, fresh):
-    pub = (ROOT / ".lab/ssh/id_ed25519.pub").read_text()
+    pub = (STATE / "ssh/id_ed25519.pub").read_text()
     fresh.run("build2", "id deploy >/dev/null 2>&1 || useradd -m -s /bin/sh deploy; "
                         "echo 'deploy ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/deploy; "
                         "install -d -o deploy -m 700 /home/deploy/.ssh && cat > /home/deploy/.ssh/authorized_keys && "
@@ -213,7 +213,7 @@ def test_two_hosts_in_parallel_one_through_sudo(provisioned, fresh):
 
 
 def test_ca_key_is_private_and_on_no_lab_machine(provisioned, fresh):
-    key = ROOT / ".pki/ca.key"
+    key = PKI / "ca.key"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     needle = key.read_text().splitlines()[1]
     for m in ("build1", "build2", "laptop", "intruder"):

@@ -3,11 +3,12 @@ an export from before a remove-client) changes nothing on any host and `status` 
 key nothing signs and nothing changes, while what only reads still works."""
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
 import yaml
-from helpers import INV, ROOT, invoke, invoke_json
+from helpers import INV, PKI, ROOT, VARIANTS, invoke, invoke_json, lab_ip
 
 pytestmark = pytest.mark.lab
 
@@ -34,18 +35,18 @@ def test_a_pki_state_older_than_a_host_changes_nothing_anywhere_and_status_calls
     lab = hosts
     saved = INV.read_text()
     monkeypatch.setenv("BKOPS_PKI_PASSPHRASE", "correct horse battery staple")
-    r = invoke("add-client", "ci-gone", "--connection", "none", "--address", "10.77.0.41")
+    r = invoke("add-client", "ci-gone", "--connection", "none", "--address", lab_ip(41))
     assert r.returncode == 0, r.stderr
-    stale_inv = ROOT / ".test-inv-stale.yml"
-    stale_inv.write_text(INV.read_text().replace("pki_dir: .pki", "pki_dir: .test-pki-stale"))
-    assert "pki_dir: .test-pki-stale" in stale_inv.read_text()
+    stale_inv, stale_pki = ROOT / f"{VARIANTS}stale.yml", f"{VARIANTS}stale-pki"
+    stale_inv.write_text(re.sub(r"(?m)^(\s*)pki_dir: .*$", rf"\1pki_dir: {stale_pki}", INV.read_text()))
+    assert f"pki_dir: {stale_pki}\n" in stale_inv.read_text()
     try:
         assert invoke("pki-export", str(tmp_path / "before.age")).returncode == 0
         assert invoke("remove-client", "ci-gone").returncode == 0
         r = invoke("pki-import", str(tmp_path / "before.age"), "-i", str(stale_inv))
         assert r.returncode == 0, r.stderr
         before = {h: (crl_on(lab, h), lab.run(h, "ufw status", capture=True).stdout) for h in ("build1", "build2")}
-        assert "10.77.0.41" not in before["build1"][1]
+        assert lab_ip(41) not in before["build1"][1]
         r = invoke("provision", "-i", str(stale_inv))
         assert r.returncode != 0
         for h in ("build1", "build2"):
@@ -57,12 +58,12 @@ def test_a_pki_state_older_than_a_host_changes_nothing_anywhere_and_status_calls
         assert invoke("provision").returncode == 0            # (control: the current state provisions)
     finally:
         INV.write_text(saved)
-        shutil.rmtree(ROOT / ".test-pki-stale", ignore_errors=True)
+        shutil.rmtree(ROOT / stale_pki, ignore_errors=True)
 
 
 def test_without_the_ca_key_nothing_signs_nothing_changes_and_status_still_works(hosts):
     lab = hosts
-    pki = ROOT / ".pki"
+    pki = PKI
     saved = INV.read_text()
     data = yaml.safe_load(saved)
     bk = data["all"]["vars"]["buildkit"]
@@ -73,7 +74,7 @@ def test_without_the_ca_key_nothing_signs_nothing_changes_and_status_still_works
     (pki / "ca.key").rename(pki / "ca.key.offline")
     try:
         INV.write_text(changed)
-        for args in (("provision",), ("add-client", "ci-new", "--connection", "none", "--address", "10.77.0.42")):
+        for args in (("provision",), ("add-client", "ci-new", "--connection", "none", "--address", lab_ip(42))):
             r = invoke(*args)
             assert r.returncode != 0 and "the CA's key is missing" in r.stderr, (args, r.stderr)
             assert "Traceback" not in r.stderr
@@ -88,6 +89,6 @@ def test_without_the_ca_key_nothing_signs_nothing_changes_and_status_still_works
     finally:
         (pki / "ca.key.offline").rename(pki / "ca.key")
         INV.write_text(saved)
-    r = invoke("add-client", "ci-new", "--connection", "none", "--address", "10.77.0.42")   # the key back: it signs
+    r = invoke("add-client", "ci-new", "--connection", "none", "--address", lab_ip(42))   # the key back: it signs
     assert r.returncode == 0, r.stderr
     assert invoke("remove-client", "ci-new").returncode == 0

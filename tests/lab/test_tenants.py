@@ -14,6 +14,7 @@ import pytest
 import yaml
 from helpers import (
     INV,
+    LAB,
     cache_total,
     invoke,
     invoke_json,
@@ -98,7 +99,7 @@ def teams(lab):
     data["all"]["vars"]["tenants"] = {"red": {"hosts": ["build1"], "buildkit": {
                                           "prune_schedule": {"calendar": "Sun 03:00", "keep_storage": "5GB"}}},
                                       "blue": {"hosts": ["build1"], "buildkit": {"max_parallelism": 2}}}
-    data["all"]["children"]["clients"]["hosts"]["laptop2"] = {"address": "10.77.0.22", "tenant": "blue",
+    data["all"]["children"]["clients"]["hosts"]["laptop2"] = {"address": LAB.address("laptop2"), "tenant": "blue",
                                                               "role": "admin"}
     INV.write_text(yaml.safe_dump(data, sort_keys=False))
     r = invoke("provision")                                   # the tenants' daemons (add-client changes access only)
@@ -178,7 +179,7 @@ def test_a_step_of_one_tenant_cannot_reach_a_step_of_another(teams):
     lab, reg = teams
     write(lab, "laptop", "/root/listener", LISTENER, reg)
     write(lab, "laptop2", "/root/prober", PROBER.replace("{registry}", reg["address"].replace(":", " ")), reg)
-    subprocess.run(["docker", "exec", "-d", "bkops-laptop", "sh", "-c",
+    subprocess.run(["docker", "exec", "-d", lab.container("laptop"), "sh", "-c",
                     f"docker buildx build --builder buildkit-ops --progress plain --build-arg NONCE={time.time_ns()} "
                     f"/root/listener > /root/listener.log 2>&1; echo rc=$? >> /root/listener.log"], check=True)
     at = wait_for(lambda: re.findall(r"LISTENING AT (10\.11\.\d+\.\d+)",

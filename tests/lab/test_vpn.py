@@ -9,10 +9,12 @@ import pytest
 import yaml
 from helpers import (
     INV,
+    LAB,
     build,
     gateway_loads,
     invoke,
     invoke_json,
+    lab_ip,
     login,
     restore_inventory,
     start_long_build,
@@ -22,7 +24,7 @@ from helpers import (
 
 pytestmark = pytest.mark.lab
 
-B1, B1_TUNNEL = "10.77.0.11", "10.213.0.1"
+B1, B1_TUNNEL = LAB.address("build1"), "10.213.0.1"
 UNIT = "wg-quick@bkops-vpn"
 
 
@@ -40,7 +42,7 @@ def tunnel(lab, reg):
     INV.write_text(yaml.safe_dump(data, sort_keys=False))
     r = invoke("provision")
     assert r.returncode == 0, r.stdout + r.stderr
-    for args in (["laptop"], ["laptop2", "--address", "10.77.0.22"]):
+    for args in (["laptop"], ["laptop2", "--address", LAB.address("laptop2")]):
         r = invoke("add-client", *args)
         assert r.returncode == 0, r.stdout + r.stderr
     for machine in ("laptop", "laptop2"):
@@ -84,17 +86,17 @@ def test_both_clients_build_and_push_through_the_tunnel_and_nobody_reaches_the_p
 def test_a_client_on_a_new_address_goes_on_building_with_no_operator_command(tunnel, reg):
     lab = tunnel
     # (the old address first: removing a primary address removes its secondaries with it)
-    move = "ip addr del 10.77.0.21/24 dev eth0 && ip addr add 10.77.0.29/24 dev eth0"
-    lab.run("laptop", move, capture=True)
+    old, new = lab.address("laptop"), lab_ip(29)
+    lab.run("laptop", f"ip addr del {old}/24 dev eth0 && ip addr add {new}/24 dev eth0", capture=True)
     try:
-        assert "10.77.0.21/" not in lab.run("laptop", "ip -o addr show dev eth0", capture=True).stdout
+        assert f"{old}/" not in lab.run("laptop", "ip -o addr show dev eth0", capture=True).stdout
         r = build(lab, "laptop", f"{reg['address']}/team/vpn-laptop:moved")
         assert r.returncode == 0, r.stderr[-2000:]
         endpoints = lab.run("build1", "wg show bkops-vpn endpoints", capture=True).stdout
-        assert "10.77.0.29:" in endpoints, endpoints                                  # the host followed it
+        assert f"{new}:" in endpoints, endpoints                                      # the host followed it
     finally:
-        lab.run("laptop", "ip addr del 10.77.0.29/24 dev eth0; ip addr add 10.77.0.21/24 dev eth0 2>/dev/null; "
-                          "ip route replace default via 10.77.0.1 dev eth0 2>/dev/null; true", capture=True)
+        lab.run("laptop", f"ip addr del {new}/24 dev eth0; ip addr add {old}/24 dev eth0 2>/dev/null; "
+                          f"ip route replace default via {lab_ip(1)} dev eth0 2>/dev/null; true", capture=True)
 
 
 def test_new_key_pairs_for_a_client_and_for_a_host_strand_nobody(tunnel, reg):
