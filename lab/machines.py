@@ -76,10 +76,13 @@ def default_machines(build_hosts: int = DEFAULT_BUILD_HOSTS) -> list[Machine]:
     return [m for m in MACHINES if m.role != "droplet" or m.host - 10 <= build_hosts]
 
 
+SLOT_SUBNETS = {"b": "10.79.0", "c": "10.81.0"}   # the labs beside the default one (Lab.for_slot)
+
+
 @dataclass
 class Lab:
-    """One lab instance. `prefix` and `subnet` let a test run a second, tiny lab; `Lab.for_slot` names the two
-    full labs the suite runs its lab modules on at once (tests/two_labs.py)."""
+    """One lab instance. `prefix` and `subnet` let a test run a second, tiny lab; `Lab.for_slot` names the full
+    labs the suite runs its lab modules on at once (tests/suite.py)."""
     prefix: str = "bkops"
     subnet: str = "10.77.0"
     state: Path = ROOT / ".lab"
@@ -88,13 +91,15 @@ class Lab:
 
     @classmethod
     def for_slot(cls, slot: str) -> Lab:
-        """The lab of a slot: "" is the lab of inventory.yml (10.77.0.0/24, .lab); "b" a second one beside it
-        (10.79.0.0/24, .lab-b, containers bkopsb-*), whose tests get inventory.yml with its addresses and paths."""
+        """The lab of a slot: "" is the lab of inventory.yml (10.77.0.0/24, .lab); "b" and "c" are more beside it
+        (10.79.0.0/24 and 10.81.0.0/24, .lab-b and .lab-c, containers bkopsb-* and bkopsc-*), whose tests get
+        inventory.yml with their addresses and paths (translate). 10.78.0.0/24 is test_lab's tiny lab's."""
         if slot == "":
             return cls()
-        if slot == "b":
-            return cls(prefix="bkopsb", subnet="10.79.0", state=ROOT / ".lab-b")
-        raise LabError(f"no lab slot {slot!r}: the slots are '' (the default lab) and 'b'")
+        if slot in SLOT_SUBNETS:
+            return cls(prefix=f"bkops{slot}", subnet=SLOT_SUBNETS[slot], state=ROOT / f".lab-{slot}")
+        raise LabError(f"no lab slot {slot!r}: the slots are '' (the default lab), " + ", ".join(
+            repr(s) for s in SLOT_SUBNETS))
 
     def translate(self, text: str) -> str:
         """inventory.yml's text (or a README line) for this lab: its addresses, its state folder, its PKI."""
@@ -137,7 +142,7 @@ class Lab:
         self.state.mkdir(parents=True, exist_ok=True)
         CACHE.mkdir(parents=True, exist_ok=True)
         self._operator_key()
-        with _images_lock():   # two labs coming up at once (the suite's) build each cached image once
+        with _images_lock():   # labs coming up at once (the suite's) build each cached image once
             droplet_tag = self._droplet_image(log)
             if self.images:
                 self._buildkit_image(log)

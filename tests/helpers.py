@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from lab.machines import Lab  # noqa: E402
 
-# The lab this test process runs on: the suite runs its lab modules on two labs at once (tests/two_labs.py),
+# The lab this test process runs on: the suite runs its lab modules on three labs at once (tests/suite.py),
 # each process on the lab of its slot; run alone, a module gets the default one (inventory.yml's).
 SLOT = os.environ.get("BKOPS_LAB_SLOT", "")
 LAB = Lab.for_slot(SLOT)

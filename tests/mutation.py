@@ -38,7 +38,7 @@ def venv() -> Path:
 def tree(targets: list[str]) -> None:
     """The tree as the tests see it, roles/ inside the package (mutmut mutates files under one source root)."""
     shutil.rmtree(WORK, ignore_errors=True)
-    ignore = shutil.ignore_patterns("__pycache__", ".test-*", ".venv*", ".lab", ".pki", ".git")
+    ignore = shutil.ignore_patterns("__pycache__", ".test-*", ".venv*", ".lab", ".lab-*", ".pki", ".pki-*", ".git")
     shutil.copytree(ROOT, WORK, ignore=ignore)
     (WORK / ".venv-scan").symlink_to(ROOT / ".venv-scan")
     paths = [t.replace("roles/", "buildkit_ops/roles/", 1) for t in targets]

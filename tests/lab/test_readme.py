@@ -90,7 +90,8 @@ def test_ci_runner_examples_run_as_written(blocks, lab):
         r = run(line)
         assert r.returncode == 0, (line, r.stderr[-2000:])
         if line.startswith("ls "):
-            assert set(r.stdout.split()) == {"ca.pem", "cert.pem", "key.pem", "github-actions.yml", "gitlab-ci.yml"}
+            assert set(r.stdout.split()) == {"ca.pem", "cert.pem", "key.pem", "github-actions.yml", "gitlab-ci.yml",
+                                            "buildx-builder.sh"}
     assert "10.77.0.50" not in lab.run("build1", "ufw show added", capture=True).stdout   # removed again
 
 

@@ -18,7 +18,7 @@ def test_two_build_hosts_by_default_and_up_to_eight():
 
 
 def test_the_second_lab_has_its_own_network_machines_state_and_pki_in_the_inventory_it_gets():
-    """The suite runs its lab modules on two labs at once (tests/two_labs.py): the second's inventory is
+    """The suite runs its lab modules on three labs at once (tests/suite.py): another's inventory is
     inventory.yml with every address, state path and the PKI moved to its own, and nothing of the first's left."""
     first, second = Lab.for_slot(""), Lab.for_slot("b")
     assert (first.subnet, first.container("build1"), first.state.name) == ("10.77.0", "bkops-build1", ".lab")
@@ -32,5 +32,8 @@ def test_the_second_lab_has_its_own_network_machines_state_and_pki_in_the_invent
     assert "10.77.0." not in text and ".lab/" not in text and "10.79.0.5:5000" in text
     assert moved["all"]["vars"]["pki_dir"] == ".pki-b" and moved["all"]["vars"]["known_hosts"] == ".lab-b/known_hosts"
     assert moved["all"]["children"]["buildhosts"]["hosts"]["build2"]["address"] == "10.79.0.12"
-    with pytest.raises(LabError, match="no lab slot 'c'"):
-        Lab.for_slot("c")
+    third = Lab.for_slot("c")
+    assert len({first.subnet, second.subnet, third.subnet, "10.78.0"}) == 4 and third.container("laptop") == \
+        "bkopsc-laptop"
+    with pytest.raises(LabError, match="no lab slot 'd'"):
+        Lab.for_slot("d")
