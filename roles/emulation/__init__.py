@@ -46,14 +46,17 @@ def emulators(host: BuildHost) -> list[str]:
 def register_script(emulator: str) -> str:
     """(Re)register one emulator from the package's binfmt.d line (Debian 12+, Ubuntu 22.04+), else through
     binfmt-support's update-binfmts: an entry without the F flag is removed first (the kernel refuses a second
-    entry of the same name)."""
+    entry of the same name). binfmt_misc is the kernel's: whatever else registers the same emulator between the
+    facts and this step (systemd-binfmt at boot, another machine of the lab on the same kernel) makes the write
+    fail with "File exists"; the entry there is then judged like ours, by its F flag."""
     entry = quote(f"/proc/sys/fs/binfmt_misc/qemu-{emulator}")
     conf = quote(f"/usr/lib/binfmt.d/qemu-{emulator}.conf")
     name = quote(f"qemu-{emulator}")
     return (f"[ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc\n"
             f"[ ! -e {entry} ] || echo -1 > {entry}\n"
-            f"if [ -f {conf} ]; then grep -v '^#' {conf} | head -1 > /proc/sys/fs/binfmt_misc/register\n"
-            f"else update-binfmts --enable {name}; fi\n"
+            f"if [ -f {conf} ]; then\n"
+            f"  grep -v '^#' {conf} | head -1 > /proc/sys/fs/binfmt_misc/register || [ -e {entry} ]\n"
+            f"else update-binfmts --enable {name} || [ -e {entry} ]; fi\n"
             f"grep -q '^flags: .*F' {entry} || {{ echo 'qemu-{emulator} is registered without the F flag: "
             f"containers cannot use it' >&2; exit 1; }}\n")
 
