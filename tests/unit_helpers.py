@@ -165,9 +165,12 @@ def systemd_words(value: str) -> list[str]:
 
 def _host():
     """build1 of the shipped inventory, with its file paths pointed at a scratch directory."""
+    import atexit
+    import shutil
     import tempfile
     from pathlib import Path
     tmp = Path(tempfile.mkdtemp(prefix="bkops-roles-"))
+    atexit.register(shutil.rmtree, tmp, True)   # (the plans read the CA file while the tests run; gone after)
     (tmp / "registry-ca.crt").write_text("registry ca\n")
     text = (ROOT / "inventory.yml").read_text().replace(".lab/registry/ca.crt", str(tmp / "registry-ca.crt"))
     (tmp / "inventory.yml").write_text(text)

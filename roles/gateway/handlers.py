@@ -47,7 +47,12 @@ for i in $(seq 1 60); do
   sleep 0.5
 done
 case "$L" in *success*) ;; *) docker logs --tail 20 {CONTAINER} >&2; exit 1 ;; esac
-ss -ltnH "sport = :{int(host.buildkit.port)}" | grep -q . || {{ docker logs --tail 20 {CONTAINER} >&2; exit 1; }}
+# a container started just now may log its first load before the reload's: the port is the condition waited on
+for i in $(seq 1 60); do
+  ss -ltnH "sport = :{int(host.buildkit.port)}" | grep -q . && exit 0
+  sleep 0.5
+done
+docker logs --tail 20 {CONTAINER} >&2; exit 1
 """
 
 

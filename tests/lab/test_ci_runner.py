@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import INV, invoke, invoke_json, restore_inventory
+from helpers import INV, LAB, invoke, invoke_json, restore_inventory
 
 from buildkit_ops import inventory as I
 
 pytestmark = pytest.mark.lab
 
-B1 = "10.77.0.11"
+B1 = LAB.address("build1")
 NAME = "ci-laptop2"
 
 
@@ -34,7 +34,7 @@ def runner(lab):
 def test_add_client_for_a_ci_runner_writes_secrets_and_snippets_and_prints_no_key(runner):
     lab = runner
     lab.run("laptop2", "docker buildx rm buildkit-ops; rm -rf /root/ci-vars", capture=True)
-    rc, doc, err = invoke_json("add-client", NAME, "--address", "10.77.0.22", "--connection", "none")
+    rc, doc, err = invoke_json("add-client", NAME, "--address", LAB.address("laptop2"), "--connection", "none")
     assert rc == 0, err
     ci = doc["hosts"][NAME]["ci"]
     for text in (json.dumps(doc), err):
