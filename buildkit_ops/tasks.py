@@ -257,16 +257,17 @@ def tenant_hosts(inv: Inventory, host: str | None, tenant: str | None) -> list[B
 
 @task(help={"host": HOST_HELP, "since": "how far back, e.g. 24h, 30m or 7d (default 24h)",
             "tenant": "only this tenant's builds ('default': the fleet buildkitd's)",
+            "running": "only the builds running now (whenever they started), each with its client",
             "json": "print the builds as JSON on stdout", "inventory": INV_HELP})
 @cli_errors
-def builds(c: Context, host: str | None = None, since: str = "24h", tenant: str | None = None, json_: bool = False,
-           inventory: str = DEFAULT_INVENTORY) -> None:
+def builds(c: Context, host: str | None = None, since: str = "24h", tenant: str | None = None, running: bool = False,
+           json_: bool = False, inventory: str = DEFAULT_INVENTORY) -> None:
     """Recent builds per host, newest first: when, client, target, duration, steps cached/total, result."""
     span = since_option(since)
     inv = load(inventory)
     hosts = tenant_hosts(inv, host, tenant)
     inv.check_files(hosts)
-    per_host_report(flows.builds.recent(inv, hosts, span, tenant), json_, print_builds)
+    per_host_report(flows.builds.recent(inv, hosts, span, tenant, running), json_, print_builds)
 
 
 def since_option(since: str) -> dt.timedelta:

@@ -28,7 +28,7 @@ fi
 add_source buildkit-ops-bookworm-src deb-src bookworm
 
 # (chromium: the report test looks at `bkops report`'s page as a person would, in a headless browser)
-pkgs=(docker.io runc busybox-static containernetworking-plugins debootstrap patch patchutils apt-utils iptables iproute2 openssh-client rsync xz-utils dpkg-dev curl ca-certificates chromium)
+pkgs=(docker.io runc lua5.4 busybox-static containernetworking-plugins debootstrap patch patchutils apt-utils iptables iproute2 openssh-client rsync xz-utils dpkg-dev curl ca-certificates chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -12,20 +12,24 @@ from buildkit_ops.insights import daemon_builds
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.inventory.daemons import daemons
 from buildkit_ops.report.results import HostResult
-from buildkit_ops.roles.gateway.exports import parse_audit
+from buildkit_ops.roles.gateway.exports import build_owners, parse_audit
 
 
-def recent(inv: Inventory, hosts: list[BuildHost], since: dt.timedelta, tenant: str | None = None) -> dict[str, Any]:
-    """Per host: its builds started within `since` (of every daemon, or one tenant's), newest first, each with its
-    tenant, or the error that kept us from reading them."""
+def recent(inv: Inventory, hosts: list[BuildHost], since: dt.timedelta, tenant: str | None = None,
+           running: bool = False) -> dict[str, Any]:
+    """Per host: its builds started within `since` (of every daemon, or one tenant's; with `running`, those that
+    run now, whenever they started), newest first, each with its tenant, or the error that kept us from reading
+    them."""
     now = dt.datetime.now(dt.timezone.utc)
 
     def work(h: BuildHost, sess: SshSession, res: HostResult) -> None:
         ds = [d for d in daemons(inv, h) if tenant is None or d.label == tenant]
         rc, out, err = sess.run("\n".join(daemon_builds.snippets(ds)) + "\n" + insights.solves_snippet() + "\n")
         got = sections(out)
-        per_daemon = daemon_builds.read(ds, got, parse_audit(got.get("solves", "")))
-        rows = [(b, label) for label, builds in per_daemon.items() for b in builds if b.created >= now - since]
+        log = got.get("solves", "")
+        per_daemon = daemon_builds.read(ds, got, parse_audit(log), build_owners(log))
+        rows = [(b, label) for label, builds in per_daemon.items() for b in builds
+                if (b.completed is None if running else b.created >= now - since)]
         res.info["builds"] = [{**b.row(), "tenant": label} for b, label in sorted(rows, key=lambda r: r[0].created,
                                                                                  reverse=True)]
 

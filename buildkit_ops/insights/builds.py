@@ -130,8 +130,8 @@ def solves_snippet() -> str:
     """Facts snippet: the Solve calls of the gateway's audit trail of the last two weeks (each logged when it
     ended; what Docker keeps of the log, 5 x 20 MB, bounds how far back that reaches)."""
     logs = command("docker", "logs", "--timestamps", "--since", "336h", CONTAINER)
-    solve = quote(f'method="{SOLVE}"')
-    return f"echo @@solves; {logs} 2>&1 | grep -F {solve} | tail -n 50000 || true"
+    solve, started = quote(f'method="{SOLVE}"'), quote(" solve started ")
+    return f"echo @@solves; {logs} 2>&1 | grep -F -e {solve} -e {started} | tail -n 50000 || true"
 
 
 # A Solve's start (HAProxy's clock, in milliseconds) and buildkitd's record of it (nanoseconds) are read on one
@@ -139,8 +139,10 @@ def solves_snippet() -> str:
 SLACK = dt.timedelta(milliseconds=5)
 
 
-def attribute(builds: list[Build], calls: list[AuditLine]) -> None:
-    """Give each finished build to the client whose Solve call carried it: the call that was running when
+def attribute(builds: list[Build], calls: list[AuditLine], owners: dict[str, str] | None = None) -> None:
+    """Give each build to the client whose Solve started it: by its ref where the gateway logged it (`owners`,
+    from the gateway's ownership check: also a build still running). Otherwise, for the lines of gateways older
+    than that, a finished build goes to the client whose Solve call carried it: the call that was running when
     buildkitd stamped the record's start, and of those the one that reached buildkitd last (after its wait for the
     client's build limit), as buildkitd stamps a record as soon as the call reaches it. Two clients behind one
     address are told apart: the name is the certificate's. A build whose call is no longer in the trail, or
@@ -155,7 +157,8 @@ def attribute(builds: list[Build], calls: list[AuditLine]) -> None:
             continue
         spans.append((began + dt.timedelta(milliseconds=c.waited_ms), ended, c.client))
     for b in builds:
-        if b.completed is None:
+        b.client = (owners or {}).get(b.ref)
+        if b.client is not None or b.completed is None:
             continue
         running = [s for s in spans if s[0] - SLACK <= b.created <= s[1] + SLACK]
         if running:

@@ -24,11 +24,13 @@ def tenant_of(call: AuditLine) -> str:
     return call.tenant or DEFAULT_TENANT
 
 
-def read(daemons: list[Daemon], got: dict[str, str], calls: list[AuditLine]) -> dict[str, list[Build]]:
-    """Daemon label -> its builds (oldest first), each with its client where the audit trail tells."""
+def read(daemons: list[Daemon], got: dict[str, str], calls: list[AuditLine],
+         owners: dict[str, str] | None = None) -> dict[str, list[Build]]:
+    """Daemon label -> its builds (oldest first), each with its client where the audit trail tells (`owners`:
+    build ref -> client, as the gateway logged it; a ref is one build's, of whichever daemon)."""
     out = {}
     for i, d in enumerate(daemons):
         builds = parse(got.get(section(i), ""))
-        attribute(builds, [c for c in calls if tenant_of(c) == d.label])
+        attribute(builds, [c for c in calls if tenant_of(c) == d.label], owners)
         out[d.label] = builds
     return out

@@ -13,8 +13,13 @@ _LINE = re.compile(r"(?P<logged>\S+) (?P<start>\S+) client=(?P<client>\S*) (?:ad
                    r'role=(?P<role>\S*) method="(?P<method>(?:[^"\\]|\\.)*)" result=(?P<result>\S+) '
                    r"status=(?P<status>-?\d+) ms=(?P<ms>-?\d+) "
                    r"in=(?P<bytes_in>\d+) out=(?P<bytes_out>\d+) term=(?P<term>\S+)(?: waited=(?P<waited>\S+))?"
-                   r"(?: tenant=(?P<tenant>\S+))?")
+                   r"(?: ref=(?P<ref>\S+) session=(?P<session>\S+))?(?: tenant=(?P<tenant>\S+))?")
+# ownership.lua's line when a Solve passes its check: the build ref is its client's from then on (the call's own
+# line comes when it ends)
+_START = re.compile(r"\S+ solve started client=(?P<client>\S+) ref=(?P<ref>\S+)")
 
+
+SOLVE = "/moby.buildkit.v1.Control/Solve"
 
 _UNESCAPE = re.compile(r"\\(.)")
 
@@ -35,6 +40,7 @@ class AuditLine:
     waited_ms: int = 0   # how long a Solve waited for its client's build limit (included in ms)
     tenant: str = ""     # the tenant whose buildkitd served it (empty: an inventory without tenants)
     address: str = ""    # the client's address as the gateway saw it (empty on lines of older gateways)
+    ref: str = ""        # the build ref the call named, once checked (Solve, Status, LLBBridge); empty: none
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,5 +72,13 @@ def parse_audit(text: str) -> list[AuditLine]:
                              g["role"], _UNESCAPE.sub(r"\1", g["method"]), g["result"], int(g["status"]), int(g["ms"]),
                              int(g["bytes_in"]), int(g["bytes_out"]), g["term"],
                              int(g["waited"]) if (g["waited"] or "").isdigit() else 0, g["tenant"] or "",
-                             g["addr"] or ""))
+                             g["addr"] or "", "" if g["ref"] in (None, "-") else g["ref"]))
     return out
+
+
+def build_owners(text: str) -> dict[str, str]:
+    """Build ref -> the client whose Solve started it, from the same log: the start lines (a build still running)
+    and the Solve lines of builds that ended."""
+    owners = {m["ref"]: m["client"] for m in map(_START.match, text.splitlines()) if m}
+    owners.update({c.ref: c.client for c in parse_audit(text) if c.ref and c.method == SOLVE})
+    return owners

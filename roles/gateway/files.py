@@ -17,6 +17,8 @@ from buildkit_ops.pki import server as server_pki
 TEMPLATES = Path(__file__).parent / "templates"
 BUILD_TURNS = Path(__file__).parent / "files" / "build_turns.lua"
 CONNECTIONS = Path(__file__).parent / "files" / "connections.lua"
+# builds and sessions are their owner's: the HAProxy action and the two pure modules it requires
+OWNERSHIP = [Path(__file__).parent / "files" / name for name in ("ownership.lua", "grpc_names.lua", "owners.lua")]
 OPERATOR_ROLE = "operator"
 # Connections at once: in all (HAProxy's maxconn, which bounds its memory), and from one address (a shared NAT or
 # CI range may carry many clients; a flood from one address stops there, before the TLS handshake).
@@ -157,6 +159,7 @@ def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, 
             File(f"{d}/gateway/limits.map", limits_map(limits)),
             File(f"{d}/gateway/build_turns.lua", BUILD_TURNS.read_bytes()),
             File(f"{d}/gateway/connections.lua", CONNECTIONS.read_bytes()),
+            *(File(f"{d}/gateway/{p.name}", p.read_bytes()) for p in OWNERSHIP),
             File(f"{d}/gateway/crl.pem", crl),
             File(f"{d}/gateway/{GENERATION}", f"{int(pki_generation)}\n".encode()),
             *tenant_files,

@@ -87,3 +87,27 @@ def test_a_build_whose_call_is_not_in_the_trail_has_no_client():
     b = insights.parse(record("z", 100, 0.2, 1, 2))
     insights.attribute(b, parse_audit(solve("laptop", 100.2, 0.1)))   # (began after the record was stamped)
     assert b[0].client is None
+
+
+def test_the_gateways_ownership_names_each_build_by_its_ref_also_while_it_runs():
+    """A gateway that checks ownership logs a Solve's ref when it starts and when it ends: the ref names the
+    client, whatever the timing says (here laptop's call spans laptop2's record and would take it by time)."""
+    log = "\n".join([
+        "2026-11-26T01:00:30.200000000Z solve started client=laptop2 ref=e",       # running: no end line yet
+        solve("laptop", 0.1, 2.05) + " ref=a session=s1",
+        solve("laptop", 9.0, 9.0) + " ref=x session=s1",                          # (a Solve over b's start)
+        "2026-11-26T01:00:10.050000000Z solve started client=laptop2 ref=b",
+        solve("laptop2", 10.1, 4.05) + " ref=b session=s2",
+        solve("laptop2", 10.2, 1.0, method="/moby.buildkit.v1.Control/Status") + " ref=c session=-"])
+    owners = insights_owners(log)
+    assert owners == {"e": "laptop2", "a": "laptop", "x": "laptop", "b": "laptop2"}
+    bs = insights.parse(HISTORY)
+    insights.attribute(bs, parse_audit(log), owners)
+    assert [(b.ref, b.client) for b in bs] == [("d", None), ("a", "laptop"), ("b", "laptop2"), ("c", None),
+                                               ("e", "laptop2")]
+    assert [c.ref for c in parse_audit(log)] == ["a", "x", "b", "c"]
+
+
+def insights_owners(log: str) -> dict[str, str]:
+    from buildkit_ops.roles.gateway.exports import build_owners
+    return build_owners(log)

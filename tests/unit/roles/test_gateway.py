@@ -137,7 +137,10 @@ def test_a_refusal_names_the_client_its_role_and_the_method_whoever_the_client_i
         '%[var(txn.role)]) may not call %[var(txn.method)]: it needs role admin" if admin_call !admin',
         # a method on no list: never echoed (the client made up the path)
         'http-request return status 200 hdr grpc-status 7 hdr grpc-message "%[var(txn.client)] (role '
-        '%[var(txn.role)]) may not call this method: no role may call it" if { var(txn.why) -m found }']
+        '%[var(txn.role)]) may not call this method: no role may call it" if { var(txn.why) -m found }',
+        # another client's build or session (ownership.lua writes it from plain words only)
+        'http-request return status 200 hdr grpc-status 7 hdr grpc-message "%[var(txn.denied)]" if '
+        '{ var(txn.denied) -m found }']
     assert ("http-after-response set-header content-type application/grpc if { var(txn.result) -m str denied }"
             in cfg)
     # no client's name in the configuration: a client added, removed or given a role changes maps only
@@ -162,6 +165,17 @@ def test_build_limits_are_one_word_and_number_each_and_wait_in_lua_before_the_so
                    cfg.index("http-request track-sc2 var(sess.conn) table build_turns if limited m_Solve"))
     assert max(cfg.index(line) for line in cfg.splitlines() if "grpc-status 7" in line) < wait < track
     assert text("build_turns.lua").startswith("-- build_turns.lua")
+
+
+def test_ownership_is_checked_on_whole_bodies_after_the_roles_and_before_a_build_waits_its_turn():
+    cfg = text("haproxy.cfg")
+    body, check = (cfg.index("http-request wait-for-body time 10s if names_in_body"),
+                   cfg.index("http-request lua.check_owner\n"))
+    assert cfg.index("if admin_call !admin") < body < check < cfg.index("http-request lua.build_turn")
+    assert "lua-load /usr/local/etc/haproxy/ownership.lua" in cfg and "lua-prepend-path" in cfg
+    for name in ("ownership.lua", "grpc_names.lua", "owners.lua"):
+        assert text(name).startswith(f"-- {name}")
+    assert " ref=%[var(txn.ref)] session=%[var(txn.session)]" in cfg
 
 
 def test_the_audit_trail_is_read_back_typed():
