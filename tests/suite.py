@@ -44,7 +44,8 @@ LABS = {
           "test_handshake_flood.py",  # 40
           "test_progress.py",         # 37
           "test_revocation.py",       # 23
-          "test_image_pins.py"],      # 10      673 in all
+          "test_image_pins.py",       # 10
+          "test_ownership.py"],       # 85      758 in all
 }                                     # the default lab: the other modules (638) and the unit tests (76)
 
 

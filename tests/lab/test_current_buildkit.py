@@ -86,6 +86,12 @@ def test_the_current_buildkit_takes_our_config_and_serves_a_current_buildx_throu
     r = lab.run("laptop2", f"{BUILDX} build --progress plain --push -t {reg['address']}/team/current:1 /root/proj",
                 capture=True)
     assert r.returncode == 0, r.stderr[-2500:]
+    # what the current buildx names, as the gateway's ownership check read it: a Solve its ref and session, its
+    # Session stream the same session, every frontend-bridge call the ref (docs/security.md)
+    log = lab.run("build2", "docker logs buildkit-gateway 2>&1", capture=True).stdout
+    ref, session = re.findall(r"solve started client=laptop2 ref=(\S+) session=(\S+)", log)[-1]
+    assert re.search(rf'method="/moby.buildkit.v1.Control/Session" .* session={session}', log), log[-3000:]
+    assert re.search(rf'method="/moby.buildkit.v1.frontend.LLBBridge/\w+" .* ref={ref} ', log), log[-3000:]
     lab.run("laptop2", "cat > /root/docker-bake.hcl", capture=True, input=BAKE.format(reg=reg["address"]))
     r = lab.run("laptop2", f"cd /root && {BUILDX} bake --progress plain", capture=True)
     assert r.returncode == 0, r.stderr[-2500:]

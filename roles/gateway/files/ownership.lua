@@ -70,7 +70,8 @@ local function check(txn)
   if call.sessions[1] ~= nil then txn:set_var("txn.session", call.sessions[1]) end
   if kind == "solve" then
     -- whose build this is, in the log as it starts (its call's own line comes when it ends): `builds` reads it
-    txn:log(core.info, string.format("solve started client=%s ref=%s", client, call.refs[1]))
+    txn:log(core.info, string.format("solve started client=%s ref=%s session=%s", client, call.refs[1],
+                                     call.sessions[1] or "-"))
   end
 end
 

@@ -93,7 +93,7 @@ def test_the_gateways_ownership_names_each_build_by_its_ref_also_while_it_runs()
     """A gateway that checks ownership logs a Solve's ref when it starts and when it ends: the ref names the
     client, whatever the timing says (here laptop's call spans laptop2's record and would take it by time)."""
     log = "\n".join([
-        "2026-11-26T01:00:30.200000000Z solve started client=laptop2 ref=e",       # running: no end line yet
+        "2026-11-26T01:00:30.200000000Z solve started client=laptop2 ref=e session=s3",       # running: no end line yet
         solve("laptop", 0.1, 2.05) + " ref=a session=s1",
         solve("laptop", 9.0, 9.0) + " ref=x session=s1",                          # (a Solve over b's start)
         "2026-11-26T01:00:10.050000000Z solve started client=laptop2 ref=b",
