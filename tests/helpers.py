@@ -202,3 +202,26 @@ def lab_settings() -> list[str]:
     out += [f"buildkit.{k}={ROOT / bk[k]}" for k in ("image_archive", "gateway_image_archive")]
     registries = {host: {"ca": str(ROOT / conf["ca"])} for host, conf in bk["registries"].items()}
     return out + ["allow_outdated_buildkit=true", f"buildkit.registries={json.dumps(registries)}"]
+
+
+# ------------------------------------------------------------------ builds as the gateway's audit trail tells
+
+def build_runs(calls: list[dict], client: str, since: float, at_least: float = 5.0) -> list[tuple[float, float, int]]:
+    """The client's builds since `since` that ran at least `at_least` seconds, oldest first: (when it began
+    running, when its Solve ended, how long it waited for its turn in ms). A build is its Solve's ref: a buildx
+    build waits at its frontend's first LLBBridge/Solve, a buildctl build at its Solve (build_turns.lua)."""
+    import datetime as dt
+
+    def t(iso: str) -> float:
+        return dt.datetime.fromisoformat(iso).timestamp()
+    out = []
+    for c in calls:
+        if c["client"] != client or not c["method"].endswith("Control/Solve") or not c["ref"] \
+                or t(c["started"]) < since - 1:
+            continue
+        bridge = [b for b in calls if b["ref"] == c["ref"] and b["method"].endswith("LLBBridge/Solve")]
+        first = min(bridge, key=lambda b: t(b["started"])) if bridge else c
+        began = t(first["started"]) + first["waited_ms"] / 1000
+        if t(c["ended"]) - began >= at_least:
+            out.append((began, t(c["ended"]), first["waited_ms"]))
+    return sorted(out)

@@ -33,7 +33,8 @@ LABS = {
           "test_report.py",           # 18
           "test_private_network.py",  # 11
           "test_versions.py",         # 11
-          "test_ci_runner.py"],       # 52      756 in all
+          "test_ci_runner.py",        # 52
+          "test_build_limits.py"],    # 126     882 in all
     "c": ["test_fleet.py",            # 135
           "test_gateway.py",          # 127
           "test_tenants.py",          # 103

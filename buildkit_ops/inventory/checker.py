@@ -158,7 +158,11 @@ class Checker:
         return PruneSchedule(**{k: self.check(PRUNE_KEYS[k], v, f"{path}.{k}") for k, v in sched.items()})
 
     def limits(self, value: Any, path: str) -> Limits:
-        return Limits(**self.fields(self.mapping(value, path), LIMIT_KEYS, path))
+        limits = Limits(**self.fields(self.mapping(value, path), LIMIT_KEYS, path))
+        if limits.queue and not limits.builds:
+            self.err(f"{path}.queue", "limits how many builds wait, but no build waits without `builds`",
+                     "add `builds: N` (the most that run at once), or remove `queue:`")
+        return limits
 
     def vpn(self, value: Any, path: str) -> Vpn:
         table = self.mapping(value, path)

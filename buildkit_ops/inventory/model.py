@@ -127,6 +127,7 @@ class BuildHost:
 @dataclass(frozen=True)
 class Limits:
     builds: int = 0                      # builds at once on one host; more wait at the gateway (0: no limit)
+    queue: int = 0                       # builds that may wait; the next is refused at once (0: no limit)
 
 
 @dataclass

@@ -117,7 +117,8 @@ CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
              "what the client may ask the gateway: `developer` builds (Solve, Status, Session, ListWorkers, Info); "
              "`admin` also reads and prunes the whole cache and the build history (DiskUsage, Prune, history)"),
     "limits": ("limits", None, "what the gateway lets the client run at once: `builds`, the most builds of the "
-                               "client at once on a host (more wait their turn; 0: no limit), e.g. {builds: 2}"),
+                               "client at once on a host (more wait their turn; 0: no limit), and `queue`, the "
+                               "most that wait (more are refused), e.g. {builds: 2, queue: 10}"),
     "tenant": ("tenant_name", None, "the tenant whose own buildkitd (cache, history, GC budget) serves the client; "
                                     "its `role: admin` is then admin of that tenant only (default: the fleet's "
                                     "own buildkitd, shared by every client of no tenant)"),
@@ -127,8 +128,10 @@ CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
                                     "`add-client`; never change it"),
 }
 LIMIT_KEYS: dict[str, tuple[str, Any, str]] = {
-    "builds": ("int:0-1000", 0, "the most builds (buildx invocations: a bake is one) the client runs on a host at "
-                                "once; more wait their turn at the gateway; 0: no limit"),
+    "builds": ("int:0-1000", 0, "the most builds (Solve calls: a `buildx build` is one, a bake one per target) the "
+                                "client runs on a host at once; more wait their turn at the gateway; 0: no limit"),
+    "queue": ("int:0-10000", 0, "the most builds of the client that may wait their turn on a host; the next is "
+                                "refused at once (RESOURCE_EXHAUSTED); 0: no limit. Needs `builds`"),
 }
 ALL_VAR_KEYS = {"pki_dir": ("path", ".pki",
                             "operator-side directory of the CA and certificates (CA key never leaves it)"),

@@ -11,7 +11,7 @@ from pathlib import Path
 from buildkit_ops.engine.contract import Templates
 from buildkit_ops.engine.render import Escaped, File, RenderError
 from buildkit_ops.inventory import BuildHost, Inventory
-from buildkit_ops.inventory.model import DEFAULT_TENANT
+from buildkit_ops.inventory.model import DEFAULT_TENANT, Limits
 from buildkit_ops.pki import server as server_pki
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -19,6 +19,7 @@ BUILD_TURNS = Path(__file__).parent / "files" / "build_turns.lua"
 CONNECTIONS = Path(__file__).parent / "files" / "connections.lua"
 # builds and sessions are their owner's: the HAProxy action and the two pure modules it requires
 OWNERSHIP = [Path(__file__).parent / "files" / name for name in ("ownership.lua", "grpc_names.lua", "owners.lua")]
+TURN_LINES = Path(__file__).parent / "files" / "turn_lines.lua"   # (build_turns.lua's waiting lines)
 OPERATOR_ROLE = "operator"
 # Connections at once: in all (HAProxy's maxconn, which bounds its memory), and from one address (a shared NAT or
 # CI range may carry many clients; a flood from one address stops there, before the TLS handshake).
@@ -28,7 +29,7 @@ MAX_CONNECTIONS_PER_ADDRESS = 256
 # buildkitd mounts too, and no tenant's daemon: each mounts its own subfolder), and as the host does.
 ADMIN_SOCKET = "/run/buildkit/gateway-admin.sock"
 # The files the runtime API changes in place (roles/gateway/update.sh): a client's role, limit, tenant and the CRL.
-IN_PLACE = ("clients.map", "limits.map", "tenants.map", "crl.pem")
+IN_PLACE = ("clients.map", "limits.map", "queues.map", "tenants.map", "crl.pem")
 
 
 @dataclass(frozen=True)
@@ -75,14 +76,19 @@ def clients_map(roles: dict[str, str]) -> bytes:
     return "".join(lines).encode()
 
 
-def client_limits(inv: Inventory) -> dict[str, int]:
-    """The most builds each client runs at once on a host, for the clients that have a limit."""
-    return {c.name: c.limits.builds for c in inv.clients.values() if c.limits.builds > 0}
+def client_limits(inv: Inventory) -> dict[str, Limits]:
+    """What each client with a build limit may run and queue at once on a host."""
+    return {c.name: c.limits for c in inv.clients.values() if c.limits.builds > 0}
 
 
-def limits_map(limits: dict[str, int]) -> bytes:
+def limits_map(limits: dict[str, Limits]) -> bytes:
     """One `CN builds` line per client with a limit (a name is one word: never a second line)."""
-    return "".join(f"{_word(name)} {int(n)}\n" for name, n in sorted(limits.items())).encode()
+    return "".join(f"{_word(name)} {int(n.builds)}\n" for name, n in sorted(limits.items())).encode()
+
+
+def queues_map(limits: dict[str, Limits]) -> bytes:
+    """One `CN queue` line per client with a queue limit."""
+    return "".join(f"{_word(name)} {int(n.queue)}\n" for name, n in sorted(limits.items()) if n.queue).encode()
 
 
 @dataclass(frozen=True)
@@ -131,12 +137,12 @@ def absent_response(message: str) -> bytes:
 GENERATION = "pki-generation"   # the generation of the PKI state that last provisioned the host (status reads it)
 
 
-def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, str], limits: dict[str, int],
+def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, str], limits: dict[str, Limits],
            socket_dir: str, templates: Templates | None = None, tenants: Routes | None = None,
            pki_generation: int = 0) -> list[File]:
     """Every file this role manages on the host (pure). `roles`: certificate name -> role; `limits`: client name
-    -> the most builds it runs at once; `tenants`: where each client's builds go, when there are tenants (none:
-    every client to the one buildkitd, and no file or line of tenants at all)."""
+    -> the most builds it runs and queues at once; `tenants`: where each client's builds go, when there are
+    tenants (none: every client to the one buildkitd, and no file or line of tenants at all)."""
     bk, d = host.buildkit, host.buildkit.data_dir
     templates = templates or Templates(TEMPLATES)
     routed = tenants if tenants and (tenants.here or tenants.elsewhere) else None
@@ -157,7 +163,9 @@ def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, 
             File(f"{d}/gateway/haproxy.cfg", cfg.encode()),
             File(f"{d}/gateway/clients.map", clients_map(roles)),
             File(f"{d}/gateway/limits.map", limits_map(limits)),
+            File(f"{d}/gateway/queues.map", queues_map(limits)),
             File(f"{d}/gateway/build_turns.lua", BUILD_TURNS.read_bytes()),
+            File(f"{d}/gateway/turn_lines.lua", TURN_LINES.read_bytes()),
             File(f"{d}/gateway/connections.lua", CONNECTIONS.read_bytes()),
             *(File(f"{d}/gateway/{p.name}", p.read_bytes()) for p in OWNERSHIP),
             File(f"{d}/gateway/crl.pem", crl),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from buildkit_ops.engine.contract import Context
 from buildkit_ops.inventory import BuildHost
+from buildkit_ops.inventory.model import Limits
 from buildkit_ops.pki.certs import Leaf
 from buildkit_ops.roles.gateway.files import Routes
 
@@ -19,7 +20,7 @@ class GatewayInput:
     crl: bytes
     crl_number: int | None
     roles: dict[str, str]
-    limits: dict[str, int]
+    limits: dict[str, Limits]
     image_id: str | None
     operator: Leaf | None = None
     tenants: Routes | None = None

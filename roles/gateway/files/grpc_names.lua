@@ -131,15 +131,28 @@ function M.message(body)
   return body:sub(6)
 end
 
--- The refs and session IDs the request of `method` names: {refs = {...}, sessions = {...}}; nil and why if its
--- body cannot be read whole. A method without a schema names nothing in its body.
+local SOLVE = "/moby.buildkit.v1.Control/Solve"
+
+-- Whether a Control/Solve runs its build inside buildkitd: it carries LLB (Definition, 2) or names a frontend
+-- (Frontend, 6), as `buildctl build` does. Without either, the client runs the frontend and drives the build
+-- through LLBBridge calls (`buildx build`, `bake`: client.Build).
+local function in_daemon(msg)
+  for _, f in ipairs(M.fields(msg) or {}) do
+    if (f[1] == 2 or f[1] == 6) and f[2] == 2 and f[3] ~= "" then return true end
+  end
+  return false
+end
+
+-- The refs and session IDs the request of `method` names: {refs = {...}, sessions = {...}, in_daemon = bool};
+-- nil and why if its body cannot be read whole. A method without a schema names nothing in its body.
 function M.names(method, body)
-  local found = {refs = {}, sessions = {}}
+  local found = {refs = {}, sessions = {}, in_daemon = false}
   local schema = M.SCHEMAS[method]
   if schema == nil then return found end
   local msg, why = M.message(body or "")
   if msg == nil then return nil, why end
   if not walk(msg, schema, found, 0) then return nil, "not a well-formed request" end
+  found.in_daemon = method == SOLVE and in_daemon(msg)
   return found
 end
 

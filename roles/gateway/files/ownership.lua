@@ -43,6 +43,7 @@ local function check(txn)
   local kind = KIND[method] or (method:sub(1, #BRIDGE) == BRIDGE and "bridge") or nil
   if kind == nil then return end
   local client = txn:get_var("txn.client") or ""
+  local found_in_daemon = false
   local call = {kind = kind, client = client, role = txn:get_var("txn.role") or "developer", refs = {}, sessions = {}}
   if kind == "session" then
     call.sessions = header(txn, "x-docker-expose-session-uuid")
@@ -53,6 +54,7 @@ local function check(txn)
       return
     end
     call.refs, call.sessions = found.refs, found.sessions
+    found_in_daemon = found.in_daemon
     if kind == "bridge" then call.refs = header(txn, "buildkit-controlapi-buildid") end
   end
   local deadline = now() + WAIT_MS / 1000
@@ -68,6 +70,7 @@ local function check(txn)
   -- (IDs that passed are plain words: owners.lua refuses any other)
   if call.refs[1] ~= nil then txn:set_var("txn.ref", call.refs[1]) end
   if call.sessions[1] ~= nil then txn:set_var("txn.session", call.sessions[1]) end
+  if found_in_daemon then txn:set_var("txn.in_daemon", 1) end   -- (build_turns.lua: where its build waits)
   if kind == "solve" then
     -- whose build this is, in the log as it starts (its call's own line comes when it ends): `builds` reads it
     txn:log(core.info, string.format("solve started client=%s ref=%s session=%s", client, call.refs[1],

@@ -126,7 +126,12 @@ BAD = [
      "  fix: write a number from 0 to 1000, without quotes"),
     ("unknown limit",
      lambda d: d["all"]["children"]["clients"]["hosts"]["laptop"].update(limits={"cpu": 2}),
-     "inv.yml: all.children.clients.hosts.laptop.limits.cpu: unknown key 'cpu'\n  fix: allowed keys here: builds"),
+     "inv.yml: all.children.clients.hosts.laptop.limits.cpu: unknown key 'cpu'\n"
+     "  fix: allowed keys here: builds, queue"),
+    ("a queue without a build limit",
+     lambda d: d["all"]["children"]["clients"]["hosts"]["laptop"].update(limits={"queue": 3}),
+     "inv.yml: all.children.clients.hosts.laptop.limits.queue: limits how many builds wait, but no build waits "
+     "without `builds`\n  fix: add `builds: N` (the most that run at once), or remove `queue:`"),
     ("same port for SSH and BuildKit",
      lambda d: d["all"]["vars"].update(buildkit={"port": 22}),
      "inv.yml: all.children.buildhosts.hosts.build1.buildkit.port: the BuildKit port equals the SSH port\n"

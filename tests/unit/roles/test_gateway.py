@@ -10,6 +10,7 @@ import yaml
 from unit_helpers import HOST, changed, file_facts
 
 from buildkit_ops.engine.render import RenderError, parse_file_states
+from buildkit_ops.inventory.model import Limits
 from buildkit_ops.roles import gateway
 from buildkit_ops.roles.gateway import files
 from buildkit_ops.roles.gateway import handlers as gateway_handlers
@@ -17,7 +18,7 @@ from buildkit_ops.roles.gateway.exports import parse_audit
 
 TLS = {"ca.crt": b"ca\n", "server.crt": b"crt\n", "server.key": b"key\n"}
 ROLES = {"laptop": "developer", "alice": "admin", "buildkit-ops-operator": "operator"}
-FILES = files.render(HOST, TLS, b"crl\n", ROLES, {"laptop": 2}, "/run/buildkit-ops")
+FILES = files.render(HOST, TLS, b"crl\n", ROLES, {"laptop": Limits(2, queue=5)}, "/run/buildkit-ops")
 
 
 def text(name: str) -> str:
@@ -61,7 +62,7 @@ def test_a_changed_map_or_crl_alone_is_put_in_force_in_place_without_a_reload(na
     ("the gateway is not running", {"gw_container": "exited 2026-01-01T00:00:00Z x"}),
     ("it runs another image", {"gw_image": "sha256:other"})])
 def test_maps_and_crl_go_with_a_reload_when_anything_else_reloads_or_no_runtime_api_runs(why, facts_change):
-    facts = converged()
+    facts, facts_change = converged(), dict(facts_change)   # (the parameter is shared by every run of the test)
     changed_files = [("gateway/crl.pem", "0" * 64, "644")]
     if "files" in facts_change:
         changed_files.append(facts_change.pop("files"))
@@ -73,7 +74,7 @@ def test_maps_and_crl_go_with_a_reload_when_anything_else_reloads_or_no_runtime_
 
 def test_the_in_place_handler_is_given_the_maps_the_gateway_reads_and_the_crl():
     env = gateway_handlers.update_env(HOST, FILES)
-    assert env["BKOPS_MAPS"] == "clients.map limits.map" and env["BKOPS_CRL"] == "1"   # no tenants: no tenants.map
+    assert env["BKOPS_MAPS"] == "clients.map limits.map queues.map" and env["BKOPS_CRL"] == "1"   # no tenants: no tenants.map
     assert env["BKOPS_SOCK"] == "/run/buildkit-ops/gateway-admin.sock" and env["BKOPS_CONF"] == "/usr/local/etc/haproxy"
     assert "stats socket /run/buildkit/gateway-admin.sock mode 600 level admin" in text("haproxy.cfg")
 
@@ -141,7 +142,7 @@ def test_a_refusal_names_the_client_its_role_and_the_method_whoever_the_client_i
         # another client's build or session (ownership.lua writes it from plain words only)
         'http-request return status 200 hdr grpc-status 7 hdr grpc-message "%[var(txn.denied)]" if '
         '{ var(txn.denied) -m found }']
-    assert ("http-after-response set-header content-type application/grpc if { var(txn.result) -m str denied }"
+    assert ("http-after-response set-header content-type application/grpc if { var(txn.result) -m str denied full }"
             in cfg)
     # no client's name in the configuration: a client added, removed or given a role changes maps only
     assert not any(name in cfg for name in ("laptop", "alice"))
@@ -158,13 +159,17 @@ def test_the_client_map_holds_one_word_each_and_refuses_anything_else():
 def test_build_limits_are_one_word_and_number_each_and_wait_in_lua_before_the_solve_is_counted():
     assert text("limits.map") == "laptop 2\n"
     with pytest.raises(RenderError):
-        files.limits_map({"evil 1\nlaptop": 1})
+        files.limits_map({"evil 1\nlaptop": Limits(1)})
+    assert text("queues.map") == "laptop 5\n"
     cfg = text("haproxy.cfg")
     assert "lua-load /usr/local/etc/haproxy/build_turns.lua" in cfg
-    wait, track = (cfg.index("http-request lua.build_turn if limited m_Solve or limited m_Status or limited m_LLBBridge"),
-                   cfg.index("http-request track-sc2 var(sess.conn) table build_turns if limited m_Solve"))
-    assert max(cfg.index(line) for line in cfg.splitlines() if "grpc-status 7" in line) < wait < track
+    wait, full, track = (
+        cfg.index("http-request lua.build_turn if limited m_Solve or limited m_Status or limited m_BridgeSolve"),
+        cfg.index('hdr grpc-status 8 hdr grpc-message "%[var(txn.full)]" if { var(txn.full) -m found }'),
+        cfg.index("http-request track-sc2 var(txn.ref) table build_turns if limited m_Solve"))
+    assert max(cfg.index(line) for line in cfg.splitlines() if "grpc-status 7" in line) < wait < full < track
     assert text("build_turns.lua").startswith("-- build_turns.lua")
+    assert text("turn_lines.lua").startswith("-- turn_lines.lua")
 
 
 def test_ownership_is_checked_on_whole_bodies_after_the_roles_and_before_a_build_waits_its_turn():

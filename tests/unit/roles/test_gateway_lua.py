@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-FILES = Path(__file__).resolve().parents[3] / "roles" / "gateway" / "files"
+from buildkit_ops.roles.gateway import files as gateway_files
+
+FILES = Path(gateway_files.__file__).parent / "files"   # (where the package has them: roles/ is its symlink)
 SOLVE, STATUS = "/moby.buildkit.v1.Control/Solve", "/moby.buildkit.v1.Control/Status"
 BRIDGE_SOLVE = "/moby.buildkit.v1.frontend.LLBBridge/Solve"
 
@@ -160,3 +162,34 @@ def test_a_call_that_comes_before_its_solve_waits_and_then_passes_for_the_owner_
                    "solve laptop developer r1 s1 2", f"{first} laptop developer r1 - 2",
                    f"{first} laptop2 developer r1 - 2")
     assert [v.split(":")[0] for v in out[:5]] == ["wait", "pass", "pass", "pass", "deny"]
+
+
+# --- turn_lines.lua: each client's line of waiting builds
+def test_a_line_is_first_come_first_served_per_client_and_forgets_who_went_away():
+    out = lua("""local L = require("turn_lines")
+local l = L.new(1)
+local a = l:join("laptop", "ra", 0)
+local b = l:join("laptop", "rb", 0.1)
+local c = l:join("laptop", "rc", 0.2)
+local x = l:join("laptop2", "rx", 0.2)
+print(l:waiting("laptop", 0.3), l:first("laptop", b, 0.3), l:first("laptop", a, 0.3), l:first("laptop2", x, 0.3))
+print(l:holds("ra"), l:holds("rb"), l:holds(nil))
+l:leave("laptop", b)                     -- (only the first leaves by taking its turn)
+l:leave("laptop", a)
+print(l:waiting("laptop", 0.4), l:holds("ra"), l:first("laptop", b, 0.4))
+-- c stops polling (its client went away); b polls on: once b has left, c is dropped, not waited for
+l:first("laptop", b, 1.9)
+l:leave("laptop", b)
+print(l:waiting("laptop", 2.0), l:holds("rc"))
+local d = l:join("laptop", nil, 2.1)
+print(l:first("laptop", d, 2.1), l:waiting("laptop2", 2.1))""")
+    assert out == ["3\tfalse\ttrue\ttrue", "true\ttrue\tfalse", "2\tfalse\ttrue", "0\tfalse", "true\t0"]
+
+
+def test_a_solve_that_runs_its_build_inside_buildkitd_is_told_from_one_that_drives_it_through_the_bridge():
+    def in_daemon(body: bytes) -> str:
+        return lua(f"""local n = require("grpc_names")
+print(n.names({SOLVE!r}, ({_lua_bytes(grpc(body))})).in_daemon)""")[0]
+    assert in_daemon(field(1, "r") + field(5, "s")) == "false"                         # buildx: client.Build
+    assert in_daemon(field(1, "r") + field(6, "dockerfile.v0")) == "true"              # buildctl --frontend
+    assert in_daemon(field(1, "r") + field(2, definition(local_source("s")))) == "true"  # buildctl with LLB

@@ -7,6 +7,7 @@ import pytest
 from unit_helpers import load_text, mutate
 
 from buildkit_ops.engine.render import RenderError
+from buildkit_ops.inventory.model import Limits
 from buildkit_ops.roles.gateway import files as G
 
 
@@ -41,7 +42,8 @@ def test_each_certificate_names_role_and_the_limits(tmp_path):
         (inv.pki_dir / "clients" / name / "client.crt").write_text("x")
     assert G.client_roles(inv) == {"laptop": "admin", "laptop2": "developer", "stray": "developer",
                                    "buildkit-ops-operator": "operator"}
-    assert G.client_limits(inv) == {"laptop": 2}
-    assert G.limits_map({"laptop": 2, "ci": 10}) == b"ci 10\nlaptop 2\n"
+    assert G.client_limits(inv) == {"laptop": Limits(2)}
+    assert G.limits_map({"laptop": Limits(2), "ci": Limits(10, 3)}) == b"ci 10\nlaptop 2\n"
+    assert G.queues_map({"laptop": Limits(2), "ci": Limits(10, 3)}) == b"ci 3\n"
     with pytest.raises(RenderError):
-        G.limits_map({"a b": 1})
+        G.limits_map({"a b": Limits(1)})
