@@ -30,12 +30,18 @@ def test_a_runners_key_pair_is_made_once_here_and_only_its_public_half_is_kept_w
     assert vpn_keys.local_pair(path) == public and path.read_text().strip() == private      # made once
 
 
-def test_the_runners_folder_gets_its_tunnel_configuration_as_a_secret_and_snippets_that_use_it(tmp_path):
+def with_vpn_and_a_machine_out_of_reach(tmp_path, name: str, address: str):
+    """The shipped inventory with a WireGuard VPN and a client of `connection: none` (build1's key known)."""
     data = yaml.safe_load(GOOD)
     data["all"]["vars"].update(vpn={"kind": "wireguard"}, pki_dir=str(tmp_path / "pki"))
-    data["all"]["children"]["clients"]["hosts"]["ci1"] = {"address": "10.0.0.31", "connection": "none"}
+    data["all"]["children"]["clients"]["hosts"][name] = {"address": address, "connection": "none"}
     inv = load_text(tmp_path, yaml.safe_dump(data))
     vpn_keys.record(inv.pki_dir, "hosts", "build1", HOST_KEY)
+    return inv
+
+
+def test_the_runners_folder_gets_its_tunnel_configuration_as_a_secret_and_snippets_that_use_it(tmp_path):
+    inv = with_vpn_and_a_machine_out_of_reach(tmp_path, "ci1", "10.0.0.31")
     runner = inv.clients["ci1"]
     private_path = ci_exports.folder(inv, runner) / ci_exports.VPN_KEY
     vpn_keys.local_pair(private_path)
@@ -63,11 +69,7 @@ APP_KEYS = {"Interface": {"PrivateKey", "Address", "ListenPort", "DNS", "MTU"},
 
 
 def test_a_developers_macos_or_windows_machine_gets_a_file_the_wireguard_app_imports_and_a_builder_script(tmp_path):
-    data = yaml.safe_load(GOOD)
-    data["all"]["vars"].update(vpn={"kind": "wireguard"}, pki_dir=str(tmp_path / "pki"))
-    data["all"]["children"]["clients"]["hosts"]["mac1"] = {"address": "10.0.0.32", "connection": "none"}
-    inv = load_text(tmp_path, yaml.safe_dump(data))
-    vpn_keys.record(inv.pki_dir, "hosts", "build1", HOST_KEY)
+    inv = with_vpn_and_a_machine_out_of_reach(tmp_path, "mac1", "10.0.0.32")
     mac = inv.clients["mac1"]
     vpn_keys.local_pair(ci_exports.folder(inv, mac) / ci_exports.VPN_KEY)
     files = {f.path.rsplit("/", 1)[1]: f for f in prepare(inv, mac, Options())}
