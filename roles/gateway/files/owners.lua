@@ -22,21 +22,29 @@ local function valid(id)
   return type(id) == "string" and #id <= MAX_ID and id:match(ID) ~= nil
 end
 
--- forget: seconds after its last call an ID is forgotten (a build's calls keep touching its ref)
-function M.new(forget)
-  return setmetatable({owner = {}, seen = {}, forget = forget}, M)
+-- forget: seconds after its last call an ID is forgotten (a build's calls keep touching its ref).
+-- store (optional): where claims are kept beside this table, shared by the gateway's workers, so that a worker
+-- started by a reload knows the builds of the one before (a client's new connection goes to the new worker):
+-- {load = function(key) -> owner or nil, save = function(key, owner), drop = function(key)}.
+function M.new(forget, store)
+  return setmetatable({owner = {}, seen = {}, forget = forget, store = store}, M)
 end
 
 function M:_owner(key, now)
   local o = self.owner[key]
+  if o == nil and self.store ~= nil then
+    o = self.store.load(key)
+    self.owner[key] = o
+  end
   if o ~= nil then self.seen[key] = now end
   return o
 end
 
 function M:_claim(key, client, now)
-  local o = self.owner[key]
+  local o = self:_owner(key, now)
   if o == nil then
     self.owner[key] = client
+    if self.store ~= nil then self.store.save(key, client) end
     o = client
   end
   self.seen[key] = now
@@ -48,6 +56,7 @@ function M:sweep(now)
   for key, t in pairs(self.seen) do
     if now - t > self.forget then
       self.owner[key], self.seen[key] = nil, nil
+      if self.store ~= nil then self.store.drop(key) end
     end
   end
 end

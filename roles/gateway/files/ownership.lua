@@ -6,8 +6,10 @@
 -- PERMISSION_DENIED with the message in txn.denied; the IDs a call names go to the audit line (txn.ref,
 -- txn.session), so that `builds` can tell whose each build is while it runs.
 --
--- The table lives in this worker: after a reload, the old worker keeps serving the connections it holds (a
--- build's calls go on there); a new connection naming a build of before the reload is refused (fail closed).
+-- The table lives in this worker, and each claim is also a file in OWNERS (the host's root-only
+-- /run/buildkit-ops/owners, on tmpfs): after a reload the old worker keeps the connections it holds, but a
+-- client told to reconnect (HAProxy's GOAWAY) makes its build's next calls on a new connection, to the new
+-- worker, which reads the claim there. An ID in neither is refused (fail closed).
 
 local names = require("grpc_names")
 local owners = require("owners")
@@ -15,8 +17,27 @@ local owners = require("owners")
 local FORGET = 3600    -- seconds an ID is kept after its last call
 local WAIT_MS = 10000  -- how long a call may wait for its build or session to be opened (BuildKit waits 5 s+)
 local POLL_MS = 100
+local OWNERS = "/run/buildkit/owners"   -- made by the gateway's start script (handlers.py), 0700
 
-local table_of_owners = owners.new(FORGET)
+-- (keys are "r:" or "s:" and an ID owners.lua has checked is a plain word: never a path of its own)
+local files = {
+  load = function(key)
+    local f = io.open(OWNERS .. "/" .. key, "r")
+    if f == nil then return nil end
+    local owner = f:read("l")
+    f:close()
+    return owner
+  end,
+  save = function(key, owner)
+    local f = io.open(OWNERS .. "/" .. key, "w")
+    if f == nil then return end   -- (no folder: this worker's table alone, as before a reload)
+    f:write(owner, "\n")
+    f:close()
+  end,
+  drop = function(key) os.remove(OWNERS .. "/" .. key) end,
+}
+
+local table_of_owners = owners.new(FORGET, files)
 
 local KIND = {
   ["/moby.buildkit.v1.Control/Solve"] = "solve",

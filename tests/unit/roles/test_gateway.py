@@ -294,3 +294,9 @@ def test_private_mode_listens_on_the_private_address_only_which_must_be_the_host
     with pytest.raises(gateway.NotHostAddress, match=r"build1: private_address 10.0.0.11 is not an address of build1 "
                                                      r"\(it has 127.0.0.1, 10.0.0.12\)"):
         gateway.plan(host, rendered, gateway.parse(facts), parse_file_states(file_facts(rendered)), "sha256:abc")
+
+
+def test_the_start_script_makes_the_root_only_folder_of_the_shared_ownership_claims():
+    script = gateway_handlers.reload_script(HOST, FILES, None)
+    assert script.startswith("mkdir -p -m 0700 /run/buildkit-ops /run/buildkit-ops/owners\n")
+    assert 'OWNERS = "/run/buildkit/owners"' in text("ownership.lua")   # (the same folder as the gateway sees it)

@@ -193,3 +193,23 @@ print(n.names({SOLVE!r}, ({_lua_bytes(grpc(body))})).in_daemon)""")[0]
     assert in_daemon(field(1, "r") + field(5, "s")) == "false"                         # buildx: client.Build
     assert in_daemon(field(1, "r") + field(6, "dockerfile.v0")) == "true"              # buildctl --frontend
     assert in_daemon(field(1, "r") + field(2, definition(local_source("s")))) == "true"  # buildctl with LLB
+
+
+def test_a_worker_started_by_a_reload_knows_the_builds_of_the_one_before_through_the_shared_claims():
+    out = lua("""local owners = require("owners")
+local files = {}
+local store = {load = function(k) return files[k] end, save = function(k, o) files[k] = o end,
+               drop = function(k) files[k] = nil end}
+local old, new = owners.new(60, store), owners.new(60, store)
+print(old:decide({kind = "session", client = "laptop", role = "developer", refs = {}, sessions = {"s1"}}, 1))
+print(old:decide({kind = "solve", client = "laptop", role = "developer", refs = {"r1"}, sessions = {"s1"}}, 1))
+-- laptop's build goes on over a new connection, to the new worker: its own calls pass, laptop2's do not
+print(new:decide({kind = "bridge", client = "laptop", role = "developer", refs = {"r1"}, sessions = {}}, 2))
+print(new:decide({kind = "status", client = "laptop2", role = "developer", refs = {"r1"}, sessions = {}}, 2))
+print(new:decide({kind = "solve", client = "laptop2", role = "developer", refs = {"r2"}, sessions = {"s1"}}, 2))
+print(files["r:r1"], files["s:s1"], files["r:r2"])
+old:sweep(1000)
+print(files["r:r1"], new:decide({kind = "status", client = "laptop", role = "developer", refs = {"r1"}, sessions = {}}, 1000))""")
+    assert out == ["pass", "pass", "pass", "deny\tlaptop2 may not watch build r1: it is another client's",
+                   "deny\tlaptop2 may not use session s1: it is another client's", "laptop\tlaptop\tnil",
+                   "nil\tpass"]
