@@ -46,8 +46,9 @@ LABS = {
           "test_progress.py",         # 37
           "test_revocation.py",       # 23
           "test_image_pins.py",       # 10
-          "test_ownership.py"],       # 85      758 in all
-}                                     # the default lab: the other modules (638) and the unit tests (76)
+          "test_ownership.py",        # 85
+          "test_package.py"],         # 40      798 in all
+}                                     # the default lab: the other modules (598) and the unit tests (76)
 
 
 def main(argv: list[str]) -> int:
