@@ -1,6 +1,7 @@
 """Helpers for the lab tests: run invoke as a user would, write test inventories, talk BuildKit from a client."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -210,8 +211,6 @@ def build_runs(calls: list[dict], client: str, since: float, at_least: float = 5
     """The client's builds since `since` that ran at least `at_least` seconds, oldest first: (when it began
     running, when its Solve ended, how long it waited for its turn in ms). A build is its Solve's ref: a buildx
     build waits at its frontend's first LLBBridge/Solve, a buildctl build at its Solve (build_turns.lua)."""
-    import datetime as dt
-
     def t(iso: str) -> float:
         return dt.datetime.fromisoformat(iso).timestamp()
     out = []

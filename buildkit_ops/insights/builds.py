@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from buildkit_ops.engine.shell import command, quote
-from buildkit_ops.roles.gateway.exports import CONTAINER, AuditLine
+from buildkit_ops.roles.gateway.exports import CONTAINER, SOLVE, SOLVE_STARTED, AuditLine
 
 # One JSON array per record; every string through `json`, so a hostile target cannot break a line.
 FORMAT = ('[{{json .Record.Ref}},{{json .Record.CreatedAt}},{{json .Record.CompletedAt}},'
@@ -123,14 +123,12 @@ def summary(builds: list[Build], now: dt.datetime) -> dict[str, Window]:
 
 # ------------------------------------------------------------------ who built it
 
-SOLVE = "/moby.buildkit.v1.Control/Solve"
-
 
 def solves_snippet() -> str:
     """Facts snippet: the Solve calls of the gateway's audit trail of the last two weeks (each logged when it
     ended; what Docker keeps of the log, 5 x 20 MB, bounds how far back that reaches)."""
     logs = command("docker", "logs", "--timestamps", "--since", "336h", CONTAINER)
-    solve, started = quote(f'method="{SOLVE}"'), quote(" solve started ")
+    solve, started = quote(f'method="{SOLVE}"'), quote(f" {SOLVE_STARTED} ")
     return f"echo @@solves; {logs} 2>&1 | grep -F -e {solve} -e {started} | tail -n 50000 || true"
 
 

@@ -14,12 +14,11 @@ _LINE = re.compile(r"(?P<logged>\S+) (?P<start>\S+) client=(?P<client>\S*) (?:ad
                    r"status=(?P<status>-?\d+) ms=(?P<ms>-?\d+) "
                    r"in=(?P<bytes_in>\d+) out=(?P<bytes_out>\d+) term=(?P<term>\S+)(?: waited=(?P<waited>\S+))?"
                    r"(?: ref=(?P<ref>\S+) session=(?P<session>\S+))?(?: tenant=(?P<tenant>\S+))?")
+SOLVE = "/moby.buildkit.v1.Control/Solve"
 # ownership.lua's line when a Solve passes its check: the build ref is its client's from then on (the call's own
 # line comes when it ends)
-_START = re.compile(r"\S+ solve started client=(?P<client>\S+) ref=(?P<ref>\S+)")
-
-
-SOLVE = "/moby.buildkit.v1.Control/Solve"
+SOLVE_STARTED = "solve started"
+_START = re.compile(rf"\S+ {SOLVE_STARTED} client=(?P<client>\S+) ref=(?P<ref>\S+)")
 
 _UNESCAPE = re.compile(r"\\(.)")
 

@@ -9,10 +9,10 @@ RELOAD = "reload gateway"
 # The handler that ends the open connections of revoked certificates after a CRL change (no other client's).
 CUT = "end revoked connections"
 from buildkit_ops.inventory.daemons import SOCKET_DIR  # noqa: E402  (the daemons' sockets' folder)
-from buildkit_ops.roles.gateway.audit import AuditLine, build_owners, parse_audit  # noqa: E402
+from buildkit_ops.roles.gateway.audit import SOLVE, SOLVE_STARTED, AuditLine, build_owners, parse_audit  # noqa: E402
 from buildkit_ops.roles.gateway.facts import GatewayFacts  # noqa: E402
 from buildkit_ops.roles.gateway.files import Routes, client_limits, client_roles  # noqa: E402
 from buildkit_ops.roles.gateway.files import render as render_files  # noqa: E402
 
-__all__ = ["CONTAINER", "CUT", "RELOAD", "SOCKET_DIR", "AuditLine", "GatewayFacts", "Routes", "client_limits",
-           "build_owners", "client_roles", "parse_audit", "render_files"]
+__all__ = ["CONTAINER", "CUT", "RELOAD", "SOCKET_DIR", "SOLVE", "SOLVE_STARTED", "AuditLine", "GatewayFacts",
+           "Routes", "client_limits", "build_owners", "client_roles", "parse_audit", "render_files"]

@@ -92,9 +92,9 @@ local function session_id(v)
   return v:match("([^:]*)$")
 end
 
-local function walk(s, schema, found, depth)
+local function walk(s, schema, found, depth, fields)
   if depth > MAX_DEPTH then return false end
-  local fields = M.fields(s)
+  fields = fields or M.fields(s)
   if fields == nil then return false end
   for _, f in ipairs(fields) do
     local what = schema[f[1]]
@@ -136,8 +136,8 @@ local SOLVE = "/moby.buildkit.v1.Control/Solve"
 -- Whether a Control/Solve runs its build inside buildkitd: it carries LLB (Definition, 2) or names a frontend
 -- (Frontend, 6), as `buildctl build` does. Without either, the client runs the frontend and drives the build
 -- through LLBBridge calls (`buildx build`, `bake`: client.Build).
-local function in_daemon(msg)
-  for _, f in ipairs(M.fields(msg) or {}) do
+local function in_daemon(fields)
+  for _, f in ipairs(fields) do
     if (f[1] == 2 or f[1] == 6) and f[2] == 2 and f[3] ~= "" then return true end
   end
   return false
@@ -151,8 +151,9 @@ function M.names(method, body)
   if schema == nil then return found end
   local msg, why = M.message(body or "")
   if msg == nil then return nil, why end
-  if not walk(msg, schema, found, 0) then return nil, "not a well-formed request" end
-  found.in_daemon = method == SOLVE and in_daemon(msg)
+  local fields = M.fields(msg)   -- (read once: walked for the IDs, and looked at for LLB or a frontend)
+  if fields == nil or not walk(msg, schema, found, 0, fields) then return nil, "not a well-formed request" end
+  found.in_daemon = method == SOLVE and in_daemon(fields)
   return found
 end
 

@@ -99,6 +99,15 @@ def test_unknown_fields_and_other_methods_name_nothing():
     assert names("/moby.buildkit.v1.frontend.LLBBridge/ReadFile", b"anything") == "refs= sessions="
 
 
+def test_a_solve_that_runs_its_build_inside_buildkitd_is_told_from_one_that_drives_it_through_the_bridge():
+    def in_daemon(body: bytes) -> str:
+        return lua(f"""local n = require("grpc_names")
+print(n.names({SOLVE!r}, ({_lua_bytes(grpc(body))})).in_daemon)""")[0]
+    assert in_daemon(field(1, "r") + field(5, "s")) == "false"                         # buildx: client.Build
+    assert in_daemon(field(1, "r") + field(6, "dockerfile.v0")) == "true"              # buildctl --frontend
+    assert in_daemon(field(1, "r") + field(2, definition(local_source("s")))) == "true"  # buildctl with LLB
+
+
 # --- owners.lua: one table, calls in order; each line: kind client role refs sessions time
 def verdicts(*calls: str) -> list[str]:
     script = """local owners = require("owners")
@@ -164,6 +173,25 @@ def test_a_call_that_comes_before_its_solve_waits_and_then_passes_for_the_owner_
     assert [v.split(":")[0] for v in out[:5]] == ["wait", "pass", "pass", "pass", "deny"]
 
 
+def test_a_worker_started_by_a_reload_knows_the_builds_of_the_one_before_through_the_shared_claims():
+    out = lua("""local owners = require("owners")
+local files = {}
+local store = {load = function(k) return files[k] end, save = function(k, o) files[k] = o end,
+               drop = function(k) files[k] = nil end}
+local old, new = owners.new(60, store), owners.new(60, store)
+print(old:decide({kind = "session", client = "laptop", role = "developer", refs = {}, sessions = {"s1"}}, 1))
+print(old:decide({kind = "solve", client = "laptop", role = "developer", refs = {"r1"}, sessions = {"s1"}}, 1))
+-- laptop's build goes on over a new connection, to the new worker: its own calls pass, laptop2's do not
+print(new:decide({kind = "bridge", client = "laptop", role = "developer", refs = {"r1"}, sessions = {}}, 2))
+print(new:decide({kind = "status", client = "laptop2", role = "developer", refs = {"r1"}, sessions = {}}, 2))
+print(new:decide({kind = "solve", client = "laptop2", role = "developer", refs = {"r2"}, sessions = {"s1"}}, 2))
+print(files["r:r1"], files["s:s1"], files["r:r2"])
+old:sweep(1000)
+print(files["r:r1"], new:decide({kind = "status", client = "laptop", role = "developer", refs = {"r1"}, sessions = {}}, 1000))""")
+    assert out == ["pass", "pass", "pass", "deny\tlaptop2 may not watch build r1: it is another client's",
+                   "deny\tlaptop2 may not use session s1: it is another client's", "laptop\tlaptop\tnil",
+                   "nil\tpass"]
+
 # --- turn_lines.lua: each client's line of waiting builds
 def test_a_line_is_first_come_first_served_per_client_and_forgets_who_went_away():
     out = lua("""local L = require("turn_lines")
@@ -185,31 +213,3 @@ local d = l:join("laptop", nil, 2.1)
 print(l:first("laptop", d, 2.1), l:waiting("laptop2", 2.1))""")
     assert out == ["3\tfalse\ttrue\ttrue", "true\ttrue\tfalse", "2\tfalse\ttrue", "0\tfalse", "true\t0"]
 
-
-def test_a_solve_that_runs_its_build_inside_buildkitd_is_told_from_one_that_drives_it_through_the_bridge():
-    def in_daemon(body: bytes) -> str:
-        return lua(f"""local n = require("grpc_names")
-print(n.names({SOLVE!r}, ({_lua_bytes(grpc(body))})).in_daemon)""")[0]
-    assert in_daemon(field(1, "r") + field(5, "s")) == "false"                         # buildx: client.Build
-    assert in_daemon(field(1, "r") + field(6, "dockerfile.v0")) == "true"              # buildctl --frontend
-    assert in_daemon(field(1, "r") + field(2, definition(local_source("s")))) == "true"  # buildctl with LLB
-
-
-def test_a_worker_started_by_a_reload_knows_the_builds_of_the_one_before_through_the_shared_claims():
-    out = lua("""local owners = require("owners")
-local files = {}
-local store = {load = function(k) return files[k] end, save = function(k, o) files[k] = o end,
-               drop = function(k) files[k] = nil end}
-local old, new = owners.new(60, store), owners.new(60, store)
-print(old:decide({kind = "session", client = "laptop", role = "developer", refs = {}, sessions = {"s1"}}, 1))
-print(old:decide({kind = "solve", client = "laptop", role = "developer", refs = {"r1"}, sessions = {"s1"}}, 1))
--- laptop's build goes on over a new connection, to the new worker: its own calls pass, laptop2's do not
-print(new:decide({kind = "bridge", client = "laptop", role = "developer", refs = {"r1"}, sessions = {}}, 2))
-print(new:decide({kind = "status", client = "laptop2", role = "developer", refs = {"r1"}, sessions = {}}, 2))
-print(new:decide({kind = "solve", client = "laptop2", role = "developer", refs = {"r2"}, sessions = {"s1"}}, 2))
-print(files["r:r1"], files["s:s1"], files["r:r2"])
-old:sweep(1000)
-print(files["r:r1"], new:decide({kind = "status", client = "laptop", role = "developer", refs = {"r1"}, sessions = {}}, 1000))""")
-    assert out == ["pass", "pass", "pass", "deny\tlaptop2 may not watch build r1: it is another client's",
-                   "deny\tlaptop2 may not use session s1: it is another client's", "laptop\tlaptop\tnil",
-                   "nil\tpass"]
