@@ -15,11 +15,12 @@ from buildkit_ops.inventory.model import DEFAULT_TENANT, Limits
 from buildkit_ops.pki import server as server_pki
 
 TEMPLATES = Path(__file__).parent / "templates"
-BUILD_TURNS = Path(__file__).parent / "files" / "build_turns.lua"
+# per-client build limits: the HAProxy action and the two pure modules it requires
+BUILD_TURNS = [Path(__file__).parent / "files" / name for name in ("build_turns.lua", "turn_lines.lua",
+                                                                   "turn_slots.lua")]
 CONNECTIONS = Path(__file__).parent / "files" / "connections.lua"
 # builds and sessions are their owner's: the HAProxy action and the two pure modules it requires
 OWNERSHIP = [Path(__file__).parent / "files" / name for name in ("ownership.lua", "grpc_names.lua", "owners.lua")]
-TURN_LINES = Path(__file__).parent / "files" / "turn_lines.lua"   # (build_turns.lua's waiting lines)
 OPERATOR_ROLE = "operator"
 # Connections at once: in all (HAProxy's maxconn, which bounds its memory), and from one address (a shared NAT or
 # CI range may carry many clients; a flood from one address stops there, before the TLS handshake).
@@ -164,10 +165,8 @@ def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, 
             File(f"{d}/gateway/clients.map", clients_map(roles)),
             File(f"{d}/gateway/limits.map", limits_map(limits)),
             File(f"{d}/gateway/queues.map", queues_map(limits)),
-            File(f"{d}/gateway/build_turns.lua", BUILD_TURNS.read_bytes()),
-            File(f"{d}/gateway/turn_lines.lua", TURN_LINES.read_bytes()),
             File(f"{d}/gateway/connections.lua", CONNECTIONS.read_bytes()),
-            *(File(f"{d}/gateway/{p.name}", p.read_bytes()) for p in OWNERSHIP),
+            *(File(f"{d}/gateway/{p.name}", p.read_bytes()) for p in OWNERSHIP + BUILD_TURNS),
             File(f"{d}/gateway/crl.pem", crl),
             File(f"{d}/gateway/{GENERATION}", f"{int(pki_generation)}\n".encode()),
             *tenant_files,

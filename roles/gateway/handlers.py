@@ -33,7 +33,7 @@ def reload_script(host: BuildHost, files: list[File], image_id: str | None) -> s
     reads its new files, and wait until the BuildKit port listens."""
     compose_file = quote(host.buildkit.data_dir + "/gateway/docker-compose.yml")
     h = compose_hash(files, image_id or host.buildkit.gateway_image)
-    return f"""mkdir -p -m 0700 {quote(SOCKET_DIR)} {quote(SOCKET_DIR + "/owners")}
+    return f"""mkdir -p -m 0700 {quote(SOCKET_DIR)} {quote(SOCKET_DIR + "/owners")} {quote(SOCKET_DIR + "/turns")}
 T=$(mktemp)
 if ! BKOPS_GATEWAY_HASH={h} docker compose -f {compose_file} up -d --remove-orphans --quiet-pull >"$T" 2>&1
 then tail -20 "$T" >&2; rm -f "$T"; exit 1; fi

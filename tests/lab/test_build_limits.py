@@ -1,6 +1,7 @@
 """Limits that count builds, on the lab: with `limits: {builds: 1}`, laptop's four builds started at once run one
 after the other, whether they share one connection (a bake of four targets) or come over four (four buildx
-processes), also while a third client is added in the middle; laptop2's build runs at once meanwhile, and
+processes), also while a third client is added in the middle (in place) and across a reload of the gateway (the
+old worker's builds counted by the new one); laptop2's build runs at once meanwhile, and
 `builds --running` names both while they run. With `queue: 1`, the build past the queue is refused at once with
 RESOURCE_EXHAUSTED saying the limit and how many run."""
 from __future__ import annotations
@@ -125,6 +126,36 @@ def test_four_builds_over_four_connections_run_one_at_a_time_also_while_a_client
     mine = build_runs(audit(), "laptop", since)
     assert len(mine) == 4 and one_after_the_other(mine), mine
     assert gateway_loads(lab) == loads      # (the third client came in place: the same worker counted all four)
+
+
+def test_a_reload_in_the_middle_of_limited_builds_keeps_the_count_across_the_two_workers(limited):
+    """A change of haproxy.cfg (here the gateway's idle timeout) reloads the gateway: laptop's builds started
+    before it run and wait in the old worker, those started after it reach the new one, and laptop never has
+    two running."""
+    lab = limited
+    since, loads = time.time(), gateway_loads(lab)
+    other = laptop2_builds_meanwhile(lab)
+
+    def build(i: int):
+        return lab.run("laptop", f"{BUILDX} --build-arg N=r{i}-{time.time_ns()} /root/limits/short", capture=True)
+    with ThreadPoolExecutor(4) as pool:
+        before = [pool.submit(build, i) for i in range(2)]
+        wait_for(lambda: "laptop" in _running_clients(), timeout=60, what="laptop's first build to run")
+        data = yaml.safe_load(INV.read_text())
+        data["all"]["vars"]["buildkit"]["gateway_idle_timeout"] = "119m"
+        INV.write_text(yaml.safe_dump(data, sort_keys=False))
+        r = invoke("provision", "--host", "build1")
+        assert r.returncode == 0 and "reload gateway" in r.stderr, r.stderr[-2000:]
+        after = [pool.submit(build, i) for i in (2, 3)]
+        results = [f.result() for f in before + after]
+    assert all(r.returncode == 0 for r in results), [r.stderr[-2000:] for r in results if r.returncode]
+    assert other.wait() == 0, other.stderr.read()[-2000:]
+    assert gateway_loads(lab) == loads + 1   # (one reload: two workers ran laptop's builds)
+    mine = build_runs(audit(), "laptop", since)
+    assert len(mine) == 4 and one_after_the_other(mine), mine
+    # the control: laptop2's build ran beside laptop's (two builds at once were possible across the reload)
+    (theirs,) = build_runs(audit(None), "laptop2", since, at_least=15)
+    assert theirs[0] < mine[-1][0] and theirs[1] > mine[0][0], (theirs, mine)
 
 
 def _running_clients() -> set[str]:

@@ -2,7 +2,8 @@
 with buildx and writes its ref (--metadata-file); laptop2, given that ref, can neither watch it (Status) nor
 steer it (the frontend bridge, LLBBridge), nor build with laptop's session (its ID read from the gateway's own
 record): each is refused with PERMISSION_DENIED naming laptop2, while laptop's same calls pass (the control),
-and laptop's build succeeds. The calls are real gRPC over the gateway's mutual TLS, made with curl."""
+and laptop's build succeeds. Made an admin, laptop2 may watch laptop's build but still not steer it; the
+operator's certificate may do both. The calls are real gRPC over the gateway's mutual TLS, made with curl."""
 from __future__ import annotations
 
 import base64
@@ -14,6 +15,7 @@ import subprocess
 import time
 
 import pytest
+import yaml
 from helpers import INV, PKI, invoke, login, put_client_files, restore_inventory, wait_for
 
 pytestmark = pytest.mark.lab
@@ -21,7 +23,7 @@ pytestmark = pytest.mark.lab
 SLOW = """FROM {reg}/lab/busybox:latest
 ARG N
 COPY only-laptop-has-this.txt /
-RUN echo "$N" > /n && sleep 45
+RUN echo "$N" > /n && sleep 60
 """
 STATUS, PING = "/moby.buildkit.v1.Control/Status", "/moby.buildkit.v1.frontend.LLBBridge/Ping"
 SOLVE = "/moby.buildkit.v1.Control/Solve"
@@ -57,18 +59,39 @@ def grpc(message: bytes) -> bytes:
     return struct.pack(">BI", 0, len(message)) + message
 
 
-def call(lab, machine: str, host: str, method: str, body: bytes, buildid: str | None = None) -> tuple[str, int]:
-    """One gRPC call from `machine` with its own certificate to `host`'s gateway: the response's headers and
-    trailers, and how many bytes of messages came (a streaming call is cut after 4 s)."""
+def call(lab, machine: str, host: str, method: str, body: bytes, buildid: str | None = None,
+         certs: str = "/root/own-cert") -> tuple[str, int]:
+    """One gRPC call from `machine` with the certificate in `certs` (its own) to `host`'s gateway: the response's
+    headers and trailers, and how many bytes of messages came (a streaming call is cut after 4 s)."""
     hdr = f"-H 'buildkit-controlapi-buildid: {buildid}' " if buildid else ""
     r = lab.run(machine, f"echo {base64.b64encode(body).decode()} | base64 -d > /tmp/req && "
-                         f"curl -sS --http2 --max-time 4 --cacert /root/own-cert/ca.crt "
-                         f"--cert /root/own-cert/client.crt --key /root/own-cert/client.key "
+                         f"curl -sS --http2 --max-time 4 --cacert {certs}/ca.crt "
+                         f"--cert {certs}/client.crt --key {certs}/client.key "
                          f"-H 'content-type: application/grpc' -H 'te: trailers' {hdr}--data-binary @/tmp/req "
                          f"-D /tmp/headers -o /tmp/out https://{lab.address(host)}:1234{method}; "
                          f"cat /tmp/headers; echo; echo bytes=$(stat -c %s /tmp/out)", capture=True)
     head, _, size = r.stdout.rpartition("bytes=")
     return head.lower(), int(size.strip() or 0)
+
+
+def as_operator(lab, host: str, method: str, body: bytes, buildid: str | None = None) -> tuple[str, int]:
+    """The same call with the operator's certificate, made on the build host itself, as the operator's probe
+    does through SSH (the firewall opens the port to clients only); its key is on the host for the call alone."""
+    put_client_files(lab, host, {"ca.crt": (PKI / "ca.crt").read_bytes(),
+                                 "client.crt": (PKI / "operator/client.crt").read_bytes(),
+                                 "client.key": (PKI / "operator/client.key").read_bytes()}, where="/dev/shm/op")
+    try:
+        return call(lab, host, host, method, body, buildid, certs="/dev/shm/op")
+    finally:
+        lab.run(host, "rm -rf /dev/shm/op", capture=True)
+
+
+def with_role(name: str, role: str) -> None:
+    data = yaml.safe_load(INV.read_text())
+    data["all"]["children"]["clients"]["hosts"][name]["role"] = role
+    INV.write_text(yaml.safe_dump(data, sort_keys=False))
+    r = invoke("provision")
+    assert r.returncode == 0 and "in force in place" in r.stderr, r.stderr[-2000:]
 
 
 def denied(headers: str) -> bool:
@@ -92,7 +115,7 @@ def test_another_client_can_neither_watch_nor_steer_a_build_nor_use_its_session(
                                      [re.search(r"solve started client=laptop ref=(\S+)", gateway_log(lab, h, t0))] if m),
                                     None), timeout=60, what="laptop's build to start")
     host = started[0]
-    wait_for(lambda: "sleep 45" in lab.run("laptop", "cat /root/slow.log", capture=True).stdout, timeout=60,
+    wait_for(lambda: "sleep 60" in lab.run("laptop", "cat /root/slow.log", capture=True).stdout, timeout=60,
              what="laptop's build to reach its long step")
     # laptop's ref and session, from the gateway's own record of its Solve's start
     ref, session = re.findall(r"solve started client=laptop ref=(\S+) session=(\S+)", gateway_log(lab, host, t0))[-1]
@@ -117,6 +140,15 @@ def test_another_client_can_neither_watch_nor_steer_a_build_nor_use_its_session(
     headers, _ = call(lab, "laptop", host, SOLVE, grpc(field(1, own_ref) + field(5, session) + field(6, "none.v0")))
     assert not denied(headers) and "grpc-status:" in headers, headers
     assert f"solve started client=laptop ref={own_ref} session={session}" in gateway_log(lab, host, t0)
+    # laptop2 made an admin (in place) may watch laptop's build, still not steer it; the operator may do both
+    with_role("laptop2", "admin")
+    headers, size = call(lab, "laptop2", host, STATUS, status)
+    assert not denied(headers) and headers.startswith("http/2 200") and size > 0, (headers, size)
+    headers, _ = call(lab, "laptop2", host, PING, grpc(b""), ref)
+    assert denied(headers) and f"laptop2 may not steer build {ref}: it is another client's" in headers, headers
+    for method, body, buildid in ((STATUS, status, None), (PING, grpc(b""), ref)):
+        headers, size = as_operator(lab, host, method, body, buildid)
+        assert not denied(headers) and headers.startswith("http/2 200") and size > 0, (headers, size)
     # laptop's build ends well, and buildx's record names the ref the gateway bound to laptop
     done = wait_for(lambda: re.search(r"rc=(\d+)", lab.run("laptop", "cat /root/slow.log", capture=True).stdout),
                     timeout=120, what="laptop's build to end")

@@ -296,7 +296,9 @@ def test_private_mode_listens_on_the_private_address_only_which_must_be_the_host
         gateway.plan(host, rendered, gateway.parse(facts), parse_file_states(file_facts(rendered)), "sha256:abc")
 
 
-def test_the_start_script_makes_the_root_only_folder_of_the_shared_ownership_claims():
+def test_the_start_script_makes_the_root_only_folders_of_the_shared_claims_and_turns():
     script = gateway_handlers.reload_script(HOST, FILES, None)
-    assert script.startswith("mkdir -p -m 0700 /run/buildkit-ops /run/buildkit-ops/owners\n")
-    assert 'OWNERS = "/run/buildkit/owners"' in text("ownership.lua")   # (the same folder as the gateway sees it)
+    assert script.startswith("mkdir -p -m 0700 /run/buildkit-ops /run/buildkit-ops/owners /run/buildkit-ops/turns\n")
+    # (the same folders as the gateway sees them)
+    assert 'OWNERS = "/run/buildkit/owners"' in text("ownership.lua")
+    assert 'TURNS = "/run/buildkit/turns"' in text("build_turns.lua")

@@ -1,6 +1,7 @@
 """The gateway's pure Lua, run by Debian's lua5.4 (HAProxy's Lua): grpc_names.lua reads what a request names,
 whatever the order, repetition or nesting of its fields, and refuses what it cannot read whole; owners.lua
-decides who may start, watch or steer a build and use a session."""
+decides who may start, watch or steer a build and use a session; turn_lines.lua and turn_slots.lua keep each
+client's waiting builds in order and its turns counted across a reload."""
 from __future__ import annotations
 
 import shutil
@@ -213,3 +214,53 @@ local d = l:join("laptop", nil, 2.1)
 print(l:first("laptop", d, 2.1), l:waiting("laptop2", 2.1))""")
     assert out == ["3\tfalse\ttrue\ttrue", "true\ttrue\tfalse", "2\tfalse\ttrue", "0\tfalse", "true\t0"]
 
+
+
+# --- turn_slots.lua: the turns, in files that both workers of a reload count
+SLOTS = """local S = require("turn_slots")
+files, dead, ended = {}, {}, {}
+store = {read = function(n) return files[n] end, write = function(n, t) files[n] = t end,
+         remove = function(n) files[n] = nil end}
+function worker(pid)
+  return S.new(store, pid, function(p) return not dead[p] end, function(ref) return not ended[ref] end)
+end
+"""
+
+
+def test_a_worker_started_by_a_reload_counts_the_turns_the_old_one_still_holds():
+    out = lua(SLOTS + """local old, new = worker(7), worker(9)
+old:take("laptop", 1, "r1")
+print(old:confirm("laptop", 1, "r1"), new:count("laptop", 1, "r2"))   -- the new worker sees r1's turn
+print(new:count("laptop", 1, "r1"))          -- r1's next calls reach the new worker: it holds its turn already
+print(new:count("laptop2", 1, "r9"))         -- (another client's slots are its own)
+ended["r1"] = true                           -- r1's Solve ends: the old worker frees its turn
+old:free("laptop", 1, "r1")
+print(files["laptop.1"], new:count("laptop", 1, "r2"))""")
+    assert out == ["true\t1\tnil\tfalse", "1\tnil\ttrue", "0\t1\tfalse", "nil\t0\t1\tfalse"]
+
+
+def test_a_turn_whose_worker_is_gone_or_whose_build_ended_is_free_and_a_torn_line_holds_nothing():
+    out = lua(SLOTS + """local old, new = worker(7), worker(9)
+old:take("laptop", 1, "r1")
+new:take("laptop", 2, "r2")
+files["laptop.3"] = "garbage"
+print(new:count("laptop", 3, "x"))
+dead["7"] = true                             -- the old worker was stopped at hard-stop-after
+ended["r2"] = true
+print(new:count("laptop", 3, "x"))
+print(files["laptop.1"], files["laptop.2"], files["laptop.3"])""")
+    assert out == ["2\t3\tfalse", "0\t1\tfalse", "nil\tnil\tnil"]
+
+
+def test_two_workers_taking_the_same_slot_at_once_leave_it_to_one_and_a_lowered_limit_counts_every_turn():
+    out = lua(SLOTS + """local a, b = worker(7), worker(9)
+a:take("laptop", 1, "ra")
+b:take("laptop", 1, "rb")                    -- (both found slot 1 free at the same moment)
+print(a:confirm("laptop", 1, "ra"), b:confirm("laptop", 1, "rb"))
+a:free("laptop", 1, "ra")                    -- (freeing a slot another build holds leaves it alone)
+print(files["laptop.1"] ~= nil)
+for i, r in ipairs({"r2", "r3"}) do b:take("laptop", i + 1, r) end
+print(b:count("laptop", 1, "x"))             -- the limit went from 3 to 1 in place: three builds still run
+ended["rb"] = true
+print(b:count("laptop", 1, "x"))""")
+    assert out == ["false\ttrue", "true", "3\tnil\tfalse", "2\t1\tfalse"]
