@@ -28,12 +28,17 @@ def update_env(host: BuildHost, files: list[File]) -> dict[str, str]:
             "BKOPS_CRL": "1" if "crl.pem" in names else ""}
 
 
+CLAIMS_KEPT_MINUTES = 24 * 60
+
+
 def reload_script(host: BuildHost, files: list[File], image_id: str | None) -> str:
     """Create or update the container (Compose leaves an unchanged one alone), reload it gracefully so that it
     reads its new files, and wait until the BuildKit port listens."""
     compose_file = quote(host.buildkit.data_dir + "/gateway/docker-compose.yml")
     h = compose_hash(files, image_id or host.buildkit.gateway_image)
     return f"""mkdir -p -m 0700 {quote(SOCKET_DIR)} {quote(SOCKET_DIR + "/owners")} {quote(SOCKET_DIR + "/turns")}
+# claims left by workers that have exited (a worker forgets only its own): a day is longer than any build
+find {quote(SOCKET_DIR + "/owners")} -type f -mmin +{CLAIMS_KEPT_MINUTES} -delete
 T=$(mktemp)
 if ! BKOPS_GATEWAY_HASH={h} docker compose -f {compose_file} up -d --remove-orphans --quiet-pull >"$T" 2>&1
 then tail -20 "$T" >&2; rm -f "$T"; exit 1; fi

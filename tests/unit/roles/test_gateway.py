@@ -299,6 +299,8 @@ def test_private_mode_listens_on_the_private_address_only_which_must_be_the_host
 def test_the_start_script_makes_the_root_only_folders_of_the_shared_claims_and_turns():
     script = gateway_handlers.reload_script(HOST, FILES, None)
     assert script.startswith("mkdir -p -m 0700 /run/buildkit-ops /run/buildkit-ops/owners /run/buildkit-ops/turns\n")
+    # (and sweeps the claims that workers gone since left behind, a day old: longer than any build)
+    assert "find /run/buildkit-ops/owners -type f -mmin +1440 -delete\n" in script
     # (the same folders as the gateway sees them)
     assert 'OWNERS = "/run/buildkit/owners"' in text("ownership.lua")
     assert 'TURNS = "/run/buildkit/turns"' in text("build_turns.lua")
