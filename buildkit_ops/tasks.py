@@ -144,15 +144,23 @@ def update_clients(c: Context, check: bool = False, json_: bool = False, invento
         raise Exit(code=1)
 
 
-@task(help={"json": "print the clients as JSON", "inventory": INV_HELP})
+@task(help={"json": "print the clients as JSON",
+            "all": "also a row per removal (the revoked certificates on the CRL), oldest first",
+            "inventory": INV_HELP})
 @cli_errors
-def list_clients(c: Context, json_: bool = False, inventory: str = DEFAULT_INVENTORY) -> None:
-    """List clients: address, connection, certificate expiry and status (revoked ones too)."""
-    rows = client_records.client_rows(load(inventory))
+def list_clients(c: Context, json_: bool = False, all_: bool = False, inventory: str = DEFAULT_INVENTORY) -> None:
+    """List clients: address, connection, home, certificate expiry and status (`--all`: removed ones too)."""
+    inv = load(inventory)
+    rows = client_records.client_rows(inv, removed=all_)
     if json_:
         print(json.dumps(rows, indent=2))
-    else:
-        print_clients(rows)
+        return
+    print_clients(rows)
+    if not all_:
+        removals = len({(r["name"], r["revoked_at"]) for r in client_records.revoked(inv)})
+        if removals:
+            print(f"({removals} removal{'s' * (removals > 1)} not shown: `invoke list-clients --all`)",
+                  file=sys.stderr)
 
 
 @task(help={"host": "reissue the server certificates of these hosts (default: all, unless --client is given)",

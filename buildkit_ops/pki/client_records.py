@@ -70,8 +70,9 @@ def live_certificates(inv: Inventory) -> dict[str, int]:
     return live
 
 
-def client_rows(inv: Inventory, now: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """list-clients' rows: each client's, then one per removal. `now`: the clock certificates are judged by."""
+def client_rows(inv: Inventory, now: dt.datetime | None = None, removed: bool = True) -> list[dict[str, Any]]:
+    """list-clients' rows: each client's, then (`removed`) one per removal. `now`: the clock certificates are
+    judged by."""
     rows = []
     now = now or dt.datetime.now(dt.timezone.utc)
     ca = pki.load_ca_cert(inv.pki_dir)
@@ -96,6 +97,8 @@ def client_rows(inv: Inventory, now: dt.datetime | None = None) -> list[dict[str
             else:
                 row["status"] = "ok"
         rows.append(row)
+    if not removed:
+        return rows
     removals: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in revoked(inv):   # one row per removal (or --revoke-old), however many certificates it revoked
         removals.setdefault((r["name"], r["revoked_at"]), []).append(r)

@@ -143,7 +143,9 @@ def test_remove_client_closes_the_port(servers):
     assert servers.run("laptop2", "docker buildx inspect buildkit-ops", capture=True).returncode != 0
     assert servers.run("laptop2", "test -e /root/.docker/buildkit-ops/buildkit-ops").returncode != 0   # its files
     assert "laptop2:" not in INV.read_text()
-    assert "revoked" in invoke("list-clients").stdout
+    assert "revoked" in invoke("list-clients", "--all").stdout
+    shown = invoke("list-clients")      # (removals only behind --all: the list stays the team's)
+    assert "revoked" not in shown.stdout and "not shown: `invoke list-clients --all`" in shown.stderr
     # laptop is untouched
     assert servers.run("laptop", f"nc -z -w3 {B1} 1234", capture=True).returncode == 0
 

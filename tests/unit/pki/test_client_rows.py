@@ -42,3 +42,5 @@ def test_each_clients_row_says_what_to_do_about_its_certificate(inv_path, tmp_pa
     assert removal == {"name": "laptop", "tenant": None, "address": "-", "connection": "-", "builder": "-",
                        "home": None, "pinned": False, "live_certs": 0, "cert_expires": rows["laptop"]["cert_expires"],
                        "status": f"revoked {dt.date.today().isoformat()} (1 certificate on the CRL)"}
+    # list-clients without --all: the inventory's clients alone, however many removals the CRL keeps
+    assert [r["name"] for r in client_records.client_rows(inv, removed=False)] == list(inv.clients)
