@@ -28,7 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from buildkit_ops.engine import rolling
+from buildkit_ops.engine import host_lock, rolling
 from buildkit_ops.engine.contract import (
     Context,
     HandlerFailed,
@@ -71,11 +71,11 @@ def prefix(play: Play) -> str:
 
 
 def gather(sess: Session, plays: list[Play], target: Any, paths: list[str],
-           extra: Sequence[str] = ()) -> tuple[dict[str, Any], dict[str, FileState], dict[str, str]]:
+           extra: Sequence[str] = (), before: str = "") -> tuple[dict[str, Any], dict[str, FileState], dict[str, str]]:
     """(play key -> parsed facts, path -> file state, raw sections) in one remote command. `extra` snippets
-    (a status report's own) ride along in the same command."""
-    script = parallel([files_fact(paths), *(facts_snippet(r, target, c.item, prefix((r, c))) for r, c in plays),
-                       *extra])
+    (a status report's own) ride along in the same command; `before` runs first (the host lock's wait)."""
+    script = before + parallel([files_fact(paths), *(facts_snippet(r, target, c.item, prefix((r, c)))
+                                                     for r, c in plays), *extra])
     expected = {prefix((r, c)) + r.sentinel for r, c in plays if r.sentinel}
     for attempt in (1, 2):
         rc, out, err = sess.run(script)
@@ -125,13 +125,20 @@ def notified_handlers(plays: list[Play], planned: list[list[Step]]) -> list[set[
 
 
 def run(sess: Session, plays: list[Play], check: bool, rep: Reporter, res: HostResult,
-        options: Options | None = None) -> dict[str, Any]:
+        options: Options | None = None, lock: host_lock.Ride | None = None) -> dict[str, Any]:
     """gather, plan, check or apply, handlers, verify; returns each play's facts (by play key) as they are at the
-    end. `options.roles`: the roles (or role instances) this run applies; the others' changes are pending."""
+    end. `options.roles`: the roles (or role instances) this run applies; the others' changes are pending.
+    `lock`: the host lock being taken beside the facts (nothing is planned before it is held)."""
     target = plays[0][1].target if plays else None
     managed = [f for r, c in plays for f in r.managed(c)]
     probes = {} if check else {play_key(r, c): r.start_probe(c, sess) for r, c in plays}
-    facts, states, raw = gather(sess, plays, target, [f.path for f in managed])
+    facts, states, raw = gather(sess, plays, target, [f.path for f in managed], before=lock.prefix if lock else "")
+    if lock is not None:
+        held, read_under_it = lock.held(raw.get("host_lock"))
+        if held.waited_for:
+            rep.step(res, "lock", "host lock", "ok", f"waited {held.waited:.0f} s for the run of {held.waited_for}")
+        if not read_under_it:   # (another run held the host meanwhile: what it changed is read now)
+            facts, states, raw = gather(sess, plays, target, [f.path for f in managed])
     for r, c in plays:
         _info(res, r, c, facts)
 

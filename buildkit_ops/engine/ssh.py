@@ -60,6 +60,12 @@ def connect(name: str, address: str, user: str, port: int, key: str | None, know
                               f"checked out of band) and point known_hosts at that file") from None
     conn.client = client
     try:
+        # Every message goes out at once: with Nagle's algorithm, each small SSH message (a channel's open, its
+        # command, its end of input) waits for the ACK of the one before, which costs a no-op run several round
+        # trips (OpenSSH sets TCP_NODELAY too)
+        sock = socket.create_connection((address, port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.connect_kwargs["sock"] = sock
         conn.open()
     except paramiko.BadHostKeyException as e:
         raise RemoteError(

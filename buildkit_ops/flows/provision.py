@@ -27,7 +27,7 @@ def provision_host(inv: Inventory, host: BuildHost, options: Options, rep: Repor
     res = HostResult(host.name)
     t0 = time.monotonic()
     sess = None
-    lock: host_lock.Held | None = None
+    lock: host_lock.Ride | None = None
     try:
         try:
             sess = SshSession.to_host(host)
@@ -35,15 +35,12 @@ def provision_host(inv: Inventory, host: BuildHost, options: Options, rep: Repor
             rep.fail(res, str(e), unreachable=True)
             return res
         if not options.check:   # (a check changes nothing: it takes no lock, and waits for none)
-            lock = host_lock.acquire(sess, "provision", wait=options.lock_wait)
-            if lock.waited_for:
-                rep.step(res, "lock", "host lock", "ok", f"waited {lock.waited:.0f} s for the run of "
-                                                         f"{lock.waited_for}")
+            lock = host_lock.Ride(sess, "provision", wait=options.lock_wait)   # (taken beside the facts)
         for s in server_pki.ensure(inv, host, options.check, force=reissue):
             rep.step(res, s.role, s.name, ("would change" if options.check else "changed") if s.changed else "ok",
                      s.detail)
         plays = runner.prepare(inv, host, role_path.load(inv.file.parent, "host"), options)
-        runner.run(sess, plays, options.check, rep, res, options)
+        runner.run(sess, plays, options.check, rep, res, options, lock=lock)
     except (RemoteError, PlanError, HandlerFailed, FileNotFoundError, paramiko.SSHException, ssl.SSLError,
             TimeoutError, OSError) as e:
         rep.fail(res, str(e))
