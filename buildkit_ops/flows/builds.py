@@ -12,7 +12,7 @@ from buildkit_ops.insights import daemon_builds
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.inventory.daemons import daemons
 from buildkit_ops.report.results import HostResult
-from buildkit_ops.roles.gateway.exports import build_owners, parse_audit
+from buildkit_ops.roles.gateway.exports import as_log_text, build_owners, parse_audit
 
 
 def recent(inv: Inventory, hosts: list[BuildHost], since: dt.timedelta, tenant: str | None = None,
@@ -24,9 +24,11 @@ def recent(inv: Inventory, hosts: list[BuildHost], since: dt.timedelta, tenant: 
 
     def work(h: BuildHost, sess: SshSession, res: HostResult) -> None:
         ds = [d for d in daemons(inv, h) if tenant is None or d.label == tenant]
-        rc, out, err = sess.run("\n".join(daemon_builds.snippets(ds)) + "\n" + insights.solves_snippet() + "\n")
+        # (the audit trail of the window alone; a running build may have started long before it)
+        solves = insights.solves_snippet() if running else insights.solves_snippet(int(since.total_seconds()) + 60)
+        rc, out, err = sess.run("\n".join(daemon_builds.snippets(ds)) + "\n" + solves + "\n")
         got = sections(out)
-        log = got.get("solves", "")
+        log = as_log_text(got.get("solves", ""))
         per_daemon = daemon_builds.read(ds, got, parse_audit(log), build_owners(log))
         rows = [(b, label) for label, builds in per_daemon.items() for b in builds
                 if (b.completed is None if running else b.created >= now - since)]

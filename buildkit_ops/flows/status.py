@@ -41,7 +41,7 @@ from buildkit_ops.report.results import HostResult
 from buildkit_ops.roles.buildkitd.exports import BuildkitdFacts
 from buildkit_ops.roles.engine.exports import EngineFacts
 from buildkit_ops.roles.firewall.exports import FirewallFacts, foreign_openings
-from buildkit_ops.roles.gateway.exports import GatewayFacts, parse_audit
+from buildkit_ops.roles.gateway.exports import GatewayFacts, as_log_text, parse_audit
 
 WARN_DAYS = 30
 
@@ -84,8 +84,9 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> Status:
         facts, _, f = gather(sess, fact_plays(inv, h, roles), h, [], extra=[
             *(f"echo @@{status_tenants.du_section(i)}; {disk_usage(d.ctl)} 2>/dev/null"
               for i, d in enumerate(ds)),
-            capacity.DISK_SNIPPET, *daemon_builds.snippets(ds), insights.solves_snippet()])
-        per_daemon = daemon_builds.read(ds, f, parse_audit(f.get("solves", "")))
+            capacity.DISK_SNIPPET, *daemon_builds.snippets(ds),
+            insights.solves_snippet(int(insights.WINDOWS["7d"].total_seconds()))])   # (its longest window)
+        per_daemon = daemon_builds.read(ds, f, parse_audit(as_log_text(f.get("solves", ""))))
         hs = host_status(inv, h, facts["engine"], facts["firewall"], facts["buildkitd"], facts["gateway"], f, now,
                          [b for builds in per_daemon.values() for b in builds])
         hs.crl = revocations(facts["gateway"], issued, mine, own_cas)

@@ -13,8 +13,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from buildkit_ops.engine.shell import command, quote
-from buildkit_ops.roles.gateway.exports import CONTAINER, SOLVE, SOLVE_STARTED, AuditLine
+from buildkit_ops.engine.shell import quote
+from buildkit_ops.roles.gateway.exports import SOLVE, SOLVE_STARTED, AuditLine, log_window
 
 # One JSON array per record; every string through `json`, so a hostile target cannot break a line.
 FORMAT = ('[{{json .Record.Ref}},{{json .Record.CreatedAt}},{{json .Record.CompletedAt}},'
@@ -124,12 +124,12 @@ def summary(builds: list[Build], now: dt.datetime) -> dict[str, Window]:
 # ------------------------------------------------------------------ who built it
 
 
-def solves_snippet() -> str:
-    """Facts snippet: the Solve calls of the gateway's audit trail of the last two weeks (each logged when it
-    ended; what Docker keeps of the log, 5 x 20 MB, bounds how far back that reaches)."""
-    logs = command("docker", "logs", "--timestamps", "--since", "336h", CONTAINER)
-    solve, started = quote(f'method="{SOLVE}"'), quote(f" {SOLVE_STARTED} ")
-    return f"echo @@solves; {logs} 2>&1 | grep -F -e {solve} -e {started} | tail -n 50000 || true"
+def solves_snippet(seconds: int = 14 * 86400) -> str:
+    """Facts snippet: the Solve calls (each logged when it ended) and Solve starts of the gateway's audit trail
+    of the last `seconds` (two weeks by default; what Docker keeps of the log, 5 x 20 MB, bounds how far back
+    that reaches), the newest 50,000, read from the log's end back to the window's start and no further."""
+    window = log_window(seconds, (f'method="{SOLVE}"', f" {SOLVE_STARTED} "), newest=50000)
+    return f"echo @@solves\n{{\n{window}}} 2>/dev/null || true"
 
 
 # A Solve's start (HAProxy's clock, in milliseconds) and buildkitd's record of it (nanoseconds) are read on one

@@ -1,0 +1,72 @@
+"""The gateway's log read back from its end to the window asked, and no further: the script runs for real here
+(sh, tac, awk, grep), over json-file logs as Docker writes them (the live file and its rotations) and a stand-in
+`docker inspect` that names the live file; its lines decode to the text the audit parser reads."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+
+from buildkit_ops.roles.gateway.exports import as_log_text, log_window, parse_audit
+
+NOW = dt.datetime.now(dt.timezone.utc)
+
+
+def entry(minutes_ago: float, text: str) -> str:
+    t = NOW - dt.timedelta(minutes=minutes_ago)
+    # (Docker's RFC 3339 time drops the fraction's trailing zeros; Go escapes <, > and & in the JSON)
+    stamp = t.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".") + "Z"
+    line = json.dumps({"log": text + "\n", "stream": "stdout", "time": stamp}, separators=(",", ":"))
+    return line.replace("<", "\\u003c") + "\n"
+
+
+def call(minutes_ago: float, client: str, method: str = "/moby.buildkit.v1.Control/Solve") -> str:
+    began = NOW - dt.timedelta(minutes=minutes_ago, seconds=2)
+    return entry(minutes_ago, f"{began:%d/%b/%Y:%H:%M:%S}.000 client={client} role=developer "
+                              f'method="{method}" result=ok status=200 ms=2000 in=300 out=90 term=-- waited=-')
+
+
+def logs(tmp_path, files: list[list[str]]):
+    """files[0] is the live file, files[1] its rotation .1, ... (older each)."""
+    live = tmp_path / "abc-json.log"
+    for n, lines in enumerate(files):
+        (tmp_path / (live.name + (f".{n}" if n else ""))).write_text("".join(lines))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(f"#!/bin/sh\necho {live}\n")
+    (bin_dir / "docker").chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def run(env, script: str) -> str:
+    r = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_only_the_window_is_read_newest_first_across_rotations_and_decoded_oldest_first(tmp_path):
+    env = logs(tmp_path, [[call(50, "live-old"), call(5, "c"), call(1, "d")],
+                          [call(90, "b"), call(70, "rot1-new")],
+                          [call(3000, "too-old"), call(2000, "too-old-2")]])
+    raw = run(env, log_window(2 * 3600))
+    clients = [json.loads(line)["log"].split("client=")[1].split()[0] for line in raw.splitlines()]
+    assert clients == ["d", "c", "live-old", "rot1-new", "b"]      # newest first; the older file never reached
+    calls = parse_audit(as_log_text(raw))
+    assert [c.client for c in calls] == ["b", "rot1-new", "live-old", "c", "d"]
+    assert calls[-1].ended[:16] == (NOW - dt.timedelta(minutes=1)).isoformat()[:16]
+    # the control: a window of three days reaches the oldest file too
+    assert [c.client for c in parse_audit(as_log_text(run(env, log_window(3 * 86400))))][:2] == ["too-old",
+                                                                                                 "too-old-2"]
+
+
+def test_the_reading_stops_at_the_first_line_older_than_the_window_and_keeps_only_what_is_asked(tmp_path):
+    # (a file that is not JSON past the window would fail the decoding: it is never read)
+    env = logs(tmp_path, [[call(30, "laptop", "/moby.buildkit.v1.Control/Status"), call(10, "laptop")],
+                          ["not json at all\n" * 3]])
+    only_solves = run(env, log_window(3600, ('method="/moby.buildkit.v1.Control/Solve"',)))
+    assert [c.method for c in parse_audit(as_log_text(only_solves))] == ["/moby.buildkit.v1.Control/Solve"]
+    assert len(run(env, log_window(3600, newest=1)).splitlines()) == 1
+    # a line cut short (the log rotated while it was read) is skipped, not a failure
+    assert as_log_text('{"log": "x\\n", "time": "2026-12-07T10:00:00.5Z"}\n{"log": "cut') == \
+        "2026-12-07T10:00:00.500000000Z x"
