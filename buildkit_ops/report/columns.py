@@ -18,6 +18,8 @@ GAP = 3   # spaces between plain columns
 
 def _cell(value: str) -> str:
     """One line, whatever the value holds (control characters escaped, line breaks as \\n)."""
+    if value.isprintable():   # (no control, bidi or line-break character: most values, at C speed)
+        return value
     return safe(value).replace("\n", "\\n").replace("\t", "\\t")
 
 

@@ -70,3 +70,18 @@ def test_the_reading_stops_at_the_first_line_older_than_the_window_and_keeps_onl
     # a line cut short (the log rotated while it was read) is skipped, not a failure
     assert as_log_text('{"log": "x\\n", "time": "2026-12-07T10:00:00.5Z"}\n{"log": "cut') == \
         "2026-12-07T10:00:00.500000000Z x"
+
+
+def test_times_are_read_as_text_to_the_millisecond_and_a_time_that_cannot_be_is_skipped():
+    line = ('{logged} {start} client=laptop addr=10.77.0.21 role=developer method="/moby.buildkit.v1.Control/Solve" '
+            'result=ok status=200 ms=5 in=1 out=2 term=-- waited=-')
+    calls = parse_audit("\n".join(line.format(logged=lg, start=st) for lg, st in (
+        ("2026-12-07T14:03:58.000099999Z", "07/Dec/2026:14:03:56.999"),
+        ("2026-12-07T14:03:58.5Z", "07/Dec/2026:14:03:57.000"),
+        ("2026-12-07T14:03:58Z", "31/Dec/2026:23:59:59.001"),
+        ("2026-12-07T14:03:58Z", "07/Dex/2026:14:03:56.999"),      # (no such month)
+        ("2026-12-07T14:03:58Z", "07/Dec/2026:24:03:56.999"))))    # (no such hour)
+    assert [(c.ended, c.started) for c in calls] == [
+        ("2026-12-07T14:03:58.000+00:00", "2026-12-07T14:03:56.999+00:00"),
+        ("2026-12-07T14:03:58.500+00:00", "2026-12-07T14:03:57.000+00:00"),
+        ("2026-12-07T14:03:58.000+00:00", "2026-12-31T23:59:59.001+00:00")]
