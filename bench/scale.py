@@ -109,10 +109,11 @@ def gateway(lab: Lab) -> dict[str, float]:
     files = int(sh(lab, "build1", "find /opt/buildkit-ops/gateway -type f | wc -l").strip())
     mem = sh(lab, "build1", "docker stats --no-stream --format '{{.MemUsage}}' buildkit-gateway").split("/")[0]
     mib = float(re.sub(r"[^0-9.]", "", mem)) * (1024 if "GiB" in mem else 1 / 1024 if "KiB" in mem else 1)
-    reload = sh(lab, "build1", "n=$(docker logs buildkit-gateway 2>&1 | grep -c 'Loading success'); "
-                               "s=$(date +%s.%N); docker kill -s USR2 buildkit-gateway >/dev/null; "
-                               "while [ $(docker logs buildkit-gateway 2>&1 | grep -c 'Loading success') -le $n ]; "
-                               "do sleep 0.02; done; awk -v s=$s -v e=$(date +%s.%N) 'BEGIN { print e - s }'")
+    # (the new worker answers on the runtime API once it has its files: its process ID there changes)
+    pid = "echo 'show info' | socat stdio /run/buildkit-ops/gateway-admin.sock | sed -n 's/^Pid: //p'"
+    reload = sh(lab, "build1", f"p=$({pid}); s=$(date +%s.%N); docker kill -s USR2 buildkit-gateway >/dev/null; "
+                               f"while [ \"$({pid})\" = \"$p\" ]; do sleep 0.01; done; "
+                               "awk -v s=$s -v e=$(date +%s.%N) 'BEGIN { print e - s }'")
     rules = int(sh(lab, "build1", "ufw show added | grep -c \"buildkit-ops client\" || true").strip() or 0)
     return {"gateway files": files, "gateway memory MiB": round(mib, 1), "gateway reload s": float(reload),
             "firewall client rules": rules}
@@ -158,6 +159,9 @@ def main() -> None:
         for p in procs:
             p.terminate()
         sh(lab, "build1", "F=$(docker inspect -f '{{.LogPath}}' buildkit-gateway); rm -f \"$F\".[1-4]")
+        for tenant in TENANTS:   # (their daemons and caches go; the shipped inventory has no tenant)
+            subprocess.run([sys.executable, "-m", "invoke", "remove-tenant", tenant, "--confirm", "-i", str(INV)],
+                           cwd=ROOT, capture_output=True)
         subprocess.run([sys.executable, "-m", "invoke", "provision", "--prune-clients"], cwd=ROOT,
                        capture_output=True)
         INV.unlink(missing_ok=True)

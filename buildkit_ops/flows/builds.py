@@ -1,4 +1,5 @@
-"""builds: the recent builds of build hosts, from BuildKit's history, each with the client that ran it."""
+"""builds: the recent builds of build hosts, from BuildKit's history, each with the client that ran it, and the
+client's home host when it ran elsewhere (its home was full or down: the failover proxy sent it on)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,6 +8,7 @@ from typing import Any
 from buildkit_ops.engine.facts import sections
 from buildkit_ops.engine.parallel import each_host
 from buildkit_ops.engine.session import SshSession
+from buildkit_ops.fleet import placement
 from buildkit_ops.insights import builds as insights
 from buildkit_ops.insights import daemon_builds
 from buildkit_ops.inventory import BuildHost, Inventory
@@ -21,6 +23,12 @@ def recent(inv: Inventory, hosts: list[BuildHost], since: dt.timedelta, tenant: 
     run now, whenever they started), newest first, each with its tenant, or the error that kept us from reading
     them."""
     now = dt.datetime.now(dt.timezone.utc)
+    homes = placement.client_homes(inv)
+
+    def away(client: str | None, host: str) -> str | None:
+        """The client's home host when the build ran elsewhere (its home was full, or down), else None."""
+        home = homes.get(client or "")
+        return home if home is not None and home != host else None
 
     def work(h: BuildHost, sess: SshSession, res: HostResult) -> None:
         ds = [d for d in daemons(inv, h) if tenant is None or d.label == tenant]
@@ -32,7 +40,7 @@ def recent(inv: Inventory, hosts: list[BuildHost], since: dt.timedelta, tenant: 
         per_daemon = daemon_builds.read(ds, got, parse_audit(log), build_owners(log))
         rows = [(b, label) for label, builds in per_daemon.items() for b in builds
                 if (b.completed is None if running else b.created >= now - since)]
-        res.info["builds"] = [{**b.row(), "tenant": label} for b, label in sorted(rows, key=lambda r: r[0].created,
-                                                                                 reverse=True)]
+        res.info["builds"] = [{**b.row(), "tenant": label, "away_from": away(b.client, h.name)}
+                              for b, label in sorted(rows, key=lambda r: r[0].created, reverse=True)]
 
     return {r.host: ({"error": r.error} if r.error else {"builds": r.info["builds"]}) for r in each_host(hosts, work)}

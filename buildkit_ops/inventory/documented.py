@@ -15,7 +15,7 @@ WIDTH = 100
 # keys a host or client sets for itself (documented once, under its group), and the nested tables
 PER_MACHINE = {"address", "names", "client_address", "private_address", "weight", "platforms", "emulate", "home",
                "connection", "ssh_address", "builder", "default_builder", "failover", "failover_port", "failover_image",
-               "failover_image_archive", "role", "limits", "allow_wide_network", "vpn_address"}
+               "failover_image_archive", "placement", "role", "limits", "allow_wide_network", "vpn_address"}
 NESTED = {"buildkit", "gc", "policies", "registries", "prune_schedule"}
 
 

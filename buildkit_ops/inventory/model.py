@@ -148,6 +148,7 @@ class Client:
     failover_port: int                   # the proxy's first port on the client's loopback
     failover_image: str
     failover_image_archive: str | None
+    placement: str                       # with the proxy: home, spill (default) or least-busy
     role: str                            # developer or admin: the gRPC methods the gateway lets it call
     allow_wide_network: bool             # its address may be a network wider than values.WIDEST
     limits: Limits                       # what the gateway lets it run at once

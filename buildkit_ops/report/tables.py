@@ -75,7 +75,8 @@ def print_audit(doc: dict[str, Any]) -> None:
 
 def print_builds(doc: dict[str, Any]) -> None:
     print_per_host(doc, "builds", ("started", "client", "image, target or ref", "seconds", "cached/steps", "result"),
-                   lambda b: [b["started"][:19].replace("T", " "), b["client"] or "unknown",
+                   lambda b: [b["started"][:19].replace("T", " "), (b["client"] or "unknown")
+                              + (f" (away from {b['away_from']})" if b.get("away_from") else ""),
                               b["image"] or b["target"] or b["ref"][:12],
                               "-" if b["seconds"] is None else f"{b['seconds']:.2f}",
                               f"{b['steps_cached']}/{b['steps_total']}", b["result"]])

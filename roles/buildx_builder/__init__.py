@@ -18,8 +18,7 @@ from buildkit_ops.engine.shell import quote
 from buildkit_ops.fleet import placement
 from buildkit_ops.fleet.nodes import Node, builder_nodes
 from buildkit_ops.inventory import Client, Inventory
-from buildkit_ops.pki import certs
-from buildkit_ops.roles.buildx_builder.exports import CERT_FILES, folder_script, parse_nodes_status
+from buildkit_ops.roles.buildx_builder.exports import CERT_FILES, client_tls, folder_script, parse_nodes_status
 from buildkit_ops.roles.buildx_builder.removal import remove_script
 from buildkit_ops.roles.failover_proxy.exports import proxy as failover_proxy
 from buildkit_ops.roles.failover_proxy.exports import templates as proxy_templates
@@ -53,14 +52,10 @@ def prepare(inv: Inventory, client: Client, options: Options) -> BuilderInput:
     if client.name in options.remove:
         return BuilderInput([], {}, "", absent=True)
     hosts = placement.placed(client, inv.hosts_for(client), options.platforms)
-    proxy = failover_proxy(client, hosts, proxy_templates(inv))
+    tls = client_tls(inv, client)
+    proxy = failover_proxy(client, hosts, proxy_templates(inv), tls)
     ns = builder_nodes(client, hosts)
-    leaf = certs.client_paths(inv.pki_dir, client.name)
-    if leaf.crt.exists() and leaf.key.exists():
-        files = {"ca.pem": certs.trust_bundle(inv.pki_dir), "cert.pem": leaf.crt.read_bytes(),
-                 "key.pem": leaf.key.read_bytes()}
-    else:
-        files = {n: b"(to be issued)\n" for n in CERT_FILES}
+    files = tls or {n: b"(to be issued)\n" for n in CERT_FILES}
     spec = json.dumps([[n.__dict__ for n in ns], client.default_builder, proxy.config if proxy else None],
                       sort_keys=True)
     return BuilderInput(ns, files, hashlib.sha256(spec.encode()).hexdigest()[:16])

@@ -1,12 +1,23 @@
 """What others may use of the buildx builder role: the builder's nodes as `docker buildx inspect` reports them
-(doctor), and where its files are on a client (folder_script)."""
+(doctor), where its files are on a client (folder_script), and the client's TLS files (client_tls)."""
 from __future__ import annotations
 
 from buildkit_ops.engine.render import safe_dirname
 from buildkit_ops.engine.shell import quote
-from buildkit_ops.inventory import Client
+from buildkit_ops.inventory import Client, Inventory
+from buildkit_ops.pki import certs
 
 CERT_FILES = ("ca.pem", "cert.pem", "key.pem")
+
+
+def client_tls(inv: Inventory, client: Client) -> dict[str, bytes] | None:
+    """The client's TLS files as its builder (and its failover proxy) use them: ca.pem (the CAs to trust),
+    cert.pem, key.pem; None before its certificate is issued."""
+    leaf = certs.client_paths(inv.pki_dir, client.name)
+    if not (leaf.crt.exists() and leaf.key.exists()):
+        return None
+    return {"ca.pem": certs.trust_bundle(inv.pki_dir), "cert.pem": leaf.crt.read_bytes(),
+            "key.pem": leaf.key.read_bytes()}
 
 
 def folder_script(client: Client) -> str:

@@ -8,4 +8,6 @@ echo @@trap; [ -f "$BX/buildkitd.default.toml" ] && echo "$BX/buildkitd.default.
 F="$D/buildkit-ops/$BKOPS_DIR"
 echo @@state; cat "$F/state" 2>/dev/null || true
 echo @@certsums; for f in ca.pem cert.pem key.pem; do sha256sum < "$F/$f" 2>/dev/null | cut -c1-64; done
-echo @@builder; docker buildx inspect "$BKOPS_BUILDER" >/dev/null 2>&1 && echo present || echo absent
+# (buildx's own record of the builder, not `docker buildx inspect`: that asks every node for its status, and a
+# node that does not answer, as after remove-client closed the firewall, costs a connection timeout each)
+echo @@builder; [ -f "$BX/instances/$BKOPS_BUILDER" ] && echo present || echo absent

@@ -14,7 +14,8 @@ from buildkit_ops.engine.render import FileState
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.fleet import failover, placement
 from buildkit_ops.inventory import Client, Inventory
-from buildkit_ops.roles.failover_proxy.proxy_config import Proxy, config_hash
+from buildkit_ops.roles.buildx_builder.exports import client_tls
+from buildkit_ops.roles.failover_proxy.proxy_config import Proxy
 from buildkit_ops.roles.failover_proxy.proxy_config import proxy as proxy_for
 
 
@@ -23,8 +24,8 @@ class ProxyFacts:
     image_id: str = ""           # of failover_image on the client, empty when absent
     state: str = ""              # "true HASH": running, with that configuration
 
-    def runs(self, config: str) -> bool:
-        return self.state == f"true {config_hash(config)}"
+    def runs(self, proxy: Proxy) -> bool:
+        return self.state == f"true {proxy.label}"
 
 
 def parse(sections: dict[str, str]) -> ProxyFacts:
@@ -38,13 +39,20 @@ def start_script(client: Client, proxy: Proxy) -> str:
     confine only the publication, and the container's own address stays reachable from other containers and, on
     Docker before 28, from the client's LAN."""
     c = quote(failover.container_name(client))
-    b64 = base64.b64encode(proxy.config.encode()).decode()
-    return (f'T=$(mktemp -d)\necho {b64} | base64 -d > "$T/haproxy.cfg"\nchmod 644 "$T/haproxy.cfg"\n'
+    files = {failover.CONFIG_IN_CONTAINER: proxy.config.encode(), **proxy.files}
+    put = ""
+    for i, (path, content) in enumerate(files.items()):
+        # The files are readable inside the container by HAProxy's user (the official image runs as `haproxy`):
+        # on the client, only root and the docker group reach a container's files, and the temporary folder they
+        # pass through is mktemp's, 0700.
+        put += (f'echo {base64.b64encode(content).decode()} | base64 -d > "$T/{i}"\nchmod 644 "$T/{i}"\n'
+                f'docker cp "$T/{i}" {c}:{quote(path)}\n')
+    return (f"T=$(mktemp -d)\n"
             f"docker rm -f {c} >/dev/null 2>&1 || true\n"
             f"docker create --name {c} --restart unless-stopped "
-            f"--label org.buildkit-ops.proxy-config={config_hash(proxy.config)} --network host "
+            f"--label org.buildkit-ops.proxy-config={proxy.label} --network host "
             f"--entrypoint haproxy {quote(client.failover_image)} -W -db -f {failover.CONFIG_IN_CONTAINER} >/dev/null\n"
-            f'docker cp "$T/haproxy.cfg" {c}:{failover.CONFIG_IN_CONTAINER}\nrm -rf "$T"\n'
+            f'{put}rm -rf "$T"\n'
             f"docker start {c} >/dev/null\nsleep 1\n"
             f"if [ \"$(docker inspect --format '{{{{.State.Running}}}}' {c})\" != true ]; then "
             f"docker logs --tail 20 {c} >&2; exit 1; fi\n")
@@ -54,7 +62,7 @@ def plan(client: Client, proxy: Proxy, facts: ProxyFacts) -> list[Step]:
     want = service.Image(client.failover_image, client.failover_image_archive)
     steps = [service.image_step("failover_proxy", want, facts.image_id, (), [], quiet=True)]
     title = f"failover proxy {failover.container_name(client)}"
-    if facts.runs(proxy.config):
+    if facts.runs(proxy):
         steps.append(Step("failover_proxy", title, False, "running, configuration unchanged"))
     else:
         ls = proxy.listeners
@@ -86,7 +94,7 @@ class FailoverProxyRole(Role[Client, Proxy | None, ProxyFacts]):
         if target.name in options.remove:
             return None
         hosts = placement.placed(target, inv.hosts_for(target), options.platforms)
-        proxy = proxy_for(target, hosts, self.templates)
+        proxy = proxy_for(target, hosts, self.templates, client_tls(inv, target))
         assert proxy is not None  # (applies: failover is proxy)
         return proxy
 

@@ -1,10 +1,12 @@
 """The failover proxy's haproxy.cfg, rendered from the role's template (an operator's templates/ beside the
 inventory first): a listener per node of the client's builder (buildkit_ops/fleet/failover.py), each checking its
-hosts with a TLS ClientHello."""
+hosts: with `placement: spill` or `least-busy`, by asking each host's gateway over mutual TLS whether it has room
+for one more build (the client's own certificate and the CA go into the proxy's container); with `home`, by a TLS
+ClientHello (does it answer at all)."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from buildkit_ops.engine import role_path
@@ -12,26 +14,42 @@ from buildkit_ops.engine.contract import Templates
 from buildkit_ops.fleet import placement
 from buildkit_ops.fleet.failover import Listener, listeners
 from buildkit_ops.inventory import Client, Inventory
+from buildkit_ops.inventory.model import FLEET_NAME
 
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE = "failover-haproxy.cfg.j2"
 CHECK_INTERVAL = 2          # seconds between health checks; a host is down after two failed ones
 CONNECT_TIMEOUT = 3
+ROOM_CHECKED = ("spill", "least-busy")   # placements whose proxy asks each host for room
+# in the proxy's container: the client's certificate and key (one PEM, as HAProxy reads them) and the CA (the
+# template names them too)
+CLIENT_PEM, CA_PEM = "/usr/local/etc/haproxy/client.pem", "/usr/local/etc/haproxy/ca.pem"
 
 
 @dataclass
 class Proxy:
-    """A client's failover proxy: its listeners and the configuration rendered from them."""
+    """A client's failover proxy: its listeners, the configuration rendered from them, and the files its room
+    checks need (container path -> content: the client's key among them, never printed)."""
     listeners: list[Listener]
     config: str
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """What the container was made with: a new configuration or certificate makes a new container."""
+        return config_hash(self.config + "".join(hashlib.sha256(v).hexdigest() for _, v in sorted(self.files.items())))
 
 
-def proxy(client: Client, hosts: list[placement.Placed], templates: Templates) -> Proxy | None:
-    """The client's failover proxy, or None for a client without one."""
+def proxy(client: Client, hosts: list[placement.Placed], templates: Templates,
+          tls: dict[str, bytes] | None = None) -> Proxy | None:
+    """The client's failover proxy, or None for a client without one. `tls`: the client's ca.pem, cert.pem and
+    key.pem (without them, as before its certificate is issued, the hosts are checked as with `home`)."""
     if client.failover != "proxy":
         return None
     ls = listeners(client, hosts)
-    return Proxy(ls, config(ls, templates))
+    chosen = client.placement if tls and client.placement in ROOM_CHECKED else "home"
+    files = {CLIENT_PEM: tls["cert.pem"] + tls["key.pem"], CA_PEM: tls["ca.pem"]} if tls and chosen != "home" else {}
+    return Proxy(ls, config(ls, templates, chosen), files)
 
 
 def templates(inv: Inventory) -> Templates:
@@ -53,11 +71,13 @@ CLIENT_HELLO = (
 )
 
 
-def config(listeners_: list[Listener], templates: Templates | None = None) -> str:
+def config(listeners_: list[Listener], templates: Templates | None = None, placement_: str = "home") -> str:
     """The proxy's haproxy.cfg; every value passes the haproxy escaper (one plain word, or refused)."""
     hello = [CLIENT_HELLO[i:i + 200] for i in range(0, len(CLIENT_HELLO), 200)]
-    return (templates or Templates(TEMPLATES)).render(TEMPLATE, "haproxy", nodes=listeners_, client_hello=hello,
-                                                      check_interval=CHECK_INTERVAL, connect_timeout=CONNECT_TIMEOUT)
+    return (templates or Templates(TEMPLATES)).render(
+        TEMPLATE, "haproxy", nodes=listeners_, client_hello=hello, check_interval=CHECK_INTERVAL,
+        connect_timeout=CONNECT_TIMEOUT, placement=placement_, room_checked=placement_ in ROOM_CHECKED,
+        least_busy=placement_ == "least-busy", fleet_name=FLEET_NAME)
 
 
 def config_hash(text: str) -> str:

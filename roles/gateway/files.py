@@ -151,7 +151,7 @@ def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, 
     absent = {t: absent_refusal(t) for t in away}
     backends = {_word(t): _socket(sock) for t, sock in sorted(routed.here.items())} if routed else {}
     cfg = templates.render("haproxy.cfg.j2", "haproxy", listen=host.listen, port=bk.port,
-                           idle_timeout=bk.gateway_idle_timeout,
+                           idle_timeout=bk.gateway_idle_timeout, max_parallelism=int(bk.max_parallelism),
                            max_connections=MAX_CONNECTIONS, max_connections_per_address=MAX_CONNECTIONS_PER_ADDRESS,
                            admin_socket=_socket(ADMIN_SOCKET), tenants=bool(routed), backends=backends,
                            absent=[(r.file, t) for t, r in absent.items()])

@@ -164,3 +164,13 @@ core.register_task(function()
     end
   end
 end)
+
+-- How many builds hold a turn in this worker now: the gateway's answer to "is there room for one more build?"
+-- counts them with the running builds of clients without a limit (a build waiting for its turn takes no room).
+core.register_fetches("admitted_builds", function()
+  local n = 0
+  for ref in pairs(admitted) do
+    if running(ref) then n = n + 1 end
+  end
+  return n
+end)

@@ -59,9 +59,44 @@ def test_a_node_falls_back_only_to_hosts_that_serve_all_its_platforms(tmp_path):
     assert [(li.name, li.port, [s.name for s in li.servers]) for li in ls] == [
         ("build1", 12340, ["build1", "build2"]), ("build2", 12341, ["build2"])]
     text = proxy_config.config(ls)
-    assert "listen build1\n    bind 127.0.0.1:12340\n    server build1 10.77.0.11:1234\n    server build2 10.77.0.12:1234 backup" \
-        in text
+    assert "listen build1\n    bind 127.0.0.1:12340\n" in text and "tcp-check expect binary 1603\n" \
+        "    server build1 10.77.0.11:1234\n    server build2 10.77.0.12:1234 backup\n" in text
     assert "on-error mark-down" in text and "option redispatch" in text
+
+
+def spill_proxy(tmp_path, placement_: str):
+    inv = lab_inventory(tmp_path)
+    laptop = dataclasses.replace(inv.clients["laptop"], home="build1", failover="proxy", placement=placement_)
+    tls = {"ca.pem": b"CA\n", "cert.pem": b"CERT\n", "key.pem": b"KEY\n"}
+    return laptop, proxy_config.proxy(laptop, placement.placed(laptop, list(inv.hosts.values()), REPORTED),
+                                      proxy_config.Templates(proxy_config.TEMPLATES), tls)
+
+
+def test_with_spill_each_host_is_asked_for_room_over_mutual_tls_and_home_takes_a_build_when_all_are_full(tmp_path):
+    _, p = spill_proxy(tmp_path, "spill")
+    build1 = p.config[p.config.index("listen build1"):p.config.index("listen build2")]
+    tls = (f"check-ssl crt {proxy_config.CLIENT_PEM} ca-file {proxy_config.CA_PEM} verify required "
+           f"verifyhost {FLEET_NAME} check-sni {FLEET_NAME}")
+    assert f"http-check send meth GET uri /bkops/room ver HTTP/1.1 hdr host {FLEET_NAME}\n" in build1
+    assert f"    server build1 10.77.0.11:1234 {tls}\n    server build2 10.77.0.12:1234 backup {tls}\n" \
+           f"    server build1-when-all-are-full 10.77.0.11:1234 backup no-check ca-file {proxy_config.CA_PEM} " \
+           f"verify required\n" in build1
+    assert "tcp-check" not in build1 and "balance" not in build1
+    # the client's certificate and key, and the CA, go into the container (a new certificate: a new container)
+    assert p.files == {proxy_config.CLIENT_PEM: b"CERT\nKEY\n", proxy_config.CA_PEM: b"CA\n"}
+    _, other = spill_proxy(tmp_path, "spill")
+    other.files[proxy_config.CLIENT_PEM] = b"CERT2\nKEY2\n"
+    assert other.config == p.config and other.label != p.label
+
+
+def test_least_busy_balances_every_host_with_room_and_home_asks_nothing(tmp_path):
+    _, p = spill_proxy(tmp_path, "least-busy")
+    build1 = p.config[p.config.index("listen build1"):p.config.index("listen build2")]
+    assert "balance leastconn" in build1 and "server build2 10.77.0.12:1234 check-ssl" in build1
+    laptop, home = spill_proxy(tmp_path, "home")
+    assert "/bkops/room" not in home.config and home.files == {} and "tcp-check expect binary 1603" in home.config
+    # (before the client's certificate is issued, its hosts are checked as with home)
+    assert proxy_config.proxy(laptop, [], proxy_config.Templates(proxy_config.TEMPLATES), None).files == {}
 
 
 def test_a_host_address_cannot_add_a_line_to_the_proxy_configuration(tmp_path):
