@@ -33,8 +33,7 @@ LABS = {
           "test_report.py",           # 18
           "test_private_network.py",  # 11
           "test_versions.py",         # 11
-          "test_ci_runner.py",        # 52
-          "test_build_limits.py"],    # 126     882 in all
+          "test_build_limits.py"],    # 193     897 in all
     "c": ["test_fleet.py",            # 135
           "test_gateway.py",          # 127
           "test_tenants.py",          # 103
@@ -46,9 +45,10 @@ LABS = {
           "test_progress.py",         # 37
           "test_revocation.py",       # 23
           "test_image_pins.py",       # 10
-          "test_ownership.py",        # 85
-          "test_package.py"],         # 40      798 in all
-}                                     # the default lab: the other modules (598) and the unit tests (76)
+          "test_ownership.py",        # 100
+          "test_package.py"],         # 40      813 in all
+}                                     # the default lab: the other modules (727: test_ci_runner 52, test_spill 77)
+#                                       and the unit tests (76)
 
 
 def main(argv: list[str]) -> int:
