@@ -1,6 +1,6 @@
 """The gateway's per-client files, exactly: the answer to a tenant not on the host, the map of roles above developer,
 each certificate name's role (a still-valid certificate of a client left out of the inventory keeps building as a
-developer), and the build limits."""
+developer), and the build limits; and the same set of files for a team of 2 and of 230."""
 from __future__ import annotations
 
 import pytest
@@ -47,3 +47,29 @@ def test_each_certificate_names_role_and_the_limits(tmp_path):
     assert G.queues_map({"laptop": Limits(2), "ci": Limits(10, 3)}) == b"ci 3\n"
     with pytest.raises(RenderError):
         G.limits_map({"a b": Limits(1)})
+
+
+def test_the_gateways_files_are_the_same_set_for_2_and_230_clients_whatever_their_roles_and_limits(tmp_path):
+    def team(n):
+        def edit(d):
+            d["all"]["vars"]["tenants"] = {"red": {}}
+            hosts = d["all"]["children"]["clients"]["hosts"]
+            for i in range(n - 1):
+                hosts[f"dev{i:03d}"] = {"address": f"10.77.{1 + i // 250}.{1 + i % 250}", "connection": "none",
+                                        "role": "admin" if i % 10 == 0 else "developer",
+                                        **({"limits": {"builds": 2}} if i % 3 == 0 else {}),
+                                        **({"tenant": "red"} if i % 4 == 0 else {})}
+        folder = tmp_path / str(n)
+        folder.mkdir()
+        inv = load_text(folder, mutate(edit))
+        h = inv.hosts["build1"]
+        files = G.render(h, {"ca.crt": b"ca\n", "server.crt": b"crt\n", "server.key": b"key\n"}, b"crl\n",
+                         G.client_roles(inv), G.client_limits(inv), "/run/buildkit-ops",
+                         tenants=G.routes(inv, {"red": "/run/buildkit/tenants/red/buildkitd.sock"}))
+        return inv, files
+    few, many = team(2), team(230)
+    assert len(many[0].clients) == 230
+    assert sorted(f.path for f in few[1]) == sorted(f.path for f in many[1]) and len(many[1]) <= 20
+    # (what differs is inside the maps: a line per client above developer, per limit, per tenant)
+    tenants_map = next(f for f in many[1] if f.path.endswith("tenants.map")).content
+    assert tenants_map.count(b"\n") == len([c for c in many[0].clients.values() if c.tenant])
