@@ -228,41 +228,6 @@ def test_connections_are_bounded_and_a_handshake_gets_seconds():
     assert "lua-load /usr/local/etc/haproxy/connections.lua" in cfg and text("connections.lua").startswith("--")
 
 
-def run_cut(tmp_path, log: str, revoked: str) -> list[str]:
-    """cut.sh with stand-ins for docker (the gateway's log) and ss (records what it was asked to kill)."""
-    import os
-    import subprocess
-    bin_ = tmp_path / "bin"
-    bin_.mkdir()
-    (tmp_path / "log").write_text(log)
-    (bin_ / "docker").write_text(f"#!/bin/sh\ncat {tmp_path}/log\n")
-    (bin_ / "ss").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path}/killed\necho one\n')
-    for f in bin_.iterdir():
-        f.chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}", "BKOPS_PORT": "1234", "BKOPS_REVOKED": revoked}
-    r = subprocess.run(["sh", "-s"], input=gateway_handlers.CUT_SCRIPT, env=env, capture_output=True, text=True, check=True)
-    killed = (tmp_path / "killed").read_text().splitlines() if (tmp_path / "killed").exists() else []
-    assert r.stdout.split("@@cut\n")[1].strip() == str(len(killed))
-    return killed
-
-
-def test_a_revocation_ends_only_the_revoked_certificates_connections(tmp_path):
-    log = ("connection client=laptop2 serial=00AB12 addr=10.77.0.22:5001\n"      # revoked (DER's leading zero)
-           "connection client=laptop2 serial=AB12 addr=10.77.0.21:6000\n"        # revoked, from laptop's address
-           "connection client=laptop serial=CD34 addr=10.77.0.21:6001\n"         # laptop's own: left alone
-           "connection client=laptop2 serial=AB12 addr=10.77.0.21:7000\n"
-           "connection client=laptop serial=CD34 addr=10.77.0.21:7000\n"         # port reused by laptop since
-           "connection client=x serial=EF addr=fd00::7:8000\n"                     # IPv6
-           "[NOTICE] Loading success\n")
-    killed = run_cut(tmp_path, log, "ab12 ef")
-    assert sorted(killed) == sorted([
-        "-K -tnH state established ( sport = :1234 and dst 10.77.0.22 and dport = :5001 )",
-        "-K -tnH state established ( sport = :1234 and dst 10.77.0.21 and dport = :6000 )",
-        "-K -tnH state established ( sport = :1234 and dst [fd00::7] and dport = :8000 )"])
-    (tmp_path / "none").mkdir()
-    assert run_cut(tmp_path / "none", log, "") == []
-
-
 def test_a_host_whose_crl_is_newer_stops_the_run_only_when_this_pki_signed_it(tmp_path):
     """The stale-PKI refusal (before any change of any role) is for this deployment's own CRLs; a host that
     another deployment provisioned is taken over as before."""
