@@ -159,11 +159,11 @@ def main() -> None:
         for p in procs:
             p.terminate()
         sh(lab, "build1", "F=$(docker inspect -f '{{.LogPath}}' buildkit-gateway); rm -f \"$F\".[1-4]")
-        for tenant in TENANTS:   # (their daemons and caches go; the shipped inventory has no tenant)
-            subprocess.run([sys.executable, "-m", "invoke", "remove-tenant", tenant, "--confirm", "-i", str(INV)],
-                           cwd=ROOT, capture_output=True)
         subprocess.run([sys.executable, "-m", "invoke", "provision", "--prune-clients"], cwd=ROOT,
                        capture_output=True)
+        for tenant in TENANTS:   # (their daemons and caches go: a tenant the inventory no longer names)
+            subprocess.run([sys.executable, "-m", "invoke", "remove-tenant", tenant, "--confirm"], cwd=ROOT,
+                           capture_output=True)
         INV.unlink(missing_ok=True)
     names = list(next(iter(figures.values())))
     print(f"\n{'at 50 ms RTT':32}" + "".join(f"{f'{n} clients':>14}" for n in sizes) + f"{'goal':>10}")
