@@ -19,8 +19,10 @@ TEMPLATES = Path(__file__).parent / "templates"
 BUILD_TURNS = [Path(__file__).parent / "files" / name for name in ("build_turns.lua", "turn_lines.lua",
                                                                    "turn_slots.lua")]
 CONNECTIONS = Path(__file__).parent / "files" / "connections.lua"
-# builds and sessions are their owner's: the HAProxy action and the two pure modules it requires
-OWNERSHIP = [Path(__file__).parent / "files" / name for name in ("ownership.lua", "grpc_names.lua", "owners.lua")]
+# builds and sessions are their owner's: the HAProxy action, the two pure modules it requires, and its files (also
+# build_turns.lua's)
+OWNERSHIP = [Path(__file__).parent / "files" / name for name in ("ownership.lua", "grpc_names.lua", "owners.lua",
+                                                                 "folder_files.lua")]
 OPERATOR_ROLE = "operator"
 # Connections at once: in all (HAProxy's maxconn, which bounds its memory), and from one address (a shared NAT or
 # CI range may carry many clients; a flood from one address stops there, before the TLS handshake).

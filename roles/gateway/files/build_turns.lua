@@ -21,6 +21,7 @@
 -- builds the old one still runs. The line of waiting builds is this worker's (after a reload, builds already
 -- waiting in the old worker and new ones in the new worker take free turns as they come).
 
+local folder_files = require("folder_files")
 local turn_lines = require("turn_lines")
 local turn_slots = require("turn_slots")
 
@@ -42,30 +43,12 @@ end
 -- (slot names are a client's name and a number: a name that is not a plain word is never counted in a file)
 local PLAIN = "^[%w][%w._-]*$"
 
-local files = {
-  read = function(name)
-    local f = io.open(TURNS .. "/" .. name, "r")
-    if f == nil then return nil end
-    local text = f:read("a")
-    f:close()
-    return text
-  end,
-  write = function(name, text)
-    local f = io.open(TURNS .. "/" .. name, "w")
-    if f == nil then return end
-    f:write(text)
-    f:close()
-  end,
-  remove = function(name) os.remove(TURNS .. "/" .. name) end,
-}
-
 -- Without the folder (a gateway started before it existed), the turns are this worker's own, as before.
 local function folder_or_memory()
-  local probe = io.open(TURNS .. "/.probe", "w")
-  if probe ~= nil then
-    probe:close()
-    os.remove(TURNS .. "/.probe")
-    return files
+  local folder = folder_files.new(TURNS)
+  if folder.write(".probe", "") then
+    folder.remove(".probe")
+    return folder
   end
   local kept = {}
   return {read = function(name) return kept[name] end, write = function(name, text) kept[name] = text end,

@@ -11,6 +11,7 @@
 -- client told to reconnect (HAProxy's GOAWAY) makes its build's next calls on a new connection, to the new
 -- worker, which reads the claim there. An ID in neither is refused (fail closed).
 
+local folder_files = require("folder_files")
 local names = require("grpc_names")
 local owners = require("owners")
 
@@ -19,22 +20,16 @@ local WAIT_MS = 10000  -- how long a call may wait for its build or session to b
 local POLL_MS = 100
 local OWNERS = "/run/buildkit/owners"   -- made by the gateway's start script (handlers.py), 0700
 
--- (keys are "r:" or "s:" and an ID owners.lua has checked is a plain word: never a path of its own)
+-- (keys are "r:" or "s:" and an ID owners.lua has checked is a plain word: never a path of its own; without the
+-- folder, the claims are this worker's table alone, as before a reload)
+local folder = folder_files.new(OWNERS)
 local files = {
   load = function(key)
-    local f = io.open(OWNERS .. "/" .. key, "r")
-    if f == nil then return nil end
-    local owner = f:read("l")
-    f:close()
-    return owner
+    local text = folder.read(key)
+    return text and text:match("^[^\n]*")
   end,
-  save = function(key, owner)
-    local f = io.open(OWNERS .. "/" .. key, "w")
-    if f == nil then return end   -- (no folder: this worker's table alone, as before a reload)
-    f:write(owner, "\n")
-    f:close()
-  end,
-  drop = function(key) os.remove(OWNERS .. "/" .. key) end,
+  save = function(key, owner) folder.write(key, owner .. "\n") end,
+  drop = folder.remove,
 }
 
 local table_of_owners = owners.new(FORGET, files)

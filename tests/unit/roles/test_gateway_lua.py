@@ -264,3 +264,14 @@ print(b:count("laptop", 1, "x"))             -- the limit went from 3 to 1 in pl
 ended["rb"] = true
 print(b:count("laptop", 1, "x"))""")
     assert out == ["false\ttrue", "true", "3\tnil\tfalse", "2\t1\tfalse"]
+
+
+# --- folder_files.lua: the files the workers of a reload share
+def test_a_folders_files_are_written_whole_read_back_and_removed_and_a_missing_folder_writes_nothing(tmp_path):
+    out = lua(f"""local F = require("folder_files")
+local f, none = F.new("{tmp_path}"), F.new("{tmp_path}/missing")
+print(f.write("laptop.1", "123 r1\\n"), f.read("laptop.1") == "123 r1\\n", f.read("other"))
+f.remove("laptop.1")
+print(f.read("laptop.1"), none.write("x", "y"), none.read("x"))""")
+    assert out == ["true\ttrue\tnil", "nil\tfalse\tnil"]
+    assert list(tmp_path.iterdir()) == []
