@@ -128,7 +128,7 @@ def solves_snippet(seconds: int = 14 * 86400) -> str:
     """Facts snippet: the Solve calls (each logged when it ended) and Solve starts of the gateway's audit trail
     of the last `seconds` (two weeks by default; what Docker keeps of the log, 5 x 20 MB, bounds how far back
     that reaches), the newest 50,000, read from the log's end back to the window's start and no further."""
-    window = log_window(seconds, (f'method="{SOLVE}"', f" {SOLVE_STARTED} "), newest=50000)
+    window = log_window(seconds, containing=(f'method="{SOLVE}"',), starting=(f"{SOLVE_STARTED} ",), newest=50000)
     return f"echo @@solves\n{{\n{window}}} 2>/dev/null || true"
 
 

@@ -15,7 +15,7 @@ from buildkit_ops.engine.shell import quote
 from buildkit_ops.fleet import failover, placement
 from buildkit_ops.inventory import Client, Inventory
 from buildkit_ops.roles.buildx_builder.exports import client_tls
-from buildkit_ops.roles.failover_proxy.proxy_config import Proxy
+from buildkit_ops.roles.failover_proxy.proxy_config import TLS_SUM, Proxy
 from buildkit_ops.roles.failover_proxy.proxy_config import proxy as proxy_for
 
 
@@ -23,13 +23,40 @@ from buildkit_ops.roles.failover_proxy.proxy_config import proxy as proxy_for
 class ProxyFacts:
     image_id: str = ""           # of failover_image on the client, empty when absent
     state: str = ""              # "true HASH": running, with that configuration
+    tls_sum: str = ""            # the sum of the certificate files in it (empty: none)
 
     def runs(self, proxy: Proxy) -> bool:
         return self.state == f"true {proxy.label}"
 
 
 def parse(sections: dict[str, str]) -> ProxyFacts:
-    return ProxyFacts(sections.get("proxy_image", ""), sections.get("proxy", ""))
+    return ProxyFacts(sections.get("proxy_image", ""), sections.get("proxy", ""), sections.get("proxy_tls", ""))
+
+
+def _put_files(c: str, files: dict[str, bytes]) -> str:
+    """Shell copying the files into container `c` (its name quoted) through mktemp's folder $T."""
+    put = ""
+    for i, (path, content) in enumerate(files.items()):
+        # The files are readable inside the container by HAProxy's user (the official image runs as `haproxy`):
+        # on the client, only root and the docker group reach a container's files, and the temporary folder they
+        # pass through is mktemp's, 0700.
+        put += (f'echo {base64.b64encode(content).decode()} | base64 -d > "$T/{i}"\nchmod 644 "$T/{i}"\n'
+                f'docker cp "$T/{i}" {c}:{quote(path)}\n')
+    return put
+
+
+def tls_files(proxy: Proxy) -> dict[str, bytes]:
+    return {**proxy.files, TLS_SUM: proxy.tls_sum.encode()} if proxy.files else {}
+
+
+def new_certificates_script(client: Client, proxy: Proxy) -> str:
+    """New certificate files into the running proxy, which reloads gracefully: its new worker checks with them,
+    and the connections the old one carries (builds in flight, a CA rotation's among them) go on to their end."""
+    c = quote(failover.container_name(client))
+    return (f"T=$(mktemp -d)\n{_put_files(c, tls_files(proxy))}rm -rf \"$T\"\n"
+            f"docker kill -s USR2 {c} >/dev/null\nsleep 1\n"
+            f"if [ \"$(docker inspect --format '{{{{.State.Running}}}}' {c})\" != true ]; then "
+            f"docker logs --tail 20 {c} >&2; exit 1; fi\n")
 
 
 def start_script(client: Client, proxy: Proxy) -> str:
@@ -39,14 +66,7 @@ def start_script(client: Client, proxy: Proxy) -> str:
     confine only the publication, and the container's own address stays reachable from other containers and, on
     Docker before 28, from the client's LAN."""
     c = quote(failover.container_name(client))
-    files = {failover.CONFIG_IN_CONTAINER: proxy.config.encode(), **proxy.files}
-    put = ""
-    for i, (path, content) in enumerate(files.items()):
-        # The files are readable inside the container by HAProxy's user (the official image runs as `haproxy`):
-        # on the client, only root and the docker group reach a container's files, and the temporary folder they
-        # pass through is mktemp's, 0700.
-        put += (f'echo {base64.b64encode(content).decode()} | base64 -d > "$T/{i}"\nchmod 644 "$T/{i}"\n'
-                f'docker cp "$T/{i}" {c}:{quote(path)}\n')
+    put = _put_files(c, {failover.CONFIG_IN_CONTAINER: proxy.config.encode(), **tls_files(proxy)})
     return (f"T=$(mktemp -d)\n"
             f"docker rm -f {c} >/dev/null 2>&1 || true\n"
             f"docker create --name {c} --restart unless-stopped "
@@ -64,6 +84,10 @@ def plan(client: Client, proxy: Proxy, facts: ProxyFacts) -> list[Step]:
     title = f"failover proxy {failover.container_name(client)}"
     if facts.runs(proxy):
         steps.append(Step("failover_proxy", title, False, "running, configuration unchanged"))
+        if facts.tls_sum != proxy.tls_sum and proxy.files:
+            steps.append(Step("failover_proxy", "failover proxy certificates", True,
+                              "new certificate files, reloaded gracefully (builds in flight go on)",
+                              script=new_certificates_script(client, proxy)))
     else:
         ls = proxy.listeners
         steps.append(Step("failover_proxy", title, True,

@@ -22,8 +22,9 @@ CHECK_INTERVAL = 2          # seconds between health checks; a host is down afte
 CONNECT_TIMEOUT = 3
 ROOM_CHECKED = ("spill", "least-busy")   # placements whose proxy asks each host for room
 # in the proxy's container: the client's certificate and key (one PEM, as HAProxy reads them) and the CA (the
-# template names them too)
+# template names them too), and the sum of those files as they were put there
 CLIENT_PEM, CA_PEM = "/usr/local/etc/haproxy/client.pem", "/usr/local/etc/haproxy/ca.pem"
+TLS_SUM = "/usr/local/etc/haproxy/tls.sum"
 
 
 @dataclass
@@ -36,8 +37,15 @@ class Proxy:
 
     @property
     def label(self) -> str:
-        """What the container was made with: a new configuration or certificate makes a new container."""
-        return config_hash(self.config + "".join(hashlib.sha256(v).hexdigest() for _, v in sorted(self.files.items())))
+        """What the container was made with: a new configuration makes a new container."""
+        return config_hash(self.config)
+
+    @property
+    def tls_sum(self) -> str:
+        """What its certificate files are (empty without them): new ones go into the running container, which
+        reloads gracefully (the builds it carries go on)."""
+        return config_hash("".join(hashlib.sha256(v).hexdigest() for _, v in sorted(self.files.items()))) \
+            if self.files else ""
 
 
 def proxy(client: Client, hosts: list[placement.Placed], templates: Templates,

@@ -17,10 +17,11 @@ from buildkit_ops.roles.gateway.log_window import as_log_text  # noqa: E402
 from buildkit_ops.roles.gateway.log_window import script as _window_script  # noqa: E402
 
 
-def log_window(seconds: int, containing: tuple[str, ...] = (), newest: int | None = None) -> str:
+def log_window(seconds: int, containing: tuple[str, ...] = (), starting: tuple[str, ...] = (),
+               newest: int | None = None) -> str:
     """Shell printing the gateway's log lines of the last `seconds`, newest first, read from the end of its
     files and no further (`as_log_text` makes them `docker logs --timestamps` text)."""
-    return _window_script(CONTAINER, seconds, containing, newest)
+    return _window_script(CONTAINER, seconds, containing, starting, newest)
 
 __all__ = ["CONTAINER", "CUT", "RELOAD", "SOCKET_DIR", "SOLVE", "SOLVE_STARTED", "AuditLine", "GatewayFacts",
            "Routes", "as_log_text", "client_limits", "build_owners", "client_roles", "log_window", "parse_audit",

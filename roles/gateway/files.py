@@ -32,7 +32,7 @@ MAX_CONNECTIONS_PER_ADDRESS = 256
 # buildkitd mounts too, and no tenant's daemon: each mounts its own subfolder), and as the host does.
 ADMIN_SOCKET = "/run/buildkit/gateway-admin.sock"
 # The files the runtime API changes in place (roles/gateway/update.sh): a client's role, limit, tenant and the CRL.
-IN_PLACE = ("clients.map", "limits.map", "queues.map", "tenants.map", "crl.pem")
+IN_PLACE = ("clients.map", "limits.map", "queues.map", "tenants.map", "room.map", "crl.pem")
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,12 @@ def client_limits(inv: Inventory) -> dict[str, Limits]:
 def limits_map(limits: dict[str, Limits]) -> bytes:
     """One `CN builds` line per client with a limit (a name is one word: never a second line)."""
     return "".join(f"{_word(name)} {int(n.builds)}\n" for name, n in sorted(limits.items())).encode()
+
+
+def room_map(max_parallelism: int) -> bytes:
+    """The builds this host runs before it is full (its max_parallelism), for the room asked by failover proxies:
+    a map, so that a new max_parallelism is in force in place, not by a reload."""
+    return f"host {int(max_parallelism)}\n".encode()
 
 
 def queues_map(limits: dict[str, Limits]) -> bytes:
@@ -153,7 +159,7 @@ def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, 
     absent = {t: absent_refusal(t) for t in away}
     backends = {_word(t): _socket(sock) for t, sock in sorted(routed.here.items())} if routed else {}
     cfg = templates.render("haproxy.cfg.j2", "haproxy", listen=host.listen, port=bk.port,
-                           idle_timeout=bk.gateway_idle_timeout, max_parallelism=int(bk.max_parallelism),
+                           idle_timeout=bk.gateway_idle_timeout,
                            max_connections=MAX_CONNECTIONS, max_connections_per_address=MAX_CONNECTIONS_PER_ADDRESS,
                            admin_socket=_socket(ADMIN_SOCKET), tenants=bool(routed), backends=backends,
                            absent=[(r.file, t) for t, r in absent.items()])
@@ -167,6 +173,7 @@ def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, 
             File(f"{d}/gateway/clients.map", clients_map(roles)),
             File(f"{d}/gateway/limits.map", limits_map(limits)),
             File(f"{d}/gateway/queues.map", queues_map(limits)),
+            File(f"{d}/gateway/room.map", room_map(bk.max_parallelism)),
             File(f"{d}/gateway/connections.lua", CONNECTIONS.read_bytes()),
             *(File(f"{d}/gateway/{p.name}", p.read_bytes()) for p in OWNERSHIP + BUILD_TURNS),
             File(f"{d}/gateway/crl.pem", crl),

@@ -21,12 +21,15 @@ from buildkit_ops.engine.shell import quote
 ROTATIONS = 9   # json-file keeps max-file - 1 rotated files (the gateway's compose file: 5 files)
 
 
-def script(container: str, seconds: int, containing: Sequence[str] = (), newest: int | None = None) -> str:
+def script(container: str, seconds: int, containing: Sequence[str] = (), starting: Sequence[str] = (),
+           newest: int | None = None) -> str:
     """Shell printing the raw log lines of `container` of the last `seconds` (by the host's clock), newest first,
-    gzipped and in base64 on one line; with `containing`, only lines that contain one of those texts; with
-    `newest`, at most that many."""
+    gzipped and in base64 on one line; with `containing` or `starting`, only lines whose text contains one of
+    those, or starts with one of these; with `newest`, at most that many."""
     files = " ".join(f'"$F"{f".{n}" if n else ""}' for n in range(ROTATIONS + 1))
-    keep = (" | grep -F " + " ".join(f"-e {quote(json.dumps(t)[1:-1])}" for t in containing)) if containing else ""
+    # (a text as it stands in the raw line: JSON-escaped inside the "log" string, which a line's text starts)
+    patterns = [json.dumps(t)[1:-1] for t in containing] + ['"log":' + json.dumps(t)[:-1] for t in starting]
+    keep = (" | grep -F " + " ".join(f"-e {quote(p)}" for p in patterns)) if patterns else ""
     head = f" | head -n {int(newest)}" if newest else ""
     return f"""F=$(docker inspect -f '{{{{.LogPath}}}}' {quote(container)}) || exit 1
 S=$(date -u -d "@$(( $(date +%s) - {int(seconds)} ))" +%Y-%m-%dT%H:%M:%S)

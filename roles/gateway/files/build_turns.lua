@@ -148,12 +148,14 @@ core.register_task(function()
   end
 end)
 
--- How many builds hold a turn in this worker now: the gateway's answer to "is there room for one more build?"
--- counts them with the running builds of clients without a limit (a build waiting for its turn takes no room).
-core.register_fetches("admitted_builds", function()
+-- How many builds this host runs, as the gateway answers "is there room for one more build?": the Solve calls of
+-- clients without a limit (tracked in running_builds under one key: its trackers; a lookup does not count itself),
+-- and the builds holding a turn in this worker (a build waiting for its turn takes no room).
+core.register_fetches("busy_builds", function()
   local n = 0
   for ref in pairs(admitted) do
     if running(ref) then n = n + 1 end
   end
-  return n
+  local entry = core.backends["running_builds"].stktable:lookup("host")
+  return n + ((entry and entry.use) or 0)
 end)

@@ -77,16 +77,18 @@ def test_with_spill_each_host_is_asked_for_room_over_mutual_tls_and_home_takes_a
     build1 = p.config[p.config.index("listen build1"):p.config.index("listen build2")]
     tls = (f"check-ssl crt {proxy_config.CLIENT_PEM} ca-file {proxy_config.CA_PEM} verify required "
            f"verifyhost {FLEET_NAME} check-sni {FLEET_NAME}")
-    assert f"http-check send meth GET uri /bkops/room ver HTTP/1.1 hdr host {FLEET_NAME}\n" in build1
+    assert f"http-check send meth GET uri /bkops/room hdr host {FLEET_NAME}\n" in build1
+    assert "http-check connect ssl alpn h2 proto h2\n" in build1 and "http-check expect ! status 503\n" in build1
     assert f"    server build1 10.77.0.11:1234 {tls}\n    server build2 10.77.0.12:1234 backup {tls}\n" \
            f"    server build1-when-all-are-full 10.77.0.11:1234 backup no-check ca-file {proxy_config.CA_PEM} " \
            f"verify required\n" in build1
     assert "tcp-check" not in build1 and "balance" not in build1
-    # the client's certificate and key, and the CA, go into the container (a new certificate: a new container)
+    # the client's certificate and key, and the CA, go into the container (a new certificate: new files, the same
+    # container)
     assert p.files == {proxy_config.CLIENT_PEM: b"CERT\nKEY\n", proxy_config.CA_PEM: b"CA\n"}
     _, other = spill_proxy(tmp_path, "spill")
     other.files[proxy_config.CLIENT_PEM] = b"CERT2\nKEY2\n"
-    assert other.config == p.config and other.label != p.label
+    assert other.config == p.config and other.label == p.label and other.tls_sum != p.tls_sum
 
 
 def test_least_busy_balances_every_host_with_room_and_home_asks_nothing(tmp_path):
@@ -132,3 +134,21 @@ def test_an_ipv6_host_is_bracketed_in_the_builders_endpoints_too(tmp_path):
     direct = dataclasses.replace(inv.clients["laptop"], failover="none", home="build1")
     [b1, _] = client_nodes(inv, direct, REPORTED)
     assert (b1.endpoint, b1.servername) == ("tcp://[fd00:10:77::11]:1234", "fd00:10:77::11")
+
+
+def test_a_new_certificate_goes_into_the_running_proxy_which_reloads_and_only_a_new_configuration_recreates_it(
+        tmp_path):
+    from buildkit_ops.roles import failover_proxy as role
+    laptop, p = spill_proxy(tmp_path, "spill")
+    same = role.ProxyFacts("sha256:img", f"true {p.label}", p.tls_sum)
+    assert [s.changed for s in role.plan(laptop, p, same)][1:] == [False]
+    rotated = role.ProxyFacts("sha256:img", f"true {p.label}", "an earlier certificate's sum")
+    steps = role.plan(laptop, p, rotated)
+    assert [(s.name, s.changed) for s in steps[1:]] == [(f"failover proxy {failover.container_name(laptop)}", False),
+                                                        ("failover proxy certificates", True)]
+    script = steps[-1].script
+    assert "docker kill -s USR2" in script and "docker rm" not in script and "docker create" not in script
+    assert f"{proxy_config.TLS_SUM}" in script and "KEY" not in script      # (the key travels in base64 only)
+    _, home = spill_proxy(tmp_path, "home")
+    recreated = role.plan(laptop, home, rotated)[-1]
+    assert recreated.changed and "docker rm -f" in recreated.script and "tls.sum" not in recreated.script

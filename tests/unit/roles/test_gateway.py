@@ -74,7 +74,7 @@ def test_maps_and_crl_go_with_a_reload_when_anything_else_reloads_or_no_runtime_
 
 def test_the_in_place_handler_is_given_the_maps_the_gateway_reads_and_the_crl():
     env = gateway_handlers.update_env(HOST, FILES)
-    assert env["BKOPS_MAPS"] == "clients.map limits.map queues.map" and env["BKOPS_CRL"] == "1"   # no tenants: no tenants.map
+    assert env["BKOPS_MAPS"] == "clients.map limits.map queues.map room.map" and env["BKOPS_CRL"] == "1"   # no tenants: no tenants.map
     assert env["BKOPS_SOCK"] == "/run/buildkit-ops/gateway-admin.sock" and env["BKOPS_CONF"] == "/usr/local/etc/haproxy"
     assert "stats socket /run/buildkit/gateway-admin.sock mode 600 level admin" in text("haproxy.cfg")
 

@@ -98,3 +98,16 @@ def test_times_are_read_as_text_to_the_millisecond_and_a_time_that_cannot_be_is_
         ("2026-12-07T14:03:58.000+00:00", "2026-12-07T14:03:56.999+00:00"),
         ("2026-12-07T14:03:58.500+00:00", "2026-12-07T14:03:57.000+00:00"),
         ("2026-12-07T14:03:58.000+00:00", "2026-12-31T23:59:59.001+00:00")]
+
+
+def test_the_builds_window_keeps_the_solve_calls_and_the_starts_of_builds_still_running(tmp_path):
+    from buildkit_ops.engine.facts import sections
+    from buildkit_ops.insights.builds import solves_snippet
+    from buildkit_ops.roles.gateway.exports import build_owners
+    env = logs(tmp_path, [[call(9, "laptop"), call(8, "laptop", "/moby.buildkit.v1.Control/Status"),
+                           entry(7, "solve started client=laptop2 ref=r2 session=s2"),
+                           entry(6, "connection client=laptop2 serial=AB addr=10.77.0.22:5000")]])
+    text = as_log_text(sections(run(env, solves_snippet(3600)))["solves"])
+    assert [c.method for c in parse_audit(text)] == ["/moby.buildkit.v1.Control/Solve"]
+    assert build_owners(text) == {"r2": "laptop2"}            # (a build still running: its start line alone)
+    assert "connection" not in text and "Status" not in text

@@ -73,3 +73,7 @@ def test_the_gateways_files_are_the_same_set_for_2_and_230_clients_whatever_thei
     # (what differs is inside the maps: a line per client above developer, per limit, per tenant)
     tenants_map = next(f for f in many[1] if f.path.endswith("tenants.map")).content
     assert tenants_map.count(b"\n") == len([c for c in many[0].clients.values() if c.tenant])
+
+
+def test_the_room_of_a_host_is_a_map_so_that_a_new_max_parallelism_needs_no_reload():
+    assert G.room_map(4) == b"host 4\n" and "room.map" in G.IN_PLACE
