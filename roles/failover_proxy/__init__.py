@@ -30,7 +30,7 @@ class ProxyFacts:
 
 
 def parse(sections: dict[str, str]) -> ProxyFacts:
-    return ProxyFacts(sections.get("proxy_image", ""), sections.get("proxy", ""), sections.get("proxy_tls", ""))
+    return ProxyFacts(sections.get("proxy_image", ""), sections.get("proxy", ""), sections.get("proxy_tls", "").strip())
 
 
 def _put_files(c: str, files: dict[str, bytes]) -> str:
@@ -46,7 +46,7 @@ def _put_files(c: str, files: dict[str, bytes]) -> str:
 
 
 def tls_files(proxy: Proxy) -> dict[str, bytes]:
-    return {**proxy.files, TLS_SUM: proxy.tls_sum.encode()} if proxy.files else {}
+    return {**proxy.files, TLS_SUM: proxy.tls_sum.encode() + b"\n"} if proxy.files else {}
 
 
 def new_certificates_script(client: Client, proxy: Proxy) -> str:
