@@ -110,11 +110,11 @@ CLIENT_KEYS: dict[str, tuple[str, Any, str]] = {
                  "`proxy`: a local HAProxy container on the client sends builds to the next host while the home "
                  "host does not answer (buildx alone does not fail over)"),
     "failover_port": ("port", 12340, "first loopback port of the failover proxy (one per build host)"),
-    "placement": ("enum:home,spill,least-busy", "spill",
+    "placement": ("enum:home,spill,least-busy", "home",
                   "with `failover: proxy`, where a new build goes: `home` (its home host while it answers), `spill` "
                   "(its home host unless that host is full, then the next host with room) or `least-busy` (any of "
                   "its hosts with room, the one it has the fewest builds on); a host is full while it runs as many "
-                  "builds as its max_parallelism"),
+                  "builds as its max_parallelism. spill and least-busy need every host at this version"),
     "failover_image": ("image", "haproxy:3.0-alpine", "image of the failover proxy, pinned by tag or digest"),
     "failover_image_archive": ("path", None, "a `docker save` tarball of failover_image, loaded on the client "
                                              "when it lacks the image (air-gapped clients, the lab)"),

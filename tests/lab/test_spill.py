@@ -22,11 +22,11 @@ BUILDX = "docker buildx build --builder buildkit-ops --progress plain"
 
 @pytest.fixture(scope="module")
 def spill(lab):
-    """laptop pinned to build1 with its failover proxy (placement spill, the default); laptop2 a client with its
+    """laptop pinned to build1 with its failover proxy and `placement: spill`; laptop2 a client with its
     own certificate files, to fill build1 with buildctl."""
     saved = INV.read_text()
     data = yaml.safe_load(saved)
-    data["all"]["children"]["clients"]["hosts"]["laptop"]["home"] = "build1"
+    data["all"]["children"]["clients"]["hosts"]["laptop"].update(home="build1", placement="spill")
     INV.write_text(yaml.safe_dump(data, sort_keys=False))
     assert invoke("provision").returncode == 0
     r = invoke("update-clients")

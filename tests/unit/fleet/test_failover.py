@@ -77,8 +77,8 @@ def test_with_spill_each_host_is_asked_for_room_over_mutual_tls_and_home_takes_a
     build1 = p.config[p.config.index("listen build1"):p.config.index("listen build2")]
     tls = (f"check-ssl crt {proxy_config.CLIENT_PEM} ca-file {proxy_config.CA_PEM} verify required "
            f"verifyhost {FLEET_NAME} check-sni {FLEET_NAME}")
-    assert f"http-check send meth GET uri /bkops/room hdr host {FLEET_NAME}\n" in build1
-    assert "http-check connect ssl alpn h2 proto h2\n" in build1 and "http-check expect ! status 503\n" in build1
+    assert f"http-check send meth GET uri /bkops/room ver HTTP/1.1 hdr host {FLEET_NAME}\n" in build1
+    assert "http-check connect ssl alpn h2,http/1.1\n" in build1 and "http-check expect ! status 503\n" in build1
     assert f"    server build1 10.77.0.11:1234 {tls}\n    server build2 10.77.0.12:1234 backup {tls}\n" \
            f"    server build1-when-all-are-full 10.77.0.11:1234 backup no-check ca-file {proxy_config.CA_PEM} " \
            f"verify required\n" in build1
