@@ -18,7 +18,7 @@ HOLD = ("import fcntl, time\n"
         "f = open('/var/lib/dpkg/lock-frontend', 'w')\n"
         "fcntl.lockf(f, fcntl.LOCK_EX)\n"
         "print('held', flush=True)\n"
-        "time.sleep(12)\n")
+        "time.sleep(25)\n")   # (longer than a fresh droplet takes to reach its packages, three labs at once)
 
 
 def converged(host: str) -> None:
