@@ -39,12 +39,21 @@ def reload_script(host: BuildHost, files: list[File], image_id: str | None) -> s
     return f"""mkdir -p -m 0700 {quote(SOCKET_DIR)} {quote(SOCKET_DIR + "/owners")} {quote(SOCKET_DIR + "/turns")}
 # claims left by workers that have exited (a worker forgets only its own): a day is longer than any build
 find {quote(SOCKET_DIR + "/owners")} -type f -mmin +{CLAIMS_KEPT_MINUTES} -delete
+started() {{ docker inspect -f '{{{{.Id}}}} {{{{.State.StartedAt}}}}' {CONTAINER} 2>/dev/null; }}
+B=$(started)
 T=$(mktemp)
 if ! BKOPS_GATEWAY_HASH={h} docker compose -f {compose_file} up -d --remove-orphans --quiet-pull >"$T" 2>&1
 then tail -20 "$T" >&2; rm -f "$T"; exit 1; fi
 rm -f "$T"
-S=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
-docker kill -s USR2 {CONTAINER} >/dev/null
+A=$(started)
+if [ "$A" != "$B" ]; then
+  # (re)started just now: it reads its files as it starts. No USR2: HAProxy's master takes the signal only once
+  # its first worker is up, and one sent before is lost (seen on the lab)
+  S=${{A#* }}
+else
+  S=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
+  docker kill -s USR2 {CONTAINER} >/dev/null
+fi
 # the new worker has its files once the master says so; the old one stops listening then
 for i in $(seq 1 60); do
   L=$(docker logs --since "$S" {CONTAINER} 2>&1 | grep -E 'Loading (success|failure)' | tail -1)
@@ -52,7 +61,7 @@ for i in $(seq 1 60); do
   sleep 0.5
 done
 case "$L" in *success*) ;; *) docker logs --tail 20 {CONTAINER} >&2; exit 1 ;; esac
-# a container started just now may log its first load before the reload's: the port is the condition waited on
+# the worker has its files; the port is the condition waited on before anyone is told it answers
 for i in $(seq 1 60); do
   ss -ltnH "sport = :{int(host.buildkit.port)}" | grep -q . && exit 0
   sleep 0.5
