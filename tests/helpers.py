@@ -181,6 +181,20 @@ def gateway_loads(lab, host: str = "build1") -> int:
     return int(out.strip() or 0)
 
 
+def let_in(lab, host: str = "build1") -> set[str]:
+    """Whom a host's firewall lets in to the BuildKit port, as "name address": the clients' set as its file names
+    them, checked against the set the kernel has loaded and our rule that lets it in (all three must agree)."""
+    out = lab.run(host, "cat /etc/buildkit-ops/firewall/clients; echo @@; ipset save bkops-clients4; "
+                        "ipset save bkops-clients6; echo @@; iptables -S ufw-before-input | grep -c bkops-clients4",
+                  capture=True).stdout
+    listed, kernel, rules = out.split("@@\n")
+    named = {line for line in listed.splitlines() if line and not line.startswith("#")}
+    loaded = {line.split()[2] for line in kernel.splitlines() if line.startswith("add ")}
+    assert loaded == {n.split()[1] for n in named}, (named, loaded)
+    assert rules.strip() == "1", out
+    return named
+
+
 def cache_total(lab, machine="build1") -> int:
     r = lab.run(machine, "docker exec buildkitd buildctl --addr unix:///run/buildkit/buildkitd.sock du "
                          "--format '{{json .}}'", capture=True)

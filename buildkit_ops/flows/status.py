@@ -116,7 +116,7 @@ def host_status(inv: Inventory, h: BuildHost, engine: EngineFacts, fw: FirewallF
     disk = capacity.disk(h.buildkit.gc, f.get("disk"))
     # (with a VPN no client has a rule of its own: the port opens inside the tunnel, for its peers)
     wanted = {cl.address for cl in inv.clients.values()} if inv.vpn is None else set()
-    allowed = {addr for (addr, _dest, port, _name) in fw.client_rules(wanted) if port == h.buildkit.port}
+    allowed = fw.let_in(h.buildkit.port, wanted)
     return HostStatus(
         reachable=True, home_of=[], docker=engine.docker or None, compose=engine.compose or None,
         buildkitd=Buildkitd(c.status if c else "absent", c.started if c else None, bk.version, bk.platforms,

@@ -1,7 +1,9 @@
 """firewall: ufw denies inbound by default, over IPv4 and IPv6; SSH is allowed
 before anything else (so the operator is never locked out, with zero clients
 too, or if a run stops half-way); the BuildKit port opens only to the
-inventory's clients (in private mode: on the host's private address only).
+inventory's clients (in private mode: on the host's private address only),
+whose addresses are one kernel set per family (client_set.py: one load for a
+team, not a ufw rule each).
 
 buildkitd runs with host networking, so Docker adds no NAT rule that would
 bypass ufw (see LAB-NOTES: a published port is reachable by everyone).
@@ -15,13 +17,15 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from buildkit_ops.engine.contract import Context, Options, Outcome, PlanError, Role, Step
-from buildkit_ops.engine.render import FileState
+from buildkit_ops.engine.render import File, FileState
 from buildkit_ops.engine.shell import command
-from buildkit_ops.engine.steps import package_step
+from buildkit_ops.engine.steps import file_steps, package_step
 from buildkit_ops.inventory import BuildHost, Inventory, values
+from buildkit_ops.roles.firewall import client_set
+from buildkit_ops.roles.firewall.client_set import Member
 from buildkit_ops.roles.vpn import exports as vpn
 
 TAG = "buildkit-ops"
@@ -41,6 +45,18 @@ class FirewallFacts:
     defaults_ok: bool = False      # deny incoming, allow outgoing
     ipv6: str = "yes"              # IPV6= of /etc/default/ufw ("yes": rules apply to IPv6 too)
     rules: list[str] = field(default_factory=list)   # `ufw show added` lines
+    ipset: bool = False            # the ipset command (client_set.py)
+    members: set[Member] = field(default_factory=set)     # the clients' set as written on the host
+    kernel_set: set[str] = field(default_factory=set)     # its addresses as the kernel has them
+    set_rules: list[str] = field(default_factory=list)    # our rules letting the set in: "CHAIN COMMENT"
+    hooked: bool = False           # ufw's after.init runs our hook
+
+    def let_in(self, port: int, wide_ok: Collection[str] = ()) -> set[str]:
+        """The addresses let in to the port: the set's (if one of our rules lets it in to that port) and those of
+        our per-client ufw rules of before the set (until a provision moves them into it)."""
+        by_set = any(r.split(":")[1:2] == [str(port)] for r in self.set_rules)
+        return (self.kernel_set if by_set else set()) | {a for (a, _d, p, _n) in self.client_rules(wide_ok)
+                                                         if p == port}
 
     def client_rules(self, wide_ok: Collection[str] = ()) -> dict[tuple[str, str, int, str], str]:
         """Our client rules: (address, destination, port, client name) -> rule. A rule is ours only if it is exactly
@@ -74,7 +90,20 @@ def parse(sections: dict[str, str]) -> FirewallFacts:
     return FirewallFacts(present=sections.get("ufw_present") == "yes", active="Status: active" in status,
                          defaults_ok="deny (incoming)" in status and "allow (outgoing)" in status,
                          ipv6=sections.get("ufw_ipv6", "yes") or "",
-                         rules=[r.strip() for r in sections.get("ufw_rules", "").splitlines() if r.strip()])
+                         rules=[r.strip() for r in sections.get("ufw_rules", "").splitlines() if r.strip()],
+                         ipset=sections.get("ipset_present") == "yes",
+                         members=client_set.parse_members(sections.get("fw_members", "")),
+                         kernel_set={_network(a) for a in sections.get("fw_set", "").split()},
+                         set_rules=[r.strip() for r in sections.get("fw_set_rules", "").splitlines() if r.strip()],
+                         hooked=sections.get("fw_hooked") == "yes")
+
+
+def _network(address: str) -> str:
+    """An address as the kernel's set lists it, as client_source writes it (a host without its /32)."""
+    try:
+        return values.client_source(address)
+    except values.BadValue:
+        return address
 
 
 def ssh_rule(ssh_port: int) -> list[str]:
@@ -177,15 +206,18 @@ class FirewallInput:
 
 
 def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str],
-         drop: bool | frozenset[str] = False, dest: str = ANY, tunnel: Tunnel | None = None) -> list[Step]:
+         drop: bool | frozenset[str] = False, dest: str = ANY, tunnel: Tunnel | None = None,
+         states: dict[str, FileState] | None = None) -> list[Step]:
     """clients: name -> address of every client that may reach `port` (on `dest`: the host's private address in
     private mode, else any). A rule for a client that is not in the inventory (or no longer at that address) is
     kept (a client is never dropped by accident) unless drop is True (`provision --prune-clients`) or names it
     (`remove-client NAME`, `add-client NAME --address NEW`); one of a client still there for another destination
     (private mode switched on or off, a new private address) is replaced."""
-    if not facts.present:
-        return [package_step("firewall", "ufw installed", ["ufw"])] + \
-            plan(FirewallFacts(present=True), ssh_port, port, clients, drop, dest, tunnel)
+    missing = [p for p, there in (("ufw", facts.present), ("ipset", facts.ipset)) if not there]
+    if missing:   # (no ufw: none of its facts are; ipset alone: the set was never made)
+        fresh = FirewallFacts(present=True, ipset=True) if not facts.present else replace(facts, ipset=True)
+        return [package_step("firewall", f"{' and '.join(missing)} installed", missing)] + \
+            plan(fresh, ssh_port, port, clients, drop, dest, tunnel, states)
     rules, active = facts.rules, facts.active
     steps: list[Step] = []
 
@@ -213,26 +245,7 @@ def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str]
     else:
         steps.append(Step("firewall", f"ssh {ssh_port}/tcp allowed", True, "allow SSH first", script=want_ssh))
 
-    have_clients = facts.client_rules(clients.values())
-    want = {(addr, dest, port, name) for name, addr in clients.items()}
-    add = sorted(want - set(have_clients), key=lambda t: t[3])
-    stale = sorted(set(have_clients) - want, key=lambda t: t[3])
-    moved = {(a, p, n) for a, _d, p, n in want}      # (a rule of these for another destination is replaced)
-    gone = [t for t in stale if drop is True or (drop and t[3] in drop) or (t[0], t[2], t[3]) in moved]
-    kept = [t for t in stale if t not in gone]
-    script = "".join(ufw(client_rule(a, p, n, d)) for a, d, p, n in add)
-    script += "".join(command("ufw", "delete", "allow", "from", a, "to", d, "port", str(p), "proto", "tcp") + "\n"
-                      for a, d, p, n in gone)
-    detail = ", ".join([f"+{n} ({a})" for a, d, p, n in add] + [f"-{n} ({a})" for a, d, p, n in gone])
-    names = ", ".join(sorted(clients)) or "no clients"
-    title = f"port {port}/tcp open to: {names}" if tunnel is None else \
-        f"port {port}/tcp open to client addresses: none (inside the tunnel instead)"
-    steps.append(Step("firewall", title, bool(script), detail, script=script,
-                      outcome=Outcome.FIREWALL if tunnel is None else None))
-    for a, _dest, _port, n in kept:
-        steps.append(Step("firewall", f"rule for {n} ({a}) kept", False,
-                          f"{n} is not in the inventory at {a}: `invoke remove-client {n}` or "
-                          f"`provision --prune-clients` closes it"))
+    steps += client_steps(facts, port, clients, drop, dest, tunnel, states or {})
     if foreign:  # only with --prune-clients (drop is True)
         steps.append(Step("firewall", f"rules of others opening port {port}/tcp", True,
                           "deleted: " + "; ".join(foreign),
@@ -252,6 +265,46 @@ def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str]
             script += "ufw --force enable\n"
         steps.append(Step("firewall", "ufw active, inbound denied by default", True,
                           "enable" if not active else "set defaults", script=script))
+    return steps
+
+
+def client_steps(facts: FirewallFacts, port: int, clients: dict[str, str], drop: bool | frozenset[str], dest: str,
+                 tunnel: Tunnel | None, states: dict[str, FileState]) -> list[Step]:
+    """The clients' set (client_set.py): its hook and members files, the hook in ufw's after.init, then the set and
+    our rules as the kernel has them, loaded in one run of the hook when any differs. The per-client ufw rules of
+    before the set move into it (deleted once the set lets their addresses in)."""
+    old = facts.client_rules(clients.values())
+    have = facts.members | {Member(n, a) for (a, _d, _p, n) in old}
+    want = {Member(n, a) for n, a in clients.items()}
+    stale = sorted(have - want)
+    gone = [m for m in stale if drop is True or (drop and m.name in drop) or m.name in clients]   # (or moved)
+    kept = [m for m in stale if m not in gone]
+    files = [File(client_set.HOOK, client_set.hook_script(port, dest).encode(), 0o700, dir_mode=0o700),
+             File(client_set.MEMBERS, client_set.members_text(want | set(kept)).encode(), 0o600, dir_mode=0o700)]
+    steps = file_steps("firewall", files, states, [], name=lambda f: f.path)
+    steps.append(Step("firewall", "ufw runs the clients' hook", not facts.hooked,
+                      "" if facts.hooked else f"{client_set.AFTER_INIT}: one line",
+                      script="" if facts.hooked else client_set.hook_install_script()))
+    families = [f for f in (4, 6) if client_set.rule(f, port, dest) and (f == 4 or facts.ipv6 == "yes")]
+    rules = sorted(f"{client_set.CHAIN[f]} {client_set.rule_comment(port, dest)}" for f in families)
+    in_kernel = facts.kernel_set == {m.address for m in want | set(kept)} and \
+        (not facts.active or sorted(facts.set_rules) == rules)
+    added = sorted(want - have)
+    detail = ", ".join([f"+{m.name} ({m.address})" for m in added] + [f"-{m.name} ({m.address})" for m in gone]
+                       + ([f"{len(old)} ufw rule(s) moved into the set"] if old else []))
+    changed = bool(added or gone or old) or not in_kernel or any(s.changed for s in steps)
+    script = f"{client_set.HOOK} start\n" + "".join(
+        command("ufw", "delete", "allow", "from", a, "to", d, "port", str(p), "proto", "tcp") + "\n"
+        for (a, d, p, _n) in old) if changed else ""
+    names = ", ".join(sorted(clients)) or "no clients"
+    title = f"port {port}/tcp open to: {names}" if tunnel is None else \
+        f"port {port}/tcp open to client addresses: none (inside the tunnel instead)"
+    steps.append(Step("firewall", title, changed, detail or ("set loaded" if changed else ""), script=script,
+                      outcome=Outcome.FIREWALL if tunnel is None else None))
+    for m in kept:
+        steps.append(Step("firewall", f"rule for {m.name} ({m.address}) kept", False,
+                          f"{m.name} is not in the inventory at {m.address}: `invoke remove-client {m.name}` or "
+                          f"`provision --prune-clients` closes it"))
     return steps
 
 
@@ -280,11 +333,20 @@ class FirewallRole(Role[BuildHost, FirewallInput, FirewallFacts]):
     def parse(self, sections: dict[str, str]) -> FirewallFacts:
         return parse(sections)
 
+    def files(self, ctx: Context[BuildHost, FirewallInput]) -> list[File]:
+        """The clients' set's files, as their state is read (the members the plan writes keep the clients it
+        keeps: client_steps)."""
+        host = ctx.target
+        return [File(client_set.HOOK, client_set.hook_script(host.buildkit.port, host.private_address or ANY).encode(),
+                     0o700, dir_mode=0o700),
+                File(client_set.MEMBERS, client_set.members_text(
+                    Member(n, a) for n, a in ctx.input.clients.items()).encode(), 0o600, dir_mode=0o700)]
+
     def plan(self, ctx: Context[BuildHost, FirewallInput], facts: FirewallFacts,
              files: dict[str, FileState]) -> list[Step]:
         host = ctx.target
         return plan(facts, host.ssh_port, host.buildkit.port, ctx.input.clients, ctx.input.drop,
-                    host.private_address or ANY, ctx.input.tunnel)
+                    host.private_address or ANY, ctx.input.tunnel, files)
 
 
 ROLE = FirewallRole()

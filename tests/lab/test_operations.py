@@ -21,6 +21,7 @@ from helpers import (
     inventory_variant,
     invoke,
     invoke_json,
+    let_in,
     start_long_build,
     wait_for,
     wait_until_proxy_sends_home,
@@ -158,7 +159,7 @@ def test_doctor_names_a_host_name_the_client_cannot_resolve(served):
 
 def test_add_client_check_shows_every_change_and_makes_none(served):
     inventory = INV.read_text()
-    rules = {h: served.run(h, "ufw show added", capture=True).stdout for h in ("build1", "build2")}
+    rules = {h: (served.run(h, "ufw show added", capture=True).stdout, let_in(served, h)) for h in ("build1", "build2")}
     served.run("laptop2", "docker buildx rm buildkit-ops >/dev/null 2>&1; rm -rf /root/.docker/buildkit-ops")
     r = invoke("add-client", "laptop2", "--address", "10.77.0.22", "--check")
     assert r.returncode == 0, r.stderr
@@ -172,7 +173,8 @@ def test_add_client_check_shows_every_change_and_makes_none(served):
     # nothing changed anywhere: the inventory, the PKI, the firewalls, the client machine
     assert INV.read_text() == inventory
     assert not pki.client_paths(INV.parent / ".pki", "laptop2").crt.exists()
-    assert {h: served.run(h, "ufw show added", capture=True).stdout for h in ("build1", "build2")} == rules
+    assert {h: (served.run(h, "ufw show added", capture=True).stdout, let_in(served, h))
+            for h in ("build1", "build2")} == rules
     assert served.run("laptop2", "docker buildx inspect buildkit-ops", capture=True).returncode != 0
     assert served.run("laptop2", "test -e /root/.docker/buildkit-ops").returncode != 0
 
