@@ -11,7 +11,8 @@ allowlisted, never contacted), it measures:
   - add-client of one more (laptop2, a real machine), its re-run, remove-client, rotate-certs of one client;
   - status, list-clients, `audit --since 24h` (build1's gateway log first padded to 100 MB with audit lines of
     the past week in its rotated files, as Docker keeps them), builds;
-  - the gateway: its reload time and memory, and the files its role manages; the firewall's client rules.
+  - the gateway: its reload time and memory, and the files its role manages; the firewall: its ufw rules per
+    client (none since the clients' set) and the set's members.
 `report` over 10,000 builds is not measured here (no faithful way to make 10,000 BuildKit history records yet).
 
 Warning: it provisions build1 and build2 with a copy of the inventory (.bench-scale.yml) and pads build1's
@@ -115,8 +116,10 @@ def gateway(lab: Lab) -> dict[str, float]:
                                f"while [ \"$({pid})\" = \"$p\" ]; do sleep 0.01; done; "
                                "awk -v s=$s -v e=$(date +%s.%N) 'BEGIN { print e - s }'")
     rules = int(sh(lab, "build1", "ufw show added | grep -c \"buildkit-ops client\" || true").strip() or 0)
+    members = int(sh(lab, "build1", "{ ipset save bkops-clients4; ipset save bkops-clients6; } | grep -c '^add' "
+                                    "|| true").strip() or 0)
     return {"gateway files": files, "gateway memory MiB": round(mib, 1), "gateway reload s": float(reload),
-            "firewall client rules": rules}
+            "firewall ufw rules per client": rules, "firewall set members": members}
 
 
 def measure(lab: Lab, n: int, runs: int) -> dict[str, float]:

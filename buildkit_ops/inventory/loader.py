@@ -192,7 +192,9 @@ def _tenants(chk: Checker, value: Any, hosts: dict[str, BuildHost], raw_buildkit
                 break
         if t.get("step_slot") is not None:
             recorded[name] = chk.check("int:0-255", t["step_slot"], f"{tp}.step_slot")
-        out[name] = Tenant(name, [h for h in hosts if h in names], settings, -1, name in recorded)
+        placement = chk.check("enum:home,spill,least-busy", t["placement"], f"{tp}.placement") \
+            if t.get("placement") is not None else None
+        out[name] = Tenant(name, [h for h in hosts if h in names], settings, -1, name in recorded, placement)
     _slots(chk, out, recorded)
     _tenant_hosts(chk, out, hosts, paths)
     return out
@@ -271,8 +273,12 @@ def _clients(chk: Checker, group: Any, shared: dict[str, Any], hosts: dict[str, 
         if name == OPERATOR_NAME:
             chk.err(cp, f"{name!r} is the name of the operator's own certificate: a client of that name would get "
                         f"the operator's role and its routing", "give the client another name")
-        f = chk.fields(deep_merge(defaults, chk.mapping(cv, cp)), CLIENT_KEYS, cp, required=("address",))
+        own = chk.mapping(cv, cp)
+        f = chk.fields(deep_merge(defaults, own), CLIENT_KEYS, cp, required=("address",))
         _check_client(chk, cp, f, hosts, tenants)
+        tenant = tenants.get(f.get("tenant") or "")
+        if "placement" not in own and "placement" not in defaults and tenant is not None and tenant.placement:
+            f["placement"] = tenant.placement    # (the tenant's, for a client that does not say)
         f["ssh_address"] = f["ssh_address"] or f["address"]
         f["limits"] = f["limits"] or chk.limits({}, f"{cp}.limits")
         clients[name] = Client(name=name, **f)

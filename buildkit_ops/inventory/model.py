@@ -171,6 +171,7 @@ class Tenant:
     buildkit: dict[str, BuildKit]        # host name -> its BuildKit settings there (the host's, with the tenant's)
     slot: int                            # its build steps' subnet and bridge (roles/buildkitd/daemons.py)
     slot_recorded: bool = True           # written in the inventory (step_slot); else chosen now, to be recorded
+    placement: str | None = None         # its clients' placement where a client does not set its own
 
 
 @dataclass(frozen=True)

@@ -165,6 +165,8 @@ VPN_KEYS: dict[str, tuple[str, Any, str]] = {
 TENANT_KEYS: dict[str, tuple[str, Any, str]] = {
     "hosts": ("name_list", None, "the build hosts the tenant's buildkitd runs on (default: every build host)"),
     "buildkit": ("tenant_buildkit", None, "the tenant's own BuildKit settings; the host's are the defaults"),
+    "placement": ("enum:home,spill,least-busy", None, "where its clients' new builds go, for those that do not say "
+                                                      "(a client's `placement`); default: home"),
     "step_slot": ("int:0-255", None, "its build steps' subnet, 10.11.N.0/24: written here by `provision` the first "
                                      "time (from the name), then never moved by adding or removing another tenant; "
                                      "do not change it while the tenant runs"),

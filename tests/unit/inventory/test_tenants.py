@@ -38,6 +38,8 @@ BAD = [
      "inv.yml: all.vars.tenants.red.step_slot: 7 is also tenant blue's: two tenants on one subnet would share a bridge\n  fix: give it a free slot, or remove the key to have one chosen and recorded"),
     ("a step slot past the subnets", top(tenants={"red": {"step_slot": 256}}),
      "inv.yml: all.vars.tenants.red.step_slot: must be a whole number from 0 to 255, got 256\n  fix: write a number from 0 to 255, without quotes"),
+    ("a tenant's placement that is none", top(tenants={"red": {"placement": "nearest"}}),
+     "inv.yml: all.vars.tenants.red.placement: 'nearest' is not allowed\n  fix: use one of: home, spill, least-busy"),
     ("a client named like the operator's certificate", lambda d: d["all"]["children"]["clients"]["hosts"].update(
         {"buildkit-ops-operator": {"address": "10.0.0.9"}}),
      "inv.yml: all.children.clients.hosts.buildkit-ops-operator: 'buildkit-ops-operator' is the name of the operator's own certificate: a client of that name would get the operator's role and its routing\n  fix: give the client another name"),
@@ -102,6 +104,21 @@ def test_a_client_is_placed_among_its_tenants_hosts_only(tmp_path):
     assert [h.name for h in inv.hosts_for(inv.clients["laptop"])] == ["build1"]
     assert placement.client_homes(inv)["laptop"] == "build1"
     assert {h.name for h in inv.hosts_for(inv.clients["laptop2"])} == {"build1", "build2"}
+
+
+def test_a_tenants_placement_is_its_clients_that_do_not_say_their_own(tmp_path):
+    def edit(d, own=None, for_all=None):
+        two_hosts_two_tenants(d)
+        d["all"]["vars"]["tenants"] = {**TENANTS, "red": {**TENANTS["red"], "placement": "spill"}}
+        if own:
+            d["all"]["children"]["clients"]["hosts"]["laptop"]["placement"] = own
+        if for_all:
+            d["all"]["children"]["clients"]["vars"] = {"placement": for_all}
+    inv = load_text(tmp_path, mutate(edit))
+    assert inv.tenants["red"].placement == "spill" and inv.tenants["blue"].placement is None
+    assert (inv.clients["laptop"].placement, inv.clients["laptop2"].placement) == ("spill", "home")
+    assert load_text(tmp_path, mutate(lambda d: edit(d, own="least-busy"))).clients["laptop"].placement == "least-busy"
+    assert load_text(tmp_path, mutate(lambda d: edit(d, for_all="home"))).clients["laptop"].placement == "home"
 
 
 def test_a_home_outside_the_tenants_hosts_is_refused(tmp_path):
