@@ -19,6 +19,7 @@ from typing import Any
 
 from fabric import Connection
 
+from buildkit_ops.engine import trace
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.engine.ssh import RemoteError, connect, exec_command
 from buildkit_ops.inventory import BuildHost, Client
@@ -31,14 +32,16 @@ class SshSession:
 
     @classmethod
     def to_host(cls, host: BuildHost) -> SshSession:
-        conn = connect(host.name, host.address, host.ssh_user, host.ssh_port, host.ssh_key, host.known_hosts,
-                       host.connect_timeout)
+        with trace.span(host.name, "connect"):
+            conn = connect(host.name, host.address, host.ssh_user, host.ssh_port, host.ssh_key, host.known_hosts,
+                           host.connect_timeout)
         return cls(host.name, conn, host.connect_timeout, sudo=host.ssh_user != "root", user=host.ssh_user)
 
     @classmethod
     def to_client(cls, client: Client) -> SshSession:
-        conn = connect(client.name, client.ssh_address, client.ssh_user, client.ssh_port, client.ssh_key,
-                       client.known_hosts, client.connect_timeout)
+        with trace.span(client.name, "connect"):
+            conn = connect(client.name, client.ssh_address, client.ssh_user, client.ssh_port, client.ssh_key,
+                           client.known_hosts, client.connect_timeout)
         return cls(client.name, conn, client.connect_timeout, user=client.ssh_user)
 
     def run(self, script: str, upload: str | None = None, timeout: float = 600,
@@ -46,11 +49,14 @@ class SshSession:
             notes: Callable[[str], None] | None = None) -> tuple[int, str, str]:
         self.commands += 1
         sudo = "sudo -n " if self.sudo else ""
-        if upload:
-            rc, out, err = exec_command(self.conn, f"{sudo}sh -c {quote(script)}", counted(gzipped(upload), progress),
-                                        self.timeout, timeout, notes)
-        else:
-            rc, out, err = exec_command(self.conn, f"{sudo}sh -s", [script.encode()], self.timeout, timeout, notes)
+        sent = upload_size(upload) if upload else len(script)
+        with trace.span(self.name, "upload" if upload else "command", trace.first_line(script), sent):
+            if upload:
+                rc, out, err = exec_command(self.conn, f"{sudo}sh -c {quote(script)}",
+                                            counted(gzipped(upload), progress), self.timeout, timeout, notes)
+            else:
+                rc, out, err = exec_command(self.conn, f"{sudo}sh -s", [script.encode()], self.timeout, timeout,
+                                            notes)
         self.check_sudo(rc, err)
         return rc, out, err
 
@@ -83,12 +89,13 @@ class LocalSession:
         """(`progress` is for uploads over a link: a local file is read in place; a local script's notes stay in
         its stderr)"""
         self.commands += 1
-        if upload:
-            with open(upload, "rb") as f:
-                r = subprocess.run(["sh", "-c", script], stdin=f, capture_output=True, timeout=timeout)
-            return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
-        t = subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True, timeout=timeout)
-        return t.returncode, t.stdout, t.stderr
+        with trace.span("local", "upload" if upload else "command", trace.first_line(script)):
+            if upload:
+                with open(upload, "rb") as f:
+                    r = subprocess.run(["sh", "-c", script], stdin=f, capture_output=True, timeout=timeout)
+                return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+            t = subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True, timeout=timeout)
+            return t.returncode, t.stdout, t.stderr
 
     def close(self) -> None:
         pass
