@@ -16,6 +16,7 @@ from invoke.parser.parser import ParseMachine
 from invoke.tasks import Task
 from invoke.tasks import task as invoke_task
 
+from buildkit_ops.engine import warm
 from buildkit_ops.errors import BkopsError
 
 INVENTORY = "inventory"
@@ -70,6 +71,8 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except BkopsError as e:
             print(f"error: {e}", file=sys.stderr)
             raise Exit(code=e.code) from None
+        finally:
+            warm.close_all()   # (connections opened ahead that no session took)
     return wrapper
 
 

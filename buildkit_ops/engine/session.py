@@ -19,30 +19,60 @@ from typing import Any
 
 from fabric import Connection
 
-from buildkit_ops.engine import trace
+from buildkit_ops.engine import trace, warm
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.engine.ssh import RemoteError, connect, exec_command
 from buildkit_ops.inventory import BuildHost, Client
 
 
+def _host_key(host: BuildHost) -> tuple[str, str, int, str]:
+    return warm.key(host.address, host.ssh_user, host.ssh_port, host.known_hosts)
+
+
+def _client_key(client: Client) -> tuple[str, str, int, str]:
+    return warm.key(client.ssh_address, client.ssh_user, client.ssh_port, client.known_hosts)
+
+
+def _connect_host(host: BuildHost) -> Connection:
+    with trace.span(host.name, "connect"):
+        return connect(host.name, host.address, host.ssh_user, host.ssh_port, host.ssh_key, host.known_hosts,
+                       host.connect_timeout)
+
+
+def _connect_client(client: Client) -> Connection:
+    with trace.span(client.name, "connect"):
+        return connect(client.name, client.ssh_address, client.ssh_user, client.ssh_port, client.ssh_key,
+                       client.known_hosts, client.connect_timeout)
+
+
+def open_ahead(machines: list[BuildHost | Client]) -> None:
+    """Start opening the SSH connections of machines a flow reaches next (engine/warm.py); the next session to
+    each takes its connection."""
+    for m in machines:
+        if isinstance(m, BuildHost):
+            warm.open_ahead(_host_key(m), lambda m=m: _connect_host(m))
+        elif m.connection == "ssh":
+            warm.open_ahead(_client_key(m), lambda m=m: _connect_client(m))
+
+
 class SshSession:
-    def __init__(self, name: str, conn: Connection, timeout: float, sudo: bool = False, user: str = "root"):
+    def __init__(self, name: str, conn: Connection, timeout: float, sudo: bool = False, user: str = "root",
+                 key: tuple[str, str, int, str] | None = None):
         self.name, self.conn, self.timeout, self.sudo, self.user = name, conn, timeout, sudo, user
+        self.key = key
         self.commands = 0
 
     @classmethod
     def to_host(cls, host: BuildHost) -> SshSession:
-        with trace.span(host.name, "connect"):
-            conn = connect(host.name, host.address, host.ssh_user, host.ssh_port, host.ssh_key, host.known_hosts,
-                           host.connect_timeout)
-        return cls(host.name, conn, host.connect_timeout, sudo=host.ssh_user != "root", user=host.ssh_user)
+        k = _host_key(host)
+        conn = warm.take(k) or _connect_host(host)
+        return cls(host.name, conn, host.connect_timeout, sudo=host.ssh_user != "root", user=host.ssh_user, key=k)
 
     @classmethod
     def to_client(cls, client: Client) -> SshSession:
-        with trace.span(client.name, "connect"):
-            conn = connect(client.name, client.ssh_address, client.ssh_user, client.ssh_port, client.ssh_key,
-                           client.known_hosts, client.connect_timeout)
-        return cls(client.name, conn, client.connect_timeout, user=client.ssh_user)
+        k = _client_key(client)
+        conn = warm.take(k) or _connect_client(client)
+        return cls(client.name, conn, client.connect_timeout, user=client.ssh_user, key=k)
 
     def run(self, script: str, upload: str | None = None, timeout: float = 600,
             progress: Callable[[int], None] | None = None,
@@ -78,6 +108,13 @@ class SshSession:
     def close(self) -> None:
         self.conn.close()
 
+    def hand_back(self) -> None:
+        """Done with the machine for now, not with its connection: the next session to it takes it."""
+        if self.key is None:
+            self.conn.close()
+        else:
+            warm.give_back(self.key, self.conn)
+
 
 class LocalSession:
     def __init__(self) -> None:
@@ -98,6 +135,9 @@ class LocalSession:
             return t.returncode, t.stdout, t.stderr
 
     def close(self) -> None:
+        pass
+
+    def hand_back(self) -> None:
         pass
 
 

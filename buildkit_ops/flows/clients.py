@@ -75,31 +75,40 @@ Preflight = Callable[[Inventory, Client, Options], None]
 ProvisionHosts = Callable[[Inventory, Options], list[HostResult]]
 
 
-def setup_client(inv: Inventory, client: Client, options: Options, rep: Reporter, res: HostResult) -> None:
-    """The client's roles through the runner: shown (check mode) or applied, then verified."""
+def setup_client(inv: Inventory, client: Client, options: Options, rep: Reporter, res: HostResult,
+                 keep: bool = False) -> None:
+    """The client's roles through the runner: shown (check mode) or applied, then verified. `keep`: the
+    connection stays open for the next session to the client (a check before the setup)."""
     try:
         sess = session.to_client(client)
     except RemoteError as e:
         raise ClientError(f"cannot reach {client.name}: {e}") from None
+    ok = False
     try:
         plays = runner.prepare(inv, client, role_path.load(inv.file.parent, "client"), options)
         runner.run(sess, plays, options.check, rep, res, options)
         if client.connection == "none":
             res.info["ci"] = summary(inv, client, client_nodes(inv, client, options.platforms))
+        ok = True
     except (PlanError, HandlerFailed) as e:
         raise ClientError(str(e)) from None
     except (RemoteError, paramiko.SSHException, ssl.SSLError, TimeoutError, OSError) as e:
         raise ClientError(f"{client.name}: {e}") from None
     finally:
         res.info["remote_commands"] = sess.commands
-        sess.close()
+        if keep and ok:
+            sess.hand_back()
+        else:
+            sess.close()
 
 
 def check_machine(inv: Inventory, client: Client, options: Options) -> None:
     """Reach the client and plan its roles, before anything is issued or opened: a machine without buildx, or with
-    the trap of buildkitd.default.toml, stops here."""
+    the trap of buildkitd.default.toml, stops here. The hosts come next: their connections open meanwhile, and
+    the client's stays open for its setup."""
+    session.open_ahead(inv.select(None))
     setup_client(inv, client, Options(check=True, platforms=options.platforms), Reporter(quiet=True),
-                 HostResult(client.name))
+                 HostResult(client.name), keep=True)
 
 
 def provision_firewalls(inv: Inventory, options: Options) -> list[HostResult]:
@@ -327,6 +336,8 @@ def remove_client(inventory: Path, name: str, rep: Reporter, provision_hosts: Pr
         after = inventory_edit.remove_client(inventory, name, write=False)
     except inventory_edit.EditError as e:
         raise FlowError(str(e)) from None
+    if unbootstrap is remove_from_machine:   # (its machine comes last: its connection opens while the hosts work)
+        session.open_ahead([client])
     entries = client_records.revoke(inv, name)
     if entries:
         rep.step(res, "pki", "certificates revoked", "changed",

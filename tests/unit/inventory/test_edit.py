@@ -105,3 +105,19 @@ def test_remove_tenant_takes_out_its_lines_and_the_key_with_the_last_one(inv_fil
     assert inv_file.read_text() == (ROOT / "inventory.yml").read_text()          # every other line as it was
     with pytest.raises(inventory_edit.EditError, match="tenant blue not found under all.vars.tenants"):
         inventory_edit.remove_tenant(inv_file, "blue")
+
+
+def test_an_edit_shown_first_is_made_from_the_text_already_checked_unless_the_file_changed(inv_file, monkeypatch):
+    loads = []
+    real = inventory_edit._load
+    monkeypatch.setattr(inventory_edit, "_load", lambda path, text: loads.append(path) or real(path, text))
+    shown = inventory_edit.add_client(inv_file, "ci-runner", {"address": "10.77.0.40"}, write=False)
+    assert "ci-runner" in shown.clients and "ci-runner" not in inv_file.read_text()
+    inventory_edit.add_client(inv_file, "ci-runner", {"address": "10.77.0.40"})
+    assert len(loads) == 1 and "ci-runner:" in inv_file.read_text()    # one round trip for both
+    # the file changed between the two (an operator's edit): the edit is made again, from the file as it is now
+    inventory_edit.add_client(inv_file, "ci2", {"address": "10.77.0.41"}, write=False)
+    inv_file.write_text(inv_file.read_text() + "# an operator's note\n")
+    inventory_edit.add_client(inv_file, "ci2", {"address": "10.77.0.41"})
+    assert len(loads) == 3 and "# an operator's note\n" in inv_file.read_text()
+    assert "ci2" in inventory.load(inv_file).clients
