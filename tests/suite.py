@@ -47,7 +47,8 @@ LABS = {
           "test_image_pins.py",       # 10
           "test_ownership.py",        # 100
           "test_package.py"],         # 40      813 in all
-}                                     # the default lab: the other modules (727: test_ci_runner 52, test_spill 77)
+}                                     # the default lab: the other modules (750: test_ci_runner 52, test_spill 77,
+#                                       test_team 25)
 #                                       and the unit tests (76)
 
 

@@ -10,11 +10,12 @@ A script travels on stdin, so secrets never appear in a process list; with `uplo
 and that file (gzip-compressed) its stdin."""
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from fabric import Connection
@@ -45,14 +46,14 @@ def _connect_client(client: Client) -> Connection:
                        client.known_hosts, client.connect_timeout)
 
 
-def open_ahead(machines: list[BuildHost | Client]) -> None:
+def open_ahead(machines: Sequence[BuildHost | Client]) -> None:
     """Start opening the SSH connections of machines a flow reaches next (engine/warm.py); the next session to
     each takes its connection."""
     for m in machines:
         if isinstance(m, BuildHost):
-            warm.open_ahead(_host_key(m), lambda m=m: _connect_host(m))
+            warm.open_ahead(_host_key(m), functools.partial(_connect_host, m))
         elif m.connection == "ssh":
-            warm.open_ahead(_client_key(m), lambda m=m: _connect_client(m))
+            warm.open_ahead(_client_key(m), functools.partial(_connect_client, m))
 
 
 class SshSession:
