@@ -9,11 +9,12 @@ allowlisted, never contacted), it measures:
   - the provision that brings both hosts to the team (firewall rules, gateway maps and tenants' daemons),
     and the no-op re-run of build1 against `ssh build1 true`;
   - add-client of one more (laptop2, a real machine), its re-run, remove-client, rotate-certs of one client;
-  - status, list-clients, `audit --since 24h` (build1's gateway log first padded to 100 MB with audit lines of
-    the past week in its rotated files, as Docker keeps them), builds;
+  - status, list-clients, `audit --since 24h` (build1's gateway log padded, after each size's provision, to
+    about 100 MB with audit lines of the past week in its rotated files, as Docker keeps them), builds;
   - the gateway: its reload time and memory, and the files its role manages; the firewall: its ufw rules per
     client (none since the clients' set) and the set's members.
-`report` over 10,000 builds is not measured here (no faithful way to make 10,000 BuildKit history records yet).
+`report` over 10,000 builds is bench/report_scale.py's (its own work; no faithful way to make 10,000 BuildKit
+history records on the lab).
 
 Warning: it provisions build1 and build2 with a copy of the inventory (.bench-scale.yml) and pads build1's
 gateway log; at the end both hosts are provisioned with the shipped inventory again (`--prune-clients`).

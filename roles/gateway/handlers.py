@@ -46,12 +46,10 @@ S=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
 if ! BKOPS_GATEWAY_HASH={h} docker compose -f {compose_file} up -d --remove-orphans --quiet-pull >"$T" 2>&1
 then tail -20 "$T" >&2; rm -f "$T"; exit 1; fi
 rm -f "$T"
-if [ "$(started)" != "$B" ]; then
-  # (re)started just now: it reads its files as it starts, and its first load is logged after S. No USR2:
-  # HAProxy's master takes the signal only once its first worker is up, and one sent before is lost (seen on the
-  # lab). (Not Docker's StartedAt as S: HAProxy can log its load before Docker records the start.)
-  :
-else
+# A container (re)started just now reads its files as it starts, and logs its first load after S: no USR2 (HAProxy's
+# master takes the signal only once its first worker is up, and loses one sent before: seen on the lab). S is
+# not Docker's StartedAt: HAProxy can log its load before Docker records the start.
+if [ "$(started)" = "$B" ]; then
   S=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
   docker kill -s USR2 {CONTAINER} >/dev/null
 fi
