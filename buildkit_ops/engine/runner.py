@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from buildkit_ops.engine import host_lock, rolling
+from buildkit_ops.engine.compressed import upload_size
 from buildkit_ops.engine.contract import (
     Context,
     HandlerFailed,
@@ -42,7 +43,6 @@ from buildkit_ops.engine.contract import (
 )
 from buildkit_ops.engine.facts import facts_snippet, own_sections, parallel, sections
 from buildkit_ops.engine.render import FileState, files_fact, parse_file_states, unified_diff
-from buildkit_ops.engine.session import upload_size
 from buildkit_ops.engine.shell import command, quote
 from buildkit_ops.engine.ssh import RemoteError
 from buildkit_ops.inventory import Inventory

@@ -11,16 +11,14 @@ and that file (gzip-compressed) its stdin."""
 from __future__ import annotations
 
 import functools
-import os
 import subprocess
-import threading
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from fabric import Connection
 
 from buildkit_ops.engine import trace, warm
+from buildkit_ops.engine.compressed import gzipped, upload_size
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.engine.ssh import RemoteError, connect, exec_command
 from buildkit_ops.inventory import BuildHost, Client
@@ -148,10 +146,6 @@ def to_client(client: Client) -> SshSession | LocalSession:
     return SshSession.to_client(client) if client.connection == "ssh" else LocalSession()
 
 
-_gzipped: dict[tuple[str, float, int], list[bytes]] = {}
-_gzip_lock = threading.Lock()
-
-
 def counted(chunks: list[bytes], progress: Callable[[int], None] | None) -> Iterator[bytes]:
     """The chunks, telling `progress` how many bytes of them were handed over so far (sent once the next is
     asked for)."""
@@ -161,26 +155,3 @@ def counted(chunks: list[bytes], progress: Callable[[int], None] | None) -> Iter
         sent += len(c)
         if progress:
             progress(sent)
-
-
-def upload_size(path: str) -> int:
-    """How many bytes an upload of `path` sends (compressed)."""
-    return sum(len(c) for c in gzipped(path))
-
-
-def gzipped(path: str) -> list[bytes]:
-    """The file gzip-compressed (docker load reads gzip: a BuildKit image shrinks to a third). Compressed once
-    per run and kept in memory while the run lasts: a fleet provisioned in parallel sends the same image to every
-    host, and compressing it for each would cost the operator machine's CPU as many times."""
-    st = os.stat(path)
-    key = (path, st.st_mtime, st.st_size)
-    with _gzip_lock:   # (the first host compresses; the others wait for it, then stream the same bytes)
-        if key not in _gzipped:
-            z = zlib.compressobj(1, zlib.DEFLATED, 31)
-            chunks = []
-            with open(path, "rb") as f:
-                while chunk := f.read(1 << 20):
-                    chunks.append(z.compress(chunk))
-            chunks.append(z.flush())
-            _gzipped[key] = [c for c in chunks if c]
-    return _gzipped[key]
