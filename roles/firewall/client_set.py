@@ -42,16 +42,20 @@ class NotAClient(ValueError):
     """A member whose name or address no client could have (the inventory's loader refuses them before)."""
 
 
+def could_be(name: str, address: str) -> bool:
+    """Could a client have this name and address, as the inventory's loader writes them?"""
+    try:
+        return re.fullmatch(values.NAME, name) is not None and values.client_source(address) == address
+    except values.BadValue:
+        return False
+
+
 def members_text(members: Iterable[Member]) -> str:
     """The members file: a line per client. Each value is checked again here, so that even one the loader had not
     checked cannot add a line (a member) or a word."""
     lines = []
     for m in sorted(set(members)):
-        try:
-            ok = re.fullmatch(values.NAME, m.name) and values.client_source(m.address) == m.address
-        except values.BadValue:
-            ok = False
-        if not ok:
+        if not could_be(m.name, m.address):
             raise NotAClient(f"not a client of the firewall's set: {m.name!r} at {m.address!r}")
         lines.append(f"{m.name} {m.address}\n")
     return "# buildkit-ops: the clients let in to the BuildKit port (name address), loaded by ufw-after.sh\n" + \
@@ -61,17 +65,8 @@ def members_text(members: Iterable[Member]) -> str:
 def parse_members(text: str) -> set[Member]:
     """The members file as the host has it; a line no client could have written is not a member (the file is
     written again without it)."""
-    out = set()
-    for line in text.splitlines():
-        words = line.split()
-        if len(words) != 2 or line.startswith("#") or not re.fullmatch(values.NAME, words[0]):
-            continue
-        try:
-            if values.client_source(words[1]) == words[1]:
-                out.add(Member(words[0], words[1]))
-        except values.BadValue:
-            continue
-    return out
+    words = (line.split() for line in text.splitlines() if not line.startswith("#"))
+    return {Member(*w) for w in words if len(w) == 2 and could_be(*w)}
 
 
 def family(address: str) -> int:
