@@ -1,0 +1,117 @@
+"""The CI certificate: the job's CSR (its key never leaves the job) signed by its trust's intermediate CA, for an
+hour at most, for client authentication only, naming the job (its repository or project and ref) and the claims
+that chose it. The intermediate is the operator CA's, limited to this: path length 0, client-auth only, and
+name-constrained to the CI namespace (O=buildkit-ops CI), so that even its key, kept on the build hosts, can sign
+neither a CA, nor a server, nor a developer's certificate."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from buildkit_ops.ci_trust.rules import MAX_MINUTES, Rule, Trust
+from buildkit_ops.ci_trust.tokens import Refused
+
+CI_ORG = "buildkit-ops CI"
+# the claims that chose a certificate, as JSON (an OID of our own, from a UUID: ITU-T X.667's 2.25 arc)
+CLAIMS_OID = x509.ObjectIdentifier("2.25.208745372916427390213906823870584306518")
+SKEW = dt.timedelta(minutes=1)
+
+
+def intermediate(root_cert: x509.Certificate, root_key: ec.EllipticCurvePrivateKey, trust: str, days: int,
+                 now: dt.datetime | None = None) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A trust's intermediate CA, signed by the operator's CA (on the operator's machine)."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, CI_ORG),
+                      x509.NameAttribute(NameOID.COMMON_NAME, f"buildkit-ops CI issuer {trust}")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(root_cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - SKEW).not_valid_after(min(now + dt.timedelta(days=days),
+                                                              root_cert.not_valid_after_utc))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .add_extension(x509.NameConstraints(permitted_subtrees=[x509.DirectoryName(x509.Name(
+                [x509.NameAttribute(NameOID.ORGANIZATION_NAME, CI_ORG)]))], excluded_subtrees=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
+                           critical=False)
+            .sign(root_key, hashes.SHA256()))
+    return cert, key
+
+
+def checked_csr(pem: bytes) -> x509.CertificateSigningRequest:
+    """The job's CSR, if it asks for nothing but a client certificate for its own key."""
+    try:
+        csr = x509.load_pem_x509_csr(pem)
+    except ValueError:
+        raise Refused("not a PEM certificate signing request") from None
+    if not csr.is_signature_valid:
+        raise Refused("the CSR is not signed by its own key")
+    for ext in csr.extensions:
+        v = ext.value
+        if isinstance(v, x509.BasicConstraints) and v.ca or isinstance(v, x509.KeyUsage) and (
+                v.key_cert_sign or v.crl_sign):
+            raise Refused("the CSR asks for a CA certificate: only a client certificate is issued")
+        if isinstance(v, x509.ExtendedKeyUsage) and list(v) != [ExtendedKeyUsageOID.CLIENT_AUTH]:
+            raise Refused("the CSR asks for a server (or other) certificate: only a client certificate is issued")
+        if isinstance(v, x509.SubjectAlternativeName):
+            raise Refused("the CSR asks for names (a server's): only a client certificate is issued")
+    key = csr.public_key()
+    ok = (isinstance(key, rsa.RSAPublicKey) and key.key_size >= 2048 or isinstance(key, ed25519.Ed25519PublicKey)
+          or isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name in ("secp256r1", "secp384r1"))
+    if not ok:
+        raise Refused("the CSR's key is not RSA of 2048 bits or more, EC P-256 or P-384, or Ed25519")
+    return csr
+
+
+def job(claims: dict[str, Any]) -> str:
+    """Who the job is, as the audit says it: org/app@refs/heads/main (GitLab: group/app@main)."""
+    who = claims.get("repository") or claims.get("project_path") or claims.get("sub") or "?"
+    return f"{who}@{claims.get('ref', '?')}"
+
+
+def common_name(trust: str, claims: dict[str, Any]) -> str:
+    """The certificate's CN: `ci.TRUST.` and the job, cut to X.509's 64 characters with a digest when longer."""
+    cn = f"ci.{trust}.{job(claims)}"
+    if len(cn) <= 64:
+        return cn
+    return cn[:51] + "~" + hashlib.sha256(cn.encode()).hexdigest()[:12]
+
+
+def issue(csr: x509.CertificateSigningRequest, ca_cert: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey,
+          trust: Trust, index: int, rule: Rule, claims: dict[str, Any],
+          now: dt.datetime | None = None) -> bytes:
+    """The certificate and the intermediate after it (PEM): what the job presents."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    minutes = min(trust.minutes, MAX_MINUTES)
+    chose = {"trust": trust.name, "rule": index, "tenant": rule.tenant, "role": rule.role, "job": job(claims),
+             "claims": {k: claims.get(k) for k in sorted(rule.claims)}}
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, CI_ORG),
+                         x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, trust.name),
+                         x509.NameAttribute(NameOID.COMMON_NAME, common_name(trust.name, claims))])
+    key = csr.public_key()
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_cert.subject)
+            .public_key(key).serial_number(x509.random_serial_number())  # type: ignore[arg-type]
+            .not_valid_before(now - SKEW)
+            .not_valid_after(min(now + dt.timedelta(minutes=minutes), ca_cert.not_valid_after_utc))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+                                         key_encipherment=isinstance(key, rsa.RSAPublicKey), data_encipherment=False,
+                                         key_agreement=False, key_cert_sign=False, crl_sign=False,
+                                         encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .add_extension(x509.UnrecognizedExtension(CLAIMS_OID, json.dumps(chose, sort_keys=True).encode()),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(serialization.Encoding.PEM)
