@@ -5,4 +5,5 @@ rules.py    the inventory's trusts (`ci_trust:`): each an OIDC issuer, the audie
 tokens.py   a token checked against its issuer's keys (signature, algorithm, iss, aud, exp, nbf, iat, replay);
 issuing.py  the certificate: the job's CSR (its key never leaves the job) signed by the trust's intermediate CA.
 
-docs/ci.md tells how it works and its threat model."""
+docs/ci.md tells how it works and its threat model. The package imports nothing else of buildkit_ops (only
+PyJWT and cryptography): the issuer on a build host runs these same files."""

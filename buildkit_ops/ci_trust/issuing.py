@@ -15,13 +15,19 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from buildkit_ops.ci_trust.rules import MAX_MINUTES, Rule, Trust
-from buildkit_ops.ci_trust.tokens import Refused
+from .rules import MAX_MINUTES, Rule, Trust
+from .tokens import Refused
 
 CI_ORG = "buildkit-ops CI"
 # the claims that chose a certificate, as JSON (an OID of our own, from a UUID: ITU-T X.667's 2.25 arc)
 CLAIMS_OID = x509.ObjectIdentifier("2.25.208745372916427390213906823870584306518")
 SKEW = dt.timedelta(minutes=1)
+
+
+def not_after(cert: x509.Certificate) -> dt.datetime:
+    """A certificate's end, timezone-aware, with the cryptography of Debian 12 (38) as with today's."""
+    end = getattr(cert, "not_valid_after_utc", None)
+    return end if end is not None else cert.not_valid_after.replace(tzinfo=dt.timezone.utc)
 
 
 def intermediate(root_cert: x509.Certificate, root_key: ec.EllipticCurvePrivateKey, trust: str, days: int,
@@ -34,7 +40,7 @@ def intermediate(root_cert: x509.Certificate, root_key: ec.EllipticCurvePrivateK
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(root_cert.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - SKEW).not_valid_after(min(now + dt.timedelta(days=days),
-                                                              root_cert.not_valid_after_utc))
+                                                              not_after(root_cert)))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
                                          data_encipherment=False, key_agreement=False, key_cert_sign=True,
@@ -103,7 +109,7 @@ def issue(csr: x509.CertificateSigningRequest, ca_cert: x509.Certificate, ca_key
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_cert.subject)
             .public_key(key).serial_number(x509.random_serial_number())  # type: ignore[arg-type]
             .not_valid_before(now - SKEW)
-            .not_valid_after(min(now + dt.timedelta(minutes=minutes), ca_cert.not_valid_after_utc))
+            .not_valid_after(min(now + dt.timedelta(minutes=minutes), not_after(ca_cert)))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
                                          key_encipherment=isinstance(key, rsa.RSAPublicKey), data_encipherment=False,

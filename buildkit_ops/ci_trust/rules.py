@@ -8,11 +8,9 @@ repository's jobs)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
-
-from buildkit_ops.inventory.model import Limits
 
 # The claims a rule may name: GitHub Actions' and GitLab CI's documented ones (a name not among them is a typo
 # that would never match, or worse, match a claim no one checks).
@@ -46,7 +44,8 @@ class Rule:
     claims: dict[str, str]             # claim -> pattern
     tenant: str | None = None
     role: str = "developer"
-    limits: Limits = field(default_factory=lambda: Limits(0, 0))
+    builds: int = 0                    # its jobs' limits at the gateway (a client's `limits`; 0: none)
+    queue: int = 0
 
     def matches(self, token_claims: dict[str, Any]) -> bool:
         return all(name in token_claims and matches(pattern, claim_text(token_claims[name]))

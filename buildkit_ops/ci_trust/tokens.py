@@ -11,7 +11,7 @@ from typing import Any
 
 import jwt
 
-from buildkit_ops.ci_trust.rules import Trust
+from .rules import Trust
 
 SKEW = 60                     # seconds of clock difference allowed between the issuer and the build host
 MAX_TOKEN = 8192              # bytes: GitHub's and GitLab's tokens are about 1 to 2 KB

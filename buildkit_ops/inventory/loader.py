@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from buildkit_ops.inventory import strict_yaml, vpn_addresses
+from buildkit_ops.inventory import ci_trusts, strict_yaml, vpn_addresses
 from buildkit_ops.inventory import values as types
 from buildkit_ops.inventory.checker import Checker, deep_merge
 from buildkit_ops.inventory.model import OPERATOR_NAME, BuildHost, Client, Inventory, InventoryError, Tenant
@@ -98,14 +98,16 @@ def parse(data: Any, fname: str, base: Path) -> Inventory:
     if "buildhosts" not in children:
         chk.err("all.children.buildhosts", "no build hosts group", "add `buildhosts:` with `hosts:` under all.children")
     tenants_value = allvars.pop("tenants", None)
+    trusts_value = allvars.pop("ci_trust", None)
     own = _own_vars(chk, {k: allvars.pop(k) for k in list(allvars) if k in ALL_VAR_KEYS})
     hosts, groups, raw_buildkit, paths = _build_hosts(chk, children["buildhosts"], allvars, own["vpn"] is not None)
     tenants = _tenants(chk, tenants_value, hosts, raw_buildkit, paths)
     clients = _clients(chk, children.get("clients"), allvars, hosts, tenants)
+    trusts = ci_trusts.trusts(chk, trusts_value, tenants)
     chosen = vpn_addresses.assign(chk, own["vpn"], hosts, clients, paths) if own["vpn"] else {}
     return Inventory(file=Path(fname), hosts=hosts, clients=clients, groups=groups, pki_dir=Path(own["pki_dir"]),
                      cert_days=own["cert_days"], cert_renew_days=own["cert_renew_days"], ca_days=own["ca_days"],
-                     tenants=tenants, vpn=own["vpn"], vpn_unrecorded=chosen)
+                     tenants=tenants, vpn=own["vpn"], vpn_unrecorded=chosen, ci_trust=trusts)
 
 
 def _own_vars(chk: Checker, own: dict[str, Any]) -> dict[str, Any]:

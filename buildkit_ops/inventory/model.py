@@ -10,7 +10,10 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:   # (ci_trust.rules uses this module's Limits)
+    from buildkit_ops.ci_trust.rules import Trust
 
 from buildkit_ops.errors import BkopsError
 
@@ -196,6 +199,7 @@ class Inventory:
     tenants: dict[str, Tenant] = field(default_factory=dict)
     vpn: Vpn | None = None
     vpn_unrecorded: dict[str, str] = field(default_factory=dict)   # machine -> tunnel address chosen, to write
+    ci_trust: dict[str, Trust] = field(default_factory=dict)       # CI jobs' OIDC trusts by name (docs/ci.md)
 
     def hosts_for(self, client: Client) -> list[BuildHost]:
         """The build hosts that may serve the client: its tenant's, or every one."""

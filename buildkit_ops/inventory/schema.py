@@ -138,6 +138,23 @@ LIMIT_KEYS: dict[str, tuple[str, Any, str]] = {
     "queue": ("int:0-10000", 0, "the most builds of the client that may wait their turn on a host; the next is "
                                 "refused at once (RESOURCE_EXHAUSTED); 0: no limit. Needs `builds`"),
 }
+CI_TRUST_KEYS: dict[str, tuple[str, Any, str]] = {
+    "issuer": ("str", None, "the OIDC issuer, exactly as its tokens' `iss` says it (https)"),
+    "audience": ("str", None, "the `aud` its tokens must carry: the CI job asks for a token with it"),
+    "rules": ("ci_rules", None, "which jobs get a certificate, and with what: a list of {claims: {NAME: PATTERN}, "
+                                "tenant, role, limits}; the first rule whose every claim matches chooses"),
+    "certificate_minutes": ("int:5-60", 60, "the certificates' lifetime, at most an hour"),
+    "networks": ("client_source_list", [], "where its jobs connect from: the firewall lets them in to the BuildKit "
+                                           "port (default: none, its jobs run on clients' addresses)"),
+    "ca_file": ("path", None, "a CA bundle the issuer's HTTPS is checked against (a private issuer); default: the "
+                              "system's"),
+}
+RULE_KEYS: dict[str, tuple[str, Any, str]] = {
+    "claims": ("ci_claims", None, "claim -> pattern (`*`: any run of characters); every one must match"),
+    "tenant": ("tenant_name", None, "the tenant whose buildkitd serves the job (default: the fleet's)"),
+    "role": ("enum:developer,admin", "developer", "what the job may ask the gateway (as a client's `role`)"),
+    "limits": ("limits", None, "what the gateway lets the job run at once (as a client's `limits`)"),
+}
 ALL_VAR_KEYS = {"pki_dir": ("path", ".pki",
                             "operator-side directory of the CA and certificates (CA key never leaves it)"),
                 "cert_days": ("int", 825, "validity of server and client certificates, at most 825"),
@@ -150,6 +167,12 @@ ALL_VAR_KEYS = {"pki_dir": ("path", ".pki",
                                            "history_max_age, history_max_entries, prune_schedule; the host's "
                                            "values are the defaults); a client joins one with `tenant: NAME`, e.g. "
                                            "{red: {hosts: [build1], buildkit: {max_parallelism: 2}}}"),
+                "ci_trust": ("ci_trust", {}, "CI jobs that trade their OIDC token for a client certificate of an hour "
+                                             "at most (docs/ci.md): each trust an issuer, the audience its tokens "
+                                             "carry, and rules mapping their claims to a tenant, role and limits, "
+                                             "e.g. {github: {issuer: 'https://token.actions.githubusercontent.com', "
+                                             "audience: buildkit-ops, rules: [{claims: {repository: org/app, ref: "
+                                             "refs/heads/main}}]}}"),
                 "vpn": ("vpn", None, "a VPN in front of the BuildKit port (docs/vpn.md): the port then opens only "
                                      "inside the tunnel, and clients build from whatever address they have; e.g. "
                                      "{kind: wireguard} (default: none)")}
