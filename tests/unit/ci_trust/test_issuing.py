@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from oidc_helpers import csr, root
 
 from buildkit_ops.ci_trust import issuing, rules, tokens
 from buildkit_ops.pki import certs
@@ -20,28 +21,6 @@ from buildkit_ops.pki import certs
 TRUST = rules.Trust("github", "https://token.actions.githubusercontent.com", "buildkit-ops",
                     (rules.Rule({"repository": "org/app", "ref": "refs/heads/main"}, tenant="red"),), minutes=60)
 CLAIMS = {"repository": "org/app", "ref": "refs/heads/main", "jti": "x"}
-
-
-def root(path_length):
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test root")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=9))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
-    return certs.CA(cert, key)
-
-
-def csr(key=None, extensions=()):
-    key = key or ec.generate_private_key(ec.SECP256R1())
-    b = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
-                                                                                          "job")]))
-    for ext in extensions:
-        b = b.add_extension(ext, critical=False)
-    return b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
 def pem(c):

@@ -7,44 +7,14 @@ import hashlib
 import hmac
 import json
 import time
-import uuid
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
+from oidc_helpers import EC_KEY, JWKS, RSA_KEY, TRUST, claims, token
 
-from buildkit_ops.ci_trust import rules, tokens
-
-ISSUER = "https://token.actions.githubusercontent.com"
-RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-EC_KEY = ec.generate_private_key(ec.SECP256R1())
-
-
-def jwk(key, kid):
-    if isinstance(key, rsa.RSAPrivateKey):
-        d = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    else:
-        d = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
-    return {**d, "kid": kid, "use": "sig"}
-
-
-JWKS = {"keys": [jwk(RSA_KEY, "rsa1"), jwk(EC_KEY, "ec1")]}
-TRUST = rules.Trust("github", ISSUER, "buildkit-ops", (
-    rules.Rule({"repository": "org/app", "ref": "refs/heads/main"}, tenant="red"),
-    rules.Rule({"repository": "org/app", "ref": "refs/tags/v*", "ref_protected": "true"}, role="developer")))
-
-
-def claims(**over):
-    now = int(time.time())
-    base = {"iss": ISSUER, "aud": "buildkit-ops", "iat": now, "nbf": now, "exp": now + 300,
-            "jti": str(uuid.uuid4()), "sub": "repo:org/app:ref:refs/heads/main", "repository": "org/app",
-            "repository_owner": "org", "ref": "refs/heads/main", "ref_protected": "true", "ref_type": "branch"}
-    return {**base, **over}
-
-
-def token(key=RSA_KEY, kid="rsa1", alg="RS256", **over):
-    return jwt.encode(claims(**over), key, algorithm=alg, headers={"kid": kid})
+from buildkit_ops.ci_trust import tokens
 
 
 def hs256_with_public_key():
