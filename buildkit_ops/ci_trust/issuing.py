@@ -107,7 +107,7 @@ def issue(csr: x509.CertificateSigningRequest, ca_cert: x509.Certificate, ca_key
                          x509.NameAttribute(NameOID.COMMON_NAME, common_name(trust.name, claims))])
     key = csr.public_key()
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_cert.subject)
-            .public_key(key).serial_number(x509.random_serial_number())  # type: ignore[arg-type]
+            .public_key(key).serial_number(x509.random_serial_number())
             .not_valid_before(now - SKEW)
             .not_valid_after(min(now + dt.timedelta(minutes=minutes), not_after(ca_cert)))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

@@ -63,8 +63,8 @@ class Keys:
         if not isinstance(doc, dict) or doc.get("issuer") != trust.issuer:
             raise Refused(f"the discovery document of {trust.issuer} names another issuer")
         uri = doc.get("jwks_uri")
-        parts = urlsplit(uri) if isinstance(uri, str) else None
-        if parts is None or parts.scheme != "https" or parts.netloc != urlsplit(trust.issuer).netloc:
+        if not isinstance(uri, str) or urlsplit(uri).scheme != "https" or \
+                urlsplit(uri).netloc != urlsplit(trust.issuer).netloc:
             raise Refused(f"the discovery document of {trust.issuer} names its keys elsewhere ({uri!r})")
         jwks = json.loads(self._fetch(uri, context))
         if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):

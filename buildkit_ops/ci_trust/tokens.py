@@ -54,7 +54,8 @@ def key_for(jwks: dict[str, Any], kid: str | None, alg: str) -> jwt.PyJWK:
     if not keys:
         raise UnknownKey(f"no key of the issuer has kid {kid!r}")
     k = keys[0]
-    allowed = ALGORITHMS.get((k.get("kty"), k.get("crv") if k.get("kty") != "RSA" else None), ())
+    kty, crv = str(k.get("kty")), k.get("crv") if k.get("kty") != "RSA" else None
+    allowed = ALGORITHMS.get((kty, str(crv) if crv is not None else None), ())
     if alg not in allowed or k.get("alg", alg) != alg or k.get("use", "sig") != "sig":
         raise Refused(f"the token says alg {alg}, which its key {kid!r} ({k.get('kty')}) is not for")
     try:
