@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import re
 from typing import Any
 
 from cryptography import x509
@@ -35,10 +37,15 @@ def intermediate(root_cert: x509.Certificate, root_key: ec.EllipticCurvePrivateK
     """A trust's intermediate CA, signed by the operator's CA (on the operator's machine)."""
     now = now or dt.datetime.now(dt.timezone.utc)
     key = ec.generate_private_key(ec.SECP256R1())
+    # 64 random bits, in its name too: the gateway logs which intermediate signed each CI connection's
+    # certificate (its CN's last word), so that revoking this one ends exactly its connections
+    serial = int.from_bytes(os.urandom(8), "big") | 1 << 63
     name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, CI_ORG),
-                      x509.NameAttribute(NameOID.COMMON_NAME, f"buildkit-ops CI issuer {trust}")])
+                      x509.NameAttribute(NameOID.COMMON_NAME, f"CI issuer {trust} {serial:x}")])
+    # (its O is the CI namespace's: the gateway takes a certificate's CI roles only when its issuer's O says so,
+    # and no certificate of the operator's CA but an intermediate has it)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(root_cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .public_key(key.public_key()).serial_number(serial)
             .not_valid_before(now - SKEW).not_valid_after(min(now + dt.timedelta(days=days),
                                                               not_after(root_cert)))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
@@ -86,9 +93,17 @@ def job(claims: dict[str, Any]) -> str:
     return f"{who}@{claims.get('ref', '?')}"
 
 
+def unit(trust: str, index: int) -> str:
+    """The certificate's OU: which trust and rule chose it (`ci:TRUST:INDEX`), the key of the gateway's maps of
+    CI roles, tenants and limits. A client's name never has a colon: no client's key can be a rule's."""
+    return f"ci:{trust}:{int(index)}"
+
+
 def common_name(trust: str, claims: dict[str, Any]) -> str:
-    """The certificate's CN: `ci.TRUST.` and the job, cut to X.509's 64 characters with a digest when longer."""
-    cn = f"ci.{trust}.{job(claims)}"
+    """The certificate's CN: `ci.TRUST.` and the job, cut to X.509's 64 characters with a digest when longer. It
+    names the job in the gateway's audit (client=) and owns its builds: any character of a claim but those a
+    repository, project or ref is written with becomes `_` (an issuer signs whatever claims it likes)."""
+    cn = re.sub(r"[^A-Za-z0-9._/@:+=-]", "_", f"ci.{trust}.{job(claims)}")
     if len(cn) <= 64:
         return cn
     return cn[:51] + "~" + hashlib.sha256(cn.encode()).hexdigest()[:12]
@@ -103,7 +118,7 @@ def issue(csr: x509.CertificateSigningRequest, ca_cert: x509.Certificate, ca_key
     chose = {"trust": trust.name, "rule": index, "tenant": rule.tenant, "role": rule.role, "job": job(claims),
              "claims": {k: claims.get(k) for k in sorted(rule.claims)}}
     subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, CI_ORG),
-                         x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, trust.name),
+                         x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit(trust.name, index)),
                          x509.NameAttribute(NameOID.COMMON_NAME, common_name(trust.name, claims))])
     key = csr.public_key()
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_cert.subject)

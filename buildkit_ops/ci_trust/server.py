@@ -1,7 +1,7 @@
 """The issuer's HTTP service on a build host: `POST /v1/certificate` with {"token": JWT, "csr": PEM} answers 200
 {"certificate": PEM chain} or 403 {"error": why}; anything else 404 or 405. It listens on a unix socket only: the
 gateway (HAProxy, server-only TLS on its own port) is what faces the network, with its limits. One audit line per
-exchange on stdout (the journal). Run: python3 -m bkops_ci.server CONFIG (the role writes CONFIG, 0600 root)."""
+exchange on stdout (the journal). Run: python3 -m ci_trust.server CONFIG (the role writes CONFIG, 0600 root)."""
 from __future__ import annotations
 
 import json
@@ -24,8 +24,9 @@ from .rules import Rule, Trust
 MAX_BODY = 16384
 
 
-def load_config(path: Path) -> tuple[dict[str, Trust], dict[str, Intermediate], str]:
-    """The trusts (as the inventory checked them), each one's intermediate, and the socket to listen on."""
+def load_config(path: Path) -> tuple[dict[str, Trust], dict[str, Intermediate], str, Path | None]:
+    """The trusts (as the inventory checked them), each one's intermediate, the socket to listen on, and the file
+    of spent tokens."""
     doc = json.loads(path.read_text())
     trusts, intermediates = {}, {}
     for t in doc["trusts"]:
@@ -37,16 +38,16 @@ def load_config(path: Path) -> tuple[dict[str, Trust], dict[str, Intermediate], 
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise SystemExit(f"{t['key']}: not the EC key of an intermediate")
         intermediates[t["name"]] = Intermediate(x509.load_pem_x509_certificate(Path(t["cert"]).read_bytes()), key)
-    return trusts, intermediates, doc["socket"]
+    return trusts, intermediates, doc["socket"], Path(doc["spent"]) if doc.get("spent") else None
 
 
 class Issuer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
     def __init__(self, socket_path: str, trusts: dict[str, Trust], intermediates: dict[str, Intermediate],
-                 keys: Keys | None = None):
+                 keys: Keys | None = None, spent: Path | None = None):
         self.trusts, self.intermediates = trusts, intermediates
-        self.keys, self.spent = keys or Keys(), tokens.Spent()
+        self.keys, self.spent = keys or Keys(), tokens.Spent(spent)
         if os.path.exists(socket_path):
             os.unlink(socket_path)
         old = os.umask(0o077)   # (the gateway runs as root: nobody else may connect)
@@ -86,6 +87,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._answer(400, {"error": 'send {"token": JWT, "csr": PEM}'})
         outcome = exchange(self.server.trusts, self.server.intermediates, self.server.keys, self.server.spent,
                            token, csr)
+        # (the job's address as the gateway saw it: only the gateway can reach this socket)
+        outcome.audit["addr"] = (self.headers.get("X-Forwarded-For") or "-")[:64]
         print(audit_line(outcome), flush=True)
         if outcome.chain is None:
             return self._answer(403, {"error": outcome.audit.get("why", "refused")})
@@ -99,8 +102,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str]) -> None:
-    trusts, intermediates, socket_path = load_config(Path(argv[1]))
-    with Issuer(socket_path, trusts, intermediates) as server:
+    trusts, intermediates, socket_path, spent = load_config(Path(argv[1]))
+    with Issuer(socket_path, trusts, intermediates, spent=spent) as server:
         server.serve_forever()
 
 

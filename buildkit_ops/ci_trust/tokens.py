@@ -5,8 +5,11 @@ and `aud` exactly, `exp`, `nbf` and `iat` with a small skew, and `jti` once (a t
 expires)."""
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -30,11 +33,31 @@ class UnknownKey(Refused):
 
 
 class Spent:
-    """The `jti` of tokens already exchanged, each kept until its token expires."""
+    """The `jti` of tokens already exchanged, each kept until its token expires; with a file, also across the
+    issuer's restarts (a line per token, appended before its certificate goes out; read back at start)."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path | None = None) -> None:
         self._seen: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
+        self._path = path
+        if path is not None and path.exists():
+            now = time.time()
+            for line in path.read_text().splitlines():
+                try:
+                    doc = json.loads(line)
+                    if float(doc["exp"]) + SKEW >= now:
+                        self._seen[(str(doc["iss"]), str(doc["jti"]))] = float(doc["exp"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+            self._rewrite()
+
+    def _rewrite(self) -> None:
+        """The file again with only the unexpired (at start: it never grows past a token lifetime's worth)."""
+        assert self._path is not None
+        tmp = self._path.with_name(self._path.name + ".tmp")
+        tmp.write_text("".join(json.dumps({"iss": i, "jti": j, "exp": e}) + "\n" for (i, j), e in self._seen.items()))
+        os.chmod(tmp, 0o600)
+        tmp.replace(self._path)
 
     def spend(self, issuer: str, jti: str, expires: float) -> bool:
         """True the first time; False for a token already exchanged."""
@@ -45,6 +68,9 @@ class Spent:
             if (issuer, jti) in self._seen:
                 return False
             self._seen[(issuer, jti)] = expires
+            if self._path is not None:
+                with open(self._path, "a") as f:
+                    f.write(json.dumps({"iss": issuer, "jti": jti, "exp": expires}) + "\n")
             return True
 
 

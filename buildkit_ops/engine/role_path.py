@@ -20,9 +20,10 @@ from buildkit_ops.errors import BkopsError
 BUILTIN = Path(importlib.import_module("buildkit_ops.roles").__path__[0])
 # The built-in roles, in the order their changes are applied. Build hosts: the firewall lets SSH in before it
 # is enabled; buildkitd needs the engine, and detects the emulators when it starts; its instances (the host's
-# daemons: the fleet's and each tenant's) come up before the gateway routes to them. Clients: a CI runner's
-# folder, or the failover proxy the builder's nodes point at, then the builder.
-ORDER = {"host": ["engine", "firewall", "vpn", "emulation", "buildkitd", "gateway", "prune", "connections"],
+# daemons: the fleet's and each tenant's), and the CI issuer, come up before the gateway routes to them.
+# Clients: a CI runner's folder, or the failover proxy the builder's nodes point at, then the builder.
+ORDER = {"host": ["engine", "firewall", "vpn", "emulation", "buildkitd", "ci_issuer", "gateway", "prune",
+                  "connections"],
          "client": ["ci_runner", "vpn_client", "failover_proxy", "buildx_builder"]}
 NAME = re.compile(r"[a-z][a-z0-9_]{0,40}")
 

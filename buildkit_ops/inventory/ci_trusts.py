@@ -15,6 +15,8 @@ def trusts(chk: Checker, value: Any, tenants: dict[str, Tenant]) -> dict[str, ru
     for name, raw in chk.mapping(value, "all.vars.ci_trust").items():
         tp = f"all.vars.ci_trust.{name}"
         chk.check("name", name, tp)
+        if len(name) > 30:   # (it names the trust's intermediate CA, whose CN holds 64 characters in all)
+            chk.err(tp, f"{name!r} is longer than 30 characters", "name the trust shortly, e.g. github")
         t = chk.mapping(raw, tp)
         chk.unknown(t, set(CI_TRUST_KEYS), tp)
         for key in ("issuer", "audience", "rules"):

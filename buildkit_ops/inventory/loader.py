@@ -147,6 +147,9 @@ def _build_hosts(chk: Checker, group: Any, shared: dict[str, Any], vpn: bool = F
         hosts[name] = BuildHost(name=name, **f)
         if hosts[name].buildkit.port == hosts[name].ssh_port:
             chk.err(f"{hp}.buildkit.port", "the BuildKit port equals the SSH port", "pick another port, e.g. 1234")
+        if hosts[name].buildkit.ci_port in (hosts[name].buildkit.port, hosts[name].ssh_port):
+            chk.err(f"{hp}.buildkit.ci_port", "the CI exchange's port equals the BuildKit or SSH port",
+                    "pick another port, e.g. 1235")
     _names_unique(chk, hosts, {n: hp for n, (_m, hp) in found.items()})
     return (hosts, groups, {n: chk.mapping(m.get("buildkit"), f"{hp}.buildkit") for n, (m, hp) in found.items()},
             {n: hp for n, (_m, hp) in found.items()})

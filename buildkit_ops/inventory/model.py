@@ -81,6 +81,7 @@ class BuildKit:
     gateway_image: str
     gateway_image_archive: str | None
     gateway_idle_timeout: int             # seconds
+    ci_port: int                          # the CI exchange's (ci_trust)
     max_parallelism: int
     privileges: str
     data_dir: str

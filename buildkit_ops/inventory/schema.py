@@ -56,6 +56,8 @@ BUILDKIT_KEYS: dict[str, tuple[str, Any, str]] = {
                                               "a current LTS line), pinned by tag or digest"),
     "gateway_image_archive": ("path", None, "a `docker save` tarball of gateway_image, loaded on the host when it "
                                             "lacks the image (air-gapped hosts, the lab)"),
+    "ci_port": ("port", 1235, "TCP port where CI jobs trade their OIDC token for a certificate (server-only TLS, "
+                              "the gateway's; open only with `ci_trust`, to its `networks`)"),
     "gateway_idle_timeout": ("duration", 7200, "how long the gateway keeps a silent build stream open: longer than "
                                                "the longest `RUN` step that prints nothing; default 2h"),
     "max_parallelism": ("int:1-1024", 4, "steps run at once"),

@@ -117,7 +117,10 @@ def create_ca(pki_dir: Path, days: int, name: str = "buildkit-ops CA") -> CA:
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            # path length 1: one CA may stand below it, a CI trust's intermediate (pki/ci_intermediates.py), which
+            # is itself path length 0, client-auth only and name-constrained to the CI namespace. A CA made before
+            # (path length 0) carries none: a trust asks for `rotate-certs --ca` first.
+            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
             .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
                                          data_encipherment=False, key_agreement=False, key_cert_sign=True,
                                          crl_sign=True, encipher_only=False, decipher_only=False), critical=True)

@@ -1,6 +1,7 @@
 """The certificate revocation list the gateways enforce, made on the operator machine from the revoked
-certificates recorded in `pki_dir/revoked.yml` (remove-client), one CRL per CA that hosts trust (the CA, and
-during a rotation the next one: OpenSSL wants a CRL from the issuer of every certificate it checks).
+certificates recorded in `pki_dir/revoked.yml` (remove-client, a CI trust's intermediate retired), one CRL per CA
+that hosts trust (the CA, during a rotation the next one, and the CI trusts' intermediates: OpenSSL wants a CRL
+from the issuer of every certificate it checks).
 
 A CRL is signed (ECDSA, so never twice the same bytes): it is made again only when what it says changes,
 and kept in `pki_dir/crl.pem` with its number and inputs in `pki_dir/crl.yml`, so that an unchanged inventory
@@ -20,7 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from buildkit_ops.engine.local_files import atomic_write
-from buildkit_ops.pki import certs
+from buildkit_ops.pki import certs, ci_intermediates
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,11 @@ class Crl:
 
 
 def _cas(pki_dir: Path) -> list[certs.CA]:
+    """The signers of the CRL: the CA (and the next one), and each CI trust's intermediate (an empty CRL of its
+    own: HAProxy wants one for every CA of a chain; the intermediate itself is revoked on the CA's)."""
     cas = [certs.load_ca(pki_dir), certs.load_ca(pki_dir / "next")]
+    if cas[0] is not None:
+        cas += [i.ca for i in ci_intermediates.kept(pki_dir).values()]
     return [ca for ca in cas if ca is not None]
 
 

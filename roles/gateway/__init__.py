@@ -70,7 +70,8 @@ def prepare(inv: Inventory, host: BuildHost, options: Options) -> GatewayInput:
     lock = image_pins.lock_path(inv.file) if image_pins.pinnable(bk.gateway_image, bk.gateway_image_archive) else None
     pin = image_pins.read(lock).get(bk.gateway_image) if lock else None
     return GatewayInput(tls, crl, number, roles, client_limits(inv), image_id, operator, routes(inv, sockets),
-                        revoked, generation.current(inv.pki_dir), pin, lock, crls.own_key_ids(inv.pki_dir))
+                        revoked, generation.current(inv.pki_dir), pin, lock, crls.own_key_ids(inv.pki_dir),
+                        dict(inv.ci_trust))
 
 
 class StalePki(PlanError):
@@ -149,7 +150,7 @@ class GatewayRole(Role[BuildHost, GatewayInput, GatewayFacts]):
     def files(self, ctx: Ctx) -> list[File]:
         i = ctx.input
         return render(ctx.target, i.tls, i.crl, i.roles, i.limits, SOCKET_DIR, self.templates, i.tenants,
-                      i.generation)
+                      i.generation, i.ci_trusts)
 
     def plan(self, ctx: Ctx, facts: GatewayFacts, files: dict[str, FileState]) -> list[Step]:
         return plan(ctx.target, self.managed(ctx), facts, files, ctx.input.image_id, ctx.input.crl_number,

@@ -2,7 +2,8 @@
 # next handshake; a connection already open goes on in HAProxy (the old worker's too, after a reload) until this
 # ends it: the newest `connection` line of each address (connections.lua) says whose certificate holds it, and
 # `ss -K` closes the sockets of the revoked ones in the kernel, whichever worker holds them. A connection of
-# another client, also from the same address, is left alone.
+# another client, also from the same address, is left alone. A CI job's connection is ended when the
+# intermediate that signed its certificate is revoked (its `issuer=`).
 # The log (Docker's json-file files, the live one first, then its rotations) is read backwards from its end, and
 # the reading stops once every connection open now has been named: a big log is not read whole for a few.
 # In: BKOPS_PORT, BKOPS_REVOKED (serials, lower-case hex without leading zeros, space-separated).
@@ -17,15 +18,17 @@ for addr in $(for f in "$F" "$F".1 "$F".2 "$F".3 "$F".4 "$F".5 "$F".6 "$F".7 "$F
     index($0, "\"log\":\"connection ") {
       text = substr($0, index($0, "\"log\":\"") + 7)
       sub(/\\n".*/, "", text)
-      m = split(text, w, " "); serial = ""; addr = ""
+      m = split(text, w, " "); serial = ""; addr = ""; issuer = ""
       for (i = 2; i <= m; i++) {
         if (w[i] ~ /^serial=/) serial = tolower(substr(w[i], 8))
         if (w[i] ~ /^addr=/) addr = substr(w[i], 6)
+        if (w[i] ~ /^issuer=/) issuer = tolower(substr(w[i], 8))
       }
       if (!(addr in want)) next
       delete want[addr]
       sub(/^0+/, "", serial)
       if (serial != "" && index(revoked, " " serial " ")) print addr
+      else if (issuer != "" && index(revoked, " " issuer " ")) print addr
       if (--left == 0) exit
     }'); do
   ip=${addr%:*} port=${addr##*:}

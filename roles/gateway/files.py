@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from buildkit_ops.ci_trust.issuing import unit
+from buildkit_ops.ci_trust.rules import Rule, Trust
 from buildkit_ops.engine.contract import Templates
 from buildkit_ops.engine.render import Escaped, File, RenderError
 from buildkit_ops.inventory import BuildHost, Inventory
@@ -32,7 +34,11 @@ MAX_CONNECTIONS_PER_ADDRESS = 256
 # buildkitd mounts too, and no tenant's daemon: each mounts its own subfolder), and as the host does.
 ADMIN_SOCKET = "/run/buildkit/gateway-admin.sock"
 # The files the runtime API changes in place (roles/gateway/update.sh): a client's role, limit, tenant and the CRL.
-IN_PLACE = ("clients.map", "limits.map", "queues.map", "tenants.map", "room.map", "crl.pem")
+IN_PLACE = ("clients.map", "ci-roles.map", "limits.map", "queues.map", "tenants.map", "room.map", "crl.pem")
+# The CI issuer's socket as the gateway's container sees it (roles/ci_issuer: in the daemons' socket folder), and
+# the exchanges one address may ask for in a minute (a job asks once per host).
+CI_SOCKET = "/run/buildkit/ci-issuer.sock"
+CI_RATE = 600
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,28 @@ def _word(name: str) -> str:
     if not WORD.fullmatch(name):
         raise RenderError(f"{name!r} cannot be written into the gateway's configuration")
     return name
+
+
+# A CI rule's key in the maps: its certificates' OU (ci_trust/issuing.py unit()); no client's name has a colon.
+CI_KEY = re.compile(r"ci:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?:[0-9]{1,4}")
+
+
+def _key(name: str) -> str:
+    """A map's key: a client's name, or a CI rule's."""
+    if CI_KEY.fullmatch(name):
+        return name
+    return _word(name)
+
+
+def ci_rules(trusts: dict[str, Trust]) -> dict[str, Rule]:
+    """Each CI rule by its key in the maps."""
+    return {unit(name, i): r for name, t in sorted(trusts.items()) for i, r in enumerate(t.rules)}
+
+
+def ci_roles_map(trusts: dict[str, Trust]) -> bytes:
+    """One `ci:TRUST:RULE role` line per rule (every rule: a CI certificate whose rule is not here is refused)."""
+    return "".join(f"{_key(k)} {'admin' if r.role == 'admin' else 'developer'}\n"
+                   for k, r in ci_rules(trusts).items()).encode()
 
 
 def client_roles(inv: Inventory) -> dict[str, str]:
@@ -80,13 +108,15 @@ def clients_map(roles: dict[str, str]) -> bytes:
 
 
 def client_limits(inv: Inventory) -> dict[str, Limits]:
-    """What each client with a build limit may run and queue at once on a host."""
-    return {c.name: c.limits for c in inv.clients.values() if c.limits.builds > 0}
+    """What each client with a build limit may run and queue at once on a host; and each CI rule's, for every
+    job it certifies (counted per job: its repository and ref)."""
+    ci = {k: Limits(r.builds, r.queue) for k, r in ci_rules(inv.ci_trust).items() if r.builds > 0}
+    return {c.name: c.limits for c in inv.clients.values() if c.limits.builds > 0} | ci
 
 
 def limits_map(limits: dict[str, Limits]) -> bytes:
     """One `CN builds` line per client with a limit (a name is one word: never a second line)."""
-    return "".join(f"{_word(name)} {int(n.builds)}\n" for name, n in sorted(limits.items())).encode()
+    return "".join(f"{_key(name)} {int(n.builds)}\n" for name, n in sorted(limits.items())).encode()
 
 
 def room_map(max_parallelism: int) -> bytes:
@@ -97,7 +127,7 @@ def room_map(max_parallelism: int) -> bytes:
 
 def queues_map(limits: dict[str, Limits]) -> bytes:
     """One `CN queue` line per client with a queue limit."""
-    return "".join(f"{_word(name)} {int(n.queue)}\n" for name, n in sorted(limits.items()) if n.queue).encode()
+    return "".join(f"{_key(name)} {int(n.queue)}\n" for name, n in sorted(limits.items()) if n.queue).encode()
 
 
 @dataclass(frozen=True)
@@ -115,7 +145,8 @@ class Routes:
 
 def routes(inv: Inventory, sockets: dict[str, str]) -> Routes:
     """`sockets`: the tenants on this host -> their daemons' sockets (roles/buildkitd/daemons.py)."""
-    return Routes({c.name: c.tenant for c in inv.clients.values() if c.tenant},
+    ci = {k: r.tenant for k, r in ci_rules(inv.ci_trust).items() if r.tenant}
+    return Routes({c.name: c.tenant for c in inv.clients.values() if c.tenant} | ci,
                   sockets, tuple(sorted(set(inv.tenants) - set(sockets))))
 
 
@@ -127,7 +158,7 @@ def _socket(path: str) -> Escaped:
 
 def tenants_map(clients: dict[str, str]) -> bytes:
     """One `CN tenant` line per client of a tenant (both one word: never a second line)."""
-    return "".join(f"{_word(name)} {_word(t)}\n" for name, t in sorted(clients.items())).encode()
+    return "".join(f"{_key(name)} {_word(t)}\n" for name, t in sorted(clients.items())).encode()
 
 
 def absent_refusal(tenant: str) -> Refusal:
@@ -148,7 +179,7 @@ GENERATION = "pki-generation"   # the generation of the PKI state that last prov
 
 def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, str], limits: dict[str, Limits],
            socket_dir: str, templates: Templates | None = None, tenants: Routes | None = None,
-           pki_generation: int = 0) -> list[File]:
+           pki_generation: int = 0, ci_trusts: dict[str, Trust] | None = None) -> list[File]:
     """Every file this role manages on the host (pure). `roles`: certificate name -> role; `limits`: client name
     -> the most builds it runs and queues at once; `tenants`: where each client's builds go, when there are
     tenants (none: every client to the one buildkitd, and no file or line of tenants at all)."""
@@ -162,7 +193,9 @@ def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, 
                            idle_timeout=bk.gateway_idle_timeout,
                            max_connections=MAX_CONNECTIONS, max_connections_per_address=MAX_CONNECTIONS_PER_ADDRESS,
                            admin_socket=_socket(ADMIN_SOCKET), tenants=bool(routed), backends=backends,
-                           absent=[(r.file, t) for t, r in absent.items()])
+                           absent=[(r.file, t) for t, r in absent.items()],
+                           ci_port=bk.ci_port if ci_trusts else None, ci_rate=CI_RATE,
+                           ci_socket=_socket(CI_SOCKET))
     tenant_files = ([File(f"{d}/gateway/tenants.map", tenants_map(routed.clients))]
                     + [File(f"{d}/gateway/{r.file}", absent_response(r.message)) for r in absent.values()]
                     if routed else [])
@@ -171,6 +204,7 @@ def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, 
     return [File(f"{d}/gateway/docker-compose.yml", compose.encode()),
             File(f"{d}/gateway/haproxy.cfg", cfg.encode()),
             File(f"{d}/gateway/clients.map", clients_map(roles)),
+            File(f"{d}/gateway/ci-roles.map", ci_roles_map(ci_trusts or {})),
             File(f"{d}/gateway/limits.map", limits_map(limits)),
             File(f"{d}/gateway/queues.map", queues_map(limits)),
             File(f"{d}/gateway/room.map", room_map(bk.max_parallelism)),

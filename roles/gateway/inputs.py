@@ -1,9 +1,10 @@
 """What the gateway role is planned from (prepared once per host by the role, read by its handlers)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from buildkit_ops.ci_trust.rules import Trust
 from buildkit_ops.engine.contract import Context
 from buildkit_ops.inventory import BuildHost
 from buildkit_ops.inventory.model import Limits
@@ -29,6 +30,7 @@ class GatewayInput:
     pin: str | None = None             # the image's digest in images.lock (a tag pulled from a registry)
     lock: Path | None = None           # images.lock, where a tag pulled unpinned gets its pin
     own_cas: frozenset[str] = frozenset()   # key ids of every CA of this PKI state (a host's CRL of ours or not)
+    ci_trusts: dict[str, Trust] = field(default_factory=dict)   # CI jobs' rules: their roles, tenants, limits
 
 
 Ctx = Context[BuildHost, GatewayInput]

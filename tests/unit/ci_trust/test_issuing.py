@@ -16,7 +16,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from oidc_helpers import csr, root
 
 from buildkit_ops.ci_trust import issuing, rules, tokens
-from buildkit_ops.pki import certs
 
 TRUST = rules.Trust("github", "https://token.actions.githubusercontent.com", "buildkit-ops",
                     (rules.Rule({"repository": "org/app", "ref": "refs/heads/main"}, tenant="red"),), minutes=60)
@@ -47,7 +46,7 @@ def test_the_job_gets_a_client_certificate_of_an_hour_at_most_that_openssl_verif
     assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
         ExtendedKeyUsageOID.CLIENT_AUTH]
     assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    assert cert.subject.rfc4514_string() == "CN=ci.github.org/app@refs/heads/main,OU=github,O=buildkit-ops CI"
+    assert cert.subject.rfc4514_string() == "CN=ci.github.org/app@refs/heads/main,OU=ci:github:0,O=buildkit-ops CI"
     chose = json.loads(cert.extensions.get_extension_for_oid(issuing.CLAIMS_OID).value.value)
     assert chose == {"trust": "github", "rule": 0, "tenant": "red", "role": "developer",
                      "job": "org/app@refs/heads/main", "claims": {"ref": "refs/heads/main", "repository": "org/app"}}
@@ -68,9 +67,8 @@ def test_the_intermediate_signs_nothing_outside_the_ci_namespace(tmp_path):
     assert r.returncode != 0 and "subtree" in (r.stdout + r.stderr).lower(), r.stdout + r.stderr
 
 
-def test_todays_operator_ca_path_length_0_cannot_carry_an_intermediate(tmp_path):
-    ca = certs.create_ca(tmp_path, 30)
-    assert ca.cert.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length == 0
+def test_an_operator_ca_of_path_length_0_made_before_cannot_carry_an_intermediate(tmp_path):
+    ca = root(0)
     inter_cert, inter_key = issuing.intermediate(ca.cert, ca.key, "github", 30)
     chain = issuing.issue(issuing.checked_csr(csr()), inter_cert, inter_key, TRUST, 0, TRUST.rules[0], CLAIMS)
     r = openssl_verify(tmp_path, ca, chain)

@@ -18,16 +18,16 @@ def names(d, targets="host") -> list[str]:
 
 
 def test_the_built_in_roles_in_their_order(tmp_path):
-    assert names(tmp_path) == ["engine", "firewall", "vpn", "emulation", "buildkitd", "gateway", "prune",
-                               "connections"]
+    assert names(tmp_path) == ["engine", "firewall", "vpn", "emulation", "buildkitd", "ci_issuer", "gateway",
+                               "prune", "connections"]
     assert names(tmp_path, "client") == ["ci_runner", "vpn_client", "failover_proxy", "buildx_builder"]
     assert names(ROOT) == names(tmp_path)   # this repository's own roles/ are not an operator's
 
 
 def test_an_operators_role_joins_after_the_role_it_names(tmp_path):
     shutil.copytree(HELLO, tmp_path / "roles" / "hello")
-    assert names(tmp_path) == ["engine", "firewall", "vpn", "emulation", "buildkitd", "hello", "gateway", "prune",
-                               "connections"]
+    assert names(tmp_path) == ["engine", "firewall", "vpn", "emulation", "buildkitd", "hello", "ci_issuer",
+                               "gateway", "prune", "connections"]
     assert names(tmp_path, "client") == ["ci_runner", "vpn_client", "failover_proxy", "buildx_builder"]
     hello = role_path.load(tmp_path)[5]
     assert hello.sentinel == "hello_seen" and hello.templates.path("hello.env.j2").parent.name == "templates"

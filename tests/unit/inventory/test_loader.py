@@ -74,7 +74,7 @@ BAD = [
     ("typo in a key",
      lambda d: d["all"]["vars"].update(buildkit={"max_paralelism": 2}),
      "inv.yml: all.children.buildhosts.hosts.build1.buildkit.max_paralelism: unknown key 'max_paralelism'\n"
-     "  fix: did you mean 'max_parallelism'? allowed keys here: data_dir, debug_address, gateway_idle_timeout, "
+     "  fix: did you mean 'max_parallelism'? allowed keys here: ci_port, data_dir, debug_address, gateway_idle_timeout, "
      "gateway_image, gateway_image_archive, gc, history_max_age, history_max_entries, image, image_archive, max_parallelism, port, privileges, prune_schedule, registries, "
      "step_network, version"),
     ("bad size",

@@ -20,13 +20,13 @@ def ext(cert, kind):
     return e.value, e.critical
 
 
-def test_the_ca_signs_certificates_and_crls_only_and_no_ca_below_it(tmp_path):
+def test_the_ca_signs_certificates_and_crls_only_and_one_ca_at_most_below_it(tmp_path):
     before = dt.datetime.now(dt.timezone.utc)
     ca = certs.create_ca(tmp_path, 10)
     c = ca.cert
     assert c.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "buildkit-ops"
     assert c.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "buildkit-ops CA"
-    assert ext(c, x509.BasicConstraints) == (x509.BasicConstraints(ca=True, path_length=0), True)
+    assert ext(c, x509.BasicConstraints) == (x509.BasicConstraints(ca=True, path_length=1), True)
     assert ext(c, x509.KeyUsage) == (x509.KeyUsage(digital_signature=False, key_cert_sign=True, crl_sign=True,
                                                    **NO_USE), True)
     assert ext(c, x509.SubjectKeyIdentifier)[1] is False

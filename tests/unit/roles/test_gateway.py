@@ -74,7 +74,7 @@ def test_maps_and_crl_go_with_a_reload_when_anything_else_reloads_or_no_runtime_
 
 def test_the_in_place_handler_is_given_the_maps_the_gateway_reads_and_the_crl():
     env = gateway_handlers.update_env(HOST, FILES)
-    assert env["BKOPS_MAPS"] == "clients.map limits.map queues.map room.map" and env["BKOPS_CRL"] == "1"   # no tenants: no tenants.map
+    assert env["BKOPS_MAPS"] == "clients.map ci-roles.map limits.map queues.map room.map" and env["BKOPS_CRL"] == "1"   # no tenants: no tenants.map
     assert env["BKOPS_SOCK"] == "/run/buildkit-ops/gateway-admin.sock" and env["BKOPS_CONF"] == "/usr/local/etc/haproxy"
     assert "stats socket /run/buildkit/gateway-admin.sock mode 600 level admin" in text("haproxy.cfg")
 
@@ -134,6 +134,9 @@ def test_a_refusal_names_the_client_its_role_and_the_method_whoever_the_client_i
     cfg = text("haproxy.cfg")
     replies = [line.strip() for line in cfg.splitlines() if "grpc-status 7" in line]
     assert replies == [
+        # a CI job's certificate of a rule this gateway does not know (docs/ci.md)
+        'http-request return status 200 hdr grpc-status 7 hdr grpc-message "%[var(txn.client)]: no CI rule of this '
+        'server gives it a role" if ci_job !{ var(txn.role) -m found }',
         'http-request return status 200 hdr grpc-status 7 hdr grpc-message "%[var(txn.client)] (role '
         '%[var(txn.role)]) may not call %[var(txn.method)]: it needs role admin" if admin_call !admin',
         # a method on no list: never echoed (the client made up the path)
