@@ -19,7 +19,7 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from buildkit_ops import flows
+from buildkit_ops import ci_tasks, flows
 from buildkit_ops.cli import cli_errors, fail, passphrase, task
 from buildkit_ops.engine import role_path
 from buildkit_ops.engine.contract import Options
@@ -173,12 +173,20 @@ def list_clients(c: Context, json_: bool = False, all_: bool = False, inventory:
                           "on every host in the same run",
             "vpn_keys": "new WireGuard key pairs instead of certificates: of the --host hosts or of the --client "
                         "clients (one of the two), made on each machine; the other side learns them in the same run",
+            "ci_issuer": "new intermediates for the CI trusts (the old ones revoked at once: running CI jobs log in "
+                         "again)",
             "inventory": INV_HELP})
 @cli_errors
 def rotate_certs(c: Context, host: str | None = None, client: str | None = None, ca: bool = False, wait: int = 600,
                  force: bool = False, ci_updated: bool = False, revoke_old: bool = False, vpn_keys: bool = False,
-                 inventory: str = DEFAULT_INVENTORY) -> None:
+                 ci_issuer: bool = False, inventory: str = DEFAULT_INVENTORY) -> None:
     """Reissue server and client certificates without stranding clients; the cache survives."""
+    if ci_issuer:
+        if ca or host or client or vpn_keys or revoke_old:
+            fail("--ci-issuer goes alone: it replaces the CI trusts' intermediates", 2)
+        rep = Reporter()
+        rep.recap(flows.ci_trusts.rotate_ci_issuer(load(inventory), rep))
+        return
     names = [n.strip() for n in client.split(",") if n.strip()] if client else None
     if vpn_keys and (ca or revoke_old or (host is None) == (names is None)):
         fail("--vpn-keys goes with --host HOSTS or --client NAMES (one kind at a time), without --ca and "
@@ -502,4 +510,5 @@ def remove_tenant(c: Context, name: str, confirm: bool = False, wait: int = 300,
 
 
 ns = Collection(provision, add_client, remove_client, list_clients, update_clients, rotate_certs, cache_prune, status,
-                builds, audit, doctor, k8s_manifests, pki_export, pki_import, init, report, remove_tenant)
+                builds, audit, doctor, k8s_manifests, pki_export, pki_import, init, report, remove_tenant,
+                ci_tasks.ci_snippet, ci_tasks.ci_login, ci_tasks.remove_ci_trust)

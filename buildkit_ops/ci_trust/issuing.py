@@ -5,6 +5,8 @@ name-constrained to the CI namespace (O=buildkit-ops CI), so that even its key, 
 neither a CA, nor a server, nor a developer's certificate."""
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import hashlib
 import json
@@ -63,11 +65,13 @@ def intermediate(root_cert: x509.Certificate, root_key: ec.EllipticCurvePrivateK
 
 
 def checked_csr(pem: bytes) -> x509.CertificateSigningRequest:
-    """The job's CSR, if it asks for nothing but a client certificate for its own key."""
+    """The job's CSR (PEM, or its DER in base64: what a shell makes without a JSON tool), if it asks for nothing
+    but a client certificate for its own key."""
     try:
-        csr = x509.load_pem_x509_csr(pem)
-    except ValueError:
-        raise Refused("not a PEM certificate signing request") from None
+        csr = x509.load_pem_x509_csr(pem) if pem.lstrip().startswith(b"-----BEGIN") else \
+            x509.load_der_x509_csr(base64.b64decode(pem, validate=True))
+    except (ValueError, binascii.Error):
+        raise Refused("not a certificate signing request (PEM, or DER in base64)") from None
     if not csr.is_signature_valid:
         raise Refused("the CSR is not signed by its own key")
     for ext in csr.extensions:

@@ -1,5 +1,6 @@
 """The issuer's HTTP service on a build host: `POST /v1/certificate` with {"token": JWT, "csr": PEM} answers 200
-{"certificate": PEM chain} or 403 {"error": why}; anything else 404 or 405. It listens on a unix socket only: the
+{"certificate": PEM chain} (with `Accept: application/pem-certificate-chain`, the chain itself) or 403
+{"error": why}; anything else 404 or 405. It listens on a unix socket only: the
 gateway (HAProxy, server-only TLS on its own port) is what faces the network, with its limits. One audit line per
 exchange on stdout (the journal). Run: python3 -m ci_trust.server CONFIG (the role writes CONFIG, 0600 root)."""
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .keys import Keys
 from .rules import Rule, Trust
 
 MAX_BODY = 16384
+PEM_CHAIN = "application/pem-certificate-chain"   # RFC 8555's media type
 
 
 def load_config(path: Path) -> tuple[dict[str, Trust], dict[str, Intermediate], str, Path | None]:
@@ -62,9 +64,11 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def _answer(self, status: int, doc: dict[str, Any]) -> None:
-        body = json.dumps(doc).encode()
+        self._send(status, "application/json", json.dumps(doc).encode() + b"\n")
+
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -92,6 +96,8 @@ class Handler(BaseHTTPRequestHandler):
         print(audit_line(outcome), flush=True)
         if outcome.chain is None:
             return self._answer(403, {"error": outcome.audit.get("why", "refused")})
+        if PEM_CHAIN in (self.headers.get("Accept") or ""):   # (a shell snippet: the chain as it is written)
+            return self._send(200, PEM_CHAIN, outcome.chain)
         return self._answer(200, {"certificate": outcome.chain.decode()})
 
     def do_GET(self) -> None:

@@ -5,6 +5,9 @@ from buildkit_ops.flows import (
     audit,
     builds,
     cache_prune,
+    ci_login,
+    ci_snippets,
+    ci_trusts,
     clients,
     doctor,
     init,
@@ -17,5 +20,5 @@ from buildkit_ops.flows import (
     vpn_rotation,
 )
 
-__all__ = ["audit", "builds", "cache_prune", "clients", "doctor", "init", "kubernetes", "pki_backup", "provision",
-           "rotation", "status", "tenants", "vpn_rotation"]
+__all__ = ["audit", "builds", "cache_prune", "ci_login", "ci_snippets", "ci_trusts", "clients", "doctor", "init",
+           "kubernetes", "pki_backup", "provision", "rotation", "status", "tenants", "vpn_rotation"]

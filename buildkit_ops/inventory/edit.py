@@ -144,6 +144,19 @@ def remove_tenant(path: Path, name: str, write: bool = True) -> inventory.Invent
     return _edit(path, f"remove_tenant {name}", change, lambda inv: name not in inv.tenants, write)
 
 
+def remove_ci_trust(path: Path, name: str, write: bool = True) -> inventory.Inventory:
+    """Take a CI trust out of all.vars.ci_trust (and the key itself when it was the last)."""
+    def change(data: Any) -> None:
+        allvars = _mapping(_mapping(data, "all", "the document"), "vars", "all")
+        trusts = allvars.get("ci_trust")
+        if not isinstance(trusts, dict) or name not in trusts:
+            raise EditError(f"CI trust {name} not found under all.vars.ci_trust")
+        del trusts[name]
+        if not trusts:
+            del allvars["ci_trust"]
+    return _edit(path, f"remove_ci_trust {name}", change, lambda inv: name not in inv.ci_trust, write)
+
+
 def record_tenant_slots(path: Path, slots: dict[str, int], write: bool = True) -> inventory.Inventory:
     """Write each tenant's step subnet slot into the inventory (all.vars.tenants.NAME.step_slot), with a comment:
     from then on, adding or removing another tenant cannot move it."""

@@ -54,7 +54,7 @@ class FirewallFacts:
     def let_in(self, port: int, wide_ok: Collection[str] = ()) -> set[str]:
         """The addresses let in to the port: the set's (if one of our rules lets it in to that port) and those of
         our per-client ufw rules of before the set (until a provision moves them into it)."""
-        by_set = any(r.split(":")[1:2] == [str(port)] for r in self.set_rules)
+        by_set = any(str(port) in r.split(":")[1].split(",") for r in self.set_rules if r.count(":") >= 2)
         return (self.kernel_set if by_set else set()) | {a for (a, _d, p, _n) in self.client_rules(wide_ok)
                                                          if p == port}
 
@@ -203,11 +203,12 @@ class FirewallInput:
     clients: dict[str, str]
     drop: bool | frozenset[str] = False
     tunnel: Tunnel | None = None
+    ci_port: int | None = None      # the CI exchange's, open to the clients and the CI trusts' networks
 
 
 def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str],
          drop: bool | frozenset[str] = False, dest: str = ANY, tunnel: Tunnel | None = None,
-         states: dict[str, FileState] | None = None) -> list[Step]:
+         states: dict[str, FileState] | None = None, ci_port: int | None = None) -> list[Step]:
     """clients: name -> address of every client that may reach `port` (on `dest`: the host's private address in
     private mode, else any). A rule for a client that is not in the inventory (or no longer at that address) is
     kept (a client is never dropped by accident) unless drop is True (`provision --prune-clients`) or names it
@@ -217,7 +218,7 @@ def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str]
     if missing:   # (no ufw: none of its facts are; ipset alone: the set was never made)
         fresh = FirewallFacts(present=True, ipset=True) if not facts.present else replace(facts, ipset=True)
         return [package_step("firewall", f"{' and '.join(missing)} installed", missing)] + \
-            plan(fresh, ssh_port, port, clients, drop, dest, tunnel, states)
+            plan(fresh, ssh_port, port, clients, drop, dest, tunnel, states, ci_port)
     rules, active = facts.rules, facts.active
     steps: list[Step] = []
 
@@ -245,7 +246,7 @@ def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str]
     else:
         steps.append(Step("firewall", f"ssh {ssh_port}/tcp allowed", True, "allow SSH first", script=want_ssh))
 
-    steps += client_steps(facts, port, clients, drop, dest, tunnel, states or {})
+    steps += client_steps(facts, port, clients, drop, dest, tunnel, states or {}, ci_port)
     if foreign:  # only with --prune-clients (drop is True)
         steps.append(Step("firewall", f"rules of others opening port {port}/tcp", True,
                           "deleted: " + "; ".join(foreign),
@@ -269,7 +270,7 @@ def plan(facts: FirewallFacts, ssh_port: int, port: int, clients: dict[str, str]
 
 
 def client_steps(facts: FirewallFacts, port: int, clients: dict[str, str], drop: bool | frozenset[str], dest: str,
-                 tunnel: Tunnel | None, states: dict[str, FileState]) -> list[Step]:
+                 tunnel: Tunnel | None, states: dict[str, FileState], ci_port: int | None = None) -> list[Step]:
     """The clients' set (client_set.py): its hook and members files, the hook in ufw's after.init, then the set and
     our rules as the kernel has them, loaded in one run of the hook when any differs. The per-client ufw rules of
     before the set move into it (deleted once the set lets their addresses in)."""
@@ -279,14 +280,14 @@ def client_steps(facts: FirewallFacts, port: int, clients: dict[str, str], drop:
     stale = sorted(have - want)
     gone = [m for m in stale if drop is True or (drop and m.name in drop) or m.name in clients]   # (or moved)
     kept = [m for m in stale if m not in gone]
-    files = [File(client_set.HOOK, client_set.hook_script(port, dest).encode(), 0o700, dir_mode=0o700),
+    files = [File(client_set.HOOK, client_set.hook_script(port, dest, ci_port).encode(), 0o700, dir_mode=0o700),
              File(client_set.MEMBERS, client_set.members_text(want | set(kept)).encode(), 0o600, dir_mode=0o700)]
     steps = file_steps("firewall", files, states, [], name=lambda f: f.path)
     steps.append(Step("firewall", "ufw runs the clients' hook", not facts.hooked,
                       "" if facts.hooked else f"{client_set.AFTER_INIT}: one line",
                       script="" if facts.hooked else client_set.hook_install_script()))
     families = [f for f in (4, 6) if client_set.rule(f, port, dest) and (f == 4 or facts.ipv6 == "yes")]
-    rules = sorted(f"{client_set.CHAIN[f]} {client_set.rule_comment(port, dest)}" for f in families)
+    rules = sorted(f"{client_set.CHAIN[f]} {client_set.rule_comment(port, dest, ci_port)}" for f in families)
     in_kernel = facts.kernel_set == {m.address for m in want | set(kept)} and \
         (not facts.active or sorted(facts.set_rules) == rules)
     added = sorted(want - have)
@@ -297,7 +298,8 @@ def client_steps(facts: FirewallFacts, port: int, clients: dict[str, str], drop:
         command("ufw", "delete", "allow", "from", a, "to", d, "port", str(p), "proto", "tcp") + "\n"
         for (a, d, p, _n) in old) if changed else ""
     names = ", ".join(sorted(clients)) or "no clients"
-    title = f"port {port}/tcp open to: {names}" if tunnel is None else \
+    ports = f"ports {port},{ci_port}/tcp" if ci_port else f"port {port}/tcp"
+    title = f"{ports} open to: {names}" if tunnel is None else \
         f"port {port}/tcp open to client addresses: none (inside the tunnel instead)"
     steps.append(Step("firewall", title, changed, detail or ("set loaded" if changed else ""), script=script,
                       outcome=Outcome.FIREWALL if tunnel is None else None))
@@ -328,7 +330,10 @@ class FirewallRole(Role[BuildHost, FirewallInput, FirewallFacts]):
             gone = options.prune_clients if options.prune_clients is True else \
                 frozenset(inv.clients) | (options.prune_clients or frozenset())
             return FirewallInput({}, gone, Tunnel(vpn.tunnel.IFACE, inv.vpn.port, tuple(inv.vpn.allow_from)))
-        return FirewallInput({c.name: c.address for c in inv.clients.values()}, options.prune_clients)
+        # a CI trust's networks (its jobs' runners) join the set, named ci-TRUST-N, with the CI exchange's port
+        ci = {f"ci-{name}-{i + 1}": net for name, t in sorted(inv.ci_trust.items()) for i, net in enumerate(t.networks)}
+        return FirewallInput({c.name: c.address for c in inv.clients.values()} | ci, options.prune_clients, None,
+                             target.buildkit.ci_port if inv.ci_trust else None)
 
     def parse(self, sections: dict[str, str]) -> FirewallFacts:
         return parse(sections)
@@ -337,8 +342,8 @@ class FirewallRole(Role[BuildHost, FirewallInput, FirewallFacts]):
         """The clients' set's files, as their state is read (the members the plan writes keep the clients it
         keeps: client_steps)."""
         host = ctx.target
-        return [File(client_set.HOOK, client_set.hook_script(host.buildkit.port, host.private_address or ANY).encode(),
-                     0o700, dir_mode=0o700),
+        return [File(client_set.HOOK, client_set.hook_script(host.buildkit.port, host.private_address or ANY,
+                                                             ctx.input.ci_port).encode(), 0o700, dir_mode=0o700),
                 File(client_set.MEMBERS, client_set.members_text(
                     Member(n, a) for n, a in ctx.input.clients.items()).encode(), 0o600, dir_mode=0o700)]
 
@@ -346,7 +351,7 @@ class FirewallRole(Role[BuildHost, FirewallInput, FirewallFacts]):
              files: dict[str, FileState]) -> list[Step]:
         host = ctx.target
         return plan(facts, host.ssh_port, host.buildkit.port, ctx.input.clients, ctx.input.drop,
-                    host.private_address or ANY, ctx.input.tunnel, files)
+                    host.private_address or ANY, ctx.input.tunnel, files, ctx.input.ci_port)
 
 
 ROLE = FirewallRole()

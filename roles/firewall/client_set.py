@@ -73,31 +73,37 @@ def family(address: str) -> int:
     return ipaddress.ip_network(address, strict=False).version
 
 
-def rule_comment(port: int, dest: str) -> str:
-    return f"{COMMENT}:{port}:{dest}"
+def _ports(port: int, ci_port: int | None) -> str:
+    return f"{int(port)},{int(ci_port)}" if ci_port else str(int(port))
 
 
-def rule(fam: int, port: int, dest: str) -> list[str]:
+def rule_comment(port: int, dest: str, ci_port: int | None = None) -> str:
+    return f"{COMMENT}:{_ports(port, ci_port)}:{dest}"
+
+
+def rule(fam: int, port: int, dest: str, ci_port: int | None = None) -> list[str]:
     """Our rule's words for one family (after `-A CHAIN`); none where the port cannot be reached over that family
-    (private mode: the host's private address is of one family)."""
+    (private mode: the host's private address is of one family). With CI trusts, the CI exchange's port too (its
+    jobs' networks are members of the set)."""
     if dest != ANY and family(dest) != fam:
         return []
-    return ["-p", "tcp", "--dport", str(int(port)), *(["-d", dest] if dest != ANY else []),
-            "-m", "set", "--match-set", SET[fam], "src", "-m", "comment", "--comment", rule_comment(port, dest),
-            "-j", "ACCEPT"]
+    match = ["-m", "multiport", "--dports", _ports(port, ci_port)] if ci_port else ["--dport", str(int(port))]
+    return ["-p", "tcp", *match, *(["-d", dest] if dest != ANY else []),
+            "-m", "set", "--match-set", SET[fam], "src", "-m", "comment", "--comment",
+            rule_comment(port, dest, ci_port), "-j", "ACCEPT"]
 
 
-def hook_script(port: int, dest: str) -> str:
+def hook_script(port: int, dest: str, ci_port: int | None = None) -> str:
     """The hook ufw's after.init runs (start: after ufw loaded its rules; stop: before it unloads them), and that
     provision runs after a change of the members."""
-    puts = "".join(f"  put {TOOL[f]} {CHAIN[f]} {command(*rule(f, port, dest))}\n" for f in (4, 6))
+    puts = "".join(f"  put {TOOL[f]} {CHAIN[f]} {command(*rule(f, port, dest, ci_port))}\n" for f in (4, 6))
     return f"""#!/bin/sh
 # Written by buildkit-ops (the firewall role); edits are replaced. See {DIR}/clients for who is let in.
 set -eu
 set -f
 # ours are the rules whose comment starts so; the one with this port and address is kept, any other goes
 OURS={quote(COMMENT)}
-WANT={quote(rule_comment(port, dest))}
+WANT={quote(rule_comment(port, dest, ci_port))}
 put() {{  # TOOL CHAIN [RULE...]: the rule in place (added before an earlier one goes: never a moment with none)
   tool=$1 chain=$2; shift 2
   "$tool" -w -S "$chain" >/dev/null 2>&1 || return 0     # ufw not loaded (or IPv6 off): its start calls us
