@@ -30,7 +30,7 @@ def trusts(chk: Checker, value: Any, tenants: dict[str, Tenant]) -> dict[str, ru
         if not isinstance(audience, str) or not rules.PATTERN.fullmatch(audience) or "*" in audience:
             chk.err(f"{tp}.audience", f"{audience!r} is not an audience", "write the `aud` the job asks its token "
                                                                           "for, e.g. buildkit-ops (no spaces)")
-        minutes = chk.check("int:5-60", t.get("certificate_minutes", 60), f"{tp}.certificate_minutes")
+        minutes = chk.check("int:1-60", t.get("certificate_minutes", 60), f"{tp}.certificate_minutes")
         networks = chk.check("client_source_list", t.get("networks") or [], f"{tp}.networks")
         ca_file = chk.check("path", t["ca_file"], f"{tp}.ca_file") if t.get("ca_file") is not None else None
         if not isinstance(t["rules"], list) or not t["rules"]:

@@ -145,7 +145,7 @@ CI_TRUST_KEYS: dict[str, tuple[str, Any, str]] = {
     "audience": ("str", None, "the `aud` its tokens must carry: the CI job asks for a token with it"),
     "rules": ("ci_rules", None, "which jobs get a certificate, and with what: a list of {claims: {NAME: PATTERN}, "
                                 "tenant, role, limits}; the first rule whose every claim matches chooses"),
-    "certificate_minutes": ("int:5-60", 60, "the certificates' lifetime, at most an hour"),
+    "certificate_minutes": ("int:1-60", 60, "the certificates' lifetime, at most an hour"),
     "networks": ("client_source_list", [], "where its jobs connect from: the firewall lets them in to the BuildKit "
                                            "port (default: none, its jobs run on clients' addresses)"),
     "ca_file": ("path", None, "a CA bundle the issuer's HTTPS is checked against (a private issuer); default: the "

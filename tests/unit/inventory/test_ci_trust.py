@@ -46,7 +46,7 @@ BAD = [
     ("no audience", with_trust(audience=None), "all.vars.ci_trust.github.audience: is missing"),
     ("an audience pattern", with_trust(audience="*"), "all.vars.ci_trust.github.audience: '*' is not an audience"),
     ("a certificate of more than an hour", with_trust(certificate_minutes=90),
-     "all.vars.ci_trust.github.certificate_minutes: must be a whole number from 5 to 60, got 90"),
+     "all.vars.ci_trust.github.certificate_minutes: must be a whole number from 1 to 60, got 90"),
     ("no rules", with_trust(rules=[]), "all.vars.ci_trust.github.rules: must be a list of at least one rule"),
     ("a rule's tenant that is none", with_trust(rules=[{"claims": {"repository": "org/app"}, "tenant": "blue"}]),
      "all.vars.ci_trust.github.rules[0].tenant: 'blue' is not a tenant"),
