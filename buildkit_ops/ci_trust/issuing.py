@@ -13,6 +13,7 @@ import json
 import os
 import re
 from typing import Any
+from urllib.parse import quote, unquote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,8 +24,9 @@ from .rules import MAX_MINUTES, Rule, Trust
 from .tokens import Refused
 
 CI_ORG = "buildkit-ops CI"
-# the claims that chose a certificate, as JSON (an OID of our own, from a UUID: ITU-T X.667's 2.25 arc)
-CLAIMS_OID = x509.ObjectIdentifier("2.25.208745372916427390213906823870584306518")
+# The claims that chose a certificate, as JSON in a URI of its subject alternative names (the way SPIFFE names a
+# workload: an extension of our own would need an OID, and Debian 12's cryptography 38 parses no UUID arc).
+CLAIMS_URN = "urn:buildkit-ops:ci:"
 SKEW = dt.timedelta(minutes=1)
 
 
@@ -91,6 +93,14 @@ def checked_csr(pem: bytes) -> x509.CertificateSigningRequest:
     return csr
 
 
+def chosen_by(cert: x509.Certificate) -> dict[str, Any]:
+    """The trust, rule and claims that chose a CI certificate (its URI name)."""
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    uri = next(u for u in names.get_values_for_type(x509.UniformResourceIdentifier) if u.startswith(CLAIMS_URN))
+    doc: dict[str, Any] = json.loads(unquote(uri.removeprefix(CLAIMS_URN)))
+    return doc
+
+
 def job(claims: dict[str, Any]) -> str:
     """Who the job is, as the audit says it: org/app@refs/heads/main (GitLab: group/app@main)."""
     who = claims.get("repository") or claims.get("project_path") or claims.get("sub") or "?"
@@ -136,7 +146,8 @@ def issue(csr: x509.CertificateSigningRequest, ca_cert: x509.Certificate, ca_key
                                          encipher_only=False, decipher_only=False), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .add_extension(x509.UnrecognizedExtension(CLAIMS_OID, json.dumps(chose, sort_keys=True).encode()),
+            .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(
+                CLAIMS_URN + quote(json.dumps(chose, sort_keys=True, separators=(",", ":")), safe=""))]),
                            critical=False)
             .sign(ca_key, hashes.SHA256()))
     return cert.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(serialization.Encoding.PEM)

@@ -50,10 +50,10 @@ def ci(lab, tmp_path_factory):
     nets = [LAB.address("laptop2"), f"{LAB.subnet}.1"]    # the job's runner, and this machine (the refusals)
     data["all"]["vars"]["tenants"] = {"red": {"hosts": ["build1", "build2"]}}
     data["all"]["vars"]["ci_trust"] = {
-        "github": {"issuer": provider.issuer("github"), "audience": AUD, "ca_file": str(ca_file), "networks": nets,
+        "github": {"issuer": provider.issuer("github"), "audience": AUD, "ca_file": str(ca_file), "networks": list(nets),
                    "rules": [{"claims": {"repository": "org/app", "ref": "refs/heads/main", "ref_protected": True},
                               "tenant": "red"}]},
-        "gitlab": {"issuer": provider.issuer("gitlab"), "audience": AUD, "ca_file": str(ca_file), "networks": nets,
+        "gitlab": {"issuer": provider.issuer("gitlab"), "audience": AUD, "ca_file": str(ca_file), "networks": list(nets),
                    "certificate_minutes": 1,
                    "rules": [{"claims": {"project_path": "group/app", "ref_protected": True}, "tenant": "red",
                               "limits": {"builds": 2}}]}}
