@@ -129,6 +129,9 @@ def issue(csr: x509.CertificateSigningRequest, ca_cert: x509.Certificate, ca_key
     """The certificate and the intermediate after it (PEM): what the job presents."""
     now = now or dt.datetime.now(dt.timezone.utc)
     minutes = min(trust.minutes, MAX_MINUTES)
+    # valid for `minutes` in all, from a little before now (a host whose clock is behind still takes it): never
+    # a window longer than the trust says, whatever the skew
+    start = now.replace(microsecond=0) - min(SKEW, dt.timedelta(minutes=minutes) / 4)
     chose = {"trust": trust.name, "rule": index, "tenant": rule.tenant, "role": rule.role, "job": job(claims),
              "claims": {k: claims.get(k) for k in sorted(rule.claims)}}
     subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, CI_ORG),
@@ -137,8 +140,8 @@ def issue(csr: x509.CertificateSigningRequest, ca_cert: x509.Certificate, ca_key
     key = csr.public_key()
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca_cert.subject)
             .public_key(key).serial_number(x509.random_serial_number())
-            .not_valid_before(now - SKEW)
-            .not_valid_after(min(now + dt.timedelta(minutes=minutes), not_after(ca_cert)))
+            .not_valid_before(start)
+            .not_valid_after(min(start + dt.timedelta(minutes=minutes), not_after(ca_cert)))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
                                          key_encipherment=isinstance(key, rsa.RSAPublicKey), data_encipherment=False,

@@ -1,11 +1,11 @@
-"""The CI trusts' intermediate CAs, made and kept on the operator machine (`pki_dir/ci/TRUST/`), signed by the
+"""The CI trusts' intermediate CAs, made and kept on the operator machine (`pki_dir/ci-trusts/TRUST/`), signed by the
 operator's CA: one per trust, the same on every build host (a job's certificate is good on each of them). The
 hosts' issuers sign with them; the operator's CA key never leaves this machine.
 
 An intermediate is made when its trust appears, and again when the operator's CA changed (rotate-certs --ca) or
 the operator asks (rotate-certs --ci-issuer). One whose trust left the inventory, or that was replaced, is
 revoked at once: put on the operator CA's CRL (revoked.yml, as a removed client's certificates), so that every
-job certificate it signed is refused at the next handshake, and its folder moves to `pki_dir/ci-retired/`. Each
+job certificate it signed is refused at the next handshake, and its folder moves to `pki_dir/ci-trusts-retired/`. Each
 live intermediate signs its own (empty) CRL too: HAProxy checks a CRL for every CA of a chain."""
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from buildkit_ops.ci_trust import issuing
 from buildkit_ops.engine.local_files import atomic_write
 from buildkit_ops.pki import certs, generation
 
-FOLDER = "ci"
-RETIRED = "ci-retired"
+FOLDER = "ci-trusts"            # (pki_dir/ci/ holds the CI runners' secrets: add-client --connection none)
+RETIRED = "ci-trusts-retired"
 DAYS = 365   # an intermediate's life (never past the operator CA's)
 
 

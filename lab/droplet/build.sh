@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the lab's droplet image from Debian packages: a minimal bookworm with
-# systemd, sshd, sudo, ufw (with ipset), the Docker engine, Compose v2 and buildx (trixie),
+# systemd, sshd, sudo, ufw (with ipset), the Docker engine, Compose v2 and buildx (trixie), the CI issuer's
+# python3-jwt and python3-cryptography (as the ci_issuer role would install them),
 # the registry server and the helpers the tests use. No SSH host keys and an
 # empty machine-id, so every droplet gets its own at first boot.
 # Usage: build.sh TAG     (the caller keys TAG by this directory's content)
@@ -13,7 +14,7 @@ mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2
 mkdir -p "$cache"
 work=$(mktemp -d "$cache/droplet.XXXXXX")
 trap 'umount -R "$work/root/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
-include=openssh-server,sudo,iptables,ipset,ufw,nftables,ca-certificates,iproute2,procps,docker.io,systemd,systemd-sysv,dbus,iputils-ping,netcat-openbsd,curl,docker-registry,apache2-utils,python3,less
+include=openssh-server,sudo,iptables,ipset,ufw,nftables,ca-certificates,iproute2,procps,docker.io,systemd,systemd-sysv,dbus,iputils-ping,netcat-openbsd,curl,docker-registry,apache2-utils,python3,python3-jwt,python3-cryptography,less
 echo "[droplet] debootstrap bookworm" >&2
 debootstrap --variant=minbase --include="$include" bookworm "$work/root" "$mirror" >"$work/debootstrap.log" 2>&1 \
   || { tail -30 "$work/debootstrap.log" >&2; exit 1; }

@@ -100,7 +100,9 @@ local function wait_turn(txn)
   local ref = txn:get_var("txn.ref")
   if limit <= 0 or ref == nil then return end
   local method = txn:get_var("txn.method")
-  local client = txn:get_var("txn.client") or ""
+  -- whose turns these are: the client's name, or a CI job's digest (its name has slashes: haproxy.cfg)
+  local name = txn:get_var("txn.client") or ""
+  local client = txn:get_var("txn.turn_key") or name
   if method == STATUS or (method == SOLVE and txn:get_var("txn.in_daemon") == nil) then
     -- a Status waits while its buildctl build waits; a buildx build's Solve goes on (its frontend waits)
     while lines:holds(ref) do core.msleep(POLL_MS) end
@@ -122,7 +124,7 @@ local function wait_turn(txn)
   local queue = tonumber(txn:get_var("txn.queue")) or 0
   if queue > 0 and queued >= queue then
     txn:set_var("txn.full", string.format("%s has %d builds running (limit %d) and %d waiting (queue limit %d)",
-                                          client, n, limit, queued, queue))
+                                          name, n, limit, queued, queue))
     return
   end
   local me = lines:join(client, ref, start)

@@ -21,7 +21,7 @@ def test_a_trusts_intermediate_is_made_once_and_kept(tmp_path):
     first = ci_intermediates.current(tmp_path, ["github"])
     again = ci_intermediates.current(tmp_path, ["github"])
     assert first["github"].serial == again["github"].serial
-    assert oct((tmp_path / "ci" / "github" / "ca.key").stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / "ci-trusts" / "github" / "ca.key").stat().st_mode & 0o777) == "0o600"
     cn = first["github"].ca.cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
     assert cn == f"CI issuer github {first['github'].serial}"   # (the gateway logs it: issuer=SERIAL)
 
@@ -32,7 +32,7 @@ def test_a_trust_gone_retires_its_intermediate_onto_the_crl_and_its_key_is_delet
     before = crl.current(tmp_path, [])
     assert len(crls(before.pem)) == 3     # the CA's, and each intermediate's own (empty)
     ci_intermediates.current(tmp_path, ["gitlab"])
-    assert not (tmp_path / "ci" / "github").exists()
+    assert not (tmp_path / "ci-trusts" / "github").exists()
     [entry] = yaml.safe_load((tmp_path / "revoked.yml").read_text())
     assert (entry["serial"], entry["issuer"]) == (made["github"].serial, ca.cert.subject.rfc4514_string())
     revoked = yaml.safe_load((tmp_path / "revoked.yml").read_text())
@@ -41,7 +41,7 @@ def test_a_trust_gone_retires_its_intermediate_onto_the_crl_and_its_key_is_delet
     assert len(lists) == 2
     theirs = lists[0].get_revoked_certificate_by_serial_number(int(made["github"].serial, 16))
     assert theirs is not None                                  # on the operator CA's CRL
-    assert list((tmp_path / "ci-retired").glob("github-*.crt"))
+    assert list((tmp_path / "ci-trusts-retired").glob("github-*.crt"))
 
 
 def test_renew_retires_every_intermediate_and_the_next_are_new(tmp_path):
@@ -61,10 +61,10 @@ def test_an_operator_ca_of_path_length_0_asks_for_a_ca_rotation_and_nothing_chan
     with pytest.raises(ci_intermediates.NoRoomBelowCA) as e:
         ci_intermediates.current(tmp_path, ["github"])
     assert "rotate-certs --ca" in str(e.value) and "path length 0" in str(e.value)
-    assert not list((tmp_path / "ci").glob("*/ca.key"))
+    assert not list((tmp_path / "ci-trusts").glob("*/ca.key"))
 
 
 def test_check_mode_makes_nothing(tmp_path):
     certs.create_ca(tmp_path, 30)
     assert ci_intermediates.current(tmp_path, ["github"], write=False) == {}
-    assert not (tmp_path / "ci").exists()
+    assert not (tmp_path / "ci-trusts").exists()
