@@ -46,7 +46,8 @@ LABS = {
           "test_revocation.py",       # 23
           "test_image_pins.py",       # 10
           "test_ownership.py",        # 100
-          "test_package.py"],         # 40      813 in all
+          "test_package.py",          # 40
+          "test_ci_trust.py"],        # 95      908 in all
 }                                     # the default lab: the other modules (750: test_ci_runner 52, test_spill 77,
 #                                       test_team 25)
 #                                       and the unit tests (76)

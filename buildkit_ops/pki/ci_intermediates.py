@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 
 from buildkit_ops.ci_trust import issuing
 from buildkit_ops.engine.local_files import atomic_write
@@ -118,6 +118,30 @@ def _make(pki_dir: Path, ca: certs.CA, name: str) -> Intermediate:
     return Intermediate(name, certs.CA(cert, key))
 
 
+def _last_crl(inter: Intermediate) -> bytes:
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    ca = inter.ca
+    return (x509.CertificateRevocationListBuilder().issuer_name(ca.cert.subject)
+            .last_update(now - dt.timedelta(minutes=5))
+            .next_update(max(issuing.not_after(ca.cert), now + dt.timedelta(days=1)))
+            .add_extension(x509.CRLNumber(1), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
+            .sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+
+
+def last_crls(pki_dir: Path) -> list[bytes]:
+    """The last CRLs of retired intermediates not yet at their end (pki/crl.py adds them to the gateways')."""
+    now = dt.datetime.now(dt.timezone.utc)
+    out = []
+    for p in sorted((pki_dir / RETIRED).glob("*.crl")):
+        pem = p.read_bytes()
+        crl = x509.load_pem_x509_crl(pem)
+        nxt = getattr(crl, "next_update_utc", None) or crl.next_update.replace(tzinfo=dt.timezone.utc)
+        if nxt > now:
+            out.append(pem)
+    return out
+
+
 def retire(pki_dir: Path, inter: Intermediate, why: str) -> None:
     """Revoke an intermediate (the operator CA's CRL names it from now on) and keep its certificate aside; its
     key is deleted: nothing signs with it again."""
@@ -129,9 +153,13 @@ def retire(pki_dir: Path, inter: Intermediate, why: str) -> None:
     entries = (yaml.safe_load(listed.read_text()) or []) if listed.exists() else []
     atomic_write(listed, yaml.safe_dump(entries + [entry], sort_keys=False).encode(), 0o600)
     d = folder(pki_dir, inter.trust)
-    (d / "ca.key").unlink(missing_ok=True)
     dest = pki_dir / RETIRED / f"{inter.trust}-{inter.serial}.crt"
     dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # its last CRL, signed before its key goes (empty, good until its end): with it the gateway finds the chain
+    # of a job's certificate whole and refuses it as revoked (the operator CA's CRL names the intermediate),
+    # rather than for a CRL it lacks
+    atomic_write(dest.with_suffix(".crl"), _last_crl(inter), 0o644)
+    (d / "ca.key").unlink(missing_ok=True)
     (d / "ca.crt").replace(dest)
     shutil.rmtree(d, ignore_errors=True)
     generation.bump(pki_dir)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,9 @@ def _cas(pki_dir: Path) -> list[certs.CA]:
 FORMAT = 2   # how a CRL is made here (2: with the authority key id): a new one is made when it changes
 
 
-def _inputs(cas: list[certs.CA], revoked: list[dict[str, Any]]) -> str:
-    what = [f"format {FORMAT}"] + sorted(f"{r['issuer']}:{r['serial']}" for r in revoked)
+def _inputs(cas: list[certs.CA], revoked: list[dict[str, Any]], last: Sequence[bytes] = ()) -> str:
+    what = [f"format {FORMAT}"] + sorted(f"{r['issuer']}:{r['serial']}" for r in revoked) + \
+        [hashlib.sha256(pem).hexdigest() for pem in last]
     ids = [ca.cert.fingerprint(hashes.SHA256()).hex() for ca in cas]
     return hashlib.sha256("\n".join(ids + what).encode()).hexdigest()
 
@@ -70,7 +72,8 @@ def current(pki_dir: Path, revoked: list[dict[str, Any]], write: bool = True) ->
 def _current(pki_dir: Path, cas: list[certs.CA], revoked: list[dict[str, Any]], write: bool) -> Crl:
     state_path, pem_path = pki_dir / "crl.yml", pki_dir / "crl.pem"
     state = yaml.safe_load(state_path.read_text()) if state_path.exists() else {}
-    inputs = _inputs(cas, revoked)
+    last = ci_intermediates.last_crls(pki_dir)   # (retired intermediates': signed once, kept as they are)
+    inputs = _inputs(cas, revoked, last)
     if state.get("inputs") == inputs and pem_path.exists():
         return Crl(pem_path.read_bytes(), int(state["number"]), str(state["made"]))
     number = int(state.get("number", 0)) + 1
@@ -78,7 +81,7 @@ def _current(pki_dir: Path, cas: list[certs.CA], revoked: list[dict[str, Any]], 
         return Crl(f"(CRL number {number} to be signed)\n".encode(), number, "")
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     pem = b"".join(_sign(ca, [r for r in revoked if r["issuer"] == ca.cert.subject.rfc4514_string()], number, now)
-                   for ca in cas)
+                   for ca in cas) + b"".join(last)
     atomic_write(pem_path, pem, 0o644)
     atomic_write(state_path, yaml.safe_dump({"number": number, "made": now.isoformat(), "inputs": inputs}).encode(),
                  0o600)

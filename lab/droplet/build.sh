@@ -14,13 +14,17 @@ mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2
 mkdir -p "$cache"
 work=$(mktemp -d "$cache/droplet.XXXXXX")
 trap 'umount -R "$work/root/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
-include=openssh-server,sudo,iptables,ipset,ufw,nftables,ca-certificates,iproute2,procps,docker.io,systemd,systemd-sysv,dbus,iputils-ping,netcat-openbsd,curl,docker-registry,apache2-utils,python3,python3-jwt,python3-cryptography,less
+include=openssh-server,sudo,iptables,ipset,ufw,nftables,ca-certificates,iproute2,procps,docker.io,systemd,systemd-sysv,dbus,iputils-ping,netcat-openbsd,curl,docker-registry,apache2-utils,python3,less
 echo "[droplet] debootstrap bookworm" >&2
 debootstrap --variant=minbase --include="$include" bookworm "$work/root" "$mirror" >"$work/debootstrap.log" 2>&1 \
   || { tail -30 "$work/debootstrap.log" >&2; exit 1; }
 echo "[droplet] trixie compose v2 + buildx" >&2
 mkdir -p "$work/debs"
 (cd "$work/debs" && apt-get download -qq -o APT::Sandbox::User=root docker-compose/trixie docker-buildx/trixie)
+# (debootstrap's --include configures python3-cryptography before its cffi backend and fails: installed here)
+echo "[droplet] the CI issuer's python3-jwt and python3-cryptography" >&2
+(cd "$work/debs" && apt-get download -qq -o APT::Sandbox::User=root python3-jwt/bookworm \
+   python3-cryptography/bookworm python3-cffi-backend/bookworm)
 cp "$work"/debs/*.deb "$work/root/tmp/"
 chroot "$work/root" sh -c 'dpkg -i /tmp/*.deb >/dev/null && rm /tmp/*.deb'
 install -m 0755 "$here/lab-init" "$work/root/usr/local/sbin/lab-init"
