@@ -136,8 +136,8 @@ def last_crls(pki_dir: Path) -> list[bytes]:
     for p in sorted((pki_dir / RETIRED).glob("*.crl")):
         pem = p.read_bytes()
         crl = x509.load_pem_x509_crl(pem)
-        nxt = getattr(crl, "next_update_utc", None) or crl.next_update.replace(tzinfo=dt.timezone.utc)
-        if nxt > now:
+        nxt = getattr(crl, "next_update_utc", None) or crl.next_update
+        if nxt is not None and nxt.replace(tzinfo=dt.timezone.utc) > now:
             out.append(pem)
     return out
 
