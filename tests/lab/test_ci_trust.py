@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
+import subprocess
 import time
 
 import jwt
@@ -224,6 +225,28 @@ def _unknown_kid(claims):
     return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "rsa9"})
 
 
+def test_the_exchange_port_answers_the_trusts_networks_only(ci):
+    lab, _, _ = ci
+    probe = f"nc -z -w 3 {LAB.address('build1')} 1235 && echo open || echo closed"
+    assert lab_run(lab, "laptop2", probe).stdout.strip() == "open"      # in the trusts' networks
+    assert lab_run(lab, "intruder", probe).stdout.strip() == "closed"   # on the same network, in none
+
+
+def test_bkops_ci_login_gets_a_certificate_and_says_why_when_refused(ci, tmp_path):
+    lab, provider, _ = ci
+    token = tmp_path / "token"
+    args = ["ci-login", "--host", LAB.address("build1"), "--ca", str(PKI / "ca.crt"), "--out", str(tmp_path / "job"),
+            "--token-file", str(token)]
+    token.write_text(provider.token("github", github_claims(provider.issuer("github"), AUD, ref="refs/heads/dev")))
+    r = invoke(*args)
+    assert r.returncode != 0 and "no rule of trust github takes org/app@refs/heads/dev" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "job").exists()
+    token.write_text(provider.token("github", github_claims(provider.issuer("github"), AUD), kid="ec1"))   # ES256
+    r = invoke(*args)
+    assert r.returncode == 0 and "certificate ci.github.org/app@refs/heads/main" in r.stdout, r.stderr
+    assert oct((tmp_path / "job" / "key.pem").stat().st_mode & 0o777) == "0o600"
+
+
 def test_the_operators_ca_key_is_on_no_build_host(ci):
     lab, _, _ = ci
     ca_key = serialization.load_pem_private_key((PKI / "ca.key").read_bytes(), None)
@@ -254,13 +277,48 @@ def handshake(lab, where):
                                    f"--tlsservername {LAB.address('build1')} debug workers")
 
 
-def test_a_certificate_of_a_removed_trust_is_refused_at_the_next_handshake(ci):
+def test_rotating_the_ci_issuer_revokes_the_old_certificates_and_the_next_login_builds(ci):
+    lab, provider, _ = ci
+    before = handshake(lab, "github")
+    assert before.returncode == 0, before.stderr            # (the positive control: the same certificate)
+    r = invoke("rotate-certs", "--ci-issuer", "-i", str(INV))
+    assert r.returncode == 0 and "replaced; the old one revoked" in r.stderr, r.stderr[-3000:]
+    after = handshake(lab, "github")
+    assert after.returncode != 0 and "revoked certificate" in after.stderr, after.stderr[-2000:]
+    r = job(lab, provider, github_claims(provider.issuer("github"), AUD))
+    assert r.returncode == 0, r.stderr[-3000:]
+    again = handshake(lab, "github")
+    assert again.returncode == 0, again.stderr
+
+
+LONG = """FROM {reg}/lab/busybox:latest
+ARG N
+RUN echo "$N" > /n && sleep 30
+"""
+
+
+def test_a_certificate_of_a_removed_trust_is_refused_and_its_running_build_ended(ci):
     lab, provider, reg = ci
     before = handshake(lab, "github")
     assert before.returncode == 0, before.stderr            # (the positive control: the same certificate)
+    # a build of the trust's job runs meanwhile: its connection is ended with the trust
+    lab_run(lab, "laptop2", "mkdir -p /root/ci-long && cat > /root/ci-long/Dockerfile",
+            input=LONG.format(reg=reg["address"]))
+    subprocess.run(["docker", "exec", "-d", lab.container("laptop2"), "sh", "-c",
+                    f"docker buildx build --builder buildkit-ops --progress plain --build-arg N={time.time_ns()} "
+                    f"/root/ci-long > /root/ci-long.log 2>&1; echo rc=$? >> /root/ci-long.log"], check=True)
+    wait_for(lambda: "sleep 30" in lab_run(lab, "laptop2", "cat /root/ci-long.log").stdout, timeout=60,
+             what="the job's long build to run")
+    t0 = time.time()
     r = invoke("remove-ci-trust", "github", "-i", str(INV))
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "revoked" in r.stderr, r.stderr
+    assert "revoked" in r.stderr, r.stderr[-3000:]
+
+    def ended():
+        text = lab_run(lab, "laptop2", "cat /root/ci-long.log").stdout
+        return text if "rc=" in text else None
+    log = wait_for(ended, timeout=60, what="the job's long build to end")
+    assert "rc=0" not in log and time.time() - t0 < 25, log[-1500:]   # (cut, not finished: it sleeps 30 s)
     after = handshake(lab, "github")
     assert after.returncode != 0 and "revoked certificate" in after.stderr, after.stderr[-2000:]
     # the other trust's jobs still build (its own intermediate is not revoked)
