@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from buildkit_ops import ci_trust
 from buildkit_ops.ci_trust.rules import Trust
 from buildkit_ops.engine.contract import Context, HandlerFailed, Options, Role, Step
 from buildkit_ops.engine.render import File, FileState
@@ -28,7 +29,7 @@ CODE_DIR = "/usr/local/lib/buildkit-ops"
 CODE = f"{CODE_DIR}/ci_trust"
 STATE = "buildkit-ops-ci-issuer"            # systemd's StateDirectory: /var/lib/buildkit-ops-ci-issuer
 SOCKET = f"{SOCKET_DIR}/ci-issuer.sock"     # /run/buildkit/ci-issuer.sock in the gateway's container
-PACKAGE = Path(__file__).resolve().parents[2] / "buildkit_ops" / "ci_trust"
+PACKAGE = Path(ci_trust.__file__).parent      # what the host runs: this package's ci_trust, nothing else of it
 PACKAGES = ["python3-jwt", "python3-cryptography"]
 
 

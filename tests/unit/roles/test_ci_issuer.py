@@ -4,13 +4,14 @@ its key away, and that without trusts everything of it is removed."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from buildkit_ops.ci_trust.rules import Rule, Trust
 from buildkit_ops.engine.contract import Templates
 from buildkit_ops.engine.render import FileState
 from buildkit_ops.roles import ci_issuer as role
 
-TEMPLATES = Templates(role.PACKAGE.parents[1] / "roles" / "ci_issuer" / "templates")
+TEMPLATES = Templates(Path(role.__file__).parent / "templates")
 TRUST = Trust("github", "https://token.actions.githubusercontent.com", "buildkit-ops",
               (Rule({"repository": "org/app"}, tenant="red"),), 30)
 
