@@ -12,7 +12,7 @@ from pathlib import Path
 from buildkit_ops import inventory as inv_mod
 from buildkit_ops.engine.contract import Options
 from buildkit_ops.errors import FlowError
-from buildkit_ops.flows.provision import provision, report_pending
+from buildkit_ops.flows.provision import provision, report_narrow
 from buildkit_ops.inventory import Inventory
 from buildkit_ops.inventory import edit as inventory_edit
 from buildkit_ops.pki import ci_intermediates
@@ -23,16 +23,7 @@ ROLES = frozenset({"firewall", "ci_issuer", "gateway"})
 
 def _apply(inv: Inventory, rep: Reporter, what: str) -> list[HostResult]:
     results = provision(inv, inv.select(None), Options(roles=ROLES), Reporter(quiet=True))
-    shown = []
-    for r in results:
-        told = HostResult(r.host, error=r.error, unreachable=r.unreachable)
-        shown.append(told)
-        if r.error:
-            rep.fail(told, r.error, r.unreachable)
-        for st in r.steps:
-            if st.status in ("changed", "failed") and st.role in ROLES:
-                rep.step(told, st.role, st.name, st.status, st.detail)
-        report_pending(rep, told, [r])
+    shown = report_narrow(rep, results, lambda st: st.role in ROLES)
     if any(r.error for r in results):
         raise FlowError(f"{what} is not in force on every build host (see above): fix that host and run "
                         f"`bkops provision` (the revocation stands in the PKI)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ssl
 import time
+from collections.abc import Callable
 
 import paramiko
 
@@ -18,7 +19,7 @@ from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.inventory import edit as inventory_edit
 from buildkit_ops.pki import certs, vpn_keys
 from buildkit_ops.pki import server as server_pki
-from buildkit_ops.report.results import HostResult, Reporter
+from buildkit_ops.report.results import HostResult, Reporter, StepResult
 
 
 def provision_host(inv: Inventory, host: BuildHost, options: Options, rep: Reporter,
@@ -67,6 +68,22 @@ def report_pending(rep: Reporter, res: HostResult, results: list[HostResult]) ->
             if s.status == "pending":
                 rep.step(res, "pending", f"{r.host}: {s.who}: {s.name}", "pending",
                          f"{s.detail}: run `invoke provision --host {r.host}`".lstrip(": "))
+
+
+def report_narrow(rep: Reporter, results: list[HostResult], shows: Callable[[StepResult], bool]) -> list[HostResult]:
+    """A narrow run told per host: its failure, the steps it shows that changed or failed, and what it left
+    pending for a provision."""
+    shown = []
+    for r in results:
+        told = HostResult(r.host, error=r.error, unreachable=r.unreachable)
+        shown.append(told)
+        if r.error:
+            rep.fail(told, r.error, r.unreachable)
+        for st in r.steps:
+            if st.status in ("changed", "failed") and shows(st):
+                rep.step(told, st.role, st.name, st.status, st.detail, instance=st.instance)
+        report_pending(rep, told, [r])
+    return shown
 
 
 def provision(inv: Inventory, hosts: list[BuildHost], options: Options, rep: Reporter,

@@ -19,7 +19,7 @@ from buildkit_ops.engine.parallel import each_host
 from buildkit_ops.engine.session import SshSession
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.errors import FlowError
-from buildkit_ops.flows.provision import provision, report_pending
+from buildkit_ops.flows.provision import provision, report_narrow
 from buildkit_ops.insights.daemon_queries import disk_usage
 from buildkit_ops.insights.usage import usage
 from buildkit_ops.inventory import BuildHost, Inventory, values
@@ -92,15 +92,7 @@ def remove_tenant(inventory: Path, name: str, confirm: bool, rep: Reporter, wait
         shown.append(HostResult("inventory"))
         rep.step(shown[-1], "inventory", f"tenant {name}", "changed", f"removed from {inventory}")
     results = provision_hosts(after, removal(name, wait, force))
-    for r in results:
-        told = HostResult(r.host, error=r.error, unreachable=r.unreachable)
-        shown.append(told)
-        if r.error:
-            rep.fail(told, r.error, r.unreachable)
-        for st in r.steps:
-            if st.instance == name and st.status in ("changed", "failed"):
-                rep.step(told, st.role, st.name, st.status, st.detail, instance=name)
-        report_pending(rep, told, [r])
+    shown += report_narrow(rep, results, lambda st: st.instance == name)
     if any(r.error for r in results):
         raise FlowError(f"tenant {name} was not removed from every host (see above); it is out of the inventory: "
                         f"fix that host and re-run `bkops remove-tenant {name} --confirm`")

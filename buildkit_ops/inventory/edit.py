@@ -131,30 +131,29 @@ def remove_client(path: Path, name: str, write: bool = True) -> inventory.Invent
     return _edit(path, f"remove_client {name}", change, lambda inv: name not in inv.clients, write)
 
 
-def remove_tenant(path: Path, name: str, write: bool = True) -> inventory.Inventory:
-    """Take a tenant out of all.vars.tenants (and the key itself when it was the last)."""
+def _remove_entry(key: str, name: str, what: str) -> Callable[[Any], None]:
+    """The change that takes NAME out of all.vars.KEY (and the key itself when it was the last)."""
     def change(data: Any) -> None:
         allvars = _mapping(_mapping(data, "all", "the document"), "vars", "all")
-        tenants = allvars.get("tenants")
-        if not isinstance(tenants, dict) or name not in tenants:
-            raise EditError(f"tenant {name} not found under all.vars.tenants")
-        del tenants[name]
-        if not tenants:
-            del allvars["tenants"]
-    return _edit(path, f"remove_tenant {name}", change, lambda inv: name not in inv.tenants, write)
+        entries = allvars.get(key)
+        if not isinstance(entries, dict) or name not in entries:
+            raise EditError(f"{what} {name} not found under all.vars.{key}")
+        del entries[name]
+        if not entries:
+            del allvars[key]
+    return change
+
+
+def remove_tenant(path: Path, name: str, write: bool = True) -> inventory.Inventory:
+    """Take a tenant out of all.vars.tenants (and the key itself when it was the last)."""
+    return _edit(path, f"remove_tenant {name}", _remove_entry("tenants", name, "tenant"),
+                 lambda inv: name not in inv.tenants, write)
 
 
 def remove_ci_trust(path: Path, name: str, write: bool = True) -> inventory.Inventory:
     """Take a CI trust out of all.vars.ci_trust (and the key itself when it was the last)."""
-    def change(data: Any) -> None:
-        allvars = _mapping(_mapping(data, "all", "the document"), "vars", "all")
-        trusts = allvars.get("ci_trust")
-        if not isinstance(trusts, dict) or name not in trusts:
-            raise EditError(f"CI trust {name} not found under all.vars.ci_trust")
-        del trusts[name]
-        if not trusts:
-            del allvars["ci_trust"]
-    return _edit(path, f"remove_ci_trust {name}", change, lambda inv: name not in inv.ci_trust, write)
+    return _edit(path, f"remove_ci_trust {name}", _remove_entry("ci_trust", name, "CI trust"),
+                 lambda inv: name not in inv.ci_trust, write)
 
 
 def record_tenant_slots(path: Path, slots: dict[str, int], write: bool = True) -> inventory.Inventory:
