@@ -64,7 +64,7 @@ def main() -> None:
     INV.write_text(yaml.safe_dump(data, sort_keys=False))
     try:
         invoke("provision", "--host", "build1", "-i", str(INV))
-        pki = ROOT / ".pki"
+        ca_pem = (ROOT / ".pki" / "ca.crt").read_bytes()
         before = issuer_memory(lab)
         delay = add_latency(lab, "build1")
         try:
@@ -74,7 +74,7 @@ def main() -> None:
             for _ in range(runs):
                 token = provider.token("github", github_claims(provider.issuer("github"), AUD))
                 t0 = time.monotonic()
-                ci_login.login(token, pki / "ca.crt", [lab.address("build1")], 1235, folder / "job")
+                ci_login.login(token, ca_pem, [lab.address("build1")], 1235, folder / "job")
                 times.append(time.monotonic() - t0)
             total = time.monotonic() - t_all
         finally:

@@ -52,12 +52,21 @@ def ci_login(c: Context, host: list[str], ca: str, out: str, token_file: str | N
     """Trade a CI job's OIDC token for a client certificate of an hour at most (its key made here, never sent)."""
     if not host:
         fail("--host: name at least one build host", 2)
-    token = Path(token_file).read_text().strip() if token_file else os.environ.get("BKOPS_ID_TOKEN", "").strip()
+    if builder:
+        try:
+            values.builder_name(builder)
+        except values.BadValue as e:
+            fail(f"--builder {builder!r}: {e.problem}\n  fix: {e.fix}", 2)
+    try:
+        token = Path(token_file).read_text().strip() if token_file else os.environ.get("BKOPS_ID_TOKEN", "").strip()
+        ca_pem = Path(ca).read_bytes()
+    except OSError as e:
+        fail(f"{e.filename}: cannot be read ({e.strerror})\n  fix: give the job's token file and the CA's "
+             f"certificate (ca.crt)", 2)
     if not token:
         fail("no token: give --token-file FILE or set BKOPS_ID_TOKEN", 2)
-    res = flows.ci_login.login(token, Path(ca), host, int(ci_port), Path(out))
+    res = flows.ci_login.login(token, ca_pem, host, int(ci_port), Path(out))
     if builder:
-        values.builder_name(builder)
         flows.ci_login.create_builder(builder, host, int(port), Path(out))
     print(flows.ci_login.summary(res) + (f"; builder {builder}" if builder else ""))
 

@@ -34,7 +34,7 @@ def lab_ip(last: int) -> str:
 FLEET = "fleet.buildkit-ops.invalid"  # (not .test-inv-*.yml: those are variants, deleted after each module)
 INVENTORY_TASKS = {"provision", "add-client", "remove-client", "list-clients", "update-clients", "rotate-certs", "cache-prune",
                    "status", "doctor", "builds", "k8s-manifests", "audit", "report", "remove-tenant", "pki-export",
-                   "pki-import"}
+                   "pki-import", "ci-snippet", "remove-ci-trust"}
 
 
 def invoke(*args: str, check: bool = False) -> subprocess.CompletedProcess:

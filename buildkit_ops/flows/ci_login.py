@@ -56,12 +56,11 @@ def exchange(token: str, ca_pem: bytes, url: str, csr_pem: bytes, timeout: float
         raise LoginFailed(f"{url} refused the token: {why}", 1) from None
 
 
-def login(token: str, ca: Path, hosts: list[str], ci_port: int, folder: Path) -> Login:
+def login(token: str, ca_pem: bytes, hosts: list[str], ci_port: int, folder: Path) -> Login:
     key = ec.generate_private_key(ec.SECP256R1())
     csr = (x509.CertificateSigningRequestBuilder()
            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ci-job")]))
            .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
-    ca_pem = ca.read_bytes()
     errors = []
     for host in hosts:
         try:

@@ -13,7 +13,7 @@ from buildkit_ops import inventory as inv_mod
 from buildkit_ops.engine.contract import Options
 from buildkit_ops.errors import FlowError
 from buildkit_ops.flows.provision import provision, report_narrow
-from buildkit_ops.inventory import Inventory
+from buildkit_ops.inventory import Inventory, values
 from buildkit_ops.inventory import edit as inventory_edit
 from buildkit_ops.pki import ci_intermediates
 from buildkit_ops.report.results import HostResult, Reporter
@@ -31,6 +31,10 @@ def _apply(inv: Inventory, rep: Reporter, what: str) -> list[HostResult]:
 
 
 def remove_ci_trust(inventory: Path, name: str, rep: Reporter) -> list[HostResult]:
+    try:
+        values.machine_name(name)
+    except values.BadValue as e:
+        raise FlowError(f"{name!r}: {e.problem}\n  fix: {e.fix}", 2) from None
     inv = inv_mod.load(inventory)
     if name not in inv.ci_trust:
         kept = ci_intermediates.read(inv.pki_dir, name)
@@ -40,7 +44,9 @@ def remove_ci_trust(inventory: Path, name: str, rep: Reporter) -> list[HostResul
     inv.check_files(inv.select(None))
     after = inventory_edit.remove_ci_trust(inventory, name) if name in inv.ci_trust else inv
     res = HostResult("inventory")
-    rep.step(res, "inventory", f"ci_trust {name}", "changed", f"removed from {inventory}")
+    rep.step(res, "inventory", f"ci_trust {name}", "changed" if name in inv.ci_trust else "ok",
+             f"removed from {inventory}" if name in inv.ci_trust else "not there (an edit before): its intermediate "
+                                                                       "is revoked now")
     ci_intermediates.current(after.pki_dir, sorted(after.ci_trust))
     rep.step(res, "pki", f"intermediate of {name}", "changed", "revoked (on the CRL from now on)")
     return [res, *_apply(after, rep, f"the removal of trust {name}")]

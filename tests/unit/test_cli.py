@@ -7,8 +7,8 @@ from helpers import ROOT, invoke
 
 INVENTORY_TASKS = ["provision", "add-client", "remove-client", "list-clients", "update-clients", "rotate-certs", "cache-prune",
                    "status", "doctor", "builds", "audit", "report", "k8s-manifests", "pki-export", "pki-import",
-                   "remove-tenant"]
-ALL_TASKS = INVENTORY_TASKS + ["init", "demo", "lab.up", "lab.down", "lab.status", "lab.run"]
+                   "remove-tenant", "ci-snippet", "remove-ci-trust"]
+ALL_TASKS = INVENTORY_TASKS + ["init", "demo", "lab.up", "lab.down", "lab.status", "lab.run", "ci-login"]
 
 
 @pytest.mark.parametrize("task", ALL_TASKS)
@@ -95,3 +95,14 @@ def test_provision_roles_takes_role_names_and_instances_and_refuses_anything_els
     from buildkit_ops.tasks import run_roles
     inv = inventory.load(ROOT / "inventory.yml")
     assert run_roles(inv, "firewall, buildkitd[red]") == frozenset({"firewall", "buildkitd[red]"})
+
+
+def test_the_ci_tasks_say_what_is_wrong_without_a_traceback(tmp_path):
+    r = invoke("ci-snippet", "nope", "-i", str(ROOT / "inventory.yml"))
+    assert r.returncode == 2 and "there is no CI trust 'nope' under all.vars.ci_trust" in r.stderr, r.stderr
+    r = invoke("ci-login", "--host", "build1", "--ca", str(tmp_path / "missing.crt"), "--out", str(tmp_path / "o"),
+               "--token-file", str(tmp_path / "missing-token"))
+    assert r.returncode == 2 and "missing-token: cannot be read" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists()
+    r = invoke("remove-ci-trust", "../x", "-i", str(ROOT / "inventory.yml"))
+    assert r.returncode == 2 and "'../x'" in r.stderr and "Traceback" not in r.stderr, r.stderr
