@@ -92,6 +92,9 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> Status:
         hs.crl = revocations(facts["gateway"], issued, mine, own_cas)
         status_tenants.read(ds, facts, f, per_daemon, now, hs)
         hs.vpn = status_vpn.read(inv, h, facts["vpn"], now)
+        if inv.ci_trust:
+            issuer = facts["ci_issuer"]
+            hs.ci_issuer = "running" if issuer.running else (" ".join(issuer.unit) or "absent")
         res.info["status"] = hs
 
     homes = placement.client_homes(inv)
@@ -156,6 +159,8 @@ def judge(h: BuildHost, hs: HostStatus, st: Status) -> None:
         st.warnings.append(f"{h.name}: {disk_warning}")
     if hs.buildkitd.state != "running":
         st.warnings.append(f"{h.name}: buildkitd is {hs.buildkitd.state}: {fix}")
+    if hs.ci_issuer not in (None, "running"):
+        st.failures.append(f"{h.name}: the CI issuer is {hs.ci_issuer}: CI jobs get no certificate there; {fix}")
     sc = hs.server_certificate
     if sc and not sc.names_match:
         st.warnings.append(f"{h.name}: the server certificate's names {sc.names} do not match the inventory "

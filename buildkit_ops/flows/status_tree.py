@@ -111,6 +111,7 @@ class HostStatus:
     tenants: dict[str, TenantStatus] = field(default_factory=dict)   # the tenants' own daemons (builds: all)
     stale_tenants: list[str] = field(default_factory=list)            # daemons of tenants no longer placed here
     vpn: VpnStatus | None = None                                      # the VPN's tunnel, when there is one
+    ci_issuer: str | None = None      # with CI trusts: the CI issuer's unit, "running" or what systemd says
 
     def as_json(self) -> dict[str, Any]:
         if not self.reachable:

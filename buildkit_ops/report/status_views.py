@@ -46,6 +46,8 @@ def human(st: Status) -> None:
             err.print(f"  tenant {shown(tname)}: buildkitd {t.state}{', fence DOWN' if t.fence_missing else ''}, cache "
                       f"{human_size(t.cache.total)} in {t.cache.records} records of a GC limit of {limit}; builds "
                       f"24h: {day.builds if day else 0}")
+        if h.ci_issuer is not None:
+            err.print(f"  ci issuer: {shown(h.ci_issuer)}")
         if h.vpn is not None:
             v = h.vpn
             err.print(f"  vpn: tunnel {'up' if v.up else 'DOWN'} {v.address or '?'} UDP {v.port or '?'}, "

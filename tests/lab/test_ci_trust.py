@@ -22,7 +22,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from helpers import INV, LAB, PKI, invoke, login, restore_inventory, wait_for, write_project
+from helpers import INV, LAB, PKI, invoke, invoke_json, login, restore_inventory, wait_for, write_project
 from oidc_helpers import Provider, csr, github_claims, gitlab_claims
 
 from buildkit_ops.ci_trust.issuing import not_after
@@ -268,6 +268,22 @@ def test_the_operators_ca_key_is_on_no_build_host(ci):
         assert lab_run(lab, host, "find / -xdev -name ca.key 2>/dev/null").stdout.strip() == "", host
         mode = lab_run(lab, host, "stat -c '%a %U' /etc/buildkit-ops/ci-issuer/github.key").stdout.strip()
         assert mode == "600 root", mode
+
+
+def test_a_stopped_issuer_fails_status_and_provision_starts_it_again(ci):
+    lab, _, _ = ci
+
+    def issuer_failures():
+        rc, doc, err = invoke_json("status", "--host", "build1")
+        return rc, [f for f in doc["failures"] if "the CI issuer is" in f]
+    assert issuer_failures() == (0, [])
+    assert lab_run(lab, "build1", "systemctl stop buildkit-ops-ci-issuer").returncode == 0
+    rc, failures = issuer_failures()
+    assert rc == 1 and failures == ["build1: the CI issuer is enabled inactive: CI jobs get no certificate there; "
+                                    "run `invoke provision --host build1`"], failures
+    r = invoke("provision", "--host", "build1")
+    assert r.returncode == 0 and "ci_issuer: service" in r.stderr, r.stderr[-2000:]
+    assert issuer_failures() == (0, [])
 
 
 def handshake(lab, where):

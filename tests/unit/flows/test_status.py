@@ -120,3 +120,13 @@ def test_each_tenants_daemon_is_judged_and_budgets_beyond_the_disk_are_a_warning
         "build1: the GC budgets of its daemons (default 10.0 GB, red 60.0 GB) add up to 70.0 GB, more than the disk's "
         "50.0 GB: one tenant can fill the disk before another's GC acts; lower a tenant's buildkit.gc (max_used) or "
         "add disk"]
+
+
+def test_a_ci_issuer_that_is_not_running_fails_status_where_there_are_trusts(inv_path):
+    st, hs = judged(inv_path)
+    assert hs.ci_issuer is None and st.failures == []        # no trusts: nothing said of it
+    h = I.load(inv_path).hosts["build1"]
+    hs.ci_issuer = "enabled failed"
+    status.judge(h, hs, st)
+    assert st.failures == ["build1: the CI issuer is enabled failed: CI jobs get no certificate there; run "
+                           "`invoke provision --host build1`"]

@@ -35,7 +35,7 @@ def test_the_json_keeps_its_shapes():
     assert doc["hosts"]["build2"] == {"reachable": False, "error": "no answer", "home_of": ["laptop2"]}
     b1 = doc["hosts"]["build1"]
     assert set(b1) == {"reachable", "home_of", "docker", "compose", "buildkitd", "cache", "builds",
-                       "server_certificate", "firewall", "crl", "tenants", "stale_tenants", "vpn"}
+                       "server_certificate", "firewall", "crl", "tenants", "stale_tenants", "vpn", "ci_issuer"}
     assert b1["buildkitd"]["state"] == "running" and b1["cache"]["total"] == 5 and b1["firewall"]["ipv6"] is True
     assert b1["builds"]["24h"]["median_seconds"] == 1.5
     assert not tree().ok   # an unreachable host fails status
