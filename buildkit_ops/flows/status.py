@@ -93,8 +93,7 @@ def status(inv: Inventory, hosts: list[BuildHost]) -> Status:
         status_tenants.read(ds, facts, f, per_daemon, now, hs)
         hs.vpn = status_vpn.read(inv, h, facts["vpn"], now)
         if inv.ci_trust:
-            issuer = facts["ci_issuer"]
-            hs.ci_issuer = "running" if issuer.running else (" ".join(issuer.unit) or "absent")
+            hs.ci_issuer = facts["ci_issuer"].state
         res.info["status"] = hs
 
     homes = placement.client_homes(inv)

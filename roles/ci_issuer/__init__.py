@@ -51,6 +51,15 @@ class IssuerFacts:
     def running(self) -> bool:
         return self.unit[:2] == ["enabled", "active"]
 
+    @property
+    def state(self) -> str:
+        """running, or what is wrong: inactive, failed, activating (systemd's words), not enabled, absent."""
+        if self.running:
+            return "running"
+        if len(self.unit) < 2:
+            return "absent"
+        return self.unit[1] if self.unit[1] != "active" else "not enabled"
+
 
 def parse(sections: dict[str, str]) -> IssuerFacts:
     return IssuerFacts((sections.get("ci_unit") or "").split(), (sections.get("ci_python") or "").strip() == "ok",

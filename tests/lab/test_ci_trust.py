@@ -279,7 +279,7 @@ def test_a_stopped_issuer_fails_status_and_provision_starts_it_again(ci):
     assert issuer_failures() == (0, [])
     assert lab_run(lab, "build1", "systemctl stop buildkit-ops-ci-issuer").returncode == 0
     rc, failures = issuer_failures()
-    assert rc == 1 and failures == ["build1: the CI issuer is enabled inactive: CI jobs get no certificate there; "
+    assert rc == 1 and failures == ["build1: the CI issuer is inactive: CI jobs get no certificate there; "
                                     "run `invoke provision --host build1`"], failures
     r = invoke("provision", "--host", "build1")
     assert r.returncode == 0 and "ci_issuer: service" in r.stderr, r.stderr[-2000:]

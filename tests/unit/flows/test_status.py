@@ -126,7 +126,7 @@ def test_a_ci_issuer_that_is_not_running_fails_status_where_there_are_trusts(inv
     st, hs = judged(inv_path)
     assert hs.ci_issuer is None and st.failures == []        # no trusts: nothing said of it
     h = I.load(inv_path).hosts["build1"]
-    hs.ci_issuer = "enabled failed"
+    hs.ci_issuer = "failed"
     status.judge(h, hs, st)
-    assert st.failures == ["build1: the CI issuer is enabled failed: CI jobs get no certificate there; run "
+    assert st.failures == ["build1: the CI issuer is failed: CI jobs get no certificate there; run "
                            "`invoke provision --host build1`"]

@@ -66,6 +66,12 @@ def test_without_trusts_everything_of_it_is_removed_and_nothing_when_nothing_is_
     assert role.plan([], role.IssuerFacts(), {}) == []
 
 
+def test_its_state_in_systemds_words():
+    assert [role.IssuerFacts(u).state for u in (["enabled", "active"], ["enabled", "failed"], ["disabled", "active"],
+                                                ["inactive"], [])] == [
+        "running", "failed", "not enabled", "absent", "absent"]
+
+
 def test_the_hosts_python_libraries_are_installed_when_missing():
     files = role.render(issuer_input(), TEMPLATES)
     facts = role.IssuerFacts(["enabled", "active"], False, [], ["config.json", "github.crt", "github.key"])
