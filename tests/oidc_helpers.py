@@ -1,7 +1,10 @@
 """Made-up OIDC issuers, tokens, CAs and CSRs for the CI trust's tests: real keys, real signatures."""
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import json
 import time
 import uuid
@@ -186,3 +189,31 @@ class Provider:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+# --- tokens no issuer would sign: for the refusals ---
+
+def hs256_with_public_key(provider, claims):
+    """The classic: an HMAC 'signature' keyed with the issuer's public key (PEM), for an issuer that would take
+    the key as a secret."""
+    pub = provider.keys["github"]["rsa1"].public_key().public_bytes(serialization.Encoding.PEM,
+                                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "rsa1"}).encode())
+    body = b64(json.dumps(claims).encode())
+    sig = hmac.new(pub, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(sig)}"
+
+
+def alg_none(claims):
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    return f"{b64(json.dumps({'alg': 'none', 'kid': 'rsa1'}).encode())}.{b64(json.dumps(claims).encode())}."
+
+
+def unknown_kid(claims):
+    """Signed by a key its issuer's JWKS does not publish (kid `rsa9`)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "rsa9"})

@@ -9,35 +9,23 @@ refused with its reason and no certificate; a certificate of a minute is refused
 removed is refused at the next handshake. The operator CA's key is on no build host."""
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
 import subprocess
 import time
 
-import jwt
 import pytest
 import yaml
+from ci_jobs import AUD, JOB, build, chain_on_laptop2, exchange, handshake, job, lab_run, refusal
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from helpers import INV, LAB, PKI, invoke, invoke_json, login, restore_inventory, wait_for, write_project
-from oidc_helpers import Provider, csr, github_claims, gitlab_claims
+from oidc_helpers import Provider, alg_none, csr, github_claims, gitlab_claims, hs256_with_public_key, unknown_kid
 
 from buildkit_ops.ci_trust.issuing import not_after
 from buildkit_ops.flows import ci_login
 
 pytestmark = pytest.mark.lab
-
-AUD = "buildkit-ops"
-JOB = "/root/ci-job"          # the job's folder on laptop2 (its files: $RUNNER_TEMP/buildkit-ops)
-
-
-def lab_run(lab, machine, command, **kw):
-    r = lab.run(machine, command, capture=True, **kw)
-    return r
-
 
 @pytest.fixture(scope="module")
 def ci(lab, tmp_path_factory):
@@ -71,28 +59,6 @@ def ci(lab, tmp_path_factory):
     restore_inventory(saved)
     invoke("remove-tenant", "red", "--confirm")
     assert invoke("provision", "--prune-clients").returncode == 0
-
-
-def job(lab, provider, claims, kind="github", builder="buildkit-ops", where=None):
-    """What a CI job runs on laptop2: the snippet, with its token in $BKOPS_ID_TOKEN (its files in
-    JOB/WHERE/buildkit-ops; WHERE: the kind)."""
-    where = where or kind
-    r = invoke("ci-snippet", kind, "--kind", "shell", "--builder", builder, "-i", str(INV))
-    assert r.returncode == 0, r.stderr
-    token = provider.token(kind, claims)
-    return lab_run(lab, "laptop2", f"mkdir -p {JOB}/{where} && cd {JOB} && RUNNER_TEMP={JOB}/{where} "
-                                   f"BKOPS_ID_TOKEN={token} sh -s", input=r.stdout)
-
-
-def chain_on_laptop2(lab, kind="github") -> list[x509.Certificate]:
-    text = lab_run(lab, "laptop2", f"cat {JOB}/{kind}/buildkit-ops/cert.pem").stdout
-    return x509.load_pem_x509_certificates(text.encode())
-
-
-def build(lab, reg, builder, tag):
-    return lab_run(lab, "laptop2", f"docker buildx build --builder {builder} --progress plain --push "
-                                   f"--build-arg CI_NONCE={time.time_ns()} -t {reg['address']}/ci/app:{tag} "
-                                   f"/root/ci-proj")
 
 
 @pytest.fixture(scope="module")
@@ -153,32 +119,6 @@ def test_a_job_gets_an_hour_and_builds_and_pushes_through_both_hosts_in_reds_dae
     assert pushed.returncode == 0, pushed.stderr
 
 
-def exchange(provider, name, token, csr_pem=None, host="build1"):
-    """One exchange from this machine (in the trusts' networks) at a host's issuer: the chain, or LoginFailed."""
-    ca = (PKI / "ca.crt").read_bytes()
-    return ci_login.exchange(token, ca, f"https://{LAB.address(host)}:1235/v1/certificate", csr_pem or csr())
-
-
-def hs256_with_public_key(provider, claims):
-    """The classic: an HMAC 'signature' keyed with the issuer's public key (PEM), for an issuer that would take
-    the key as a secret."""
-    pub = provider.keys["github"]["rsa1"].public_key().public_bytes(serialization.Encoding.PEM,
-                                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
-
-    def b64(data):
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-    head = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "rsa1"}).encode())
-    body = b64(json.dumps(claims).encode())
-    sig = hmac.new(pub, f"{head}.{body}".encode(), hashlib.sha256).digest()
-    return f"{head}.{body}.{b64(sig)}"
-
-
-def alg_none(claims):
-    def b64(data):
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-    return f"{b64(json.dumps({'alg': 'none', 'kid': 'rsa1'}).encode())}.{b64(json.dumps(claims).encode())}."
-
-
 def test_every_wrong_token_or_csr_is_refused_with_its_reason_and_no_certificate(ci):
     lab, provider, _ = ci
     gh = provider.issuer("github")
@@ -197,7 +137,7 @@ def test_every_wrong_token_or_csr_is_refused_with_its_reason_and_no_certificate(
         ("nbf in the future", provider.token("github", good(nbf=now + 900)), None, "not valid yet"),
         ("alg none", alg_none(good()), None, "alg 'none'"),
         ("HS256 keyed with the public key", hs256_with_public_key(provider, good()), None, "alg 'HS256'"),
-        ("an unknown kid", _unknown_kid(good()), None, "no key of the issuer has kid"),
+        ("an unknown kid", unknown_kid(good()), None, "no key of the issuer has kid"),
         ("an issuer not trusted", provider.token("other", github_claims(provider.issuer("other"), AUD)), None,
          "no trust of this server"),
         ("a CSR asking for a CA", provider.token("github", good()), ca_csr, "a CA certificate"),
@@ -218,12 +158,6 @@ def test_every_wrong_token_or_csr_is_refused_with_its_reason_and_no_certificate(
     log = lab_run(lab, "build1", "journalctl -u buildkit-ops-ci-issuer --since '-10min' -o cat").stdout
     assert '"result": "issued"' in log and '"why": "the token was exchanged already' in log, log[-2000:]
     assert token not in log and token.split(".")[2] not in log
-
-
-def _unknown_kid(claims):
-    """Signed by a key its issuer's JWKS does not publish (kid `rsa9`)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": "rsa9"})
 
 
 def test_the_exchange_port_answers_the_trusts_networks_only(ci):
@@ -284,25 +218,6 @@ def test_a_stopped_issuer_fails_status_and_provision_starts_it_again(ci):
     r = invoke("provision", "--host", "build1")
     assert r.returncode == 0 and "ci_issuer: service" in r.stderr, r.stderr[-2000:]
     assert issuer_failures() == (0, [])
-
-
-def handshake(lab, where):
-    """A gRPC call through build1's gateway with a job's files (buildctl: buildx only says that it waited for a
-    connection when refused)."""
-    files = f"{JOB}/{where}/buildkit-ops"
-    return lab_run(lab, "laptop2", f"timeout 60 buildctl --timeout 10 --addr tcp://{LAB.address('build1')}:1234 "
-                                   f"--tlscacert {files}/ca.pem --tlscert {files}/cert.pem --tlskey {files}/key.pem "
-                                   f"--tlsservername {LAB.address('build1')} debug workers")
-
-
-def refusal(lab, where):
-    """Why the gateway refuses a job's certificate, as OpenSSL reads the TLS alert (a gRPC client may find the
-    connection closed before it reads the alert: `broken pipe`)."""
-    files = f"{JOB}/{where}/buildkit-ops"
-    r = lab_run(lab, "laptop2", f"sleep 1 | timeout 20 openssl s_client -connect {LAB.address('build1')}:1234 "
-                                f"-cert {files}/cert.pem -cert_chain {files}/cert.pem -key {files}/key.pem "
-                                f"-CAfile {files}/ca.pem -alpn h2 2>&1")
-    return r.stdout
 
 
 LONG = """FROM {reg}/lab/busybox:latest

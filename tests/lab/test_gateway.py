@@ -170,7 +170,7 @@ def test_a_client_over_its_build_limit_waits_its_turn_while_another_client_build
         loads = gateway_loads(lab)
         r = invoke("provision", "--host", "build1")
         # the new limit is put in force in place, through the runtime API: no reload (the builds below prove it)
-        assert r.returncode == 0 and "clients.map, limits.map, queues.map, room.map, crl.pem in force in place" in r.stderr, \
+        assert r.returncode == 0 and "clients.map, ci-roles.map, limits.map, queues.map, room.map, crl.pem in force in place" in r.stderr, \
             r.stdout + r.stderr
         assert gateway_loads(lab) == loads
         wait_until_proxy_sends_home(lab)
