@@ -8,13 +8,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildkit_ops.ci_trust.issuing import unit
-from buildkit_ops.ci_trust.rules import Rule, Trust
+from buildkit_ops.ci_trust.rules import Trust
 from buildkit_ops.engine.contract import Templates
 from buildkit_ops.engine.render import Escaped, File, RenderError
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.inventory.model import DEFAULT_TENANT, Limits
 from buildkit_ops.pki import server as server_pki
+from buildkit_ops.roles.gateway import ci_maps
+from buildkit_ops.roles.gateway.ci_maps import ci_rules
 
 TEMPLATES = Path(__file__).parent / "templates"
 # per-client build limits: the HAProxy action and the two pure modules it requires
@@ -35,10 +36,6 @@ MAX_CONNECTIONS_PER_ADDRESS = 256
 ADMIN_SOCKET = "/run/buildkit/gateway-admin.sock"
 # The files the runtime API changes in place (roles/gateway/update.sh): a client's role, limit, tenant and the CRL.
 IN_PLACE = ("clients.map", "ci-roles.map", "limits.map", "queues.map", "tenants.map", "room.map", "crl.pem")
-# The CI issuer's socket as the gateway's container sees it (roles/ci_issuer: in the daemons' socket folder), and
-# the exchanges one address may ask for in a minute (a job asks once per host).
-CI_SOCKET = "/run/buildkit/ci-issuer.sock"
-CI_RATE = 600
 
 
 @dataclass(frozen=True)
@@ -63,26 +60,11 @@ def _word(name: str) -> str:
     return name
 
 
-# A CI rule's key in the maps: its certificates' OU (ci_trust/issuing.py unit()); no client's name has a colon.
-CI_KEY = re.compile(r"ci:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?:[0-9]{1,4}")
-
-
 def _key(name: str) -> str:
-    """A map's key: a client's name, or a CI rule's."""
-    if CI_KEY.fullmatch(name):
+    """A map's key: a client's name, or a CI rule's (ci_maps.py)."""
+    if ci_maps.CI_KEY.fullmatch(name):
         return name
     return _word(name)
-
-
-def ci_rules(trusts: dict[str, Trust]) -> dict[str, Rule]:
-    """Each CI rule by its key in the maps."""
-    return {unit(name, i): r for name, t in sorted(trusts.items()) for i, r in enumerate(t.rules)}
-
-
-def ci_roles_map(trusts: dict[str, Trust]) -> bytes:
-    """One `ci:TRUST:RULE role` line per rule (every rule: a CI certificate whose rule is not here is refused)."""
-    return "".join(f"{_key(k)} {'admin' if r.role == 'admin' else 'developer'}\n"
-                   for k, r in ci_rules(trusts).items()).encode()
 
 
 def client_roles(inv: Inventory) -> dict[str, str]:
@@ -194,8 +176,8 @@ def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, 
                            max_connections=MAX_CONNECTIONS, max_connections_per_address=MAX_CONNECTIONS_PER_ADDRESS,
                            admin_socket=_socket(ADMIN_SOCKET), tenants=bool(routed), backends=backends,
                            absent=[(r.file, t) for t, r in absent.items()],
-                           ci_port=bk.ci_port if ci_trusts else None, ci_rate=CI_RATE,
-                           ci_socket=_socket(CI_SOCKET))
+                           ci_port=bk.ci_port if ci_trusts else None, ci_rate=ci_maps.RATE,
+                           ci_socket=_socket(ci_maps.SOCKET))
     tenant_files = ([File(f"{d}/gateway/tenants.map", tenants_map(routed.clients))]
                     + [File(f"{d}/gateway/{r.file}", absent_response(r.message)) for r in absent.values()]
                     if routed else [])
@@ -204,7 +186,7 @@ def render(host: BuildHost, tls: dict[str, bytes], crl: bytes, roles: dict[str, 
     return [File(f"{d}/gateway/docker-compose.yml", compose.encode()),
             File(f"{d}/gateway/haproxy.cfg", cfg.encode()),
             File(f"{d}/gateway/clients.map", clients_map(roles)),
-            File(f"{d}/gateway/ci-roles.map", ci_roles_map(ci_trusts or {})),
+            File(f"{d}/gateway/ci-roles.map", ci_maps.roles_map(ci_trusts or {})),
             File(f"{d}/gateway/limits.map", limits_map(limits)),
             File(f"{d}/gateway/queues.map", queues_map(limits)),
             File(f"{d}/gateway/room.map", room_map(bk.max_parallelism)),
