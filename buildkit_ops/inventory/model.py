@@ -246,6 +246,8 @@ class Inventory:
                        "a `docker save` tarball of buildkit.image (the lab: `invoke lab.up` builds it)")
             for reg, conf in h.buildkit.registries.items():
                 _need_file(f, f"{hp}.buildkit.registries.{reg}.ca", conf.ca, "the registry's CA certificate")
+        for name, t in sorted(self.ci_trust.items()) if hosts else ():
+            _need_file(f, f"all.vars.ci_trust.{name}.ca_file", t.ca_file, "the CA certificate of the issuer's HTTPS")
         for c in clients:
             if c.connection == "ssh":
                 _need_file(f, f"all.children.clients.hosts.{c.name}.ssh_key", c.ssh_key,

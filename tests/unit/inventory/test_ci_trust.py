@@ -2,9 +2,13 @@
 refused at load with the key's path and the fix (the battery's hostile cases for trusts)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from unit_helpers import load_text, mutate, refusal
 from unit_helpers import top_values as top
+
+from buildkit_ops.inventory.model import InventoryError
 
 GITHUB = "https://token.actions.githubusercontent.com"
 
@@ -27,6 +31,18 @@ def test_a_trust_loads_with_its_rules(tmp_path):
     [r] = t.rules
     assert (r.claims, r.tenant, r.role, r.builds) == ({"repository": "org/app", "ref": "refs/heads/main"},
                                                              "red", "developer", 2)
+
+
+def test_a_private_issuers_ca_file_is_relative_to_the_inventory_and_must_be_there_before_any_host(tmp_path):
+    inv = load_text(tmp_path, mutate(with_trust(ca_file="issuer-ca.pem")))
+    assert inv.ci_trust["github"].ca_file == str(inv.file.parent / "issuer-ca.pem")
+    for h in inv.hosts.values():                    # (the hosts' own files are there)
+        Path(h.ssh_key).write_text("(a key)\n")
+    with pytest.raises(InventoryError) as e:
+        inv.check_files(list(inv.hosts.values()))
+    assert "all.vars.ci_trust.github.ca_file" in str(e.value) and "does not exist" in str(e.value)
+    (inv.file.parent / "issuer-ca.pem").write_text("(a CA)\n")
+    inv.check_files(list(inv.hosts.values()))       # (the positive control)
 
 
 BAD = [
