@@ -116,8 +116,10 @@ def host_status(inv: Inventory, h: BuildHost, engine: EngineFacts, fw: FirewallF
     c = bk.container
     u = usage(f.get("du"))
     disk = capacity.disk(h.buildkit.gc, f.get("disk"))
-    # (with a VPN no client has a rule of its own: the port opens inside the tunnel, for its peers)
-    wanted = {cl.address for cl in inv.clients.values()} if inv.vpn is None else set()
+    # (with a VPN no client has a rule of its own: the port opens inside the tunnel, for its peers; the CI trusts'
+    # networks are let in beside the clients)
+    wanted = {cl.address for cl in inv.clients.values()} | {n for t in inv.ci_trust.values() for n in t.networks} \
+        if inv.vpn is None else set()
     allowed = fw.let_in(h.buildkit.port, wanted)
     return HostStatus(
         reachable=True, home_of=[], docker=engine.docker or None, compose=engine.compose or None,

@@ -130,3 +130,18 @@ def test_a_ci_issuer_that_is_not_running_fails_status_where_there_are_trusts(inv
     status.judge(h, hs, st)
     assert st.failures == ["build1: the CI issuer is failed: CI jobs get no certificate there; run "
                            "`invoke provision --host build1`"]
+
+
+def test_the_ci_trusts_networks_are_no_extra_addresses_of_the_allowlist(inv_path):
+    import yaml
+    data = yaml.safe_load(inv_path.read_text())
+    data["all"]["vars"]["ci_trust"] = {"github": {
+        "issuer": "https://token.actions.githubusercontent.com", "audience": "buildkit-ops",
+        "networks": ["10.77.0.128/26"], "rules": [{"claims": {"repository": "org/app"}}]}}
+    inv_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    members = "laptop 10.77.0.21\nci-github-1 10.77.0.128/26"
+    st, hs = judged(inv_path, fw={"ufw_present": "yes", "ufw_status": ACTIVE, "ufw_ipv6": "yes", "ipset_present": "yes",
+                                  "fw_members": members, "fw_set": "10.77.0.21\n10.77.0.128/26",
+                                  "fw_set_rules": "ufw-before-input buildkit-ops-clients:1234,1235:any",
+                                  "fw_hooked": "yes"})
+    assert hs.firewall.allowed == ["10.77.0.128/26", "10.77.0.21"] and st.warnings == [], st.warnings
