@@ -90,8 +90,8 @@ def clients_map(roles: dict[str, str]) -> bytes:
 
 
 def client_limits(inv: Inventory) -> dict[str, Limits]:
-    """What each client with a build limit may run and queue at once on a host; and each CI rule's, for every
-    job it certifies (counted per job: its repository and ref)."""
+    """What each client with a build limit may run and queue at once on a host; and each CI rule's (counted over
+    all the jobs it certifies)."""
     ci = {k: Limits(r.builds, r.queue) for k, r in ci_rules(inv.ci_trust).items() if r.builds > 0}
     return {c.name: c.limits for c in inv.clients.values() if c.limits.builds > 0} | ci
 

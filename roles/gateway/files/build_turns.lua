@@ -100,8 +100,8 @@ local function wait_turn(txn)
   local ref = txn:get_var("txn.ref")
   if limit <= 0 or ref == nil then return end
   local method = txn:get_var("txn.method")
-  -- whose turns these are: the client's name, or a CI job's digest (its name has slashes: haproxy.cfg)
-  local name = txn:get_var("txn.client") or ""
+  -- whose turns these are: the client's, or a CI rule's (all its jobs': a digest of its key, haproxy.cfg)
+  local name = txn:get_var("txn.turn_name") or txn:get_var("txn.client") or ""
   local client = txn:get_var("txn.turn_key") or name
   if method == STATUS or (method == SOLVE and txn:get_var("txn.in_daemon") == nil) then
     -- a Status waits while its buildctl build waits; a buildx build's Solve goes on (its frontend waits)

@@ -39,6 +39,8 @@ def test_a_ci_certificate_takes_its_rules_role_tenant_and_limits_and_an_unknown_
     assert 'acl ci_job ssl_c_i_dn(O) -m str "buildkit-ops CI"' in cfg
     assert "http-request set-var(txn.who) ssl_c_s_dn(OU) if ci_job" in cfg
     assert "var(txn.client),map(/usr/local/etc/haproxy/clients.map,developer) unless ci_job" in cfg
+    # a rule's limits count all its jobs: their build turns under the rule's key (its digest: a plain word)
+    assert "http-request set-var(txn.turn_key) ssl_c_s_dn(OU),digest(sha256),hex if ci_job" in cfg
     assert ('grpc-message "%[var(txn.client)]: no CI rule of this server gives it a role" if ci_job '
             '!{ var(txn.role) -m found }') in cfg
     # (no tenants on this host: no tenants.map line)
