@@ -9,11 +9,9 @@ from pathlib import Path
 from invoke.context import Context
 
 from buildkit_ops import flows
-from buildkit_ops.cli import cli_errors, fail, task
+from buildkit_ops.cli import INV_HELP, cli_errors, fail, task
 from buildkit_ops.inventory import DEFAULT_INVENTORY, load, values
 from buildkit_ops.report.results import Reporter
-
-INV_HELP = f"inventory file (default: {DEFAULT_INVENTORY})"
 
 
 @task(help={"trust": "the CI trust (a key of all.vars.ci_trust)",

@@ -18,8 +18,10 @@ from invoke.tasks import task as invoke_task
 
 from buildkit_ops.engine import warm
 from buildkit_ops.errors import BkopsError
+from buildkit_ops.inventory import DEFAULT_INVENTORY
 
 INVENTORY = "inventory"
+INV_HELP = f"inventory file (default: {DEFAULT_INVENTORY})"
 
 
 class BkopsTask(Task[Any]):

@@ -20,7 +20,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from buildkit_ops import ci_tasks, flows
-from buildkit_ops.cli import cli_errors, fail, passphrase, task
+from buildkit_ops.cli import INV_HELP, cli_errors, fail, passphrase, task
 from buildkit_ops.engine import role_path
 from buildkit_ops.engine.contract import Options
 from buildkit_ops.engine.local_files import atomic_write
@@ -31,7 +31,6 @@ from buildkit_ops.report import html_report, status_views
 from buildkit_ops.report.results import Reporter, emit_json
 from buildkit_ops.report.tables import print_audit, print_builds, print_clients, print_findings, print_revocation_note
 
-INV_HELP = f"inventory file (default: {DEFAULT_INVENTORY})"
 HOST_HELP = "build host(s): a name, a comma-separated list, a group, or 'all' (default)"
 
 

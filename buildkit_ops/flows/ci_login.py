@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from buildkit_ops.ci_trust.issuing import not_after
+from buildkit_ops.ci_trust.server import PEM_CHAIN
 from buildkit_ops.engine.local_files import atomic_write
 from buildkit_ops.errors import BkopsError
 
@@ -44,7 +45,7 @@ def exchange(token: str, ca_pem: bytes, url: str, csr_pem: bytes, timeout: float
     context = ssl.create_default_context(cadata=ca_pem.decode("ascii"))
     body = json.dumps({"token": token, "csr": csr_pem.decode("ascii")}).encode()
     req = urllib.request.Request(url, body, {"Content-Type": "application/json",
-                                             "Accept": "application/pem-certificate-chain"})
+                                             "Accept": PEM_CHAIN})
     try:
         with urllib.request.urlopen(req, timeout=timeout, context=context) as r:   # noqa: S310 (https only)
             return bytes(r.read(65536))

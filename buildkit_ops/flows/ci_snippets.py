@@ -10,17 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote as url_quote
 
-import yaml
-
 from buildkit_ops.ci_trust.rules import Trust
+from buildkit_ops.ci_trust.server import PEM_CHAIN
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.fleet.failover import endpoint
 from buildkit_ops.inventory import BuildHost, Inventory
 from buildkit_ops.pki import certs
+from buildkit_ops.roles.ci_runner.exports import workflow_yaml
 
 KINDS = ("github", "gitlab", "shell")
 TOKEN_VAR = "BKOPS_ID_TOKEN"
-PEM_CHAIN = "application/pem-certificate-chain"
 
 
 @dataclass(frozen=True)
@@ -85,17 +84,6 @@ def shell(ca_pem: bytes, hosts: list[Target], builder: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-class _Dumper(yaml.SafeDumper):
-    """Safe YAML with multi-line strings as literal blocks (`run: |`), as people write workflows."""
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
-
-
-_Dumper.add_representer(str, _str)
-
-
 def github(trust: Trust, body: str, builder: str) -> str:
     """A step of a GitHub Actions job: its token asked for with the trust's audience."""
     audience = quote("&audience=" + url_quote(trust.audience, safe=""))
@@ -106,7 +94,7 @@ def github(trust: Trust, body: str, builder: str) -> str:
             f"# stored. Put this step before `docker buildx build --builder {builder} --push ...`.\n")
     step = [{"name": "buildkit-ops builder (OIDC: a certificate of an hour, no stored secret)", "shell": "sh",
              "run": ask + body}]
-    return head + yaml.dump(step, Dumper=_Dumper, sort_keys=False, width=1000)
+    return head + workflow_yaml(step)
 
 
 def gitlab(trust: Trust, body: str, builder: str) -> str:
@@ -115,7 +103,7 @@ def gitlab(trust: Trust, body: str, builder: str) -> str:
             f"#   build: {{extends: .buildkit-ops,\n"
             f"#           script: [docker buildx build --builder {builder} --push -t ... .]}}\n")
     job = {".buildkit-ops": {"id_tokens": {TOKEN_VAR: {"aud": trust.audience}}, "before_script": [body]}}
-    return head + yaml.dump(job, Dumper=_Dumper, sort_keys=False, width=1000)
+    return head + workflow_yaml(job)
 
 
 def snippet(inv: Inventory, trust_name: str, kind: str, builder: str = "buildkit-ops") -> str:

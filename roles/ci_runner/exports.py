@@ -1,9 +1,12 @@
-"""What others may use of the CI runner role: where a runner's folder is, the names of its CI secrets, and what
-automation needs to know of it (for --json: paths and secret names, never their content)."""
+"""What others may use of the CI runner role: where a runner's folder is, the names of its CI secrets, what
+automation needs to know of it (for --json: paths and secret names, never their content), and the YAML of CI
+workflows (also ci-snippet's)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from buildkit_ops.engine.render import safe_dirname
 from buildkit_ops.fleet.nodes import Node
@@ -13,6 +16,23 @@ SECRETS = {"ca.pem": "BUILDKIT_OPS_CA", "cert.pem": "BUILDKIT_OPS_CERT", "key.pe
 # With a VPN: the runner's tunnel configuration (its private key in it), a fourth secret; its key alone, kept here
 VPN_SECRET = ("bkops-vpn.conf", "BUILDKIT_OPS_WIREGUARD")
 VPN_KEY = "wireguard.key"
+
+
+class _Dumper(yaml.SafeDumper):
+    """Safe YAML with multi-line strings as literal blocks (`append: |`), as people write workflows."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def workflow_yaml(doc: Any) -> str:
+    """A CI workflow's YAML, made by a serializer (safe YAML; multi-line strings as literal blocks, `run: |`):
+    no value can add a key or a step."""
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=1000)
 
 
 def folder(inv: Inventory, client: Client) -> Path:

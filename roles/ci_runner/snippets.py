@@ -19,20 +19,9 @@ import yaml
 from buildkit_ops.engine.shell import quote
 from buildkit_ops.fleet.nodes import Node
 from buildkit_ops.inventory import Client
-from buildkit_ops.roles.ci_runner.exports import SECRETS, VPN_SECRET
+from buildkit_ops.roles.ci_runner.exports import SECRETS, VPN_SECRET, workflow_yaml
 
 SETUP_BUILDX = "docker/setup-buildx-action@v3"
-
-
-class _Dumper(yaml.SafeDumper):
-    """Safe YAML with multi-line strings as literal blocks (`append: |`), as people write workflows."""
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
-
-
-_Dumper.add_representer(str, _str)
 
 
 # With a VPN: the tunnel first (the BuildKit port answers inside it only). wg-quick names the interface after the
@@ -67,7 +56,7 @@ def github_actions(nodes: list[Node], vpn: bool = False) -> str:
                f"sudo {TUNNEL_UP[1]}\n")
         steps.insert(0, {"name": "Bring up the buildkit-ops tunnel",
                          "env": {"CONF": f"${{{{ secrets.{VPN_SECRET[1]} }}}}"}, "run": run})
-    return head + yaml.dump(steps, Dumper=_Dumper, sort_keys=False, width=1000)
+    return head + workflow_yaml(steps)
 
 
 def buildx_commands(client: Client, nodes: list[Node]) -> list[str]:
